@@ -1,0 +1,55 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "partner-export",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "partner-export", targets: ["partner-export"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+    ],
+    targets: [
+        // The executable: a few lines that hand over to the command library.
+        .executableTarget(name: "partner-export", dependencies: ["ExportCommands"]),
+        // One file per subcommand, the shared options, logging bootstrap and terminal output.
+        .target(name: "ExportCommands", dependencies: [
+            "ExportCore", "ExportConfig", "CustomerSource", "FeedRendering", "Pipeline", "DemoData",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        // Pure core: contracts, mappings, forms, eligibility, records, errors. No I/O.
+        .target(name: "ExportCore", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
+        // YAML files -> validated core types, with file:line diagnostics.
+        .target(name: "ExportConfig", dependencies: ["ExportCore", "Yams"]),
+        // The customer database: a cursor over eligible customers reading only the columns a mapping needs.
+        .target(name: "CustomerSource", dependencies: ["ExportCore", "SQLite"]),
+        // JSON and XML (libxml2) feed writers, XML 1.0 sanitising, XSD validation.
+        .target(name: "FeedRendering", dependencies: ["ExportCore", "CLibXML2"]),
+        // select -> minimise -> batch -> render -> write, in one readable place.
+        .target(name: "Pipeline", dependencies: ["ExportCore", "CustomerSource", "FeedRendering"]),
+        // Deterministic synthetic customers in the canonical schema, for the demo, tests and benchmarks.
+        .target(name: "DemoData", dependencies: ["SQLite"]),
+        // The libcurl HTTPS client (delivery).
+        .target(name: "Delivery", dependencies: ["ExportCore", "CCurl"]),
+        // A small typed layer over the SQLite C API: open, prepare, bind, step, read bytes.
+        .target(name: "SQLite", dependencies: ["CSQLite"]),
+
+        // C libraries behind small typed shim headers.
+        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        .systemLibrary(name: "CLibXML2", pkgConfig: "libxml-2.0", providers: [.apt(["libxml2-dev"])]),
+        .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+
+        .testTarget(name: "ExportCoreTests", dependencies: ["ExportCore"]),
+        .testTarget(name: "ExportConfigTests", dependencies: ["ExportConfig", "ExportCore"]),
+        .testTarget(name: "FeedRenderingTests", dependencies: ["FeedRendering", "ExportCore", "CLibXML2"]),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "ExportConfig", "SQLite", "FeedRendering", "CLibXML2", "DemoData"],
+                    resources: [.copy("Golden")]),
+        .testTarget(name: "DeliveryTests", dependencies: ["Delivery"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["partner-export", "SQLite", "CLibXML2"]),
+    ]
+)

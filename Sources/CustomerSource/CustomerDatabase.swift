@@ -1,0 +1,134 @@
+import ExportCore
+import SQLite
+
+/// The customer database (DESIGN §1), opened read-only.
+///
+/// Selection is fail-closed and done in SQL: a customer is eligible only if every consent scope the
+/// contract names has a row with `withdrawn_at` NULL, and every filter matches. Only the columns of
+/// a ``SourceColumns`` are ever SELECTed.
+public final class CustomerDatabase {
+    let database: Database
+    public let path: String
+
+    /// Opens `path` read-only and checks that it has the canonical tables.
+    public init(path: String) throws {
+        self.path = path
+        do {
+            database = try Database(path: path, mode: .readOnly)
+            try database.execute("PRAGMA query_only = 1")
+            for table in ["customers", "consents"] where try !database.hasTable(table) {
+                throw SourceError.schema("the customer database \(path) has no table '\(table)' (see DESIGN §1 for the schema)")
+            }
+        } catch let error as SQLiteError {
+            throw SourceError.unreadable("cannot open the customer database \(path): \(error.message)")
+        }
+    }
+
+    /// Checks that `customers` has every column `names` lists.
+    public func checkColumns(_ names: [String], partner: String) throws {
+        let present = Set(try database.columns(of: "customers"))
+        let consentColumns = Set(try database.columns(of: "consents"))
+        for name in names where !present.contains(name) {
+            throw SourceError.schema("the customer database \(path) has no column '\(name)' in customers, which partner \(partner) reads")
+        }
+        for name in ["customer_id", "scope", "granted_at", "withdrawn_at"] where !consentColumns.contains(name) {
+            throw SourceError.schema("the customer database \(path) has no column '\(name)' in consents")
+        }
+    }
+
+    /// Runs `body` inside one read transaction, so that counts and records come from one snapshot.
+    public func snapshot<T>(_ body: () throws -> T) throws -> T {
+        try database.execute("BEGIN DEFERRED")
+        defer { try? database.execute("COMMIT") }
+        return try body()
+    }
+
+    /// How `contract` splits the customers: eligible, and excluded by first reason.
+    public func eligibilityCounts(for contract: Contract) throws -> EligibilityCounts {
+        try checkColumns(contract.filters.map(\.column), partner: contract.id)
+        let reasons = ExclusionReason.reasons(for: contract)
+        var cases: [String] = []
+        var joins: [String] = []
+        var arguments: [Value] = []
+        for (i, scope) in contract.consent.enumerated() {
+            arguments.append(.text(scope))
+            joins.append("LEFT JOIN consents AS k\(i) ON k\(i).customer_id = c.id AND k\(i).scope = ?\(arguments.count)")
+            cases.append("WHEN k\(i).customer_id IS NULL THEN \(2 * i)")
+            cases.append("WHEN k\(i).withdrawn_at IS NOT NULL THEN \(2 * i + 1)")
+        }
+        for (j, filter) in contract.filters.enumerated() {
+            let placeholders = filter.values.map { value -> String in
+                arguments.append(.text(value))
+                return "?\(arguments.count)"
+            }
+            cases.append("WHEN coalesce(c.\(quote(filter.column)) IN (\(placeholders.joined(separator: ", "))), 0) = 0 "
+                         + "THEN \(2 * contract.consent.count + j)")
+        }
+        let sql = "SELECT CASE \(cases.joined(separator: " ")) ELSE -1 END AS reason, count(*) FROM customers AS c "
+            + joins.joined(separator: " ") + " GROUP BY reason"
+        let statement = try database.prepare(sql)
+        try statement.bind(arguments)
+        var counts = [Int](repeating: 0, count: reasons.count)
+        var eligible = 0
+        var total = 0
+        while try statement.step() {
+            let reason = Int(statement.int64(0))
+            let count = Int(statement.int64(1))
+            total += count
+            if reason < 0 { eligible = count } else { counts[reason] = count }
+        }
+        return EligibilityCounts(customers: total, eligible: eligible,
+                                 excluded: zip(reasons, counts).map { (reason: $0, count: $1) })
+    }
+
+    /// A cursor over the eligible customers of `plan`, in customer-id order.
+    public func eligibleCustomers(_ plan: ExportPlan) throws -> CustomerCursor {
+        let contract = plan.partner.contract
+        try checkColumns(plan.columns.names + contract.filters.map(\.column), partner: contract.id)
+        var arguments: [Value] = []
+        var joins: [String] = []
+        for (i, scope) in contract.consent.enumerated() {
+            arguments.append(.text(scope))
+            // CROSS JOIN keeps customers as the outer loop: rows come in id order with no sort.
+            joins.append("CROSS JOIN consents AS k\(i) ON k\(i).customer_id = c.id AND k\(i).scope = ?\(arguments.count) "
+                         + "AND k\(i).withdrawn_at IS NULL")
+        }
+        var conditions: [String] = []
+        for filter in contract.filters {
+            let placeholders = filter.values.map { value -> String in
+                arguments.append(.text(value))
+                return "?\(arguments.count)"
+            }
+            conditions.append("c.\(quote(filter.column)) IN (\(placeholders.joined(separator: ", ")))")
+        }
+        let selected = plan.columns.names.map { "c.\(quote($0))" }
+            + contract.consent.indices.map { "k\($0).granted_at" }
+        var sql = "SELECT \(selected.joined(separator: ", ")) FROM customers AS c " + joins.joined(separator: " ")
+        if !conditions.isEmpty { sql += " WHERE " + conditions.joined(separator: " AND ") }
+        sql += " ORDER BY c.id"
+        let statement = try database.prepare(sql)
+        try statement.bind(arguments)
+        return CustomerCursor(statement: statement, columnCount: plan.columns.names.count, sql: sql)
+    }
+
+    /// The number of rows in `customers`.
+    public func customerCount() throws -> Int {
+        Int(try database.scalarInt("SELECT count(*) FROM customers") ?? 0)
+    }
+
+    private func quote(_ identifier: String) -> String {
+        "\"" + identifier.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+    }
+}
+
+/// A problem with the customer database. Messages name the database, tables and columns, never values.
+public enum SourceError: Error, Sendable, CustomStringConvertible {
+    case unreadable(String)
+    case schema(String)
+
+    public var description: String {
+        switch self {
+        case .unreadable(let message), .schema(let message): message
+        }
+    }
+}

@@ -1,0 +1,40 @@
+import ArgumentParser
+import Foundation
+
+/// The `partner-export` command: shares customer data with partners exactly as the privacy policy promises.
+public struct PartnerExportCommand: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "partner-export",
+        abstract: "Share opted-in customers' data with partners, minimised to each contract, and record every disclosure.",
+        discussion: """
+            Exit codes: 0 all good; 1 some deliveries failed or were rejected; 2 invalid configuration or usage; \
+            75 another run holds the lock.
+            """,
+        version: "0.1.0",
+        subcommands: [Validate.self, PreviewCommand.self, Run.self, DemoData.self])
+
+    public init() {}
+
+    /// Parses the arguments, runs the command and exits with the code DESIGN §6 fixes.
+    public static func runAndExit(_ arguments: [String]? = nil) -> Never {
+        do {
+            var command = try parseAsRoot(arguments)
+            try command.run()
+            Foundation.exit(0)
+        } catch let failure as CommandFailure {
+            Terminal.error(failure.description)
+            Foundation.exit(failure.exitCode)
+        } catch let code as ExitCode {
+            Foundation.exit(code.rawValue)
+        } catch {
+            let code = exitCode(for: error)
+            if code == .success {
+                print(fullMessage(for: error))
+                Foundation.exit(0)
+            }
+            // Usage errors (exit 64 in ArgumentParser) are exit 2 here, as DESIGN §6 says.
+            FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+            Foundation.exit(code == .validationFailure ? 2 : (code.rawValue == 1 ? 1 : 2))
+        }
+    }
+}

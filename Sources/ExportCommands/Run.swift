@@ -1,0 +1,115 @@
+import ArgumentParser
+import ExportConfig
+import ExportCore
+import Foundation
+import Pipeline
+
+extension PartnerExportCommand {
+    /// `run`: the batch job.
+    struct Run: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "The batch job: select, minimise, render and deliver each partner's feed, and record every disclosure.",
+            discussion: "With --dry-run, every batch is rendered to files instead (mode 0600) and nothing is sent or recorded.")
+
+        @OptionGroup var common: CommonOptions
+
+        @Argument(help: "Partner ids to run.")
+        var partners: [String] = []
+
+        @Flag(help: "Run every partner.")
+        var all = false
+
+        @Flag(help: "Render every batch to files under --out instead of delivering; no network, no ledger.")
+        var dryRun = false
+
+        @Option(help: ArgumentHelp("With --dry-run: the folder for the feeds (default: <state folder>/dry-run/<run id>).",
+                                   valueName: "dir"))
+        var out: String?
+
+        @Flag(help: "Print the summary as JSON.")
+        var json = false
+
+        func validate() throws {
+            guard all != !partners.isEmpty else {
+                throw ValidationError("name the partners to run, or pass --all (not both)")
+            }
+            if out != nil && !dryRun { throw ValidationError("--out goes with --dry-run") }
+        }
+
+        func run() throws {
+            let configuration = try common.loadConfiguration()
+            let selected = try select(configuration)
+            guard dryRun else {
+                throw CommandFailure("delivery over HTTPS is not built yet; use --dry-run", exitCode: 2)
+            }
+            try runDry(selected, configuration: configuration)
+        }
+
+        private func select(_ configuration: Configuration) throws -> [Partner] {
+            if all { return configuration.partners }
+            return try partners.map { id in
+                guard let partner = configuration.partner(id) else {
+                    throw CommandFailure("there is no partner '\(id)' in \(common.configDirectory)/partners; known: "
+                                         + configuration.partners.map(\.id).joined(separator: ", "), exitCode: 2)
+                }
+                return partner
+            }
+        }
+
+        private func runDry(_ partners: [Partner], configuration: Configuration) throws {
+            let now = Clock.now()
+            let runID = Identifiers.run(at: now, prefix: "dry")
+            let folder = out ?? (common.stateDirectory as NSString).appendingPathComponent("dry-run/\(runID)")
+            let plans = try partners.map { try makePlan($0) }
+            let source = try openSource(common.databasePath)
+            var results: [(Partner, String, Result<ExportTally, Error>)] = []
+            for plan in plans {
+                let partnerFolder = (folder as NSString).appendingPathComponent(plan.partner.id)
+                let result = Result {
+                    let job = try ExportJob(plan: plan, source: source, schema: try SchemaCheck.load(plan.partner, in: configuration))
+                    return try DryRun(job: job, folder: partnerFolder).run(runID: runID, generatedAt: Clock.rfc3339(now))
+                }
+                results.append((plan.partner, partnerFolder, result))
+            }
+            if json {
+                print(JSONValue.object([
+                    ("run", .string(runID)), ("dry_run", .bool(true)), ("folder", .string(folder)),
+                    ("partners", .array(results.map { partner, partnerFolder, result in
+                        switch result {
+                        case .success(let tally):
+                            return .object([("partner", .string(partner.id)), ("status", .string("rendered")),
+                                            ("deliveries", .int(tally.batches)), ("records", .int(tally.rendered)),
+                                            ("eligible", .int(tally.eligible)), ("rejected", .int(tally.rejectedCount)),
+                                            ("bytes", .int(tally.bytes)), ("folder", .string(partnerFolder))])
+                        case .failure(let error):
+                            return .object([("partner", .string(partner.id)), ("status", .string("failed")),
+                                            ("error", .string("\(error)"))])
+                        }
+                    })),
+                ]).rendered(), terminator: "")
+            } else {
+                print("Dry run \(runID): nothing was sent and nothing was recorded. Feeds are under \(folder)")
+                print(Terminal.table(["partner", "format", "eligible", "rendered", "rejected", "batches", "bytes", "status"],
+                                     results.map { partner, _, result in
+                    switch result {
+                    case .success(let tally):
+                        return [partner.id, partner.contract.format.rawValue, Terminal.count(tally.eligible),
+                                Terminal.count(tally.rendered), Terminal.count(tally.rejectedCount), Terminal.count(tally.batches),
+                                Terminal.count(tally.bytes), "ok"]
+                    case .failure:
+                        return [partner.id, partner.contract.format.rawValue, "-", "-", "-", "-", "-", "FAILED"]
+                    }
+                }))
+                for (partner, _, result) in results {
+                    if case .success(let tally) = result, tally.rejectedCount > 0 {
+                        print("\(partner.id): \(tally.rejectedCount) record(s) rejected: "
+                              + tally.rejected.prefix(5).map { "customer \($0.customerID) (\($0.reason))" }.joined(separator: "; ")
+                              + (tally.rejectedCount > 5 ? "; 'preview \(partner.id) --json' lists them all" : ""))
+                    }
+                    if case .failure(let error) = result { Terminal.error("\(partner.id): \(error)") }
+                }
+            }
+            if results.contains(where: { if case .failure = $0.2 { true } else { false } }) { throw ExitCode(1) }
+        }
+    }
+}

@@ -1,0 +1,88 @@
+import ExportConfig
+import ExportCore
+import FeedRendering
+import Foundation
+
+/// XSDs named by contracts must compile; reported as configuration problems at the `xsd:` line.
+enum SchemaCheck {
+    static func problems(in configuration: Configuration) -> [ConfigProblem] {
+        configuration.partners.compactMap { partner in
+            guard let xsd = partner.contract.xsd else { return nil }
+            do {
+                _ = try XSDSchema(path: configuration.resolve(xsd).path)
+                return nil
+            } catch {
+                let location = configuration.locations[partner.id]
+                return location?.problem("xsd", "\(error)") ?? ConfigProblem(file: "partners/\(partner.id).yaml", line: nil,
+                                                                             message: "\(error)")
+            }
+        }
+    }
+
+    static func load(_ partner: Partner, in configuration: Configuration) throws -> XSDSchema? {
+        try partner.contract.xsd.map { try XSDSchema(path: configuration.resolve($0).path) }
+    }
+}
+
+/// Secrets come from the environment (or files) at run time; their values are never printed.
+enum Secrets {
+    /// The partner's pseudonym key (the UTF-8 bytes of the variable), or nil when the contract names none
+    /// or the variable is unset.
+    static func pseudonymKey(for contract: Contract) -> [UInt8]? {
+        guard let variable = contract.delivery.pseudonymKeyEnv,
+              let value = ProcessInfo.processInfo.environment[variable] else { return nil }
+        return Array(value.utf8)
+    }
+}
+
+/// The plan for a partner, or a failure (exit 2) that names the partner and the variable, never a value.
+func makePlan(_ partner: Partner) throws -> ExportPlan {
+    do {
+        return try ExportPlan(partner: partner, pseudonymKey: Secrets.pseudonymKey(for: partner.contract))
+    } catch {
+        throw CommandFailure("partner \(partner.id): \(error)", exitCode: 2)
+    }
+}
+
+/// The time, in UTC. `PARTNER_EXPORT_NOW` (RFC 3339) overrides it for tests and reproducible demos.
+enum Clock {
+    static func now() -> Date {
+        if let text = ProcessInfo.processInfo.environment["PARTNER_EXPORT_NOW"], let date = parse(text) { return date }
+        return Date()
+    }
+
+    static func rfc3339(_ date: Date) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime]
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        return formatter.string(from: date)
+    }
+
+    static func parse(_ text: String) -> Date? {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime]
+        if let date = formatter.date(from: text) { return date }
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return formatter.date(from: text)
+    }
+
+    /// `20261127T020000Z`, for ids and folder names.
+    static func compact(_ date: Date) -> String {
+        rfc3339(date).replacingOccurrences(of: "-", with: "").replacingOccurrences(of: ":", with: "")
+    }
+}
+
+/// Identifiers of runs and deliveries: sortable by time, unguessable enough to be unique.
+enum Identifiers {
+    static func run(at date: Date, prefix: String = "run") -> String {
+        "\(prefix)_\(Clock.compact(date))_\(randomHex(3))"
+    }
+
+    static func randomHex(_ bytes: Int) -> String {
+        var generator = SystemRandomNumberGenerator()
+        return (0..<bytes).map { _ in
+            let b = UInt8.random(in: 0...255, using: &generator)
+            return String(format: "%02x", b)
+        }.joined()
+    }
+}

@@ -1,0 +1,150 @@
+import ExportCore
+import Foundation
+import Yams
+
+/// The validated configuration: every partner whose contract and mapping were loaded and checked
+/// against each other.
+public struct Configuration: Sendable {
+    /// The config folder (holding `partners/` and `mappings/`).
+    public let directory: URL
+    /// Partners, sorted by id.
+    public let partners: [Partner]
+    /// Where each partner's files and some of their keys are, for messages of later checks.
+    public let locations: [String: PartnerLocation]
+
+    public func partner(_ id: String) -> Partner? { partners.first { $0.id == id } }
+
+    /// A path from a contract, resolved against the config folder.
+    public func resolve(_ path: String) -> URL { ConfigPaths.resolve(path, in: directory) }
+}
+
+/// A partner's files and the lines of keys that later checks report on.
+public struct PartnerLocation: Sendable {
+    public let contractFile: String
+    public let mappingFile: String
+    /// Contract keys (`xsd`, `ca_file`, `client_cert`, `client_key`, `schedule`) → line.
+    public let contractLines: [String: Int]
+
+    public func problem(_ key: String, _ message: String) -> ConfigProblem {
+        ConfigProblem(file: contractFile, line: contractLines[key], message: message)
+    }
+}
+
+/// What loading found: the partners that are valid, and every problem.
+public struct ConfigLoadResult: Sendable {
+    public let configuration: Configuration
+    public let problems: [ConfigProblem]
+    /// Files read, for `validate`'s summary.
+    public let filesChecked: [String]
+}
+
+/// Loads `partners/*.yaml` and `mappings/*.yaml` from a config folder.
+public enum ConfigLoader {
+    public static func load(from directory: URL) -> ConfigLoadResult {
+        var problems: [ConfigProblem] = []
+        var files: [String] = []
+
+        var contracts: [String: (contract: Contract, file: String, lines: [String: Int])] = [:]
+        var contractIDs: [String: String] = [:]  // id → file, including invalid contracts
+        for (id, file, url) in yamlFiles(in: directory, folder: "partners", problems: &problems) {
+            files.append(file)
+            contractIDs[id] = file
+            guard let root = parse(url, file: file, problems: &problems) else { continue }
+            var loader = ContractLoader(file: file, fileID: id, configDirectory: directory)
+            let contract = loader.load(root)
+            problems += loader.diagnostics.problems
+            if let contract { contracts[id] = (contract, file, loader.lines) }
+        }
+
+        var partners: [Partner] = []
+        var locations: [String: PartnerLocation] = [:]
+        var mappingIDs: Set<String> = []
+        for (id, file, url) in yamlFiles(in: directory, folder: "mappings", problems: &problems) {
+            files.append(file)
+            mappingIDs.insert(id)
+            guard let root = parse(url, file: file, problems: &problems) else { continue }
+            var loader = MappingLoader(file: file, fileID: id)
+            let raw = loader.load(root)
+            if contractIDs[id] == nil {
+                loader.diagnostics.report(1, "there is no contract partners/\(id).yaml for this mapping; "
+                                          + "every mapping needs the contract that allows it")
+            } else if let raw, let (contract, contractFile, lines) = contracts[id] {
+                if let mapping = loader.check(raw, against: contract, contractFile: contractFile),
+                   loader.diagnostics.problems.isEmpty {
+                    partners.append(Partner(contract: contract, mapping: mapping))
+                    locations[id] = PartnerLocation(contractFile: contractFile, mappingFile: file, contractLines: lines)
+                }
+            }
+            problems += loader.diagnostics.problems
+        }
+        for (id, file) in contractIDs where !mappingIDs.contains(id) {
+            problems.append(ConfigProblem(file: file, line: 1, message: "there is no mapping mappings/\(id).yaml for this "
+                                          + "contract; add one that says which allowed fields the feed carries"))
+        }
+        partners.sort { $0.id < $1.id }
+        problems.sort { ($0.file, $0.line ?? 0) < ($1.file, $1.line ?? 0) }
+        return ConfigLoadResult(configuration: Configuration(directory: directory, partners: partners, locations: locations),
+                                problems: problems, filesChecked: files.sorted())
+    }
+
+    /// The `*.yaml` files of `folder`, sorted; other YAML-looking files are reported, never silently skipped.
+    private static func yamlFiles(in directory: URL, folder: String, problems: inout [ConfigProblem])
+        -> [(id: String, file: String, url: URL)] {
+        let url = directory.appendingPathComponent(folder)
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: url.path) else {
+            problems.append(ConfigProblem(file: folder + "/", line: nil, message: "the config folder \(directory.path) has no "
+                                          + "readable \(folder)/ folder; pass --config DIR or set PARTNER_EXPORT_CONFIG"))
+            return []
+        }
+        var result: [(String, String, URL)] = []
+        for name in names.sorted() where !name.hasPrefix(".") {
+            let file = "\(folder)/\(name)"
+            if name.hasSuffix(".yaml") {
+                result.append((String(name.dropLast(5)), file, url.appendingPathComponent(name)))
+            } else if name.hasSuffix(".yml") {
+                problems.append(ConfigProblem(file: file, line: nil, message: "rename to .yaml: only *.yaml files are read, "
+                                              + "and nothing in \(folder)/ is ignored silently"))
+            }
+        }
+        return result
+    }
+
+    private static func parse(_ url: URL, file: String, problems: inout [ConfigProblem]) -> Node? {
+        guard let data = FileManager.default.contents(atPath: url.path) else {
+            problems.append(ConfigProblem(file: file, line: nil, message: "cannot read the file"))
+            return nil
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            problems.append(ConfigProblem(file: file, line: nil, message: "the file is not valid UTF-8"))
+            return nil
+        }
+        do {
+            guard let node = try Yams.compose(yaml: text) else {
+                problems.append(ConfigProblem(file: file, line: 1, message: "the file is empty"))
+                return nil
+            }
+            return node
+        } catch let error as YamlError {
+            // Yams' own descriptions quote the offending line, which could hold a secret: say it in our words.
+            let (line, problem) = describe(error)
+            problems.append(ConfigProblem(file: file, line: line, message: "this is not valid YAML: \(problem)"))
+        } catch {
+            problems.append(ConfigProblem(file: file, line: nil, message: "this is not valid YAML"))
+        }
+        return nil
+    }
+
+    private static func describe(_ error: YamlError) -> (Int?, String) {
+        switch error {
+        case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _), .composer(_, let problem, let mark, _):
+            return (mark.line, problem)
+        case .duplicatedKeysInMapping(let duplicates, let context):
+            return (context.mark.line, "the key\(duplicates.count > 1 ? "s" : "") \(duplicates.map { "'\($0)'" }.joined(separator: ", ")) "
+                    + "appear\(duplicates.count > 1 ? "" : "s") twice in one mapping")
+        case .reader(let problem, _, _, _):
+            return (nil, problem)
+        default:
+            return (nil, "the parser failed")
+        }
+    }
+}

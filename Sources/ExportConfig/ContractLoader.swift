@@ -1,0 +1,344 @@
+import ExportCore
+import Foundation
+import Yams
+
+/// `partners/<id>.yaml` → ``Contract``, reporting every problem with its line.
+struct ContractLoader {
+    static let topKeys = ["id", "name", "purpose", "consent", "allow", "filters", "format", "xsd", "delivery", "schedule"]
+    static let deliveryKeys = ["url", "method", "headers", "auth", "signing_secret_env", "pseudonym_key_env", "ca_file",
+                               "client_cert", "client_key", "pinned_public_key", "batch", "gzip", "timeout_seconds",
+                               "max_attempts"]
+    static let authKeys = ["bearer_token_env", "bearer_token_file", "basic_user", "basic_password_env", "basic_password_file"]
+    static let batchKeys = ["max_records", "max_bytes"]
+    /// Headers partner-export sets itself; a contract may not override them.
+    static let reservedHeaders = ["content-type", "content-length", "content-encoding", "transfer-encoding", "host",
+                                  "idempotency-key", "webhook-id", "webhook-timestamp", "webhook-signature", "expect"]
+
+    let fileID: String
+    let configDirectory: URL
+    var diagnostics: Diagnostics
+
+    init(file: String, fileID: String, configDirectory: URL) {
+        self.fileID = fileID
+        self.configDirectory = configDirectory
+        diagnostics = Diagnostics(file: file)
+    }
+
+    /// Lines of keys that later checks (XSD compilation, delivery files) point at.
+    private(set) var lines: [String: Int] = [:]
+
+    mutating func load(_ root: Node) -> Contract? {
+        guard let map = YAMLMap(root, path: "", diagnostics: &diagnostics) else { return nil }
+        map.reportUnknownKeys(allowed: Self.topKeys, diagnostics: &diagnostics)
+
+        let id = map.requiredString("id", diagnostics: &diagnostics)
+        if let id, id != fileID {
+            diagnostics.report(map.value("id")?.mark?.line,
+                               "id '\(id)' differs from the file name '\(fileID).yaml'; they must be equal")
+        }
+        let name = map.requiredString("name", diagnostics: &diagnostics)
+        let purpose = map.requiredString("purpose", diagnostics: &diagnostics)
+        let consent = loadConsent(map)
+        let allow = loadAllow(map)
+        let filters = loadFilters(map)
+        let format = loadFormat(map)
+        let xsd = loadXSD(map, format: format)
+        let delivery = map.value("delivery").flatMap { loadDelivery($0) }
+        if map.value("delivery") == nil {
+            diagnostics.report(map.line, "missing required key 'delivery'")
+        }
+        let schedule = map.optionalString("schedule", diagnostics: &diagnostics)
+        if let schedule, let line = map.value("schedule")?.mark?.line {
+            lines["schedule"] = line
+            if let problem = CronSchedule.problem(in: schedule) {
+                diagnostics.report(line, "schedule: \(problem)")
+            }
+        }
+        guard diagnostics.problems.isEmpty, let id, let name, let purpose, let consent, let allow, let filters,
+              let format, let delivery else { return nil }
+        return Contract(id: id, name: name, purpose: purpose, consent: consent, allow: allow, filters: filters,
+                        format: format, xsd: xsd, delivery: delivery, schedule: schedule)
+    }
+
+    // MARK: - Purpose and selection
+
+    private mutating func loadConsent(_ map: YAMLMap) -> [String]? {
+        guard let node = map.value("consent") else {
+            diagnostics.report(map.line, "missing required key 'consent': a contract needs at least one consent scope, "
+                               + "and every scope it names must be in force for a customer to be selected")
+            return nil
+        }
+        guard let items = map.stringList(node, key: "consent", diagnostics: &diagnostics) else { return nil }
+        guard !items.isEmpty else {
+            diagnostics.report(node.mark?.line, "'consent' names no scope: a contract needs at least one consent scope, "
+                               + "or it would export customers who never opted in")
+            return nil
+        }
+        var scopes: [String] = []
+        for (scope, line) in items {
+            let scope = scope.trimmingCharacters(in: .whitespaces)
+            if scope.isEmpty {
+                diagnostics.report(line, "a consent scope must not be empty")
+            } else if scopes.contains(scope) {
+                diagnostics.report(line, "consent scope '\(scope)' is listed twice")
+            } else {
+                scopes.append(scope)
+            }
+        }
+        return scopes
+    }
+
+    private mutating func loadAllow(_ map: YAMLMap) -> [AllowedField]? {
+        guard let node = map.value("allow") else {
+            diagnostics.report(map.line, "missing required key 'allow': list the fields the partner may receive and their forms")
+            return nil
+        }
+        guard let allowMap = YAMLMap(node, path: "allow", diagnostics: &diagnostics) else { return nil }
+        var fields: [AllowedField] = []
+        for (field, line, value) in allowMap.entries {
+            if NeverExport.contains(field) {
+                diagnostics.report(line, "allow: \(NeverExport.reason(for: field)); remove it")
+                continue
+            }
+            guard let column = CustomerSchema.column(named: field) else {
+                diagnostics.report(line, "allow: '\(field)' is not a column of customers. Columns: "
+                                   + CustomerSchema.columnNames.filter { !NeverExport.contains($0) }.joined(separator: ", "))
+                continue
+            }
+            guard let items = allowMap.stringList(value, key: field, diagnostics: &diagnostics) else { continue }
+            if items.isEmpty {
+                diagnostics.report(line, "allow.\(field) lists no form; remove the field or list its forms")
+            }
+            var forms: [Form] = []
+            for (name, itemLine) in items {
+                guard let form = Form(name: name) else {
+                    diagnostics.report(itemLine, "allow.\(field): unknown form '\(name)'. Forms: clear, initial, prefixN "
+                                       + "(N from 1 to \(Form.maximumPrefix)), year, sha256, pseudonym")
+                    continue
+                }
+                guard form.applies(to: column.type) else {
+                    diagnostics.report(itemLine, "allow.\(field): the form '\(name)' does not apply to \(field), a \(column.type.rawValue) "
+                                       + "field; forms that do: \(Form.names(applicableTo: column.type).joined(separator: ", "))")
+                    continue
+                }
+                if !forms.contains(form) { forms.append(form) }
+            }
+            fields.append(AllowedField(field: field, forms: forms))
+        }
+        if allowMap.entries.isEmpty {
+            diagnostics.report(allowMap.line, "'allow' lists no field")
+        }
+        return fields
+    }
+
+    private mutating func loadFilters(_ map: YAMLMap) -> [Filter]? {
+        guard let node = map.value("filters") else { return [] }
+        guard let filterMap = YAMLMap(node, path: "filters", diagnostics: &diagnostics) else { return nil }
+        var filters: [Filter] = []
+        for (column, line, value) in filterMap.entries {
+            if NeverExport.contains(column) {
+                diagnostics.report(line, "filters: \(NeverExport.reason(for: column)), not even to select customers; remove this filter")
+                continue
+            }
+            guard let schemaColumn = CustomerSchema.column(named: column) else {
+                diagnostics.report(line, "filters: '\(column)' is not a column of customers")
+                continue
+            }
+            guard schemaColumn.type == .text || schemaColumn.type == .integer else {
+                diagnostics.report(line, "filters: '\(column)' is a \(schemaColumn.type.rawValue) field; filters compare whole "
+                                   + "text values, so only text and integer columns can be filtered")
+                continue
+            }
+            guard let items = filterMap.stringList(value, key: column, diagnostics: &diagnostics) else { continue }
+            guard !items.isEmpty else {
+                diagnostics.report(line, "filters.\(column) lists no value, so no customer could be selected")
+                continue
+            }
+            filters.append(Filter(column: column, values: items.map(\.value)))
+        }
+        return filters
+    }
+
+    // MARK: - Feed
+
+    private mutating func loadFormat(_ map: YAMLMap) -> FeedFormat? {
+        guard let text = map.requiredString("format", diagnostics: &diagnostics) else { return nil }
+        guard let format = FeedFormat(rawValue: text) else {
+            diagnostics.report(map.value("format")?.mark?.line, "format must be json or xml")
+            return nil
+        }
+        return format
+    }
+
+    private mutating func loadXSD(_ map: YAMLMap, format: FeedFormat?) -> String? {
+        guard let path = map.optionalString("xsd", diagnostics: &diagnostics) else { return nil }
+        let line = map.value("xsd")?.mark?.line
+        lines["xsd"] = line
+        if format == .json {
+            diagnostics.report(line, "xsd applies to XML feeds only; this contract's format is json")
+        }
+        let url = ConfigPaths.resolve(path, in: configDirectory)
+        if !FileManager.default.isReadableFile(atPath: url.path) {
+            diagnostics.report(line, "xsd '\(path)' is not a readable file (paths are relative to the config folder)")
+        }
+        return path
+    }
+
+    // MARK: - Delivery
+
+    private mutating func loadDelivery(_ node: Node) -> DeliverySettings? {
+        guard let map = YAMLMap(node, path: "delivery", diagnostics: &diagnostics) else { return nil }
+        let before = diagnostics.problems.count
+        map.reportUnknownKeys(allowed: Self.deliveryKeys, diagnostics: &diagnostics)
+
+        let url = map.requiredString("url", diagnostics: &diagnostics)
+        if let url { checkURL(url, line: map.value("url")?.mark?.line) }
+
+        var method = HTTPMethod.post
+        if let text = map.optionalString("method", diagnostics: &diagnostics) {
+            if let parsed = HTTPMethod(rawValue: text.uppercased()) { method = parsed } else {
+                diagnostics.report(map.value("method")?.mark?.line, "delivery.method must be POST or PUT")
+            }
+        }
+        let headers = loadHeaders(map)
+        let auth = map.value("auth").flatMap { loadAuth($0) }
+        let signing = environmentName(map, "signing_secret_env")
+        let pseudonym = environmentName(map, "pseudonym_key_env")
+        let caFile = map.optionalString("ca_file", diagnostics: &diagnostics)
+        let clientCert = map.optionalString("client_cert", diagnostics: &diagnostics)
+        let clientKey = map.optionalString("client_key", diagnostics: &diagnostics)
+        if (clientCert == nil) != (clientKey == nil) {
+            diagnostics.report(map.line, "delivery.client_cert and delivery.client_key go together: give both or neither")
+        }
+        let pinned = map.optionalString("pinned_public_key", diagnostics: &diagnostics)
+        if let pinned, !Self.isPinnedKey(pinned) {
+            diagnostics.report(map.value("pinned_public_key")?.mark?.line,
+                               "delivery.pinned_public_key must be 'sha256//' and a base64 SHA-256 (several joined by ';')")
+        }
+        var batch = BatchLimits.default
+        if let batchNode = map.value("batch"), let batchMap = YAMLMap(batchNode, path: "delivery.batch", diagnostics: &diagnostics) {
+            batchMap.reportUnknownKeys(allowed: Self.batchKeys, diagnostics: &diagnostics)
+            let records = batchMap.optionalInt("max_records", in: 1...1_000_000, diagnostics: &diagnostics)
+            let bytes = batchMap.optionalInt("max_bytes", in: 4096...1_073_741_824, diagnostics: &diagnostics)
+            batch = BatchLimits(maxRecords: records ?? batch.maxRecords, maxBytes: bytes ?? batch.maxBytes)
+        }
+        let gzip = map.optionalBool("gzip", diagnostics: &diagnostics) ?? false
+        let timeout = map.optionalInt("timeout_seconds", in: 1...3600, diagnostics: &diagnostics) ?? 60
+        let attempts = map.optionalInt("max_attempts", in: 1...100, diagnostics: &diagnostics) ?? 5
+        for key in ["ca_file", "client_cert", "client_key"] {
+            if let line = map.value(key)?.mark?.line { lines[key] = line }
+        }
+        guard diagnostics.problems.count == before, let url else { return nil }
+        return DeliverySettings(url: url, method: method, headers: headers, auth: auth, signingSecretEnv: signing,
+                                pseudonymKeyEnv: pseudonym, caFile: caFile, clientCert: clientCert, clientKey: clientKey,
+                                pinnedPublicKey: pinned, batch: batch, gzip: gzip, timeoutSeconds: timeout,
+                                maxAttempts: attempts)
+    }
+
+    private mutating func checkURL(_ url: String, line: Int?) {
+        guard url.lowercased().hasPrefix("https://") else {
+            let scheme = url.split(separator: ":", maxSplits: 1).first.map(String.init) ?? ""
+            let shown = scheme.count <= 10 && scheme.allSatisfy({ $0.isLetter }) ? " (it starts with '\(scheme):')" : ""
+            diagnostics.report(line, "delivery.url must be an https:// URL\(shown); partner-export only delivers over HTTPS")
+            return
+        }
+        guard let components = URLComponents(string: url), let host = components.host, !host.isEmpty else {
+            diagnostics.report(line, "delivery.url is not a valid URL with a host")
+            return
+        }
+        if components.user != nil || components.password != nil {
+            diagnostics.report(line, "delivery.url carries credentials (user:password@); " + InlineSecret.message(for: "delivery.url"))
+        }
+        for item in components.queryItems ?? [] where InlineSecret.looksLikeSecretKey(item.name) || item.name.lowercased() == "key" {
+            diagnostics.report(line, "delivery.url has a query parameter '\(item.name)' that looks like a secret; "
+                               + "secrets are never written in configuration files: use delivery.auth")
+        }
+    }
+
+    private mutating func loadHeaders(_ map: YAMLMap) -> [DeliverySettings.Header] {
+        guard let node = map.value("headers"),
+              let headerMap = YAMLMap(node, path: "delivery.headers", diagnostics: &diagnostics) else { return [] }
+        var headers: [DeliverySettings.Header] = []
+        for (name, line, value) in headerMap.entries {
+            if !Self.isToken(name) {
+                diagnostics.report(line, "delivery.headers: '\(name)' is not a valid HTTP header name")
+                continue
+            }
+            if Self.reservedHeaders.contains(name.lowercased()) {
+                diagnostics.report(line, "delivery.headers: '\(name)' is set by partner-export itself and cannot be configured")
+                continue
+            }
+            if InlineSecret.looksLikeSecretHeader(name) {
+                diagnostics.report(line, "delivery.headers: '\(name)' looks like it carries a credential; headers are static and "
+                                   + "never secret. Use delivery.auth (bearer_token_env, bearer_token_file or basic_user with "
+                                   + "basic_password_env). The value was not echoed.")
+                continue
+            }
+            guard let scalar = value.scalar, !value.isNull else {
+                diagnostics.report(line, "delivery.headers.\(name) must be a single text value")
+                continue
+            }
+            if scalar.string.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) {
+                diagnostics.report(line, "delivery.headers.\(name) holds control characters")
+                continue
+            }
+            headers.append(.init(name: name, value: scalar.string))
+        }
+        return headers
+    }
+
+    private mutating func loadAuth(_ node: Node) -> Authentication? {
+        guard let map = YAMLMap(node, path: "delivery.auth", diagnostics: &diagnostics) else { return nil }
+        map.reportUnknownKeys(allowed: Self.authKeys, diagnostics: &diagnostics)
+        let bearerEnv = environmentName(map, "bearer_token_env")
+        let bearerFile = map.optionalString("bearer_token_file", diagnostics: &diagnostics)
+        let user = map.optionalString("basic_user", diagnostics: &diagnostics)
+        let passwordEnv = environmentName(map, "basic_password_env")
+        let passwordFile = map.optionalString("basic_password_file", diagnostics: &diagnostics)
+        let present = [bearerEnv != nil, bearerFile != nil, user != nil].filter { $0 }.count
+        guard present == 1 else {
+            diagnostics.report(map.line, "delivery.auth must hold exactly one of: bearer_token_env, bearer_token_file, "
+                               + "or basic_user with basic_password_env or basic_password_file")
+            return nil
+        }
+        if let bearerEnv { return .bearerTokenEnv(bearerEnv) }
+        if let bearerFile { return .bearerTokenFile(bearerFile) }
+        if let user {
+            switch (passwordEnv, passwordFile) {
+            case (let variable?, nil): return .basicPasswordEnv(user: user, variable: variable)
+            case (nil, let path?): return .basicPasswordFile(user: user, path: path)
+            default:
+                diagnostics.report(map.line, "delivery.auth.basic_user needs exactly one of basic_password_env or basic_password_file")
+            }
+        }
+        return nil
+    }
+
+    /// A `*_env` key: the name of an environment variable, never the secret itself.
+    private mutating func environmentName(_ map: YAMLMap, _ key: String) -> String? {
+        guard let name = map.optionalString(key, diagnostics: &diagnostics) else { return nil }
+        guard InlineSecret.isEnvironmentVariableName(name) else {
+            diagnostics.report(map.value(key)?.mark?.line,
+                               "'\(map.qualified(key))' must name an environment variable (upper-case letters, digits and _). "
+                               + "What is written there is not such a name; if it is the secret itself, remove it from the "
+                               + "file and rotate it. The value was not echoed.")
+            return nil
+        }
+        return name
+    }
+
+    private static func isToken(_ name: String) -> Bool {
+        !name.isEmpty && name.utf8.allSatisfy { b in
+            (0x30...0x39).contains(b) || (0x41...0x5A).contains(b) || (0x61...0x7A).contains(b) || Array("!#$%&'*+-.^_`|~".utf8).contains(b)
+        }
+    }
+
+    private static func isPinnedKey(_ text: String) -> Bool {
+        text.split(separator: ";").allSatisfy { part in
+            let part = part.trimmingCharacters(in: .whitespaces)
+            guard part.hasPrefix("sha256//") else { return false }
+            let b64 = part.dropFirst(8)
+            return b64.count == 44 && Data(base64Encoded: String(b64)) != nil
+        }
+    }
+}

@@ -1,0 +1,79 @@
+/// A partner's contract (`partners/<id>.yaml`): the legal limit of what the partner may receive.
+///
+/// Values of this type only exist after validation (see `ExportConfig`): every field it allows is a
+/// column of `customers` that may be exported, in forms that apply to the field's type.
+public struct Contract: Sendable {
+    public let id: String
+    public let name: String
+    public let purpose: String
+    /// Consent scopes that must all be in force for a customer to be selected.
+    public let consent: [String]
+    /// Field → the forms the contract permits, in the order the contract lists them.
+    public let allow: [AllowedField]
+    /// Extra selection filters: customers outside them are not selected.
+    public let filters: [Filter]
+    public let format: FeedFormat
+    /// Path of the XSD every XML feed is validated against, relative to the config folder.
+    public let xsd: String?
+    public let delivery: DeliverySettings
+    /// 5-field cron expression (UTC) used by `run --due`.
+    public let schedule: String?
+
+    public init(
+        id: String, name: String, purpose: String, consent: [String], allow: [AllowedField],
+        filters: [Filter], format: FeedFormat, xsd: String?, delivery: DeliverySettings, schedule: String?
+    ) {
+        self.id = id
+        self.name = name
+        self.purpose = purpose
+        self.consent = consent
+        self.allow = allow
+        self.filters = filters
+        self.format = format
+        self.xsd = xsd
+        self.delivery = delivery
+        self.schedule = schedule
+    }
+
+    /// The forms the contract permits for `field`, or nil when the field is not allowed at all.
+    public func allowedForms(for field: String) -> [Form]? {
+        allow.first { $0.field == field }?.forms
+    }
+}
+
+/// One entry of a contract's `allow`.
+public struct AllowedField: Sendable, Hashable {
+    public let field: String
+    public let forms: [Form]
+
+    public init(field: String, forms: [Form]) {
+        self.field = field
+        self.forms = forms
+    }
+}
+
+/// One selection filter: the customer's `column` must hold one of `values`.
+public struct Filter: Sendable, Hashable {
+    public let column: String
+    public let values: [String]
+
+    public init(column: String, values: [String]) {
+        self.column = column
+        self.values = values
+    }
+}
+
+/// The feed format of a partner.
+public enum FeedFormat: String, Sendable, Hashable {
+    case json
+    case xml
+
+    public var contentType: String {
+        switch self {
+        case .json: "application/json"
+        case .xml: "application/xml"
+        }
+    }
+
+    public var fileExtension: String { rawValue }
+}

@@ -1,0 +1,58 @@
+/// Everything resolved once per partner before the first record: the columns to read and the
+/// minimiser that turns each row into exactly the fields and forms the mapping sends.
+public struct ExportPlan: Sendable {
+    public let partner: Partner
+    /// What the source reads, `id` first; never a never-export column.
+    public let columns: SourceColumns
+    public let minimiser: Minimiser
+
+    /// - Parameter pseudonymKey: the bytes of the partner's pseudonym key; needed when a field uses
+    ///   the `pseudonym` form.
+    /// - Throws: ``PlanError``.
+    public init(partner: Partner, pseudonymKey: [UInt8]?) throws {
+        self.partner = partner
+        let mapping = partner.mapping
+        do {
+            columns = try SourceColumns(reading: mapping.fields.map(\.from))
+        } catch {
+            throw PlanError.unreadableColumn("\(error)")
+        }
+        var pseudonymizer: Pseudonymizer?
+        if mapping.fields.contains(where: { $0.form == .pseudonym }) {
+            let variable = partner.contract.delivery.pseudonymKeyEnv ?? "pseudonym_key_env"
+            guard let key = pseudonymKey else { throw PlanError.missingPseudonymKey(variable: variable) }
+            do {
+                pseudonymizer = try Pseudonymizer(key: key)
+            } catch {
+                throw PlanError.shortPseudonymKey(variable: variable, length: key.count)
+            }
+        }
+        var steps: [Minimiser.Step] = []
+        for field in mapping.fields {
+            guard let index = columns.index(of: field.from), let column = CustomerSchema.column(named: field.from) else {
+                throw PlanError.unreadableColumn(field.from)
+            }
+            steps.append(Minimiser.Step(column: index, source: field.from, required: field.required,
+                                        transform: .resolve(form: field.form, column: column)))
+        }
+        minimiser = Minimiser(steps: steps, pseudonymizer: pseudonymizer)
+    }
+}
+
+/// Why a partner's export cannot be planned. Messages name variables, never their values.
+public enum PlanError: Error, Sendable, CustomStringConvertible {
+    case missingPseudonymKey(variable: String)
+    case shortPseudonymKey(variable: String, length: Int)
+    case unreadableColumn(String)
+
+    public var description: String {
+        switch self {
+        case .missingPseudonymKey(let variable):
+            "the pseudonym key is missing: set the environment variable \(variable) (at least \(Pseudonymizer.minimumKeyLength) bytes)"
+        case .shortPseudonymKey(let variable, let length):
+            "the pseudonym key in \(variable) is \(length) bytes; it must be at least \(Pseudonymizer.minimumKeyLength)"
+        case .unreadableColumn(let detail):
+            "cannot read \(detail)"
+        }
+    }
+}

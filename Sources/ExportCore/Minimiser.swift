@@ -1,0 +1,145 @@
+/// Minimise: one source row → exactly the mapping's fields in their forms, or a rejection.
+///
+/// Every form is resolved once per partner (``Transform``); per record the minimiser only copies,
+/// slices, hashes or parses bytes into a reused ``RecordBuffer``.
+public struct Minimiser: Sendable {
+    struct Step: Sendable {
+        let column: Int
+        let source: String
+        let required: Bool
+        let transform: Transform
+    }
+
+    /// A form resolved against its column's type.
+    enum Transform: Sendable {
+        case clearText
+        case clearInteger
+        case clearList
+        case initial
+        case prefix(Int)
+        case year
+        case sha256(Normalisation)
+        case pseudonym
+
+        static func resolve(form: Form, column: CustomerColumn) -> Transform {
+            switch (form, column.type) {
+            case (.clear, .integer): .clearInteger
+            case (.clear, .list): .clearList
+            case (.clear, _): .clearText
+            case (.initial, _): .initial
+            case (.prefix(let n), _): .prefix(n)
+            case (.year, _): .year
+            case (.sha256, _): .sha256(.forColumn(column.name))
+            case (.pseudonym, _): .pseudonym
+            }
+        }
+    }
+
+    let steps: [Step]
+    let pseudonymizer: Pseudonymizer?
+
+    /// Fills `record` from `row`; returns why the record cannot be rendered, or nil.
+    public func minimise<Row: CustomerRow>(_ row: Row, into record: inout RecordBuffer) -> RejectionReason? {
+        record.reset(customerID: row.customerID)
+        for step in steps {
+            let rejection: RejectionReason? = row.withValue(at: step.column) { value in
+                switch value {
+                case .null:
+                    if step.required { return .requiredValueMissing(field: step.source) }
+                    record.values.append(.null)
+                    return nil
+                case .integer(let n):
+                    var digits = Array(String(n).utf8)
+                    return digits.withUnsafeMutableBytes { apply(step, to: UnsafeRawBufferPointer($0), record: &record) }
+                case .bytes(let bytes):
+                    return apply(step, to: bytes, record: &record)
+                }
+            }
+            if let rejection { return rejection }
+        }
+        return nil
+    }
+
+    private func apply(_ step: Step, to value: UnsafeRawBufferPointer, record: inout RecordBuffer) -> RejectionReason? {
+        switch step.transform {
+        case .clearText, .clearInteger:
+            record.appendText { $0.append(contentsOf: value) }
+        case .clearList:
+            let start = record.listItems.count
+            do {
+                record.replacedCharacters += try JSONStringList.parse(value, into: &record.bytes, items: &record.listItems)
+            } catch {
+                return .malformedList(field: step.source)
+            }
+            record.values.append(.list(start..<record.listItems.count))
+        case .initial:
+            var replaced = 0
+            record.appendText { out in
+                let start = out.count
+                replaced = Self.appendPrefix(of: value, characters: 1, to: &out)
+                if out.count > start { out.append(UInt8(ascii: ".")) }
+            }
+            record.replacedCharacters += replaced
+        case .prefix(let n):
+            var replaced = 0
+            record.appendText { replaced = Self.appendPrefix(of: value, characters: n, to: &$0) }
+            record.replacedCharacters += replaced
+        case .year:
+            guard let year = Self.year(of: value) else { return .invalidTimestamp(field: step.source) }
+            record.values.append(.number(year))
+        case .sha256(let normalisation):
+            var normalised: [UInt8] = []
+            normalised.reserveCapacity(value.count)
+            record.replacedCharacters += normalisation.append(normalising: value, to: &normalised)
+            if normalised.isEmpty {
+                record.values.append(.null)
+            } else {
+                record.appendText { out in normalised.withUnsafeBytes { HashForm.append(sha256Of: $0, to: &out) } }
+            }
+        case .pseudonym:
+            guard let pseudonymizer else { preconditionFailure("ExportPlan builds a pseudonymizer for every pseudonym form") }
+            record.appendText { pseudonymizer.append(pseudonymOf: value, to: &$0) }
+        }
+        return nil
+    }
+
+    /// Appends the first `count` characters (extended grapheme clusters) of `value`; returns how many
+    /// invalid UTF-8 sequences were replaced.
+    static func appendPrefix(of value: UnsafeRawBufferPointer, characters count: Int, to out: inout [UInt8]) -> Int {
+        // Fast path: when the first count+1 bytes are ASCII and none is CR (CR LF is one character),
+        // each of the first `count` bytes is one character.
+        let probe = min(value.count, count + 1)
+        var simple = true
+        for i in 0..<probe where value[i] >= 0x80 || value[i] == 0x0D {
+            simple = false
+            break
+        }
+        if simple {
+            out.append(contentsOf: UnsafeRawBufferPointer(rebasing: value[0..<min(value.count, count)]))
+            return 0
+        }
+        let (string, replaced) = UTF8Scan.decode(value)
+        out.append(contentsOf: string.prefix(count).utf8)
+        return replaced
+    }
+
+    /// The year of an RFC 3339 timestamp (`YYYY-MM-DD…`), or nil.
+    static func year(of value: UnsafeRawBufferPointer) -> Int? {
+        guard value.count >= 10 else { return nil }
+        func digit(_ i: Int) -> Int? {
+            let b = value[i]
+            return b >= UInt8(ascii: "0") && b <= UInt8(ascii: "9") ? Int(b - UInt8(ascii: "0")) : nil
+        }
+        guard value[4] == UInt8(ascii: "-"), value[7] == UInt8(ascii: "-"),
+              let y0 = digit(0), let y1 = digit(1), let y2 = digit(2), let y3 = digit(3),
+              let m0 = digit(5), let m1 = digit(6), let d0 = digit(8), let d1 = digit(9) else { return nil }
+        let month = m0 * 10 + m1
+        let day = d0 * 10 + d1
+        guard (1...12).contains(month), (1...31).contains(day) else { return nil }
+        if value.count > 10 {
+            let t = value[10]
+            guard t == UInt8(ascii: "T") || t == UInt8(ascii: "t") || t == UInt8(ascii: " ") else { return nil }
+        }
+        return y0 * 1000 + y1 * 100 + y2 * 10 + y3
+    }
+}

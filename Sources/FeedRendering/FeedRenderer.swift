@@ -1,0 +1,56 @@
+import ExportCore
+
+/// What a feed's envelope says about where it comes from (DESIGN §3).
+public struct Envelope: Sendable, Hashable {
+    public let partner: String
+    public let run: String
+    public let delivery: String
+    public let batch: Int
+    /// RFC 3339, UTC.
+    public let generatedAt: String
+
+    public init(partner: String, run: String, delivery: String, batch: Int, generatedAt: String) {
+        self.partner = partner
+        self.run = run
+        self.delivery = delivery
+        self.batch = batch
+        self.generatedAt = generatedAt
+    }
+}
+
+/// Renders records as fragments and wraps them in an envelope.
+///
+/// A feed is `head + fragment (+ separator + fragment)… + tail`. Records are rendered on their own
+/// first, so that batches can be cut by size and the envelope can carry the record count.
+///
+/// ```swift
+/// var renderer = try makeRenderer(for: partner)
+/// var fragment: [UInt8] = []
+/// let replaced = try renderer.appendRecord(record, to: &fragment)
+/// let feed = renderer.head(envelope, recordCount: 1) + fragment + renderer.tail
+/// ```
+public protocol FeedRenderer {
+    var format: FeedFormat { get }
+    /// Appends one record; returns how many characters were replaced by U+FFFD.
+    mutating func appendRecord(_ record: RecordBuffer, to out: inout [UInt8]) throws -> Int
+    /// The envelope up to the first record. With `countWidth`, the count is padded with
+    /// insignificant white space to that many characters, so that it can be patched in place later.
+    func head(_ envelope: Envelope, recordCount: Int, countWidth: Int?) throws -> [UInt8]
+    /// Between two records.
+    var separator: [UInt8] { get }
+    /// After the last record.
+    var tail: [UInt8] { get }
+}
+
+/// The renderer for a partner's format.
+public func makeRenderer(for partner: Partner) throws -> any FeedRenderer {
+    switch partner.contract.format {
+    case .json: JSONFeedRenderer(mapping: partner.mapping)
+    case .xml: try XMLFeedRenderer(mapping: partner.mapping)
+    }
+}
+
+/// A failure of the XML writer itself (out of memory and the like), not of the data.
+public struct RenderError: Error, Sendable, CustomStringConvertible {
+    public let description: String
+}

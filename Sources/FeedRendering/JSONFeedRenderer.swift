@@ -1,0 +1,115 @@
+import ExportCore
+
+/// The JSON feed (`application/json`): every string exactly as stored, control characters and NUL
+/// escaped, invalid UTF-8 as U+FFFD. A hand-written byte writer: stable key order, no Foundation.
+public struct JSONFeedRenderer: FeedRenderer {
+    public var format: FeedFormat { .json }
+    /// `"name":` for each field, escaped once.
+    private let keys: [[UInt8]]
+
+    public init(mapping: Mapping) {
+        keys = mapping.fields.map { field in
+            var key: [UInt8] = []
+            _ = Array(field.name.utf8).withUnsafeBytes { JSONText.appendString($0, to: &key) }
+            key.append(UInt8(ascii: ":"))
+            return key
+        }
+    }
+
+    public func appendRecord(_ record: RecordBuffer, to out: inout [UInt8]) -> Int {
+        var replaced = 0
+        out.append(UInt8(ascii: "{"))
+        record.bytes.withUnsafeBytes { bytes in
+            for (i, value) in record.values.enumerated() {
+                if i > 0 { out.append(UInt8(ascii: ",")) }
+                out.append(contentsOf: keys[i])
+                switch value {
+                case .null:
+                    out.append(contentsOf: JSONText.null)
+                case .text(let range):
+                    replaced += JSONText.appendString(UnsafeRawBufferPointer(rebasing: bytes[range]), to: &out)
+                case .number(let n):
+                    out.append(contentsOf: String(n).utf8)
+                case .list(let items):
+                    out.append(UInt8(ascii: "["))
+                    for (k, item) in record.listItems[items].enumerated() {
+                        if k > 0 { out.append(UInt8(ascii: ",")) }
+                        replaced += JSONText.appendString(UnsafeRawBufferPointer(rebasing: bytes[item]), to: &out)
+                    }
+                    out.append(UInt8(ascii: "]"))
+                }
+            }
+        }
+        out.append(UInt8(ascii: "}"))
+        return replaced
+    }
+
+    public func head(_ envelope: Envelope, recordCount: Int, countWidth: Int?) -> [UInt8] {
+        var out: [UInt8] = []
+        func field(_ name: String, _ value: String) {
+            out.append(contentsOf: "\"\(name)\":".utf8)
+            _ = Array(value.utf8).withUnsafeBytes { JSONText.appendString($0, to: &out) }
+            out.append(UInt8(ascii: ","))
+        }
+        out.append(UInt8(ascii: "{"))
+        field("partner", envelope.partner)
+        field("run", envelope.run)
+        field("delivery", envelope.delivery)
+        out.append(contentsOf: "\"batch\":\(envelope.batch),".utf8)
+        field("generated_at", envelope.generatedAt)
+        let count = String(recordCount)
+        out.append(contentsOf: "\"record_count\":\(count)".utf8)
+        if let countWidth { out.append(contentsOf: repeatElement(UInt8(ascii: " "), count: max(0, countWidth - count.utf8.count))) }
+        out.append(contentsOf: ",\"records\":[\n".utf8)
+        return out
+    }
+
+    public var separator: [UInt8] { Array(",\n".utf8) }
+    public var tail: [UInt8] { Array("\n]}\n".utf8) }
+}
+
+/// JSON string escaping over raw bytes.
+enum JSONText {
+    static let null: [UInt8] = Array("null".utf8)
+    private static let hex: [UInt8] = Array("0123456789abcdef".utf8)
+
+    /// Appends `bytes` as a quoted JSON string; returns how many invalid UTF-8 sequences became U+FFFD.
+    static func appendString(_ bytes: UnsafeRawBufferPointer, to out: inout [UInt8]) -> Int {
+        var replaced = 0
+        out.append(UInt8(ascii: "\""))
+        var i = 0
+        let n = bytes.count
+        while i < n {
+            let b = bytes[i]
+            if b >= 0x20 && b < 0x80 {
+                if b == UInt8(ascii: "\"") || b == UInt8(ascii: "\\") { out.append(UInt8(ascii: "\\")) }
+                out.append(b)
+                i += 1
+            } else if b < 0x20 {
+                out.append(UInt8(ascii: "\\"))
+                switch b {
+                case 0x08: out.append(UInt8(ascii: "b"))
+                case 0x09: out.append(UInt8(ascii: "t"))
+                case 0x0A: out.append(UInt8(ascii: "n"))
+                case 0x0C: out.append(UInt8(ascii: "f"))
+                case 0x0D: out.append(UInt8(ascii: "r"))
+                default:
+                    out.append(contentsOf: [UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"), hex[Int(b >> 4)], hex[Int(b & 0xF)]])
+                }
+                i += 1
+            } else {
+                let length = UTF8Scan.sequenceLength(bytes, at: i)
+                if length > 0 {
+                    out.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[i..<(i + length)]))
+                    i += length
+                } else {
+                    out.append(contentsOf: UTF8Scan.replacement)
+                    replaced += 1
+                    i += -length
+                }
+            }
+        }
+        out.append(UInt8(ascii: "\""))
+        return replaced
+    }
+}

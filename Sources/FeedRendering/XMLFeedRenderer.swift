@@ -1,0 +1,127 @@
+import CLibXML2
+import ExportCore
+
+/// The XML feed (`application/xml`), streamed with libxml2's xmlTextWriter; always well-formed
+/// XML 1.0 whatever the data holds (see ``XMLText``).
+///
+/// A NULL value is an absent element; a list is an element holding one item element per entry.
+public final class XMLFeedRenderer: FeedRenderer {
+    public var format: FeedFormat { .xml }
+
+    private let mapping: Mapping
+    private let buffer: xmlBufferPtr
+    private let writer: xmlTextWriterPtr
+    /// NUL-terminated element names, allocated once.
+    private let recordName: UnsafeMutablePointer<xmlChar>
+    private let fieldNames: [UnsafeMutablePointer<xmlChar>]
+    private let itemNames: [UnsafeMutablePointer<xmlChar>]
+    private var scratch: [UInt8] = []
+
+    public init(mapping: Mapping) throws {
+        self.mapping = mapping
+        guard let buffer = xmlBufferCreate() else { throw RenderError(description: "libxml2 could not allocate a buffer") }
+        guard let writer = xmlNewTextWriterMemory(buffer, 0) else {
+            xmlBufferFree(buffer)
+            throw RenderError(description: "libxml2 could not create a writer")
+        }
+        self.buffer = buffer
+        self.writer = writer
+        recordName = Self.duplicate(mapping.record)
+        fieldNames = mapping.fields.map { Self.duplicate($0.name) }
+        itemNames = mapping.fields.map { Self.duplicate($0.item) }
+    }
+
+    deinit {
+        xmlFreeTextWriter(writer)
+        xmlBufferFree(buffer)
+        recordName.deallocate()
+        fieldNames.forEach { $0.deallocate() }
+        itemNames.forEach { $0.deallocate() }
+    }
+
+    private static func duplicate(_ text: String) -> UnsafeMutablePointer<xmlChar> {
+        let bytes = Array(text.utf8) + [0]
+        let pointer = UnsafeMutablePointer<xmlChar>.allocate(capacity: bytes.count)
+        pointer.initialize(from: bytes, count: bytes.count)
+        return pointer
+    }
+
+    public func appendRecord(_ record: RecordBuffer, to out: inout [UInt8]) throws -> Int {
+        var replaced = 0
+        xmlBufferEmpty(buffer)
+        try check(xmlTextWriterStartElement(writer, recordName))
+        try record.bytes.withUnsafeBytes { bytes in
+            for (i, value) in record.values.enumerated() {
+                switch value {
+                case .null:
+                    continue
+                case .text(let range):
+                    try check(xmlTextWriterStartElement(writer, fieldNames[i]))
+                    replaced += try writeText(UnsafeRawBufferPointer(rebasing: bytes[range]))
+                    try check(xmlTextWriterEndElement(writer))
+                case .number(let n):
+                    try check(xmlTextWriterStartElement(writer, fieldNames[i]))
+                    _ = try Array(String(n).utf8).withUnsafeBytes { try writeText($0) }
+                    try check(xmlTextWriterEndElement(writer))
+                case .list(let items):
+                    try check(xmlTextWriterStartElement(writer, fieldNames[i]))
+                    for item in record.listItems[items] {
+                        try check(xmlTextWriterStartElement(writer, itemNames[i]))
+                        replaced += try writeText(UnsafeRawBufferPointer(rebasing: bytes[item]))
+                        try check(xmlTextWriterEndElement(writer))
+                    }
+                    try check(xmlTextWriterEndElement(writer))
+                }
+            }
+        }
+        try check(xmlTextWriterEndElement(writer))
+        try check(xmlTextWriterFlush(writer))
+        Self.append(buffer, to: &out)
+        return replaced
+    }
+
+    /// Sanitises `bytes` and writes them as escaped text; returns how many characters were replaced.
+    private func writeText(_ bytes: UnsafeRawBufferPointer) throws -> Int {
+        scratch.removeAll(keepingCapacity: true)
+        let replaced = XMLText.appendSanitised(bytes, to: &scratch)
+        scratch.append(0)
+        try scratch.withUnsafeBufferPointer { try check(xmlTextWriterWriteString(writer, $0.baseAddress)) }
+        return replaced
+    }
+
+    public func head(_ envelope: Envelope, recordCount: Int, countWidth: Int?) throws -> [UInt8] {
+        guard let buffer = xmlBufferCreate() else { throw RenderError(description: "libxml2 could not allocate a buffer") }
+        defer { xmlBufferFree(buffer) }
+        guard let writer = xmlNewTextWriterMemory(buffer, 0) else { throw RenderError(description: "libxml2 could not create a writer") }
+        defer { xmlFreeTextWriter(writer) }
+        try check(xmlTextWriterStartDocument(writer, "1.0", "UTF-8", nil))
+        try check(xmlTextWriterStartElement(writer, mapping.root))
+        if let namespace = mapping.namespace { try check(xmlTextWriterWriteAttribute(writer, "xmlns", namespace)) }
+        let count = String(recordCount)
+        for (name, value) in [("partner", envelope.partner), ("run", envelope.run), ("delivery", envelope.delivery),
+                              ("batch", String(envelope.batch)), ("generated-at", envelope.generatedAt),
+                              ("record-count", count)] {
+            try check(xmlTextWriterWriteAttribute(writer, name, value))
+        }
+        // Flushed before the writer closes the start tag: the tag is closed here, after optional padding.
+        try check(xmlTextWriterFlush(writer))
+        var out: [UInt8] = []
+        Self.append(buffer, to: &out)
+        if let countWidth { out.append(contentsOf: repeatElement(UInt8(ascii: " "), count: max(0, countWidth - count.utf8.count))) }
+        out.append(contentsOf: ">\n".utf8)
+        return out
+    }
+
+    public var separator: [UInt8] { [UInt8(ascii: "\n")] }
+    public var tail: [UInt8] { Array("\n</\(mapping.root)>\n".utf8) }
+
+    private static func append(_ buffer: xmlBufferPtr, to out: inout [UInt8]) {
+        let length = Int(xmlBufferLength(buffer))
+        guard length > 0, let content = xmlBufferContent(buffer) else { return }
+        out.append(contentsOf: UnsafeRawBufferPointer(start: content, count: length))
+    }
+
+    private func check(_ rc: Int32) throws {
+        if rc < 0 { throw RenderError(description: "libxml2's writer failed (code \(rc))") }
+    }
+}

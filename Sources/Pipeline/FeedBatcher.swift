@@ -1,0 +1,170 @@
+import ExportCore
+import FeedRendering
+
+/// A finished feed: one batch, ready to be written or delivered.
+public struct FinishedBatch: Sendable {
+    public let envelope: Envelope
+    public let payload: [UInt8]
+    /// The customers whose records are in the payload, in order.
+    public let customerIDs: [Int64]
+    /// For each record, when each of the contract's consent scopes was granted (empty unless asked for).
+    public let consentGrantedAt: [[String]]
+
+    public var number: Int { envelope.batch }
+}
+
+/// Cuts rendered records into feeds of at most `max_records` records and `max_bytes` bytes (the
+/// envelope included), and validates each XML feed against the partner's XSD before it is handed on.
+struct FeedBatcher {
+    let partner: Partner
+    let renderer: any FeedRenderer
+    let schema: XSDSchema?
+    let runID: String
+    let generatedAt: String
+    let deliveryID: (Int) -> String
+    let limits: BatchLimits
+
+    private var number = 0
+    private var envelope: Envelope?
+    /// Room the envelope takes, reserved when a batch starts.
+    private var overhead = 0
+    private var body: [UInt8] = []
+    private var starts: [Int] = []
+    private var ids: [Int64] = []
+    private var grants: [[String]] = []
+
+    init(partner: Partner, renderer: any FeedRenderer, schema: XSDSchema?, runID: String, generatedAt: String,
+         deliveryID: @escaping (Int) -> String) {
+        self.partner = partner
+        self.renderer = renderer
+        self.schema = schema
+        self.runID = runID
+        self.generatedAt = generatedAt
+        self.deliveryID = deliveryID
+        limits = partner.contract.delivery.batch
+    }
+
+    /// The rejection for a record that cannot fit in any batch on its own, or nil.
+    func tooLarge(_ record: RenderedRecord) -> RejectedRecord? {
+        // The envelope of a batch is at most a few hundred bytes; 1 KiB is a safe bound.
+        let bound = record.fragment.count + 1024
+        guard bound > limits.maxBytes else { return nil }
+        return RejectedRecord(customerID: record.customerID, reason: .tooLarge(bytes: record.fragment.count, limit: limits.maxBytes))
+    }
+
+    /// Adds a record; returns the previous batch when this record did not fit in it.
+    mutating func add(_ record: RenderedRecord, tally: Tally) throws -> FinishedBatch? {
+        var finished: FinishedBatch?
+        if !ids.isEmpty {
+            let size = overhead + body.count + renderer.separator.count + record.fragment.count
+            if ids.count >= limits.maxRecords || size > limits.maxBytes {
+                finished = try finish(tally: tally)
+            }
+        }
+        if envelope == nil { try start() }
+        if !ids.isEmpty { body.append(contentsOf: renderer.separator) }
+        starts.append(body.count)
+        body.append(contentsOf: record.fragment)
+        ids.append(record.customerID)
+        if !record.consentGrantedAt.isEmpty { grants.append(record.consentGrantedAt) }
+        return finished
+    }
+
+    private mutating func start() throws {
+        number += 1
+        let envelope = Envelope(partner: partner.id, run: runID, delivery: deliveryID(number), batch: number,
+                                generatedAt: generatedAt)
+        self.envelope = envelope
+        overhead = try renderer.head(envelope, recordCount: limits.maxRecords, countWidth: nil).count + renderer.tail.count
+    }
+
+    /// Closes the current batch (if it holds records): renders the envelope, validates, hands it back.
+    mutating func finish(tally: Tally) throws -> FinishedBatch? {
+        guard let envelope, !ids.isEmpty else { return nil }
+        defer {
+            self.envelope = nil
+            body.removeAll(keepingCapacity: true)
+            starts.removeAll(keepingCapacity: true)
+            ids.removeAll(keepingCapacity: true)
+            grants.removeAll(keepingCapacity: true)
+        }
+        var payload = try assemble(envelope)
+        if let schema {
+            // Records that break the schema are rejected one by one and the feed is rebuilt without them.
+            while true {
+                let violations = payload.withUnsafeBytes { schema.validate($0) }
+                if violations.isEmpty { break }
+                let headLines = try lineCount(renderer.head(envelope, recordCount: ids.count, countWidth: nil))
+                let offending = try recordsAt(violations, headLines: headLines, envelope: envelope)
+                for (index, violation) in offending.sorted(by: { $0.key > $1.key }) {
+                    tally.value.reject(RejectedRecord(customerID: ids[index], reason: .schemaViolation(violation.message)))
+                    remove(index)
+                }
+                if ids.isEmpty { return nil }
+                payload = try assemble(envelope)
+            }
+        }
+        return FinishedBatch(envelope: envelope, payload: payload, customerIDs: ids, consentGrantedAt: grants)
+    }
+
+    private func assemble(_ envelope: Envelope) throws -> [UInt8] {
+        var payload = try renderer.head(envelope, recordCount: ids.count, countWidth: nil)
+        payload.reserveCapacity(payload.count + body.count + renderer.tail.count)
+        payload.append(contentsOf: body)
+        payload.append(contentsOf: renderer.tail)
+        return payload
+    }
+
+    /// Maps violations to the records holding their lines; throws when one lies outside every record.
+    private func recordsAt(_ violations: [SchemaViolation], headLines: Int, envelope: Envelope) throws -> [Int: SchemaViolation] {
+        // The first line of record k is headLines + 1 + (newlines in the body before it).
+        var firstLines: [Int] = []
+        var line = headLines + 1
+        var position = 0
+        for start in starts {
+            line += body[position..<start].reduce(0) { $0 + ($1 == 0x0A ? 1 : 0) }
+            position = start
+            firstLines.append(line)
+        }
+        var result: [Int: SchemaViolation] = [:]
+        for violation in violations {
+            guard violation.line >= (firstLines.first ?? .max),
+                  let index = firstLines.lastIndex(where: { $0 <= violation.line }) else {
+                throw BatchError.schema(partner: partner.id, batch: envelope.batch, violation: violation)
+            }
+            if result[index] == nil { result[index] = violation }
+        }
+        // A violation on the last record's line could also be in the tail; the tail is fixed and valid by construction.
+        return result
+    }
+
+    private mutating func remove(_ index: Int) {
+        let start = starts[index]
+        let end = index + 1 < starts.count ? starts[index + 1] : body.count
+        let separator = renderer.separator.count
+        // Remove the record and one separator next to it.
+        let range: Range<Int>
+        if index + 1 < starts.count { range = start..<end } else if index > 0 { range = (start - separator)..<end } else { range = start..<end }
+        body.removeSubrange(range)
+        let removed = range.count
+        starts.remove(at: index)
+        for k in index..<starts.count { starts[k] -= removed }
+        ids.remove(at: index)
+        if index < grants.count { grants.remove(at: index) }
+    }
+
+    private func lineCount(_ bytes: [UInt8]) -> Int { bytes.reduce(0) { $0 + ($1 == 0x0A ? 1 : 0) } }
+}
+
+/// A batch that cannot be sent at all.
+public enum BatchError: Error, Sendable, CustomStringConvertible {
+    case schema(partner: String, batch: Int, violation: SchemaViolation)
+
+    public var description: String {
+        switch self {
+        case .schema(let partner, let batch, let violation):
+            "partner \(partner): batch \(batch) does not conform to its XSD outside any record (\(violation)); "
+                + "the XSD and the mapping disagree about the envelope: fix one of them"
+        }
+    }
+}

@@ -1,0 +1,153 @@
+import CustomerSource
+import ExportCore
+import Foundation
+import FeedRendering
+
+/// A dry run for one partner: counts, the fields that would leave, sample records and optionally the
+/// whole feed as one document. No network, no ledger, no writes except the `out` file.
+public struct Preview {
+    public let job: ExportJob
+    public let source: CustomerDatabase
+
+    public init(job: ExportJob, source: CustomerDatabase) {
+        self.job = job
+        self.source = source
+    }
+
+    /// - Parameters:
+    ///   - samples: how many sample records to keep.
+    ///   - out: where to write the whole feed (every record in one envelope), or nil.
+    public func run(samples: Int, out: String?, generatedAt: String) throws -> PreviewReport {
+        let partner = job.plan.partner
+        var tally = ExportTally()
+        var sampled: [[SampleValue]] = []
+        var counts = EligibilityCounts(customers: 0, eligible: 0, excluded: [])
+        var output: PreviewReport.Output?
+        try source.snapshot {
+            counts = try source.eligibilityCounts(for: partner.contract)
+            // Records the partner's XSD refuses would be rejected by a run: when a pass finds some, the
+            // feed is rendered again without them, so that the file is exactly what the partner would get.
+            var schemaRejected: [Int64: RejectedRecord] = [:]
+            while true {
+                sampled = []
+                let counter = Tally()
+                let pass = try renderWhole(out: out, generatedAt: generatedAt, excluded: schemaRejected, tally: counter) { record in
+                    guard sampled.count < samples else { return }
+                    sampled.append(record.values.map { SampleValue(record.decoded($0)) })
+                }
+                output = pass.output
+                tally = counter.value
+                if pass.violations.isEmpty { break }
+                for rejected in pass.violations { schemaRejected[rejected.customerID] = rejected }
+            }
+        }
+        return PreviewReport(partner: partner, counts: counts, tally: tally, samples: sampled, output: output)
+    }
+
+    private struct Pass {
+        var output: PreviewReport.Output?
+        /// Records found in breach of the XSD in this pass.
+        var violations: [RejectedRecord] = []
+    }
+
+    /// Renders every record once, into `out` when given, leaving out the `excluded` customers.
+    private func renderWhole(out: String?, generatedAt: String, excluded: [Int64: RejectedRecord], tally: Tally,
+                             sample: @escaping (RecordBuffer) -> Void) throws -> Pass {
+        let partner = job.plan.partner
+        let envelope = Envelope(partner: partner.id, run: "preview", delivery: "preview", batch: 1, generatedAt: generatedAt)
+        let renderer = job.renderer
+        let countWidth = 20
+        let file = try out.map { try OutputFile(path: $0) }
+        var head: [UInt8] = []
+        if let file {
+            head = try renderer.head(envelope, recordCount: 0, countWidth: countWidth)
+            try file.write(head)
+        }
+        // Where each record starts, to map XSD violations (by line) back to customers.
+        let tracksLines = file != nil && job.schema != nil
+        var lineStarts: [Int32] = []
+        var lineIDs: [Int64] = []
+        var line = 1 + newlines(head)
+        var written = 0
+        var bytes = 0
+        var left: [RejectedRecord] = []
+        try job.renderRecords(into: tally, inspect: sample) { record in
+            if let rejected = excluded[record.customerID] {
+                left.append(rejected)
+                return
+            }
+            written += 1
+            bytes += record.fragment.count
+            guard let file else { return }
+            if written > 1 {
+                try file.write(renderer.separator)
+                line += newlines(renderer.separator)
+            }
+            if tracksLines {
+                lineStarts.append(Int32(clamping: line))
+                lineIDs.append(record.customerID)
+                line += newlines(record.fragment)
+            }
+            try file.write(record.fragment)
+        }
+        left.forEach { tally.value.reject($0) }
+        tally.value.rendered = written
+        tally.value.bytes = bytes
+
+        var pass = Pass()
+        guard let file, let out else { return pass }
+        try file.write(renderer.tail)
+        try file.overwrite(try renderer.head(envelope, recordCount: written, countWidth: countWidth), at: 0)
+        try file.commit()
+        pass.output = PreviewReport.Output(path: out, bytes: file.size, records: written)
+        if let schema = job.schema {
+            var seen: Set<Int64> = []
+            for violation in schema.validateFile(out) {
+                guard violation.line > 0, let index = lineStarts.lastIndex(where: { Int($0) <= violation.line }) else {
+                    throw BatchError.schema(partner: partner.id, batch: 1, violation: violation)
+                }
+                if seen.insert(lineIDs[index]).inserted {
+                    pass.violations.append(RejectedRecord(customerID: lineIDs[index], reason: .schemaViolation(violation.message)))
+                }
+            }
+        }
+        return pass
+    }
+
+    private func newlines<Bytes: Sequence>(_ bytes: Bytes) -> Int where Bytes.Element == UInt8 {
+        bytes.reduce(0) { $0 + ($1 == 0x0A ? 1 : 0) }
+    }
+}
+
+/// A sample value: nil, text, a number or a list of texts.
+public enum SampleValue: Sendable, Equatable {
+    case null
+    case text(String)
+    case number(Int)
+    case list([String])
+
+    init(_ value: Any?) {
+        switch value {
+        case let text as String: self = .text(text)
+        case let number as Int: self = .number(number)
+        case let list as [String]: self = .list(list)
+        default: self = .null
+        }
+    }
+}
+
+/// What `preview` found. Customer values appear only in `samples`, which the command masks unless
+/// the operator asked for `--reveal`.
+public struct PreviewReport: Sendable {
+    public struct Output: Sendable {
+        public let path: String
+        public let bytes: Int
+        public let records: Int
+    }
+
+    public let partner: Partner
+    public let counts: EligibilityCounts
+    public let tally: ExportTally
+    public let samples: [[SampleValue]]
+    public let output: Output?
+}

@@ -1,0 +1,5 @@
+import ExportCommands
+import Logging
+
+LoggingBootstrap.bootstrap()
+PartnerExportCommand.runAndExit()
