@@ -39,17 +39,19 @@ let package = Package(
         // A small typed layer over the SQLite C API: open, prepare, bind, step, read bytes.
         .target(name: "SQLite", dependencies: ["CSQLite"]),
 
+        // Helpers for the tests only: fixture databases, a strict XML parser, the binary runner.
+        .target(name: "TestSupport", dependencies: ["SQLite", "DemoData", "CLibXML2"]),
+
         // C libraries behind small typed shim headers.
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .systemLibrary(name: "CLibXML2", pkgConfig: "libxml-2.0", providers: [.apt(["libxml2-dev"])]),
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
 
         .testTarget(name: "ExportCoreTests", dependencies: ["ExportCore"]),
-        .testTarget(name: "ExportConfigTests", dependencies: ["ExportConfig", "ExportCore"]),
-        .testTarget(name: "FeedRenderingTests", dependencies: ["FeedRendering", "ExportCore", "CLibXML2"]),
-        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "ExportConfig", "SQLite", "FeedRendering", "CLibXML2", "DemoData"],
-                    resources: [.copy("Golden")]),
+        .testTarget(name: "ExportConfigTests", dependencies: ["ExportConfig", "ExportCore", "TestSupport"]),
+        .testTarget(name: "FeedRenderingTests", dependencies: ["FeedRendering", "ExportCore", "TestSupport"]),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "CustomerSource", "ExportConfig", "TestSupport", "SQLite"]),
         .testTarget(name: "DeliveryTests", dependencies: ["Delivery"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["partner-export", "SQLite", "CLibXML2"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["partner-export", "TestSupport"], exclude: ["Golden"]),
     ]
 )

@@ -59,6 +59,7 @@ struct MappingLoader {
         } else {
             diagnostics.report(map.line, "missing required key 'fields'")
         }
+        checkFields(fields)
         guard let partner else { return nil }
         return RawMapping(partner: partner, root: rootName, record: record, namespace: namespace, fields: fields,
                           line: map.line, rootLine: map.keyLine("root"), recordLine: map.keyLine("record"))
@@ -85,27 +86,17 @@ struct MappingLoader {
                         itemGiven: item != nil)
     }
 
-    /// Checks the mapping against its contract: a mapping may send less than its contract allows, never more.
-    mutating func check(_ raw: RawMapping, against contract: Contract, contractFile: String) -> Mapping? {
-        let before = diagnostics.problems.count
-        let xml = contract.format == .xml
-        for (name, line) in [(raw.root, raw.rootLine), (raw.record, raw.recordLine)] where xml && !XMLName.isValid(name) {
-            diagnostics.report(line, "'\(name)' is not a valid XML element name")
-        }
-        if let namespace = raw.namespace, xml, namespace.contains(where: { $0.isWhitespace || $0 == "\"" || $0 == "<" }) {
-            diagnostics.report(raw.line, "namespace must be a URI without spaces, quotes or '<'")
-        }
+    /// Checks that need no contract: unique output names, real and exportable columns, forms that fit the type.
+    private mutating func checkFields(_ fields: [RawField]) {
         var seen: [String: Int?] = [:]
-        for raw in raw.fields {
+        for raw in fields {
             let field = raw.field
             if let earlier = seen[field.name] {
                 diagnostics.report(raw.line, "output name '\(field.name)' is used twice (first at line \(earlier.map(String.init) ?? "?")); "
                                    + "each output name must be unique")
             }
             seen[field.name] = raw.line
-            if xml && !XMLName.isValid(field.name) {
-                diagnostics.report(raw.line, "output name '\(field.name)' is not a valid XML element name")
-            } else if field.name.unicodeScalars.contains(where: { $0.value < 0x20 }) {
+            if field.name.unicodeScalars.contains(where: { $0.value < 0x20 }) {
                 diagnostics.report(raw.line, "output name '\(field.name)' holds control characters")
             }
             if NeverExport.contains(field.from) {
@@ -117,11 +108,30 @@ struct MappingLoader {
                                    + CustomerSchema.columnNames.filter { !NeverExport.contains($0) }.joined(separator: ", "))
                 continue
             }
-            guard field.form.applies(to: column.type) else {
+            if !field.form.applies(to: column.type) {
                 diagnostics.report(raw.formLine ?? raw.line, "the form '\(field.form)' does not apply to \(field.from), a "
                                    + "\(column.type.rawValue) field; forms that do: \(Form.names(applicableTo: column.type).joined(separator: ", "))")
-                continue
             }
+        }
+    }
+
+    /// Checks the mapping against its contract: a mapping may send less than its contract allows, never more.
+    mutating func check(_ raw: RawMapping, against contract: Contract, contractFile: String) -> Mapping? {
+        let before = diagnostics.problems.count
+        let xml = contract.format == .xml
+        for (name, line) in [(raw.root, raw.rootLine), (raw.record, raw.recordLine)] where xml && !XMLName.isValid(name) {
+            diagnostics.report(line, "'\(name)' is not a valid XML element name")
+        }
+        if let namespace = raw.namespace, xml, namespace.contains(where: { $0.isWhitespace || $0 == "\"" || $0 == "<" }) {
+            diagnostics.report(raw.line, "namespace must be a URI without spaces, quotes or '<'")
+        }
+        for raw in raw.fields {
+            let field = raw.field
+            if xml && !XMLName.isValid(field.name) {
+                diagnostics.report(raw.line, "output name '\(field.name)' is not a valid XML element name")
+            }
+            guard !NeverExport.contains(field.from), let column = CustomerSchema.column(named: field.from),
+                  field.form.applies(to: column.type) else { continue }
             guard let allowed = contract.allowedForms(for: field.from) else {
                 diagnostics.report(raw.fromLine, "the contract \(contractFile) does not allow '\(field.from)'; a mapping may send "
                                    + "less than its contract allows, never more. Remove the field, or have the contract amended")

@@ -102,9 +102,29 @@ public final class Database {
         return names
     }
 
+    /// Calls `handler` with (table, column) for every column a statement prepared from now on reads;
+    /// used by tests to prove what is never read.
+    public func observeReads(_ handler: @escaping (String, String) -> Void) {
+        let box = ReadObserver(handler)
+        observer = box
+        sqlite3_set_authorizer(handle, { context, action, table, column, _, _ in
+            if action == SQLITE_READ, let context, let table, let column {
+                Unmanaged<ReadObserver>.fromOpaque(context).takeUnretainedValue().handler(String(cString: table), String(cString: column))
+            }
+            return SQLITE_OK
+        }, Unmanaged.passUnretained(box).toOpaque())
+    }
+
+    private var observer: ReadObserver?
+
     func error(_ rc: Int32, _ context: String) -> SQLiteError {
         SQLiteError(code: rc, message: String(cString: sqlite3_errmsg(handle)), context: context)
     }
+}
+
+final class ReadObserver {
+    let handler: (String, String) -> Void
+    init(_ handler: @escaping (String, String) -> Void) { self.handler = handler }
 }
 
 /// An SQLite failure: the result code, SQLite's message and what was being done.
