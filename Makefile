@@ -2,15 +2,19 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-DEB_PACKAGES := libcurl4-openssl-dev libxml2-dev libsqlite3-dev openssl sqlite3
+DEB_PACKAGES := libcurl4-openssl-dev libxml2-dev libsqlite3-dev zlib1g-dev openssl sqlite3 python3
 BIN := .build/debug/partner-export
 DEMO := demo
 DEMO_CUSTOMERS ?= 5000
 
-# Demo-only keys for the example partners. Real deployments put real secrets in the environment
-# (or files) of the scheduler, never in a Makefile or the YAML.
-export ACME_PSEUDONYM_KEY ?= demo-only-acme-pseudonym-key
-export GLOBEX_PSEUDONYM_KEY ?= demo-only-globex-pseudonym-key
+# Demo secrets, made afresh for each `make demo` and shared by partner-export and the sandbox through
+# the environment. Real deployments put real secrets in the scheduler's environment (or files named by
+# the contract), never in a Makefile or the YAML.
+export ACME_PSEUDONYM_KEY ?= $(shell openssl rand -hex 24)
+export GLOBEX_PSEUDONYM_KEY ?= $(shell openssl rand -hex 24)
+export ACME_TOKEN ?= $(shell openssl rand -hex 20)
+export ACME_SIGNING_SECRET ?= whsec_$(shell openssl rand -base64 24)
+export GLOBEX_PASSWORD ?= $(shell openssl rand -hex 16)
 
 .PHONY: help deps build test demo clean
 
@@ -18,7 +22,7 @@ help:
 	@echo "make deps   install the Debian packages the build needs (apt-get, as root)"
 	@echo "make build  build partner-export (debug)"
 	@echo "make test   build and run every test"
-	@echo "make demo   demo data, validate, preview and a dry run of the example partners"
+	@echo "make demo   demo data, then the example partners delivered over HTTPS to the local partner sandbox"
 	@echo "make clean  remove build output and demo data"
 
 deps:
@@ -38,10 +42,25 @@ test: deps
 
 demo: build
 	@mkdir -p $(DEMO)
+	@[ -f $(DEMO)/pki/ca.pem ] || sandbox/make-pki.sh $(DEMO)/pki
 	$(BIN) demo-data --customers $(DEMO_CUSTOMERS) --seed 1 --db $(DEMO)/customers.sqlite --force
 	$(BIN) validate
-	$(BIN) preview acme-offers --db $(DEMO)/customers.sqlite --limit 2
-	$(BIN) run --all --dry-run --db $(DEMO)/customers.sqlite --state $(DEMO)/state/ledger.sqlite
+	$(BIN) preview acme-offers --db $(DEMO)/customers.sqlite --limit 1
+	@rm -rf $(DEMO)/sandbox; mkdir -p $(DEMO)/sandbox
+	@python3 sandbox/partner_sandbox.py --dir $(DEMO)/sandbox --cert $(DEMO)/pki/server.pem --key $(DEMO)/pki/server.key \
+	  --client-ca $(DEMO)/pki/ca.pem --listen tls:8443 --listen mtls:8444 --mtls mtls \
+	  --routes sandbox/demo-routes.json > $(DEMO)/sandbox/sandbox.log 2>&1 & echo $$! > $(DEMO)/sandbox/pid
+	@for i in $$(seq 50); do [ -f $(DEMO)/sandbox/ports.json ] && break; sleep 0.1; done; cat $(DEMO)/sandbox/sandbox.log
+	@status=0; \
+	$(BIN) run --all --db $(DEMO)/customers.sqlite --state $(DEMO)/state/ledger.sqlite || status=$$?; \
+	echo; echo "+ partner-export deliveries --limit 5"; \
+	$(BIN) deliveries --state $(DEMO)/state/ledger.sqlite --limit 5; \
+	id=$$(sqlite3 $(DEMO)/customers.sqlite "SELECT c.id FROM customers c JOIN consents k ON k.customer_id = c.id \
+	  AND k.scope = 'partner-offers' AND k.withdrawn_at IS NULL WHERE c.account_status = 'active' ORDER BY c.id LIMIT 1"); \
+	echo; echo "+ partner-export disclosures $$id"; \
+	$(BIN) disclosures $$id --state $(DEMO)/state/ledger.sqlite; \
+	echo; echo "The sandbox received $$(wc -l < $(DEMO)/sandbox/requests.jsonl) requests (demo/sandbox/requests.jsonl)."; \
+	kill $$(cat $(DEMO)/sandbox/pid) 2>/dev/null; exit $$status
 
 clean:
 	rm -rf .build $(DEMO)

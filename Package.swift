@@ -18,7 +18,7 @@ let package = Package(
         .executableTarget(name: "partner-export", dependencies: ["ExportCommands"]),
         // One file per subcommand, the shared options, logging bootstrap and terminal output.
         .target(name: "ExportCommands", dependencies: [
-            "ExportCore", "ExportConfig", "CustomerSource", "FeedRendering", "Pipeline", "DemoData",
+            "ExportCore", "ExportConfig", "CustomerSource", "FeedRendering", "Pipeline", "DemoData", "Delivery", "Ledger",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -30,12 +30,15 @@ let package = Package(
         .target(name: "CustomerSource", dependencies: ["ExportCore", "SQLite"]),
         // JSON and XML (libxml2) feed writers, XML 1.0 sanitising, XSD validation.
         .target(name: "FeedRendering", dependencies: ["ExportCore", "CLibXML2"]),
-        // select -> minimise -> batch -> render -> write, in one readable place.
-        .target(name: "Pipeline", dependencies: ["ExportCore", "CustomerSource", "FeedRendering"]),
+        // select -> minimise -> render -> batch -> deliver -> record, in one readable place.
+        .target(name: "Pipeline", dependencies: ["ExportCore", "CustomerSource", "FeedRendering", "Delivery", "Ledger",
+                                                 .product(name: "Crypto", package: "swift-crypto")]),
         // Deterministic synthetic customers in the canonical schema, for the demo, tests and benchmarks.
         .target(name: "DemoData", dependencies: ["SQLite"]),
         // The libcurl HTTPS client (delivery).
-        .target(name: "Delivery", dependencies: ["ExportCore", "CCurl"]),
+        .target(name: "Delivery", dependencies: ["ExportCore", "CCurl", "CZlib", .product(name: "Crypto", package: "swift-crypto")]),
+        // The state database: runs, deliveries, attempts, disclosures; the run lock.
+        .target(name: "Ledger", dependencies: ["SQLite"]),
         // A small typed layer over the SQLite C API: open, prepare, bind, step, read bytes.
         .target(name: "SQLite", dependencies: ["CSQLite"]),
 
@@ -46,6 +49,7 @@ let package = Package(
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .systemLibrary(name: "CLibXML2", pkgConfig: "libxml-2.0", providers: [.apt(["libxml2-dev"])]),
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
 
         .testTarget(name: "ExportCoreTests", dependencies: ["ExportCore"]),
         .testTarget(name: "ExportConfigTests", dependencies: ["ExportConfig", "ExportCore", "TestSupport"]),

@@ -36,6 +36,11 @@ static inline CURLcode pe_curl_getinfo_off_t(CURL *handle, CURLINFO info, curl_o
 static inline CURLcode pe_curl_getinfo_double(CURL *handle, CURLINFO info, double *value) {
     return curl_easy_getinfo(handle, info, value);
 }
+/* Macros Swift does not import. */
+static inline long pe_curlauth_basic(void) { return (long)CURLAUTH_BASIC; }
+static inline size_t pe_curl_readfunc_abort(void) { return CURL_READFUNC_ABORT; }
+enum { PE_CURL_ERROR_SIZE = CURL_ERROR_SIZE };
+
 static inline const char *pe_curl_version(void) {
     curl_version_info_data *info = curl_version_info(CURLVERSION_NOW);
     return info ? info->version : "unknown";

@@ -81,8 +81,9 @@ public final class CustomerDatabase {
                                  excluded: zip(reasons, counts).map { (reason: $0, count: $1) })
     }
 
-    /// A cursor over the eligible customers of `plan`, in customer-id order.
-    public func eligibleCustomers(_ plan: ExportPlan) throws -> CustomerCursor {
+    /// A cursor over the eligible customers of `plan`, in customer-id order; with `onlyIDs`, only
+    /// those of them (a rerun re-applies today's consent and contract to a delivery's customers).
+    public func eligibleCustomers(_ plan: ExportPlan, onlyIDs: [Int64]? = nil) throws -> CustomerCursor {
         let contract = plan.partner.contract
         try checkColumns(plan.columns.names + contract.filters.map(\.column), partner: contract.id)
         var arguments: [Value] = []
@@ -100,6 +101,10 @@ public final class CustomerDatabase {
                 return "?\(arguments.count)"
             }
             conditions.append("c.\(quote(filter.column)) IN (\(placeholders.joined(separator: ", ")))")
+        }
+        if let onlyIDs {
+            arguments.append(.text("[" + onlyIDs.map(String.init).joined(separator: ",") + "]"))
+            conditions.append("c.id IN (SELECT value FROM json_each(?\(arguments.count)))")
         }
         let selected = plan.columns.names.map { "c.\(quote($0))" }
             + contract.consent.indices.map { "k\($0).granted_at" }

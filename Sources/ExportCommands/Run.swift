@@ -29,20 +29,45 @@ extension PartnerExportCommand {
         @Flag(help: "Print the summary as JSON.")
         var json = false
 
+        @Option(help: "How many partners to deliver at the same time.")
+        var parallel = 2
+
         func validate() throws {
             guard all != !partners.isEmpty else {
                 throw ValidationError("name the partners to run, or pass --all (not both)")
             }
             if out != nil && !dryRun { throw ValidationError("--out goes with --dry-run") }
+            guard (1...16).contains(parallel) else { throw ValidationError("--parallel must be between 1 and 16") }
         }
 
         func run() throws {
             let configuration = try common.loadConfiguration()
             let selected = try select(configuration)
-            guard dryRun else {
-                throw CommandFailure("delivery over HTTPS is not built yet; use --dry-run", exitCode: 2)
+            if dryRun {
+                try runDry(selected, configuration: configuration)
+            } else {
+                try deliver(selected, configuration: configuration)
             }
-            try runDry(selected, configuration: configuration)
+        }
+
+        /// The real run: every selected partner rendered, delivered over HTTPS and recorded.
+        private func deliver(_ partners: [Partner], configuration: Configuration) throws {
+            let coordinator = try RunCoordinator(common: common, configuration: configuration)
+            let prepared = try partners.map { try coordinator.prepare($0) }
+            let now = Clock.now()
+            let runID = Timestamps.identifier("run", at: now, randomBytes: 3)
+            try coordinator.ledger.startRun(id: runID, trigger: "manual", partners: partners.map(\.id), at: Clock.rfc3339(now))
+            let payloads = coordinator.payloads
+            let policy = coordinator.policy
+            let events = RunCoordinator.events(run: runID)
+            let outcomes = coordinator.forEachPartner(prepared, parallel: parallel) { prepared, source, ledger in
+                PartnerDelivery(plan: prepared.plan, source: source, schema: prepared.schema, ledger: ledger, client: prepared.client,
+                                payloads: payloads, runID: runID, policy: policy, now: { Clock.now() },
+                                sleep: { Thread.sleep(forTimeInterval: $0) }, events: events).run()
+            }
+            let succeeded = try coordinator.finish(run: runID, outcomes: outcomes)
+            RunSummary.print(runID: runID, outcomes: outcomes, json: json)
+            if !succeeded { throw ExitCode(1) }
         }
 
         private func select(_ configuration: Configuration) throws -> [Partner] {
@@ -58,7 +83,7 @@ extension PartnerExportCommand {
 
         private func runDry(_ partners: [Partner], configuration: Configuration) throws {
             let now = Clock.now()
-            let runID = Identifiers.run(at: now, prefix: "dry")
+            let runID = Timestamps.identifier("dry", at: now, randomBytes: 3)
             let folder = out ?? (common.stateDirectory as NSString).appendingPathComponent("dry-run/\(runID)")
             let plans = try partners.map { try makePlan($0) }
             let source = try openSource(common.databasePath)

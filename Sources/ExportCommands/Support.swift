@@ -2,6 +2,7 @@ import ExportConfig
 import ExportCore
 import FeedRendering
 import Foundation
+import Pipeline
 
 /// XSDs named by contracts must compile; reported as configuration problems at the `xsd:` line.
 enum SchemaCheck {
@@ -47,42 +48,9 @@ func makePlan(_ partner: Partner) throws -> ExportPlan {
 /// The time, in UTC. `PARTNER_EXPORT_NOW` (RFC 3339) overrides it for tests and reproducible demos.
 enum Clock {
     static func now() -> Date {
-        if let text = ProcessInfo.processInfo.environment["PARTNER_EXPORT_NOW"], let date = parse(text) { return date }
+        if let text = ProcessInfo.processInfo.environment["PARTNER_EXPORT_NOW"], let date = Timestamps.parse(text) { return date }
         return Date()
     }
 
-    static func rfc3339(_ date: Date) -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime]
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        return formatter.string(from: date)
-    }
-
-    static func parse(_ text: String) -> Date? {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime]
-        if let date = formatter.date(from: text) { return date }
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return formatter.date(from: text)
-    }
-
-    /// `20261127T020000Z`, for ids and folder names.
-    static func compact(_ date: Date) -> String {
-        rfc3339(date).replacingOccurrences(of: "-", with: "").replacingOccurrences(of: ":", with: "")
-    }
-}
-
-/// Identifiers of runs and deliveries: sortable by time, unguessable enough to be unique.
-enum Identifiers {
-    static func run(at date: Date, prefix: String = "run") -> String {
-        "\(prefix)_\(Clock.compact(date))_\(randomHex(3))"
-    }
-
-    static func randomHex(_ bytes: Int) -> String {
-        var generator = SystemRandomNumberGenerator()
-        return (0..<bytes).map { _ in
-            let b = UInt8.random(in: 0...255, using: &generator)
-            return String(format: "%02x", b)
-        }.joined()
-    }
+    static func rfc3339(_ date: Date) -> String { Timestamps.rfc3339(date) }
 }

@@ -30,9 +30,9 @@ public final class ExportJob {
     ///
     /// - Parameter consent: also read when each customer gave each consent scope (for disclosures).
     /// - Parameter inspect: sees each minimised record before it is rendered (preview samples).
-    func renderRecords(into tally: Tally, consent: Bool = false, inspect: ((RecordBuffer) -> Void)? = nil,
-                       _ body: (RenderedRecord) throws -> Void) throws {
-        let cursor = try source.eligibleCustomers(plan)
+    func renderRecords(into tally: Tally, consent: Bool = false, onlyIDs: [Int64]? = nil,
+                       inspect: ((RecordBuffer) -> Void)? = nil, _ body: (RenderedRecord) throws -> Void) throws {
+        let cursor = try source.eligibleCustomers(plan, onlyIDs: onlyIDs)
         var record = RecordBuffer()
         var fragment: [UInt8] = []
         let scopes = plan.partner.contract.consent.count
@@ -53,14 +53,14 @@ public final class ExportJob {
 
     /// Runs the whole export in batches; `deliveryID` names each batch when it starts, and `handle`
     /// gets each finished feed in order.
-    public func runBatches(runID: String, generatedAt: String, consent: Bool = false,
+    public func runBatches(runID: String, generatedAt: String, consent: Bool = false, onlyIDs: [Int64]? = nil,
                            deliveryID: @escaping (Int) -> String,
                            handle: (FinishedBatch) throws -> Void) throws -> ExportTally {
         let tally = Tally()
         var batcher = FeedBatcher(partner: plan.partner, renderer: renderer, schema: schema, runID: runID,
                                   generatedAt: generatedAt, deliveryID: deliveryID)
         try source.snapshot {
-            try renderRecords(into: tally, consent: consent) { record in
+            try renderRecords(into: tally, consent: consent, onlyIDs: onlyIDs) { record in
                 if let rejected = batcher.tooLarge(record) {
                     tally.value.reject(rejected)
                     return

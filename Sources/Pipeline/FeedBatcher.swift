@@ -1,5 +1,7 @@
+import Crypto
 import ExportCore
 import FeedRendering
+import Foundation
 
 /// A finished feed: one batch, ready to be written or delivered.
 public struct FinishedBatch: Sendable {
@@ -9,6 +11,8 @@ public struct FinishedBatch: Sendable {
     public let customerIDs: [Int64]
     /// For each record, when each of the contract's consent scopes was granted (empty unless asked for).
     public let consentGrantedAt: [[String]]
+    /// SHA-256 of the records alone (without the envelope): equal records, equal hash.
+    public let recordsSHA256: String
 
     public var number: Int { envelope.batch }
 }
@@ -104,7 +108,8 @@ struct FeedBatcher {
                 payload = try assemble(envelope)
             }
         }
-        return FinishedBatch(envelope: envelope, payload: payload, customerIDs: ids, consentGrantedAt: grants)
+        return FinishedBatch(envelope: envelope, payload: payload, customerIDs: ids, consentGrantedAt: grants,
+                             recordsSHA256: Digest.sha256Hex(body))
     }
 
     private func assemble(_ envelope: Envelope) throws -> [UInt8] {
@@ -166,5 +171,21 @@ public enum BatchError: Error, Sendable, CustomStringConvertible {
             "partner \(partner): batch \(batch) does not conform to its XSD outside any record (\(violation)); "
                 + "the XSD and the mapping disagree about the envelope: fix one of them"
         }
+    }
+}
+
+/// Hex SHA-256 digests of byte buffers and files.
+public enum Digest {
+    public static func sha256Hex<Bytes: Sequence>(_ bytes: Bytes) -> String where Bytes.Element == UInt8 {
+        SHA256.hash(data: Array(bytes)).map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// The hex SHA-256 of a file, read in chunks; nil when it cannot be read.
+    public static func sha256Hex(file path: String) -> String? {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
+        defer { try? handle.close() }
+        var hasher = SHA256()
+        while let chunk = try? handle.read(upToCount: 1 << 20), !chunk.isEmpty { hasher.update(data: chunk) }
+        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
     }
 }

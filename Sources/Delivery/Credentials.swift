@@ -1,0 +1,61 @@
+import ExportCore
+import Foundation
+
+/// A partner's secrets, read from the environment or files named by its contract.
+///
+/// Never printed: `description` is redacted, and errors name the variable or file, never a value.
+public struct Credentials: Sendable, CustomStringConvertible {
+    let bearerToken: String?
+    let basicUser: String?
+    let basicPassword: String?
+    /// The decoded key of a Standard Webhooks secret (`whsec_<base64>`).
+    let signingKey: [UInt8]?
+
+    public var description: String { "Credentials(redacted)" }
+
+    public var signs: Bool { signingKey != nil }
+
+    /// Loads what `contract` names. Missing or malformed secrets are errors naming where they should be.
+    public static func load(for contract: Contract, configDirectory: URL,
+                            environment: [String: String] = ProcessInfo.processInfo.environment) throws -> Credentials {
+        let delivery = contract.delivery
+        func variable(_ name: String, _ role: String) throws -> String {
+            guard let value = environment[name], !value.isEmpty else {
+                throw DeliveryError.credentials("partner \(contract.id): the \(role) is missing: set the environment variable \(name)")
+            }
+            return value
+        }
+        func file(_ path: String, _ role: String) throws -> String {
+            let url = path.hasPrefix("/") ? URL(fileURLWithPath: path) : configDirectory.appendingPathComponent(path)
+            guard let data = FileManager.default.contents(atPath: url.path), let text = String(data: data, encoding: .utf8) else {
+                throw DeliveryError.credentials("partner \(contract.id): cannot read the \(role) file \(url.path)")
+            }
+            let value = text.trimmingCharacters(in: .whitespacesAndNewlines)
+            guard !value.isEmpty else { throw DeliveryError.credentials("partner \(contract.id): the \(role) file \(url.path) is empty") }
+            return value
+        }
+        var token: String?
+        var user: String?
+        var password: String?
+        switch delivery.auth {
+        case .bearerTokenEnv(let name)?: token = try variable(name, "bearer token")
+        case .bearerTokenFile(let path)?: token = try file(path, "bearer token")
+        case .basicPasswordEnv(let u, let name)?: (user, password) = (u, try variable(name, "basic-auth password"))
+        case .basicPasswordFile(let u, let path)?: (user, password) = (u, try file(path, "basic-auth password"))
+        case nil: break
+        }
+        if let token, token.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) {
+            throw DeliveryError.credentials("partner \(contract.id): the bearer token holds control characters (a line break?)")
+        }
+        var key: [UInt8]?
+        if let name = delivery.signingSecretEnv {
+            let secret = try variable(name, "signing secret")
+            guard secret.hasPrefix("whsec_"), let decoded = Data(base64Encoded: String(secret.dropFirst(6))), decoded.count >= 16 else {
+                throw DeliveryError.credentials("partner \(contract.id): the signing secret in \(name) must be 'whsec_' and the "
+                                                + "base64 of at least 16 bytes (Standard Webhooks)")
+            }
+            key = Array(decoded)
+        }
+        return Credentials(bearerToken: token, basicUser: user, basicPassword: password, signingKey: key)
+    }
+}

@@ -1,0 +1,256 @@
+import CustomerSource
+import Delivery
+import ExportCore
+import FeedRendering
+import Foundation
+import Ledger
+
+/// One partner's part of a run, in order:
+///
+/// 1. **recover** what an earlier run left pending: a delivery whose request may have reached the
+///    partner is resent under its own id (never superseded, so no disclosure goes unaccounted);
+///    one that never left is superseded, because this run renders today's data afresh;
+/// 2. **render** every batch (select → minimise → render → batch), write each payload (0600) and
+///    record it as a pending delivery; the read snapshot of the customer database closes here,
+///    before any network wait;
+/// 3. **deliver** the batches in order; the first that is not delivered stops the partner, and the
+///    batches after it are superseded unsent;
+/// 4. when every batch was delivered, earlier failed or rejected deliveries of the partner are
+///    superseded by this complete feed.
+public struct PartnerDelivery {
+    public let plan: ExportPlan
+    let source: CustomerDatabase
+    let schema: XSDSchema?
+    let ledger: Ledger
+    let client: HTTPSClient
+    let payloads: PayloadStore
+    let runID: String
+    let policy: RetryPolicy
+    let now: @Sendable () -> Date
+    let sleep: @Sendable (Double) -> Void
+    let events: RunEvents
+
+    public init(plan: ExportPlan, source: CustomerDatabase, schema: XSDSchema?, ledger: Ledger, client: HTTPSClient,
+                payloads: PayloadStore, runID: String, policy: RetryPolicy, now: @escaping @Sendable () -> Date,
+                sleep: @escaping @Sendable (Double) -> Void, events: RunEvents = .none) {
+        self.plan = plan
+        self.source = source
+        self.schema = schema
+        self.ledger = ledger
+        self.client = client
+        self.payloads = payloads
+        self.runID = runID
+        self.policy = policy
+        self.now = now
+        self.sleep = sleep
+        self.events = events
+    }
+
+    var partner: Partner { plan.partner }
+
+    var deliverer: Deliverer {
+        Deliverer(client: client, ledger: ledger, payloads: payloads, policy: policy,
+                  maxAttempts: partner.contract.delivery.maxAttempts, runID: runID, now: now, sleep: sleep, events: events)
+    }
+
+    public func run() -> PartnerOutcome {
+        var outcome = PartnerOutcome(partner: partner.id, startedAt: Timestamps.rfc3339(now()))
+        do {
+            // 1. Recover.
+            for pending in try ledger.pendingDeliveries(partner: partner.id) {
+                if pending.attempts > 0 {
+                    try ledger.markInDoubt(pending)
+                    outcome.recovered += 1
+                    let result = deliverer.deliver(pending)
+                    outcome.count(result, pending)
+                    guard result.status == .delivered else {
+                        return outcome.finish(.failed, error: "delivery \(pending.id), left in doubt by run \(pending.runID), "
+                                              + "could not be resent: \(result.reason ?? result.status.rawValue)", at: now())
+                    }
+                } else {
+                    try ledger.markSuperseded(pending, by: nil, reason: "never sent; run \(runID) rendered today's data instead",
+                                              at: Timestamps.rfc3339(now()))
+                }
+            }
+            // 2. Render and record every batch.
+            let rendered = try render(onlyIDs: nil, supersedes: nil, tally: &outcome.tally)
+            // 3. Deliver in order.
+            try deliver(rendered, outcome: &outcome)
+            if outcome.status != nil { return outcome }
+            // 4. A complete feed replaces what earlier runs could not deliver.
+            for old in try ledger.deliveries(statuses: [.failed, .rejected], partner: partner.id) where old.runID != runID {
+                try ledger.markSuperseded(old, by: rendered.first?.id, reason: "replaced by the complete feed of run \(runID)",
+                                          at: Timestamps.rfc3339(now()))
+            }
+            return outcome.finish(rendered.isEmpty ? .nothingToSend : .delivered, error: nil, at: now())
+        } catch {
+            return outcome.finish(.error, error: "\(error)", at: now())
+        }
+    }
+
+    /// Renders every batch and records each as a pending delivery, one at a time (memory stays flat).
+    func render(onlyIDs: [Int64]?, supersedes: String?, tally: inout ExportTally) throws -> [DeliveryRecord] {
+        let job = try ExportJob(plan: plan, source: source, schema: schema)
+        var records: [DeliveryRecord] = []
+        let generated = now()
+        tally = try job.runBatches(runID: runID, generatedAt: Timestamps.rfc3339(generated), consent: true, onlyIDs: onlyIDs,
+                                   deliveryID: { _ in Timestamps.identifier("dlv", at: generated) }) { batch in
+            records.append(try record(batch, supersedes: supersedes))
+        }
+        return records
+    }
+
+    /// Writes a batch's payload and records it as a pending delivery.
+    func record(_ batch: FinishedBatch, supersedes: String?) throws -> DeliveryRecord {
+        let contract = partner.contract
+        let (path, sha256) = try payloads.write(batch, partner: partner.id, fileExtension: contract.format.fileExtension)
+        let record = try ledger.createDelivery(NewDelivery(
+            id: batch.envelope.delivery, runID: runID, partner: partner.id, batch: batch.number, bytes: batch.payload.count,
+            sha256: sha256, recordsSHA256: batch.recordsSHA256, payloadPath: path, contentType: contract.format.contentType,
+            gzip: contract.delivery.gzip, createdAt: Timestamps.rfc3339(now()), fields: partner.mapping.fields.map(\.name),
+            purpose: contract.purpose, consentScopes: contract.consent,
+            manifest: Manifest(customerIDs: batch.customerIDs, grants: batch.consentGrantedAt), supersedes: supersedes))
+        events.batchRendered(partner.id, batch.number, batch.customerIDs.count)
+        return record
+    }
+
+    /// An operator's rerun of a failed or rejected delivery, under today's consent and contract:
+    /// the delivery's customers are selected and rendered again. The same records go out as the very
+    /// same bytes under the same id; changed records (a customer withdrew, the contract narrowed) go
+    /// out as new deliveries that supersede the old one; if no customer remains, nothing is sent.
+    public func rerun(_ old: DeliveryRecord) -> PartnerOutcome {
+        var outcome = PartnerOutcome(partner: partner.id, startedAt: Timestamps.rfc3339(now()))
+        do {
+            let manifest = try ledger.manifest(of: old)
+            let job = try ExportJob(plan: plan, source: source, schema: schema)
+            let generated = now()
+            var batches: [FinishedBatch] = []  // bounded by the old delivery's size
+            outcome.tally = try job.runBatches(runID: runID, generatedAt: Timestamps.rfc3339(generated), consent: true,
+                                               onlyIDs: manifest.customerIDs,
+                                               deliveryID: { _ in Timestamps.identifier("dlv", at: generated) }) { batches.append($0) }
+            if batches.isEmpty {
+                try ledger.markSuperseded(old, by: nil, reason: "rerun by \(runID): none of its customers is eligible any more",
+                                          at: Timestamps.rfc3339(now()))
+                outcome.rerunAction = .nothingLeft
+                return outcome.finish(.nothingToSend, error: nil, at: now())
+            }
+            if batches.count == 1, batches[0].recordsSHA256 == old.recordsSHA256, (try? payloads.verified(old)) != nil {
+                outcome.rerunAction = .resentSameID(old.id)
+                let result = deliverer.deliver(old)
+                outcome.count(result, old)
+                guard result.status == .delivered else {
+                    return outcome.finish(result.status == .rejected ? .rejected : .failed,
+                                          error: "delivery \(old.id) \(result.status.rawValue): \(result.reason ?? "")", at: now())
+                }
+                return outcome.finish(.delivered, error: nil, at: now())
+            }
+            let records = try batches.map { try record($0, supersedes: old.id) }
+            try ledger.markSuperseded(old, by: records.first?.id, reason: "rerun by \(runID): today's consent and contract changed "
+                                      + "its records", at: Timestamps.rfc3339(now()))
+            outcome.rerunAction = .superseded(by: records.map(\.id))
+            try deliver(records, outcome: &outcome)
+            if outcome.status != nil { return outcome }
+            return outcome.finish(.delivered, error: nil, at: now())
+        } catch {
+            return outcome.finish(.error, error: "\(error)", at: now())
+        }
+    }
+
+    /// Delivers `records` in order; on the first that is not delivered, supersedes the rest unsent.
+    func deliver(_ records: [DeliveryRecord], outcome: inout PartnerOutcome) throws {
+        for (index, record) in records.enumerated() {
+            let result = deliverer.deliver(record)
+            outcome.count(result, record)
+            guard result.status == .delivered else {
+                for later in records[(index + 1)...] {
+                    try ledger.markSuperseded(later, by: nil, reason: "not sent: batch \(record.batch) (\(record.id)) was not delivered",
+                                              at: Timestamps.rfc3339(now()))
+                }
+                let status: PartnerOutcome.Status = result.status == .rejected ? .rejected : .failed
+                outcome = outcome.finish(status, error: "delivery \(record.id) (batch \(record.batch)) \(result.status.rawValue): "
+                                         + (result.reason ?? ""), at: now())
+                return
+            }
+        }
+    }
+}
+
+/// How one partner's part of a run ended.
+public struct PartnerOutcome: Sendable {
+    public enum Status: String, Sendable {
+        case delivered
+        case nothingToSend = "nothing-to-send"
+        case failed
+        case rejected
+        case error
+    }
+
+    public let partner: String
+    public var status: Status?
+    public var tally = ExportTally()
+    public var delivered = 0
+    public var failed = 0
+    public var rejected = 0
+    /// Attempts beyond the first, across deliveries.
+    public var retries = 0
+    /// Deliveries left in doubt by an earlier run and resent now.
+    public var recovered = 0
+    public var deliveredBytes = 0
+    public var error: String?
+    /// For a rerun: what was done with the old delivery.
+    public var rerunAction: RerunAction?
+    public let startedAt: String
+    public var finishedAt: String?
+
+    public init(partner: String, startedAt: String) {
+        self.partner = partner
+        self.startedAt = startedAt
+    }
+
+    mutating func count(_ result: Deliverer.Result, _ record: DeliveryRecord) {
+        retries += max(0, result.attempts - 1)
+        switch result.status {
+        case .delivered:
+            delivered += 1
+            deliveredBytes += record.bytes
+        case .rejected: rejected += 1
+        default: failed += 1
+        }
+    }
+
+    func finish(_ status: Status, error: String?, at date: Date) -> PartnerOutcome {
+        var copy = self
+        copy.status = status
+        copy.error = error
+        copy.finishedAt = Timestamps.rfc3339(date)
+        return copy
+    }
+
+    public enum RerunAction: Sendable, Equatable {
+        /// The same records: the stored bytes resent under the same id.
+        case resentSameID(String)
+        /// Changed records: new deliveries, superseding the old one.
+        case superseded(by: [String])
+        /// No customer of it remains eligible: superseded, nothing sent.
+        case nothingLeft
+    }
+
+    /// Two reruns of one partner's deliveries, added up (the later status wins).
+    public func merging(_ other: PartnerOutcome) -> PartnerOutcome {
+        var merged = other
+        merged.tally.eligible += tally.eligible
+        merged.tally.rendered += tally.rendered
+        merged.tally.batches += tally.batches
+        merged.tally.bytes += tally.bytes
+        merged.delivered += delivered
+        merged.failed += failed
+        merged.rejected += rejected
+        merged.retries += retries
+        merged.deliveredBytes += deliveredBytes
+        merged.recovered += recovered
+        return merged
+    }
+
+    /// Whether the partner's part of the run succeeded.
+    public var succeeded: Bool { status == .delivered || status == .nothingToSend }
+}
