@@ -55,7 +55,8 @@ let package = Package(
         .testTarget(name: "ExportConfigTests", dependencies: ["ExportConfig", "ExportCore", "TestSupport"]),
         .testTarget(name: "FeedRenderingTests", dependencies: ["FeedRendering", "ExportCore", "TestSupport"]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "CustomerSource", "ExportConfig", "TestSupport", "SQLite"]),
-        .testTarget(name: "DeliveryTests", dependencies: ["Delivery"]),
+        .testTarget(name: "DeliveryTests", dependencies: ["Delivery", "ExportCore"]),
+        .testTarget(name: "LedgerTests", dependencies: ["Ledger", "SQLite"]),
         .testTarget(name: "EndToEndTests", dependencies: ["partner-export", "TestSupport"], exclude: ["Golden"]),
     ]
 )

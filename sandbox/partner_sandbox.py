@@ -30,6 +30,7 @@ import hmac
 import http.server
 import json
 import os
+import signal
 import socket
 import socketserver
 import ssl
@@ -252,6 +253,9 @@ def main():
     parser.add_argument("--routes")
     parser.add_argument("--no-bodies", action="store_true")
     args = parser.parse_args()
+    # A parent may have blocked these (its mask is inherited): stop cleanly when asked to.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
 
     os.makedirs(args.dir, exist_ok=True)
     routes = {}

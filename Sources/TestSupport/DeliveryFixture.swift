@@ -1,0 +1,139 @@
+import Foundation
+import SQLite
+
+/// A complete delivery set-up for tests: a customer database, a config folder whose partners point at
+/// a running sandbox, the secrets in an environment, and a state folder.
+public struct DeliveryFixture {
+    public let folder: URL
+    public let config: URL
+    public let database: String
+    public let state: String
+    public let environment: [String: String]
+
+    /// Secrets with recognisable values, so tests can prove none of them leaks.
+    public static let secrets: [String: String] = [
+        "ACME_TOKEN": "tok_Zebra7QuillSecretToken42",
+        "ACME_SIGNING_SECRET": "whsec_" + Data("sign-secret-Mongoose-91-xyz".utf8).base64EncodedString(),
+        "ACME_PSEUDONYM_KEY": "pseud-key-Walrus-0123456789",
+        "GLOBEX_PASSWORD": "pw_Narwhal_Sausage_77",
+        "GLOBEX_PSEUDONYM_KEY": "pseud-key-Ocelot-9876543210",
+        "PARTNER_EXPORT_RETRY_BASE_SECONDS": "0.05",
+    ]
+
+    /// The sandbox routes the fixture's partners expect.
+    public static func routes(acmeFaults: [[String: Any]] = [], globexFaults: [[String: Any]] = []) -> [String: Any] {
+        [
+            "/feeds/acme": ["bearer_token_env": "ACME_TOKEN", "signing_secret_env": "ACME_SIGNING_SECRET", "faults": acmeFaults],
+            "/feeds/globex": ["basic_user": "partner-export", "basic_password_env": "GLOBEX_PASSWORD", "faults": globexFaults],
+        ]
+    }
+
+    /// - Parameters:
+    ///   - customers: how many customers (everyone opted in to both scopes, active).
+    ///   - acme: extra contract lines for the JSON partner's delivery block.
+    ///   - globex: whether to configure the XML partner (over mTLS) too.
+    public init(sandbox: Sandbox, customers: Int = 30, maxRecords: Int = 10, maxAttempts: Int = 4, timeout: Int = 5,
+                acme: String = "", globex: Bool = false, globexClientCertificate: Bool = true) throws {
+        folder = TestFiles.temporaryDirectory("delivery")
+        config = folder.appendingPathComponent("config")
+        database = folder.appendingPathComponent("customers.sqlite").path
+        state = folder.appendingPathComponent("state/ledger.sqlite").path
+        environment = Self.secrets
+        try TestFiles.write("""
+            id: acme
+            name: ACME Offers Ltd
+            purpose: Offers for products that may interest the customer
+            consent: [partner-offers]
+            allow:
+              id: [pseudonym]
+              email: [sha256]
+              first_name: [clear]
+              country: [clear]
+            format: json
+            delivery:
+              url: \(sandbox.url("/feeds/acme"))
+              auth: {bearer_token_env: ACME_TOKEN}
+              signing_secret_env: ACME_SIGNING_SECRET
+              pseudonym_key_env: ACME_PSEUDONYM_KEY
+              ca_file: \(Sandbox.pki("ca.pem"))
+              batch: {max_records: \(maxRecords)}
+              timeout_seconds: \(timeout)
+              max_attempts: \(maxAttempts)
+            \(acme)
+            """, to: config.appendingPathComponent("partners/acme.yaml"))
+        try TestFiles.write("""
+            partner: acme
+            fields:
+              - {name: ref, from: id, form: pseudonym}
+              - {name: email_sha256, from: email, form: sha256}
+              - {name: firstName, from: first_name}
+              - {name: country, from: country}
+            """, to: config.appendingPathComponent("mappings/acme.yaml"))
+        if globex {
+            let certificate = globexClientCertificate
+                ? "  client_cert: \(Sandbox.pki("client.pem"))\n  client_key: \(Sandbox.pki("client.key"))\n" : ""
+            try TestFiles.write("""
+                id: globex
+                name: Globex Rewards plc
+                purpose: Enrol customers who asked to join the programme
+                consent: [partner-programs]
+                allow:
+                  id: [pseudonym]
+                  first_name: [clear]
+                  email: [clear]
+                format: xml
+                delivery:
+                  url: \(sandbox.url("/feeds/globex", mtls: true))
+                  method: PUT
+                  auth: {basic_user: partner-export, basic_password_env: GLOBEX_PASSWORD}
+                  pseudonym_key_env: GLOBEX_PSEUDONYM_KEY
+                  ca_file: \(Sandbox.pki("ca.pem"))
+                \(certificate)  gzip: true
+                  batch: {max_records: \(maxRecords)}
+                  timeout_seconds: \(timeout)
+                  max_attempts: \(maxAttempts)
+                """, to: config.appendingPathComponent("partners/globex.yaml"))
+            try TestFiles.write("""
+                partner: globex
+                root: enrolments
+                record: member
+                fields:
+                  - {name: memberRef, from: id, form: pseudonym}
+                  - {name: givenName, from: first_name}
+                  - {name: email, from: email}
+                """, to: config.appendingPathComponent("mappings/globex.yaml"))
+        }
+        let ids = (1...Int64(max(customers, 1))).prefix(customers)
+        try Fixtures.write(database, customers: ids.map { .init(id: $0) },
+                           consents: ids.flatMap { [Fixtures.Consent($0, "partner-offers"), Fixtures.Consent($0, "partner-programs")] })
+    }
+
+    /// The common options for the binary.
+    public var options: [String] { ["--config", config.path, "--db", database, "--state", state] }
+
+    /// Runs the binary with the fixture's options and secrets.
+    public func run(_ arguments: [String], extra: [String: String] = [:]) throws -> Binary.Result {
+        try Binary.run(arguments + options, environment: environment.merging(extra) { $1 })
+    }
+
+    /// A read-only look at the ledger.
+    public func ledger() throws -> Database { try Database(path: state, mode: .readOnly) }
+
+    /// Rows of a query on the ledger, as strings.
+    public func query(_ sql: String) throws -> [[String?]] {
+        let db = try ledger()
+        let statement = try db.prepare(sql)
+        var rows: [[String?]] = []
+        while try statement.step() {
+            rows.append((0..<statement.columnCount).map { statement.string($0) })
+        }
+        return rows
+    }
+
+    /// Withdraws `customer`'s consent for `scope` in the customer database.
+    public func withdraw(_ customer: Int64, scope: String = "partner-offers") throws {
+        let db = try Database(path: database, mode: .readWrite)
+        try db.prepare("UPDATE consents SET withdrawn_at = '2026-11-27T03:00:00Z' WHERE customer_id = ? AND scope = ?")
+            .run([.integer(customer), .text(scope)])
+    }
+}

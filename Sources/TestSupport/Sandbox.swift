@@ -1,0 +1,108 @@
+import Foundation
+
+/// The project's partner sandbox (`sandbox/partner_sandbox.py`) run for a test: real TLS on
+/// loopback, a CA made at test time, faults on demand, every request recorded.
+public final class Sandbox {
+    public let folder: URL
+    public let ports: [String: Int]
+    private let process: Process
+
+    /// One recorded request.
+    public struct Request {
+        public let seq: Int
+        public let path: String
+        public let method: String
+        public let idempotencyKey: String?
+        public let status: Int?
+        public let signatureValid: Bool?
+        public let clientCertificate: Bool
+        public let duplicate: Bool
+        public let headers: [String: String]
+        public let bodySHA256: String
+        public let bodyFile: String?
+
+        public var body: Data? { bodyFile.flatMap { FileManager.default.contents(atPath: $0) } }
+        public var acknowledged: Bool { status.map { (200...299).contains($0) } ?? false }
+    }
+
+    /// The throw-away PKI (made once per test process by `sandbox/make-pki.sh`).
+    public static let pki: URL = {
+        let folder = TestFiles.temporaryDirectory("pki")
+        let script = TestFiles.packageRoot.appendingPathComponent("sandbox/make-pki.sh").path
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/bash")
+        process.arguments = [script, folder.path]
+        process.standardOutput = FileHandle.nullDevice
+        try? process.run()
+        process.waitUntilExit()
+        return folder
+    }()
+
+    public static func pki(_ name: String) -> String { pki.appendingPathComponent(name).path }
+
+    /// Starts a sandbox with `routes` (path → settings, as the sandbox's --routes file) and `environment`
+    /// holding the secrets the routes name. `rogue` serves a certificate from an unrelated CA.
+    public init(routes: [String: Any], environment: [String: String], rogue: Bool = false) throws {
+        folder = TestFiles.temporaryDirectory("sandbox")
+        let routesFile = folder.appendingPathComponent("routes.json")
+        try JSONSerialization.data(withJSONObject: routes).write(to: routesFile)
+        process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", TestFiles.packageRoot.appendingPathComponent("sandbox/partner_sandbox.py").path,
+                             "--dir", folder.path,
+                             "--cert", Self.pki(rogue ? "rogue-server.pem" : "server.pem"),
+                             "--key", Self.pki(rogue ? "rogue-server.key" : "server.key"),
+                             "--client-ca", Self.pki("ca.pem"), "--listen", "tls:0", "--listen", "mtls:0", "--mtls", "mtls",
+                             "--routes", routesFile.path]
+        var env = ProcessInfo.processInfo.environment
+        env.merge(environment) { $1 }
+        process.environment = env
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        try process.run()
+        let portsFile = folder.appendingPathComponent("ports.json")
+        for _ in 0..<200 where !FileManager.default.fileExists(atPath: portsFile.path) { usleep(25_000) }
+        guard let data = FileManager.default.contents(atPath: portsFile.path),
+              let ports = try JSONSerialization.jsonObject(with: data) as? [String: Int] else {
+            process.terminate()
+            throw SandboxError(description: "the sandbox did not start (is python3 installed?)")
+        }
+        self.ports = ports
+    }
+
+    deinit { stop() }
+
+    public func stop() {
+        if process.isRunning {
+            // SIGKILL: a child of the test runner may inherit a mask that blocks SIGTERM.
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+    }
+
+    /// `https://localhost:<port><path>` on the plain-TLS or the mTLS listener.
+    public func url(_ path: String, mtls: Bool = false) -> String {
+        "https://localhost:\(ports[mtls ? "mtls" : "tls"] ?? 0)\(path)"
+    }
+
+    /// Every request recorded so far.
+    public func requests() -> [Request] {
+        guard let text = try? String(contentsOf: folder.appendingPathComponent("requests.jsonl"), encoding: .utf8) else { return [] }
+        return text.split(separator: "\n").compactMap { line in
+            guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else { return nil }
+            return Request(seq: object["seq"] as? Int ?? 0, path: object["path"] as? String ?? "",
+                           method: object["method"] as? String ?? "", idempotencyKey: object["idempotency_key"] as? String,
+                           status: object["response_status"] as? Int, signatureValid: object["signature_valid"] as? Bool,
+                           clientCertificate: object["client_cert"] as? Bool ?? false, duplicate: object["duplicate"] as? Bool ?? false,
+                           headers: object["headers"] as? [String: String] ?? [:], bodySHA256: object["body_sha256"] as? String ?? "",
+                           bodyFile: object["body_file"] as? String)
+        }
+    }
+
+    /// Everything the sandbox wrote (its request log and the bodies).
+    public var files: [String] { TestFiles.files(under: folder.path) }
+}
+
+public struct SandboxError: Error, CustomStringConvertible {
+    public let description: String
+}

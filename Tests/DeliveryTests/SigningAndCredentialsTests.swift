@@ -1,0 +1,59 @@
+import Delivery
+import ExportCore
+import Foundation
+import Testing
+
+@Suite("Signing and credentials")
+struct SigningAndCredentialsTests {
+    @Test("Standard Webhooks signature matches the specification's test vector")
+    func standardWebhooksVector() throws {
+        let key = Array(Data(base64Encoded: "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw") ?? Data())
+        let signature = WebhookSignature.sign(id: "msg_p5jXN8AQM9LWM0D4loKWxJek", timestamp: 1_614_265_330,
+                                              body: Array(#"{"test": 2432232314}"#.utf8), key: key)
+        #expect(signature == "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=")
+        // The file-streaming variant signs the same bytes the same way.
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("sig-\(UUID().uuidString)")
+        try Data(#"{"test": 2432232314}"#.utf8).write(to: file)
+        #expect(try WebhookSignature.sign(id: "msg_p5jXN8AQM9LWM0D4loKWxJek", timestamp: 1_614_265_330, bodyAt: file.path, key: key)
+                == signature)
+    }
+
+    func contract(auth: Authentication?, signing: String? = nil) -> Contract {
+        Contract(id: "p", name: "P", purpose: "t", consent: ["s"], allow: [], filters: [], format: .json, xsd: nil,
+                 delivery: DeliverySettings(url: "https://x.test/", auth: auth, signingSecretEnv: signing), schedule: nil)
+    }
+
+    @Test("missing or malformed secrets are errors that name the variable, never a value")
+    func credentialErrors() throws {
+        let folder = FileManager.default.temporaryDirectory
+        #expect(throws: DeliveryError.self) {
+            try Credentials.load(for: contract(auth: .bearerTokenEnv("TOKEN")), configDirectory: folder, environment: [:])
+        }
+        do {
+            _ = try Credentials.load(for: contract(auth: nil, signing: "SIG"), configDirectory: folder,
+                                     environment: ["SIG": "not-a-webhook-secret-value"])
+            Issue.record("a malformed signing secret was accepted")
+        } catch {
+            #expect("\(error)".contains("SIG"))
+            #expect(!"\(error)".contains("not-a-webhook-secret-value"))
+        }
+        let credentials = try Credentials.load(for: contract(auth: .bearerTokenEnv("TOKEN"), signing: "SIG"), configDirectory: folder,
+                                               environment: ["TOKEN": "abc", "SIG": "whsec_" + Data(repeating: 7, count: 24).base64EncodedString()])
+        #expect("\(credentials)" == "Credentials(redacted)")
+        #expect(credentials.signs)
+    }
+
+    @Test("a token file is read and trimmed; an empty one is refused")
+    func tokenFile() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("tok-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        try Data("  secret-token\n".utf8).write(to: folder.appendingPathComponent("token"))
+        try Data("\n".utf8).write(to: folder.appendingPathComponent("empty"))
+        #expect(throws: Never.self) {
+            try Credentials.load(for: contract(auth: .bearerTokenFile("token")), configDirectory: folder, environment: [:])
+        }
+        #expect(throws: DeliveryError.self) {
+            try Credentials.load(for: contract(auth: .bearerTokenFile("empty")), configDirectory: folder, environment: [:])
+        }
+    }
+}
