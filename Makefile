@@ -2,7 +2,8 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-DEB_PACKAGES := libcurl4-openssl-dev libxml2-dev libsqlite3-dev zlib1g-dev openssl sqlite3 python3
+DEB_PACKAGES := libcurl4-openssl-dev libxml2-dev libsqlite3-dev zlib1g-dev openssl sqlite3 python3 \
+                python3-prometheus-client bsdutils
 BIN := .build/debug/partner-export
 DEMO := demo
 DEMO_CUSTOMERS ?= 5000
@@ -46,7 +47,7 @@ demo: build
 	$(BIN) demo-data --customers $(DEMO_CUSTOMERS) --seed 1 --db $(DEMO)/customers.sqlite --force
 	$(BIN) validate
 	$(BIN) preview acme-offers --db $(DEMO)/customers.sqlite --limit 1
-	@rm -rf $(DEMO)/sandbox; mkdir -p $(DEMO)/sandbox
+	@rm -rf $(DEMO)/sandbox $(DEMO)/state; mkdir -p $(DEMO)/sandbox
 	@python3 sandbox/partner_sandbox.py --dir $(DEMO)/sandbox --cert $(DEMO)/pki/server.pem --key $(DEMO)/pki/server.key \
 	  --client-ca $(DEMO)/pki/ca.pem --listen tls:8443 --listen mtls:8444 --mtls mtls \
 	  --routes sandbox/demo-routes.json > $(DEMO)/sandbox/sandbox.log 2>&1 & echo $$! > $(DEMO)/sandbox/pid

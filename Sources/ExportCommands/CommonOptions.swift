@@ -1,6 +1,8 @@
 import ArgumentParser
 import ExportConfig
 import Foundation
+import Ledger
+import Logging
 
 /// The options every subcommand takes (DESIGN §6), each with an environment variable and a default.
 struct CommonOptions: ParsableArguments {
@@ -16,7 +18,56 @@ struct CommonOptions: ParsableArguments {
             discussion: "Env: PARTNER_EXPORT_CONFIG. Default: the current folder", valueName: "dir"))
     var configOption: String?
 
+    @Option(help: ArgumentHelp("Log lines as text or json (JSON lines), on standard error.",
+            discussion: "Env: PARTNER_EXPORT_LOG_FORMAT. Default: text", valueName: "format"))
+    var logFormat: LogFormat?
+
+    @Option(help: ArgumentHelp("trace, debug, info, notice, warning, error or critical.",
+            discussion: "Env: PARTNER_EXPORT_LOG_LEVEL. Default: warning", valueName: "level"))
+    var logLevel: String?
+
+    @Option(name: .customLong("metrics-file"), help: ArgumentHelp(
+            "Where run, rerun and prune write Prometheus metrics (textfile-collector format).",
+            discussion: "Env: PARTNER_EXPORT_METRICS. Default: <state folder>/metrics/partner_export.prom", valueName: "path"))
+    var metricsOption: String?
+
     static let environment = ProcessInfo.processInfo.environment
+
+    var metricsPath: String {
+        metricsOption ?? Self.environment["PARTNER_EXPORT_METRICS"]
+            ?? (stateDirectory as NSString).appendingPathComponent("metrics/partner_export.prom")
+    }
+
+    /// Mode of the metrics file: owner-only by default like everything the tool writes;
+    /// `PARTNER_EXPORT_METRICS_MODE=0644` lets a node_exporter running as another user read it
+    /// (it holds partner ids and counts, no personal data).
+    var metricsMode: Int {
+        Self.environment["PARTNER_EXPORT_METRICS_MODE"].flatMap { Int($0, radix: 8) }.map { $0 & 0o644 } ?? 0o600
+    }
+
+    /// Rewrites the metrics file; a failure is reported but does not change the command's outcome.
+    func writeMetrics(_ ledger: Ledger, configuration: Configuration?) {
+        do {
+            try MetricsFile.write(ledger: ledger, configuration: configuration, to: metricsPath, mode: metricsMode)
+        } catch {
+            Terminal.warning("\(error)")
+        }
+    }
+
+    /// Sets up logging once, from the options and the environment; every command calls it first.
+    func startLogging() {
+        LoggingBootstrap.bootstrap(
+            format: logFormat ?? Self.environment["PARTNER_EXPORT_LOG_FORMAT"].flatMap(LogFormat.init(rawValue:)) ?? .text,
+            level: (logLevel ?? Self.environment["PARTNER_EXPORT_LOG_LEVEL"]).flatMap(Logger.Level.init(rawValue:)) ?? .warning)
+    }
+
+    /// The ledger, which must exist already (for the commands that only read it).
+    func openLedger() throws -> Ledger {
+        guard FileManager.default.fileExists(atPath: statePath) else {
+            throw CommandFailure("there is no ledger at \(statePath) yet (pass --state or set PARTNER_EXPORT_STATE)", exitCode: 2)
+        }
+        return try Ledger(path: statePath)
+    }
 
     var databasePath: String { databaseOption ?? Self.environment["PARTNER_EXPORT_DB"] ?? "customers.sqlite" }
     var statePath: String { stateOption ?? Self.environment["PARTNER_EXPORT_STATE"] ?? "state/ledger.sqlite" }

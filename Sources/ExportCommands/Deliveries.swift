@@ -31,11 +31,8 @@ extension PartnerExportCommand {
         var json = false
 
         func run() throws {
-            guard FileManager.default.fileExists(atPath: common.statePath) else {
-                throw CommandFailure("there is no ledger at \(common.statePath) yet (pass --state or set PARTNER_EXPORT_STATE)",
-                                     exitCode: 2)
-            }
-            let ledger = try Ledger(path: common.statePath)
+            common.startLogging()
+            let ledger = try common.openLedger()
             let records = try ledger.deliveries(statuses: failed ? [.failed, .rejected] : nil, partner: partner, run: runID, limit: limit)
             if json {
                 print(JSONValue.array(records.map { d in

@@ -27,6 +27,7 @@ extension PartnerExportCommand {
         }
 
         func run() throws {
+            common.startLogging()
             let path = common.databasePath
             if FileManager.default.fileExists(atPath: path) {
                 guard force else {

@@ -17,11 +17,8 @@ extension PartnerExportCommand {
         var json = false
 
         func run() throws {
-            guard FileManager.default.fileExists(atPath: common.statePath) else {
-                throw CommandFailure("there is no ledger at \(common.statePath) yet (pass --state or set PARTNER_EXPORT_STATE)",
-                                     exitCode: 2)
-            }
-            let disclosures = try Ledger(path: common.statePath).disclosures(customerID: customerID)
+            common.startLogging()
+            let disclosures = try common.openLedger().disclosures(customerID: customerID)
             if json {
                 print(JSONValue.array(disclosures.map { d in
                     .object([

@@ -19,6 +19,23 @@ enum JSONValue: Sendable, Equatable {
         return out + "\n"
     }
 
+    /// On one line, for JSON-lines logs.
+    func compact() -> String {
+        switch self {
+        case .array(let items): return "[" + items.map { $0.compact() }.joined(separator: ",") + "]"
+        case .object(let pairs):
+            return "{" + pairs.map { key, value in
+                var quoted = ""
+                Self.quote(key, into: &quoted)
+                return quoted + ":" + value.compact()
+            }.joined(separator: ",") + "}"
+        default:
+            var out = ""
+            write(to: &out, indent: 0)
+            return out
+        }
+    }
+
     private func write(to out: inout String, indent: Int) {
         let pad = String(repeating: "  ", count: indent + 1)
         let closePad = String(repeating: "  ", count: indent)

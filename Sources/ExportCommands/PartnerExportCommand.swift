@@ -11,7 +11,8 @@ public struct PartnerExportCommand: ParsableCommand {
             75 another run holds the lock.
             """,
         version: "0.1.0",
-        subcommands: [Validate.self, PreviewCommand.self, Run.self, Deliveries.self, Rerun.self, Disclosures.self, DemoData.self])
+        subcommands: [Validate.self, PreviewCommand.self, Run.self, Deliveries.self, Rerun.self, Disclosures.self, Runs.self,
+                      Prune.self, DemoData.self])
 
     public init() {}
 

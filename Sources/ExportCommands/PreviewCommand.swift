@@ -35,6 +35,7 @@ extension PartnerExportCommand {
         }
 
         func run() throws {
+            common.startLogging()
             let configuration = try common.loadConfiguration()
             guard let partner = configuration.partner(partner) else {
                 throw CommandFailure("there is no partner '\(partner)' in \(common.configDirectory)/partners; known: "

@@ -36,6 +36,7 @@ extension PartnerExportCommand {
         }
 
         func run() throws {
+            common.startLogging()
             let configuration = try common.loadConfiguration()
             let coordinator = try RunCoordinator(common: common, configuration: configuration)
             let ledger = coordinator.ledger
@@ -72,10 +73,11 @@ extension PartnerExportCommand {
             }
             let now = Clock.now()
             let runID = Timestamps.identifier("run", at: now, randomBytes: 3)
-            try ledger.startRun(id: runID, trigger: "rerun", partners: Array(prepared.keys).sorted(), at: Clock.rfc3339(now))
+            try ledger.startRun(id: runID, trigger: "rerun", partners: Array(prepared.keys).sorted(), at: Timestamps.precise(now))
             let payloads = coordinator.payloads
             let policy = coordinator.policy
-            let events = RunCoordinator.events(run: runID)
+            let progress = Progress()
+            let events = RunCoordinator.events(run: runID, progress: progress)
             // One partner's deliveries in order, partners side by side.
             let byPartner = Dictionary(grouping: targets, by: \.partner)
             let groups = prepared.keys.sorted().compactMap { id in prepared[id].map { ($0, byPartner[id] ?? []) } }
@@ -93,8 +95,10 @@ extension PartnerExportCommand {
                 }
                 return merged ?? PartnerOutcome(partner: prepared.plan.partner.id, startedAt: Clock.rfc3339(Clock.now()))
             }
+            progress.finish()
             let succeeded = try coordinator.finish(run: runID, outcomes: outcomes)
-            RunSummary.print(runID: runID, outcomes: outcomes, json: json)
+            common.writeMetrics(coordinator.ledger, configuration: configuration)
+            try RunReport(ledger: coordinator.ledger, run: runID).print(json: json)
             if !succeeded { throw ExitCode(1) }
         }
     }

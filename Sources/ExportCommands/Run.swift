@@ -19,6 +19,9 @@ extension PartnerExportCommand {
         @Flag(help: "Run every partner.")
         var all = false
 
+        @Flag(help: "Run every partner whose schedule (cron, UTC) has come due since its last completed run, and nothing else.")
+        var due = false
+
         @Flag(help: "Render every batch to files under --out instead of delivering; no network, no ledger.")
         var dryRun = false
 
@@ -33,15 +36,20 @@ extension PartnerExportCommand {
         var parallel = 2
 
         func validate() throws {
-            guard all != !partners.isEmpty else {
-                throw ValidationError("name the partners to run, or pass --all (not both)")
+            guard [all, due, !partners.isEmpty].filter({ $0 }).count == 1 else {
+                throw ValidationError("name the partners to run, or pass --all or --due (one of them)")
             }
             if out != nil && !dryRun { throw ValidationError("--out goes with --dry-run") }
             guard (1...16).contains(parallel) else { throw ValidationError("--parallel must be between 1 and 16") }
         }
 
         func run() throws {
+            common.startLogging()
             let configuration = try common.loadConfiguration()
+            if due && !dryRun {
+                try deliverDue(configuration)
+                return
+            }
             let selected = try select(configuration)
             if dryRun {
                 try runDry(selected, configuration: configuration)
@@ -50,28 +58,49 @@ extension PartnerExportCommand {
             }
         }
 
-        /// The real run: every selected partner rendered, delivered over HTTPS and recorded.
-        private func deliver(_ partners: [Partner], configuration: Configuration) throws {
+        /// `--due`: under the lock, the partners whose schedule fired since their last completed run.
+        private func deliverDue(_ configuration: Configuration) throws {
             let coordinator = try RunCoordinator(common: common, configuration: configuration)
+            let now = Clock.now()
+            let dueNow = try configuration.partners.filter { partner in
+                guard let text = partner.contract.schedule, let schedule = try? CronSchedule(parsing: text) else { return false }
+                let last = try coordinator.ledger.lastCompletedRun(partner: partner.id).flatMap(Clock.parse)
+                return schedule.isDue(lastCompleted: last.map { Int64($0.timeIntervalSince1970) }, now: Int64(now.timeIntervalSince1970))
+            }
+            guard !dueNow.isEmpty else {
+                if !json { print("No partner is due at \(Clock.rfc3339(now)).") } else { print(JSONValue.object([("run", .null), ("partners", .array([]))]).rendered(), terminator: "") }
+                return
+            }
+            try deliver(dueNow, configuration: configuration, coordinator: coordinator, trigger: "scheduled")
+        }
+
+        /// The real run: every selected partner rendered, delivered over HTTPS and recorded.
+        private func deliver(_ partners: [Partner], configuration: Configuration, coordinator existing: RunCoordinator? = nil,
+                             trigger: String = "manual") throws {
+            let coordinator = try existing ?? RunCoordinator(common: common, configuration: configuration)
             let prepared = try partners.map { try coordinator.prepare($0) }
             let now = Clock.now()
             let runID = Timestamps.identifier("run", at: now, randomBytes: 3)
-            try coordinator.ledger.startRun(id: runID, trigger: "manual", partners: partners.map(\.id), at: Clock.rfc3339(now))
+            try coordinator.ledger.startRun(id: runID, trigger: trigger, partners: partners.map(\.id), at: Timestamps.precise(now))
             let payloads = coordinator.payloads
             let policy = coordinator.policy
-            let events = RunCoordinator.events(run: runID)
+            let progress = Progress()
+            let events = RunCoordinator.events(run: runID, progress: progress)
             let outcomes = coordinator.forEachPartner(prepared, parallel: parallel) { prepared, source, ledger in
                 PartnerDelivery(plan: prepared.plan, source: source, schema: prepared.schema, ledger: ledger, client: prepared.client,
                                 payloads: payloads, runID: runID, policy: policy, now: { Clock.now() },
                                 sleep: { Thread.sleep(forTimeInterval: $0) }, events: events).run()
             }
+            progress.finish()
             let succeeded = try coordinator.finish(run: runID, outcomes: outcomes)
-            RunSummary.print(runID: runID, outcomes: outcomes, json: json)
+            common.writeMetrics(coordinator.ledger, configuration: configuration)
+            try RunReport(ledger: coordinator.ledger, run: runID).print(json: json)
             if !succeeded { throw ExitCode(1) }
         }
 
         private func select(_ configuration: Configuration) throws -> [Partner] {
             if all { return configuration.partners }
+            if due { return configuration.partners.filter { $0.contract.schedule != nil } }
             return try partners.map { id in
                 guard let partner = configuration.partner(id) else {
                     throw CommandFailure("there is no partner '\(id)' in \(common.configDirectory)/partners; known: "

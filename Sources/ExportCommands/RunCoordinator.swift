@@ -73,7 +73,7 @@ struct RunCoordinator {
                     slots.signal()
                     group.leave()
                 }
-                let started = Clock.rfc3339(Clock.now())
+                let started = Timestamps.precise(Clock.now())
                 do {
                     let source = try CustomerDatabase(path: databasePath)
                     let ledger = try Ledger(path: ledgerPath)
@@ -100,17 +100,22 @@ struct RunCoordinator {
                 records: outcome.tally.rendered, rejected: outcome.tally.rejectedCount,
                 deliveries: outcome.delivered + outcome.failed + outcome.rejected, bytes: outcome.deliveredBytes,
                 startedAt: outcome.startedAt, finishedAt: outcome.finishedAt, error: outcome.error,
-                report: RunReport.json(outcome)))
+                report: StoredPartnerReport.json(outcome, contract: configuration.partner(outcome.partner)?.contract)))
         }
         let succeeded = outcomes.allSatisfy(\.succeeded)
-        try ledger.finishRun(id: run, status: succeeded ? "succeeded" : "failed", at: Clock.rfc3339(Clock.now()))
+        try ledger.finishRun(id: run, status: succeeded ? "succeeded" : "failed", at: Timestamps.precise(Clock.now()))
         return succeeded
     }
 
-    /// Logs attempts and waits with ids only.
-    static func events(run: String) -> RunEvents {
+    /// Logs attempts and waits with ids only, and keeps the progress line up to date.
+    static func events(run: String, progress: Progress) -> RunEvents {
         RunEvents(
             attempt: { delivery, number, exchange, decision in
+                switch decision {
+                case .delivered: progress.attempted(partner: delivery.partner, delivered: true, retry: false)
+                case .retry: progress.attempted(partner: delivery.partner, delivered: false, retry: true)
+                default: progress.attempted(partner: delivery.partner, delivered: false, retry: false)
+                }
                 var metadata: Logger.Metadata = ["run.id": "\(run)", "partner.id": "\(delivery.partner)",
                                                  "delivery.id": "\(delivery.id)", "attempt": "\(number)"]
                 if let status = exchange.status { metadata["http.status"] = "\(status)" }
@@ -123,9 +128,15 @@ struct RunCoordinator {
                 }
             },
             waiting: { delivery, seconds in
+                progress.waiting(partner: delivery.partner, seconds: seconds)
                 logger.info("waiting before the next attempt", metadata: ["run.id": "\(run)", "partner.id": "\(delivery.partner)",
                                                                            "delivery.id": "\(delivery.id)",
                                                                            "seconds": "\(String(format: "%.1f", seconds))"])
+            },
+            batchRendered: { partner, batch, records in
+                progress.rendered(partner: partner, batch: batch, records: records)
+                logger.debug("batch rendered", metadata: ["run.id": "\(run)", "partner.id": "\(partner)", "batch": "\(batch)",
+                                                          "records": "\(records)"])
             })
     }
 }
@@ -150,14 +161,28 @@ final class Results: @unchecked Sendable {
     }
 }
 
-/// The per-partner report kept with the run (and shown again by `runs show` later).
-enum RunReport {
-    static func json(_ outcome: PartnerOutcome) -> String {
-        JSONValue.object([
+/// The part of a partner's run report that only the run knows, kept with it in `run_partners.report`
+/// (the rest comes from the deliveries): rejections by reason and what the contract allowed then.
+enum StoredPartnerReport {
+    static func json(_ outcome: PartnerOutcome, contract: Contract?) -> String {
+        var pairs: [(String, JSONValue)] = [
             ("rejected_by_reason", .object(outcome.tally.rejectedByReason.sorted { $0.key < $1.key }.map { ($0.key, .int($0.value)) })),
-            ("retries", .int(outcome.retries)),
             ("recovered", .int(outcome.recovered)),
             ("replaced_characters", .int(outcome.tally.replacedCharacters)),
-        ]).rendered()
+        ]
+        if let contract {
+            pairs.append(("allowed", .array(contract.allow.map { allowed in
+                .object([("field", .string(allowed.field)), ("forms", .array(allowed.forms.map { .string($0.name) }))])
+            })))
+        }
+        if let action = outcome.rerunAction {
+            switch action {
+            case .resentSameID(let id): pairs.append(("rerun", .object([("action", .string("resent")), ("delivery", .string(id))])))
+            case .superseded(let ids):
+                pairs.append(("rerun", .object([("action", .string("superseded")), ("by", .array(ids.map { .string($0) }))])))
+            case .nothingLeft: pairs.append(("rerun", .object([("action", .string("nothing-left"))])))
+            }
+        }
+        return JSONValue.object(pairs).rendered()
     }
 }

@@ -53,4 +53,6 @@ enum Clock {
     }
 
     static func rfc3339(_ date: Date) -> String { Timestamps.rfc3339(date) }
+
+    static func parse(_ text: String) -> Date? { Timestamps.parse(text) }
 }

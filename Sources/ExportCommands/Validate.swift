@@ -12,6 +12,7 @@ extension PartnerExportCommand {
         @OptionGroup var common: CommonOptions
 
         func run() throws {
+            common.startLogging()
             let directory = URL(fileURLWithPath: common.configDirectory, isDirectory: true)
             let result = ConfigLoader.load(from: directory)
             let problems = result.problems + SchemaCheck.problems(in: result.configuration)

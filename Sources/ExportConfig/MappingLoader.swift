@@ -6,6 +6,8 @@ import Yams
 struct MappingLoader {
     static let topKeys = ["partner", "root", "record", "namespace", "fields"]
     static let fieldKeys = ["name", "from", "form", "item", "required"]
+    /// Enough for any real feed, and what the run report's per-field counts support.
+    static let maximumFields = 64
 
     /// A field as written, with the lines later checks point at.
     struct RawField {
@@ -53,6 +55,9 @@ struct MappingLoader {
                     if let field = loadField(item) { fields.append(field) }
                 }
                 if sequence.isEmpty { diagnostics.report(node.mark?.line, "'fields' is empty: a mapping sends at least one field") }
+                if sequence.count > Self.maximumFields {
+                    diagnostics.report(node.mark?.line, "a mapping sends at most \(Self.maximumFields) fields; this one lists \(sequence.count)")
+                }
             } else {
                 diagnostics.report(node.mark?.line, "'fields' must be a list of {name, from, form} entries")
             }

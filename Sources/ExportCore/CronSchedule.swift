@@ -111,6 +111,14 @@ public struct CronSchedule: Sendable, Hashable {
         return nil
     }
 
+    /// Whether a partner on this schedule is due at `now`: the schedule fired after its last completed
+    /// run (or it never ran). A run that did not complete (killed) leaves the partner due.
+    public func isDue(lastCompleted: Int64?, now: Int64) -> Bool {
+        guard let fired = latestFire(atOrBefore: now) else { return false }
+        guard let lastCompleted else { return true }
+        return fired > lastCompleted
+    }
+
     /// The first time this schedule fires strictly after `seconds` (Unix time), or nil within 8 years.
     public func nextFire(after seconds: Int64) -> Int64? {
         let start = seconds - ((seconds % 60) + 60) % 60 + 60

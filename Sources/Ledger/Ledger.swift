@@ -94,6 +94,88 @@ public final class Ledger {
         return runs
     }
 
+    public func run(_ id: String) throws -> RunRecord? {
+        let statement = try database.prepare("SELECT id, started_at, finished_at, trigger, status, partners FROM runs WHERE id = ?")
+        try statement.bind([.text(id)])
+        guard try statement.step() else { return nil }
+        return RunRecord(id: statement.string(0) ?? "", startedAt: statement.string(1) ?? "", finishedAt: statement.string(2),
+                         trigger: statement.string(3) ?? "", status: statement.string(4) ?? "",
+                         partners: JSON.decodeStrings(statement.string(5)))
+    }
+
+    /// When `partner`'s last run (manual or scheduled, not a rerun) finished, whatever its outcome.
+    public func lastCompletedRun(partner: String) throws -> String? {
+        let statement = try database.prepare("""
+            SELECT max(p.finished_at) FROM run_partners AS p JOIN runs AS r ON r.id = p.run_id
+            WHERE p.partner = ? AND p.finished_at IS NOT NULL AND r.trigger != 'rerun'
+            """)
+        try statement.bind([.text(partner)])
+        guard try statement.step() else { return nil }
+        return statement.string(0)
+    }
+
+    /// The deliveries a run created or attempted, with what the run did to each.
+    public func runDeliveries(run: String) throws -> [RunDelivery] {
+        let attempts = try database.prepare("""
+            SELECT delivery, count(*), sum(outcome = 'retry'), max(outcome = 'delivered') FROM attempts WHERE run_id = ? GROUP BY delivery
+            """)
+        try attempts.bind([.text(run)])
+        var byDelivery: [Int64: (Int, Int, Bool)] = [:]
+        while try attempts.step() {
+            byDelivery[attempts.int64(0)] = (Int(attempts.int64(1)), Int(attempts.int64(2)), attempts.int64(3) != 0)
+        }
+        let seqs = byDelivery.keys.map(String.init).joined(separator: ",")
+        let records = try deliveries(where: "run_id = ?" + (seqs.isEmpty ? "" : " OR seq IN (\(seqs))"), [.text(run)])
+        return records.map { record in
+            let (count, retries, delivered) = byDelivery[record.seq] ?? (0, 0, false)
+            return RunDelivery(delivery: record, attempts: count, retries: retries, deliveredInRun: delivered)
+        }
+    }
+
+    /// Totals per partner across the whole ledger, for metrics.
+    public func partnerTotals() throws -> [String: PartnerTotals] {
+        var totals: [String: PartnerTotals] = [:]
+        let delivered = try database.prepare("""
+            SELECT partner, coalesce(sum(record_count), 0), coalesce(sum(bytes), 0) FROM deliveries
+            WHERE status = 'delivered' GROUP BY partner
+            """)
+        while try delivered.step() {
+            totals[delivered.string(0) ?? "", default: PartnerTotals()].recordsSent = Int(delivered.int64(1))
+            totals[delivered.string(0) ?? "", default: PartnerTotals()].bytesSent = Int(delivered.int64(2))
+        }
+        let outcomes = try database.prepare("""
+            SELECT d.partner, a.outcome, count(*) FROM attempts AS a JOIN deliveries AS d ON d.seq = a.delivery
+            WHERE a.outcome IN ('failed', 'rejected', 'retry') GROUP BY d.partner, a.outcome
+            """)
+        while try outcomes.step() {
+            let partner = outcomes.string(0) ?? ""
+            let count = Int(outcomes.int64(2))
+            switch outcomes.string(1) {
+            case "failed": totals[partner, default: PartnerTotals()].deliveriesFailed = count
+            case "rejected": totals[partner, default: PartnerTotals()].deliveriesRejected = count
+            default: totals[partner, default: PartnerTotals()].retries = count
+            }
+        }
+        let open = try database.prepare("SELECT partner, count(*) FROM deliveries WHERE status IN ('failed', 'rejected') GROUP BY partner")
+        while try open.step() { totals[open.string(0) ?? "", default: PartnerTotals()].openFailures = Int(open.int64(1)) }
+        let last = try database.prepare("""
+            SELECT p.partner, p.status, p.started_at, p.finished_at, p.records FROM run_partners AS p
+            JOIN runs AS r ON r.id = p.run_id WHERE p.finished_at IS NOT NULL ORDER BY p.finished_at
+            """)
+        while try last.step() {
+            let partner = last.string(0) ?? ""
+            var entry = totals[partner, default: PartnerTotals()]
+            let succeeded = ["delivered", "nothing-to-send"].contains(last.string(1) ?? "")
+            entry.lastRunStartedAt = last.string(2)
+            entry.lastRunFinishedAt = last.string(3)
+            entry.lastRunSucceeded = succeeded
+            entry.lastRunRecords = Int(last.int64(4))
+            if succeeded { entry.lastSuccessAt = last.string(3) }
+            totals[partner] = entry
+        }
+        return totals
+    }
+
     public func runPartners(run: String) throws -> [RunPartnerRecord] {
         let statement = try database.prepare("""
             SELECT partner, status, eligible, records, rejected, deliveries, bytes, started_at, finished_at, error, report
@@ -119,14 +201,15 @@ public final class Ledger {
         try database.transaction {
             try database.prepare("""
                 INSERT INTO deliveries (id, run_id, partner, batch, record_count, bytes, sha256, records_sha256, payload_path,
-                  content_type, gzip, created_at, fields, purpose, consent_scopes, manifest, supersedes)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                  content_type, gzip, created_at, fields, purpose, consent_scopes, manifest, supersedes, shape, field_counts)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """).run([
                     .text(new.id), .text(new.runID), .text(new.partner), .integer(Int64(new.batch)),
                     .integer(Int64(new.manifest.customerIDs.count)), .integer(Int64(new.bytes)), .text(new.sha256),
                     .text(new.recordsSHA256), .text(new.payloadPath), .text(new.contentType), .integer(new.gzip ? 1 : 0),
                     .text(new.createdAt), .text(JSON.encode(new.fields)), .text(new.purpose), .text(JSON.encode(new.consentScopes)),
-                    .blob(new.manifest.encoded()), optional(new.supersedes),
+                    .blob(new.manifest.encoded()), optional(new.supersedes), .text(JSON.encode(new.shape)),
+                    .text(JSON.encode(new.fieldCounts)),
                 ])
         }
         guard let record = try delivery(new.id) else { throw LedgerError("the delivery \(new.id) vanished after it was recorded") }
@@ -158,7 +241,10 @@ public final class Ledger {
                   answer_prefix = ?, in_doubt = in_doubt OR ?, delivered_at = ? WHERE seq = ?
                 """).run([.text(status.rawValue), optional(result.httpStatus), optional(error), .blob(result.answerPrefix),
                           .integer(result.inDoubt ? 1 : 0), status == .delivered ? .text(time) : .null, .integer(delivery.seq)])
-            if status == .delivered { try writeDisclosures(delivery, confirmed: true) }
+            if status == .delivered {
+                try writeDisclosures(delivery, confirmed: true)
+                try clearManifest(delivery)
+            }
         }
     }
 
@@ -185,6 +271,7 @@ public final class Ledger {
                 try database.prepare("UPDATE deliveries SET delivered_at = ? WHERE seq = ?").run([.text(time), .integer(delivery.seq)])
                 try writeDisclosures(delivery, confirmed: false)
             }
+            try clearManifest(delivery)
         }
     }
 
@@ -198,6 +285,12 @@ public final class Ledger {
                 try insert.run([.integer(id), .integer(delivery.seq), .text(scope), .text(granted), .integer(confirmed ? 1 : 0)])
             }
         }
+    }
+
+    /// Once its customers are in `disclosures` (or it was superseded), a delivery's manifest is not
+    /// needed any more: it is personal data, so it goes.
+    private func clearManifest(_ delivery: DeliveryRecord) throws {
+        try database.prepare("UPDATE deliveries SET manifest = x'' WHERE seq = ?").run([.integer(delivery.seq)])
     }
 
     public func manifest(of delivery: DeliveryRecord) throws -> Manifest {
@@ -236,7 +329,7 @@ public final class Ledger {
         let statement = try database.prepare("""
             SELECT seq, id, run_id, partner, batch, record_count, bytes, sha256, records_sha256, payload_path, content_type, gzip,
               status, attempts, in_doubt, last_http_status, last_error, answer_prefix, created_at, delivered_at, superseded_by,
-              supersedes, fields, purpose, consent_scopes
+              supersedes, fields, purpose, consent_scopes, shape, field_counts, payload_pruned_at
             FROM deliveries WHERE \(condition) ORDER BY \(order) LIMIT \(limit)
             """)
         try statement.bind(arguments)
@@ -252,7 +345,8 @@ public final class Ledger {
                 lastError: statement.string(16), answerPrefix: statement.textBytes(17).map { Array($0) } ?? [],
                 createdAt: statement.string(18) ?? "", deliveredAt: statement.string(19), supersededBy: statement.string(20),
                 supersedes: statement.string(21), fields: JSON.decodeStrings(statement.string(22)), purpose: statement.string(23) ?? "",
-                consentScopes: JSON.decodeStrings(statement.string(24))))
+                consentScopes: JSON.decodeStrings(statement.string(24)), shape: JSON.decode(statement.string(25)) ?? [],
+                fieldCounts: JSON.decode(statement.string(26)) ?? [], payloadPrunedAt: statement.string(27)))
         }
         return result
     }
@@ -291,6 +385,46 @@ public final class Ledger {
         return result
     }
 
+    // MARK: - Retention
+
+    /// Deliveries created before `cutoff` whose payload file is still on disk and may go: delivered or
+    /// superseded ones, and failed or rejected ones only when `includeFailed`. Never pending ones.
+    public func payloadsToPrune(createdBefore cutoff: String, includeFailed: Bool) throws -> (prunable: [DeliveryRecord], kept: [DeliveryRecord]) {
+        let candidates = try deliveries(where: "payload_pruned_at IS NULL AND created_at < ? AND status != 'pending'", [.text(cutoff)])
+        let needed: Set<DeliveryStatus> = [.failed, .rejected]
+        if includeFailed { return (candidates, []) }
+        return (candidates.filter { !needed.contains($0.status) }, candidates.filter { needed.contains($0.status) })
+    }
+
+    public func markPayloadPruned(_ delivery: DeliveryRecord, at time: String) throws {
+        try database.prepare("UPDATE deliveries SET payload_pruned_at = ? WHERE seq = ?").run([.text(time), .integer(delivery.seq)])
+    }
+
+    /// Deletes deliveries (with their attempts and disclosures) created before `cutoff`, except pending
+    /// ones, and runs left without deliveries that started before it.
+    public func pruneLedger(createdBefore cutoff: String) throws -> (deliveries: Int, disclosures: Int, runs: Int) {
+        try database.transaction {
+            let old = "SELECT seq FROM deliveries WHERE created_at < ?1 AND status != 'pending'"
+            try database.prepare("DELETE FROM disclosures WHERE delivery IN (\(old))").run([.text(cutoff)])
+            let disclosures = database.changes
+            try database.prepare("DELETE FROM attempts WHERE delivery IN (\(old))").run([.text(cutoff)])
+            try database.prepare("DELETE FROM deliveries WHERE created_at < ?1 AND status != 'pending'").run([.text(cutoff)])
+            let deliveries = database.changes
+            let emptyRuns = "SELECT id FROM runs WHERE started_at < ?1 AND status != 'running' AND id NOT IN (SELECT run_id FROM deliveries)"
+            try database.prepare("DELETE FROM run_partners WHERE run_id IN (\(emptyRuns))").run([.text(cutoff)])
+            try database.prepare("DELETE FROM runs WHERE id IN (\(emptyRuns))").run([.text(cutoff)])
+            return (deliveries, disclosures, database.changes)
+        }
+    }
+
+    /// Payload paths (relative) the ledger still refers to.
+    public func payloadPaths() throws -> Set<String> {
+        let statement = try database.prepare("SELECT payload_path FROM deliveries WHERE payload_pruned_at IS NULL")
+        var paths: Set<String> = []
+        while try statement.step() { paths.insert(statement.string(0) ?? "") }
+        return paths
+    }
+
     public func disclosureCount() throws -> Int { Int(try database.scalarInt("SELECT count(*) FROM disclosures") ?? 0) }
 
     /// Runs `body` in one transaction (for bulk work such as benchmarks' fixtures).
@@ -308,6 +442,17 @@ public struct LedgerError: Error, Sendable, CustomStringConvertible {
 enum JSON {
     static func encode(_ strings: [String]) -> String {
         (try? String(data: JSONSerialization.data(withJSONObject: strings), encoding: .utf8)) ?? "[]"
+    }
+
+    static func encode<T: Encodable>(_ value: T) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return (try? String(data: encoder.encode(value), encoding: .utf8)) ?? "[]"
+    }
+
+    static func decode<T: Decodable>(_ text: String?) -> T? {
+        guard let data = text?.data(using: .utf8) else { return nil }
+        return try? JSONDecoder().decode(T.self, from: data)
     }
 
     static func decodeStrings(_ text: String?) -> [String] {

@@ -39,6 +39,24 @@ public struct DeliveryRecord: Sendable {
     public let fields: [String]
     public let purpose: String
     public let consentScopes: [String]
+    /// What the feed carries: output name, source field and form, per field.
+    public let shape: [FieldShape]
+    /// Non-null values per field, in field order.
+    public let fieldCounts: [Int]
+    public let payloadPrunedAt: String?
+}
+
+/// One field of a feed as recorded with a delivery: the minimisation proof.
+public struct FieldShape: Sendable, Equatable, Codable {
+    public let name: String
+    public let from: String
+    public let form: String
+
+    public init(name: String, from: String, form: String) {
+        self.name = name
+        self.from = from
+        self.form = form
+    }
 }
 
 /// A delivery about to be recorded as pending.
@@ -59,10 +77,15 @@ public struct NewDelivery: Sendable {
     public var consentScopes: [String]
     public var manifest: Manifest
     public var supersedes: String?
+    public var shape: [FieldShape]
+    public var fieldCounts: [Int]
 
     public init(id: String, runID: String, partner: String, batch: Int, bytes: Int, sha256: String, recordsSHA256: String,
                 payloadPath: String, contentType: String, gzip: Bool, createdAt: String, fields: [String], purpose: String,
-                consentScopes: [String], manifest: Manifest, supersedes: String? = nil) {
+                consentScopes: [String], manifest: Manifest, supersedes: String? = nil, shape: [FieldShape] = [],
+                fieldCounts: [Int] = []) {
+        self.shape = shape
+        self.fieldCounts = fieldCounts
         self.id = id
         self.runID = runID
         self.partner = partner
@@ -159,4 +182,31 @@ public struct RunPartnerRecord: Sendable {
         self.error = error
         self.report = report
     }
+}
+
+/// A delivery as one run saw it.
+public struct RunDelivery: Sendable {
+    public let delivery: DeliveryRecord
+    /// Attempts this run made.
+    public let attempts: Int
+    public let retries: Int
+    /// The partner acknowledged it in this run.
+    public let deliveredInRun: Bool
+}
+
+/// A partner's totals across the ledger, for the metrics file.
+public struct PartnerTotals: Sendable {
+    public var recordsSent = 0
+    public var bytesSent = 0
+    public var deliveriesFailed = 0
+    public var deliveriesRejected = 0
+    public var retries = 0
+    public var openFailures = 0
+    public var lastRunStartedAt: String?
+    public var lastRunFinishedAt: String?
+    public var lastRunSucceeded = false
+    public var lastRunRecords = 0
+    public var lastSuccessAt: String?
+
+    public init() {}
 }

@@ -51,9 +51,12 @@ enum Schema {
           superseded_by   TEXT,
           supersedes      TEXT,
           fields          TEXT NOT NULL,                 -- JSON array of output names
+          shape           TEXT NOT NULL DEFAULT '[]',    -- JSON [{name, from, form}]: what the feed carries
+          field_counts    TEXT NOT NULL DEFAULT '[]',    -- JSON: non-null values per field, in field order
+          payload_pruned_at TEXT,
           purpose         TEXT NOT NULL,
           consent_scopes  TEXT NOT NULL,                 -- JSON array
-          manifest        BLOB NOT NULL                  -- customer ids and consent grants, in feed order
+          manifest        BLOB NOT NULL                  -- customer ids and consent grants; emptied once disclosed
         );
         CREATE INDEX deliveries_partner_status ON deliveries(partner, status);
         CREATE INDEX deliveries_run ON deliveries(run_id);

@@ -47,7 +47,9 @@ public final class ExportJob {
             let replaced = try renderer.appendRecord(record, to: &fragment)
             tally.value.replacedCharacters += record.replacedCharacters + replaced
             let grants = consent ? (0..<scopes).map { row.consentGrantedAt($0) } : []
-            try body(RenderedRecord(customerID: row.customerID, fragment: fragment, consentGrantedAt: grants))
+            var presence: UInt64 = 0
+            for (i, value) in record.values.enumerated() where value != .null { presence |= 1 << UInt64(i) }
+            try body(RenderedRecord(customerID: row.customerID, fragment: fragment, consentGrantedAt: grants, presence: presence))
         }
     }
 
@@ -85,6 +87,8 @@ struct RenderedRecord {
     let customerID: Int64
     let fragment: [UInt8]
     let consentGrantedAt: [String]
+    /// Bit i set: field i carries a value (not null). Mappings have at most 64 fields.
+    let presence: UInt64
 }
 
 /// The running tally, shared by the stages of one export (a reference, so that closures can add to it).

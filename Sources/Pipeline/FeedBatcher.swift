@@ -13,6 +13,8 @@ public struct FinishedBatch: Sendable {
     public let consentGrantedAt: [[String]]
     /// SHA-256 of the records alone (without the envelope): equal records, equal hash.
     public let recordsSHA256: String
+    /// Non-null values per mapping field, in field order: what actually leaves.
+    public let fieldCounts: [Int]
 
     public var number: Int { envelope.batch }
 }
@@ -36,6 +38,7 @@ struct FeedBatcher {
     private var starts: [Int] = []
     private var ids: [Int64] = []
     private var grants: [[String]] = []
+    private var presence: [UInt64] = []
 
     init(partner: Partner, renderer: any FeedRenderer, schema: XSDSchema?, runID: String, generatedAt: String,
          deliveryID: @escaping (Int) -> String) {
@@ -70,6 +73,7 @@ struct FeedBatcher {
         starts.append(body.count)
         body.append(contentsOf: record.fragment)
         ids.append(record.customerID)
+        presence.append(record.presence)
         if !record.consentGrantedAt.isEmpty { grants.append(record.consentGrantedAt) }
         return finished
     }
@@ -91,6 +95,7 @@ struct FeedBatcher {
             starts.removeAll(keepingCapacity: true)
             ids.removeAll(keepingCapacity: true)
             grants.removeAll(keepingCapacity: true)
+            presence.removeAll(keepingCapacity: true)
         }
         var payload = try assemble(envelope)
         if let schema {
@@ -108,8 +113,10 @@ struct FeedBatcher {
                 payload = try assemble(envelope)
             }
         }
+        let fields = partner.mapping.fields.count
+        let counts = (0..<fields).map { i in presence.reduce(0) { $0 + (($1 >> UInt64(i)) & 1 == 1 ? 1 : 0) } }
         return FinishedBatch(envelope: envelope, payload: payload, customerIDs: ids, consentGrantedAt: grants,
-                             recordsSHA256: Digest.sha256Hex(body))
+                             recordsSHA256: Digest.sha256Hex(body), fieldCounts: counts)
     }
 
     private func assemble(_ envelope: Envelope) throws -> [UInt8] {
@@ -155,6 +162,7 @@ struct FeedBatcher {
         starts.remove(at: index)
         for k in index..<starts.count { starts[k] -= removed }
         ids.remove(at: index)
+        presence.remove(at: index)
         if index < grants.count { grants.remove(at: index) }
     }
 

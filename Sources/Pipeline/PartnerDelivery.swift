@@ -54,7 +54,7 @@ public struct PartnerDelivery {
     }
 
     public func run() -> PartnerOutcome {
-        var outcome = PartnerOutcome(partner: partner.id, startedAt: Timestamps.rfc3339(now()))
+        var outcome = PartnerOutcome(partner: partner.id, startedAt: Timestamps.precise(now()))
         do {
             // 1. Recover.
             for pending in try ledger.pendingDeliveries(partner: partner.id) {
@@ -109,7 +109,9 @@ public struct PartnerDelivery {
             sha256: sha256, recordsSHA256: batch.recordsSHA256, payloadPath: path, contentType: contract.format.contentType,
             gzip: contract.delivery.gzip, createdAt: Timestamps.rfc3339(now()), fields: partner.mapping.fields.map(\.name),
             purpose: contract.purpose, consentScopes: contract.consent,
-            manifest: Manifest(customerIDs: batch.customerIDs, grants: batch.consentGrantedAt), supersedes: supersedes))
+            manifest: Manifest(customerIDs: batch.customerIDs, grants: batch.consentGrantedAt), supersedes: supersedes,
+            shape: partner.mapping.fields.map { FieldShape(name: $0.name, from: $0.from, form: $0.form.name) },
+            fieldCounts: batch.fieldCounts))
         events.batchRendered(partner.id, batch.number, batch.customerIDs.count)
         return record
     }
@@ -119,7 +121,7 @@ public struct PartnerDelivery {
     /// same bytes under the same id; changed records (a customer withdrew, the contract narrowed) go
     /// out as new deliveries that supersede the old one; if no customer remains, nothing is sent.
     public func rerun(_ old: DeliveryRecord) -> PartnerOutcome {
-        var outcome = PartnerOutcome(partner: partner.id, startedAt: Timestamps.rfc3339(now()))
+        var outcome = PartnerOutcome(partner: partner.id, startedAt: Timestamps.precise(now()))
         do {
             let manifest = try ledger.manifest(of: old)
             let job = try ExportJob(plan: plan, source: source, schema: schema)
@@ -222,7 +224,7 @@ public struct PartnerOutcome: Sendable {
         var copy = self
         copy.status = status
         copy.error = error
-        copy.finishedAt = Timestamps.rfc3339(date)
+        copy.finishedAt = Timestamps.precise(date)
         return copy
     }
 

@@ -55,6 +55,14 @@ public enum Timestamps {
         return formatter.string(from: date)
     }
 
+    /// RFC 3339 with milliseconds, for the ledger's start and end times (durations).
+    public static func precise(_ date: Date) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        return formatter.string(from: date)
+    }
+
     public static func parse(_ text: String) -> Date? {
         let formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withInternetDateTime]

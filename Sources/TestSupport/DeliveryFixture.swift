@@ -33,7 +33,7 @@ public struct DeliveryFixture {
     ///   - acme: extra contract lines for the JSON partner's delivery block.
     ///   - globex: whether to configure the XML partner (over mTLS) too.
     public init(sandbox: Sandbox, customers: Int = 30, maxRecords: Int = 10, maxAttempts: Int = 4, timeout: Int = 5,
-                acme: String = "", globex: Bool = false, globexClientCertificate: Bool = true) throws {
+                acme: String = "", globex: Bool = false, globexClientCertificate: Bool = true, globexExtra: String = "") throws {
         folder = TestFiles.temporaryDirectory("delivery")
         config = folder.appendingPathComponent("config")
         database = folder.appendingPathComponent("customers.sqlite").path
@@ -92,6 +92,7 @@ public struct DeliveryFixture {
                   batch: {max_records: \(maxRecords)}
                   timeout_seconds: \(timeout)
                   max_attempts: \(maxAttempts)
+                \(globexExtra)
                 """, to: config.appendingPathComponent("partners/globex.yaml"))
             try TestFiles.write("""
                 partner: globex

@@ -105,4 +105,5 @@ public final class Sandbox {
 
 public struct SandboxError: Error, CustomStringConvertible {
     public let description: String
+    public init(description: String) { self.description = description }
 }

@@ -1,5 +1,3 @@
 import ExportCommands
-import Logging
 
-LoggingBootstrap.bootstrap()
 PartnerExportCommand.runAndExit()

@@ -1,0 +1,198 @@
+import Foundation
+import TestSupport
+import Testing
+
+/// Operating it unattended: scheduled runs, progress, logs, reports, metrics, retention.
+@Suite("Operations", .serialized)
+struct OperationsTests {
+    @Test("one crontab line calling run --due drives two partners on different schedules (injected clock)")
+    func dueRuns() throws {
+        let sandbox = try Sandbox(routes: DeliveryFixture.routes(), environment: DeliveryFixture.secrets)
+        let fixture = try DeliveryFixture(sandbox: sandbox, customers: 3, acme: "schedule: \"0 2 * * *\"", globex: true,
+                                          globexExtra: "schedule: \"0 */6 * * *\"")
+        let start = try #require(Clock.parse("2026-11-27T00:00:00Z"))
+        var ticks: [String] = []
+        // A crontab line "*/30 * * * * partner-export run --due", for 30.5 hours.
+        for tick in 0...61 {
+            let now = Clock.format(start.addingTimeInterval(Double(tick) * 1800))
+            let result = try fixture.run(["run", "--due"], extra: ["PARTNER_EXPORT_NOW": now])
+            #expect(result.status == 0, "\(now): \(result.output)")
+            if !result.stdout.contains("No partner is due") { ticks.append(now) }
+        }
+        let runs = try fixture.query("SELECT p.partner, r.started_at, r.trigger FROM run_partners AS p JOIN runs AS r ON r.id = p.run_id "
+                                     + "ORDER BY p.partner, r.started_at")
+        let acme = runs.filter { $0[0] == "acme" }.map { String(($0[1] ?? "").prefix(16)) }
+        let globex = runs.filter { $0[0] == "globex" }.map { String(($0[1] ?? "").prefix(16)) }
+        // A partner that never ran is due at once; then at each fire time.
+        #expect(acme == ["2026-11-27T00:00", "2026-11-27T02:00", "2026-11-28T02:00"])
+        #expect(globex == ["2026-11-27T00:00", "2026-11-27T06:00", "2026-11-27T12:00", "2026-11-27T18:00", "2026-11-28T00:00",
+                           "2026-11-28T06:00"])
+        #expect(runs.allSatisfy { $0[2] == "scheduled" })
+        #expect(ticks.count == 8, "\(ticks)")  // 00:00 ran both partners at once
+        #expect(sandbox.requests().count == (3 + 6), "one batch per partner run")
+    }
+
+    @Test("progress appears on a terminal and not in a pipe")
+    func progressOnlyOnTerminal() throws {
+        let sandbox = try Sandbox(routes: DeliveryFixture.routes(acmeFaults: [["status": 503]]), environment: DeliveryFixture.secrets)
+        let fixture = try DeliveryFixture(sandbox: sandbox, customers: 25, maxRecords: 10)
+        let piped = try fixture.run(["run", "acme"])
+        #expect(piped.status == 0)
+        #expect(!piped.output.contains("records rendered"), "no progress in a pipe")
+        #expect(!piped.output.contains("\u{1B}["))
+
+        // Under script(1) the command has a pseudo-terminal, as an operator's shell would.
+        let command = ([Binary.url.path, "run", "acme"] + fixture.options).map { "'\($0)'" }.joined(separator: " ")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/script")
+        process.arguments = ["-q", "-e", "-c", command, "/dev/null"]
+        process.environment = fixture.environment.merging(["PATH": "/usr/bin:/bin", "TERM": "xterm"]) { $1 }
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0, "\(output)")
+        #expect(output.contains("acme: 25 records rendered"), "\(output)")
+        #expect(output.contains("batches delivered"))
+        #expect(output.contains("Run run_"))
+    }
+
+    @Test("JSON-line logs carry ids and never a customer value")
+    func jsonLogs() throws {
+        let sandbox = try Sandbox(routes: DeliveryFixture.routes(acmeFaults: [["status": 500]]), environment: DeliveryFixture.secrets)
+        let fixture = try DeliveryFixture(sandbox: sandbox, customers: 4)
+        let result = try fixture.run(["run", "acme", "--log-format", "json", "--log-level", "debug"])
+        #expect(result.status == 0)
+        let lines = result.stderr.split(separator: "\n")
+        #expect(lines.count >= 3)
+        for line in lines {
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], "\(line)")
+            #expect(object["level"] != nil && object["message"] != nil && object["run.id"] != nil && object["partner.id"] as? String == "acme")
+            #expect(!line.contains("@example.com") && !line.contains("Anna") && !line.contains("Smith"))
+        }
+        #expect(lines.contains { $0.contains("\"delivery.id\"") && $0.contains("will retry") })
+    }
+
+    @Test("the run report carries the minimisation proof; runs and runs show give it again")
+    func runReports() throws {
+        let sandbox = try Sandbox(routes: DeliveryFixture.routes(), environment: DeliveryFixture.secrets)
+        let fixture = try DeliveryFixture(sandbox: sandbox, customers: 12, maxRecords: 5)
+        let run = try fixture.run(["run", "acme"])
+        #expect(run.status == 0)
+        #expect(run.stdout.contains("acme: minimisation proof"))
+        let proof = run.stdout.split(separator: "\n").first { $0.contains("email_sha256") }
+        #expect(proof?.split(separator: " ") == ["email_sha256", "email", "sha256", "12", "sha256"], "\(run.stdout)")
+        let list = try JSONSerialization.jsonObject(with: Data(try fixture.run(["runs", "--json"]).stdout.utf8)) as? [[String: Any]]
+        let id = try #require(list?.first?["run"] as? String)
+        let shown = try fixture.run(["runs", "show", id, "--json"])
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(shown.stdout.utf8)) as? [String: Any])
+        let partner = try #require((report["partners"] as? [[String: Any]])?.first)
+        #expect(partner["records"] as? Int == 12)
+        #expect(partner["delivered"] as? Int == 3)
+        #expect(partner["status"] as? String == "delivered")
+        let fields = try #require(partner["fields"] as? [[String: Any]])
+        #expect(fields.map { $0["name"] as? String } == ["ref", "email_sha256", "firstName", "country"])
+        #expect(fields.map { $0["form"] as? String } == ["pseudonym", "sha256", "clear", "clear"])
+        #expect(fields.allSatisfy { $0["values"] as? Int == 12 })
+        #expect(fields.map { $0["allowed_forms"] as? [String] } == [["pseudonym"], ["sha256"], ["clear"], ["clear"]])
+        // The text form of `runs show` is the report printed at the end of the run.
+        #expect(try fixture.run(["runs", "show", id]).stdout == run.stdout)
+    }
+
+    @Test("the metrics file parses as Prometheus text format and says when each partner last succeeded")
+    func metrics() throws {
+        let sandbox = try Sandbox(routes: DeliveryFixture.routes(globexFaults: [["status": 400]]), environment: DeliveryFixture.secrets)
+        let fixture = try DeliveryFixture(sandbox: sandbox, customers: 7, globex: true)
+        #expect(try fixture.run(["run", "--all"], extra: ["PARTNER_EXPORT_NOW": "2026-11-27T02:00:00Z"]).status == 1)
+        let path = ((fixture.state as NSString).deletingLastPathComponent as NSString).appendingPathComponent("metrics/partner_export.prom")
+        #expect(TestFiles.mode(of: path) == 0o600)
+        let parsed = try Self.parsePrometheus(path)
+        #expect(parsed["partner_export_last_success_timestamp_seconds{acme}"] == 1_795_744_800)
+        #expect(parsed["partner_export_last_success_timestamp_seconds{globex}"] == 0)
+        #expect(parsed["partner_export_last_run_success{globex}"] == 0)
+        #expect(parsed["partner_export_records_sent_total{acme}"] == 7)
+        #expect(parsed["partner_export_deliveries_rejected_total{globex}"] == 1)
+        #expect(parsed["partner_export_open_failures{globex}"] == 1)
+        #expect((parsed["partner_export_bytes_sent_total{acme}"] ?? 0) > 0)
+    }
+
+    /// Parses with the Prometheus project's own Python client parser (strict about the format) and
+    /// returns "name{partner}" → value; also checks every family has HELP and TYPE.
+    static func parsePrometheus(_ path: String) throws -> [String: Double] {
+        let script = """
+            import json, sys
+            from prometheus_client.parser import text_string_to_metric_families
+            text = open(sys.argv[1]).read()
+            out = {}
+            for family in text_string_to_metric_families(text):
+                assert family.documentation, family.name
+                assert family.type in ("gauge", "counter"), family.type
+                for sample in family.samples:
+                    out[sample.name + "{" + sample.labels["partner"] + "}"] = sample.value
+            print(json.dumps(out))
+            """
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        process.arguments = ["-c", script, path]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { throw SandboxError(description: "the metrics file did not parse") }
+        return try JSONSerialization.jsonObject(with: data) as? [String: Double] ?? [:]
+    }
+
+    @Test("prune removes payloads past retention, keeps what failed deliveries need, and keeps the disclosures")
+    func prune() throws {
+        let sandbox = try Sandbox(routes: DeliveryFixture.routes(globexFaults: [["status": 400]]), environment: DeliveryFixture.secrets)
+        let fixture = try DeliveryFixture(sandbox: sandbox, customers: 6, globex: true)
+        let day0 = ["PARTNER_EXPORT_NOW": "2026-11-27T02:00:00Z"]
+        #expect(try fixture.run(["run", "--all"], extra: day0).status == 1)
+        let stateFolder = (fixture.state as NSString).deletingLastPathComponent
+        let payloads = TestFiles.files(under: (stateFolder as NSString).appendingPathComponent("payloads"))
+        #expect(payloads.count == 3, "acme's JSON, globex's XML and its gzip")
+        // Files are dated by the real clock: age them as if written 40 days ago.
+        let old = Date().addingTimeInterval(-40 * 86_400)
+        for file in payloads { try FileManager.default.setAttributes([.modificationDate: old], ofItemAtPath: file) }
+        let later = ["PARTNER_EXPORT_NOW": "2027-01-06T02:00:00Z"]
+        let dry = try fixture.run(["prune", "--dry-run"], extra: later)
+        #expect(dry.stdout.contains("Would delete 1 delivery payload"), "\(dry.stdout)")
+        #expect(TestFiles.files(under: (stateFolder as NSString).appendingPathComponent("payloads")).count == 3)
+
+        let pruned = try fixture.run(["prune"], extra: later)
+        #expect(pruned.status == 0, "\(pruned.output)")
+        #expect(pruned.stdout.contains("Kept 1 payload(s) that failed or rejected deliveries still need"))
+        let left = TestFiles.files(under: (stateFolder as NSString).appendingPathComponent("payloads"))
+        #expect(left.count == 2 && left.allSatisfy { $0.contains("/globex/") })
+        #expect(try fixture.query("SELECT count(*) FROM disclosures").first?[0] == "6", "the accounting stays")
+        #expect(try fixture.query("SELECT count(*) FROM deliveries WHERE payload_pruned_at IS NOT NULL").first?[0] == "1")
+        let disclosures = try JSONSerialization.jsonObject(with: Data(try fixture.run(["disclosures", "2", "--json"]).stdout.utf8)) as? [Any]
+        #expect(disclosures?.count == 1)
+
+        #expect(try fixture.run(["prune", "--include-failed"], extra: later).status == 0)
+        #expect(TestFiles.files(under: (stateFolder as NSString).appendingPathComponent("payloads")).isEmpty)
+        // Past the ledger's retention, the accounting goes too.
+        let sevenYears = ["PARTNER_EXPORT_NOW": "2033-12-01T00:00:00Z"]
+        let ledger = try fixture.run(["prune"], extra: sevenYears)
+        #expect(ledger.stdout.contains("removed 2 deliveries, 6 disclosure rows and 1 runs"), "\(ledger.stdout)")
+        #expect(try fixture.query("SELECT count(*) FROM disclosures").first?[0] == "0")
+    }
+}
+
+/// RFC 3339 in tests.
+enum Clock {
+    static func parse(_ text: String) -> Date? {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime]
+        return formatter.date(from: text)
+    }
+
+    static func format(_ date: Date) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime]
+        return formatter.string(from: date)
+    }
+}
