@@ -27,7 +27,9 @@ struct RunReport {
         let fields: [FieldLine]
         let notSent: [(String, [String])]
         let recovered: Int
+        /// For a rerun: a sentence, and the same as JSON (`action`: resent | superseded | nothing-left).
         let rerun: String?
+        let rerunJSON: JSONValue?
         let duration: Double?
 
         var succeeded: Bool { ["delivered", "nothing-to-send"].contains(record.status) }
@@ -62,7 +64,12 @@ struct RunReport {
                 }
             }
             let sentSources = Set(lines.map(\.shape.from))
-            let rerun: String? = (stored["rerun"] as? [String: Any]).map { action in
+            let action = stored["rerun"] as? [String: Any]
+            let rerunJSON: JSONValue? = action.map { action in
+                .object([("action", .optional(action["action"] as? String)), ("delivery", .optional(action["delivery"] as? String)),
+                         ("by", .array((action["by"] as? [String] ?? []).map { .string($0) }))])
+            }
+            let rerun: String? = action.map { action in
                 switch action["action"] as? String {
                 case "resent": "same records: resent as \(action["delivery"] as? String ?? "?")"
                 case "superseded": "records changed: sent as \((action["by"] as? [String] ?? []).joined(separator: ", "))"
@@ -78,7 +85,7 @@ struct RunReport {
                 retries: mine.reduce(0) { $0 + $1.retries },
                 rejectedByReason: (stored["rejected_by_reason"] as? [String: Int] ?? [:]).sorted { $0.key < $1.key },
                 fields: lines, notSent: allowed.filter { !sentSources.contains($0.0) && !lines.isEmpty },
-                recovered: stored["recovered"] as? Int ?? 0, rerun: rerun,
+                recovered: stored["recovered"] as? Int ?? 0, rerun: rerun, rerunJSON: rerunJSON,
                 duration: Self.seconds(from: record.startedAt, to: record.finishedAt))
         }
     }
@@ -114,7 +121,7 @@ struct RunReport {
                                  ("allowed_forms", line.allowed.map { .array($0.map { .string($0) }) } ?? .null)])
                     })),
                     ("allowed_not_sent", .array(p.notSent.map { .object([("field", .string($0.0)), ("allowed_forms", .array($0.1.map { .string($0) }))]) })),
-                    ("rerun", .optional(p.rerun)),
+                    ("rerun", p.rerunJSON ?? .null),
                     ("error", .optional(p.record.error)),
                 ])
             })),

@@ -184,7 +184,7 @@ struct DeliveryEndToEndTests {
         let id = try #require(try fixture.query("SELECT id FROM deliveries").first?[0] ?? nil)
         let rerun = try fixture.run(["rerun", id])
         #expect(rerun.status == 0, "\(rerun.output)")
-        #expect(rerun.stdout.contains("same records, resent as \(id)"))
+        #expect(rerun.stdout.contains("same records: resent as \(id)"), "\(rerun.stdout)")
         let requests = sandbox.requests()
         #expect(requests.count == 3)
         #expect(Set(requests.compactMap(\.idempotencyKey)) == [id])
