@@ -1,6 +1,10 @@
 // swift-tools-version:6.1
 import PackageDescription
 
+/// Release builds drop the runtime exclusivity checks on the hot path (debug builds and the tests keep
+/// them): they cost about a tenth of the export's time in profiles (see docs/performance.md).
+let hotPath: [SwiftSetting] = [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
+
 let package = Package(
     name: "partner-export",
     platforms: [.macOS(.v13)],
@@ -23,16 +27,16 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         // Pure core: contracts, mappings, forms, eligibility, records, errors. No I/O.
-        .target(name: "ExportCore", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "ExportCore", dependencies: [.product(name: "Crypto", package: "swift-crypto")], swiftSettings: hotPath),
         // YAML files -> validated core types, with file:line diagnostics.
         .target(name: "ExportConfig", dependencies: ["ExportCore", "Yams"]),
         // The customer database: a cursor over eligible customers reading only the columns a mapping needs.
-        .target(name: "CustomerSource", dependencies: ["ExportCore", "SQLite"]),
+        .target(name: "CustomerSource", dependencies: ["ExportCore", "SQLite"], swiftSettings: hotPath),
         // JSON and XML (libxml2) feed writers, XML 1.0 sanitising, XSD validation.
-        .target(name: "FeedRendering", dependencies: ["ExportCore", "CLibXML2"]),
+        .target(name: "FeedRendering", dependencies: ["ExportCore", "CLibXML2"], swiftSettings: hotPath),
         // select -> minimise -> render -> batch -> deliver -> record, in one readable place.
         .target(name: "Pipeline", dependencies: ["ExportCore", "CustomerSource", "FeedRendering", "Delivery", "Ledger",
-                                                 .product(name: "Crypto", package: "swift-crypto")]),
+                                                 .product(name: "Crypto", package: "swift-crypto")], swiftSettings: hotPath),
         // Deterministic synthetic customers in the canonical schema, for the demo, tests and benchmarks.
         .target(name: "DemoData", dependencies: ["SQLite"]),
         // The libcurl HTTPS client (delivery).

@@ -24,18 +24,19 @@ public final class CustomerCursor {
         let statement: Statement
         let columnCount: Int
 
-        public var customerID: Int64 { statement.int64(0) }
+        public var customerID: Int64 { statement.int64(1) }
 
         public func withValue<R>(at index: Int, _ body: (ColumnValue) throws -> R) rethrows -> R {
-            let column = Int32(index)
-            if index == 0 { return try body(.integer(statement.int64(0))) }
+            // Column 0 is the selection's reason; the plan's columns follow.
+            let column = Int32(index + 1)
+            if index == 0 { return try body(.integer(statement.int64(1))) }
             guard let bytes = statement.textBytes(column) else { return try body(.null) }
             return try body(.bytes(bytes))
         }
 
         /// When the customer gave consent for the contract's scope number `scopeIndex`.
         public func consentGrantedAt(_ scopeIndex: Int) -> String {
-            statement.string(Int32(columnCount + scopeIndex)) ?? ""
+            statement.string(Int32(1 + columnCount + scopeIndex)) ?? ""
         }
     }
 }

@@ -84,36 +84,59 @@ public final class CustomerDatabase {
     /// A cursor over the eligible customers of `plan`, in customer-id order; with `onlyIDs`, only
     /// those of them (a rerun re-applies today's consent and contract to a delivery's customers).
     public func eligibleCustomers(_ plan: ExportPlan, onlyIDs: [Int64]? = nil) throws -> CustomerCursor {
+        let (sql, arguments) = try selection(plan, onlyIDs: onlyIDs, classify: false)
+        let statement = try database.prepare(sql)
+        try statement.bind(arguments)
+        return CustomerCursor(statement: statement, columnCount: plan.columns.names.count, sql: sql)
+    }
+
+    /// The statement that reads `plan`'s columns: `reason, id, columns…, granted_at…`.
+    ///
+    /// Without `classify`, only eligible customers come back (reason -1): consent and filters are joined
+    /// in SQL, and CROSS JOIN keeps customers as the outer loop (rows in id order, no sort). With
+    /// `classify`, every customer comes back once with the index of the first reason that excludes
+    /// them (see ``ExclusionReason/reasons(for:)``) or -1, so that a preview counts and renders in one
+    /// pass; column values are then read for eligible rows only.
+    func selection(_ plan: ExportPlan, onlyIDs: [Int64]?, classify: Bool) throws -> (String, [Value]) {
         let contract = plan.partner.contract
         try checkColumns(plan.columns.names + contract.filters.map(\.column), partner: contract.id)
         var arguments: [Value] = []
         var joins: [String] = []
+        var cases: [String] = []
         for (i, scope) in contract.consent.enumerated() {
             arguments.append(.text(scope))
-            // CROSS JOIN keeps customers as the outer loop: rows come in id order with no sort.
-            joins.append("CROSS JOIN consents AS k\(i) ON k\(i).customer_id = c.id AND k\(i).scope = ?\(arguments.count) "
-                         + "AND k\(i).withdrawn_at IS NULL")
+            if classify {
+                joins.append("LEFT JOIN consents AS k\(i) ON k\(i).customer_id = c.id AND k\(i).scope = ?\(arguments.count)")
+                cases.append("WHEN k\(i).customer_id IS NULL THEN \(2 * i)")
+                cases.append("WHEN k\(i).withdrawn_at IS NOT NULL THEN \(2 * i + 1)")
+            } else {
+                joins.append("CROSS JOIN consents AS k\(i) ON k\(i).customer_id = c.id AND k\(i).scope = ?\(arguments.count) "
+                             + "AND k\(i).withdrawn_at IS NULL")
+            }
         }
         var conditions: [String] = []
-        for filter in contract.filters {
+        for (j, filter) in contract.filters.enumerated() {
             let placeholders = filter.values.map { value -> String in
                 arguments.append(.text(value))
                 return "?\(arguments.count)"
             }
-            conditions.append("c.\(quote(filter.column)) IN (\(placeholders.joined(separator: ", ")))")
+            let test = "c.\(quote(filter.column)) IN (\(placeholders.joined(separator: ", ")))"
+            if classify {
+                cases.append("WHEN coalesce(\(test), 0) = 0 THEN \(2 * contract.consent.count + j)")
+            } else {
+                conditions.append(test)
+            }
         }
         if let onlyIDs {
             arguments.append(.text("[" + onlyIDs.map(String.init).joined(separator: ",") + "]"))
             conditions.append("c.id IN (SELECT value FROM json_each(?\(arguments.count)))")
         }
-        let selected = plan.columns.names.map { "c.\(quote($0))" }
-            + contract.consent.indices.map { "k\($0).granted_at" }
+        let reason = classify && !cases.isEmpty ? "CASE \(cases.joined(separator: " ")) ELSE -1 END" : "-1"
+        let selected = [reason] + plan.columns.names.map { "c.\(quote($0))" } + contract.consent.indices.map { "k\($0).granted_at" }
         var sql = "SELECT \(selected.joined(separator: ", ")) FROM customers AS c " + joins.joined(separator: " ")
         if !conditions.isEmpty { sql += " WHERE " + conditions.joined(separator: " AND ") }
         sql += " ORDER BY c.id"
-        let statement = try database.prepare(sql)
-        try statement.bind(arguments)
-        return CustomerCursor(statement: statement, columnCount: plan.columns.names.count, sql: sql)
+        return (sql, arguments)
     }
 
     /// The number of rows in `customers`.

@@ -32,7 +32,8 @@ public struct ExportPlan: Sendable {
             guard let index = columns.index(of: field.from), let column = CustomerSchema.column(named: field.from) else {
                 throw PlanError.unreadableColumn(field.from)
             }
-            steps.append(Minimiser.Step(column: index, source: field.from, required: field.required,
+            let schemaColumn = CustomerSchema.columns.firstIndex(of: column) ?? 0
+            steps.append(Minimiser.Step(column: index, schemaColumn: schemaColumn, required: field.required,
                                         transform: .resolve(form: field.form, column: column)))
         }
         minimiser = Minimiser(steps: steps, pseudonymizer: pseudonymizer)

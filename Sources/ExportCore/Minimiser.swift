@@ -3,11 +3,17 @@
 /// Every form is resolved once per partner (``Transform``); per record the minimiser only copies,
 /// slices, hashes or parses bytes into a reused ``RecordBuffer``.
 public struct Minimiser: Sendable {
+    /// One field's work. Trivially copyable (no references), so the per-record loop does no
+    /// reference counting.
     struct Step: Sendable {
+        /// Position in the row (the plan's ``SourceColumns``).
         let column: Int
-        let source: String
+        /// Position of the source column in ``CustomerSchema/columns``, for rejection reasons.
+        let schemaColumn: Int
         let required: Bool
         let transform: Transform
+
+        var source: String { CustomerSchema.columns[schemaColumn].name }
     }
 
     /// A form resolved against its column's type.
@@ -41,6 +47,11 @@ public struct Minimiser: Sendable {
     /// Fills `record` from `row`; returns why the record cannot be rendered, or nil.
     public func minimise<Row: CustomerRow>(_ row: Row, into record: inout RecordBuffer) -> RejectionReason? {
         record.reset(customerID: row.customerID)
+        return steps.withUnsafeBufferPointer { steps in minimise(row, steps: steps, into: &record) }
+    }
+
+    private func minimise<Row: CustomerRow>(_ row: Row, steps: UnsafeBufferPointer<Step>,
+                                            into record: inout RecordBuffer) -> RejectionReason? {
         for step in steps {
             let rejection: RejectionReason? = row.withValue(at: step.column) { value in
                 switch value {
@@ -49,8 +60,7 @@ public struct Minimiser: Sendable {
                     record.values.append(.null)
                     return nil
                 case .integer(let n):
-                    var digits = Array(String(n).utf8)
-                    return digits.withUnsafeMutableBytes { apply(step, to: UnsafeRawBufferPointer($0), record: &record) }
+                    return Decimal.withDigits(n) { apply(step, to: $0, record: &record) }
                 case .bytes(let bytes):
                     return apply(step, to: bytes, record: &record)
                 }
@@ -88,13 +98,14 @@ public struct Minimiser: Sendable {
             guard let year = Self.year(of: value) else { return .invalidTimestamp(field: step.source) }
             record.values.append(.number(year))
         case .sha256(let normalisation):
-            var normalised: [UInt8] = []
-            normalised.reserveCapacity(value.count)
-            record.replacedCharacters += normalisation.append(normalising: value, to: &normalised)
-            if normalised.isEmpty {
+            record.scratch.removeAll(keepingCapacity: true)
+            record.replacedCharacters += normalisation.append(normalising: value, to: &record.scratch)
+            if record.scratch.isEmpty {
                 record.values.append(.null)
             } else {
-                record.appendText { out in normalised.withUnsafeBytes { HashForm.append(sha256Of: $0, to: &out) } }
+                let start = record.bytes.count
+                record.scratch.withUnsafeBytes { HashForm.append(sha256Of: $0, to: &record.bytes) }
+                record.values.append(.text(start..<record.bytes.count))
             }
         case .pseudonym:
             guard let pseudonymizer else { preconditionFailure("ExportPlan builds a pseudonymizer for every pseudonym form") }

@@ -21,7 +21,7 @@ public struct Pseudonymizer: @unchecked Sendable {
     public func append(pseudonymOf value: UnsafeRawBufferPointer, to out: inout [UInt8]) {
         var mac = keyed
         mac.update(data: value)
-        Hex.append(mac.finalize(), to: &out)
+        mac.finalize().withUnsafeBytes { Hex.append($0, to: &out) }
     }
 
     /// The hex pseudonym of `value`'s UTF-8 bytes.
@@ -40,7 +40,7 @@ public struct Pseudonymizer: @unchecked Sendable {
 public enum HashForm {
     /// Appends the hex SHA-256 of `bytes` to `out`.
     public static func append(sha256Of bytes: UnsafeRawBufferPointer, to out: inout [UInt8]) {
-        Hex.append(SHA256.hash(data: bytes), to: &out)
+        SHA256.hash(data: bytes).withUnsafeBytes { Hex.append($0, to: &out) }
     }
 
     /// The hex SHA-256 of `value`'s UTF-8 bytes.

@@ -23,6 +23,8 @@ public struct RecordBuffer: Sendable {
     public internal(set) var listItems: [Range<Int>] = []
     /// Invalid UTF-8 sequences the forms replaced with U+FFFD while minimising this record.
     public internal(set) var replacedCharacters = 0
+    /// Working space of the forms (normalised values before hashing), reused.
+    var scratch: [UInt8] = []
 
     public init() {}
 

@@ -29,7 +29,7 @@ public struct JSONFeedRenderer: FeedRenderer {
                 case .text(let range):
                     replaced += JSONText.appendString(UnsafeRawBufferPointer(rebasing: bytes[range]), to: &out)
                 case .number(let n):
-                    out.append(contentsOf: String(n).utf8)
+                    Decimal.append(n, to: &out)
                 case .list(let items):
                     out.append(UInt8(ascii: "["))
                     for (k, item) in record.listItems[items].enumerated() {
@@ -80,9 +80,16 @@ enum JSONText {
         var i = 0
         let n = bytes.count
         while i < n {
+            // Runs of printable ASCII other than quote and backslash go in one copy.
+            let end = ByteClass.plainRun(bytes, from: i, table: ByteClass.json)
+            if end > i {
+                out.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[i..<end]))
+                i = end
+                if i == n { break }
+            }
             let b = bytes[i]
             if b >= 0x20 && b < 0x80 {
-                if b == UInt8(ascii: "\"") || b == UInt8(ascii: "\\") { out.append(UInt8(ascii: "\\")) }
+                out.append(UInt8(ascii: "\\"))
                 out.append(b)
                 i += 1
             } else if b < 0x20 {

@@ -1,6 +1,7 @@
 import CustomerSource
 import ExportCore
 import FeedRendering
+import Foundation
 
 /// One partner's export, read top to bottom:
 ///
@@ -26,30 +27,35 @@ public final class ExportJob {
         renderer = try makeRenderer(for: plan.partner)
     }
 
-    /// Select, minimise and render every eligible customer; `body` gets each rendered record.
+    /// Select, minimise and render every eligible customer; `body` gets each rendered record, in
+    /// customer-id order.
     ///
-    /// - Parameter consent: also read when each customer gave each consent scope (for disclosures).
-    /// - Parameter inspect: sees each minimised record before it is rendered (preview samples).
-    func renderRecords(into tally: Tally, consent: Bool = false, onlyIDs: [Int64]? = nil,
-                       inspect: ((RecordBuffer) -> Void)? = nil, _ body: (RenderedRecord) throws -> Void) throws {
-        let cursor = try source.eligibleCustomers(plan, onlyIDs: onlyIDs)
-        var record = RecordBuffer()
-        var fragment: [UInt8] = []
-        let scopes = plan.partner.contract.consent.count
-        while let row = try cursor.next() {
-            tally.value.eligible += 1
-            if let reason = plan.minimiser.minimise(row, into: &record) {
-                tally.value.reject(RejectedRecord(customerID: row.customerID, reason: reason))
-                continue
-            }
-            inspect?(record)
-            fragment.removeAll(keepingCapacity: true)
-            let replaced = try renderer.appendRecord(record, to: &fragment)
-            tally.value.replacedCharacters += record.replacedCharacters + replaced
-            let grants = consent ? (0..<scopes).map { row.consentGrantedAt($0) } : []
-            var presence: UInt64 = 0
-            for (i, value) in record.values.enumerated() where value != .null { presence |= 1 << UInt64(i) }
-            try body(RenderedRecord(customerID: row.customerID, fragment: fragment, consentGrantedAt: grants, presence: presence))
+    /// The selection is read on a thread of its own (``ChunkedReader``) and chunks of rows are
+    /// minimised and rendered on every core (``ParallelRender``); this thread only consumes.
+    ///
+    /// - Parameters:
+    ///   - consent: also read when each customer gave each consent scope (for disclosures).
+    ///   - classify: read every customer and count exclusions by first reason in the same pass.
+    ///   - samples: how many minimised records (decoded) to keep for a preview.
+    func renderRecords(into tally: Tally, consent: Bool = false, onlyIDs: [Int64]? = nil, classify: Bool = false,
+                       samples: Int = 0, _ body: (RenderedRecord) throws -> Void) throws {
+        let reader = try ChunkedReader(source, plan: plan, onlyIDs: onlyIDs, classify: classify)
+        let workers = ParallelRender(reader: reader, plan: plan, consent: consent, samples: samples,
+                                     workers: max(1, min(4, ProcessInfo.processInfo.activeProcessorCount)))
+        try workers.start()
+        defer { workers.stop() }
+        while let chunk = try workers.next() {
+            tally.value.eligible += chunk.eligible
+            tally.value.replacedCharacters += chunk.replaced
+            for rejected in chunk.rejected { tally.value.reject(rejected) }
+            for sample in chunk.samples where tally.value.samples.count < samples { tally.value.samples.append(sample) }
+            try chunk.forEach(body)
+        }
+        if classify {
+            let (customers, excluded) = reader.classification
+            tally.value.classification = EligibilityCounts(
+                customers: customers, eligible: tally.value.eligible,
+                excluded: zip(ExclusionReason.reasons(for: plan.partner.contract), excluded).map { (reason: $0, count: $1) })
         }
     }
 
@@ -85,7 +91,8 @@ public final class ExportJob {
 /// A rendered record on its way into a batch.
 struct RenderedRecord {
     let customerID: Int64
-    let fragment: [UInt8]
+    /// Valid during the call that receives the record only.
+    let fragment: UnsafeRawBufferPointer
     let consentGrantedAt: [String]
     /// Bit i set: field i carries a value (not null). Mappings have at most 64 fields.
     let presence: UInt64
@@ -97,7 +104,7 @@ final class Tally {
 }
 
 /// What one partner's export did, for summaries and reports. Customer values never appear here.
-public struct ExportTally: Sendable {
+public struct ExportTally: @unchecked Sendable {
     /// Customers selected by consent and filters.
     public var eligible = 0
     /// Records in feeds.
@@ -110,6 +117,11 @@ public struct ExportTally: Sendable {
     public private(set) var rejected: [RejectedRecord] = []
     public private(set) var rejectedByReason: [String: Int] = [:]
     public private(set) var rejectedCount = 0
+
+    /// With a classifying pass (preview): customers, eligible and excluded by first reason.
+    public var classification: EligibilityCounts?
+    /// The first minimised records, decoded (preview samples).
+    public var samples: [[Any?]] = []
 
     /// Bounds memory on a source where every record is malformed.
     public static let rejectedListLimit = 100_000

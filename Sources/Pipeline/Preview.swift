@@ -24,19 +24,18 @@ public struct Preview {
         var counts = EligibilityCounts(customers: 0, eligible: 0, excluded: [])
         var output: PreviewReport.Output?
         try source.snapshot {
-            counts = try source.eligibilityCounts(for: partner.contract)
             // Records the partner's XSD refuses would be rejected by a run: when a pass finds some, the
             // feed is rendered again without them, so that the file is exactly what the partner would get.
             var schemaRejected: [Int64: RejectedRecord] = [:]
             while true {
                 sampled = []
                 let counter = Tally()
-                let pass = try renderWhole(out: out, generatedAt: generatedAt, excluded: schemaRejected, tally: counter) { record in
-                    guard sampled.count < samples else { return }
-                    sampled.append(record.values.map { SampleValue(record.decoded($0)) })
-                }
+                let pass = try renderWhole(out: out, generatedAt: generatedAt, excluded: schemaRejected, samples: samples,
+                                           tally: counter)
+                sampled = counter.value.samples.map { $0.map(SampleValue.init) }
                 output = pass.output
                 tally = counter.value
+                counts = tally.classification ?? counts
                 if pass.violations.isEmpty { break }
                 for rejected in pass.violations { schemaRejected[rejected.customerID] = rejected }
             }
@@ -51,8 +50,8 @@ public struct Preview {
     }
 
     /// Renders every record once, into `out` when given, leaving out the `excluded` customers.
-    private func renderWhole(out: String?, generatedAt: String, excluded: [Int64: RejectedRecord], tally: Tally,
-                             sample: @escaping (RecordBuffer) -> Void) throws -> Pass {
+    private func renderWhole(out: String?, generatedAt: String, excluded: [Int64: RejectedRecord], samples: Int,
+                             tally: Tally) throws -> Pass {
         let partner = job.plan.partner
         let envelope = Envelope(partner: partner.id, run: "preview", delivery: "preview", batch: 1, generatedAt: generatedAt)
         let renderer = job.renderer
@@ -71,7 +70,7 @@ public struct Preview {
         var written = 0
         var bytes = 0
         var left: [RejectedRecord] = []
-        try job.renderRecords(into: tally, inspect: sample) { record in
+        try job.renderRecords(into: tally, classify: true, samples: samples) { record in
             if let rejected = excluded[record.customerID] {
                 left.append(rejected)
                 return

@@ -1,0 +1,173 @@
+import CustomerSource
+import ExportCore
+import FeedRendering
+import Foundation
+
+/// Minimise and render on every core: workers take chunks of rows from the reader, minimise and
+/// render each chunk on their own (each with its own renderer), and the caller receives the
+/// rendered chunks in the reader's order, so feeds stay in customer-id order.
+///
+/// Memory stays flat: the reader keeps a few row chunks in flight, and at most ``window`` rendered
+/// chunks wait to be consumed.
+final class ParallelRender: @unchecked Sendable {
+    /// Rendered chunks that may wait for the consumer (bounds memory, keeps workers busy).
+    static let window = 8
+
+    private let reader: ChunkedReader
+    private let plan: ExportPlan
+    private let consent: Bool
+    private let samples: Int
+    private let lock = NSCondition()
+    private var done: [Int: RenderedChunk] = [:]
+    private var nextToConsume = 0
+    private var workersLeft: Int
+    private var failure: Error?
+    private var stopped = false
+    private let finished = DispatchSemaphore(value: 0)
+    private let workers: Int
+
+    init(reader: ChunkedReader, plan: ExportPlan, consent: Bool, samples: Int, workers: Int) {
+        self.reader = reader
+        self.plan = plan
+        self.consent = consent
+        self.samples = samples
+        self.workers = workers
+        workersLeft = workers
+    }
+
+    /// Starts the workers; each builds its own renderer.
+    func start() throws {
+        var renderers: [any FeedRenderer] = []
+        for _ in 0..<workers { renderers.append(try makeRenderer(for: plan.partner)) }
+        for renderer in renderers {
+            let box = UncheckedBox(renderer)
+            let thread = Thread { [self] in work(box.value) }
+            thread.stackSize = 1 << 20
+            thread.start()
+        }
+    }
+
+    /// The next rendered chunk in order, or nil at the end.
+    func next() throws -> RenderedChunk? {
+        lock.lock()
+        defer { lock.unlock() }
+        while done[nextToConsume] == nil && workersLeft > 0 && failure == nil { lock.wait() }
+        if let failure { throw failure }
+        guard let chunk = done.removeValue(forKey: nextToConsume) else { return nil }
+        nextToConsume += 1
+        lock.broadcast()
+        return chunk
+    }
+
+    /// Stops the workers (if still running) and waits for them and the reader.
+    func stop() {
+        lock.lock()
+        stopped = true
+        lock.broadcast()
+        lock.unlock()
+        reader.stop()
+        for _ in 0..<workers { finished.wait() }
+    }
+
+    private func work(_ initial: any FeedRenderer) {
+        var renderer = initial
+        defer {
+            lock.lock()
+            workersLeft -= 1
+            lock.broadcast()
+            lock.unlock()
+            finished.signal()
+        }
+        do {
+            var record = RecordBuffer()
+            while let (sequence, rows) = try reader.nextNumbered() {
+                // Do not run too far ahead of the consumer.
+                lock.lock()
+                while sequence >= nextToConsume + Self.window && !stopped { lock.wait() }
+                let halt = stopped
+                lock.unlock()
+                if halt {
+                    reader.recycle(rows)
+                    return
+                }
+                let rendered = try render(rows, sequence: sequence, renderer: &renderer, record: &record)
+                reader.recycle(rows)
+                lock.lock()
+                done[sequence] = rendered
+                lock.broadcast()
+                lock.unlock()
+            }
+        } catch {
+            lock.lock()
+            if failure == nil { failure = error }
+            lock.broadcast()
+            lock.unlock()
+            reader.stop()
+        }
+    }
+
+    private func render<Renderer: FeedRenderer>(_ chunk: RowChunk, sequence: Int, renderer: inout Renderer,
+                                                record: inout RecordBuffer) throws -> RenderedChunk {
+        let out = RenderedChunk(sequence: sequence)
+        let minimiser = plan.minimiser
+        let scopes = plan.partner.contract.consent.count
+        let columns = plan.columns.names.count
+        try chunk.withRows { rows in
+            for index in 0..<rows.count {
+                let row = rows[index]
+                out.eligible += 1
+                if let reason = minimiser.minimise(row, into: &record) {
+                    out.rejected.append(RejectedRecord(customerID: row.customerID, reason: reason))
+                    continue
+                }
+                if out.samples.count < samples { out.samples.append(record.values.map { record.decoded($0) }) }
+                out.replaced += try record.replacedCharacters + renderer.appendRecord(record, to: &out.bytes)
+                out.ends.append(out.bytes.count)
+                out.ids.append(row.customerID)
+                var presence: UInt64 = 0
+                for (i, value) in record.values.enumerated() where value != .null { presence |= 1 << UInt64(i) }
+                out.presence.append(presence)
+                if consent { out.grants.append((0..<scopes).map { row.consentGrantedAt($0, columns: columns) }) }
+            }
+        }
+        return out
+    }
+}
+
+/// One chunk's rendered records: fragments back to back, with where each ends.
+final class RenderedChunk: @unchecked Sendable {
+    let sequence: Int
+    var ids: [Int64] = []
+    var ends: [Int] = []
+    var bytes: [UInt8] = []
+    var presence: [UInt64] = []
+    var grants: [[String]] = []
+    var rejected: [RejectedRecord] = []
+    var samples: [[Any?]] = []
+    var eligible = 0
+    var replaced = 0
+
+    init(sequence: Int) {
+        self.sequence = sequence
+        bytes.reserveCapacity(1 << 18)
+    }
+
+    /// Calls `body` with each record in order; the fragment is valid during the call only.
+    func forEach(_ body: (RenderedRecord) throws -> Void) rethrows {
+        try bytes.withUnsafeBytes { all in
+            var start = 0
+            for i in 0..<ids.count {
+                let end = ends[i]
+                try body(RenderedRecord(customerID: ids[i], fragment: UnsafeRawBufferPointer(rebasing: all[start..<end]),
+                                        consentGrantedAt: grants.isEmpty ? [] : grants[i], presence: presence[i]))
+                start = end
+            }
+        }
+    }
+}
+
+/// Hands a value to another thread when the type system cannot see that it is safe to.
+struct UncheckedBox<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
+}
