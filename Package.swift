@@ -22,7 +22,7 @@ let package = Package(
         .executableTarget(name: "partner-export", dependencies: ["ExportCommands"]),
         // One file per subcommand, the shared options, logging bootstrap and terminal output.
         .target(name: "ExportCommands", dependencies: [
-            "ExportCore", "ExportConfig", "CustomerSource", "FeedRendering", "Pipeline", "DemoData", "Delivery", "Ledger",
+            "ExportCore", "ExportConfig", "CustomerSource", "FeedRendering", "Pipeline", "DemoData", "Delivery", "Ledger", "CMalloc",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -54,11 +54,12 @@ let package = Package(
         .systemLibrary(name: "CLibXML2", pkgConfig: "libxml-2.0", providers: [.apt(["libxml2-dev"])]),
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CMalloc"),
 
         .testTarget(name: "ExportCoreTests", dependencies: ["ExportCore"]),
         .testTarget(name: "ExportConfigTests", dependencies: ["ExportConfig", "ExportCore", "TestSupport"]),
         .testTarget(name: "FeedRenderingTests", dependencies: ["FeedRendering", "ExportCore", "TestSupport"]),
-        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "CustomerSource", "ExportConfig", "TestSupport", "SQLite"]),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "CustomerSource", "ExportConfig", "TestSupport", "SQLite", "Ledger"]),
         .testTarget(name: "DeliveryTests", dependencies: ["Delivery", "ExportCore"]),
         .testTarget(name: "LedgerTests", dependencies: ["Ledger", "SQLite"]),
         .testTarget(name: "EndToEndTests", dependencies: ["partner-export", "TestSupport"], exclude: ["Golden"]),

@@ -149,9 +149,9 @@ def main():
         seq = connection.execute("SELECT max(seq) FROM deliveries").fetchone()[0]
         copies = max(1, -(-need // max(1, n)))
         for k in range(copies):
-            connection.execute("""INSERT INTO deliveries (seq, id, run_id, partner, batch, record_count, bytes, sha256, records_sha256,
-                payload_path, content_type, gzip, status, created_at, delivered_at, fields, purpose, consent_scopes, manifest)
-                SELECT ?, id || '-bench-' || ?, run_id, partner, batch, record_count, bytes, sha256, records_sha256, payload_path,
+            connection.execute("""INSERT INTO deliveries (seq, id, run_id, partner, batch, record_count, bytes, sha256, records_offset,
+                records_length, payload_path, content_type, gzip, status, created_at, delivered_at, fields, purpose, consent_scopes, manifest)
+                SELECT ?, id || '-bench-' || ?, run_id, partner, batch, record_count, bytes, sha256, records_offset, records_length, payload_path,
                 content_type, gzip, status, created_at, delivered_at, fields, purpose, consent_scopes, x''
                 FROM deliveries WHERE seq = ?""", (seq + 1 + k, k, seq))
         connection.execute("""INSERT INTO disclosures (customer_id, delivery, scope, granted_at, confirmed)

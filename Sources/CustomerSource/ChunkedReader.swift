@@ -17,7 +17,7 @@ import SQLite
 /// ```
 public final class ChunkedReader: @unchecked Sendable {
     public static let chunkRows = 1024
-    static let inFlight = 12
+    static let inFlight = 8
 
     private let statement: Statement
     private let textColumns: Int
@@ -248,12 +248,13 @@ public final class RowChunk: @unchecked Sendable {
             return try body(.bytes(UnsafeRawBufferPointer(rebasing: rows.bytes[start..<(start &+ Int(rows.lengths[slot]))])))
         }
 
-        /// When the customer gave consent for the contract's scope number `scope` (after `columns` plan columns).
-        public func consentGrantedAt(_ scope: Int, columns: Int) -> String {
+        /// When the customer gave consent for the contract's scope number `scope` (after `columns` plan
+        /// columns), as stored; valid inside ``RowChunk/withRows(_:)`` only.
+        public func consentGrant(_ scope: Int, columns: Int) -> UnsafeRawBufferPointer {
             let slot = index &* rows.textColumns &+ columns &- 1 &+ scope
             let start = Int(rows.starts[slot])
-            guard start >= 0 else { return "" }
-            return String(decoding: UnsafeRawBufferPointer(rebasing: rows.bytes[start..<(start + Int(rows.lengths[slot]))]), as: UTF8.self)
+            guard start >= 0 else { return UnsafeRawBufferPointer(start: nil, count: 0) }
+            return UnsafeRawBufferPointer(rebasing: rows.bytes[start..<(start + Int(rows.lengths[slot]))])
         }
     }
 }

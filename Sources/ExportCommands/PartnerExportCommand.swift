@@ -1,4 +1,5 @@
 import ArgumentParser
+import CMalloc
 import Foundation
 
 /// The `partner-export` command: shares customer data with partners exactly as the privacy policy promises.
@@ -18,6 +19,10 @@ public struct PartnerExportCommand: ParsableCommand {
 
     /// Parses the arguments, runs the command and exits with the code DESIGN §6 fixes.
     public static func runAndExit(_ arguments: [String]? = nil) -> Never {
+        // Batches are large buffers made and freed again and again from several threads. glibc's
+        // adaptive threshold would soon serve them from its arenas, which keep freed memory resident;
+        // a fixed threshold maps them and gives them back, so memory stays flat (see docs/performance.md).
+        _ = pe_malloc_fix_mmap_threshold(128 * 1024)
         do {
             var command = try parseAsRoot(arguments)
             try command.run()

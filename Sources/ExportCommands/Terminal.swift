@@ -38,7 +38,15 @@ enum Terminal {
             row.enumerated().map { column, cell in
                 let padding = String(repeating: " ", count: widths[column] - cell.count)
                 return numeric[column] ? padding + cell : cell + padding
-            }.joined(separator: "  ").replacingOccurrences(of: "\\s+$", with: "", options: .regularExpression)
+            }.joined(separator: "  ").trailingSpacesRemoved
         }.joined(separator: "\n")
+    }
+}
+
+extension String {
+    var trailingSpacesRemoved: String {
+        var text = Substring(self)
+        while text.last == " " { text = text.dropLast() }
+        return String(text)
     }
 }

@@ -70,6 +70,79 @@ public struct Manifest: Sendable, Equatable {
         self.grants = grants
     }
 
+    /// Calls `body` with each (customer id, scope index, granted_at bytes) of an encoded manifest,
+    /// without building strings.
+    public static func forEachGrant(in bytes: UnsafeRawBufferPointer,
+                                    _ body: (Int64, Int, UnsafeRawBufferPointer) throws -> Void) throws {
+        var i = 0
+        func varint() throws -> UInt64 {
+            var value: UInt64 = 0
+            var shift: UInt64 = 0
+            while true {
+                guard i < bytes.count, shift < 64 else { throw ManifestError() }
+                let b = bytes[i]
+                i += 1
+                value |= UInt64(b & 0x7F) << shift
+                if b < 0x80 { return value }
+                shift += 7
+            }
+        }
+        let count = Int(try varint())
+        let scopes = Int(try varint())
+        guard count <= bytes.count, scopes <= 64 else { throw ManifestError() }
+        var previous: Int64 = 0
+        for _ in 0..<count {
+            let zigzag = try varint()
+            previous = previous &+ (Int64(bitPattern: zigzag >> 1) ^ -Int64(bitPattern: zigzag & 1))
+            for scope in 0..<scopes {
+                let length = Int(try varint())
+                guard i + length <= bytes.count else { throw ManifestError() }
+                try body(previous, scope, UnsafeRawBufferPointer(rebasing: bytes[i..<(i + length)]))
+                i += length
+            }
+        }
+        guard i == bytes.count else { throw ManifestError() }
+    }
+
+    /// Appends one record's consent grants (one per scope) in the manifest's wire form, so that a
+    /// batch's grants live in one byte buffer instead of a string per record.
+    public static func appendGrant(_ grant: UnsafeRawBufferPointer, to stream: inout [UInt8]) {
+        putVarint(UInt64(grant.count), &stream)
+        stream.append(contentsOf: grant)
+    }
+
+    /// Encodes a manifest from customer ids and the grants of each record, as ``appendGrant(_:to:)``
+    /// wrote them (`scopes` per record, records in the ids' order).
+    public static func encoded(customerIDs: [Int64], scopes: Int, grantStream: [UInt8]) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(customerIDs.count * 4 + grantStream.count + 8)
+        putVarint(UInt64(customerIDs.count), &out)
+        putVarint(UInt64(scopes), &out)
+        var previous: Int64 = 0
+        var position = 0
+        for id in customerIDs {
+            let delta = id &- previous
+            putVarint(UInt64(bitPattern: (delta << 1) ^ (delta >> 63)), &out)
+            previous = id
+            for _ in 0..<scopes {
+                // Copy this grant: its varint length, then its bytes.
+                var length = 0
+                var shift = 0
+                let start = position
+                while position < grantStream.count {
+                    let b = grantStream[position]
+                    position += 1
+                    length |= Int(b & 0x7F) << shift
+                    shift += 7
+                    if b < 0x80 { break }
+                }
+                position += length
+                out.append(contentsOf: grantStream[start..<min(position, grantStream.count)])
+            }
+        }
+        return out
+    }
+
     private static func putVarint(_ value: UInt64, _ out: inout [UInt8]) {
         var v = value
         while v >= 0x80 {

@@ -20,7 +20,8 @@ public struct DeliveryRecord: Sendable {
     public let recordCount: Int
     public let bytes: Int
     public let sha256: String
-    public let recordsSHA256: String
+    /// Where the records sit in the payload, without the envelope.
+    public let recordsRange: Range<Int>
     /// Relative to the state folder.
     public let payloadPath: String
     public let contentType: String
@@ -67,7 +68,7 @@ public struct NewDelivery: Sendable {
     public var batch: Int
     public var bytes: Int
     public var sha256: String
-    public var recordsSHA256: String
+    public var recordsRange: Range<Int>
     public var payloadPath: String
     public var contentType: String
     public var gzip: Bool
@@ -75,15 +76,18 @@ public struct NewDelivery: Sendable {
     public var fields: [String]
     public var purpose: String
     public var consentScopes: [String]
-    public var manifest: Manifest
+    /// The encoded ``Manifest`` and how many records it holds.
+    public var manifest: [UInt8]
+    public var recordCount: Int
     public var supersedes: String?
     public var shape: [FieldShape]
     public var fieldCounts: [Int]
 
-    public init(id: String, runID: String, partner: String, batch: Int, bytes: Int, sha256: String, recordsSHA256: String,
+    public init(id: String, runID: String, partner: String, batch: Int, bytes: Int, sha256: String, recordsRange: Range<Int>,
                 payloadPath: String, contentType: String, gzip: Bool, createdAt: String, fields: [String], purpose: String,
-                consentScopes: [String], manifest: Manifest, supersedes: String? = nil, shape: [FieldShape] = [],
+                consentScopes: [String], manifest: [UInt8], recordCount: Int, supersedes: String? = nil, shape: [FieldShape] = [],
                 fieldCounts: [Int] = []) {
+        self.recordCount = recordCount
         self.shape = shape
         self.fieldCounts = fieldCounts
         self.id = id
@@ -92,7 +96,7 @@ public struct NewDelivery: Sendable {
         self.batch = batch
         self.bytes = bytes
         self.sha256 = sha256
-        self.recordsSHA256 = recordsSHA256
+        self.recordsRange = recordsRange
         self.payloadPath = payloadPath
         self.contentType = contentType
         self.gzip = gzip

@@ -35,7 +35,8 @@ enum Schema {
           record_count    INTEGER NOT NULL,
           bytes           INTEGER NOT NULL,
           sha256          TEXT NOT NULL,                 -- of the payload file
-          records_sha256  TEXT NOT NULL,                 -- of the records alone: equal records, equal bytes
+          records_offset  INTEGER NOT NULL,              -- where the records sit in the payload (without the
+          records_length  INTEGER NOT NULL,              --   envelope): a rerun compares them byte for byte
           payload_path    TEXT NOT NULL,                 -- relative to the state folder
           content_type    TEXT NOT NULL,
           gzip            INTEGER NOT NULL DEFAULT 0,

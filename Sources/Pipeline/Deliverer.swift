@@ -23,11 +23,13 @@ struct Deliverer {
         let reason: String?
     }
 
-    func deliver(_ delivery: DeliveryRecord) -> Result {
+    /// - Parameter fresh: the payload was written by this run a moment ago (and synced), so it is not
+    ///   read back to check its SHA-256; a payload reused from disk (a resend, a rerun) always is.
+    func deliver(_ delivery: DeliveryRecord, fresh: Bool = false) -> Result {
         let payload: String
         let body: String
         do {
-            payload = try payloads.verified(delivery)
+            payload = fresh ? payloads.absolute(delivery.payloadPath) : try payloads.verified(delivery)
             body = try payloads.body(for: delivery, payload: payload)
         } catch {
             try? ledger.markFailed(delivery, error: "\(error)")

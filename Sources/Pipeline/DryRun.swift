@@ -20,7 +20,7 @@ public struct DryRun {
         return try job.runBatches(runID: runID, generatedAt: generatedAt,
                                   deliveryID: { "\(runID)-b\($0)" }) { batch in
             let name = String(format: "batch-%06d.%@", batch.number, ext)
-            try OutputFile.write(batch.payload, to: (folder as NSString).appendingPathComponent(name))
+            try OutputFile.write(batch.parts, to: (folder as NSString).appendingPathComponent(name))
         }
     }
 }

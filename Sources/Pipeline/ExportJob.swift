@@ -50,6 +50,7 @@ public final class ExportJob {
             for rejected in chunk.rejected { tally.value.reject(rejected) }
             for sample in chunk.samples where tally.value.samples.count < samples { tally.value.samples.append(sample) }
             try chunk.forEach(body)
+            workers.recycle(chunk)
         }
         if classify {
             let (customers, excluded) = reader.classification
@@ -73,7 +74,10 @@ public final class ExportJob {
                     tally.value.reject(rejected)
                     return
                 }
-                if let batch = try batcher.add(record, tally: tally) { try emit(batch) }
+                if var batch = try batcher.add(record, tally: tally) {
+                    try emit(batch)
+                    batcher.reuse(&batch)
+                }
             }
         }
         if let batch = try batcher.finish(tally: tally) { try emit(batch) }
@@ -82,7 +86,7 @@ public final class ExportJob {
         func emit(_ batch: FinishedBatch) throws {
             tally.value.batches += 1
             tally.value.rendered += batch.customerIDs.count
-            tally.value.bytes += batch.payload.count
+            tally.value.bytes += batch.byteCount
             try handle(batch)
         }
     }
@@ -93,7 +97,9 @@ struct RenderedRecord {
     let customerID: Int64
     /// Valid during the call that receives the record only.
     let fragment: UnsafeRawBufferPointer
-    let consentGrantedAt: [String]
+    /// The record's consent grants in the manifest's wire form (empty unless asked for); valid
+    /// during the call only.
+    let grants: UnsafeRawBufferPointer
     /// Bit i set: field i carries a value (not null). Mappings have at most 64 fields.
     let presence: UInt64
 }

@@ -6,17 +6,34 @@ import Foundation
 /// A finished feed: one batch, ready to be written or delivered.
 public struct FinishedBatch: Sendable {
     public let envelope: Envelope
-    public let payload: [UInt8]
+    /// The feed in pieces (envelope head, records, tail), so that a batch is never copied whole.
+    public internal(set) var parts: [[UInt8]]
     /// The customers whose records are in the payload, in order.
     public let customerIDs: [Int64]
-    /// For each record, when each of the contract's consent scopes was granted (empty unless asked for).
-    public let consentGrantedAt: [[String]]
-    /// SHA-256 of the records alone (without the envelope): equal records, equal hash.
-    public let recordsSHA256: String
+    /// Each record's consent grants in the manifest's wire form (empty unless asked for).
+    public let grants: [UInt8]
+    /// Where the records sit in the feed, without the envelope.
+    public let recordsRange: Range<Int>
+
+    /// The records alone (a rerun compares them with what was sent).
+    public var records: [UInt8] { Array(payload[recordsRange]) }
     /// Non-null values per mapping field, in field order: what actually leaves.
     public let fieldCounts: [Int]
 
     public var number: Int { envelope.batch }
+
+    /// The feed's size in bytes.
+    public var byteCount: Int { parts.reduce(0) { $0 + $1.count } }
+
+    /// The feed as one buffer (tests, small feeds).
+    public var payload: [UInt8] { parts.flatMap { $0 } }
+
+    /// Hex SHA-256 of the feed.
+    public var sha256: String {
+        var hasher = SHA256()
+        for part in parts { hasher.update(data: part) }
+        return HexText.of(hasher.finalize())
+    }
 }
 
 /// Cuts rendered records into feeds of at most `max_records` records and `max_bytes` bytes (the
@@ -37,8 +54,11 @@ struct FeedBatcher {
     private var body: [UInt8] = []
     private var starts: [Int] = []
     private var ids: [Int64] = []
-    private var grants: [[String]] = []
+    private var grants: [UInt8] = []
+    private var grantStarts: [Int] = []
     private var presence: [UInt64] = []
+    /// A records buffer given back by ``reuse(_:)``, so that batches do not allocate afresh.
+    private var spare: [UInt8] = []
 
     init(partner: Partner, renderer: any FeedRenderer, schema: XSDSchema?, runID: String, generatedAt: String,
          deliveryID: @escaping (Int) -> String) {
@@ -74,7 +94,8 @@ struct FeedBatcher {
         body.append(contentsOf: record.fragment)
         ids.append(record.customerID)
         presence.append(record.presence)
-        if !record.consentGrantedAt.isEmpty { grants.append(record.consentGrantedAt) }
+        grantStarts.append(grants.count)
+        grants.append(contentsOf: record.grants)
         return finished
     }
 
@@ -86,6 +107,15 @@ struct FeedBatcher {
         overhead = try renderer.head(envelope, recordCount: limits.maxRecords, countWidth: nil).count + renderer.tail.count
     }
 
+    /// Takes back the records buffer of a batch that has been written or sent.
+    mutating func reuse(_ batch: inout FinishedBatch) {
+        guard batch.parts.count == 3 else { return }
+        var records: [UInt8] = []
+        swap(&records, &batch.parts[1])
+        records.removeAll(keepingCapacity: true)
+        spare = records
+    }
+
     /// Closes the current batch (if it holds records): renders the envelope, validates, hands it back.
     mutating func finish(tally: Tally) throws -> FinishedBatch? {
         guard let envelope, !ids.isEmpty else { return nil }
@@ -95,7 +125,18 @@ struct FeedBatcher {
             starts.removeAll(keepingCapacity: true)
             ids.removeAll(keepingCapacity: true)
             grants.removeAll(keepingCapacity: true)
+            grantStarts.removeAll(keepingCapacity: true)
             presence.removeAll(keepingCapacity: true)
+        }
+        if schema == nil {
+            // Hand the records over without copying them; the next batch starts a new buffer.
+            let records = body
+            body = spare
+            spare = []
+            let head = try renderer.head(envelope, recordCount: ids.count, countWidth: nil)
+            return FinishedBatch(envelope: envelope, parts: [head, records, renderer.tail],
+                                 customerIDs: ids, grants: grants, recordsRange: head.count..<(head.count + records.count),
+                                 fieldCounts: fieldCounts())
         }
         var payload = try assemble(envelope)
         if let schema {
@@ -113,10 +154,14 @@ struct FeedBatcher {
                 payload = try assemble(envelope)
             }
         }
-        let fields = partner.mapping.fields.count
-        let counts = (0..<fields).map { i in presence.reduce(0) { $0 + (($1 >> UInt64(i)) & 1 == 1 ? 1 : 0) } }
-        return FinishedBatch(envelope: envelope, payload: payload, customerIDs: ids, consentGrantedAt: grants,
-                             recordsSHA256: Digest.sha256Hex(body), fieldCounts: counts)
+        return FinishedBatch(envelope: envelope, parts: [payload], customerIDs: ids, grants: grants,
+                             recordsRange: (payload.count - renderer.tail.count - body.count)..<(payload.count - renderer.tail.count),
+                             fieldCounts: fieldCounts())
+    }
+
+    /// Non-null values per field in the current batch.
+    private func fieldCounts() -> [Int] {
+        (0..<partner.mapping.fields.count).map { i in presence.reduce(0) { $0 + (($1 >> UInt64(i)) & 1 == 1 ? 1 : 0) } }
     }
 
     private func assemble(_ envelope: Envelope) throws -> [UInt8] {
@@ -163,7 +208,11 @@ struct FeedBatcher {
         for k in index..<starts.count { starts[k] -= removed }
         ids.remove(at: index)
         presence.remove(at: index)
-        if index < grants.count { grants.remove(at: index) }
+        let grantEnd = index + 1 < grantStarts.count ? grantStarts[index + 1] : grants.count
+        let grantRange = grantStarts[index]..<grantEnd
+        grants.removeSubrange(grantRange)
+        grantStarts.remove(at: index)
+        for k in index..<grantStarts.count { grantStarts[k] -= grantRange.count }
     }
 
     private func lineCount(_ bytes: [UInt8]) -> Int { bytes.reduce(0) { $0 + ($1 == 0x0A ? 1 : 0) } }
@@ -184,8 +233,8 @@ public enum BatchError: Error, Sendable, CustomStringConvertible {
 
 /// Hex SHA-256 digests of byte buffers and files.
 public enum Digest {
-    public static func sha256Hex<Bytes: Sequence>(_ bytes: Bytes) -> String where Bytes.Element == UInt8 {
-        SHA256.hash(data: Array(bytes)).map { String(format: "%02x", $0) }.joined()
+    public static func sha256Hex(_ bytes: [UInt8]) -> String {
+        HexText.of(SHA256.hash(data: bytes))
     }
 
     /// The hex SHA-256 of a file, read in chunks; nil when it cannot be read.
@@ -194,6 +243,6 @@ public enum Digest {
         defer { try? handle.close() }
         var hasher = SHA256()
         while let chunk = try? handle.read(upToCount: 1 << 20), !chunk.isEmpty { hasher.update(data: chunk) }
-        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        return HexText.of(hasher.finalize())
     }
 }

@@ -4,10 +4,10 @@ import Foundation
 /// written through a buffer, moved into place only when complete.
 final class OutputFile {
     let path: String
-    private let temporary: String
-    private let fd: Int32
+    let temporary: String
+    let fd: Int32
     private var buffer: [UInt8] = []
-    private(set) var size = 0
+    var size = 0
     private var closed = false
 
     static let bufferSize = 1 << 16
@@ -35,7 +35,7 @@ final class OutputFile {
         if buffer.count >= Self.bufferSize { try flush() }
     }
 
-    private func flush() throws {
+    func flush() throws {
         try buffer.withUnsafeBytes { try Self.writeAll(fd, $0, path: temporary) }
         buffer.removeAll(keepingCapacity: true)
     }
@@ -79,10 +79,18 @@ final class OutputFile {
         }
     }
 
-    /// Writes `bytes` to `path` (mode 0600) in one go, atomically.
-    static func write(_ bytes: [UInt8], to path: String) throws {
+    /// Writes `parts` to `path` (mode 0600) one after the other, atomically.
+    static func write(_ parts: [[UInt8]], to path: String) throws {
         let file = try OutputFile(path: path)
-        try file.write(bytes)
+        for part in parts {
+            if part.count >= bufferSize {
+                try file.flush()
+                try part.withUnsafeBytes { try writeAll(file.fd, $0, path: file.temporary) }
+                file.size += part.count
+            } else {
+                try file.write(part)
+            }
+        }
         try file.commit()
     }
 }

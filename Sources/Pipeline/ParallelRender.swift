@@ -2,6 +2,7 @@ import CustomerSource
 import ExportCore
 import FeedRendering
 import Foundation
+import Ledger
 
 /// Minimise and render on every core: workers take chunks of rows from the reader, minimise and
 /// render each chunk on their own (each with its own renderer), and the caller receives the
@@ -11,7 +12,7 @@ import Foundation
 /// chunks wait to be consumed.
 final class ParallelRender: @unchecked Sendable {
     /// Rendered chunks that may wait for the consumer (bounds memory, keeps workers busy).
-    static let window = 8
+    static let window = 6
 
     private let reader: ChunkedReader
     private let plan: ExportPlan
@@ -19,6 +20,8 @@ final class ParallelRender: @unchecked Sendable {
     private let samples: Int
     private let lock = NSCondition()
     private var done: [Int: RenderedChunk] = [:]
+    /// Consumed chunks, kept for reuse: their buffers are allocated once per run.
+    private var spare: [RenderedChunk] = []
     private var nextToConsume = 0
     private var workersLeft: Int
     private var failure: Error?
@@ -106,9 +109,20 @@ final class ParallelRender: @unchecked Sendable {
         }
     }
 
+    /// Gives a consumed chunk back for reuse.
+    func recycle(_ chunk: RenderedChunk) {
+        chunk.reset()
+        lock.lock()
+        spare.append(chunk)
+        lock.unlock()
+    }
+
     private func render<Renderer: FeedRenderer>(_ chunk: RowChunk, sequence: Int, renderer: inout Renderer,
                                                 record: inout RecordBuffer) throws -> RenderedChunk {
-        let out = RenderedChunk(sequence: sequence)
+        lock.lock()
+        let out = spare.popLast() ?? RenderedChunk()
+        lock.unlock()
+        out.sequence = sequence
         let minimiser = plan.minimiser
         let scopes = plan.partner.contract.consent.count
         let columns = plan.columns.names.count
@@ -127,7 +141,10 @@ final class ParallelRender: @unchecked Sendable {
                 var presence: UInt64 = 0
                 for (i, value) in record.values.enumerated() where value != .null { presence |= 1 << UInt64(i) }
                 out.presence.append(presence)
-                if consent { out.grants.append((0..<scopes).map { row.consentGrantedAt($0, columns: columns) }) }
+                if consent {
+                    for scope in 0..<scopes { Manifest.appendGrant(row.consentGrant(scope, columns: columns), to: &out.grants) }
+                }
+                out.grantEnds.append(out.grants.count)
             }
         }
         return out
@@ -136,31 +153,51 @@ final class ParallelRender: @unchecked Sendable {
 
 /// One chunk's rendered records: fragments back to back, with where each ends.
 final class RenderedChunk: @unchecked Sendable {
-    let sequence: Int
+    var sequence = 0
     var ids: [Int64] = []
     var ends: [Int] = []
     var bytes: [UInt8] = []
     var presence: [UInt64] = []
-    var grants: [[String]] = []
+    /// Each record's consent grants in the manifest's wire form, back to back.
+    var grants: [UInt8] = []
+    var grantEnds: [Int] = []
     var rejected: [RejectedRecord] = []
     var samples: [[Any?]] = []
     var eligible = 0
     var replaced = 0
 
-    init(sequence: Int) {
-        self.sequence = sequence
+    init() {
         bytes.reserveCapacity(1 << 18)
+    }
+
+    func reset() {
+        ids.removeAll(keepingCapacity: true)
+        ends.removeAll(keepingCapacity: true)
+        bytes.removeAll(keepingCapacity: true)
+        presence.removeAll(keepingCapacity: true)
+        grants.removeAll(keepingCapacity: true)
+        grantEnds.removeAll(keepingCapacity: true)
+        rejected.removeAll()
+        samples.removeAll()
+        eligible = 0
+        replaced = 0
     }
 
     /// Calls `body` with each record in order; the fragment is valid during the call only.
     func forEach(_ body: (RenderedRecord) throws -> Void) rethrows {
         try bytes.withUnsafeBytes { all in
-            var start = 0
-            for i in 0..<ids.count {
-                let end = ends[i]
-                try body(RenderedRecord(customerID: ids[i], fragment: UnsafeRawBufferPointer(rebasing: all[start..<end]),
-                                        consentGrantedAt: grants.isEmpty ? [] : grants[i], presence: presence[i]))
-                start = end
+            try grants.withUnsafeBytes { grantBytes in
+                var start = 0
+                var grantStart = 0
+                for i in 0..<ids.count {
+                    let end = ends[i]
+                    let grantEnd = grantEnds[i]
+                    try body(RenderedRecord(customerID: ids[i], fragment: UnsafeRawBufferPointer(rebasing: all[start..<end]),
+                                            grants: UnsafeRawBufferPointer(rebasing: grantBytes[grantStart..<grantEnd]),
+                                            presence: presence[i]))
+                    start = end
+                    grantStart = grantEnd
+                }
             }
         }
     }

@@ -10,11 +10,11 @@ import Ledger
 /// 1. **recover** what an earlier run left pending: a delivery whose request may have reached the
 ///    partner is resent under its own id (never superseded, so no disclosure goes unaccounted);
 ///    one that never left is superseded, because this run renders today's data afresh;
-/// 2. **render** every batch (select → minimise → render → batch), write each payload (0600) and
-///    record it as a pending delivery; the read snapshot of the customer database closes here,
-///    before any network wait;
-/// 3. **deliver** the batches in order; the first that is not delivered stops the partner, and the
-///    batches after it are superseded unsent;
+/// 2. **render** every batch (select → minimise → render → batch) on a thread of its own, writing
+///    each payload (0600) and recording it as a pending delivery — it never waits for the network,
+///    so the read snapshot of the customer database closes as soon as the last batch is rendered;
+/// 3. **deliver** the batches in order as they come; the first that is not delivered stops the
+///    rendering, and the batches after it are superseded unsent;
 /// 4. when every batch was delivered, earlier failed or rejected deliveries of the partner are
 ///    superseded by this complete feed.
 public struct PartnerDelivery {
@@ -72,10 +72,9 @@ public struct PartnerDelivery {
                                               at: Timestamps.rfc3339(now()))
                 }
             }
-            // 2. Render and record every batch.
-            let rendered = try render(onlyIDs: nil, supersedes: nil, tally: &outcome.tally)
-            // 3. Deliver in order.
-            try deliver(rendered, outcome: &outcome)
+            // 2 and 3. Render every batch on a thread of its own (with its own ledger connection) while this
+            // one delivers them in order as they come.
+            let rendered = try renderAndDeliver(outcome: &outcome)
             if outcome.status != nil { return outcome }
             // 4. A complete feed replaces what earlier runs could not deliver.
             for old in try ledger.deliveries(statuses: [.failed, .rejected], partner: partner.id) where old.runID != runID {
@@ -88,28 +87,74 @@ public struct PartnerDelivery {
         }
     }
 
-    /// Renders every batch and records each as a pending delivery, one at a time (memory stays flat).
-    func render(onlyIDs: [Int64]?, supersedes: String?, tally: inout ExportTally) throws -> [DeliveryRecord] {
+    /// Renders the batches on a second thread, which writes each payload and records it as pending
+    /// (one batch in memory at a time, so memory stays flat, and the customer database is read at
+    /// full speed whatever the partner's pace), and delivers them here, in order, as they come. The
+    /// first batch that is not delivered stops the rendering; the batches rendered after it are
+    /// superseded unsent. Returns the deliveries, in order.
+    func renderAndDeliver(outcome: inout PartnerOutcome) throws -> [DeliveryRecord] {
+        let queue = RenderedQueue()
         let job = try ExportJob(plan: plan, source: source, schema: schema)
-        var records: [DeliveryRecord] = []
+        let renderLedger = try Ledger(path: ledger.path)
+        let context = UncheckedBox((job, renderLedger, self))
         let generated = now()
-        tally = try job.runBatches(runID: runID, generatedAt: Timestamps.rfc3339(generated), consent: true, onlyIDs: onlyIDs,
-                                   deliveryID: { _ in Timestamps.identifier("dlv", at: generated) }) { batch in
-            records.append(try record(batch, supersedes: supersedes))
+        let thread = Thread {
+            let (job, ledger, delivery) = context.value
+            do {
+                let tally = try job.runBatches(runID: delivery.runID, generatedAt: Timestamps.rfc3339(generated), consent: true,
+                                               deliveryID: { _ in Timestamps.identifier("dlv", at: generated) }) { batch in
+                    guard !queue.stopped else { throw RenderedQueue.Stopped() }
+                    queue.push(try delivery.record(batch, supersedes: nil, in: ledger))
+                }
+                queue.finish(tally: tally, error: nil)
+            } catch is RenderedQueue.Stopped {
+                queue.finish(tally: nil, error: nil)
+            } catch {
+                queue.finish(tally: nil, error: error)
+            }
         }
+        thread.stackSize = 8 << 20
+        thread.start()
+
+        var records: [DeliveryRecord] = []
+        var failure: (DeliveryRecord, Deliverer.Result)?
+        while failure == nil, let record = queue.next() {
+            records.append(record)
+            let result = deliverer.deliver(record, fresh: true)
+            outcome.count(result, record)
+            if result.status != .delivered {
+                failure = (record, result)
+                queue.stop()
+            }
+        }
+        let (tally, error) = queue.waitUntilFinished()
+        if let tally { outcome.tally = tally }
+        if let (record, result) = failure {
+            for later in try ledger.pendingDeliveries(partner: partner.id) where later.runID == runID && later.batch > record.batch {
+                try ledger.markSuperseded(later, by: nil, reason: "not sent: batch \(record.batch) (\(record.id)) was not delivered",
+                                          at: Timestamps.rfc3339(now()))
+            }
+            outcome = outcome.finish(result.status == .rejected ? .rejected : .failed,
+                                     error: "delivery \(record.id) (batch \(record.batch)) \(result.status.rawValue): "
+                                     + (result.reason ?? ""), at: now())
+            return records
+        }
+        if let error { throw error }
         return records
     }
 
     /// Writes a batch's payload and records it as a pending delivery.
-    func record(_ batch: FinishedBatch, supersedes: String?) throws -> DeliveryRecord {
+    func record(_ batch: FinishedBatch, supersedes: String?, in ledger: Ledger? = nil) throws -> DeliveryRecord {
+        let ledger = ledger ?? self.ledger
         let contract = partner.contract
         let (path, sha256) = try payloads.write(batch, partner: partner.id, fileExtension: contract.format.fileExtension)
         let record = try ledger.createDelivery(NewDelivery(
-            id: batch.envelope.delivery, runID: runID, partner: partner.id, batch: batch.number, bytes: batch.payload.count,
-            sha256: sha256, recordsSHA256: batch.recordsSHA256, payloadPath: path, contentType: contract.format.contentType,
+            id: batch.envelope.delivery, runID: runID, partner: partner.id, batch: batch.number, bytes: batch.byteCount,
+            sha256: sha256, recordsRange: batch.recordsRange, payloadPath: path, contentType: contract.format.contentType,
             gzip: contract.delivery.gzip, createdAt: Timestamps.rfc3339(now()), fields: partner.mapping.fields.map(\.name),
             purpose: contract.purpose, consentScopes: contract.consent,
-            manifest: Manifest(customerIDs: batch.customerIDs, grants: batch.consentGrantedAt), supersedes: supersedes,
+            manifest: Manifest.encoded(customerIDs: batch.customerIDs, scopes: contract.consent.count, grantStream: batch.grants),
+            recordCount: batch.customerIDs.count, supersedes: supersedes,
             shape: partner.mapping.fields.map { FieldShape(name: $0.name, from: $0.from, form: $0.form.name) },
             fieldCounts: batch.fieldCounts))
         events.batchRendered(partner.id, batch.number, batch.customerIDs.count)
@@ -136,7 +181,7 @@ public struct PartnerDelivery {
                 outcome.rerunAction = .nothingLeft
                 return outcome.finish(.nothingToSend, error: nil, at: now())
             }
-            if batches.count == 1, batches[0].recordsSHA256 == old.recordsSHA256, (try? payloads.verified(old)) != nil {
+            if batches.count == 1, let sent = try? payloads.records(of: old), sent == batches[0].records {
                 outcome.rerunAction = .resentSameID(old.id)
                 let result = deliverer.deliver(old)
                 outcome.count(result, old)
@@ -255,4 +300,59 @@ public struct PartnerOutcome: Sendable {
 
     /// Whether the partner's part of the run succeeded.
     public var succeeded: Bool { status == .delivered || status == .nothingToSend }
+}
+
+/// Rendered deliveries on their way from the rendering thread to the delivering one, in order.
+final class RenderedQueue: @unchecked Sendable {
+    struct Stopped: Error {}
+
+    private let condition = NSCondition()
+    private var items: [DeliveryRecord] = []
+    private var finished = false
+    private var tally: ExportTally?
+    private var error: Error?
+    private var stopFlag = false
+
+    var stopped: Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        return stopFlag
+    }
+
+    func push(_ record: DeliveryRecord) {
+        condition.lock()
+        items.append(record)
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// The next rendered delivery, or nil once rendering has finished and all were taken.
+    func next() -> DeliveryRecord? {
+        condition.lock()
+        defer { condition.unlock() }
+        while items.isEmpty && !finished { condition.wait() }
+        return items.isEmpty ? nil : items.removeFirst()
+    }
+
+    func stop() {
+        condition.lock()
+        stopFlag = true
+        condition.unlock()
+    }
+
+    func finish(tally: ExportTally?, error: Error?) {
+        condition.lock()
+        self.tally = tally
+        self.error = error
+        finished = true
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    func waitUntilFinished() -> (ExportTally?, Error?) {
+        condition.lock()
+        defer { condition.unlock() }
+        while !finished { condition.wait() }
+        return (tally, error)
+    }
 }

@@ -1,4 +1,5 @@
 import Delivery
+import ExportCore
 import Foundation
 import Ledger
 
@@ -17,8 +18,8 @@ public struct PayloadStore: Sendable {
         let relative = "payloads/\(partner)/\(batch.envelope.delivery).\(fileExtension)"
         try Folders.create(absolute("payloads"))
         try Folders.create(absolute("payloads/\(partner)"))
-        try OutputFile.write(batch.payload, to: absolute(relative))
-        return (relative, Digest.sha256Hex(batch.payload))
+        try OutputFile.write(batch.parts, to: absolute(relative))
+        return (relative, batch.sha256)
     }
 
     /// The payload of `delivery`, after checking it is the very bytes the ledger recorded.
@@ -34,6 +35,15 @@ public struct PayloadStore: Sendable {
         return path
     }
 
+    /// The records `delivery` sent (its payload without the envelope), after checking the payload.
+    public func records(of delivery: DeliveryRecord) throws -> [UInt8] {
+        let path = try verified(delivery)
+        guard let data = FileManager.default.contents(atPath: path), delivery.recordsRange.upperBound <= data.count else {
+            throw DeliveryError.payload("cannot read the payload of delivery \(delivery.id)")
+        }
+        return Array(data[delivery.recordsRange])
+    }
+
     /// What goes on the wire for `delivery`: the payload, or its gzip (made once, beside it).
     public func body(for delivery: DeliveryRecord, payload: String) throws -> String {
         guard delivery.gzip else { return payload }
@@ -46,30 +56,14 @@ public struct PayloadStore: Sendable {
     }
 }
 
-/// RFC 3339 times and the ids built from them.
+/// RFC 3339 times and the ids built from them (UTC, without Foundation's formatters).
 public enum Timestamps {
-    public static func rfc3339(_ date: Date) -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime]
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        return formatter.string(from: date)
-    }
+    public static func rfc3339(_ date: Date) -> String { UTCTime.format(date.timeIntervalSince1970) }
 
     /// RFC 3339 with milliseconds, for the ledger's start and end times (durations).
-    public static func precise(_ date: Date) -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        return formatter.string(from: date)
-    }
+    public static func precise(_ date: Date) -> String { UTCTime.format(date.timeIntervalSince1970, milliseconds: true) }
 
-    public static func parse(_ text: String) -> Date? {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime]
-        if let date = formatter.date(from: text) { return date }
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return formatter.date(from: text)
-    }
+    public static func parse(_ text: String) -> Date? { UTCTime.parse(text).map { Date(timeIntervalSince1970: $0) } }
 
     /// `20261127T020000Z`.
     public static func compact(_ date: Date) -> String {
@@ -79,7 +73,7 @@ public enum Timestamps {
     /// A new id: `<prefix>_<time>_<random hex>`, sortable by time.
     public static func identifier(_ prefix: String, at date: Date, randomBytes: Int = 6) -> String {
         var generator = SystemRandomNumberGenerator()
-        let random = (0..<randomBytes).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
+        let random = HexText.of((0..<randomBytes).map { _ in UInt8.random(in: 0...255, using: &generator) })
         return "\(prefix)_\(compact(date))_\(random)"
     }
 }

@@ -17,7 +17,15 @@ public final class Database {
     let handle: OpaquePointer
     public let path: String
 
+    /// Turned off once, before the first connection: SQLite's memory statistics lock a global mutex
+    /// on every allocation, across all threads.
+    private static let configured: Bool = {
+        _ = pe_sqlite3_disable_memstatus()
+        return true
+    }()
+
     public init(path: String, mode: Mode) throws {
+        _ = Self.configured
         var flags: Int32 = SQLITE_OPEN_NOMUTEX
         switch mode {
         case .readOnly: flags |= SQLITE_OPEN_READONLY

@@ -46,6 +46,14 @@ public final class Statement {
         guard rc == SQLITE_OK else { throw database.error(rc, "binding parameter \(index) of \(sql)") }
     }
 
+    /// Binds text given as bytes (copied by SQLite), without building a String or an Array.
+    public func bindText(_ bytes: UnsafeRawBufferPointer, at index: Int32) throws {
+        let rc = bytes.count == 0
+            ? pe_sqlite3_bind_text_copy(handle, index, "", 0)
+            : pe_sqlite3_bind_text_copy(handle, index, bytes.baseAddress?.assumingMemoryBound(to: CChar.self), Int32(bytes.count))
+        guard rc == SQLITE_OK else { throw database.error(rc, "binding parameter \(index) of \(sql)") }
+    }
+
     /// Advances to the next row; false when there is none.
     @discardableResult
     public func step() throws -> Bool {

@@ -9,7 +9,7 @@ struct CrashSafetyTests {
     @Test("kill -9 at random points, then a clean run: the ledger and the partner agree")
     func killNine() throws {
         let sandbox = try Sandbox(routes: DeliveryFixture.routes(), environment: DeliveryFixture.secrets)
-        let fixture = try DeliveryFixture(sandbox: sandbox, customers: 400, maxRecords: 10)
+        let fixture = try DeliveryFixture(sandbox: sandbox, customers: 3000, maxRecords: 10)
         var generator = SeededGenerator(seed: 20261127)
         var killed = 0
         for _ in 0..<24 {
@@ -20,7 +20,7 @@ struct CrashSafetyTests {
             process.standardOutput = FileHandle.nullDevice
             process.standardError = FileHandle.nullDevice
             try process.run()
-            usleep(UInt32.random(in: 20_000...700_000, using: &generator))
+            usleep(UInt32.random(in: 20_000...600_000, using: &generator))
             if process.isRunning {
                 kill(process.processIdentifier, SIGKILL)
                 killed += 1
@@ -48,7 +48,7 @@ struct CrashSafetyTests {
         let last = try fixture.query("SELECT count(*), sum(record_count) FROM deliveries WHERE run_id = "
                                      + "(SELECT id FROM runs WHERE status = 'succeeded' ORDER BY started_at DESC LIMIT 1) "
                                      + "AND status = 'delivered'").first
-        #expect(last?[1] == "400")
+        #expect(last?[1] == "3000")
         let duplicates = requests.filter { $0.duplicate }.count
         let superseded = ledger.values.filter { $0 == "superseded" }.count
         print("kill -9 matrix: \(killed) of 24 runs killed; \(ledger.count) deliveries recorded, \(delivered.count) delivered, "

@@ -17,6 +17,10 @@ struct LedgerTests {
         #expect(try Manifest(decoding: manifest.encoded()) == manifest)
         #expect(throws: ManifestError.self) { try Manifest(decoding: Array(manifest.encoded().dropLast())) }
         #expect(try Manifest(decoding: Manifest(customerIDs: [], grants: []).encoded()).customerIDs.isEmpty)
+        // Built from a grant stream, as the pipeline does, it is the same manifest.
+        var stream: [UInt8] = []
+        for row in manifest.grants { for grant in row { Array(grant.utf8).withUnsafeBytes { Manifest.appendGrant($0, to: &stream) } } }
+        #expect(Manifest.encoded(customerIDs: manifest.customerIDs, scopes: 2, grantStream: stream) == manifest.encoded())
     }
 
     @Test("the ledger file is owner-only, and disclosures are written only with a delivered status")
@@ -25,9 +29,10 @@ struct LedgerTests {
         #expect(((try FileManager.default.attributesOfItem(atPath: ledger.path))[.posixPermissions] as? Int) == 0o600)
         try ledger.startRun(id: "r1", trigger: "manual", partners: ["p"], at: "2026-11-27T02:00:00Z")
         let delivery = try ledger.createDelivery(NewDelivery(
-            id: "d1", runID: "r1", partner: "p", batch: 1, bytes: 10, sha256: "x", recordsSHA256: "y", payloadPath: "payloads/p/d1.json",
+            id: "d1", runID: "r1", partner: "p", batch: 1, bytes: 10, sha256: "x", recordsRange: 0..<10, payloadPath: "payloads/p/d1.json",
             contentType: "application/json", gzip: false, createdAt: "2026-11-27T02:00:00Z", fields: ["a", "b"], purpose: "offers",
-            consentScopes: ["s1", "s2"], manifest: Manifest(customerIDs: [10, 11], grants: [["g1", "g2"], ["h1", "h2"]])))
+            consentScopes: ["s1", "s2"], manifest: Manifest(customerIDs: [10, 11], grants: [["g1", "g2"], ["h1", "h2"]]).encoded(),
+            recordCount: 2))
         try ledger.beginAttempt(delivery: delivery, number: 1, run: "r1", at: "2026-11-27T02:00:01Z")
         try ledger.finishAttempt(delivery: delivery, number: 1, result: AttemptResult(
             httpStatus: 503, curlCode: 0, error: nil, durationMilliseconds: 5, outcome: "retry", answerPrefix: [], inDoubt: false),
@@ -51,9 +56,9 @@ struct LedgerTests {
         try ledger.startRun(id: "r1", trigger: "manual", partners: ["p"], at: "2026-11-27T02:00:00Z")
         func make(_ id: String, _ customer: Int64) throws -> DeliveryRecord {
             try ledger.createDelivery(NewDelivery(
-                id: id, runID: "r1", partner: "p", batch: 1, bytes: 1, sha256: "x", recordsSHA256: "y", payloadPath: "p",
+                id: id, runID: "r1", partner: "p", batch: 1, bytes: 1, sha256: "x", recordsRange: 0..<1, payloadPath: "p",
                 contentType: "application/json", gzip: false, createdAt: "t", fields: ["a"], purpose: "offers",
-                consentScopes: ["s"], manifest: Manifest(customerIDs: [customer], grants: [["g"]])))
+                consentScopes: ["s"], manifest: Manifest(customerIDs: [customer], grants: [["g"]]).encoded(), recordCount: 1))
         }
         let doubtful = try make("d1", 1)
         try ledger.markInDoubt(doubtful)

@@ -1,6 +1,7 @@
 import ExportCore
 import FeedRendering
 import Foundation
+import Ledger
 import Pipeline
 import SQLite
 import TestSupport
@@ -27,7 +28,9 @@ struct BatchingTests {
         #expect(tally.bytes == found.reduce(0) { $0 + $1.payload.count })
         for batch in found {
             #expect(batch.envelope.delivery == "dlv_\(batch.number)")
-            #expect(batch.consentGrantedAt.count == batch.customerIDs.count)
+            let manifest = try Manifest(decoding: Manifest.encoded(customerIDs: batch.customerIDs, scopes: 1, grantStream: batch.grants))
+            #expect(manifest.customerIDs == batch.customerIDs)
+            #expect(manifest.grants.allSatisfy { $0 == ["2024-01-02T03:04:05Z"] })
             if format == .json {
                 let object = try JSONSerialization.jsonObject(with: Data(batch.payload)) as? [String: Any]
                 #expect(object?["record_count"] as? Int == batch.customerIDs.count)
