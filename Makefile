@@ -17,13 +17,14 @@ export ACME_TOKEN ?= $(shell openssl rand -hex 20)
 export ACME_SIGNING_SECRET ?= whsec_$(shell openssl rand -base64 24)
 export GLOBEX_PASSWORD ?= $(shell openssl rand -hex 16)
 
-.PHONY: help deps build test demo clean
+.PHONY: help deps build test demo bench clean
 
 help:
 	@echo "make deps   install the Debian packages the build needs (apt-get, as root)"
 	@echo "make build  build partner-export (debug)"
 	@echo "make test   build and run every test"
 	@echo "make demo   demo data, then the example partners delivered over HTTPS to the local partner sandbox"
+	@echo "make bench  the benchmark against the sqlite3 floor (N=1000000 customers; N=10000000 for the big one)"
 	@echo "make clean  remove build output and demo data"
 
 deps:
@@ -63,5 +64,12 @@ demo: build
 	echo; echo "The sandbox received $$(wc -l < $(DEMO)/sandbox/requests.jsonl) requests (demo/sandbox/requests.jsonl)."; \
 	kill $$(cat $(DEMO)/sandbox/pid) 2>/dev/null; exit $$status
 
+N ?= 1000000
+REPEAT ?= 5
+
+bench: deps
+	swift build -c release
+	python3 bench/bench.py --customers $(N) --repeat $(REPEAT)
+
 clean:
-	rm -rf .build $(DEMO)
+	rm -rf .build $(DEMO) bench-data
