@@ -38,7 +38,7 @@ let package = Package(
         .target(name: "Pipeline", dependencies: ["ExportCore", "CustomerSource", "FeedRendering", "Delivery", "Ledger",
                                                  .product(name: "Crypto", package: "swift-crypto")], swiftSettings: hotPath),
         // Deterministic synthetic customers in the canonical schema, for the demo, tests and benchmarks.
-        .target(name: "DemoData", dependencies: ["SQLite"]),
+        .target(name: "DemoData", dependencies: ["SQLite", "ExportCore"]),
         // The libcurl HTTPS client (delivery).
         .target(name: "Delivery", dependencies: ["ExportCore", "CCurl", "CZlib", .product(name: "Crypto", package: "swift-crypto")]),
         // The state database: runs, deliveries, attempts, disclosures; the run lock.
@@ -47,7 +47,7 @@ let package = Package(
         .target(name: "SQLite", dependencies: ["CSQLite"]),
 
         // Helpers for the tests only: fixture databases, a strict XML parser, the binary runner.
-        .target(name: "TestSupport", dependencies: ["SQLite", "DemoData", "CLibXML2"]),
+        .target(name: "TestSupport", dependencies: ["SQLite", "DemoData", "CLibXML2", "ExportCore"]),
 
         // C libraries behind small typed shim headers.
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
@@ -56,7 +56,7 @@ let package = Package(
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CMalloc"),
 
-        .testTarget(name: "ExportCoreTests", dependencies: ["ExportCore"]),
+        .testTarget(name: "ExportCoreTests", dependencies: ["ExportCore", "TestSupport"]),
         .testTarget(name: "ExportConfigTests", dependencies: ["ExportConfig", "ExportCore", "TestSupport"]),
         .testTarget(name: "FeedRenderingTests", dependencies: ["FeedRendering", "ExportCore", "TestSupport"]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "CustomerSource", "ExportConfig", "TestSupport", "SQLite", "Ledger"]),

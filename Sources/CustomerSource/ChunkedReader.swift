@@ -9,8 +9,8 @@ import SQLite
 /// ```swift
 /// let reader = try ChunkedReader(database, plan: plan, onlyIDs: nil, classify: true)
 /// defer { reader.stop() }
-/// while let chunk = try reader.next() {
-///     for row in chunk.rows { … }
+/// while let (_, chunk) = try reader.nextNumbered() {
+///     chunk.withRows { rows in for i in 0..<rows.count { use(rows[i]) } }
 ///     reader.recycle(chunk)
 /// }
 /// let counts = reader.classification
@@ -46,7 +46,7 @@ public final class ChunkedReader: @unchecked Sendable {
         pool = (0..<Self.inFlight).map { _ in RowChunk(textColumns: textColumns) }
     }
 
-    /// Starts reading (on first call to ``next()`` if not called before).
+    /// Starts reading (on the first call to ``nextNumbered()`` if not called before).
     public func start() {
         lock.lock()
         defer { lock.unlock() }
@@ -58,18 +58,8 @@ public final class ChunkedReader: @unchecked Sendable {
         thread.start()
     }
 
-    /// The next chunk of eligible rows, or nil at the end; rethrows what the reader met.
-    public func next() throws -> RowChunk? {
-        start()
-        lock.lock()
-        defer { lock.unlock() }
-        while ready.isEmpty && !finished { lock.wait() }
-        if !ready.isEmpty { return ready.removeFirst() }
-        if let failure { throw failure }
-        return nil
-    }
-
-    /// Like ``next()``, with the chunk's position in reading order; safe to call from several threads.
+    /// The next chunk of eligible rows with its position in reading order, or nil at the end; rethrows
+    /// what the reader met. Safe to call from several threads.
     public func nextNumbered() throws -> (Int, RowChunk)? {
         start()
         lock.lock()
@@ -113,7 +103,7 @@ public final class ChunkedReader: @unchecked Sendable {
     private var reset = false
 
     /// Customers read and, for each exclusion reason in checking order, how many it excluded
-    /// (classifying readers, once ``next()`` returned nil).
+    /// (classifying readers, once ``nextNumbered()`` returned nil).
     public var classification: (customers: Int, excluded: [Int]) {
         lock.lock()
         defer { lock.unlock() }

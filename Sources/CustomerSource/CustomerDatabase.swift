@@ -44,53 +44,6 @@ public final class CustomerDatabase {
         return try body()
     }
 
-    /// How `contract` splits the customers: eligible, and excluded by first reason.
-    public func eligibilityCounts(for contract: Contract) throws -> EligibilityCounts {
-        try checkColumns(contract.filters.map(\.column), partner: contract.id)
-        let reasons = ExclusionReason.reasons(for: contract)
-        var cases: [String] = []
-        var joins: [String] = []
-        var arguments: [Value] = []
-        for (i, scope) in contract.consent.enumerated() {
-            arguments.append(.text(scope))
-            joins.append("LEFT JOIN consents AS k\(i) ON k\(i).customer_id = c.id AND k\(i).scope = ?\(arguments.count)")
-            cases.append("WHEN k\(i).customer_id IS NULL THEN \(2 * i)")
-            cases.append("WHEN k\(i).withdrawn_at IS NOT NULL THEN \(2 * i + 1)")
-        }
-        for (j, filter) in contract.filters.enumerated() {
-            let placeholders = filter.values.map { value -> String in
-                arguments.append(.text(value))
-                return "?\(arguments.count)"
-            }
-            cases.append("WHEN coalesce(c.\(quote(filter.column)) IN (\(placeholders.joined(separator: ", "))), 0) = 0 "
-                         + "THEN \(2 * contract.consent.count + j)")
-        }
-        let sql = "SELECT CASE \(cases.joined(separator: " ")) ELSE -1 END AS reason, count(*) FROM customers AS c "
-            + joins.joined(separator: " ") + " GROUP BY reason"
-        let statement = try database.prepare(sql)
-        try statement.bind(arguments)
-        var counts = [Int](repeating: 0, count: reasons.count)
-        var eligible = 0
-        var total = 0
-        while try statement.step() {
-            let reason = Int(statement.int64(0))
-            let count = Int(statement.int64(1))
-            total += count
-            if reason < 0 { eligible = count } else { counts[reason] = count }
-        }
-        return EligibilityCounts(customers: total, eligible: eligible,
-                                 excluded: zip(reasons, counts).map { (reason: $0, count: $1) })
-    }
-
-    /// A cursor over the eligible customers of `plan`, in customer-id order; with `onlyIDs`, only
-    /// those of them (a rerun re-applies today's consent and contract to a delivery's customers).
-    public func eligibleCustomers(_ plan: ExportPlan, onlyIDs: [Int64]? = nil) throws -> CustomerCursor {
-        let (sql, arguments) = try selection(plan, onlyIDs: onlyIDs, classify: false)
-        let statement = try database.prepare(sql)
-        try statement.bind(arguments)
-        return CustomerCursor(statement: statement, columnCount: plan.columns.names.count, sql: sql)
-    }
-
     /// The statement that reads `plan`'s columns: `reason, id, columns…, granted_at…`.
     ///
     /// Without `classify`, only eligible customers come back (reason -1): consent and filters are joined

@@ -1,3 +1,4 @@
+import ExportCore
 import SQLite
 
 /// One synthetic customer and their consents and logs.
@@ -60,27 +61,7 @@ enum Timestamps {
     /// Up to 2026-10-31.
     static let span = 1_792_972_800 - 1_420_070_400
 
-    static func format(_ offset: Int) -> String {
-        let seconds = start + offset
-        let days = seconds / 86_400
-        let rest = seconds % 86_400
-        let (y, m, d) = civil(days)
-        func two(_ n: Int) -> String { n < 10 ? "0\(n)" : "\(n)" }
-        return "\(y)-\(two(m))-\(two(d))T\(two(rest / 3600)):\(two(rest / 60 % 60)):\(two(rest % 60))Z"
-    }
-
-    /// Howard Hinnant's civil_from_days.
-    private static func civil(_ z0: Int) -> (Int, Int, Int) {
-        let z = z0 + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let doe = z - era * 146_097
-        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let d = doy - (153 * mp + 2) / 5 + 1
-        let m = mp < 10 ? mp + 3 : mp - 9
-        return (yoe + era * 400 + (m <= 2 ? 1 : 0), m, d)
-    }
+    static func format(_ offset: Int) -> String { UTCTime.format(Double(start + offset)) }
 }
 
 enum Cards {

@@ -31,41 +31,16 @@ public struct Manifest: Sendable, Equatable {
     }
 
     public init(decoding bytes: [UInt8]) throws {
-        var i = 0
-        func varint() throws -> UInt64 {
-            var value: UInt64 = 0
-            var shift: UInt64 = 0
-            while true {
-                guard i < bytes.count, shift < 64 else { throw ManifestError() }
-                let b = bytes[i]
-                i += 1
-                value |= UInt64(b & 0x7F) << shift
-                if b < 0x80 { return value }
-                shift += 7
-            }
-        }
-        let count = Int(try varint())
-        let scopes = Int(try varint())
-        guard count <= bytes.count, scopes <= 64 else { throw ManifestError() }
         var ids: [Int64] = []
         var grants: [[String]] = []
-        ids.reserveCapacity(count)
-        var previous: Int64 = 0
-        for _ in 0..<count {
-            let zigzag = try varint()
-            let delta = Int64(bitPattern: zigzag >> 1) ^ -Int64(bitPattern: zigzag & 1)
-            previous = previous &+ delta
-            ids.append(previous)
-            var row: [String] = []
-            for _ in 0..<scopes {
-                let length = Int(try varint())
-                guard i + length <= bytes.count else { throw ManifestError() }
-                row.append(String(decoding: bytes[i..<(i + length)], as: UTF8.self))
-                i += length
-            }
-            grants.append(row)
+        try bytes.withUnsafeBytes { raw in
+            try Self.walk(raw, record: { id in
+                ids.append(id)
+                grants.append([])
+            }, grant: { _, grant in
+                grants[grants.count - 1].append(String(decoding: grant, as: UTF8.self))
+            })
         }
-        guard i == bytes.count else { throw ManifestError() }
         customerIDs = ids
         self.grants = grants
     }
@@ -74,6 +49,13 @@ public struct Manifest: Sendable, Equatable {
     /// without building strings.
     public static func forEachGrant(in bytes: UnsafeRawBufferPointer,
                                     _ body: (Int64, Int, UnsafeRawBufferPointer) throws -> Void) throws {
+        var current: Int64 = 0
+        try walk(bytes, record: { current = $0 }, grant: { scope, grant in try body(current, scope, grant) })
+    }
+
+    /// Reads an encoded manifest: `record` for each customer, then `grant` for each of its scopes.
+    private static func walk(_ bytes: UnsafeRawBufferPointer, record: (Int64) throws -> Void,
+                             grant: (Int, UnsafeRawBufferPointer) throws -> Void) throws {
         var i = 0
         func varint() throws -> UInt64 {
             var value: UInt64 = 0
@@ -94,10 +76,11 @@ public struct Manifest: Sendable, Equatable {
         for _ in 0..<count {
             let zigzag = try varint()
             previous = previous &+ (Int64(bitPattern: zigzag >> 1) ^ -Int64(bitPattern: zigzag & 1))
+            try record(previous)
             for scope in 0..<scopes {
                 let length = Int(try varint())
                 guard i + length <= bytes.count else { throw ManifestError() }
-                try body(previous, scope, UnsafeRawBufferPointer(rebasing: bytes[i..<(i + length)]))
+                try grant(scope, UnsafeRawBufferPointer(rebasing: bytes[i..<(i + length)]))
                 i += length
             }
         }

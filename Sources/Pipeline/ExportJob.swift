@@ -17,7 +17,7 @@ import Foundation
 public final class ExportJob {
     public let plan: ExportPlan
     let source: CustomerDatabase
-    var renderer: any FeedRenderer
+    let renderer: any FeedRenderer
     let schema: XSDSchema?
 
     public init(plan: ExportPlan, source: CustomerDatabase, schema: XSDSchema?) throws {

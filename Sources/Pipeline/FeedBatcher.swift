@@ -231,12 +231,8 @@ public enum BatchError: Error, Sendable, CustomStringConvertible {
     }
 }
 
-/// Hex SHA-256 digests of byte buffers and files.
+/// Hex SHA-256 digests of files.
 public enum Digest {
-    public static func sha256Hex(_ bytes: [UInt8]) -> String {
-        HexText.of(SHA256.hash(data: bytes))
-    }
-
     /// The hex SHA-256 of a file, read in chunks; nil when it cannot be read.
     public static func sha256Hex(file path: String) -> String? {
         guard let handle = FileHandle(forReadingAtPath: path) else { return nil }

@@ -140,3 +140,23 @@ public enum Fixtures {
         return statement.textBytes(0).map { Array($0) }
     }
 }
+
+import ExportCore
+
+/// A customer row held in memory, for tests of the forms and renderers.
+public struct MemoryRow: CustomerRow {
+    public let customerID: Int64
+    /// One value per column of the plan's `SourceColumns` after `id`; nil is NULL.
+    public let values: [[UInt8]?]
+
+    public init(customerID: Int64, values: [[UInt8]?]) {
+        self.customerID = customerID
+        self.values = values
+    }
+
+    public func withValue<R>(at index: Int, _ body: (ColumnValue) throws -> R) rethrows -> R {
+        if index == 0 { return try body(.integer(customerID)) }
+        guard let bytes = values[index - 1] else { return try body(.null) }
+        return try bytes.withUnsafeBytes { try body(.bytes($0)) }
+    }
+}

@@ -1,19 +1,7 @@
 import ExportCore
 import Foundation
+import TestSupport
 import Testing
-
-/// A customer row held in memory.
-struct MemoryRow: CustomerRow {
-    let customerID: Int64
-    /// One value per column of the plan's `SourceColumns`, after `id`; nil is NULL.
-    let values: [[UInt8]?]
-
-    func withValue<R>(at index: Int, _ body: (ColumnValue) throws -> R) rethrows -> R {
-        if index == 0 { return try body(.integer(customerID)) }
-        guard let bytes = values[index - 1] else { return try body(.null) }
-        return try bytes.withUnsafeBytes { try body(.bytes($0)) }
-    }
-}
 
 /// A partner with one field per (from, form), everything allowed.
 func partner(_ fields: [MappedField], pseudonymKeyEnv: String? = "KEY") -> Partner {

@@ -4,17 +4,7 @@ import Foundation
 import TestSupport
 import Testing
 
-/// A record with one value per field, built through the real minimiser from an in-memory row.
-struct Row: CustomerRow {
-    let customerID: Int64
-    let values: [[UInt8]?]
-
-    func withValue<R>(at index: Int, _ body: (ColumnValue) throws -> R) rethrows -> R {
-        if index == 0 { return try body(.integer(customerID)) }
-        guard let bytes = values[index - 1] else { return try body(.null) }
-        return try bytes.withUnsafeBytes { try body(.bytes($0)) }
-    }
-}
+typealias Row = MemoryRow
 
 func makePartner(format: FeedFormat, fields: [MappedField], namespace: String? = nil) -> Partner {
     let allow = Dictionary(grouping: fields, by: \.from).map { AllowedField(field: $0.key, forms: $0.value.map(\.form)) }

@@ -33,10 +33,26 @@ struct SelectionTests {
                                         Filter(column: "region", values: ["England", "Bayern"])],
                               fields: [MappedField(name: "e", from: "email", form: .sha256)])
 
+    /// Reads every customer once, classified, as a preview does.
+    func classify(_ path: String) throws -> (counts: EligibilityCounts, eligible: [Int64]) {
+        let source = try CustomerDatabase(path: path)
+        let plan = try ExportPlan(partner: partner, pseudonymKey: testKey)
+        let reader = try ChunkedReader(source, plan: plan, onlyIDs: nil, classify: true)
+        defer { reader.stop() }
+        var eligible: [Int64] = []
+        while let (_, chunk) = try reader.nextNumbered() {
+            chunk.withRows { rows in for i in 0..<rows.count { eligible.append(rows[i].customerID) } }
+            reader.recycle(chunk)
+        }
+        let (customers, excluded) = reader.classification
+        return (EligibilityCounts(customers: customers, eligible: eligible.count,
+                                  excluded: zip(ExclusionReason.reasons(for: partner.contract), excluded).map { ($0, $1) }), eligible)
+    }
+
     @Test("eligible only when every scope is in force and every filter matches; excluded counted by first reason")
     func counts() throws {
-        let source = try CustomerDatabase(path: try database())
-        let counts = try source.eligibilityCounts(for: partner.contract)
+        let (counts, eligible) = try classify(try database())
+        #expect(eligible == [1])
         #expect(counts.customers == 9)
         #expect(counts.eligible == 1)
         #expect(counts.excluded.map(\.reason.key) == ["no_consent:offers", "consent_withdrawn:offers", "no_consent:programs",
@@ -62,8 +78,8 @@ struct SelectionTests {
         var reads: Set<String> = []
         source.database.observeReads { table, column in reads.insert("\(table).\(column)") }
         let plan = try ExportPlan(partner: partner, pseudonymKey: testKey)
-        _ = try source.eligibleCustomers(plan)
-        _ = try source.eligibilityCounts(for: partner.contract)
+        _ = try ChunkedReader(source, plan: plan, onlyIDs: nil, classify: false)
+        _ = try ChunkedReader(source, plan: plan, onlyIDs: nil, classify: true)
         #expect(!reads.isEmpty)
         let customerColumns = Set(reads.filter { $0.hasPrefix("customers.") })
         #expect(customerColumns == ["customers.id", "customers.email", "customers.account_status", "customers.region"])
