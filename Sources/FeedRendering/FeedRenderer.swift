@@ -1,3 +1,4 @@
+import CLibXML2
 import ExportCore
 
 /// What a feed's envelope says about where it comes from (DESIGN §3).
@@ -42,11 +43,20 @@ public protocol FeedRenderer {
     var tail: [UInt8] { get }
 }
 
+/// libxml2 must be initialised once, before threads use it (its lazy initialisation is not
+/// thread-safe in 2.9); every entry point of this module that touches libxml2 goes through this.
+enum LibXML2 {
+    static let initialised: Bool = {
+        xmlInitParser()
+        return true
+    }()
+}
+
 /// The renderer for a partner's format.
 public func makeRenderer(for partner: Partner) throws -> any FeedRenderer {
     switch partner.contract.format {
-    case .json: JSONFeedRenderer(mapping: partner.mapping)
-    case .xml: try XMLFeedRenderer(mapping: partner.mapping)
+    case .json: return JSONFeedRenderer(mapping: partner.mapping)
+    case .xml: return try XMLFeedRenderer(mapping: partner.mapping)
     }
 }
 

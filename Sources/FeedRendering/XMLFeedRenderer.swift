@@ -19,6 +19,7 @@ public final class XMLFeedRenderer: FeedRenderer {
     private var scratch: [UInt8] = []
 
     public init(mapping: Mapping) throws {
+        _ = LibXML2.initialised
         self.mapping = mapping
         let context = Unmanaged.passUnretained(sink).toOpaque()
         guard let output = xmlOutputBufferCreateIO({ context, bytes, length in

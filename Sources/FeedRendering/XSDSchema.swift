@@ -11,6 +11,7 @@ public final class XSDSchema {
 
     /// Compiles the XSD at `path`; the error lists libxml2's messages about the schema itself.
     public init(path: String) throws {
+        _ = LibXML2.initialised
         self.path = path
         let collector = ErrorCollector(redact: false)
         guard let context = xmlSchemaNewParserCtxt(path) else {
