@@ -43,9 +43,6 @@ public struct RecordBuffer: Sendable {
         values.append(.text(start..<bytes.count))
     }
 
-    /// The text bytes of `range`.
-    public func text(_ range: Range<Int>) -> ArraySlice<UInt8> { bytes[range] }
-
     /// The value as a Swift value, for previews and tests: nil, String, Int or [String].
     public func decoded(_ value: Value) -> Any? {
         switch value {

@@ -372,19 +372,6 @@ public final class Ledger {
         return result
     }
 
-    /// Attempts of a delivery, in order.
-    public func attempts(of delivery: DeliveryRecord) throws -> [(number: Int, startedAt: String, status: Int?, error: String?, outcome: String?)] {
-        let statement = try database.prepare(
-            "SELECT number, started_at, http_status, error, outcome FROM attempts WHERE delivery = ? ORDER BY number")
-        try statement.bind([.integer(delivery.seq)])
-        var result: [(Int, String, Int?, String?, String?)] = []
-        while try statement.step() {
-            result.append((Int(statement.int64(0)), statement.string(1) ?? "", statement.isNull(2) ? nil : Int(statement.int64(2)),
-                           statement.string(3), statement.string(4)))
-        }
-        return result
-    }
-
     // MARK: - Disclosures
 
     /// Every disclosure of one customer, oldest first. Uses the (customer_id, …) primary key.
@@ -445,11 +432,6 @@ public final class Ledger {
         while try statement.step() { paths.insert(statement.string(0) ?? "") }
         return paths
     }
-
-    public func disclosureCount() throws -> Int { Int(try database.scalarInt("SELECT count(*) FROM disclosures") ?? 0) }
-
-    /// Runs `body` in one transaction (for bulk work such as benchmarks' fixtures).
-    public func transaction<T>(_ body: () throws -> T) throws -> T { try database.transaction(body) }
 
     private func optional(_ value: String?) -> Value { value.map { .text($0) } ?? .null }
     private func optional(_ value: Int?) -> Value { value.map { .integer(Int64($0)) } ?? .null }

@@ -130,13 +130,8 @@ public struct PartnerDelivery {
         let (tally, error) = queue.waitUntilFinished()
         if let tally { outcome.tally = tally }
         if let (record, result) = failure {
-            for later in try ledger.pendingDeliveries(partner: partner.id) where later.runID == runID && later.batch > record.batch {
-                try ledger.markSuperseded(later, by: nil, reason: "not sent: batch \(record.batch) (\(record.id)) was not delivered",
-                                          at: Timestamps.rfc3339(now()))
-            }
-            outcome = outcome.finish(result.status == .rejected ? .rejected : .failed,
-                                     error: "delivery \(record.id) (batch \(record.batch)) \(result.status.rawValue): "
-                                     + (result.reason ?? ""), at: now())
+            let later = try ledger.pendingDeliveries(partner: partner.id).filter { $0.runID == runID && $0.batch > record.batch }
+            try stop(at: record, result, supersedingUnsent: later, outcome: &outcome)
             return records
         }
         if let error { throw error }
@@ -209,16 +204,23 @@ public struct PartnerDelivery {
             let result = deliverer.deliver(record)
             outcome.count(result, record)
             guard result.status == .delivered else {
-                for later in records[(index + 1)...] {
-                    try ledger.markSuperseded(later, by: nil, reason: "not sent: batch \(record.batch) (\(record.id)) was not delivered",
-                                              at: Timestamps.rfc3339(now()))
-                }
-                let status: PartnerOutcome.Status = result.status == .rejected ? .rejected : .failed
-                outcome = outcome.finish(status, error: "delivery \(record.id) (batch \(record.batch)) \(result.status.rawValue): "
-                                         + (result.reason ?? ""), at: now())
+                try stop(at: record, result, supersedingUnsent: Array(records[(index + 1)...]), outcome: &outcome)
                 return
             }
         }
+    }
+
+    /// The partner stops at the first delivery that did not go through: the batches after it are
+    /// superseded unsent (they would be a partial, out-of-order feed) and the outcome says why.
+    private func stop(at record: DeliveryRecord, _ result: Deliverer.Result, supersedingUnsent later: [DeliveryRecord],
+                      outcome: inout PartnerOutcome) throws {
+        for unsent in later {
+            try ledger.markSuperseded(unsent, by: nil, reason: "not sent: batch \(record.batch) (\(record.id)) was not delivered",
+                                      at: Timestamps.rfc3339(now()))
+        }
+        outcome = outcome.finish(result.status == .rejected ? .rejected : .failed,
+                                 error: "delivery \(record.id) (batch \(record.batch)) \(result.status.rawValue): " + (result.reason ?? ""),
+                                 at: now())
     }
 }
 

@@ -84,8 +84,6 @@ public final class Statement {
 
     public func int64(_ column: Int32) -> Int64 { sqlite3_column_int64(handle, column) }
 
-    public func double(_ column: Int32) -> Double { sqlite3_column_double(handle, column) }
-
     /// The column's bytes as text (NULL → nil), embedded NULs included; valid until the next step.
     public func textBytes(_ column: Int32) -> UnsafeRawBufferPointer? {
         guard sqlite3_column_type(handle, column) != SQLITE_NULL else { return nil }
