@@ -77,11 +77,15 @@ struct CommonOptions: ParsableArguments {
     var stateDirectory: String { (statePath as NSString).deletingLastPathComponent.isEmpty ? "."
         : (statePath as NSString).deletingLastPathComponent }
 
+    /// Every check `validate` makes: the contracts and mappings, and the XSDs they name.
+    func checkConfiguration() -> (result: ConfigLoadResult, problems: [ConfigProblem]) {
+        let result = ConfigLoader.load(from: URL(fileURLWithPath: configDirectory, isDirectory: true))
+        return (result, result.problems + SchemaCheck.problems(in: result.configuration))
+    }
+
     /// Loads the configuration; prints every problem and fails with exit code 2 if there is any.
     func loadConfiguration() throws -> Configuration {
-        let result = ConfigLoader.load(from: URL(fileURLWithPath: configDirectory, isDirectory: true))
-        var problems = result.problems
-        problems += SchemaCheck.problems(in: result.configuration)
+        let (result, problems) = checkConfiguration()
         guard problems.isEmpty else {
             for problem in problems { Terminal.error(problem.description) }
             throw CommandFailure("the configuration in \(configDirectory) has \(problems.count) problem\(problems.count == 1 ? "" : "s"); "

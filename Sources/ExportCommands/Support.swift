@@ -5,12 +5,15 @@ import Foundation
 import Pipeline
 
 /// XSDs named by contracts must compile; reported as configuration problems at the `xsd:` line.
+/// Each is compiled once per process: the check keeps what it compiled for the partners that use it.
 enum SchemaCheck {
+    private static let compiled = SchemaCache()
+
     static func problems(in configuration: Configuration) -> [ConfigProblem] {
         configuration.partners.compactMap { partner in
-            guard let xsd = partner.contract.xsd else { return nil }
+            guard partner.contract.xsd != nil else { return nil }
             do {
-                _ = try XSDSchema(path: configuration.resolve(xsd).path)
+                _ = try load(partner, in: configuration)
                 return nil
             } catch {
                 let location = configuration.locations[partner.id]
@@ -21,7 +24,22 @@ enum SchemaCheck {
     }
 
     static func load(_ partner: Partner, in configuration: Configuration) throws -> XSDSchema? {
-        try partner.contract.xsd.map { try XSDSchema(path: configuration.resolve($0).path) }
+        try partner.contract.xsd.map { try compiled.schema(at: configuration.resolve($0).path) }
+    }
+}
+
+/// Compiled XSDs by path.
+final class SchemaCache: @unchecked Sendable {
+    private let lock = NSLock()
+    private var schemas: [String: XSDSchema] = [:]
+
+    func schema(at path: String) throws -> XSDSchema {
+        lock.lock()
+        defer { lock.unlock() }
+        if let schema = schemas[path] { return schema }
+        let schema = try XSDSchema(path: path)
+        schemas[path] = schema
+        return schema
     }
 }
 

@@ -13,9 +13,8 @@ extension PartnerExportCommand {
 
         func run() throws {
             common.startLogging()
-            let directory = URL(fileURLWithPath: common.configDirectory, isDirectory: true)
-            let result = ConfigLoader.load(from: directory)
-            let problems = result.problems + SchemaCheck.problems(in: result.configuration)
+            let (result, problems) = common.checkConfiguration()
+            let directory = result.configuration.directory
             if !problems.isEmpty {
                 for problem in problems { print(problem.description) }
                 print("\(problems.count) problem\(problems.count == 1 ? "" : "s") in \(directory.path); nothing can be "
