@@ -62,6 +62,6 @@ let package = Package(
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "CustomerSource", "ExportConfig", "TestSupport", "SQLite", "Ledger"]),
         .testTarget(name: "DeliveryTests", dependencies: ["Delivery", "ExportCore"]),
         .testTarget(name: "LedgerTests", dependencies: ["Ledger", "SQLite"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["partner-export", "TestSupport"], exclude: ["Golden"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["partner-export", "TestSupport", "DemoData"], exclude: ["Golden"]),
     ]
 )

@@ -1,3 +1,4 @@
+import DemoData
 import Foundation
 import TestSupport
 import Testing
@@ -10,7 +11,7 @@ struct CrashSafetyTests {
     func killNine() throws {
         let sandbox = try Sandbox(routes: DeliveryFixture.routes(), environment: DeliveryFixture.secrets)
         let fixture = try DeliveryFixture(sandbox: sandbox, customers: 3000, maxRecords: 10)
-        var generator = SeededGenerator(seed: 20261127)
+        var generator = SplitMix64(seed: 20261127)  // a reproducible kill schedule
         var killed = 0
         for _ in 0..<24 {
             let process = Process()
@@ -88,18 +89,5 @@ struct CrashSafetyTests {
         for folder in Set(files.map { ($0 as NSString).deletingLastPathComponent }) {
             #expect(TestFiles.mode(of: folder) == 0o700, "\(folder) is not owner-only")
         }
-    }
-}
-
-/// A reproducible random source for the kill schedule.
-struct SeededGenerator: RandomNumberGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
