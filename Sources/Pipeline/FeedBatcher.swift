@@ -186,7 +186,7 @@ struct FeedBatcher {
         var result: [Int: SchemaViolation] = [:]
         for violation in violations {
             guard violation.line >= (firstLines.first ?? .max),
-                  let index = firstLines.lastIndex(where: { $0 <= violation.line }) else {
+                  let index = firstLines.lastIndex(atOrBefore: violation.line) else {
                 throw BatchError.schema(partner: partner.id, batch: envelope.batch, violation: violation)
             }
             if result[index] == nil { result[index] = violation }
@@ -216,6 +216,21 @@ struct FeedBatcher {
     }
 
     private func lineCount(_ bytes: [UInt8]) -> Int { bytes.reduce(0) { $0 + ($1 == 0x0A ? 1 : 0) } }
+}
+
+extension Array where Element: BinaryInteger {
+    /// In an ascending array of first lines, the index of the record holding `line`: the last
+    /// element not after it (binary search: a feed can hold a million records and thousands of
+    /// violations).
+    func lastIndex(atOrBefore line: Int) -> Int? {
+        var low = 0
+        var high = count
+        while low < high {
+            let middle = (low + high) / 2
+            if Int(self[middle]) <= line { low = middle + 1 } else { high = middle }
+        }
+        return low > 0 ? low - 1 : nil
+    }
 }
 
 /// A batch that cannot be sent at all.

@@ -102,7 +102,7 @@ public struct Preview {
         if let schema = job.schema {
             var seen: Set<Int64> = []
             for violation in schema.validateFile(out) {
-                guard violation.line > 0, let index = lineStarts.lastIndex(where: { Int($0) <= violation.line }) else {
+                guard violation.line > 0, let index = lineStarts.lastIndex(atOrBefore: violation.line) else {
                     throw BatchError.schema(partner: partner.id, batch: 1, violation: violation)
                 }
                 if seen.insert(lineIDs[index]).inserted {

@@ -2,7 +2,7 @@ import ExportCore
 import FeedRendering
 import Foundation
 import Ledger
-import Pipeline
+@testable import Pipeline
 import SQLite
 import TestSupport
 import Testing
@@ -86,5 +86,20 @@ struct BatchingTests {
         #expect(tally.rejected.allSatisfy { $0.reason.code == "schema_violation" && !$0.reason.description.contains("gb") })
         #expect(found.flatMap(\.customerIDs) == [1, 2, 4, 5, 6, 7, 9, 10, 11])
         for batch in found { #expect(batch.payload.withUnsafeBytes { schema.validate($0) }.isEmpty) }
+    }
+}
+
+@Suite("Violation lines to records")
+struct LineLookupTests {
+    @Test("the record holding a line is the last whose first line is not after it")
+    func lookup() {
+        let starts: [Int32] = [3, 4, 7, 7, 12]
+        #expect(starts.lastIndex(atOrBefore: 2) == nil)
+        #expect(starts.lastIndex(atOrBefore: 3) == 0)
+        #expect(starts.lastIndex(atOrBefore: 6) == 1)
+        #expect(starts.lastIndex(atOrBefore: 7) == 3)
+        #expect(starts.lastIndex(atOrBefore: 11) == 3)
+        #expect(starts.lastIndex(atOrBefore: 99) == 4)
+        #expect([Int]().lastIndex(atOrBefore: 5) == nil)
     }
 }
