@@ -10,7 +10,9 @@ public final class XMLFeedRenderer: FeedRenderer {
 
     private let mapping: Mapping
     /// Where libxml2's output buffer flushes to: straight into the caller's array during a record.
-    private let sink = OutputSink()
+    /// A plain pointer cell rather than an object, so that the per-record flush costs no reference
+    /// counting.
+    private let sink = UnsafeMutablePointer<UnsafeMutablePointer<[UInt8]>?>.allocate(capacity: 1)
     private let writer: xmlTextWriterPtr
     /// NUL-terminated element names, allocated once.
     private let recordName: UnsafeMutablePointer<xmlChar>
@@ -21,12 +23,16 @@ public final class XMLFeedRenderer: FeedRenderer {
     public init(mapping: Mapping) throws {
         _ = LibXML2.initialised
         self.mapping = mapping
-        let context = Unmanaged.passUnretained(sink).toOpaque()
+        sink.initialize(to: nil)
         guard let output = xmlOutputBufferCreateIO({ context, bytes, length in
             guard let context, let bytes, length > 0 else { return 0 }
-            Unmanaged<OutputSink>.fromOpaque(context).takeUnretainedValue().take(bytes, Int(length))
+            let target = context.assumingMemoryBound(to: UnsafeMutablePointer<[UInt8]>?.self).pointee
+            bytes.withMemoryRebound(to: UInt8.self, capacity: Int(length)) { pointer in
+                target?.pointee.append(contentsOf: UnsafeBufferPointer(start: pointer, count: Int(length)))
+            }
             return length
-        }, { _ in 0 }, context, nil), let writer = xmlNewTextWriter(output) else {
+        }, { _ in 0 }, UnsafeMutableRawPointer(sink), nil), let writer = xmlNewTextWriter(output) else {
+            sink.deallocate()
             throw RenderError(description: "libxml2 could not create a writer")
         }
         self.writer = writer
@@ -37,6 +43,7 @@ public final class XMLFeedRenderer: FeedRenderer {
 
     deinit {
         xmlFreeTextWriter(writer)
+        sink.deallocate()
         recordName.deallocate()
         fieldNames.forEach { $0.deallocate() }
         itemNames.forEach { $0.deallocate() }
@@ -52,8 +59,8 @@ public final class XMLFeedRenderer: FeedRenderer {
     public func appendRecord(_ record: RecordBuffer, to out: inout [UInt8]) throws -> Int {
         var replaced = 0
         try withUnsafeMutablePointer(to: &out) { target in
-            sink.target = target
-            defer { sink.target = nil }
+            sink.pointee = target
+            defer { sink.pointee = nil }
             replaced = try writeRecord(record)
             try check(xmlTextWriterFlush(writer))
         }
@@ -73,8 +80,12 @@ public final class XMLFeedRenderer: FeedRenderer {
                     replaced += try writeText(UnsafeRawBufferPointer(rebasing: bytes[range]))
                     try check(xmlTextWriterEndElement(writer))
                 case .number(let n):
+                    // Digits and a minus sign: nothing to sanitise or escape.
                     try check(xmlTextWriterStartElement(writer, fieldNames[i]))
-                    _ = try Decimal.withDigits(Int64(n)) { try writeText($0) }
+                    try Decimal.withDigits(Int64(n)) { digits in
+                        try check(xmlTextWriterWriteRawLen(writer, digits.baseAddress?.assumingMemoryBound(to: xmlChar.self),
+                                                           Int32(digits.count)))
+                    }
                     try check(xmlTextWriterEndElement(writer))
                 case .list(let items):
                     try check(xmlTextWriterStartElement(writer, fieldNames[i]))
@@ -143,16 +154,5 @@ public final class XMLFeedRenderer: FeedRenderer {
 
     private func check(_ rc: Int32) throws {
         if rc < 0 { throw RenderError(description: "libxml2's writer failed (code \(rc))") }
-    }
-}
-
-/// Receives what libxml2's output buffer flushes and appends it to the array being rendered into.
-final class OutputSink {
-    var target: UnsafeMutablePointer<[UInt8]>?
-
-    func take(_ bytes: UnsafePointer<CChar>, _ count: Int) {
-        bytes.withMemoryRebound(to: UInt8.self, capacity: count) { pointer in
-            target?.pointee.append(contentsOf: UnsafeBufferPointer(start: pointer, count: count))
-        }
     }
 }
