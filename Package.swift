@@ -15,7 +15,6 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
-        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // The executable: a few lines that hand over to the command library.
@@ -27,7 +26,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         // Pure core: contracts, mappings, forms, eligibility, records, errors. No I/O.
-        .target(name: "ExportCore", dependencies: [.product(name: "Crypto", package: "swift-crypto")], swiftSettings: hotPath),
+        .target(name: "ExportCore", dependencies: ["CCrypto"], swiftSettings: hotPath),
         // YAML files -> validated core types, with file:line diagnostics.
         .target(name: "ExportConfig", dependencies: ["ExportCore", "Yams"]),
         // The customer database: a cursor over eligible customers reading only the columns a mapping needs.
@@ -35,12 +34,12 @@ let package = Package(
         // JSON and XML (libxml2) feed writers, XML 1.0 sanitising, XSD validation.
         .target(name: "FeedRendering", dependencies: ["ExportCore", "CLibXML2"], swiftSettings: hotPath),
         // select -> minimise -> render -> batch -> deliver -> record, in one readable place.
-        .target(name: "Pipeline", dependencies: ["ExportCore", "CustomerSource", "FeedRendering", "Delivery", "Ledger",
-                                                 .product(name: "Crypto", package: "swift-crypto")], swiftSettings: hotPath),
+        .target(name: "Pipeline", dependencies: ["ExportCore", "CustomerSource", "FeedRendering", "Delivery", "Ledger"],
+                swiftSettings: hotPath),
         // Deterministic synthetic customers in the canonical schema, for the demo, tests and benchmarks.
         .target(name: "DemoData", dependencies: ["SQLite", "ExportCore"]),
         // The libcurl HTTPS client (delivery).
-        .target(name: "Delivery", dependencies: ["ExportCore", "CCurl", "CZlib", .product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "Delivery", dependencies: ["ExportCore", "CCurl", "CZlib"]),
         // The state database: runs, deliveries, attempts, disclosures; the run lock.
         .target(name: "Ledger", dependencies: ["SQLite"]),
         // A small typed layer over the SQLite C API: open, prepare, bind, step, read bytes.
@@ -54,6 +53,8 @@ let package = Package(
         .systemLibrary(name: "CLibXML2", pkgConfig: "libxml-2.0", providers: [.apt(["libxml2-dev"])]),
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        // SHA-256 and HMAC-SHA256 (libcurl already loads libcrypto).
+        .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CMalloc"),
 
         .testTarget(name: "ExportCoreTests", dependencies: ["ExportCore", "TestSupport"]),

@@ -1,4 +1,3 @@
-import Crypto
 import Foundation
 
 /// The `pseudonym` form: hex HMAC-SHA256 of a value under the partner's key.
@@ -9,19 +8,19 @@ public struct Pseudonymizer: @unchecked Sendable {
     /// Keys shorter than this are refused (DESIGN §2).
     public static let minimumKeyLength = 16
 
-    private let keyed: HMAC<SHA256>
+    private let keyed: HMACSHA256
 
     /// - Throws: ``KeyTooShort`` when `key` has fewer than 16 bytes.
     public init(key: [UInt8]) throws {
         guard key.count >= Self.minimumKeyLength else { throw KeyTooShort(length: key.count) }
-        keyed = HMAC<SHA256>(key: SymmetricKey(data: key))
+        keyed = HMACSHA256(key: key)
     }
 
     /// Appends the hex pseudonym of `value` to `out`.
     public func append(pseudonymOf value: UnsafeRawBufferPointer, to out: inout [UInt8]) {
         var mac = keyed
-        mac.update(data: value)
-        mac.finalize().withUnsafeBytes { Hex.append($0, to: &out) }
+        mac.update(value)
+        mac.finalize { Hex.append($0, to: &out) }
     }
 
     /// The hex pseudonym of `value`'s UTF-8 bytes.
@@ -40,7 +39,9 @@ public struct Pseudonymizer: @unchecked Sendable {
 public enum HashForm {
     /// Appends the hex SHA-256 of `bytes` to `out`.
     public static func append(sha256Of bytes: UnsafeRawBufferPointer, to out: inout [UInt8]) {
-        SHA256.hash(data: bytes).withUnsafeBytes { Hex.append($0, to: &out) }
+        var hasher = SHA256Hasher()
+        hasher.update(bytes)
+        hasher.finalize { Hex.append($0, to: &out) }
     }
 
     /// The hex SHA-256 of `value`'s UTF-8 bytes.

@@ -1,4 +1,3 @@
-import Crypto
 import ExportCore
 import FeedRendering
 import Foundation
@@ -30,9 +29,9 @@ public struct FinishedBatch: Sendable {
 
     /// Hex SHA-256 of the feed.
     public var sha256: String {
-        var hasher = SHA256()
-        for part in parts { hasher.update(data: part) }
-        return HexText.of(hasher.finalize())
+        var hasher = SHA256Hasher()
+        for part in parts { hasher.update(part) }
+        return hasher.hexDigest()
     }
 }
 
@@ -252,8 +251,8 @@ public enum Digest {
     public static func sha256Hex(file path: String) -> String? {
         guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
         defer { try? handle.close() }
-        var hasher = SHA256()
-        while let chunk = try? handle.read(upToCount: 1 << 20), !chunk.isEmpty { hasher.update(data: chunk) }
-        return HexText.of(hasher.finalize())
+        var hasher = SHA256Hasher()
+        while let chunk = try? handle.read(upToCount: 1 << 20), !chunk.isEmpty { chunk.withUnsafeBytes { hasher.update($0) } }
+        return hasher.hexDigest()
     }
 }

@@ -27,6 +27,43 @@ struct HashingTests {
                 == "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54")
     }
 
+    @Test("SHA-256 fed in pieces equals SHA-256 in one go; the FIPS 180-2 million-'a' vector")
+    func sha256Streaming() {
+        let million = [UInt8](repeating: UInt8(ascii: "a"), count: 1_000_000)
+        var whole = SHA256Hasher()
+        whole.update(million)
+        #expect(whole.hexDigest() == "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0")
+        // Pieces that straddle the 64-byte blocks in every way, including empty ones.
+        var pieces = SHA256Hasher()
+        var offset = 0
+        var size = 0
+        while offset < million.count {
+            let end = min(million.count, offset + size)
+            million[offset..<end].withUnsafeBytes { pieces.update($0) }
+            offset = end
+            size = (size * 7 + 13) % 211
+        }
+        #expect(pieces.hexDigest() == "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0")
+    }
+
+    @Test("HMAC-SHA256 fed in pieces, and a keyed value reused for many messages (RFC 4231 case 2)")
+    func hmacStreamingAndReuse() {
+        let keyed = HMACSHA256(key: Array("Jefe".utf8))
+        var first = keyed
+        first.update(Array("what do ya ".utf8))
+        first.update([])
+        first.update(Array("want for nothing?".utf8))
+        let expected = "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        #expect(first.finalize { HexText.of($0) } == expected)
+        // The keyed value is untouched by the messages computed from copies of it.
+        var other = keyed
+        other.update(Array("something else".utf8))
+        _ = other.mac()
+        var again = keyed
+        again.update(Array("what do ya want for nothing?".utf8))
+        #expect(HexText.of(again.mac()) == expected)
+    }
+
     @Test("pseudonym keys under 16 bytes are refused")
     func shortKey() {
         #expect(throws: Pseudonymizer.KeyTooShort.self) { try Pseudonymizer(key: Array("Jefe".utf8)) }

@@ -1,0 +1,71 @@
+// SHA-256 and HMAC-SHA256 from OpenSSL's libcrypto (already loaded by libcurl), through plain
+// structs that Swift copies by value: a keyed HMAC state is prepared once per key and copied per
+// message, with no allocation and no reference counting.
+//
+// The low-level SHA256_* functions are deprecated in OpenSSL 3 in favour of EVP, whose per-call
+// provider dispatch and heap contexts are what this avoids; they stay supported and use the same
+// hardware-accelerated block functions.
+#ifndef PARTNER_EXPORT_CCRYPTO_SHIM_H
+#define PARTNER_EXPORT_CCRYPTO_SHIM_H
+
+#define OPENSSL_SUPPRESS_DEPRECATED 1
+#include <openssl/sha.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+typedef struct {
+    SHA256_CTX context;
+} pe_sha256;
+
+static inline void pe_sha256_init(pe_sha256 *state) { SHA256_Init(&state->context); }
+
+static inline void pe_sha256_update(pe_sha256 *state, const void *bytes, size_t count) {
+    if (count > 0) SHA256_Update(&state->context, bytes, count);
+}
+
+/// Writes the 32-byte digest to `out`; the state is spent.
+static inline void pe_sha256_final(pe_sha256 *state, uint8_t *out) { SHA256_Final(out, &state->context); }
+
+/// HMAC-SHA256 (RFC 2104) with the key schedule done once: the inner and outer states after the
+/// padded key.
+typedef struct {
+    SHA256_CTX inner;
+    SHA256_CTX outer;
+} pe_hmac_sha256;
+
+static inline void pe_hmac_sha256_init(pe_hmac_sha256 *state, const void *key, size_t count) {
+    uint8_t block[SHA256_CBLOCK];
+    memset(block, 0, sizeof block);
+    if (count > SHA256_CBLOCK) {
+        SHA256_CTX hashed;
+        SHA256_Init(&hashed);
+        SHA256_Update(&hashed, key, count);
+        SHA256_Final(block, &hashed);
+    } else if (count > 0) {
+        memcpy(block, key, count);
+    }
+    uint8_t pad[SHA256_CBLOCK];
+    for (size_t i = 0; i < SHA256_CBLOCK; i++) pad[i] = block[i] ^ 0x36;
+    SHA256_Init(&state->inner);
+    SHA256_Update(&state->inner, pad, sizeof pad);
+    for (size_t i = 0; i < SHA256_CBLOCK; i++) pad[i] = block[i] ^ 0x5c;
+    SHA256_Init(&state->outer);
+    SHA256_Update(&state->outer, pad, sizeof pad);
+    memset(block, 0, sizeof block);
+    memset(pad, 0, sizeof pad);
+}
+
+static inline void pe_hmac_sha256_update(pe_hmac_sha256 *state, const void *bytes, size_t count) {
+    if (count > 0) SHA256_Update(&state->inner, bytes, count);
+}
+
+/// Writes the 32-byte MAC to `out`; the state is spent.
+static inline void pe_hmac_sha256_final(pe_hmac_sha256 *state, uint8_t *out) {
+    uint8_t inner[SHA256_DIGEST_LENGTH];
+    SHA256_Final(inner, &state->inner);
+    SHA256_Update(&state->outer, inner, sizeof inner);
+    SHA256_Final(out, &state->outer);
+}
+
+#endif
