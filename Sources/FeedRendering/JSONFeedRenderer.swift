@@ -4,39 +4,54 @@ import ExportCore
 /// escaped, invalid UTF-8 as U+FFFD. A hand-written byte writer: stable key order, no Foundation.
 public struct JSONFeedRenderer: FeedRenderer {
     public var format: FeedFormat { .json }
-    /// `"name":` for each field, escaped once.
-    private let keys: [[UInt8]]
+    /// `"name":` for each field, escaped once, back to back; `keyEnds[i]` is where field i's ends.
+    private let keys: [UInt8]
+    private let keyEnds: [Int]
+    public let separator: [UInt8] = Array(",\n".utf8)
+    public let tail: [UInt8] = Array("\n]}\n".utf8)
 
     public init(mapping: Mapping) {
-        keys = mapping.fields.map { field in
-            var key: [UInt8] = []
-            _ = Array(field.name.utf8).withUnsafeBytes { JSONText.appendString($0, to: &key) }
-            key.append(UInt8(ascii: ":"))
-            return key
+        var keys: [UInt8] = []
+        var ends: [Int] = []
+        for field in mapping.fields {
+            _ = Array(field.name.utf8).withUnsafeBytes { JSONText.appendString($0, to: &keys) }
+            keys.append(UInt8(ascii: ":"))
+            ends.append(keys.count)
         }
+        self.keys = keys
+        keyEnds = ends
     }
 
+    /// Reads the record and the keys through unsafe buffers: no reference counting per field.
     public func appendRecord(_ record: RecordBuffer, to out: inout [UInt8]) -> Int {
         var replaced = 0
         out.append(UInt8(ascii: "{"))
-        record.bytes.withUnsafeBytes { bytes in
-            for (i, value) in record.values.enumerated() {
-                if i > 0 { out.append(UInt8(ascii: ",")) }
-                out.append(contentsOf: keys[i])
-                switch value {
-                case .null:
-                    out.append(contentsOf: JSONText.null)
-                case .text(let range):
-                    replaced += JSONText.appendString(UnsafeRawBufferPointer(rebasing: bytes[range]), to: &out)
-                case .number(let n):
-                    Decimal.append(n, to: &out)
-                case .list(let items):
-                    out.append(UInt8(ascii: "["))
-                    for (k, item) in record.listItems[items].enumerated() {
-                        if k > 0 { out.append(UInt8(ascii: ",")) }
-                        replaced += JSONText.appendString(UnsafeRawBufferPointer(rebasing: bytes[item]), to: &out)
+        keys.withUnsafeBytes { keys in
+            keyEnds.withUnsafeBufferPointer { keyEnds in
+                record.bytes.withUnsafeBytes { bytes in
+                    record.values.withUnsafeBufferPointer { values in
+                        record.listItems.withUnsafeBufferPointer { listItems in
+                            for i in 0..<values.count {
+                                if i > 0 { out.append(UInt8(ascii: ",")) }
+                                out.append(contentsOf: UnsafeRawBufferPointer(rebasing: keys[(i == 0 ? 0 : keyEnds[i - 1])..<keyEnds[i]]))
+                                switch values[i] {
+                                case .null:
+                                    out.append(contentsOf: JSONText.null)
+                                case .text(let range):
+                                    replaced += JSONText.appendString(UnsafeRawBufferPointer(rebasing: bytes[range]), to: &out)
+                                case .number(let n):
+                                    Decimal.append(n, to: &out)
+                                case .list(let items):
+                                    out.append(UInt8(ascii: "["))
+                                    for k in items {
+                                        if k > items.lowerBound { out.append(UInt8(ascii: ",")) }
+                                        replaced += JSONText.appendString(UnsafeRawBufferPointer(rebasing: bytes[listItems[k]]), to: &out)
+                                    }
+                                    out.append(UInt8(ascii: "]"))
+                                }
+                            }
+                        }
                     }
-                    out.append(UInt8(ascii: "]"))
                 }
             }
         }
@@ -64,8 +79,6 @@ public struct JSONFeedRenderer: FeedRenderer {
         return out
     }
 
-    public var separator: [UInt8] { Array(",\n".utf8) }
-    public var tail: [UInt8] { Array("\n]}\n".utf8) }
 }
 
 /// JSON string escaping over raw bytes.

@@ -19,6 +19,8 @@ public final class XMLFeedRenderer: FeedRenderer {
     private let fieldNames: [UnsafeMutablePointer<xmlChar>]
     private let itemNames: [UnsafeMutablePointer<xmlChar>]
     private var scratch: [UInt8] = []
+    public let separator: [UInt8] = [UInt8(ascii: "\n")]
+    public let tail: [UInt8]
 
     public init(mapping: Mapping) throws {
         _ = LibXML2.initialised
@@ -36,6 +38,7 @@ public final class XMLFeedRenderer: FeedRenderer {
             throw RenderError(description: "libxml2 could not create a writer")
         }
         self.writer = writer
+        tail = Array("\n</\(mapping.root)>\n".utf8)
         recordName = Self.duplicate(mapping.record)
         fieldNames = mapping.fields.map { Self.duplicate($0.name) }
         itemNames = mapping.fields.map { Self.duplicate($0.item) }
@@ -143,8 +146,6 @@ public final class XMLFeedRenderer: FeedRenderer {
         return out
     }
 
-    public var separator: [UInt8] { [UInt8(ascii: "\n")] }
-    public var tail: [UInt8] { Array("\n</\(mapping.root)>\n".utf8) }
 
     private static func append(_ buffer: xmlBufferPtr, to out: inout [UInt8]) {
         let length = Int(xmlBufferLength(buffer))
