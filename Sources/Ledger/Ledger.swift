@@ -269,8 +269,11 @@ public final class Ledger {
 
     /// Marks a delivery superseded by `successor` (nil: nothing left to send). If a request of it may
     /// have reached the partner, its records are kept as unconfirmed disclosures: the accounting
-    /// never misses a disclosure that may have happened.
-    public func markSuperseded(_ delivery: DeliveryRecord, by successor: String?, reason: String, at time: String) throws {
+    /// never misses a disclosure that may have happened, and its payload stays for the retention
+    /// period (what the partner may hold). Otherwise nothing will ever send or read its payload again,
+    /// so the payload is recorded as removed and the caller deletes the file. Returns whether it may.
+    @discardableResult
+    public func markSuperseded(_ delivery: DeliveryRecord, by successor: String?, reason: String, at time: String) throws -> Bool {
         try database.transaction {
             try database.prepare("UPDATE deliveries SET status = 'superseded', superseded_by = ?, last_error = ?, "
                                  + "delivered_at = NULL WHERE seq = ?")
@@ -278,8 +281,13 @@ public final class Ledger {
             if delivery.inDoubt {
                 try database.prepare("UPDATE deliveries SET delivered_at = ? WHERE seq = ?").run([.text(time), .integer(delivery.seq)])
                 try writeDisclosures(delivery, confirmed: false)
+                try clearManifest(delivery)
+                return false
             }
             try clearManifest(delivery)
+            try database.prepare("UPDATE deliveries SET payload_pruned_at = coalesce(payload_pruned_at, ?) WHERE seq = ?")
+                .run([.text(time), .integer(delivery.seq)])
+            return true
         }
     }
 

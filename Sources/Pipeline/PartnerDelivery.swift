@@ -68,8 +68,7 @@ public struct PartnerDelivery {
                                               + "could not be resent: \(result.reason ?? result.status.rawValue)", at: now())
                     }
                 } else {
-                    try ledger.markSuperseded(pending, by: nil, reason: "never sent; run \(runID) rendered today's data instead",
-                                              at: Timestamps.rfc3339(now()))
+                    try supersede(pending, by: nil, reason: "never sent; run \(runID) rendered today's data instead")
                 }
             }
             // 2 and 3. Render every batch on a thread of its own (with its own ledger connection) while this
@@ -78,8 +77,7 @@ public struct PartnerDelivery {
             if outcome.status != nil { return outcome }
             // 4. A complete feed replaces what earlier runs could not deliver.
             for old in try ledger.deliveries(statuses: [.failed, .rejected], partner: partner.id) where old.runID != runID {
-                try ledger.markSuperseded(old, by: rendered.first?.id, reason: "replaced by the complete feed of run \(runID)",
-                                          at: Timestamps.rfc3339(now()))
+                try supersede(old, by: rendered.first?.id, reason: "replaced by the complete feed of run \(runID)")
             }
             return outcome.finish(rendered.isEmpty ? .nothingToSend : .delivered, error: nil, at: now())
         } catch {
@@ -171,8 +169,7 @@ public struct PartnerDelivery {
                                                onlyIDs: manifest.customerIDs,
                                                deliveryID: { _ in Timestamps.identifier("dlv", at: generated) }) { batches.append($0) }
             if batches.isEmpty {
-                try ledger.markSuperseded(old, by: nil, reason: "rerun by \(runID): none of its customers is eligible any more",
-                                          at: Timestamps.rfc3339(now()))
+                try supersede(old, by: nil, reason: "rerun by \(runID): none of its customers is eligible any more")
                 outcome.rerunAction = .nothingLeft
                 return outcome.finish(.nothingToSend, error: nil, at: now())
             }
@@ -187,8 +184,8 @@ public struct PartnerDelivery {
                 return outcome.finish(.delivered, error: nil, at: now())
             }
             let records = try batches.map { try record($0, supersedes: old.id) }
-            try ledger.markSuperseded(old, by: records.first?.id, reason: "rerun by \(runID): today's consent and contract changed "
-                                      + "its records", at: Timestamps.rfc3339(now()))
+            try supersede(old, by: records.first?.id, reason: "rerun by \(runID): today's consent and contract changed "
+                                      + "its records")
             outcome.rerunAction = .superseded(by: records.map(\.id))
             try deliver(records, outcome: &outcome)
             if outcome.status != nil { return outcome }
@@ -210,13 +207,21 @@ public struct PartnerDelivery {
         }
     }
 
-    /// The partner stops at the first delivery that did not go through: the batches after it are
+    /// Supersedes `old`; unless a request of it may have reached the partner, its payload goes at
+    /// once (personal data at rest that nothing will send or read again). A crash between the two
+    /// leaves a stray file, which `prune` removes.
+    private func supersede(_ old: DeliveryRecord, by successor: String?, reason: String) throws {
+        if try ledger.markSuperseded(old, by: successor, reason: reason, at: Timestamps.rfc3339(now())) {
+            payloads.discard(old)
+        }
+    }
+
+        /// The partner stops at the first delivery that did not go through: the batches after it are
     /// superseded unsent (they would be a partial, out-of-order feed) and the outcome says why.
     private func stop(at record: DeliveryRecord, _ result: Deliverer.Result, supersedingUnsent later: [DeliveryRecord],
                       outcome: inout PartnerOutcome) throws {
         for unsent in later {
-            try ledger.markSuperseded(unsent, by: nil, reason: "not sent: batch \(record.batch) (\(record.id)) was not delivered",
-                                      at: Timestamps.rfc3339(now()))
+            try supersede(unsent, by: nil, reason: "not sent: batch \(record.batch) (\(record.id)) was not delivered")
         }
         outcome = outcome.finish(result.status == .rejected ? .rejected : .failed,
                                  error: "delivery \(record.id) (batch \(record.batch)) \(result.status.rawValue): " + (result.reason ?? ""),

@@ -44,6 +44,13 @@ public struct PayloadStore: Sendable {
         return Array(data[delivery.recordsRange])
     }
 
+    /// Deletes the payload of a delivery that nothing will send or read again (and its gzip).
+    public func discard(_ delivery: DeliveryRecord) {
+        let path = absolute(delivery.payloadPath)
+        unlink(path)
+        unlink(path + ".gz")
+    }
+
     /// What goes on the wire for `delivery`: the payload, or its gzip (made once, beside it).
     public func body(for delivery: DeliveryRecord, payload: String) throws -> String {
         guard delivery.gzip else { return payload }

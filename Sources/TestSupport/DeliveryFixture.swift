@@ -121,7 +121,14 @@ public struct DeliveryFixture {
     public func ledger() throws -> Database { try Database(path: state, mode: .readOnly) }
 
     /// Rows of a query on the ledger, as strings.
-    public func query(_ sql: String) throws -> [[String?]] {
+    /// Whether the payload at `relative` (a `payload_path` of the ledger) is on disk.
+    public func payloadExists(_ relative: String?) -> Bool {
+        guard let relative, !relative.isEmpty else { return false }
+        let folder = (state as NSString).deletingLastPathComponent
+        return FileManager.default.fileExists(atPath: (folder as NSString).appendingPathComponent(relative))
+    }
+
+        public func query(_ sql: String) throws -> [[String?]] {
         let db = try ledger()
         let statement = try db.prepare(sql)
         var rows: [[String?]] = []

@@ -59,13 +59,16 @@ struct DeliveryEndToEndTests {
         // Rendering runs ahead of delivery and stops when batch 1 is refused, so batches 2 and 3 may or may
         // not have been rendered by then: those that were are superseded unsent, those that were not are
         // never written. Either way nothing after batch 1 is sent or left pending.
-        let rows = try fixture.query("SELECT batch, status, attempts, last_http_status, last_error FROM deliveries ORDER BY batch")
+        let rows = try fixture.query("SELECT batch, status, attempts, last_http_status, last_error, payload_path, payload_pruned_at "
+                                     + "FROM deliveries ORDER BY batch")
         #expect((1...3).contains(rows.count), "\(rows)")
         #expect(rows.first?[0] == "1" && rows.first?[1] == "rejected" && rows.first?[2] == "1")
         #expect(rows.first?[3] == String(status))
+        #expect(fixture.payloadExists(rows.first?[5]), "a rejected delivery keeps its payload for a rerun")
         for (index, row) in rows.enumerated().dropFirst() {
             #expect(row[0] == String(index + 1) && row[1] == "superseded" && row[2] == "0", "\(row)")
             #expect(row[4]?.contains("batch 1") == true, "\(row)")
+            #expect(!fixture.payloadExists(row[5]) && row[6] != nil, "an unsent, superseded batch's payload is deleted at once")
         }
         #expect(try fixture.query("SELECT count(*) FROM disclosures").first?[0] == "0")
         let failed = try fixture.run(["deliveries", "--failed", "--json"])
@@ -169,10 +172,13 @@ struct DeliveryEndToEndTests {
         let lastBody = try #require(last.body)
         let feed = try #require(try JSONSerialization.jsonObject(with: lastBody) as? [String: Any])
         #expect((feed["records"] as? [Any])?.count == 5)
-        let rows = try fixture.query("SELECT id, status, superseded_by, supersedes FROM deliveries ORDER BY seq")
+        let rows = try fixture.query("SELECT id, status, superseded_by, supersedes, payload_path FROM deliveries ORDER BY seq")
         #expect(rows.count == 2)
         #expect(rows[0][1] == "superseded" && rows[0][2] == last.idempotencyKey)
         #expect(rows[1][1] == "delivered" && rows[1][3] == failed[0])
+        // The old payload still held the withdrawn customer's record: it goes with the supersession.
+        #expect(!fixture.payloadExists(rows[0][4]))
+        #expect(fixture.payloadExists(rows[1][4]))
 
         let withdrawn = try fixture.run(["disclosures", "4", "--json"])
         #expect(withdrawn.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "[]")

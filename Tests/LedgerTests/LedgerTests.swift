@@ -50,7 +50,7 @@ struct LedgerTests {
         #expect(try ledger.delivery("d1")?.attempts == 2)
     }
 
-    @Test("a superseded delivery that was in doubt leaves unconfirmed disclosures; one that never left leaves none")
+    @Test("a superseded delivery that was in doubt leaves unconfirmed disclosures and keeps its payload; one that never left leaves none, and its payload may go")
     func supersededInDoubt() throws {
         let ledger = try ledger()
         try ledger.startRun(id: "r1", trigger: "manual", partners: ["p"], at: "2026-11-27T02:00:00Z")
@@ -62,11 +62,13 @@ struct LedgerTests {
         }
         let doubtful = try make("d1", 1)
         try ledger.markInDoubt(doubtful)
-        try ledger.markSuperseded(try #require(try ledger.delivery("d1")), by: "d9", reason: "rerun", at: "2026-11-27T03:00:00Z")
+        #expect(try !ledger.markSuperseded(try #require(try ledger.delivery("d1")), by: "d9", reason: "rerun", at: "2026-11-27T03:00:00Z"))
+        #expect(try ledger.delivery("d1")?.payloadPrunedAt == nil, "what the partner may hold stays for the retention period")
         let unconfirmed = try ledger.disclosures(customerID: 1)
         #expect(unconfirmed.count == 1 && unconfirmed.first?.confirmed == false)
-        try ledger.markSuperseded(try make("d2", 2), by: nil, reason: "never sent", at: "2026-11-27T03:00:00Z")
+        #expect(try ledger.markSuperseded(try make("d2", 2), by: nil, reason: "never sent", at: "2026-11-27T03:00:00Z"))
         #expect(try ledger.disclosures(customerID: 2).isEmpty)
+        #expect(try ledger.delivery("d2")?.payloadPrunedAt == "2026-11-27T03:00:00Z")
     }
 
     @Test("disclosures by customer use the primary key, not a scan")
