@@ -78,7 +78,6 @@ public struct JSONFeedRenderer: FeedRenderer {
         out.append(contentsOf: ",\"records\":[\n".utf8)
         return out
     }
-
 }
 
 /// JSON string escaping over raw bytes.

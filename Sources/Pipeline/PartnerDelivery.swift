@@ -184,8 +184,7 @@ public struct PartnerDelivery {
                 return outcome.finish(.delivered, error: nil, at: now())
             }
             let records = try batches.map { try record($0, supersedes: old.id) }
-            try supersede(old, by: records.first?.id, reason: "rerun by \(runID): today's consent and contract changed "
-                                      + "its records")
+            try supersede(old, by: records.first?.id, reason: "rerun by \(runID): today's consent and contract changed its records")
             outcome.rerunAction = .superseded(by: records.map(\.id))
             try deliver(records, outcome: &outcome)
             if outcome.status != nil { return outcome }
@@ -216,7 +215,7 @@ public struct PartnerDelivery {
         }
     }
 
-        /// The partner stops at the first delivery that did not go through: the batches after it are
+    /// The partner stops at the first delivery that did not go through: the batches after it are
     /// superseded unsent (they would be a partial, out-of-order feed) and the outcome says why.
     private func stop(at record: DeliveryRecord, _ result: Deliverer.Result, supersedingUnsent later: [DeliveryRecord],
                       outcome: inout PartnerOutcome) throws {
