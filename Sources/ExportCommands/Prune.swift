@@ -53,7 +53,7 @@ extension PartnerExportCommand {
             let (prunable, kept) = try ledger.payloadsToPrune(createdBefore: payloadCutoff, includeFailed: includeFailed)
             var bytes = 0
             for delivery in prunable {
-                for path in [store.absolute(delivery.payloadPath), store.absolute(delivery.payloadPath) + ".gz"] {
+                for path in store.files(of: delivery) {
                     bytes += remove(path)
                 }
                 if !dryRun { try ledger.markPayloadPruned(delivery, at: Clock.rfc3339(now)) }

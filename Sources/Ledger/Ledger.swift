@@ -281,10 +281,9 @@ public final class Ledger {
             if delivery.inDoubt {
                 try database.prepare("UPDATE deliveries SET delivered_at = ? WHERE seq = ?").run([.text(time), .integer(delivery.seq)])
                 try writeDisclosures(delivery, confirmed: false)
-                try clearManifest(delivery)
-                return false
             }
             try clearManifest(delivery)
+            guard !delivery.inDoubt else { return false }
             try database.prepare("UPDATE deliveries SET payload_pruned_at = coalesce(payload_pruned_at, ?) WHERE seq = ?")
                 .run([.text(time), .integer(delivery.seq)])
             return true

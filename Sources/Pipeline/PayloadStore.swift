@@ -44,11 +44,15 @@ public struct PayloadStore: Sendable {
         return Array(data[delivery.recordsRange])
     }
 
-    /// Deletes the payload of a delivery that nothing will send or read again (and its gzip).
-    public func discard(_ delivery: DeliveryRecord) {
+    /// The files a delivery's payload may occupy: the feed, and its gzip when one was made.
+    public func files(of delivery: DeliveryRecord) -> [String] {
         let path = absolute(delivery.payloadPath)
-        unlink(path)
-        unlink(path + ".gz")
+        return [path, path + ".gz"]
+    }
+
+    /// Deletes the payload of a delivery that nothing will send or read again.
+    public func discard(_ delivery: DeliveryRecord) {
+        for path in files(of: delivery) { unlink(path) }
     }
 
     /// What goes on the wire for `delivery`: the payload, or its gzip (made once, beside it).
