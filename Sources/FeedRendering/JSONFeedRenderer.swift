@@ -4,53 +4,48 @@ import ExportCore
 /// escaped, invalid UTF-8 as U+FFFD. A hand-written byte writer: stable key order, no Foundation.
 public struct JSONFeedRenderer: FeedRenderer {
     public var format: FeedFormat { .json }
-    /// `"name":` for each field, escaped once, back to back; `keyEnds[i]` is where field i's ends.
+    /// `"name":` for each field, escaped once, back to back; `keyRanges[i]` is field i's.
     private let keys: [UInt8]
-    private let keyEnds: [Int]
+    private let keyRanges: [Range<Int>]
     public let separator: [UInt8] = Array(",\n".utf8)
     public let tail: [UInt8] = Array("\n]}\n".utf8)
 
     public init(mapping: Mapping) {
         var keys: [UInt8] = []
-        var ends: [Int] = []
+        var ranges: [Range<Int>] = []
         for field in mapping.fields {
+            let start = keys.count
             _ = Array(field.name.utf8).withUnsafeBytes { JSONText.appendString($0, to: &keys) }
             keys.append(UInt8(ascii: ":"))
-            ends.append(keys.count)
+            ranges.append(start..<keys.count)
         }
         self.keys = keys
-        keyEnds = ends
+        keyRanges = ranges
     }
 
-    /// Reads the record and the keys through unsafe buffers: no reference counting per field.
+    /// The keys sit in one buffer and list items are reached by index, so no array is retained per field.
     public func appendRecord(_ record: RecordBuffer, to out: inout [UInt8]) -> Int {
         var replaced = 0
         out.append(UInt8(ascii: "{"))
         keys.withUnsafeBytes { keys in
-            keyEnds.withUnsafeBufferPointer { keyEnds in
-                record.bytes.withUnsafeBytes { bytes in
-                    record.values.withUnsafeBufferPointer { values in
-                        record.listItems.withUnsafeBufferPointer { listItems in
-                            for i in 0..<values.count {
-                                if i > 0 { out.append(UInt8(ascii: ",")) }
-                                out.append(contentsOf: UnsafeRawBufferPointer(rebasing: keys[(i == 0 ? 0 : keyEnds[i - 1])..<keyEnds[i]]))
-                                switch values[i] {
-                                case .null:
-                                    out.append(contentsOf: JSONText.null)
-                                case .text(let range):
-                                    replaced += JSONText.appendString(UnsafeRawBufferPointer(rebasing: bytes[range]), to: &out)
-                                case .number(let n):
-                                    Decimal.append(n, to: &out)
-                                case .list(let items):
-                                    out.append(UInt8(ascii: "["))
-                                    for k in items {
-                                        if k > items.lowerBound { out.append(UInt8(ascii: ",")) }
-                                        replaced += JSONText.appendString(UnsafeRawBufferPointer(rebasing: bytes[listItems[k]]), to: &out)
-                                    }
-                                    out.append(UInt8(ascii: "]"))
-                                }
-                            }
+            record.bytes.withUnsafeBytes { bytes in
+                for (i, value) in record.values.enumerated() {
+                    if i > 0 { out.append(UInt8(ascii: ",")) }
+                    out.append(contentsOf: UnsafeRawBufferPointer(rebasing: keys[keyRanges[i]]))
+                    switch value {
+                    case .null:
+                        out.append(contentsOf: JSONText.null)
+                    case .text(let range):
+                        replaced += JSONText.appendString(UnsafeRawBufferPointer(rebasing: bytes[range]), to: &out)
+                    case .number(let n):
+                        Decimal.append(n, to: &out)
+                    case .list(let items):
+                        out.append(UInt8(ascii: "["))
+                        for k in items {
+                            if k > items.lowerBound { out.append(UInt8(ascii: ",")) }
+                            replaced += JSONText.appendString(UnsafeRawBufferPointer(rebasing: bytes[record.listItems[k]]), to: &out)
                         }
+                        out.append(UInt8(ascii: "]"))
                     }
                 }
             }
