@@ -19,13 +19,16 @@ let package = Package(
     targets: [
         // The executable: a few lines that hand over to the command library.
         .executableTarget(name: "partner-export", dependencies: ["ExportCommands"]),
+        // For the tests only (not a product): the same commands with the clock fixed at PARTNER_EXPORT_NOW.
+        .executableTarget(name: "partner-export-fixed-clock", dependencies: ["ExportCommands", "ExportCore"]),
         // One file per subcommand, the shared options, logging bootstrap and terminal output.
         .target(name: "ExportCommands", dependencies: [
-            "ExportCore", "ExportConfig", "CustomerSource", "FeedRendering", "Pipeline", "DemoData", "Delivery", "Ledger", "CMalloc",
+            "ExportCore", "ExportConfig", "CustomerSource", "FeedRendering", "Pipeline", "DemoData", "Delivery", "Ledger", "Reports",
+            "SafeFiles", "CMalloc", "CLibXML2", "CSQLite",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
-        // Pure core: contracts, mappings, forms, eligibility, records, errors. No I/O.
+        // Pure core: contracts, mappings, forms, eligibility, records, the retry policy, errors. No I/O.
         .target(name: "ExportCore", dependencies: ["CCrypto"], swiftSettings: hotPath),
         // YAML files -> validated core types, with file:line diagnostics.
         .target(name: "ExportConfig", dependencies: ["ExportCore", "Yams"]),
@@ -33,15 +36,22 @@ let package = Package(
         .target(name: "CustomerSource", dependencies: ["ExportCore", "SQLite"], swiftSettings: hotPath),
         // JSON and XML (libxml2) feed writers, XML 1.0 sanitising, XSD validation.
         .target(name: "FeedRendering", dependencies: ["ExportCore", "CLibXML2"], swiftSettings: hotPath),
-        // select -> minimise -> render -> batch -> deliver -> record, in one readable place.
-        .target(name: "Pipeline", dependencies: ["ExportCore", "CustomerSource", "FeedRendering", "Delivery", "Ledger"],
+        // recover -> select -> minimise -> render -> batch -> deliver -> record: PartnerRun.swift, and the Runner
+        // that `run` and `rerun` share; preview, dry run, metrics.
+        .target(name: "Pipeline", dependencies: ["ExportCore", "ExportConfig", "CustomerSource", "FeedRendering", "Delivery", "Ledger",
+                                                 "Reports", "SafeFiles"],
                 swiftSettings: hotPath),
+        // The `--json` shapes and the stored run report: one Codable type per shape.
+        .target(name: "Reports", dependencies: ["ExportCore", "Ledger"]),
+        // Files of customer data: owner-only, never written through a link, replaced atomically or streamed into a device.
+        .target(name: "SafeFiles", dependencies: ["ExportCore"]),
         // Deterministic synthetic customers in the canonical schema, for the demo, tests and benchmarks.
         .target(name: "DemoData", dependencies: ["SQLite", "ExportCore"]),
-        // The libcurl HTTPS client (delivery).
+        // The libcurl HTTPS client: one conformance of the core's Transport; gzip; Standard Webhooks signing.
         .target(name: "Delivery", dependencies: ["ExportCore", "CCurl", "CZlib"]),
-        // The state database: runs, deliveries, attempts, disclosures; the run lock.
-        .target(name: "Ledger", dependencies: ["SQLite"]),
+        // The ledger: a protocol the pipeline uses (runs, feeds, deliveries, disclosures, retention, counters), its
+        // SQLite conformance, the payload store, the state folder and its lock.
+        .target(name: "Ledger", dependencies: ["ExportCore", "SQLite", "SafeFiles"]),
         // A small typed layer over the SQLite C API: open, prepare, bind, step, read bytes.
         .target(name: "SQLite", dependencies: ["CSQLite"]),
 
@@ -62,7 +72,8 @@ let package = Package(
         .testTarget(name: "FeedRenderingTests", dependencies: ["FeedRendering", "ExportCore", "TestSupport"]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "CustomerSource", "ExportConfig", "TestSupport", "SQLite", "Ledger"]),
         .testTarget(name: "DeliveryTests", dependencies: ["Delivery", "ExportCore"]),
-        .testTarget(name: "LedgerTests", dependencies: ["Ledger", "SQLite"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["partner-export", "TestSupport", "DemoData"], exclude: ["Golden"]),
+        .testTarget(name: "LedgerTests", dependencies: ["Ledger", "SQLite", "ExportCore"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["partner-export", "partner-export-fixed-clock", "TestSupport", "DemoData"],
+                    exclude: ["Golden"]),
     ]
 )

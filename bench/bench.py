@@ -3,18 +3,22 @@
 
 The floor is the sqlite3 shell reading the same selected columns of the same database, with the
 same consent and filter conditions, as CSV to /dev/null. Then: preview --out for a JSON and an XML
-partner with the same fields, a full run of the JSON partner to the local sandbox over HTTPS, and
-`disclosures ID` on a ledger holding ten million disclosure rows. Wall time is the median of
---repeat runs; peak RSS (GNU time) the largest. Ratios are to the floor measured in the same run.
+partner with the same fields, a full run of the JSON partner over HTTPS to nginx (a real TLS server
+that answers 200 and discards the body, so the figure is the sender's own), and `disclosures ID` on
+a ledger holding ten million disclosure rows. Wall time is the median of --repeat runs; peak RSS
+(GNU time) the largest. Ratios are to the floor measured in the same run.
 
-Usage: bench/bench.py [--customers N] [--repeat R] [--binary PATH] [--data DIR]
+With --baseline OTHER_BINARY every step is measured for both binaries, alternating run by run on
+the same data, and a second table compares them (the "no slower" check of a change).
+
+Usage: bench/bench.py [--customers N] [--repeat R] [--binary PATH] [--baseline PATH] [--data DIR]
 """
 import argparse
 import json
 import os
 import re
 import shutil
-import signal
+import socket
 import sqlite3
 import statistics
 import subprocess
@@ -27,12 +31,44 @@ FLOOR_SQL = """SELECT c.id, c.email, c.first_name, c.country, c.postal_code, c.s
 FROM customers AS c JOIN consents AS k ON k.customer_id = c.id AND k.scope = 'partner-offers' AND k.withdrawn_at IS NULL
 WHERE c.account_status IN ('active') ORDER BY c.id"""
 
+NGINX_CONF = """daemon off;
+worker_processes 1;
+pid {dir}/nginx.pid;
+error_log {dir}/error.log warn;
+events {{ worker_connections 64; }}
+http {{
+  log_format counted '$request_length $status';
+  access_log {dir}/access.log counted;
+  client_body_temp_path {dir}/body;
+  proxy_temp_path {dir}/proxy;
+  fastcgi_temp_path {dir}/fastcgi;
+  uwsgi_temp_path {dir}/uwsgi;
+  scgi_temp_path {dir}/scgi;
+  client_max_body_size 0;
+  client_body_buffer_size 1m;
+  keepalive_requests 100000;
+  keepalive_timeout 120s;
+  server {{
+    listen 127.0.0.1:{port} ssl;
+    ssl_certificate {cert};
+    ssl_certificate_key {key};
+    location / {{ return 200 '{{"ok":true}}'; }}
+  }}
+}}
+"""
 
-def timed(command, env=None, stdout=subprocess.DEVNULL):
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def timed(command, env=None):
     """Runs command under GNU time; returns (wall seconds, peak RSS KiB, exit status)."""
     report = os.path.join(DATA, "time.txt")
     started = time.monotonic()
-    status = subprocess.call(["/usr/bin/time", "-v", "-o", report] + command, env=env, stdout=stdout,
+    status = subprocess.call(["/usr/bin/time", "-v", "-o", report] + command, env=env, stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)
     wall = time.monotonic() - started
     with open(report) as f:
@@ -41,20 +77,30 @@ def timed(command, env=None, stdout=subprocess.DEVNULL):
     return wall, rss, status
 
 
-def measure(name, command, repeat, env=None, before=None, records=0, output=None, stdout=subprocess.DEVNULL):
-    walls, rsss = [], []
-    size = 0
-    for i in range(repeat):
-        if before:
-            before(i)
-        wall, rss, status = timed(command, env=env, stdout=stdout)
+class Step:
+    """One measured command, for each binary: median wall time, largest peak RSS."""
+
+    def __init__(self, name, command, records=0, output=None, before=None, repeat=None, floor=False):
+        self.name, self.command, self.records, self.output, self.before = name, command, records, output, before
+        self.repeat, self.floor = repeat, floor
+        self.walls = {}
+        self.rss = {}
+        self.bytes = {}
+
+    def run(self, label, binary, env, index):
+        if self.before:
+            self.before(binary, index)
+        command = [binary if part == "@BIN" else part for part in self.command(binary)]
+        wall, rss, status = timed(command, env=env)
         if status != 0:
-            sys.exit(f"bench: {name} failed (exit {status}): {' '.join(command)}")
-        walls.append(wall)
-        rsss.append(rss)
-        if output:
-            size = output() if callable(output) else os.path.getsize(output)
-    return {"name": name, "wall": statistics.median(walls), "walls": walls, "rss": max(rsss), "records": records, "bytes": size}
+            sys.exit(f"bench: {self.name} failed with {label} (exit {status}): {' '.join(command)}")
+        self.walls.setdefault(label, []).append(wall)
+        self.rss[label] = max(self.rss.get(label, 0), rss)
+        if self.output:
+            self.bytes[label] = self.output()
+
+    def wall(self, label):
+        return statistics.median(self.walls[label])
 
 
 def main():
@@ -64,17 +110,20 @@ def main():
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--disclosures", type=int, default=10_000_000)
     parser.add_argument("--binary", default=os.path.join(ROOT, ".build/release/partner-export"))
+    parser.add_argument("--baseline", help="another partner-export binary, measured alternately on every step")
     parser.add_argument("--data", default=os.path.join(ROOT, "bench-data"))
     args = parser.parse_args()
     DATA = args.data
     os.makedirs(DATA, exist_ok=True)
-    binary = args.binary
+    binaries = [("this", os.path.abspath(args.binary))]
+    if args.baseline:
+        binaries.append(("baseline", os.path.abspath(args.baseline)))
     n = args.customers
 
     db = os.path.join(DATA, f"customers-{n}.sqlite")
     if not os.path.exists(db):
         print(f"bench: generating {n:,} customers (once; kept in {DATA})", flush=True)
-        subprocess.check_call([binary, "demo-data", "--customers", str(n), "--seed", "7", "--db", db],
+        subprocess.check_call([binaries[0][1], "demo-data", "--customers", str(n), "--seed", "7", "--db", db],
                               stdout=subprocess.DEVNULL)
     eligible = sqlite3.connect(db).execute(f"SELECT count(*) FROM ({FLOOR_SQL})").fetchone()[0]
 
@@ -83,21 +132,25 @@ def main():
         subprocess.check_call([os.path.join(ROOT, "sandbox/make-pki.sh"), pki], stdout=subprocess.DEVNULL)
     env = dict(os.environ, BENCH_TOKEN=os.urandom(16).hex(), BENCH_PSEUDONYM_KEY=os.urandom(24).hex(),
                PARTNER_EXPORT_LOG_LEVEL="error")
-    sandbox_dir = os.path.join(DATA, "sandbox")
-    shutil.rmtree(sandbox_dir, ignore_errors=True)
-    os.makedirs(sandbox_dir)
-    routes = os.path.join(sandbox_dir, "routes.json")
-    with open(routes, "w") as f:
-        json.dump({"/feeds/bench-json": {"bearer_token_env": "BENCH_TOKEN"}}, f)
-    sandbox = subprocess.Popen([sys.executable, os.path.join(ROOT, "sandbox/partner_sandbox.py"), "--dir", sandbox_dir,
-                                "--cert", os.path.join(pki, "server.pem"), "--key", os.path.join(pki, "server.key"),
-                                "--listen", "tls:0", "--routes", routes, "--no-bodies"], env=env, stdout=subprocess.DEVNULL)
+
+    sink = os.path.join(DATA, "nginx")
+    shutil.rmtree(sink, ignore_errors=True)
+    os.makedirs(sink)
+    port = free_port()
+    with open(os.path.join(sink, "nginx.conf"), "w") as f:
+        f.write(NGINX_CONF.format(dir=sink, port=port, cert=os.path.join(pki, "server.pem"), key=os.path.join(pki, "server.key")))
+    nginx_binary = shutil.which("nginx") or "/usr/sbin/nginx"
+    nginx = subprocess.Popen([nginx_binary, "-c", os.path.join(sink, "nginx.conf"), "-p", sink],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         for _ in range(100):
-            if os.path.exists(os.path.join(sandbox_dir, "ports.json")):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
                 break
-            time.sleep(0.1)
-        port = json.load(open(os.path.join(sandbox_dir, "ports.json")))["tls"]
+            except OSError:
+                time.sleep(0.05)
+        else:
+            sys.exit("bench: nginx did not start (make deps installs nginx-light); see " + os.path.join(sink, "error.log"))
         config = os.path.join(DATA, "config")
         shutil.rmtree(config, ignore_errors=True)
         for folder in ("partners", "mappings"):
@@ -107,28 +160,15 @@ def main():
                 text = text.replace("SANDBOX_PORT", str(port)).replace("../pki/ca.pem", os.path.join(pki, "ca.pem"))
                 open(os.path.join(config, folder, name), "w").write(text)
         common = ["--db", db, "--config", config]
-        results = []
-        print(f"bench: {n:,} customers, {eligible:,} eligible for the benchmark partner; median of {args.repeat}", flush=True)
+        print(f"bench: {n:,} customers, {eligible:,} eligible for the benchmark partner; median of {args.repeat}; "
+              f"sink: nginx on 127.0.0.1:{port}", flush=True)
 
-        csv = os.path.join(DATA, "floor.csv")
-        floor = measure("floor: sqlite3 -csv", ["sh", "-c", f'sqlite3 -csv "{db}" "{FLOOR_SQL}" > /dev/null'], args.repeat,
-                        records=eligible)
-        subprocess.check_call(["sh", "-c", f'sqlite3 -csv "{db}" "{FLOOR_SQL}" > "{csv}"'])
-        floor["bytes"] = os.path.getsize(csv)
-        os.remove(csv)
-        results.append(floor)
         out_json = os.path.join(DATA, "preview.json")
-        results.append(measure("preview --out (JSON)", [binary, "preview", "bench-json", "--out", out_json, "--limit", "0"] + common,
-                               args.repeat, env=env, records=eligible, output=out_json))
         out_xml = os.path.join(DATA, "preview.xml")
-        results.append(measure("preview --out (XML)", [binary, "preview", "bench-xml", "--out", out_xml, "--limit", "0"] + common,
-                               args.repeat, env=env, records=eligible, output=out_xml))
-        for path in (out_json, out_xml):
-            os.remove(path)
-
         state = os.path.join(DATA, "state")
+        ledger = os.path.join(state, "ledger.sqlite")
 
-        def fresh_state(_):
+        def fresh_state(_binary, _index):
             shutil.rmtree(state, ignore_errors=True)
 
         def payload_bytes():
@@ -137,54 +177,97 @@ def main():
                 total += sum(os.path.getsize(os.path.join(folder, f)) for f in files)
             return total
 
-        results.append(measure("run to the sandbox over HTTPS (JSON)",
-                               [binary, "run", "bench-json", "--state", os.path.join(state, "ledger.sqlite")] + common,
-                               args.repeat, env=env, before=fresh_state, records=eligible, output=payload_bytes))
+        steps = [
+            Step("floor: sqlite3 -csv", lambda b: ["sh", "-c", f'sqlite3 -csv "{db}" "{FLOOR_SQL}" > /dev/null'],
+                 records=eligible, floor=True),
+            Step("preview --out (JSON)", lambda b: [b, "preview", "bench-json", "--out", out_json, "--limit", "0"] + common,
+                 records=eligible, output=lambda: os.path.getsize(out_json)),
+            Step("preview --out (XML)", lambda b: [b, "preview", "bench-xml", "--out", out_xml, "--limit", "0"] + common,
+                 records=eligible, output=lambda: os.path.getsize(out_xml)),
+            Step("run over HTTPS to nginx (JSON)", lambda b: [b, "run", "bench-json", "--state", ledger] + common,
+                 records=eligible, output=payload_bytes, before=fresh_state),
+        ]
+        for step in steps:
+            labels = binaries if not step.floor else binaries[:1]
+            for i in range(args.repeat):
+                for label, binary in labels:
+                    step.run(label, binary, env, i)
+        for path in (out_json, out_xml):
+            if os.path.exists(path):
+                os.remove(path)
 
-        # disclosures ID at ten million rows: the last run's real ledger, topped up with synthetic rows.
-        ledger = os.path.join(state, "ledger.sqlite")
-        connection = sqlite3.connect(ledger)
-        have = connection.execute("SELECT count(*) FROM disclosures").fetchone()[0]
-        need = max(0, args.disclosures - have)
-        seq = connection.execute("SELECT max(seq) FROM deliveries").fetchone()[0]
-        copies = max(1, -(-need // max(1, n)))
-        for k in range(copies):
-            connection.execute("""INSERT INTO deliveries (seq, id, run_id, partner, batch, record_count, bytes, sha256, records_offset,
-                records_length, payload_path, content_type, gzip, status, created_at, delivered_at, fields, purpose, consent_scopes, manifest)
-                SELECT ?, id || '-bench-' || ?, run_id, partner, batch, record_count, bytes, sha256, records_offset, records_length, payload_path,
-                content_type, gzip, status, created_at, delivered_at, fields, purpose, consent_scopes, x''
-                FROM deliveries WHERE seq = ?""", (seq + 1 + k, k, seq))
-        connection.execute("""INSERT INTO disclosures (customer_id, delivery, scope, granted_at, confirmed)
-            WITH RECURSIVE series(value) AS (SELECT 1 WHERE ?4 > 0 UNION ALL SELECT value + 1 FROM series WHERE value < ?4)
-            SELECT (value - 1) % ?1 + 1, ?2 + 1 + (value - 1) / ?3, 'partner-offers', '2024-01-01T00:00:00Z', 1
-            FROM series""", (n, seq, n, need))
-        connection.commit()
-        total = connection.execute("SELECT count(*) FROM disclosures").fetchone()[0]
-        customer = connection.execute("SELECT customer_id FROM disclosures ORDER BY customer_id LIMIT 1 OFFSET ?",
-                                      (total // 2,)).fetchone()[0]
-        connection.close()
-        d = measure(f"disclosures ID ({total:,} rows)",
-                    [binary, "disclosures", str(customer), "--json", "--state", ledger], max(args.repeat, 5), env=env)
-        results.append(d)
+        # disclosures ID at ten million rows: each binary's own last run's ledger, topped up with synthetic rows.
+        for label, binary in binaries:
+            shutil.rmtree(state, ignore_errors=True)
+            subprocess.check_call([binary, "run", "bench-json", "--state", ledger] + common, env=env, stdout=subprocess.DEVNULL)
+            customer, total = top_up(ledger, n, args.disclosures)
+            step = Step(f"disclosures ID ({total:,} rows)", lambda b: [b, "disclosures", str(customer), "--json", "--state", ledger])
+            for i in range(max(args.repeat, 5)):
+                step.run(label, binary, env, i)
+            if label == "this":
+                steps.append(step)
+                disclosures_step = step
+            else:
+                disclosures_step.walls["baseline"] = step.walls["baseline"]
+                disclosures_step.rss["baseline"] = step.rss["baseline"]
+        requests = sum(1 for _ in open(os.path.join(sink, "access.log")))
     finally:
-        sandbox.send_signal(signal.SIGTERM)
-        sandbox.wait()
+        nginx.terminate()
+        nginx.wait()
 
-    base = results[0]["wall"]
+    base = steps[0].wall("this")
     print()
     print(f"{'step':<44} {'wall s':>8} {'records/s':>12} {'MB/s':>8} {'peak RSS':>10} {'x floor':>8}")
-    for r in results:
-        rate = f"{r['records'] / r['wall']:,.0f}" if r["records"] else "-"
-        mbs = f"{r['bytes'] / r['wall'] / 1e6:,.1f}" if r["bytes"] else "-"
-        ratio = f"{r['wall'] / base:.2f}" if r is not results[-1] else "-"
-        wall = f"{r['wall']:.3f}" if r["wall"] < 1 else f"{r['wall']:.2f}"
-        print(f"{r['name']:<44} {wall:>8} {rate:>12} {mbs:>8} {r['rss'] / 1024:>7.1f} MiB {ratio:>8}")
+    for s in steps:
+        wall = s.wall("this")
+        rate = f"{s.records / wall:,.0f}" if s.records else "-"
+        size = s.bytes.get("this", 0)
+        mbs = f"{size / wall / 1e6:,.1f}" if size else "-"
+        ratio = f"{wall / base:.2f}" if s is not steps[-1] else "-"
+        shown = f"{wall:.3f}" if wall < 1 else f"{wall:.2f}"
+        print(f"{s.name:<44} {shown:>8} {rate:>12} {mbs:>8} {s.rss['this'] / 1024:>7.1f} MiB {ratio:>8}")
     print()
-    print("runs (s): " + "; ".join(f"{r['name']}: " + ", ".join(f"{w:.2f}" for w in r["walls"]) for r in results))
-    xml, js = results[2]["wall"], results[1]["wall"]
+    print("runs (s): " + "; ".join(f"{s.name}: " + ", ".join(f"{w:.2f}" for w in s.walls["this"]) for s in steps))
+    xml, js, run = steps[2].wall("this"), steps[1].wall("this"), steps[3].wall("this")
     print(f"targets: JSON preview {js / base:.2f} x floor (<= 1.5); XML {xml / js:.2f} x JSON (<= 1.3); "
-          f"run {results[3]['wall'] / base:.2f} x floor (<= 2); peak RSS {max(r['rss'] for r in results[1:4]) / 1024:.1f} MiB "
-          f"(<= 64); disclosures {results[4]['wall'] * 1000:.0f} ms (< 100)")
+          f"run {run / base:.2f} x floor (<= 2); peak RSS {max(s.rss['this'] for s in steps[1:4]) / 1024:.1f} MiB "
+          f"(<= 64); disclosures {steps[-1].wall('this') * 1000:.0f} ms (< 100)")
+    print(f"nginx answered {requests:,} requests")
+    if args.baseline:
+        print()
+        print(f"{'step':<44} {'this':>9} {'baseline':>9} {'change':>8} {'RSS this':>10} {'baseline':>10}")
+        for s in steps[1:]:
+            a, b = s.wall("this"), s.wall("baseline")
+            print(f"{s.name:<44} {a:>8.3f}s {b:>8.3f}s {100 * (a - b) / b:>+7.1f}% {s.rss['this'] / 1024:>6.1f} MiB "
+                  f"{s.rss['baseline'] / 1024:>6.1f} MiB")
+        print("runs (s), baseline: " + "; ".join(f"{s.name}: " + ", ".join(f"{w:.2f}" for w in s.walls["baseline"])
+                                                  for s in steps[1:]))
+
+
+def top_up(ledger, n, wanted):
+    """Copies the last delivery row and adds synthetic disclosure rows until the ledger holds `wanted`."""
+    connection = sqlite3.connect(ledger)
+    have = connection.execute("SELECT count(*) FROM disclosures").fetchone()[0]
+    need = max(0, wanted - have)
+    seq = connection.execute("SELECT max(seq) FROM deliveries").fetchone()[0]
+    columns = [row[1] for row in connection.execute("PRAGMA table_info(deliveries)") if row[1] not in ("seq", "id", "manifest")]
+    copies = max(1, -(-need // max(1, n)))
+    for k in range(copies):
+        connection.execute(f"INSERT INTO deliveries (seq, id, manifest, {', '.join(columns)}) "
+                           f"SELECT ?, id || '-bench-' || ?, x'', {', '.join(columns)} FROM deliveries WHERE seq = ?",
+                           (seq + 1 + k, k, seq))
+    disclosure_columns = [row[1] for row in connection.execute("PRAGMA table_info(disclosures)")]
+    if "granted_at" in disclosure_columns:
+        connection.execute("""INSERT INTO disclosures (customer_id, delivery, scope, granted_at)
+            WITH RECURSIVE series(value) AS (SELECT 1 WHERE ?4 > 0 UNION ALL SELECT value + 1 FROM series WHERE value < ?4)
+            SELECT (value - 1) % ?1 + 1, ?2 + 1 + (value - 1) / ?3, 'partner-offers', '2024-01-01T00:00:00Z'
+            FROM series""", (n, seq, n, need))
+    connection.commit()
+    total = connection.execute("SELECT count(*) FROM disclosures").fetchone()[0]
+    customer = connection.execute("SELECT customer_id FROM disclosures ORDER BY customer_id LIMIT 1 OFFSET ?",
+                                  (total // 2,)).fetchone()[0]
+    connection.close()
+    return customer, total
 
 
 if __name__ == "__main__":

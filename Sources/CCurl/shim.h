@@ -16,9 +16,6 @@ static inline CURLcode pe_curl_setopt_pointer(CURL *handle, CURLoption option, v
 static inline CURLcode pe_curl_setopt_off_t(CURL *handle, CURLoption option, curl_off_t value) {
     return curl_easy_setopt(handle, option, value);
 }
-static inline CURLcode pe_curl_setopt_slist(CURL *handle, CURLoption option, struct curl_slist *value) {
-    return curl_easy_setopt(handle, option, value);
-}
 typedef size_t (*pe_curl_data_callback)(char *buffer, size_t size, size_t count, void *userdata);
 static inline CURLcode pe_curl_setopt_data_callback(CURL *handle, CURLoption option, pe_curl_data_callback callback) {
     return curl_easy_setopt(handle, option, callback);
@@ -31,9 +28,6 @@ static inline CURLcode pe_curl_getinfo_long(CURL *handle, CURLINFO info, long *v
     return curl_easy_getinfo(handle, info, value);
 }
 static inline CURLcode pe_curl_getinfo_off_t(CURL *handle, CURLINFO info, curl_off_t *value) {
-    return curl_easy_getinfo(handle, info, value);
-}
-static inline CURLcode pe_curl_getinfo_double(CURL *handle, CURLINFO info, double *value) {
     return curl_easy_getinfo(handle, info, value);
 }
 /* Macros Swift does not import. */

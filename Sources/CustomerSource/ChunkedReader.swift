@@ -7,7 +7,7 @@ import SQLite
 /// most a few chunks of ``chunkRows`` rows exist, recycled from a small pool.
 ///
 /// ```swift
-/// let reader = try ChunkedReader(database, plan: plan, onlyIDs: nil, classify: true)
+/// let reader = try ChunkedReader(database, plan: plan, range: .all, classify: true)
 /// defer { reader.stop() }
 /// while let (_, chunk) = try reader.nextNumbered() {
 ///     chunk.withRows { rows in for i in 0..<rows.count { use(rows[i]) } }
@@ -36,8 +36,8 @@ public final class ChunkedReader: @unchecked Sendable {
     /// - Parameters:
     ///   - classify: every customer is read and counted by first exclusion reason; only eligible
     ///     rows are handed over.
-    public init(_ database: CustomerDatabase, plan: ExportPlan, onlyIDs: [Int64]?, classify: Bool) throws {
-        let (sql, arguments) = try database.selection(plan, onlyIDs: onlyIDs, classify: classify)
+    public init(_ database: CustomerDatabase, plan: ExportPlan, range: IDRange, classify: Bool) throws {
+        let (sql, arguments) = try database.selection(plan, range: range, classify: classify)
         statement = try database.database.prepare(sql)
         try statement.bind(arguments)
         textColumns = plan.columns.names.count - 1 + plan.partner.contract.consent.count

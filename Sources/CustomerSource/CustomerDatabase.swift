@@ -1,7 +1,7 @@
 import ExportCore
 import SQLite
 
-/// The customer database (DESIGN §1), opened read-only.
+/// The customer database (docs/design.md, "Source data"), opened read-only.
 ///
 /// Selection is fail-closed and done in SQL: a customer is eligible only if every consent scope the
 /// contract names has a row with `withdrawn_at` NULL, and every filter matches. Only the columns of
@@ -18,10 +18,10 @@ public final class CustomerDatabase {
             // A scan in id order: a small page cache reads as fast and keeps memory flat.
             try database.execute("PRAGMA query_only = 1; PRAGMA cache_size = -1024")
             for table in ["customers", "consents"] where try !database.hasTable(table) {
-                throw SourceError.schema("the customer database \(path) has no table '\(table)' (see DESIGN §1 for the schema)")
+                throw ExportError.sourceSchema("the customer database \(path) has no table '\(table)' (the schema is in docs/design.md, \"Source data\")")
             }
         } catch let error as SQLiteError {
-            throw SourceError.unreadable("cannot open the customer database \(path): \(error.message)")
+            throw ExportError.sourceUnreadable("cannot open the customer database \(path): \(error.message)")
         }
     }
 
@@ -30,10 +30,10 @@ public final class CustomerDatabase {
         let present = Set(try database.columns(of: "customers"))
         let consentColumns = Set(try database.columns(of: "consents"))
         for name in names where !present.contains(name) {
-            throw SourceError.schema("the customer database \(path) has no column '\(name)' in customers, which partner \(partner) reads")
+            throw ExportError.sourceSchema("the customer database \(path) has no column '\(name)' in customers, which partner \(partner) reads")
         }
         for name in ["customer_id", "scope", "granted_at", "withdrawn_at"] where !consentColumns.contains(name) {
-            throw SourceError.schema("the customer database \(path) has no column '\(name)' in consents")
+            throw ExportError.sourceSchema("the customer database \(path) has no column '\(name)' in consents")
         }
     }
 
@@ -51,7 +51,7 @@ public final class CustomerDatabase {
     /// `classify`, every customer comes back once with the index of the first reason that excludes
     /// them (see ``ExclusionReason/reasons(for:)``) or -1, so that a preview counts and renders in one
     /// pass; column values are then read for eligible rows only.
-    func selection(_ plan: ExportPlan, onlyIDs: [Int64]?, classify: Bool) throws -> (String, [Value]) {
+    func selection(_ plan: ExportPlan, range: IDRange, classify: Bool) throws -> (String, [Value]) {
         let contract = plan.partner.contract
         try checkColumns(plan.columns.names + contract.filters.map(\.column), partner: contract.id)
         var arguments: [Value] = []
@@ -81,9 +81,13 @@ public final class CustomerDatabase {
                 conditions.append(test)
             }
         }
-        if let onlyIDs {
-            arguments.append(.text("[" + onlyIDs.map(String.init).joined(separator: ",") + "]"))
-            conditions.append("c.id IN (SELECT value FROM json_each(?\(arguments.count)))")
+        if let after = range.after {
+            arguments.append(.integer(after))
+            conditions.append("c.id > ?\(arguments.count)")
+        }
+        if let through = range.through {
+            arguments.append(.integer(through))
+            conditions.append("c.id <= ?\(arguments.count)")
         }
         let reason = classify && !cases.isEmpty ? "CASE \(cases.joined(separator: " ")) ELSE -1 END" : "-1"
         let selected = [reason] + plan.columns.names.map { "c.\(quote($0))" } + contract.consent.indices.map { "k\($0).granted_at" }
@@ -93,24 +97,8 @@ public final class CustomerDatabase {
         return (sql, arguments)
     }
 
-    /// The number of rows in `customers`.
-    public func customerCount() throws -> Int {
-        Int(try database.scalarInt("SELECT count(*) FROM customers") ?? 0)
-    }
-
     private func quote(_ identifier: String) -> String {
         "\"" + identifier.replacingOccurrences(of: "\"", with: "\"\"") + "\""
     }
 }
 
-/// A problem with the customer database. Messages name the database, tables and columns, never values.
-public enum SourceError: Error, Sendable, CustomStringConvertible {
-    case unreadable(String)
-    case schema(String)
-
-    public var description: String {
-        switch self {
-        case .unreadable(let message), .schema(let message): message
-        }
-    }
-}

@@ -21,17 +21,17 @@ public struct Credentials: Sendable, CustomStringConvertible {
         let delivery = contract.delivery
         func variable(_ name: String, _ role: String) throws -> String {
             guard let value = environment[name], !value.isEmpty else {
-                throw DeliveryError.credentials("partner \(contract.id): the \(role) is missing: set the environment variable \(name)")
+                throw ExportError.credentials("partner \(contract.id): the \(role) is missing: set the environment variable \(name)")
             }
             return value
         }
         func file(_ path: String, _ role: String) throws -> String {
             let url = path.hasPrefix("/") ? URL(fileURLWithPath: path) : configDirectory.appendingPathComponent(path)
             guard let data = FileManager.default.contents(atPath: url.path), let text = String(data: data, encoding: .utf8) else {
-                throw DeliveryError.credentials("partner \(contract.id): cannot read the \(role) file \(url.path)")
+                throw ExportError.credentials("partner \(contract.id): cannot read the \(role) file \(url.path)")
             }
             let value = text.trimmingCharacters(in: .whitespacesAndNewlines)
-            guard !value.isEmpty else { throw DeliveryError.credentials("partner \(contract.id): the \(role) file \(url.path) is empty") }
+            guard !value.isEmpty else { throw ExportError.credentials("partner \(contract.id): the \(role) file \(url.path) is empty") }
             return value
         }
         var token: String?
@@ -45,13 +45,13 @@ public struct Credentials: Sendable, CustomStringConvertible {
         case nil: break
         }
         if let token, token.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) {
-            throw DeliveryError.credentials("partner \(contract.id): the bearer token holds control characters (a line break?)")
+            throw ExportError.credentials("partner \(contract.id): the bearer token holds control characters (a line break?)")
         }
         var key: [UInt8]?
         if let name = delivery.signingSecretEnv {
             let secret = try variable(name, "signing secret")
             guard secret.hasPrefix("whsec_"), let decoded = Data(base64Encoded: String(secret.dropFirst(6))), decoded.count >= 16 else {
-                throw DeliveryError.credentials("partner \(contract.id): the signing secret in \(name) must be 'whsec_' and the "
+                throw ExportError.credentials("partner \(contract.id): the signing secret in \(name) must be 'whsec_' and the "
                                                 + "base64 of at least 16 bytes (Standard Webhooks)")
             }
             key = Array(decoded)

@@ -1,18 +1,19 @@
 import CCurl
+import ExportCore
 import Foundation
 
 /// `curl_global_init`, exactly once per process, before any handle exists.
-enum CurlGlobal {
+public enum CurlGlobal {
     private static let initialised: Bool = {
         curl_global_init(Int(CURL_GLOBAL_ALL)) == CURLE_OK
     }()
 
     static func ensure() throws {
-        guard initialised else { throw DeliveryError.setup("libcurl could not be initialised") }
+        guard initialised else { throw ExportError.transportSetup("libcurl could not be initialised") }
     }
 
     /// The libcurl and TLS library versions, for `--version` and diagnostics.
-    static var versions: String { "libcurl \(String(cString: pe_curl_version())), \(String(cString: pe_curl_ssl_version()))" }
+    public static var versions: String { "libcurl \(String(cString: pe_curl_version())), \(String(cString: pe_curl_ssl_version()))" }
 }
 
 /// One libcurl easy handle: keeps its connection open between requests to the same partner.
@@ -22,7 +23,7 @@ final class CurlHandle {
 
     init() throws {
         try CurlGlobal.ensure()
-        guard let raw = curl_easy_init() else { throw DeliveryError.setup("libcurl could not create a handle") }
+        guard let raw = curl_easy_init() else { throw ExportError.transportSetup("libcurl could not create a handle") }
         self.raw = raw
         errorBuffer.initialize(repeating: 0, count: Int(PE_CURL_ERROR_SIZE))
         _ = pe_curl_setopt_pointer(raw, CURLOPT_ERRORBUFFER, errorBuffer)
@@ -70,7 +71,7 @@ final class CurlHandle {
 
     private func check(_ code: CURLcode, _ option: CURLoption) throws {
         guard code == CURLE_OK else {
-            throw DeliveryError.setup("libcurl refused option \(option.rawValue): \(String(cString: curl_easy_strerror(code)))")
+            throw ExportError.transportSetup("libcurl refused option \(option.rawValue): \(String(cString: curl_easy_strerror(code)))")
         }
     }
 }

@@ -1,43 +1,45 @@
 import CZlib
-import Foundation
+import ExportCore
 
-/// Gzip for `gzip: true` partners: compresses a payload file into another, streaming.
+/// Gzip for `gzip: true` partners, in memory: the wire bytes are always made from the feed the
+/// ledger's SHA-256 vouches for (never read back from a stored `.gz`).
 public enum Gzip {
-    public static func compress(file source: String, to destination: String) throws {
-        guard let input = FileHandle(forReadingAtPath: source) else { throw DeliveryError.payload("cannot read \(source)") }
-        defer { try? input.close() }
-        let fd = open(destination, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw DeliveryError.payload("cannot create \(destination): \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        fchmod(fd, 0o600)
+    public static func compress(_ feed: FeedBytes, level: Int32 = 6) throws -> [UInt8] {
         var stream = z_stream()
-        guard pe_deflate_init_gzip(&stream, 6) == Z_OK else { throw DeliveryError.payload("zlib could not start") }
+        guard pe_deflate_init_gzip(&stream, level) == Z_OK else { throw ExportError.internalFailure("zlib could not start") }
         defer { deflateEnd(&stream) }
-        var output = [UInt8](repeating: 0, count: 1 << 16)
-        var finished = false
-        while !finished {
-            let chunk = try input.read(upToCount: 1 << 20) ?? Data()
-            let flush = chunk.isEmpty ? Z_FINISH : Z_NO_FLUSH
-            var bytes = [UInt8](chunk)
-            try bytes.withUnsafeMutableBufferPointer { inBuffer in
-                stream.next_in = inBuffer.baseAddress
-                stream.avail_in = uInt(inBuffer.count)
+        var out: [UInt8] = []
+        out.reserveCapacity(feed.count / 4 + 64)
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        let parts = feed.parts
+        for (index, part) in parts.enumerated() {
+            let flush = index == parts.count - 1 ? Z_FINISH : Z_NO_FLUSH
+            try part.withUnsafeBufferPointer { input in
+                stream.next_in = UnsafeMutablePointer(mutating: input.baseAddress)
+                stream.avail_in = uInt(input.count)
+                var rc: Int32
                 repeat {
-                    let produced = try output.withUnsafeMutableBufferPointer { outBuffer -> Int in
-                        stream.next_out = outBuffer.baseAddress
-                        stream.avail_out = uInt(outBuffer.count)
-                        let rc = deflate(&stream, flush)
-                        guard rc != Z_STREAM_ERROR else { throw DeliveryError.payload("zlib failed") }
-                        if rc == Z_STREAM_END { finished = true }
-                        return outBuffer.count - Int(stream.avail_out)
+                    rc = chunk.withUnsafeMutableBufferPointer { output -> Int32 in
+                        stream.next_out = output.baseAddress
+                        stream.avail_out = uInt(output.count)
+                        return deflate(&stream, flush)
                     }
-                    if produced > 0 {
-                        let written = output.withUnsafeBytes { write(fd, $0.baseAddress, produced) }
-                        guard written == produced else { throw DeliveryError.payload("cannot write \(destination)") }
-                    }
-                } while stream.avail_out == 0
+                    guard rc != Z_STREAM_ERROR else { throw ExportError.internalFailure("zlib failed") }
+                    out.append(contentsOf: chunk[0..<(chunk.count - Int(stream.avail_out))])
+                } while stream.avail_out == 0 || (flush == Z_FINISH && rc != Z_STREAM_END)
             }
         }
-        guard fsync(fd) == 0 else { throw DeliveryError.payload("cannot sync \(destination)") }
+        if parts.isEmpty {
+            var rc: Int32
+            repeat {
+                rc = chunk.withUnsafeMutableBufferPointer { output -> Int32 in
+                    stream.next_out = output.baseAddress
+                    stream.avail_out = uInt(output.count)
+                    return deflate(&stream, Z_FINISH)
+                }
+                out.append(contentsOf: chunk[0..<(chunk.count - Int(stream.avail_out))])
+            } while rc != Z_STREAM_END
+        }
+        return out
     }
 }

@@ -2,48 +2,12 @@ import CCurl
 import ExportCore
 import Foundation
 
-/// One request: a feed file to send under a delivery id.
-public struct Upload: Sendable {
-    public let deliveryID: String
-    /// The feed as rendered: what the signature covers.
-    public let payloadPath: String
-    /// What goes on the wire: the payload, or its gzip.
-    public let bodyPath: String
-    public let contentType: String
-    public let gzip: Bool
-
-    public init(deliveryID: String, payloadPath: String, bodyPath: String, contentType: String, gzip: Bool) {
-        self.deliveryID = deliveryID
-        self.payloadPath = payloadPath
-        self.bodyPath = bodyPath
-        self.contentType = contentType
-        self.gzip = gzip
-    }
-}
-
-/// What one HTTP attempt came to.
-public struct Exchange: Sendable {
-    /// The HTTP status, when the partner answered.
-    public let status: Int?
-    /// libcurl's result code (0 when the transfer completed, whatever the status).
-    public let curlCode: Int32
-    /// libcurl's message when the transfer failed.
-    public let error: String?
-    /// Seconds from the answer's `Retry-After`, when it had one.
-    public let retryAfter: Int?
-    /// The first bytes of the partner's answer.
-    public let answerPrefix: [UInt8]
-    public let duration: Double
-    /// Whether any of the request left this machine (so the partner may have received it).
-    public let requestSent: Bool
-}
-
 /// The HTTPS client for one partner, over one reused libcurl handle (one connection kept alive).
 ///
 /// HTTPS only, peer and host verification always on, TLS 1.2 or later, optional CA file, client
 /// certificate and pinned public key, no redirects (a 3xx is an answer, never followed), connect
 /// timeout 10 s plus the contract's per-request timeout, no signals.
-public final class HTTPSClient {
+public final class HTTPSClient: Transport {
     public static let connectTimeoutSeconds = 10
     /// How much of an answer is kept.
     public static let answerPrefixLimit = 512
@@ -60,7 +24,7 @@ public final class HTTPSClient {
         func path(_ p: String) -> String { p.hasPrefix("/") ? p : configDirectory.appendingPathComponent(p).path }
         for (label, file) in [("ca_file", settings.caFile), ("client_cert", settings.clientCert), ("client_key", settings.clientKey)] {
             if let file, !FileManager.default.isReadableFile(atPath: path(file)) {
-                throw DeliveryError.setup("delivery.\(label) \(path(file)) is not a readable file")
+                throw ExportError.credentials("delivery.\(label) \(path(file)) is not a readable file")
             }
         }
         try handle.set(CURLOPT_URL, settings.url)
@@ -95,15 +59,9 @@ public final class HTTPSClient {
         staticHeaders = settings.headers.map { "\($0.name): \($0.value)" }
     }
 
-    /// Sends `upload` once. Never throws for network or HTTP failures: they are in the ``Exchange``.
+    /// Sends `upload` once, streaming its wire bytes from memory. Never throws for network or HTTP
+    /// failures: they are in the ``Exchange``.
     public func send(_ upload: Upload, timestamp: Int64) throws -> Exchange {
-        let fd = open(upload.bodyPath, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw DeliveryError.payload("cannot open \(upload.bodyPath): \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        var stats = stat()
-        guard fstat(fd, &stats) == 0 else { throw DeliveryError.payload("cannot stat \(upload.bodyPath)") }
-        let size = Int64(stats.st_size)
-
         var lines = staticHeaders + [
             "Content-Type: \(upload.contentType)",
             "Idempotency-Key: \(upload.deliveryID)",
@@ -112,13 +70,13 @@ public final class HTTPSClient {
         if upload.gzip { lines.append("Content-Encoding: gzip") }
         if let token = credentials.bearerToken { lines.append("Authorization: Bearer \(token)") }
         if let key = credentials.signingKey {
-            let signature = try WebhookSignature.sign(id: upload.deliveryID, timestamp: timestamp, bodyAt: upload.payloadPath, key: key)
+            let signature = WebhookSignature.sign(id: upload.deliveryID, timestamp: timestamp, feed: upload.feed, key: key)
             lines += ["webhook-id: \(upload.deliveryID)", "webhook-timestamp: \(timestamp)", "webhook-signature: \(signature)"]
         }
         let headers = CurlHeaders(lines)
         try handle.set(CURLOPT_HTTPHEADER, pointer: UnsafeMutableRawPointer(headers.list))
 
-        let source = UploadSource(fd: fd)
+        let source = UploadSource(upload.wire)
         let sink = AnswerSink(limit: Self.answerPrefixLimit)
         try handle.set(CURLOPT_READDATA, pointer: Unmanaged.passUnretained(source).toOpaque())
         try handle.set(CURLOPT_SEEKDATA, pointer: Unmanaged.passUnretained(source).toOpaque())
@@ -136,6 +94,7 @@ public final class HTTPSClient {
             Unmanaged<AnswerSink>.fromOpaque(userdata).takeUnretainedValue().take(buffer, size * count)
             return size * count
         }
+        let size = Int64(upload.wire.count)
         switch settings.method {
         case .post: try handle.set(CURLOPT_POSTFIELDSIZE_LARGE, offset: size)
         case .put: try handle.set(CURLOPT_INFILESIZE_LARGE, offset: size)
@@ -149,7 +108,7 @@ public final class HTTPSClient {
 
         let status = handle.info(CURLINFO_RESPONSE_CODE)
         let retryAfter = handle.info(offset: CURLINFO_RETRY_AFTER)
-        let sent = handle.info(CURLINFO_REQUEST_SIZE) > 0
+        let sent = handle.info(CURLINFO_REQUEST_SIZE) > 0 || handle.info(offset: CURLINFO_SIZE_UPLOAD_T) > 0
         return Exchange(status: status > 0 ? status : nil, curlCode: Int32(code.rawValue),
                         error: code == CURLE_OK ? nil : handle.message(code),
                         retryAfter: retryAfter > 0 ? Int(clamping: retryAfter) : nil,
@@ -157,22 +116,48 @@ public final class HTTPSClient {
     }
 }
 
-/// Streams the body from a file descriptor to libcurl.
+/// Streams the body from memory to libcurl, piece after piece; libcurl may rewind it (a resend on a
+/// reused connection that turned out dead).
 final class UploadSource {
-    let fd: Int32
+    private let parts: [[UInt8]]
+    private var part = 0
+    private var offset = 0
 
-    init(fd: Int32) { self.fd = fd }
+    init(_ bytes: FeedBytes) { parts = bytes.parts }
 
     func read(into buffer: UnsafeMutablePointer<CChar>, capacity: Int) -> Int {
-        while true {
-            let n = Foundation.read(fd, buffer, capacity)
-            if n >= 0 { return n }
-            if errno != EINTR { return pe_curl_readfunc_abort() }
+        var written = 0
+        while written < capacity && part < parts.count {
+            let piece = parts[part]
+            let n = min(capacity - written, piece.count - offset)
+            if n > 0 {
+                piece.withUnsafeBytes { bytes in
+                    (buffer + written).withMemoryRebound(to: UInt8.self, capacity: n) { target in
+                        target.update(from: bytes.baseAddress!.assumingMemoryBound(to: UInt8.self) + offset, count: n)
+                    }
+                }
+                written += n
+                offset += n
+            }
+            if offset >= piece.count {
+                part += 1
+                offset = 0
+            }
         }
+        return written
     }
 
-    func seek(offset: Int64, origin: Int32) -> Int32 {
-        lseek(fd, off_t(offset), origin) < 0 ? 1 : 0
+    func seek(offset target: Int64, origin: Int32) -> Int32 {
+        guard origin == SEEK_SET, target >= 0 else { return 1 }
+        var remaining = Int(target)
+        part = 0
+        offset = 0
+        while part < parts.count && remaining >= parts[part].count {
+            remaining -= parts[part].count
+            part += 1
+        }
+        offset = remaining
+        return part < parts.count || remaining == 0 ? 0 : 1
     }
 }
 

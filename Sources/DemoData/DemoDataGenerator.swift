@@ -1,7 +1,7 @@
 import Foundation
 import SQLite
 
-/// Writes a synthetic customer database in the canonical schema (DESIGN §1): realistic,
+/// Writes a synthetic customer database in the canonical schema (docs/design.md, "Source data"): realistic,
 /// deterministic for a seed, with both consent scopes, withdrawn consents, suspended and closed
 /// accounts, test card numbers that no card network accepts, and customer logs.
 public struct DemoDataGenerator {

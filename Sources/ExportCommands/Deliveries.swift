@@ -1,18 +1,20 @@
 import ArgumentParser
 import Foundation
 import Ledger
+import Reports
 
 extension PartnerExportCommand {
     /// `deliveries`: what the ledger holds.
     struct Deliveries: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "List deliveries from the ledger, newest first.",
-            discussion: "--failed lists every delivery that did not succeed and was not superseded: failed (retries exhausted "
-                + "or a TLS/set-up problem) and rejected (the partner's permanent answer).")
+            discussion: "--failed lists every delivery that did not succeed and was not superseded: failed (attempts exhausted, "
+                + "TLS or set-up problems), rejected (the partner's permanent answer) and held (not sent because an earlier "
+                + "batch of its feed was not delivered). 'rerun --failed' completes their feeds.")
 
         @OptionGroup var common: CommonOptions
 
-        @Flag(help: "Only deliveries that failed or were rejected, and were not superseded.")
+        @Flag(help: "Only deliveries that are still owed: failed, rejected or held (not superseded).")
         var failed = false
 
         @Option(help: "Only this partner's deliveries.")
@@ -21,8 +23,8 @@ extension PartnerExportCommand {
         @Option(name: .customLong("run"), help: "Only this run's deliveries.")
         var runID: String?
 
-        @Option(help: "At most this many.")
-        var limit = 200
+        @Option(help: "At most this many (default: 200 in the table, every one with --json).")
+        var limit: Int?
 
         @Flag(help: "Also show the first bytes of each partner's last answer (they may quote customer data).")
         var showAnswers = false
@@ -30,52 +32,52 @@ extension PartnerExportCommand {
         @Flag(help: "Print JSON.")
         var json = false
 
+        func validate() throws {
+            if let limit, limit < 1 { throw ValidationError("--limit must be 1 or more (leave it out for every row with --json)") }
+        }
+
         func run() throws {
             common.startLogging()
-            let ledger = try common.openLedger()
-            let records = try ledger.deliveries(statuses: failed ? [.failed, .rejected] : nil, partner: partner, run: runID, limit: limit)
+            let ledger = try ReadOnlyLedger.open(common)
+            let listing = ListingLimit(explicit: limit, tableDefault: 200)
+            var query = DeliveryQuery(statuses: failed ? DeliveryStatus.unsuccessful : nil, partner: partner, run: runID)
+            let total = try ledger.deliveryCount(query)
+            query.limit = listing.rows(json: json)
+            let records = try ledger.deliveries(query)
             if json {
-                print(JSONValue.array(records.map { d in
-                    var pairs: [(String, JSONValue)] = [
-                        ("id", .string(d.id)), ("run", .string(d.runID)), ("partner", .string(d.partner)), ("batch", .int(d.batch)),
-                        ("status", .string(d.status.rawValue)), ("attempts", .int(d.attempts)), ("record_count", .int(d.recordCount)),
-                        ("bytes", .int(d.bytes)), ("sha256", .string(d.sha256)), ("last_http_status", .optional(d.lastHTTPStatus)),
-                        ("last_error", .optional(d.lastError)), ("created_at", .string(d.createdAt)),
-                        ("delivered_at", .optional(d.status == .delivered ? d.deliveredAt : nil)),
-                        ("superseded_by", .optional(d.supersededBy)), ("supersedes", .optional(d.supersedes)),
-                        ("in_doubt", .bool(d.inDoubt)),
-                    ]
-                    if showAnswers { pairs.append(("answer_prefix", .string(String(decoding: d.answerPrefix, as: UTF8.self)))) }
-                    return .object(pairs)
-                }).rendered(), terminator: "")
+                try StandardOutput.json(records.map { DeliveryEntry($0, showAnswer: showAnswers) })
                 return
             }
             if records.isEmpty {
-                print(failed ? "No failed or rejected deliveries." : "No deliveries.")
+                try StandardOutput.line(failed ? "No failed, rejected or held deliveries: every feed is complete." : "No deliveries.")
                 return
             }
-            print(Terminal.table(["delivery", "partner", "batch", "status", "attempts", "records", "http", "created", "note"],
-                                 records.map { d in
-                [d.id, d.partner, String(d.batch), d.status.rawValue, String(d.attempts), Terminal.count(d.recordCount),
-                 d.lastHTTPStatus.map(String.init) ?? "-", d.createdAt, note(d)]
+            try StandardOutput.line(Terminal.table(["delivery", "partner", "batch", "status", "attempts", "records", "http", "created",
+                                                    "note"], records.map { d in
+                [d.id, d.partner, String(d.batch), d.status.rawValue + (d.inDoubt ? " (in doubt)" : ""), String(d.attempts),
+                 Terminal.count(d.recordCount), d.lastHTTPStatus.map(String.init) ?? "-", d.createdAt, note(d)]
             }))
+            if let note = listing.note(shown: records.count, total: total, noun: "deliveries", seeAll: "deliveries"
+                                       + (failed ? " --failed" : "")) {
+                try StandardOutput.line(note)
+            }
             if showAnswers {
                 for d in records where !d.answerPrefix.isEmpty {
-                    print("\(d.id) answered: \(String(decoding: d.answerPrefix, as: UTF8.self).debugDescription)")
+                    try StandardOutput.line("\(d.id) answered: \(String(decoding: d.answerPrefix, as: UTF8.self).debugDescription)")
                 }
             }
             if failed {
-                print("To send them again under today's consent and contract: partner-export rerun --failed"
-                      + (partner.map { " --partner \($0)" } ?? ""))
+                try StandardOutput.line("To complete these feeds under today's consent and contract: partner-export rerun --failed"
+                                        + (partner.map { " --partner \($0)" } ?? ""))
             }
         }
 
         private func note(_ d: DeliveryRecord) -> String {
             switch d.status {
-            case .superseded: return "superseded" + (d.supersededBy.map { " by \($0)" } ?? "") + (d.inDoubt ? " (was in doubt)" : "")
+            case .superseded: return "superseded" + (d.supersededBy.map { " by \($0)" } ?? "")
             case .delivered: return "delivered \(d.deliveredAt ?? "")"
             default:
-                let error = d.lastError ?? ""
+                let error = (d.lastErrorCode.map { "[\($0)] " } ?? "") + (d.lastError ?? "")
                 return error.count > 100 ? String(error.prefix(97)) + "..." : error
             }
         }

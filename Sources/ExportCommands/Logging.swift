@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import ExportCore
 import Logging
 
 /// How log lines look: text for people, JSON lines for log collectors.
@@ -38,6 +39,7 @@ public enum LoggingBootstrap {
 var logger: Logger { Logger(label: "partner-export") }
 
 /// One JSON object per line on standard error: time, level, message and metadata (dotted keys).
+/// Numbers and booleans stay numbers and booleans.
 struct JSONLinesLogHandler: LogHandler {
     let label: String
     var logLevel: Logger.Level = .warning
@@ -52,15 +54,53 @@ struct JSONLinesLogHandler: LogHandler {
     }
 
     func log(event: LogEvent) {
-        var fields: [(String, JSONValue)] = [
-            ("time", .string(Clock.rfc3339(Date()))), ("level", .string(event.level.rawValue)), ("logger", .string(label)),
-            ("message", .string("\(event.message)")),
+        var fields: [String: LogValue] = [
+            "time": .text(Timestamps.precise(Date())), "level": .text(event.level.rawValue), "logger": .text(label),
+            "message": .text("\(event.message)"),
         ]
-        let merged = metadata.merging(event.metadata ?? [:]) { $1 }
-        for key in merged.keys.sorted() { fields.append((key, .string("\(merged[key].map { "\($0)" } ?? "")"))) }
-        let line = JSONValue.object(fields).compact() + "\n"
+        for (key, value) in metadata.merging(event.metadata ?? [:], uniquingKeysWith: { $1 }) { fields[key] = LogValue(value) }
+        guard let line = try? JSONCoding.compact(fields) else { return }
         Self.output.lock()
-        FileHandle.standardError.write(Data(line.utf8))
+        FileHandle.standardError.write(Data((line + "\n").utf8))
         Self.output.unlock()
+    }
+}
+
+/// A log value as JSON: text, a number or a boolean, or lists and objects of them.
+enum LogValue: Encodable {
+    case text(String)
+    case integer(Int)
+    case number(Double)
+    case boolean(Bool)
+    case list([LogValue])
+    case object([String: LogValue])
+
+    init(_ value: Logger.Metadata.Value) {
+        switch value {
+        case .string(let text): self = .text(text)
+        case .stringConvertible(let value):
+            switch value {
+            case let n as Int: self = .integer(n)
+            case let n as Int32: self = .integer(Int(n))
+            case let n as Int64: self = .integer(Int(n))
+            case let d as Double: self = .number(d)
+            case let b as Bool: self = .boolean(b)
+            default: self = .text(value.description)
+            }
+        case .array(let items): self = .list(items.map(LogValue.init))
+        case .dictionary(let pairs): self = .object(pairs.mapValues(LogValue.init))
+        }
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var c = encoder.singleValueContainer()
+        switch self {
+        case .text(let text): try c.encode(text)
+        case .integer(let n): try c.encode(n)
+        case .number(let d): try c.encode(d)
+        case .boolean(let b): try c.encode(b)
+        case .list(let items): try c.encode(items)
+        case .object(let pairs): try c.encode(pairs)
+        }
     }
 }

@@ -1,5 +1,9 @@
 import ArgumentParser
+import CLibXML2
 import CMalloc
+import CSQLite
+import Delivery
+import ExportCore
 import Foundation
 
 /// The `partner-export` command: shares customer data with partners exactly as the privacy policy promises.
@@ -8,16 +12,17 @@ public struct PartnerExportCommand: ParsableCommand {
         commandName: "partner-export",
         abstract: "Share opted-in customers' data with partners, minimised to each contract, and record every disclosure.",
         discussion: """
-            Exit codes: 0 all good; 1 some deliveries failed or were rejected; 2 invalid configuration or usage; \
-            75 another run holds the lock.
+            Exit codes: 0 all good; 1 some deliveries failed, were rejected or held (a feed is incomplete); 2 invalid \
+            configuration, environment or usage; 75 another run holds the lock.
             """,
-        version: "0.1.0",
+        version: "\(PartnerExportVersion.string) (\(CurlGlobal.versions), libxml2 \(String(cString: pe_xml_dotted_version())), "
+            + "SQLite \(String(cString: sqlite3_libversion())))",
         subcommands: [Validate.self, PreviewCommand.self, Run.self, Deliveries.self, Rerun.self, Disclosures.self, Runs.self,
-                      Prune.self, DemoData.self])
+                      Prune.self, DemoDataCommand.self])
 
     public init() {}
 
-    /// Parses the arguments, runs the command and exits with the code DESIGN §6 fixes.
+    /// Parses the arguments, runs the command and exits with the codes docs/design.md fixes ("Exit codes").
     public static func runAndExit(_ arguments: [String]? = nil) -> Never {
         // Batches are large buffers made and freed again and again from several threads. glibc's
         // adaptive threshold would soon serve them from its arenas, which keep freed memory resident;
@@ -27,18 +32,22 @@ public struct PartnerExportCommand: ParsableCommand {
             var command = try parseAsRoot(arguments)
             try command.run()
             Foundation.exit(0)
-        } catch let failure as CommandFailure {
-            Terminal.error(failure.description)
-            Foundation.exit(failure.exitCode)
+        } catch let error as ExportError {
+            Terminal.error(error.message)
+            Foundation.exit(error.exitCode)
         } catch let code as ExitCode {
             Foundation.exit(code.rawValue)
         } catch {
             let code = exitCode(for: error)
             if code == .success {
-                print(fullMessage(for: error))
+                do {
+                    try StandardOutput.line(fullMessage(for: error))
+                } catch {
+                    Foundation.exit(1)
+                }
                 Foundation.exit(0)
             }
-            // Usage errors (exit 64 in ArgumentParser) are exit 2 here, as DESIGN §6 says.
+            // Usage errors (exit 64 in ArgumentParser) are exit 2 here, as docs/design.md says ("Exit codes").
             FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
             Foundation.exit(code == .validationFailure ? 2 : (code.rawValue == 1 ? 1 : 2))
         }

@@ -38,33 +38,21 @@ extension PartnerExportCommand {
             common.startLogging()
             let configuration = try common.loadConfiguration()
             guard let partner = configuration.partner(partner) else {
-                throw CommandFailure("there is no partner '\(partner)' in \(common.configDirectory)/partners; known: "
-                                     + configuration.partners.map(\.id).joined(separator: ", "), exitCode: 2)
+                throw ExportError.usage("there is no partner '\(partner)' in \(common.configDirectory)/partners; known: "
+                                        + configuration.partners.map(\.id).joined(separator: ", "))
             }
-            let plan = try makePlan(partner)
-            let source = try openSource(common.databasePath)
-            let schema = try SchemaCheck.load(partner, in: configuration)
-            let job = try ExportJob(plan: plan, source: source, schema: schema)
-            let report = try Preview(job: job, source: source).run(samples: limit, out: out,
-                                                                   generatedAt: Clock.rfc3339(Clock.now()))
+            let plan = try PreparedPartner.plan(partner, environment: common.environment)
+            guard FileManager.default.fileExists(atPath: common.databasePath) else {
+                throw ExportError.sourceMissing(path: common.databasePath)
+            }
+            let job = try ExportJob(plan: plan, source: try CustomerDatabase(path: common.databasePath),
+                                    schema: try SchemaCache.shared.schema(for: partner, in: configuration))
+            let report = try Preview(job: job).run(samples: limit, out: out, generatedAt: Timestamps.rfc3339(Host.time.now()))
             if json {
-                print(PreviewOutput.json(report, reveal: reveal).rendered(), terminator: "")
+                try StandardOutput.json(PreviewOutput.document(report, reveal: reveal))
             } else {
-                print(PreviewOutput.text(report, reveal: reveal), terminator: "")
+                try StandardOutput.write(PreviewOutput.text(report, reveal: reveal))
             }
         }
-    }
-}
-
-/// Opens the customer database, or fails with exit code 2 and a message naming it.
-func openSource(_ path: String) throws -> CustomerDatabase {
-    guard FileManager.default.fileExists(atPath: path) else {
-        throw CommandFailure("the customer database \(path) does not exist; pass --db PATH or set PARTNER_EXPORT_DB "
-                             + "(or create demo data with 'partner-export demo-data --customers 1000 --db \(path)')", exitCode: 2)
-    }
-    do {
-        return try CustomerDatabase(path: path)
-    } catch {
-        throw CommandFailure("\(error)", exitCode: 2)
     }
 }

@@ -1,45 +1,33 @@
 import ExportCore
 import Pipeline
+import Reports
 
-/// How `preview` prints its report: text for people, JSON for scripts (DESIGN §6).
+/// How `preview` prints its report: text for people, JSON for scripts (docs/design.md, "Commands").
 enum PreviewOutput {
-    static func json(_ report: PreviewReport, reveal: Bool) -> JSONValue {
+    static func document(_ report: PreviewReport, reveal: Bool) -> PreviewDocument {
         let partner = report.partner
         let fields = partner.mapping.fields
-        var pairs: [(String, JSONValue)] = [
-            ("partner", .string(partner.id)),
-            ("name", .string(partner.contract.name)),
-            ("purpose", .string(partner.contract.purpose)),
-            ("format", .string(partner.contract.format.rawValue)),
-            ("consent", .array(partner.contract.consent.map { .string($0) })),
-            ("customers", .int(report.counts.customers)),
-            ("eligible", .int(report.counts.eligible)),
-            ("rendered", .int(report.tally.rendered)),
-            ("rejected", .array(sortedRejections(report).map { rejected in
-                .object([("customer_id", .int(Int(rejected.customerID))), ("reason", .string(rejected.reason.description)),
-                         ("code", .string(rejected.reason.code))])
-            })),
-            ("rejected_count", .int(report.tally.rejectedCount)),
-            ("excluded", .object(report.counts.excluded.map { ($0.reason.key, .int($0.count)) })),
-            ("fields", .array(fields.map { field in
-                .object([("name", .string(field.name)), ("from", .string(field.from)), ("form", .string(field.form.name)),
-                         ("allowed_forms", .array((partner.contract.allowedForms(for: field.from) ?? []).map { .string($0.name) })),
-                         ("required", .bool(field.required))])
-            })),
-            ("allowed_not_sent", .array(partner.allowedButNotSent.map { allowed in
-                .object([("field", .string(allowed.field)), ("allowed_forms", .array(allowed.forms.map { .string($0.name) }))])
-            })),
-            ("replaced_characters", .int(report.tally.replacedCharacters)),
-            ("samples_masked", .bool(!reveal)),
-            ("samples", .array(report.samples.map { record in
-                .object(zip(fields, record).map { field, value in (field.name, sampleJSON(value, reveal: reveal)) })
-            })),
-        ]
-        if let output = report.output {
-            pairs.append(("out", .object([("path", .string(output.path)), ("records", .int(output.records)),
-                                          ("bytes", .int(output.bytes))])))
-        }
-        return .object(pairs)
+        return PreviewDocument(
+            partner: partner.id, name: partner.contract.name, purpose: partner.contract.purpose,
+            format: partner.contract.format.rawValue, consent: partner.contract.consent, customers: report.counts.customers,
+            eligible: report.counts.eligible, rendered: report.tally.rendered,
+            rejected: sortedRejections(report).map {
+                PreviewDocument.Rejection(customerID: $0.customerID, reason: $0.reason.description, code: $0.reason.code)
+            },
+            rejectedCount: report.tally.rejectedCount,
+            excluded: Dictionary(uniqueKeysWithValues: report.counts.excluded.map { ($0.reason.key, $0.count) }),
+            fields: fields.map { field in
+                PreviewDocument.Field(name: field.name, from: field.from, form: field.form.name,
+                                      allowedForms: (partner.contract.allowedForms(for: field.from) ?? []).map(\.name),
+                                      required: field.required)
+            },
+            allowedNotSent: partner.allowedButNotSent.map { AllowedReport(field: $0.field, allowedForms: $0.forms.map(\.name)) },
+            replacedCharacters: report.tally.replacedCharacters, samplesMasked: !reveal,
+            samples: report.samples.map { record in
+                Dictionary(zip(fields, record).map { field, value in (field.name, sampleJSON(value, reveal: reveal)) },
+                           uniquingKeysWith: { first, _ in first })
+            },
+            out: report.output.map { PreviewDocument.Output(path: $0.path, records: $0.records, bytes: $0.bytes) })
     }
 
     static func text(_ report: PreviewReport, reveal: Bool) -> String {
@@ -89,9 +77,9 @@ enum PreviewOutput {
                          : "Sample records (masked; --reveal shows the values):")
             for (i, record) in report.samples.enumerated() {
                 lines.append("  record \(i + 1)")
-                lines.append(Terminal.table(nil, zip(partner.mapping.fields, record).map { field, value in
-                    ["    " + field.name, sampleText(value, reveal: reveal)]
-                }))
+                for (field, value) in zip(partner.mapping.fields, record) {
+                    lines.append("    \(field.name)  \(sampleText(value, reveal: reveal))")
+                }
             }
         }
         if let output = report.output {
@@ -120,7 +108,7 @@ enum PreviewOutput {
     static func mask(_ value: SampleValue) -> String {
         switch value {
         case .null: "null"
-        case .text(let text): "*** (\(text.count) chars)"
+        case .text(let text): "*** (\(text.unicodeScalars.count) chars)"
         case .number: "****"
         case .list(let items): "[\(items.count) item\(items.count == 1 ? "" : "s")]"
         }
@@ -130,20 +118,40 @@ enum PreviewOutput {
         guard reveal else { return mask(value) }
         switch value {
         case .null: return "null"
-        case .text(let text): return JSONValue.string(text).rendered().trimmingCharacters(in: ["\n"])
+        case .text(let text): return quoted(text)
         case .number(let n): return String(n)
-        case .list(let items): return JSONValue.array(items.map { .string($0) }).rendered()
-            .replacingOccurrences(of: "\n", with: "").replacingOccurrences(of: "  ", with: "")
+        case .list(let items): return "[" + items.map(quoted).joined(separator: ",") + "]"
         }
     }
 
-    private static func sampleJSON(_ value: SampleValue, reveal: Bool) -> JSONValue {
-        guard reveal else { return value == .null ? .null : .string(mask(value)) }
+    /// A JSON string literal, built in one pass over the UTF-8 bytes (linear in the value's length).
+    static func quoted(_ text: String) -> String {
+        var out: [UInt8] = [UInt8(ascii: "\"")]
+        out.reserveCapacity(text.utf8.count + 2)
+        let hex = Array("0123456789abcdef".utf8)
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""): out += [UInt8(ascii: "\\"), UInt8(ascii: "\"")]
+            case UInt8(ascii: "\\"): out += [UInt8(ascii: "\\"), UInt8(ascii: "\\")]
+            case 0x0A: out += [UInt8(ascii: "\\"), UInt8(ascii: "n")]
+            case 0x0D: out += [UInt8(ascii: "\\"), UInt8(ascii: "r")]
+            case 0x09: out += [UInt8(ascii: "\\"), UInt8(ascii: "t")]
+            case 0..<0x20, 0x7F:
+                out += Array("\\u00".utf8) + [hex[Int(byte >> 4)], hex[Int(byte & 0xF)]]
+            default: out.append(byte)
+            }
+        }
+        out.append(UInt8(ascii: "\""))
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    private static func sampleJSON(_ value: SampleValue, reveal: Bool) -> SampleValueJSON {
+        guard reveal else { return value == .null ? .null : .text(mask(value)) }
         switch value {
         case .null: return .null
-        case .text(let text): return .string(text)
-        case .number(let n): return .int(n)
-        case .list(let items): return .array(items.map { .string($0) })
+        case .text(let text): return .text(text)
+        case .number(let n): return .number(n)
+        case .list(let items): return .list(items)
         }
     }
 }

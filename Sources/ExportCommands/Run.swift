@@ -3,6 +3,7 @@ import ExportConfig
 import ExportCore
 import Foundation
 import Pipeline
+import Reports
 
 extension PartnerExportCommand {
     /// `run`: the batch job.
@@ -29,7 +30,7 @@ extension PartnerExportCommand {
                                    valueName: "dir"))
         var out: String?
 
-        @Flag(help: "Print the summary as JSON.")
+        @Flag(help: "Print the report as JSON.")
         var json = false
 
         @Option(help: "How many partners to deliver at the same time.")
@@ -46,124 +47,84 @@ extension PartnerExportCommand {
         func run() throws {
             common.startLogging()
             let configuration = try common.loadConfiguration()
-            if due && !dryRun {
-                try deliverDue(configuration)
-                return
-            }
-            let selected = try select(configuration)
             if dryRun {
-                try runDry(selected, configuration: configuration)
-            } else {
-                try deliver(selected, configuration: configuration)
-            }
-        }
-
-        /// `--due`: under the lock, the partners whose schedule fired since their last completed run.
-        private func deliverDue(_ configuration: Configuration) throws {
-            let coordinator = try RunCoordinator(common: common, configuration: configuration)
-            let now = Clock.now()
-            let dueNow = try configuration.partners.filter { partner in
-                guard let text = partner.contract.schedule, let schedule = try? CronSchedule(parsing: text) else { return false }
-                let last = try coordinator.ledger.lastCompletedRun(partner: partner.id).flatMap(Clock.parse)
-                return schedule.isDue(lastCompleted: last.map { Int64($0.timeIntervalSince1970) }, now: Int64(now.timeIntervalSince1970))
-            }
-            guard !dueNow.isEmpty else {
-                if !json { print("No partner is due at \(Clock.rfc3339(now)).") } else { print(JSONValue.object([("run", .null), ("partners", .array([]))]).rendered(), terminator: "") }
+                try runDry(configuration)
                 return
             }
-            try deliver(dueNow, configuration: configuration, coordinator: coordinator, trigger: "scheduled")
-        }
-
-        /// The real run: every selected partner rendered, delivered over HTTPS and recorded.
-        private func deliver(_ partners: [Partner], configuration: Configuration, coordinator existing: RunCoordinator? = nil,
-                             trigger: String = "manual") throws {
-            let coordinator = try existing ?? RunCoordinator(common: common, configuration: configuration)
-            let prepared = try partners.map { try coordinator.prepare($0) }
-            let now = Clock.now()
-            let runID = Timestamps.identifier("run", at: now, randomBytes: 3)
-            try coordinator.ledger.startRun(id: runID, trigger: trigger, partners: partners.map(\.id), at: Timestamps.precise(now))
-            let payloads = coordinator.payloads
-            let policy = coordinator.policy
-            let progress = Progress()
-            let events = RunCoordinator.events(run: runID, progress: progress)
-            let outcomes = coordinator.forEachPartner(prepared, parallel: parallel) { prepared, source, ledger in
-                PartnerDelivery(plan: prepared.plan, source: source, schema: prepared.schema, ledger: ledger, client: prepared.client,
-                                payloads: payloads, runID: runID, policy: policy, now: { Clock.now() },
-                                sleep: { Thread.sleep(forTimeInterval: $0) }, events: events).run()
-            }
-            progress.finish()
-            let succeeded = try coordinator.finish(run: runID, outcomes: outcomes)
-            common.writeMetrics(coordinator.ledger, configuration: configuration)
-            try RunReport(ledger: coordinator.ledger, run: runID).print(json: json)
-            if !succeeded { throw ExitCode(1) }
+            let request: Runner.Request = due ? .due : .partners(try select(configuration), trigger: .manual)
+            try RunCommand.execute(request, common: common, configuration: configuration, parallel: parallel, json: json)
         }
 
         private func select(_ configuration: Configuration) throws -> [Partner] {
             if all { return configuration.partners }
-            if due { return configuration.partners.filter { $0.contract.schedule != nil } }
             return try partners.map { id in
                 guard let partner = configuration.partner(id) else {
-                    throw CommandFailure("there is no partner '\(id)' in \(common.configDirectory)/partners; known: "
-                                         + configuration.partners.map(\.id).joined(separator: ", "), exitCode: 2)
+                    throw ExportError.usage("there is no partner '\(id)' in \(common.configDirectory)/partners; known: "
+                                            + configuration.partners.map(\.id).joined(separator: ", "))
                 }
                 return partner
             }
         }
 
-        private func runDry(_ partners: [Partner], configuration: Configuration) throws {
-            let now = Clock.now()
-            let runID = Timestamps.identifier("dry", at: now, randomBytes: 3)
-            let folder = out ?? (common.stateDirectory as NSString).appendingPathComponent("dry-run/\(runID)")
-            let plans = try partners.map { try makePlan($0) }
-            let source = try openSource(common.databasePath)
-            var results: [(Partner, String, Result<ExportTally, Error>)] = []
-            for plan in plans {
-                let partnerFolder = (folder as NSString).appendingPathComponent(plan.partner.id)
-                let result = Result {
-                    let job = try ExportJob(plan: plan, source: source, schema: try SchemaCheck.load(plan.partner, in: configuration))
-                    return try DryRun(job: job, folder: partnerFolder).run(runID: runID, generatedAt: Clock.rfc3339(now))
-                }
-                results.append((plan.partner, partnerFolder, result))
+        private func runDry(_ configuration: Configuration) throws {
+            var selected = due ? [] : try select(configuration)
+            if due {
+                // Only the partners that are due, by the ledger's record of their last runs (read-only).
+                let ledger = FileManager.default.fileExists(atPath: common.statePath) ? try ReadOnlyLedger.open(common) : nil
+                selected = try Runner.duePartners(configuration.partners, ledger: ledger, now: Host.time.now())
             }
+            for partner in selected {
+                for variable in Validation.requiredVariables(partner) where common.environment[variable] == nil {
+                    Terminal.warning("\(partner.id): the environment variable \(variable) is not set here; a real run needs it")
+                }
+            }
+            let document = try DryRun(configuration: configuration, sourcePath: common.databasePath, environment: common.environment,
+                                      time: Host.time).run(selected, folder: out, stateFolder: common.stateDirectory)
             if json {
-                print(JSONValue.object([
-                    ("run", .string(runID)), ("dry_run", .bool(true)), ("folder", .string(folder)),
-                    ("partners", .array(results.map { partner, partnerFolder, result in
-                        switch result {
-                        case .success(let tally):
-                            return .object([("partner", .string(partner.id)), ("status", .string("rendered")),
-                                            ("deliveries", .int(tally.batches)), ("records", .int(tally.rendered)),
-                                            ("eligible", .int(tally.eligible)), ("rejected", .int(tally.rejectedCount)),
-                                            ("bytes", .int(tally.bytes)), ("folder", .string(partnerFolder))])
-                        case .failure(let error):
-                            return .object([("partner", .string(partner.id)), ("status", .string("failed")),
-                                            ("error", .string("\(error)"))])
-                        }
-                    })),
-                ]).rendered(), terminator: "")
+                try StandardOutput.json(document)
             } else {
-                print("Dry run \(runID): nothing was sent and nothing was recorded. Feeds are under \(folder)")
-                print(Terminal.table(["partner", "format", "eligible", "rendered", "rejected", "batches", "bytes", "status"],
-                                     results.map { partner, _, result in
-                    switch result {
-                    case .success(let tally):
-                        return [partner.id, partner.contract.format.rawValue, Terminal.count(tally.eligible),
-                                Terminal.count(tally.rendered), Terminal.count(tally.rejectedCount), Terminal.count(tally.batches),
-                                Terminal.count(tally.bytes), "ok"]
-                    case .failure:
-                        return [partner.id, partner.contract.format.rawValue, "-", "-", "-", "-", "-", "FAILED"]
-                    }
+                try StandardOutput.line("Dry run \(document.run): nothing was sent and nothing was recorded. Feeds are under \(document.folder)")
+                try StandardOutput.line(Terminal.table(["partner", "eligible", "rendered", "rejected", "batches", "bytes", "status"],
+                                                       document.partners.map { p in
+                    p.status == "rendered"
+                        ? [p.partner, Terminal.count(p.eligible), Terminal.count(p.records), Terminal.count(p.rejectedRecords),
+                           Terminal.count(p.deliveries), Terminal.count(p.bytes), "ok"]
+                        : [p.partner, "-", "-", "-", "-", "-", "FAILED"]
                 }))
-                for (partner, _, result) in results {
-                    if case .success(let tally) = result, tally.rejectedCount > 0 {
-                        print("\(partner.id): \(tally.rejectedCount) record(s) rejected: "
-                              + tally.rejected.prefix(5).map { "customer \($0.customerID) (\($0.reason))" }.joined(separator: "; ")
-                              + (tally.rejectedCount > 5 ? "; 'preview \(partner.id) --json' lists them all" : ""))
+                for p in document.partners {
+                    if p.rejectedRecords > 0 {
+                        try StandardOutput.line("\(p.partner): \(p.rejectedRecords) record(s) rejected: "
+                                                + p.firstRejections.map { "customer \($0.customerID) (\($0.reason))" }.joined(separator: "; ")
+                                                + (p.rejectedRecords > 5 ? "; 'preview \(p.partner) --json' lists them all" : ""))
                     }
-                    if case .failure(let error) = result { Terminal.error("\(partner.id): \(error)") }
+                    if let error = p.error { Terminal.error("\(p.partner): [\(error.code)] \(error.message)") }
                 }
             }
-            if results.contains(where: { if case .failure = $0.2 { true } else { false } }) { throw ExitCode(1) }
+            if document.partners.contains(where: { $0.status != "rendered" }) { throw ExitCode(1) }
         }
+    }
+}
+
+/// What `run` and `rerun` share: one call into the library, the report printed, the exit code.
+enum RunCommand {
+    static func execute(_ request: Runner.Request, common: CommonOptions, configuration: Configuration, parallel: Int,
+                        json: Bool) throws {
+        let progress = ProgressLine()
+        let runner = Runner(common.runSettings(configuration, parallel: parallel, events: RunEventsLog.events(progress: progress)))
+        let report: RunReport
+        do {
+            report = try runner.run(request)
+        } catch {
+            progress.finish()
+            throw error
+        }
+        progress.finish()
+        for warning in runner.warnings { Terminal.warning(warning.message) }
+        if json {
+            try StandardOutput.json(report)
+        } else {
+            try StandardOutput.write(RunReportText.render(report))
+        }
+        if report.run != nil && !report.succeeded { throw ExitCode(1) }
     }
 }

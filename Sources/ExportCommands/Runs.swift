@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
 import Ledger
+import Pipeline
+import Reports
 
 extension PartnerExportCommand {
     /// `runs`: the runs the ledger holds, and one run's report again.
@@ -14,35 +16,51 @@ extension PartnerExportCommand {
 
             @OptionGroup var common: CommonOptions
 
-            @Option(help: "At most this many.")
-            var limit = 50
+            @Option(help: "At most this many (default: 50 in the table, every one with --json).")
+            var limit: Int?
 
             @Flag(help: "Print JSON.")
             var json = false
 
+            func validate() throws {
+                if let limit, limit < 1 { throw ValidationError("--limit must be 1 or more (leave it out for every row with --json)") }
+            }
+
             func run() throws {
                 common.startLogging()
-                let runs = try common.openLedger().runs(limit: limit)
+                let ledger = try ReadOnlyLedger.open(common)
+                let listing = ListingLimit(explicit: limit, tableDefault: 50)
+                let total = try ledger.runCount()
+                // A run still marked running whose process is gone was interrupted (the next run records it so).
+                let alive = StateLock.holderAlive(in: common.stateDirectory)
+                let entries = try ledger.runs(limit: listing.rows(json: json)).map { run -> RunEntry in
+                    var entry = RunEntry(run, partners: try ledger.partnerRuns(run: run.id))
+                    if run.status == .running && !alive { entry.status = RunStatus.interrupted.rawValue }
+                    return entry
+                }
                 if json {
-                    print(JSONValue.array(runs.map { run in
-                        .object([("run", .string(run.id)), ("trigger", .string(run.trigger)), ("status", .string(run.status)),
-                                 ("started_at", .string(run.startedAt)), ("finished_at", .optional(run.finishedAt)),
-                                 ("partners", .array(run.partners.map { .string($0) }))])
-                    }).rendered(), terminator: "")
+                    try StandardOutput.json(entries)
                     return
                 }
-                if runs.isEmpty {
-                    print("No runs yet.")
+                if entries.isEmpty {
+                    try StandardOutput.line("No runs yet.")
                     return
                 }
-                print(Terminal.table(["run", "trigger", "started", "finished", "status", "partners"], runs.map { run in
-                    [run.id, run.trigger, run.startedAt, run.finishedAt ?? "-", run.status, run.partners.joined(separator: ", ")]
+                try StandardOutput.line(Terminal.table(["run", "trigger", "started", "finished", "status", "partners (feed)"],
+                                                       entries.map { run in
+                    [run.run, run.trigger, run.startedAt, run.finishedAt ?? "-", run.status,
+                     run.results.isEmpty ? run.partners.joined(separator: ", ")
+                         : run.results.map { "\($0.partner) \($0.status)" + ($0.feedComplete ? "" : " (INCOMPLETE)") }
+                             .joined(separator: ", ")]
                 }))
+                if let note = listing.note(shown: entries.count, total: total, noun: "runs", seeAll: "runs") {
+                    try StandardOutput.line(note)
+                }
             }
         }
 
         struct Show: ParsableCommand {
-            static let configuration = CommandConfiguration(abstract: "Print one run's report again.")
+            static let configuration = CommandConfiguration(abstract: "Print one run's report again, as it was when the run ended.")
 
             @OptionGroup var common: CommonOptions
 
@@ -54,7 +72,12 @@ extension PartnerExportCommand {
 
             func run() throws {
                 common.startLogging()
-                try RunReport(ledger: common.openLedger(), run: runID).print(json: json)
+                let report = try RunReports.load(runID, from: try ReadOnlyLedger.open(common))
+                if json {
+                    try StandardOutput.json(report)
+                } else {
+                    try StandardOutput.write(RunReportText.render(report))
+                }
             }
         }
     }

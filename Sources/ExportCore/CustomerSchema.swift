@@ -10,7 +10,7 @@ public enum FieldType: String, Sendable, Hashable {
     case list
 }
 
-/// One column of the canonical `customers` table (DESIGN §1).
+/// One column of the canonical `customers` table (docs/design.md, "Source data").
 public struct CustomerColumn: Sendable, Hashable {
     public let name: String
     public let type: FieldType

@@ -5,6 +5,10 @@ public struct ExportPlan: Sendable {
     /// What the source reads, `id` first; never a never-export column.
     public let columns: SourceColumns
     public let minimiser: Minimiser
+    /// A fingerprint of everything that decides a record's bytes: format, XML names, each field's
+    /// name, source, form, item and `required`, and (through a keyed hash, never the key) the
+    /// pseudonym key. Two runs with equal fingerprints render equal records from equal rows.
+    public let shape: String
 
     /// - Parameter pseudonymKey: the bytes of the partner's pseudonym key; needed when a field uses
     ///   the `pseudonym` form.
@@ -37,6 +41,13 @@ public struct ExportPlan: Sendable {
                                         transform: .resolve(form: field.form, column: column)))
         }
         minimiser = Minimiser(steps: steps, pseudonymizer: pseudonymizer)
+        var description = "format=\(partner.contract.format.rawValue)\nroot=\(mapping.root)\nrecord=\(mapping.record)\n"
+            + "namespace=\(mapping.namespace ?? "")\n"
+        for field in mapping.fields {
+            description += "field=\(field.name)|\(field.from)|\(field.form.name)|\(field.item)|\(field.required)\n"
+        }
+        if let pseudonymizer { description += "key=" + pseudonymizer.pseudonym(of: "partner-export/feed-shape") + "\n" }
+        shape = HashForm.sha256(of: description)
     }
 }
 

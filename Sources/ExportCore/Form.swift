@@ -1,4 +1,4 @@
-/// A form (transform) a field is sent in, from most to least revealing (DESIGN §2).
+/// A form (transform) a field is sent in, from most to least revealing (docs/design.md, "Contracts and mappings").
 public enum Form: Sendable, Hashable {
     /// The value as stored (lists stay lists).
     case clear

@@ -39,7 +39,7 @@ enum Hex {
 }
 
 /// Decimal digits without going through String.
-public enum Decimal {
+public enum DecimalText {
     /// Calls `body` with the decimal text of `n`.
     public static func withDigits<R>(_ n: Int64, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
         try withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { buffer in

@@ -60,7 +60,7 @@ public struct Minimiser: Sendable {
                     record.values.append(.null)
                     return nil
                 case .integer(let n):
-                    return Decimal.withDigits(n) { apply(step, to: $0, record: &record) }
+                    return DecimalText.withDigits(n) { apply(step, to: $0, record: &record) }
                 case .bytes(let bytes):
                     return apply(step, to: bytes, record: &record)
                 }

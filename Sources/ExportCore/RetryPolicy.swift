@@ -1,67 +1,170 @@
-/// What to do after one HTTP attempt. The one place that classifies answers (DESIGN §4).
-public enum DeliveryDecision: Sendable, Equatable {
-    /// A 2xx: the partner has the feed.
-    case delivered
-    /// Worth trying again; `after` is the partner's `Retry-After` in seconds, when it gave one.
-    case retry(reason: String, after: Int?)
+import Foundation
+
+/// How one attempt is classified (docs/design.md, "Delivery"): the one place that reads statuses and libcurl codes.
+public enum AnswerClass: Sendable, Equatable {
+    /// A 2xx: the partner has the feed, whatever happened to the rest of its answer.
+    case acknowledged
+    /// Worth trying again; `retryAfter` is the partner's `Retry-After` in seconds, when it gave one.
+    case retryable(reason: String, retryAfter: Int?)
     /// The partner's permanent answer (other 4xx, 3xx, 501): retrying the same bytes cannot help.
-    case rejected(reason: String)
-    /// Cannot succeed by retrying now: a TLS or local set-up problem, or a wait longer than the cap.
-    case failed(reason: String)
+    case refused(reason: String)
+    /// Cannot succeed by retrying now: TLS trust, a local set-up problem, or a wait longer than the cap.
+    case hopeless(ExportError)
 }
 
-/// Retry decisions and backoff: exponential with full jitter, `Retry-After` honoured up to a cap.
+/// What to do after an attempt.
+public enum AttemptVerdict: Sendable, Equatable {
+    case delivered
+    /// Wait `seconds`, then attempt again under the same id.
+    case retry(seconds: Double, reason: String)
+    /// Stop for this run: the delivery ends `rejected` or `failed` with this error.
+    case stop(DeliveryStop)
+}
+
+/// How a delivery that did not get through ends for this run.
+public struct DeliveryStop: Sendable, Equatable {
+    /// True for the partner's permanent refusal (`rejected`); false for `failed`.
+    public let refused: Bool
+    public let error: ExportError
+    /// A request of it may have been read and no definite answer came back: it must be resent under
+    /// its own id and never superseded (docs/design.md, "In doubt").
+    public let inDoubt: Bool
+
+    public init(refused: Bool, error: ExportError, inDoubt: Bool) {
+        self.refused = refused
+        self.error = error
+        self.inDoubt = inDoubt
+    }
+}
+
+/// A source of numbers in 0..<1 for the backoff's jitter; injected so that tests are deterministic.
+public protocol RandomSource: AnyObject, Sendable {
+    func nextUnit() -> Double
+}
+
+/// The system's generator.
+public final class SystemRandomSource: RandomSource {
+    public init() {}
+    public func nextUnit() -> Double { Double.random(in: 0..<1) }
+}
+
+/// A seeded, reproducible generator (SplitMix64), for tests.
+public final class SeededRandomSource: RandomSource, @unchecked Sendable {
+    private let lock = NSLock()
+    private var state: UInt64
+    public init(seed: UInt64) { state = seed }
+    public func nextUnit() -> Double {
+        lock.lock()
+        defer { lock.unlock() }
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        z ^= z >> 31
+        return Double(z >> 11) / Double(UInt64(1) << 53)
+    }
+}
+
+/// Retries: classification, the attempt budget, in-doubt tracking and backoff (exponential with full
+/// jitter, `Retry-After` honoured up to a cap). Pure: the loop that sends lives in the pipeline, and
+/// asks this after every attempt.
 public struct RetryPolicy: Sendable {
     /// First backoff ceiling; doubles with each attempt.
     public let base: Double
     /// The longest wait between two attempts, `Retry-After` included.
     public let cap: Double
+    /// Attempts per delivery per run.
+    public let maxAttempts: Int
 
-    public init(baseSeconds: Double = 1, capSeconds: Double = 120) {
+    public init(baseSeconds: Double = 1, capSeconds: Double = 120, maxAttempts: Int = 5) {
         base = baseSeconds
         cap = capSeconds
+        self.maxAttempts = max(1, maxAttempts)
     }
+
+    /// The same policy with another attempt budget (each contract has its own `max_attempts`).
+    public func with(maxAttempts: Int) -> RetryPolicy { RetryPolicy(baseSeconds: base, capSeconds: cap, maxAttempts: maxAttempts) }
 
     /// Classifies one attempt from its HTTP status, libcurl code and `Retry-After`.
-    public func decide(status: Int?, curlCode: Int32, retryAfter: Int?) -> DeliveryDecision {
-        if curlCode == 0, let status {
+    public func classify(_ exchange: Exchange) -> AnswerClass {
+        if let status = exchange.status, (200...299).contains(status) {
+            // An acknowledgement stands even when the rest of the answer was cut off (curl 18, 28).
+            return .acknowledged
+        }
+        // A status line is the partner's answer, even when the rest of the transfer broke (curl 18, 56).
+        if let status = exchange.status {
             switch status {
-            case 200...299:
-                return .delivered
             case 408, 425, 429, 500, 502...599:
-                if let retryAfter, Double(retryAfter) > cap {
-                    return .failed(reason: "HTTP \(status): the partner asked to wait \(retryAfter) s, longer than the "
-                                   + "\(Int(cap)) s cap; rerun later")
+                if let retryAfter = exchange.retryAfter, Double(retryAfter) > cap {
+                    return .hopeless(.deliveryRefusedWait("HTTP \(status): the partner asked to wait \(retryAfter) s, longer than "
+                                                          + "the \(Int(cap)) s cap; rerun later"))
                 }
-                return .retry(reason: "HTTP \(status)", after: retryAfter)
+                return .retryable(reason: "HTTP \(status)", retryAfter: exchange.retryAfter)
             case 300...399:
-                return .rejected(reason: "HTTP \(status): a redirect, which is never followed (headers would leak to another host)")
+                return .refused(reason: "HTTP \(status): a redirect, which is never followed (headers would leak to another host)")
             case 501:
-                return .rejected(reason: "HTTP 501: the partner does not implement this method")
+                return .refused(reason: "HTTP 501: the partner does not implement this method")
             case 400...499:
-                return .rejected(reason: "HTTP \(status)")
+                return .refused(reason: "HTTP \(status)")
             default:
-                return .retry(reason: "HTTP \(status)", after: nil)
+                return .retryable(reason: "HTTP \(status)", retryAfter: nil)
             }
         }
-        switch curlCode {
-        // Set-up and trust problems: the same request would fail the same way.
-        case 1, 3, 4, 26, 42, 43, 48, 53, 54, 58, 59, 60, 64, 66, 77, 83, 90, 91:
-            return .failed(reason: "\(Self.curlName(curlCode)) (curl \(curlCode))")
+        let code = exchange.curlCode
+        let name = "\(Self.curlName(code)) (curl \(code))"
+        switch code {
+        case 60, 90, 91, 83:
+            return .hopeless(.tlsUntrusted(name))
+        // Set-up problems: the same request would fail the same way.
+        case 1, 3, 4, 26, 42, 43, 48, 53, 54, 58, 59, 64, 66, 77:
+            return .hopeless(.transportSetup(name))
         default:
-            return .retry(reason: "\(Self.curlName(curlCode)) (curl \(curlCode))", after: nil)
+            return .retryable(reason: name, retryAfter: nil)
         }
     }
 
-    /// Seconds to wait before attempt `attempt + 1`, after `attempt` attempts (1-based), given a
-    /// `Retry-After`. `random` yields a number in 0..<1.
-    public func delay(afterAttempt attempt: Int, retryAfter: Int?, random: () -> Double) -> Double {
-        if let retryAfter { return min(Double(retryAfter), cap) }
-        let ceiling = min(cap, base * Double(1 << min(attempt - 1, 30)))
-        return ceiling * random()
+    /// Whether the partner may have read this attempt's request without answering it definitely.
+    public func leftInDoubt(_ exchange: Exchange) -> Bool {
+        exchange.status == nil && exchange.requestSent
     }
 
-    static func curlName(_ code: Int32) -> String {
+    /// What to do after attempt number `attempt` of this run (1-based), given what earlier attempts of
+    /// the delivery left (`wasInDoubt`: one of them, in this run or an earlier one, may have been read).
+    public func verdict(after exchange: Exchange, attempt: Int, wasInDoubt: Bool, random: any RandomSource) -> AttemptVerdict {
+        let inDoubt = wasInDoubt || leftInDoubt(exchange)
+        switch classify(exchange) {
+        case .acknowledged:
+            return .delivered
+        case .refused(let reason):
+            return .stop(DeliveryStop(refused: true, error: .deliveryRejected(withDetail(reason, exchange)), inDoubt: false))
+        case .hopeless(let error):
+            return .stop(DeliveryStop(refused: false, error: error, inDoubt: inDoubt))
+        case .retryable(let reason, let retryAfter):
+            let detailed = withDetail(reason, exchange)
+            guard attempt < maxAttempts else {
+                let error = ExportError.deliveryExhausted(
+                    "gave up after \(attempt) attempt\(attempt == 1 ? "" : "s") in this run; last: \(detailed)")
+                return .stop(DeliveryStop(refused: false, error: error, inDoubt: inDoubt))
+            }
+            return .retry(seconds: delay(afterAttempt: attempt, retryAfter: retryAfter, random: random), reason: detailed)
+        }
+    }
+
+    /// Seconds to wait before attempt `attempt + 1`: `Retry-After` up to the cap, else full jitter
+    /// under a ceiling that doubles per attempt up to the cap.
+    public func delay(afterAttempt attempt: Int, retryAfter: Int?, random: any RandomSource) -> Double {
+        if let retryAfter { return min(Double(max(0, retryAfter)), cap) }
+        let ceiling = min(cap, base * Double(1 << min(max(attempt, 1) - 1, 30)))
+        return ceiling * random.nextUnit()
+    }
+
+    private func withDetail(_ reason: String, _ exchange: Exchange) -> String {
+        guard let error = exchange.error, !reason.contains(error) else { return reason }
+        return reason + ": " + error
+    }
+
+    /// Plain words for libcurl's codes.
+    public static func curlName(_ code: Int32) -> String {
         switch code {
         case 1: "unsupported protocol"
         case 6: "could not resolve host"

@@ -1,7 +1,7 @@
 import CLibXML2
 import ExportCore
 
-/// What a feed's envelope says about where it comes from (DESIGN §3).
+/// What a feed's envelope says about where it comes from (docs/design.md, "Feeds").
 public struct Envelope: Sendable, Hashable {
     public let partner: String
     public let run: String

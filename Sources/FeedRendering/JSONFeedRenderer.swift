@@ -38,7 +38,7 @@ public struct JSONFeedRenderer: FeedRenderer {
                     case .text(let range):
                         replaced += JSONText.appendString(UnsafeRawBufferPointer(rebasing: bytes[range]), to: &out)
                     case .number(let n):
-                        Decimal.append(n, to: &out)
+                        DecimalText.append(n, to: &out)
                     case .list(let items):
                         out.append(UInt8(ascii: "["))
                         for k in items {

@@ -85,7 +85,7 @@ public final class XMLFeedRenderer: FeedRenderer {
                 case .number(let n):
                     // Digits and a minus sign: nothing to sanitise or escape.
                     try check(xmlTextWriterStartElement(writer, fieldNames[i]))
-                    try Decimal.withDigits(Int64(n)) { digits in
+                    try DecimalText.withDigits(Int64(n)) { digits in
                         try check(xmlTextWriterWriteRawLen(writer, digits.baseAddress?.assumingMemoryBound(to: xmlChar.self),
                                                            Int32(digits.count)))
                     }

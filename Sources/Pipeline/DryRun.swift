@@ -1,39 +1,57 @@
 import CustomerSource
+import ExportConfig
 import ExportCore
-import Foundation
 import FeedRendering
+import Foundation
+import Reports
+import SafeFiles
 
-/// `run --dry-run`: every batch of one partner rendered to files (mode 0600), nothing sent, nothing recorded.
+/// `run --dry-run`: every batch of each partner rendered to files (mode 0600, folders 0700), nothing
+/// sent, nothing recorded. Each partner's trouble stays its own.
 public struct DryRun {
-    public let job: ExportJob
-    /// The partner's folder for this run (created, mode 0700).
-    public let folder: String
+    public let configuration: Configuration
+    public let sourcePath: String
+    public let environment: [String: String]
+    public let time: TimeSource
 
-    public init(job: ExportJob, folder: String) {
-        self.job = job
-        self.folder = folder
+    public init(configuration: Configuration, sourcePath: String, environment: [String: String], time: TimeSource = .system) {
+        self.configuration = configuration
+        self.sourcePath = sourcePath
+        self.environment = environment
+        self.time = time
     }
 
-    public func run(runID: String, generatedAt: String) throws -> ExportTally {
-        try Folders.create(folder)
-        let ext = job.plan.partner.contract.format.fileExtension
-        return try job.runBatches(runID: runID, generatedAt: generatedAt,
-                                  deliveryID: { "\(runID)-b\($0)" }) { batch in
-            let name = String(format: "batch-%06d.%@", batch.number, ext)
-            try OutputFile.write(batch.parts, to: (folder as NSString).appendingPathComponent(name))
+    /// Renders `partners` under `folder/<partner>/batch-NNNNNN.<ext>`.
+    public func run(_ partners: [Partner], folder: String?, stateFolder: String) throws -> DryRunDocument {
+        guard FileManager.default.fileExists(atPath: sourcePath) else { throw ExportError.sourceMissing(path: sourcePath) }
+        let now = time.now()
+        let runID = Timestamps.identifier("dry", at: now, randomBytes: 3)
+        let root = folder ?? (stateFolder as NSString).appendingPathComponent("dry-run/\(runID)")
+        var seen: Set<String> = []
+        let entries = partners.filter { seen.insert($0.id).inserted }.map { partner -> DryRunDocument.Partner in
+            let partnerFolder = (root as NSString).appendingPathComponent(partner.id)
+            do {
+                let plan = try PreparedPartner.plan(partner, environment: environment)
+                let job = try ExportJob(plan: plan, source: try CustomerDatabase(path: sourcePath),
+                                        schema: try SchemaCache.shared.schema(for: partner, in: configuration))
+                try PrivateFolder.create(partnerFolder)
+                let ext = partner.contract.format.fileExtension
+                let tally = try job.snapshot {
+                    try job.runBatches(runID: runID, generatedAt: Timestamps.rfc3339(now), deliveryID: { "\(runID)-b\($0)" }) { batch in
+                        let name = String(format: "batch-%06d.%@", batch.number, ext)
+                        try OutputFile.write(batch.parts, to: (partnerFolder as NSString).appendingPathComponent(name))
+                    }
+                }
+                return DryRunDocument.Partner(partner: partner.id, status: "rendered", deliveries: tally.batches, records: tally.rendered,
+                                              eligible: tally.eligible, rejectedRecords: tally.rejectedCount, bytes: tally.bytes,
+                                              folder: partnerFolder, error: nil, rejected: tally.rejected)
+            } catch {
+                return DryRunDocument.Partner(partner: partner.id, status: "failed", deliveries: 0, records: 0, eligible: 0,
+                                              rejectedRecords: 0, bytes: 0, folder: partnerFolder,
+                                              error: ErrorReport(ExportError.wrapping(error).located("partner \(partner.id)")),
+                                              rejected: [])
+            }
         }
-    }
-}
-
-/// Folders for the tool's own files: readable by the owner only (they hold personal data).
-public enum Folders {
-    public static func create(_ path: String) throws {
-        var isDirectory: ObjCBool = false
-        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) {
-            guard isDirectory.boolValue else { throw OutputError(path: path, errno: ENOTDIR) }
-            return
-        }
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true,
-                                                attributes: [.posixPermissions: 0o700])
+        return DryRunDocument(run: runID, folder: root, partners: entries)
     }
 }

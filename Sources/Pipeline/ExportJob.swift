@@ -37,9 +37,9 @@ public final class ExportJob {
     ///   - consent: also read when each customer gave each consent scope (for disclosures).
     ///   - classify: read every customer and count exclusions by first reason in the same pass.
     ///   - samples: how many minimised records (decoded) to keep for a preview.
-    func renderRecords(into tally: Tally, consent: Bool = false, onlyIDs: [Int64]? = nil, classify: Bool = false,
+    func renderRecords(into tally: Tally, consent: Bool = false, range: IDRange = .all, classify: Bool = false,
                        samples: Int = 0, _ body: (RenderedRecord) throws -> Void) throws {
-        let reader = try ChunkedReader(source, plan: plan, onlyIDs: onlyIDs, classify: classify)
+        let reader = try ChunkedReader(source, plan: plan, range: range, classify: classify)
         let workers = ParallelRender(reader: reader, plan: plan, consent: consent, samples: samples,
                                      workers: max(1, min(4, ProcessInfo.processInfo.activeProcessorCount)))
         try workers.start()
@@ -60,24 +60,27 @@ public final class ExportJob {
         }
     }
 
-    /// Runs the whole export in batches; `deliveryID` names each batch when it starts, and `handle`
-    /// gets each finished feed in order.
-    public func runBatches(runID: String, generatedAt: String, consent: Bool = false, onlyIDs: [Int64]? = nil,
-                           deliveryID: @escaping (Int) -> String,
+    /// Runs `body` inside one read transaction of the source, so that every range rendered in it
+    /// comes from one consistent snapshot.
+    public func snapshot<T>(_ body: () throws -> T) throws -> T { try source.snapshot(body) }
+
+    /// Renders the customers of `range` in batches (call it inside ``snapshot(_:)``): `number` gives
+    /// the batch number of the k-th batch (1-based), `deliveryID` names it, and `handle` gets each
+    /// finished feed in order.
+    public func runBatches(runID: String, generatedAt: String, consent: Bool = false, range: IDRange = .all,
+                           number: @escaping (Int) -> Int = { $0 }, deliveryID: @escaping (Int) -> String,
                            handle: (FinishedBatch) throws -> Void) throws -> ExportTally {
         let tally = Tally()
         var batcher = FeedBatcher(partner: plan.partner, renderer: renderer, schema: schema, runID: runID,
-                                  generatedAt: generatedAt, deliveryID: deliveryID)
-        try source.snapshot {
-            try renderRecords(into: tally, consent: consent, onlyIDs: onlyIDs) { record in
-                if let rejected = batcher.tooLarge(record) {
-                    tally.value.reject(rejected)
-                    return
-                }
-                if var batch = try batcher.add(record, tally: tally) {
-                    try emit(batch)
-                    batcher.reuse(&batch)
-                }
+                                  generatedAt: generatedAt, number: number, deliveryID: deliveryID)
+        try renderRecords(into: tally, consent: consent, range: range) { record in
+            if let rejected = batcher.tooLarge(record) {
+                tally.value.reject(rejected)
+                return
+            }
+            if var batch = try batcher.add(record, tally: tally) {
+                try emit(batch)
+                batcher.reuse(&batch)
             }
         }
         if let batch = try batcher.finish(tally: tally) { try emit(batch) }
@@ -133,6 +136,18 @@ public struct ExportTally: @unchecked Sendable {
     public static let rejectedListLimit = 100_000
 
     public init() {}
+
+    /// Adds another tally (a further id range of the same partner's run).
+    public mutating func add(_ other: ExportTally) {
+        eligible += other.eligible
+        rendered += other.rendered
+        batches += other.batches
+        bytes += other.bytes
+        replacedCharacters += other.replacedCharacters
+        rejectedCount += other.rejectedCount
+        for (code, count) in other.rejectedByReason { rejectedByReason[code, default: 0] += count }
+        rejected += other.rejected.prefix(max(0, Self.rejectedListLimit - rejected.count))
+    }
 
     mutating func reject(_ record: RejectedRecord) {
         rejectedCount += 1

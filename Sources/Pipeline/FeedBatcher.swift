@@ -27,12 +27,8 @@ public struct FinishedBatch: Sendable {
     /// The feed as one buffer (tests, small feeds).
     public var payload: [UInt8] { parts.flatMap { $0 } }
 
-    /// Hex SHA-256 of the feed.
-    public var sha256: String {
-        var hasher = SHA256Hasher()
-        for part in parts { hasher.update(part) }
-        return hasher.hexDigest()
-    }
+    /// The feed's bytes as they are sent and stored.
+    public var feed: FeedBytes { FeedBytes(parts: parts) }
 }
 
 /// Cuts rendered records into feeds of at most `max_records` records and `max_bytes` bytes (the
@@ -43,10 +39,12 @@ struct FeedBatcher {
     let schema: XSDSchema?
     let runID: String
     let generatedAt: String
+    /// The batch number of the k-th batch (1-based).
+    let numbering: (Int) -> Int
     let deliveryID: (Int) -> String
     let limits: BatchLimits
 
-    private var number = 0
+    private var count = 0
     private var envelope: Envelope?
     /// Room the envelope takes, reserved when a batch starts.
     private var overhead = 0
@@ -60,12 +58,13 @@ struct FeedBatcher {
     private var spare: [UInt8] = []
 
     init(partner: Partner, renderer: any FeedRenderer, schema: XSDSchema?, runID: String, generatedAt: String,
-         deliveryID: @escaping (Int) -> String) {
+         number: @escaping (Int) -> Int = { $0 }, deliveryID: @escaping (Int) -> String) {
         self.partner = partner
         self.renderer = renderer
         self.schema = schema
         self.runID = runID
         self.generatedAt = generatedAt
+        numbering = number
         self.deliveryID = deliveryID
         limits = partner.contract.delivery.batch
     }
@@ -99,7 +98,8 @@ struct FeedBatcher {
     }
 
     private mutating func start() throws {
-        number += 1
+        count += 1
+        let number = numbering(count)
         let envelope = Envelope(partner: partner.id, run: runID, delivery: deliveryID(number), batch: number,
                                 generatedAt: generatedAt)
         self.envelope = envelope
@@ -232,27 +232,11 @@ extension Array where Element: BinaryInteger {
     }
 }
 
-/// A batch that cannot be sent at all.
-public enum BatchError: Error, Sendable, CustomStringConvertible {
-    case schema(partner: String, batch: Int, violation: SchemaViolation)
-
-    public var description: String {
-        switch self {
-        case .schema(let partner, let batch, let violation):
-            "partner \(partner): batch \(batch) does not conform to its XSD outside any record (\(violation)); "
-                + "the XSD and the mapping disagree about the envelope: fix one of them"
-        }
+/// A batch that cannot be sent at all: an XSD violation outside every record.
+enum BatchError {
+    static func schema(partner: String, batch: Int, violation: SchemaViolation) -> ExportError {
+        .envelopeSchema("partner \(partner): batch \(batch) does not conform to its XSD outside any record (\(violation)); "
+                        + "the XSD and the mapping disagree about the envelope: fix one of them")
     }
 }
 
-/// Hex SHA-256 digests of files.
-public enum Digest {
-    /// The hex SHA-256 of a file, read in chunks; nil when it cannot be read.
-    public static func sha256Hex(file path: String) -> String? {
-        guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
-        defer { try? handle.close() }
-        var hasher = SHA256Hasher()
-        while let chunk = try? handle.read(upToCount: 1 << 20), !chunk.isEmpty { chunk.withUnsafeBytes { hasher.update($0) } }
-        return hasher.hexDigest()
-    }
-}

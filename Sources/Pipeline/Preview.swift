@@ -2,16 +2,15 @@ import CustomerSource
 import ExportCore
 import Foundation
 import FeedRendering
+import SafeFiles
 
 /// A dry run for one partner: counts, the fields that would leave, sample records and optionally the
 /// whole feed as one document. No network, no ledger, no writes except the `out` file.
 public struct Preview {
     public let job: ExportJob
-    public let source: CustomerDatabase
 
-    public init(job: ExportJob, source: CustomerDatabase) {
+    public init(job: ExportJob) {
         self.job = job
-        self.source = source
     }
 
     /// - Parameters:
@@ -23,7 +22,7 @@ public struct Preview {
         var sampled: [[SampleValue]] = []
         var counts = EligibilityCounts(customers: 0, eligible: 0, excluded: [])
         var output: PreviewReport.Output?
-        try source.snapshot {
+        try job.snapshot {
             // Records the partner's XSD refuses would be rejected by a run: when a pass finds some, the
             // feed is rendered again without them, so that the file is exactly what the partner would get.
             var schemaRejected: [Int64: RejectedRecord] = [:]
@@ -56,7 +55,7 @@ public struct Preview {
         let envelope = Envelope(partner: partner.id, run: "preview", delivery: "preview", batch: 1, generatedAt: generatedAt)
         let renderer = job.renderer
         let countWidth = 20
-        let file = try out.map { try OutputFile(path: $0) }
+        let file = try out.map { try OutputFile(path: $0, seekable: true) }
         var head: [UInt8] = []
         if let file {
             head = try renderer.head(envelope, recordCount: 0, countWidth: countWidth)
@@ -97,11 +96,11 @@ public struct Preview {
         guard let file, let out else { return pass }
         try file.write(renderer.tail)
         try file.overwrite(try renderer.head(envelope, recordCount: written, countWidth: countWidth), at: 0)
-        try file.commit()
         pass.output = PreviewReport.Output(path: out, bytes: file.size, records: written)
         if let schema = job.schema {
             var seen: Set<Int64> = []
-            for violation in schema.validateFile(out) {
+            try file.flush()
+            for violation in schema.validateFile(file.readablePath) {
                 guard violation.line > 0, let index = lineStarts.lastIndex(atOrBefore: violation.line) else {
                     throw BatchError.schema(partner: partner.id, batch: 1, violation: violation)
                 }
@@ -110,6 +109,8 @@ public struct Preview {
                 }
             }
         }
+        // Only the pass without violations is the file the partner would get.
+        if pass.violations.isEmpty { try file.commit() }
         return pass
     }
 

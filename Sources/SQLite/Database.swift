@@ -86,8 +86,6 @@ public final class Database {
     /// Rows changed by the last statement.
     public var changes: Int { Int(sqlite3_changes(handle)) }
 
-    public var lastInsertRowID: Int64 { sqlite3_last_insert_rowid(handle) }
-
     /// The first column of the first row of `sql`, as an integer.
     public func scalarInt(_ sql: String, _ arguments: [Value] = []) throws -> Int64? {
         let statement = try prepare(sql)

@@ -10,20 +10,26 @@ public enum Binary {
     }
 
     /// The built executable beside the test bundle.
-    public static var url: URL {
+    public static var url: URL { executable("partner-export") }
+
+    /// The test-only executable whose clock is fixed at `PARTNER_EXPORT_NOW` (the production one has no such clock).
+    public static var fixedClockURL: URL { executable("partner-export-fixed-clock") }
+
+    static func executable(_ name: String) -> URL {
         let candidates = [
-            Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent("partner-export"),
-            Bundle.main.bundleURL.appendingPathComponent("partner-export"),
-            URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("partner-export"),
-            TestFiles.packageRoot.appendingPathComponent(".build/debug/partner-export"),
+            Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent(name),
+            Bundle.main.bundleURL.appendingPathComponent(name),
+            URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent(name),
+            TestFiles.packageRoot.appendingPathComponent(".build/debug/\(name)"),
         ]
         return candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) } ?? candidates[3]
     }
 
     /// Runs the binary with `arguments` in `directory`, with `environment` added to a clean environment.
+    /// With `PARTNER_EXPORT_NOW` in `environment`, the fixed-clock executable runs instead.
     public static func run(_ arguments: [String], environment: [String: String] = [:], in directory: URL? = nil) throws -> Result {
         let process = Process()
-        process.executableURL = url
+        process.executableURL = environment["PARTNER_EXPORT_NOW"] != nil ? fixedClockURL : url
         process.arguments = arguments
         var env = ["PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin", "LANG": "C.UTF-8"]
         if let home = ProcessInfo.processInfo.environment["HOME"] { env["HOME"] = home }

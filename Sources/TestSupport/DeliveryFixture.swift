@@ -1,3 +1,4 @@
+import ExportCore
 import Foundation
 import SQLite
 
@@ -33,7 +34,8 @@ public struct DeliveryFixture {
     ///   - acme: extra contract lines for the JSON partner's delivery block.
     ///   - globex: whether to configure the XML partner (over mTLS) too.
     public init(sandbox: Sandbox, customers: Int = 30, maxRecords: Int = 10, maxAttempts: Int = 4, timeout: Int = 5,
-                acme: String = "", globex: Bool = false, globexClientCertificate: Bool = true, globexExtra: String = "") throws {
+                acme: String = "", acmeCA: String = "ca.pem", globex: Bool = false, globexClientCertificate: Bool = true,
+                globexExtra: String = "") throws {
         folder = TestFiles.temporaryDirectory("delivery")
         config = folder.appendingPathComponent("config")
         database = folder.appendingPathComponent("customers.sqlite").path
@@ -55,7 +57,7 @@ public struct DeliveryFixture {
               auth: {bearer_token_env: ACME_TOKEN}
               signing_secret_env: ACME_SIGNING_SECRET
               pseudonym_key_env: ACME_PSEUDONYM_KEY
-              ca_file: \(Sandbox.pki("ca.pem"))
+              ca_file: \(Sandbox.pki(acmeCA))
               batch: {max_records: \(maxRecords)}
               timeout_seconds: \(timeout)
               max_attempts: \(maxAttempts)
@@ -117,6 +119,35 @@ public struct DeliveryFixture {
         try Binary.run(arguments + options, environment: environment.merging(extra) { $1 })
     }
 
+    /// The contract of the JSON partner, to change it between runs.
+    public var acmeContract: URL { config.appendingPathComponent("partners/acme.yaml") }
+    public var acmeMapping: URL { config.appendingPathComponent("mappings/acme.yaml") }
+
+    /// Replaces `old` with `new` in a configuration file.
+    public func edit(_ file: URL, replacing old: String, with new: String) throws {
+        let text = try String(contentsOf: file, encoding: .utf8)
+        guard text.contains(old) else { throw SandboxError(description: "\(file.lastPathComponent) has no '\(old)'") }
+        try Data(text.replacingOccurrences(of: old, with: new).utf8).write(to: file)
+    }
+
+    /// Waits (up to `seconds`) until `sql` on the ledger returns a non-zero count; false when it never did.
+    public func waitUntil(_ sql: String, seconds: Double = 20) -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if FileManager.default.fileExists(atPath: state), let value = try? query(sql).first?[0], let n = Int(value ?? "0"), n > 0 {
+                return true
+            }
+            usleep(10_000)
+        }
+        return false
+    }
+
+    /// The pseudonym the JSON partner knows customer `id` by (its `ref` field).
+    public static func acmeRef(_ id: Int64) -> String {
+        // swiftlint:disable:next force_try
+        (try? Pseudonymizer(key: Array((secrets["ACME_PSEUDONYM_KEY"] ?? "").utf8)))?.pseudonym(of: String(id)) ?? ""
+    }
+
     /// A read-only look at the ledger.
     public func ledger() throws -> Database { try Database(path: state, mode: .readOnly) }
 
@@ -128,7 +159,7 @@ public struct DeliveryFixture {
         return FileManager.default.fileExists(atPath: (folder as NSString).appendingPathComponent(relative))
     }
 
-        public func query(_ sql: String) throws -> [[String?]] {
+    public func query(_ sql: String) throws -> [[String?]] {
         let db = try ledger()
         let statement = try db.prepare(sql)
         var rows: [[String?]] = []

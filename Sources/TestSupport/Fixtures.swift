@@ -66,7 +66,7 @@ public enum Fixtures {
 
     // MARK: - Hostile data
 
-    /// Every kind of value DESIGN §1 says real data holds, as raw bytes.
+    /// Every kind of value docs/design.md ("Source data") says real data holds, as raw bytes.
     public static let hostileTexts: [(label: String, bytes: [UInt8])] = [
         ("empty", []),
         ("metacharacters", Array("<a href=\"x\">&amp; 'q' \\ / ]]> </customer> {\"k\":[1]}".utf8)),

@@ -25,16 +25,29 @@ public final class Sandbox {
         public var acknowledged: Bool { status.map { (200...299).contains($0) } ?? false }
     }
 
-    /// The throw-away PKI (made once per test process by `sandbox/make-pki.sh`).
+    /// The throw-away PKI (made once per test process by `sandbox/make-pki.sh`); a failure to make it
+    /// stops the test process with openssl's own words, rather than failing every TLS test obscurely.
     public static let pki: URL = {
         let folder = TestFiles.temporaryDirectory("pki")
         let script = TestFiles.packageRoot.appendingPathComponent("sandbox/make-pki.sh").path
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/bash")
-        process.arguments = [script, folder.path]
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["bash", script, folder.path]
+        let errors = Pipe()
         process.standardOutput = FileHandle.nullDevice
-        try? process.run()
+        process.standardError = errors
+        do {
+            try process.run()
+        } catch {
+            fatalError("sandbox/make-pki.sh could not be started: \(error)")
+        }
+        let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
+        guard process.terminationStatus == 0,
+              ["ca.pem", "server.pem", "server.key", "client.pem", "client.key"].allSatisfy({
+                  FileManager.default.fileExists(atPath: folder.appendingPathComponent($0).path) }) else {
+            fatalError("sandbox/make-pki.sh failed (exit \(process.terminationStatus)): \(message)")
+        }
         return folder
     }()
 

@@ -1,4 +1,4 @@
-import Delivery
+@testable import Delivery
 import ExportCore
 import Foundation
 import Testing
@@ -11,11 +11,9 @@ struct SigningAndCredentialsTests {
         let signature = WebhookSignature.sign(id: "msg_p5jXN8AQM9LWM0D4loKWxJek", timestamp: 1_614_265_330,
                                               body: Array(#"{"test": 2432232314}"#.utf8), key: key)
         #expect(signature == "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=")
-        // The file-streaming variant signs the same bytes the same way.
-        let file = FileManager.default.temporaryDirectory.appendingPathComponent("sig-\(UUID().uuidString)")
-        try Data(#"{"test": 2432232314}"#.utf8).write(to: file)
-        #expect(try WebhookSignature.sign(id: "msg_p5jXN8AQM9LWM0D4loKWxJek", timestamp: 1_614_265_330, bodyAt: file.path, key: key)
-                == signature)
+        // A feed held in pieces is signed as the bytes one after the other.
+        let pieces = FeedBytes(parts: [Array(#"{"test": "#.utf8), [], Array("2432232314}".utf8)])
+        #expect(WebhookSignature.sign(id: "msg_p5jXN8AQM9LWM0D4loKWxJek", timestamp: 1_614_265_330, feed: pieces, key: key) == signature)
     }
 
     func contract(auth: Authentication?, signing: String? = nil) -> Contract {
@@ -26,9 +24,8 @@ struct SigningAndCredentialsTests {
     @Test("missing or malformed secrets are errors that name the variable, never a value")
     func credentialErrors() throws {
         let folder = FileManager.default.temporaryDirectory
-        #expect(throws: DeliveryError.self) {
-            try Credentials.load(for: contract(auth: .bearerTokenEnv("TOKEN")), configDirectory: folder, environment: [:])
-        }
+        #expect { try Credentials.load(for: contract(auth: .bearerTokenEnv("TOKEN")), configDirectory: folder, environment: [:]) }
+            throws: { error in (error as? ExportError)?.code == "credentials" && "\(error)".contains("TOKEN") }
         do {
             _ = try Credentials.load(for: contract(auth: nil, signing: "SIG"), configDirectory: folder,
                                      environment: ["SIG": "not-a-webhook-secret-value"])
@@ -49,11 +46,11 @@ struct SigningAndCredentialsTests {
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         try Data("  secret-token\n".utf8).write(to: folder.appendingPathComponent("token"))
         try Data("\n".utf8).write(to: folder.appendingPathComponent("empty"))
-        #expect(throws: Never.self) {
-            try Credentials.load(for: contract(auth: .bearerTokenFile("token")), configDirectory: folder, environment: [:])
-        }
-        #expect(throws: DeliveryError.self) {
-            try Credentials.load(for: contract(auth: .bearerTokenFile("empty")), configDirectory: folder, environment: [:])
-        }
+        let loaded = try Credentials.load(for: contract(auth: .bearerTokenFile("token")), configDirectory: folder, environment: [:])
+        #expect(loaded.bearerToken == "secret-token", "the value the Authorization header carries, white space trimmed")
+        #expect { try Credentials.load(for: contract(auth: .bearerTokenFile("empty")), configDirectory: folder, environment: [:]) }
+            throws: { error in (error as? ExportError)?.code == "credentials" && "\(error)".contains("is empty") }
+        #expect { try Credentials.load(for: contract(auth: .bearerTokenFile("missing")), configDirectory: folder, environment: [:]) }
+            throws: { error in "\(error)".contains("cannot read") }
     }
 }

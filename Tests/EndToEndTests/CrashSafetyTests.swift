@@ -13,27 +13,39 @@ struct CrashSafetyTests {
         let fixture = try DeliveryFixture(sandbox: sandbox, customers: 3000, maxRecords: 10)
         var generator = SplitMix64(seed: 20261127)  // a reproducible kill schedule
         var killed = 0
-        for _ in 0..<24 {
+        for round in 0..<24 {
             let process = Process()
             process.executableURL = Binary.url
             process.arguments = ["run", "acme"] + fixture.options
             process.environment = fixture.environment.merging(["PATH": "/usr/bin:/bin"]) { $1 }
             process.standardOutput = FileHandle.nullDevice
             process.standardError = FileHandle.nullDevice
+            let startedRuns = Int((try? fixture.query("SELECT count(*) FROM runs"))?.first?[0] ?? "0") ?? 0
             try process.run()
-            usleep(UInt32.random(in: 20_000...600_000, using: &generator))
+            if round % 2 == 0 {
+                // Early: opening the ledger, recovering, rendering the first batches.
+                usleep(UInt32.random(in: 0...80_000, using: &generator))
+            } else {
+                // Mid-feed: after a chosen number of this run's attempts were recorded (whatever the machine's speed).
+                let target = Int.random(in: 1...200, using: &generator)
+                _ = fixture.waitUntil("SELECT count(*) >= \(target) FROM attempts WHERE run_id = (SELECT id FROM runs "
+                                      + "ORDER BY rowid DESC LIMIT 1) AND (SELECT count(*) FROM runs) > \(startedRuns)", seconds: 60)
+            }
             if process.isRunning {
                 kill(process.processIdentifier, SIGKILL)
                 killed += 1
             }
             process.waitUntilExit()
         }
-        #expect(killed >= 12, "most runs must really be killed mid-way (\(killed) were)")
+        // A feed of 300 batches takes far longer than the longest wait above: every run was cut short.
+        #expect(killed == 24, "\(killed) of 24 runs were killed mid-way")
         let clean = try fixture.run(["run", "acme", "--json"])
         #expect(clean.status == 0, "\(clean.output)")
 
         #expect(try fixture.query("PRAGMA integrity_check").first?[0] == "ok")
         #expect(try fixture.query("SELECT count(*) FROM deliveries WHERE status = 'pending'").first?[0] == "0", "nothing left pending")
+        #expect(try fixture.run(["deliveries", "--failed", "--json"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "[]",
+                 "the clean run's complete feed replaced whatever the killed ones owed")
         let ledger = Dictionary(uniqueKeysWithValues: try fixture.query("SELECT id, status FROM deliveries").map { ($0[0] ?? "", $0[1] ?? "") })
         let requests = sandbox.requests()
         let received = Set(requests.compactMap(\.idempotencyKey))
@@ -68,6 +80,7 @@ struct CrashSafetyTests {
                           ["disclosures", "3", "--json"], ["disclosures", "3"], ["run", "--all", "--json"]] {
             let result = try fixture.run(arguments, extra: ["PARTNER_EXPORT_LOG_LEVEL": "trace"])
             #expect(result.status != 2, "\(arguments): \(result.output)")
+            #expect(!result.output.isEmpty, "\(arguments) printed nothing to scan")
             outputs.append(result.output)
         }
         var secrets = DeliveryFixture.secrets.filter { $0.key != "PARTNER_EXPORT_RETRY_BASE_SECONDS" }.map(\.value)
@@ -77,7 +90,12 @@ struct CrashSafetyTests {
         secrets.append("12/29")  // and its expiry
         let stateFolder = (fixture.state as NSString).deletingLastPathComponent
         let files = TestFiles.files(under: stateFolder)
-        #expect(files.contains { $0.hasSuffix(".json") } && files.contains { $0.hasSuffix(".xml.gz") })
+        #expect(files.contains { $0.hasSuffix(".json") } && files.contains { $0.hasSuffix(".xml") })
+        // The scan finds what is there: the revealed preview shows a first name, the XML payloads hold e-mail addresses in clear.
+        #expect(outputs[2].contains("Anna"), "the scan of outputs must be able to see a value")
+        #expect(try files.filter { $0.hasSuffix(".xml") }.contains {
+            try Data(contentsOf: URL(fileURLWithPath: $0)).range(of: Data("@example.com".utf8)) != nil
+        }, "the scan of files must be able to see a value")
         for secret in secrets {
             for output in outputs { #expect(!output.contains(secret), "a secret in the output") }
             for file in files {

@@ -45,7 +45,7 @@ struct DeliveryEndToEndTests {
         #expect(partner?["records"] as? Int == 5)
     }
 
-    @Test("permanent answers are not retried: the delivery is rejected, run exits 1, nothing is disclosed",
+    @Test("permanent answers are not retried: the delivery is rejected, the later batches held, run exits 1, nothing is disclosed",
           arguments: [400, 401, 403, 302, 501])
     func permanentFailure(_ status: Int) throws {
         var fault: [String: Any] = ["status": status]
@@ -56,26 +56,27 @@ struct DeliveryEndToEndTests {
         #expect(result.status == 1, "\(result.output)")
         #expect(result.stdout.contains("SOME DELIVERIES DID NOT SUCCEED"))
         #expect(sandbox.requests().count == 1, "not retried, and later batches not sent")
-        // Rendering runs ahead of delivery and stops when batch 1 is refused, so batches 2 and 3 may or may
-        // not have been rendered by then: those that were are superseded unsent, those that were not are
-        // never written. Either way nothing after batch 1 is sent or left pending.
+        // The whole feed is rendered and recorded; what was not sent stays owed (held), never superseded.
         let rows = try fixture.query("SELECT batch, status, attempts, last_http_status, last_error, payload_path, payload_pruned_at "
                                      + "FROM deliveries ORDER BY batch")
-        #expect((1...3).contains(rows.count), "\(rows)")
-        #expect(rows.first?[0] == "1" && rows.first?[1] == "rejected" && rows.first?[2] == "1")
+        #expect(rows.map { $0[0] } == ["1", "2", "3"])
+        #expect(rows.first?[1] == "rejected" && rows.first?[2] == "1")
         #expect(rows.first?[3] == String(status))
-        #expect(fixture.payloadExists(rows.first?[5]), "a rejected delivery keeps its payload for a rerun")
-        for (index, row) in rows.enumerated().dropFirst() {
-            #expect(row[0] == String(index + 1) && row[1] == "superseded" && row[2] == "0", "\(row)")
+        for row in rows {
+            #expect(fixture.payloadExists(row[5]) && row[6] == nil, "an owed delivery keeps its payload for the rerun")
+        }
+        for row in rows.dropFirst() {
+            #expect(row[1] == "held" && row[2] == "0", "\(row)")
             #expect(row[4]?.contains("batch 1") == true, "\(row)")
-            #expect(!fixture.payloadExists(row[5]) && row[6] != nil, "an unsent, superseded batch's payload is deleted at once")
         }
         #expect(try fixture.query("SELECT count(*) FROM disclosures").first?[0] == "0")
         let failed = try fixture.run(["deliveries", "--failed", "--json"])
         let list = try JSONSerialization.jsonObject(with: Data(failed.stdout.utf8)) as? [[String: Any]]
-        #expect(list?.count == 1)
-        #expect(list?.first?["status"] as? String == "rejected")
-        #expect(list?.first?["last_http_status"] as? Int == status)
+        #expect(list?.count == 3)
+        let rejected = list?.first { $0["status"] as? String == "rejected" }
+        #expect(rejected?["last_http_status"] as? Int == status)
+        #expect(rejected?["last_error_code"] as? String == "delivery.rejected")
+        #expect(list?.filter { $0["status"] as? String == "held" }.count == 2)
         let disclosures = try fixture.run(["disclosures", "1", "--json"])
         #expect(disclosures.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "[]")
     }
@@ -164,8 +165,8 @@ struct DeliveryEndToEndTests {
         let rerun = try fixture.run(["rerun", "--failed", "--json"])
         #expect(rerun.status == 0, "\(rerun.output)")
         let summary = try JSONSerialization.jsonObject(with: Data(rerun.stdout.utf8)) as? [String: Any]
-        let action = ((summary?["partners"] as? [[String: Any]])?.first?["rerun"] as? [String: Any])
-        #expect(action?["action"] as? String == "superseded")
+        let actions = ((summary?["partners"] as? [[String: Any]])?.first?["actions"] as? [[String: Any]]) ?? []
+        #expect(actions.map { $0["action"] as? String } == ["replaced", "sent"], "\(actions)")
 
         let last = try #require(sandbox.requests().last)
         #expect(last.acknowledged && last.idempotencyKey != failed[0])
@@ -205,7 +206,7 @@ struct DeliveryEndToEndTests {
         #expect(Set(requests.map(\.bodySHA256)).count == 1, "identical bytes")
         #expect(try fixture.query("SELECT status, attempts FROM deliveries").first == ["delivered", "3"])
         // Nothing left to rerun; a delivered delivery is refused by name.
-        #expect(try fixture.run(["rerun", "--failed"]).stdout.contains("No failed or rejected deliveries"))
+        #expect(try fixture.run(["rerun", "--failed"]).stdout.contains("No failed, rejected or held deliveries"))
         #expect(try fixture.run(["rerun", id]).status == 2)
     }
 
@@ -219,8 +220,8 @@ struct DeliveryEndToEndTests {
         first.environment = fixture.environment.merging(["PATH": "/usr/bin:/bin"]) { $1 }
         first.standardOutput = FileHandle.nullDevice
         try first.run()
-        for _ in 0..<100 where sandbox.requests().isEmpty && !FileManager.default.fileExists(atPath: fixture.state) { usleep(20_000) }
-        usleep(500_000)
+        // The first run holds the lock once its attempt is recorded; the partner stalls it for 3 s.
+        #expect(fixture.waitUntil("SELECT count(*) FROM attempts"))
         let second = try fixture.run(["run", "acme"])
         #expect(second.status == 75, "\(second.output)")
         #expect(second.stderr.contains("holds the lock"))

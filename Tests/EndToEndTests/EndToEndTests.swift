@@ -53,7 +53,7 @@ struct EndToEndTests {
         #expect(unknown.stderr.contains("there is no partner 'nobody'"))
     }
 
-    @Test("a missing or short pseudonym key stops preview and run with exit 2, naming the variable only")
+    @Test("a missing pseudonym key stops preview with exit 2; a short one fails that partner's run (exit 1); the variable is named, never the value")
     func missingKey() throws {
         let folder = TestFiles.temporaryDirectory("e2e")
         let db = folder.appendingPathComponent("c.sqlite").path
@@ -63,8 +63,9 @@ struct EndToEndTests {
         #expect(missing.stderr.contains("ACME_PSEUDONYM_KEY"))
         let short = try run(["run", "--all", "--dry-run", "--config", config, "--db", db],
                             ["ACME_PSEUDONYM_KEY": "tooShort9", "GLOBEX_PSEUDONYM_KEY": Self.keys["GLOBEX_PSEUDONYM_KEY"]!])
-        #expect(short.status == 2)
+        #expect(short.status == 1, "a partner's own secret fails that partner only: \(short.output)")
         #expect(short.stderr.contains("ACME_PSEUDONYM_KEY is 9 bytes"))
+        #expect(short.stdout.contains("globex-programs") && short.stdout.contains("acme-offers"))
         #expect(!short.output.contains("tooShort9"))
     }
 

@@ -154,32 +154,38 @@ struct OperationsTests {
         #expect(try fixture.run(["run", "--all"], extra: day0).status == 1)
         let stateFolder = (fixture.state as NSString).deletingLastPathComponent
         let payloads = TestFiles.files(under: (stateFolder as NSString).appendingPathComponent("payloads"))
-        #expect(payloads.count == 3, "acme's JSON, globex's XML and its gzip")
-        // Files are dated by the real clock: age them as if written 40 days ago.
-        let old = Date().addingTimeInterval(-40 * 86_400)
-        for file in payloads { try FileManager.default.setAttributes([.modificationDate: old], ofItemAtPath: file) }
+        #expect(payloads.count == 2, "acme's JSON and globex's XML (a gzip body is made in memory, never stored)")
+        // Stray files are judged by their real age: one left by a crash (no delivery refers to it), 40 days old,
+        // and one written a moment ago, which a ledger clock 40 days ahead must not make look old.
+        let strayOld = (stateFolder as NSString).appendingPathComponent("payloads/acme/dlv_lost_old.json")
+        let strayNew = (stateFolder as NSString).appendingPathComponent("payloads/acme/dlv_lost_new.json")
+        FileManager.default.createFile(atPath: strayOld, contents: Data("{}".utf8), attributes: [.posixPermissions: 0o600])
+        FileManager.default.createFile(atPath: strayNew, contents: Data("{}".utf8), attributes: [.posixPermissions: 0o600])
+        try FileManager.default.setAttributes([.modificationDate: Date().addingTimeInterval(-40 * 86_400)], ofItemAtPath: strayOld)
         let later = ["PARTNER_EXPORT_NOW": "2027-01-06T02:00:00Z"]
         let dry = try fixture.run(["prune", "--dry-run"], extra: later)
-        #expect(dry.stdout.contains("Would delete 1 delivery payload"), "\(dry.stdout)")
-        #expect(TestFiles.files(under: (stateFolder as NSString).appendingPathComponent("payloads")).count == 3)
+        #expect(dry.stdout.contains("Would delete 1 delivery payload(s), 1 stray file(s)"), "\(dry.stdout)")
+        #expect(TestFiles.files(under: (stateFolder as NSString).appendingPathComponent("payloads")).count == 4)
 
         let pruned = try fixture.run(["prune"], extra: later)
         #expect(pruned.status == 0, "\(pruned.output)")
-        #expect(pruned.stdout.contains("Kept 1 payload(s) that failed or rejected deliveries still need"))
-        let left = TestFiles.files(under: (stateFolder as NSString).appendingPathComponent("payloads"))
-        #expect(left.count == 2 && left.allSatisfy { $0.contains("/globex/") })
+        #expect(pruned.stdout.contains("Deleted 1 delivery payload(s), 1 stray file(s)"), "\(pruned.stdout)")
+        #expect(pruned.stdout.contains("Kept 1 payload(s) that owed deliveries still need"))
+        let left = TestFiles.files(under: (stateFolder as NSString).appendingPathComponent("payloads")).sorted()
+        #expect(left.count == 2 && left.contains(strayNew) && left.contains { $0.contains("/globex/") }, "\(left)")
         #expect(try fixture.query("SELECT count(*) FROM disclosures").first?[0] == "6", "the accounting stays")
         #expect(try fixture.query("SELECT count(*) FROM deliveries WHERE payload_pruned_at IS NOT NULL").first?[0] == "1")
         let disclosures = try JSONSerialization.jsonObject(with: Data(try fixture.run(["disclosures", "2", "--json"]).stdout.utf8)) as? [Any]
         #expect(disclosures?.count == 1)
 
         #expect(try fixture.run(["prune", "--include-failed"], extra: later).status == 0)
-        #expect(TestFiles.files(under: (stateFolder as NSString).appendingPathComponent("payloads")).isEmpty)
-        // Past the ledger's retention, the accounting goes too.
+        #expect(TestFiles.files(under: (stateFolder as NSString).appendingPathComponent("payloads")) == [strayNew])
+        // Past the ledger's retention, the settled accounting goes too; what is still owed stays.
         let sevenYears = ["PARTNER_EXPORT_NOW": "2033-12-01T00:00:00Z"]
         let ledger = try fixture.run(["prune"], extra: sevenYears)
-        #expect(ledger.stdout.contains("removed 2 deliveries, 6 disclosure rows and 1 runs"), "\(ledger.stdout)")
+        #expect(ledger.stdout.contains("removed 1 deliveries, 6 disclosure rows and 0 runs"), "\(ledger.stdout)")
         #expect(try fixture.query("SELECT count(*) FROM disclosures").first?[0] == "0")
+        #expect(try fixture.query("SELECT status FROM deliveries").map { $0[0] } == ["rejected"])
     }
 }
 

@@ -4,7 +4,7 @@ import Foundation
 import TestSupport
 import Testing
 
-/// One test per rejection class of DESIGN §2; each checks the file, the line and the sentence.
+/// One test per rejection class of docs/design.md ("Validation"); each checks the file, the line and the sentence.
 @Suite("Configuration validation")
 struct ValidationTests {
     @Test("the base configuration is valid")

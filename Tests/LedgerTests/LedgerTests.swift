@@ -1,3 +1,4 @@
+import ExportCore
 import Foundation
 @testable import Ledger
 import SQLite
@@ -5,9 +6,28 @@ import Testing
 
 @Suite("Ledger")
 struct LedgerTests {
-    func ledger() throws -> Ledger {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("ledger-\(UUID().uuidString)/state")
-        return try Ledger(path: folder.appendingPathComponent("ledger.sqlite").path)
+    func folder() -> String {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("ledger-\(UUID().uuidString)/state").path
+        try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true,
+                                                 attributes: [.posixPermissions: 0o700])
+        return folder
+    }
+
+    func ledger() throws -> SQLiteLedger {
+        try SQLiteLedger.open(at: folder() + "/ledger.sqlite", access: .write(create: true))
+    }
+
+    func newDelivery(_ id: String, customers: [Int64], batch: Int = 1, feed: String = "r1/p") -> NewDelivery {
+        NewDelivery(id: id, runID: "r1", feed: feed, partner: "p", batch: batch, bytes: 10, sha256: "x", recordsRange: 0..<10,
+                    payloadPath: "payloads/p/\(id).json", contentType: "application/json", gzip: false,
+                    createdAt: "2026-11-27T02:00:00Z", fields: ["a", "b"], purpose: "offers", consentScopes: ["s1", "s2"],
+                    manifest: Manifest(customerIDs: customers, grants: customers.map { ["g\($0)", "h\($0)"] }).encoded(),
+                    recordCount: customers.count, lastCustomer: customers.last)
+    }
+
+    func attempt(_ status: Int?, _ outcome: AttemptOutcome, inDoubt: Bool = false) -> AttemptRecord {
+        AttemptRecord(httpStatus: status, curlCode: status == nil ? 28 : 0, error: nil, durationMilliseconds: 5, outcome: outcome,
+                      answerPrefix: [], inDoubt: inDoubt)
     }
 
     @Test("manifests round-trip, ids in any order, any grants")
@@ -23,52 +43,155 @@ struct LedgerTests {
         #expect(Manifest.encoded(customerIDs: manifest.customerIDs, scopes: 2, grantStream: stream) == manifest.encoded())
     }
 
-    @Test("the ledger file is owner-only, and disclosures are written only with a delivered status")
+    @Test("the ledger file is owner-only, and disclosures are written only with a delivered status, with the counters")
     func deliveredOnly() throws {
         let ledger = try ledger()
         #expect(((try FileManager.default.attributesOfItem(atPath: ledger.path))[.posixPermissions] as? Int) == 0o600)
-        try ledger.startRun(id: "r1", trigger: "manual", partners: ["p"], at: "2026-11-27T02:00:00Z")
-        let delivery = try ledger.createDelivery(NewDelivery(
-            id: "d1", runID: "r1", partner: "p", batch: 1, bytes: 10, sha256: "x", recordsRange: 0..<10, payloadPath: "payloads/p/d1.json",
-            contentType: "application/json", gzip: false, createdAt: "2026-11-27T02:00:00Z", fields: ["a", "b"], purpose: "offers",
-            consentScopes: ["s1", "s2"], manifest: Manifest(customerIDs: [10, 11], grants: [["g1", "g2"], ["h1", "h2"]]).encoded(),
-            recordCount: 2))
+        try ledger.startRun(id: "r1", trigger: .manual, partners: ["p"], at: "2026-11-27T02:00:00Z")
+        let delivery = try ledger.createDelivery(newDelivery("d1", customers: [10, 11]), superseding: nil, at: "t")
         try ledger.beginAttempt(delivery: delivery, number: 1, run: "r1", at: "2026-11-27T02:00:01Z")
-        try ledger.finishAttempt(delivery: delivery, number: 1, result: AttemptResult(
-            httpStatus: 503, curlCode: 0, error: nil, durationMilliseconds: 5, outcome: "retry", answerPrefix: [], inDoubt: false),
-            status: .pending, error: "HTTP 503", at: "2026-11-27T02:00:02Z")
+        try ledger.finishAttempt(delivery: delivery, number: 1, result: attempt(503, .retry), transition: .stillPending,
+                                 at: "2026-11-27T02:00:02Z")
         #expect(try ledger.disclosures(customerID: 10).isEmpty)
         try ledger.beginAttempt(delivery: delivery, number: 2, run: "r1", at: "2026-11-27T02:00:03Z")
-        try ledger.finishAttempt(delivery: delivery, number: 2, result: AttemptResult(
-            httpStatus: 200, curlCode: 0, error: nil, durationMilliseconds: 5, outcome: "delivered", answerPrefix: [], inDoubt: false),
-            status: .delivered, error: nil, at: "2026-11-27T02:00:04Z")
+        try ledger.finishAttempt(delivery: delivery, number: 2, result: attempt(200, .delivered), transition: .delivered,
+                                 at: "2026-11-27T02:00:04Z")
         let disclosures = try ledger.disclosures(customerID: 11)
         #expect(disclosures.map(\.consentScope) == ["s1", "s2"])
-        #expect(disclosures.map(\.consentGrantedAt) == ["h1", "h2"])
+        #expect(disclosures.map(\.consentGrantedAt) == ["g11", "h11"])
         #expect(disclosures.allSatisfy { $0.deliveryID == "d1" && $0.fields == ["a", "b"] && $0.disclosedAt == "2026-11-27T02:00:04Z"
                                          && $0.purpose == "offers" && $0.confirmed })
         #expect(try ledger.delivery("d1")?.attempts == 2)
+        #expect(try ledger.manifest(of: delivery).customerIDs.isEmpty, "a disclosed delivery's manifest goes")
+        let totals = try #require(try ledger.totals()["p"])
+        #expect(totals.counter(CounterName.retries) == 1 && totals.counter(CounterName.recordsSent) == 2)
+        #expect(totals.counter(CounterName.deliveriesDelivered) == 1)
     }
 
-    @Test("a superseded delivery that was in doubt leaves unconfirmed disclosures and keeps its payload; one that never left leaves none, and its payload may go")
-    func supersededInDoubt() throws {
+    @Test("a delivery in doubt is never superseded; one that never left is, its manifest and payload go")
+    func inDoubtNeverSuperseded() throws {
         let ledger = try ledger()
-        try ledger.startRun(id: "r1", trigger: "manual", partners: ["p"], at: "2026-11-27T02:00:00Z")
-        func make(_ id: String, _ customer: Int64) throws -> DeliveryRecord {
-            try ledger.createDelivery(NewDelivery(
-                id: id, runID: "r1", partner: "p", batch: 1, bytes: 1, sha256: "x", recordsRange: 0..<1, payloadPath: "p",
-                contentType: "application/json", gzip: false, createdAt: "t", fields: ["a"], purpose: "offers",
-                consentScopes: ["s"], manifest: Manifest(customerIDs: [customer], grants: [["g"]]).encoded(), recordCount: 1))
+        try ledger.startRun(id: "r1", trigger: .manual, partners: ["p"], at: "2026-11-27T02:00:00Z")
+        let doubtful = try ledger.createDelivery(newDelivery("d1", customers: [1]), superseding: nil, at: "t")
+        try ledger.beginAttempt(delivery: doubtful, number: 1, run: "r1", at: "t")
+        try ledger.finishAttempt(delivery: doubtful, number: 1, result: attempt(nil, .failed, inDoubt: true),
+                                 transition: .failed(code: "delivery.exhausted", message: "gave up", inDoubt: true), at: "t")
+        let stored = try #require(try ledger.delivery("d1"))
+        #expect(stored.status == .failed && stored.inDoubt && stored.lastErrorCode == "delivery.exhausted")
+        #expect(try !ledger.supersede(stored, by: "d9", reason: "rerun", at: "2026-11-27T03:00:00Z"))
+        #expect(try ledger.delivery("d1")?.status == .failed, "still owed, still in doubt")
+        #expect(throws: ExportError.self) {
+            _ = try ledger.createDelivery(self.newDelivery("d2", customers: [1]), superseding: stored, at: "t")
         }
-        let doubtful = try make("d1", 1)
-        try ledger.markInDoubt(doubtful)
-        #expect(try !ledger.markSuperseded(try #require(try ledger.delivery("d1")), by: "d9", reason: "rerun", at: "2026-11-27T03:00:00Z"))
-        #expect(try ledger.delivery("d1")?.payloadPrunedAt == nil, "what the partner may hold stays for the retention period")
-        let unconfirmed = try ledger.disclosures(customerID: 1)
-        #expect(unconfirmed.count == 1 && unconfirmed.first?.confirmed == false)
-        #expect(try ledger.markSuperseded(try make("d2", 2), by: nil, reason: "never sent", at: "2026-11-27T03:00:00Z"))
+        #expect(try ledger.delivery("d2") == nil, "the new delivery and the supersession are one transaction")
+
+        let unsent = try ledger.createDelivery(newDelivery("d3", customers: [2], batch: 2), superseding: nil, at: "t")
+        #expect(try ledger.supersede(unsent, by: nil, reason: "never sent", at: "2026-11-27T03:00:00Z"))
+        let superseded = try #require(try ledger.delivery("d3"))
+        #expect(superseded.status == .superseded && superseded.payloadPrunedAt == "2026-11-27T03:00:00Z")
         #expect(try ledger.disclosures(customerID: 2).isEmpty)
-        #expect(try ledger.delivery("d2")?.payloadPrunedAt == "2026-11-27T03:00:00Z")
+        #expect(try ledger.manifest(of: superseded).customerIDs.isEmpty)
+    }
+
+    @Test("a refusal clears the doubt an earlier attempt raised; held deliveries are owed and listed")
+    func refusalAndHeld() throws {
+        let ledger = try ledger()
+        try ledger.startRun(id: "r1", trigger: .manual, partners: ["p"], at: "t")
+        let first = try ledger.createDelivery(newDelivery("d1", customers: [1]), superseding: nil, at: "t")
+        try ledger.beginAttempt(delivery: first, number: 1, run: "r1", at: "t")
+        try ledger.finishAttempt(delivery: first, number: 1, result: attempt(nil, .retry, inDoubt: true), transition: .stillPending, at: "t")
+        #expect(try ledger.delivery("d1")?.inDoubt == true)
+        try ledger.beginAttempt(delivery: first, number: 2, run: "r1", at: "t")
+        try ledger.finishAttempt(delivery: first, number: 2, result: attempt(422, .rejected),
+                                 transition: .rejected(code: "delivery.rejected", message: "HTTP 422"), at: "t")
+        #expect(try ledger.delivery("d1")?.inDoubt == false)
+        let second = try ledger.createDelivery(newDelivery("d2", customers: [2], batch: 2), superseding: nil, at: "t")
+        try ledger.hold(second, reason: "not sent: batch 1 was not delivered")
+        #expect(try ledger.owed(partner: "p").map(\.id) == ["d1", "d2"])
+        #expect(try ledger.deliveries(DeliveryQuery(statuses: DeliveryStatus.unsuccessful)).map(\.status) == [.held, .rejected])
+        #expect(try ledger.owedByPartner() == ["p": 2])
+    }
+
+    @Test("a feed is complete once it is rendered and nothing of it is owed; a new feed's render supersedes what older ones owe")
+    func feeds() throws {
+        let ledger = try ledger()
+        try ledger.startRun(id: "r1", trigger: .manual, partners: ["p"], at: "2026-11-27T01:00:00Z")
+        try ledger.startFeed(FeedRecord(id: "r1/p", partner: "p", runID: "r1", startedAt: "2026-11-27T01:00:00Z", shape: "s",
+                                        rendered: false, batches: 0, completedAt: nil, completedBy: nil, supersededBy: nil))
+        let old = try ledger.createDelivery(newDelivery("d1", customers: [1]), superseding: nil, at: "t")
+        try ledger.hold(old, reason: "held")
+        _ = try ledger.finishRender(feed: "r1/p", batches: 1, at: "t")
+        #expect(try !ledger.settleFeed("r1/p", by: "r1", at: "t"))
+
+        try ledger.startRun(id: "r2", trigger: .manual, partners: ["p"], at: "2026-11-27T02:00:00Z")
+        try ledger.startFeed(FeedRecord(id: "r2/p", partner: "p", runID: "r2", startedAt: "2026-11-27T02:00:00Z", shape: "s",
+                                        rendered: false, batches: 0, completedAt: nil, completedBy: nil, supersededBy: nil))
+        #expect(try ledger.latestFeed(partner: "p")?.id == "r2/p")
+        #expect(try !ledger.settleFeed("r2/p", by: "r2", at: "t"), "not rendered yet")
+        let superseded = try ledger.finishRender(feed: "r2/p", batches: 0, at: "t")
+        #expect(superseded.map(\.id) == ["d1"])
+        #expect(try ledger.delivery("d1")?.status == .superseded)
+        #expect(try ledger.feed("r1/p")?.supersededBy == "r2/p")
+        #expect(try ledger.settleFeed("r2/p", by: "r2", at: "2026-11-27T02:00:05Z"))
+        #expect(try ledger.feed("r2/p")?.completedBy == "r2")
+        #expect(try ledger.totals()["p"]?.feedComplete == true)
+    }
+
+    @Test("a status this version does not know is an error naming it, never a guess")
+    func unknownStatus() throws {
+        let ledger = try ledger()
+        try ledger.startRun(id: "r1", trigger: .manual, partners: ["p"], at: "t")
+        _ = try ledger.createDelivery(newDelivery("d1", customers: [1]), superseding: nil, at: "t")
+        try ledger.database.execute("PRAGMA ignore_check_constraints = ON; UPDATE deliveries SET status = 'teleported'")
+        #expect { _ = try ledger.delivery("d1") } throws: { error in
+            (error as? ExportError)?.code == "ledger.damaged" && "\(error)".contains("'teleported'")
+        }
+    }
+
+    @Test("a file that is not a ledger is refused untouched: empty, a customer database, any other SQLite file")
+    func notALedger() throws {
+        let folder = folder()
+        let empty = folder + "/empty.sqlite"
+        FileManager.default.createFile(atPath: empty, contents: Data())
+        for access in [SQLiteLedger.Access.read, .write(create: true)] {
+            #expect { _ = try SQLiteLedger.open(at: empty, access: access) } throws: { error in
+                (error as? ExportError)?.code == "ledger.damaged" && "\(error)".contains("0 bytes")
+            }
+        }
+        #expect(try Data(contentsOf: URL(fileURLWithPath: empty)).isEmpty)
+        let customers = folder + "/customers.sqlite"
+        let database = try Database(path: customers, mode: .create)
+        try database.execute("CREATE TABLE customers (id INTEGER PRIMARY KEY); CREATE TABLE consents (customer_id INTEGER)")
+        let before = try Data(contentsOf: URL(fileURLWithPath: customers))
+        #expect { _ = try SQLiteLedger.open(at: customers, access: .write(create: true)) } throws: { error in
+            "\(error)".contains("customer database")
+        }
+        #expect(try Data(contentsOf: URL(fileURLWithPath: customers)) == before)
+        #expect(try database.hasTable("runs") == false)
+        #expect(!FileManager.default.fileExists(atPath: customers + "-wal"), "not even WAL mode")
+    }
+
+    @Test("a ledger of the first version is migrated in place: its deliveries kept, feeds made, counters carried over")
+    func migratesVersion1() throws {
+        let path = folder() + "/ledger.sqlite"
+        let database = try Database(path: path, mode: .create)
+        try database.execute(Schema.version1)
+        try database.execute("""
+            PRAGMA user_version = 1;
+            INSERT INTO runs (id, started_at, trigger, partners) VALUES ('r1', '2026-11-27T02:00:00Z', 'manual', '["p"]');
+            INSERT INTO deliveries (id, run_id, partner, batch, record_count, bytes, sha256, records_offset, records_length,
+              payload_path, content_type, status, created_at, delivered_at, fields, purpose, consent_scopes, manifest)
+            VALUES ('d1', 'r1', 'p', 1, 3, 100, 'x', 0, 10, 'payloads/p/d1.json', 'application/json', 'delivered',
+              '2026-11-27T02:00:00Z', '2026-11-27T02:00:01Z', '["a"]', 'offers', '["s"]', x'');
+            """)
+        let ledger = try SQLiteLedger.open(at: path, access: .write(create: false))
+        #expect(try ledger.database.scalarInt("PRAGMA application_id") == Schema.applicationID)
+        #expect(try ledger.database.scalarInt("PRAGMA user_version") == Int64(Schema.migrations.count))
+        let delivery = try #require(try ledger.delivery("d1"))
+        #expect(delivery.status == .delivered && delivery.feed == "r1/p" && delivery.lastCustomer == nil)
+        #expect(try ledger.feed("r1/p")?.shape == "", "an earlier version's feed has an unknown shape")
+        #expect(try ledger.totals()["p"]?.counter(CounterName.recordsSent) == 3)
+        #expect(try ledger.database.prepare("PRAGMA foreign_key_check").rows { _ in 1 }.isEmpty)
     }
 
     @Test("disclosures by customer use the primary key, not a scan")

@@ -6,7 +6,7 @@ import Pipeline
 import TestSupport
 import Testing
 
-/// DESIGN §1's hostile data, end to end through the real SQLite source and renderers.
+/// The hostile data of docs/design.md ("Source data"), end to end through the real SQLite source and renderers.
 @Suite("Hostile data")
 struct HostileDataTests {
     @Test("JSON: the feed parses and every string equals the stored one; malformed services are rejected by id")
@@ -17,7 +17,7 @@ struct HostileDataTests {
         let partner = makePartner(fields: everyColumnInClear)
         let (job, source) = try job(partner, database)
         let out = folder.appendingPathComponent("feed.json").path
-        let report = try Preview(job: job, source: source).run(samples: 2, out: out, generatedAt: "2026-11-27T02:00:00Z")
+        let report = try Preview(job: job).run(samples: 2, out: out, generatedAt: "2026-11-27T02:00:00Z")
 
         #expect(report.tally.rejected.map(\.customerID).sorted() == malformed)
         #expect(report.tally.rejected.allSatisfy { $0.reason == .malformedList(field: "services") })
@@ -55,7 +55,7 @@ struct HostileDataTests {
         let partner = makePartner(format: .xml, fields: everyColumnInClear, namespace: "https://example.test/ns/1")
         let (job, source) = try job(partner, database)
         let out = folder.appendingPathComponent("feed.xml").path
-        let report = try Preview(job: job, source: source).run(samples: 0, out: out, generatedAt: "2026-11-27T02:00:00Z")
+        let report = try Preview(job: job).run(samples: 0, out: out, generatedAt: "2026-11-27T02:00:00Z")
         #expect(report.tally.rejected.map(\.customerID).sorted() == malformed)
 
         let document = try StrictXML(Array(try Data(contentsOf: URL(fileURLWithPath: out))))

@@ -37,7 +37,9 @@ func job(_ partner: Partner, _ database: String, schema: XSDSchema? = nil) throw
 func batches(_ partner: Partner, _ database: String, schema: XSDSchema? = nil) throws -> ([FinishedBatch], ExportTally) {
     let (job, _) = try job(partner, database, schema: schema)
     var result: [FinishedBatch] = []
-    let tally = try job.runBatches(runID: "run_test", generatedAt: "2026-11-27T02:00:00Z", consent: true,
-                                   deliveryID: { "dlv_\($0)" }) { result.append($0) }
+    let tally = try job.snapshot {
+        try job.runBatches(runID: "run_test", generatedAt: "2026-11-27T02:00:00Z", consent: true,
+                           deliveryID: { "dlv_\($0)" }) { result.append($0) }
+    }
     return (result, tally)
 }

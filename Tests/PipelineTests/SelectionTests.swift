@@ -37,7 +37,7 @@ struct SelectionTests {
     func classify(_ path: String) throws -> (counts: EligibilityCounts, eligible: [Int64]) {
         let source = try CustomerDatabase(path: path)
         let plan = try ExportPlan(partner: partner, pseudonymKey: testKey)
-        let reader = try ChunkedReader(source, plan: plan, onlyIDs: nil, classify: true)
+        let reader = try ChunkedReader(source, plan: plan, range: .all, classify: true)
         defer { reader.stop() }
         var eligible: [Int64] = []
         while let (_, chunk) = try reader.nextNumbered() {
@@ -78,8 +78,8 @@ struct SelectionTests {
         var reads: Set<String> = []
         source.database.observeReads { table, column in reads.insert("\(table).\(column)") }
         let plan = try ExportPlan(partner: partner, pseudonymKey: testKey)
-        _ = try ChunkedReader(source, plan: plan, onlyIDs: nil, classify: false)
-        _ = try ChunkedReader(source, plan: plan, onlyIDs: nil, classify: true)
+        _ = try ChunkedReader(source, plan: plan, range: .all, classify: false)
+        _ = try ChunkedReader(source, plan: plan, range: .all, classify: true)
         #expect(!reads.isEmpty)
         let customerColumns = Set(reads.filter { $0.hasPrefix("customers.") })
         #expect(customerColumns == ["customers.id", "customers.email", "customers.account_status", "customers.region"])

@@ -1,11 +1,9 @@
 import Foundation
-import Ledger
-import Pipeline
 
 /// Progress of long work on a terminal: one status line on standard error, per partner, redrawn at
 /// most ten times a second — records rendered, batches delivered, retries waiting. Off a terminal
 /// (cron, systemd, a pipe) it prints nothing: only the summary.
-final class Progress: @unchecked Sendable {
+final class ProgressLine: @unchecked Sendable {
     private struct PartnerState {
         var records = 0
         var batches = 0

@@ -1,10 +1,11 @@
 import ArgumentParser
 import DemoData
+import ExportCore
 import Foundation
 
 extension PartnerExportCommand {
     /// `demo-data`: a synthetic customer database in the canonical schema.
-    struct DemoData: ParsableCommand {
+    struct DemoDataCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "demo-data",
             abstract: "Write a synthetic, deterministic customer database in the canonical schema to --db.")
@@ -31,7 +32,7 @@ extension PartnerExportCommand {
             let path = common.databasePath
             if FileManager.default.fileExists(atPath: path) {
                 guard force else {
-                    throw CommandFailure("\(path) exists; pass --force to replace it (it may be a real customer database)", exitCode: 2)
+                    throw ExportError.usage("\(path) exists; pass --force to replace it (it may be a real customer database)")
                 }
                 try FileManager.default.removeItem(atPath: path)
             }
@@ -40,15 +41,15 @@ extension PartnerExportCommand {
             let started = Date()
             let summary = try DemoDataGenerator(customers: customers, seed: seed).write(to: path)
             let seconds = Date().timeIntervalSince(started)
-            print("Wrote \(Terminal.count(summary.customers)) synthetic customers to \(path) (seed \(seed), "
+            try StandardOutput.line("Wrote \(Terminal.count(summary.customers)) synthetic customers to \(path) (seed \(seed), "
                   + String(format: "%.1f s", seconds) + ").")
             for scope in summary.consents.keys.sorted() {
-                print("  consent \(scope): \(Terminal.count(summary.consents[scope] ?? 0)) given, "
+                try StandardOutput.line("  consent \(scope): \(Terminal.count(summary.consents[scope] ?? 0)) given, "
                       + "\(Terminal.count(summary.withdrawn[scope] ?? 0)) of them withdrawn")
             }
-            print("  accounts: " + summary.statuses.keys.sorted().map { "\($0) \(Terminal.count(summary.statuses[$0] ?? 0))" }
+            try StandardOutput.line("  accounts: " + summary.statuses.keys.sorted().map { "\($0) \(Terminal.count(summary.statuses[$0] ?? 0))" }
                 .joined(separator: ", "))
-            print("  customer logs: \(Terminal.count(summary.logs)); card numbers are published test numbers")
+            try StandardOutput.line("  customer logs: \(Terminal.count(summary.logs)); card numbers are published test numbers")
         }
     }
 }

@@ -1,0 +1,87 @@
+import ExportCore
+import Foundation
+import Reports
+
+/// How a run report reads on a terminal (the same for `run`, `rerun` and `runs show`).
+enum RunReportText {
+    static func render(_ report: RunReport) -> String {
+        guard let run = report.run else { return (report.message ?? "Nothing to do.") + "\n" }
+        var lines: [String] = []
+        let span = report.finishedAt.map { "\(report.startedAt) → \($0)" } ?? "\(report.startedAt), \(report.status)"
+        let incomplete = report.partners.filter { !($0.feed?.complete ?? false) && $0.status != "nothing-to-send" || $0.status == "error" }
+        lines.append("Run \(run) (\(report.trigger)), \(span): "
+                     + (report.succeeded ? "every partner succeeded; every feed is complete"
+                        : "SOME DELIVERIES DID NOT SUCCEED; incomplete: " + incomplete.map(\.partner).joined(separator: ", ")))
+        lines.append(Terminal.table(
+            ["partner", "status", "feed", "eligible", "sent", "rejected", "delivered", "failed", "retries", "bytes", "duration"],
+            report.partners.map { p in
+                [p.partner, p.status, feedCell(p), p.eligible.map(Terminal.count) ?? "-", Terminal.count(p.records),
+                 Terminal.count(p.rejectedRecords), Terminal.count(p.delivered), Terminal.count(p.failed + p.deliveriesRejected),
+                 Terminal.count(p.retries), Terminal.count(p.bytes), p.durationSeconds.map { String(format: "%.1f s", $0) } ?? "-"]
+            }))
+        for p in report.partners { lines += details(p) }
+        if !report.incompleteElsewhere.isEmpty {
+            lines.append("Also owed from earlier runs: " + report.incompleteElsewhere.joined(separator: ", ")
+                         + " ('partner-export deliveries --failed').")
+        }
+        if !report.succeeded {
+            lines.append("See 'partner-export deliveries --failed' and, once the cause is fixed, 'partner-export rerun --failed' "
+                         + "completes every feed.")
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    private static func feedCell(_ p: PartnerReport) -> String {
+        guard let feed = p.feed else { return p.status == "error" ? "-" : "complete" }
+        return feed.complete ? "complete" : "INCOMPLETE"
+    }
+
+    private static func details(_ p: PartnerReport) -> [String] {
+        var lines: [String] = []
+        let name = p.partner
+        if !p.fields.isEmpty {
+            lines.append("")
+            lines.append("\(name): minimisation proof (what left, next to what the contract allows)")
+            lines.append(Terminal.table(["  output", "from", "form", "values", "contract allows"], p.fields.map { line in
+                ["  " + line.name, line.from, line.form, Terminal.count(line.values),
+                 line.allowedForms?.joined(separator: ", ") ?? "(not in the contract any more)"]
+            }))
+            if !p.allowedNotSent.isEmpty {
+                lines.append("  allowed but not sent: "
+                             + p.allowedNotSent.map { "\($0.field) (\($0.allowedForms.joined(separator: ", ")))" }.joined(separator: ", "))
+            }
+        }
+        if !p.rejectedByReason.isEmpty {
+            lines.append("\(name): \(Terminal.count(p.rejectedRecords)) record(s) left out: "
+                         + p.rejectedByReason.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
+                         + " (ids: 'partner-export preview \(name) --json')")
+        }
+        if p.recovered > 0 { lines.append("\(name): resent \(p.recovered) delivery(ies) an interrupted run left in doubt") }
+        if let feed = p.feed {
+            if let reason = feed.reason { lines.append("\(name): a new feed: \(reason)") }
+            if !feed.complete && feed.owed > 0 {
+                lines.append("\(name): its feed is incomplete: \(feed.owed) delivery(ies) owed"
+                             + (p.held > 0 ? " (\(p.held) held after the failure)" : ""))
+            }
+        }
+        for action in p.actions where action.action != .sent {
+            lines.append("\(name): batch \(action.batch) (\(action.delivery)): " + describe(action))
+        }
+        for by in p.completedBy { lines.append("\(name): its feed was completed later by run \(by)") }
+        for note in p.notes { lines.append("\(name): \(note)") }
+        if let error = p.error { lines.append("\(name): ERROR [\(error.code)]: \(error.message)") }
+        return lines
+    }
+
+    static func describe(_ action: DeliveryAction) -> String {
+        switch action.action {
+        case .sent: "sent (\(action.status))"
+        case .resentSameID: "same records: resent as \(action.delivery) (\(action.status))"
+        case .resentInDoubt: "left in doubt, resent under its own id (\(action.status))"
+        case .replaced: "records changed: replaced by \(action.by.joined(separator: ", "))"
+        case .nothingLeft: "none of its customers is eligible any more: nothing sent"
+        case .held: "held (not sent: an earlier batch was not delivered)"
+        case .supersededByFeed: "replaced by this run's complete feed"
+        }
+    }
+}

@@ -1,0 +1,154 @@
+/// The one error shape of partner-export: a stable `code` for scripts, the ledger and the metrics, a
+/// ``Fate`` that says what kind of problem it is (and so the exit code), and a sentence that names
+/// where the problem is (file, partner, delivery, customer id) and what to do. Never a customer value,
+/// never a secret.
+///
+/// ```swift
+/// throw ExportError.sourceMissing(path: "customers.sqlite")
+/// // error.code == "source.missing", error.fate == .configuration, error.exitCode == 2
+/// ```
+public struct ExportError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// What kind of problem it is, which decides who acts and how the command exits.
+    public enum Fate: String, Sendable, Hashable, Codable {
+        /// Configuration or environment (files, paths, secrets, the source's schema): nothing was
+        /// sent; fix and run again. Exit 2 when it stops the whole command.
+        case configuration
+        /// One record cannot be rendered: it is left out, by customer id, and the rest goes on.
+        case data
+        /// It may work later unchanged (the partner is down, a timeout, the lock is held).
+        case transient
+        /// It will not work again unchanged (the partner refused, untrusted TLS, altered evidence).
+        case permanent
+    }
+
+    private enum Kind: Hashable, Sendable {
+        case configuration
+        case environment
+        case usage
+        case sourceMissing
+        case sourceUnreadable
+        case sourceSchema
+        case credentials
+        case ledger
+        case ledgerDamaged
+        case lockHeld
+        case payloadMissing
+        case payloadMismatch
+        case envelopeSchema
+        case deliveryRejected
+        case deliveryExhausted
+        case deliveryRefusedWait
+        case tlsUntrusted
+        case transportSetup
+        case inDoubt
+        case internalFailure
+    }
+
+    private let kind: Kind
+    /// What happened, in one or two sentences (ids and counts only).
+    public let message: String
+
+    private init(_ kind: Kind, _ message: String) {
+        self.kind = kind
+        self.message = message
+    }
+
+    public var description: String { message }
+
+    /// A stable code: `source.missing`, `delivery.rejected`, … (documented in docs/design.md).
+    public var code: String {
+        switch kind {
+        case .configuration: "configuration"
+        case .environment: "environment"
+        case .usage: "usage"
+        case .sourceMissing: "source.missing"
+        case .sourceUnreadable: "source.unreadable"
+        case .sourceSchema: "source.schema"
+        case .credentials: "credentials"
+        case .ledger: "ledger"
+        case .ledgerDamaged: "ledger.damaged"
+        case .lockHeld: "lock.held"
+        case .payloadMissing: "payload.missing"
+        case .payloadMismatch: "payload.mismatch"
+        case .envelopeSchema: "render.envelope_schema"
+        case .deliveryRejected: "delivery.rejected"
+        case .deliveryExhausted: "delivery.exhausted"
+        case .deliveryRefusedWait: "delivery.retry_after_too_long"
+        case .tlsUntrusted: "delivery.tls"
+        case .transportSetup: "delivery.setup"
+        case .inDoubt: "delivery.in_doubt"
+        case .internalFailure: "internal"
+        }
+    }
+
+    public var fate: Fate {
+        switch kind {
+        case .configuration, .environment, .usage, .sourceMissing, .sourceUnreadable, .sourceSchema, .credentials, .ledger,
+             .ledgerDamaged, .envelopeSchema, .transportSetup:
+            .configuration
+        case .lockHeld, .deliveryExhausted, .deliveryRefusedWait, .inDoubt:
+            .transient
+        case .payloadMissing, .payloadMismatch, .deliveryRejected, .tlsUntrusted, .internalFailure:
+            .permanent
+        }
+    }
+
+    /// The exit code when this error stops a command (docs/design.md, "Commands"): 2 configuration, environment and
+    /// usage; 75 the lock; 1 otherwise.
+    public var exitCode: Int32 {
+        switch kind {
+        case .lockHeld: 75
+        default: fate == .configuration ? 2 : 1
+        }
+    }
+
+    /// The same error with a prefix naming where it happened (`partner acme: …`).
+    public func located(_ prefix: String) -> ExportError {
+        message.hasPrefix(prefix) ? self : ExportError(kind, "\(prefix): \(message)")
+    }
+
+    // MARK: - Configuration and environment
+
+    /// Contracts, mappings and XSDs that do not hold together.
+    public static func configuration(_ message: String) -> ExportError { ExportError(.configuration, message) }
+    /// A path, a permission, a file that is not what it must be.
+    public static func environment(_ message: String) -> ExportError { ExportError(.environment, message) }
+    public static func usage(_ message: String) -> ExportError { ExportError(.usage, message) }
+    public static func sourceMissing(path: String) -> ExportError {
+        ExportError(.sourceMissing, "the customer database \(path) does not exist; pass --db PATH or set PARTNER_EXPORT_DB "
+                    + "(or create demo data with 'partner-export demo-data --customers 1000 --db \(path)')")
+    }
+    public static func sourceUnreadable(_ message: String) -> ExportError { ExportError(.sourceUnreadable, message) }
+    public static func sourceSchema(_ message: String) -> ExportError { ExportError(.sourceSchema, message) }
+    /// A partner's secret or certificate file that is missing or malformed (the message names where it should be).
+    public static func credentials(_ message: String) -> ExportError { ExportError(.credentials, message) }
+    public static func ledger(_ message: String) -> ExportError { ExportError(.ledger, message) }
+    public static func ledgerDamaged(_ message: String) -> ExportError { ExportError(.ledgerDamaged, message) }
+    public static func lockHeld(_ message: String) -> ExportError { ExportError(.lockHeld, message) }
+    /// An XSD violation outside every record: the XSD and the mapping disagree about the envelope.
+    public static func envelopeSchema(_ message: String) -> ExportError { ExportError(.envelopeSchema, message) }
+    /// libcurl or TLS could not be set up with the contract's files and options.
+    public static func transportSetup(_ message: String) -> ExportError { ExportError(.transportSetup, message) }
+
+    // MARK: - Payloads
+
+    public static func payloadMissing(_ message: String) -> ExportError { ExportError(.payloadMissing, message) }
+    /// Stored bytes that are not the bytes the ledger recorded: nothing is sent, the file is kept as evidence.
+    public static func payloadMismatch(_ message: String) -> ExportError { ExportError(.payloadMismatch, message) }
+
+    // MARK: - Delivery outcomes
+
+    public static func deliveryRejected(_ message: String) -> ExportError { ExportError(.deliveryRejected, message) }
+    public static func deliveryExhausted(_ message: String) -> ExportError { ExportError(.deliveryExhausted, message) }
+    public static func deliveryRefusedWait(_ message: String) -> ExportError { ExportError(.deliveryRefusedWait, message) }
+    public static func tlsUntrusted(_ message: String) -> ExportError { ExportError(.tlsUntrusted, message) }
+    public static func inDoubt(_ message: String) -> ExportError { ExportError(.inDoubt, message) }
+    public static func internalFailure(_ message: String) -> ExportError { ExportError(.internalFailure, message) }
+}
+
+extension ExportError {
+    /// Any error as an ``ExportError``: itself, or an internal failure carrying its description.
+    public static func wrapping(_ error: any Error) -> ExportError {
+        (error as? ExportError) ?? .internalFailure("\(error)")
+    }
+}

@@ -1,0 +1,86 @@
+/// Bytes of a feed as they are held in memory: pieces back to back (envelope head, records, tail),
+/// so that a batch is never copied whole to be sent.
+public struct FeedBytes: Sendable, Equatable {
+    public let parts: [[UInt8]]
+
+    public init(parts: [[UInt8]]) { self.parts = parts }
+    public init(_ bytes: [UInt8]) { parts = [bytes] }
+
+    public var count: Int { parts.reduce(0) { $0 + $1.count } }
+
+    /// Hex SHA-256 of all the pieces in order.
+    public var sha256: String {
+        var hasher = SHA256Hasher()
+        for part in parts { hasher.update(part) }
+        return hasher.hexDigest()
+    }
+
+    /// The bytes in one buffer (tests, small feeds).
+    public var joined: [UInt8] { parts.count == 1 ? parts[0] : parts.flatMap { $0 } }
+}
+
+/// One request: a feed to send under its delivery id (the `Idempotency-Key`).
+public struct Upload: Sendable {
+    public let deliveryID: String
+    public let contentType: String
+    /// The feed as rendered: what the signature covers.
+    public let feed: FeedBytes
+    /// What goes on the wire: the feed itself, or its gzip.
+    public let wire: FeedBytes
+    public let gzip: Bool
+
+    public init(deliveryID: String, contentType: String, feed: FeedBytes, wire: FeedBytes, gzip: Bool) {
+        self.deliveryID = deliveryID
+        self.contentType = contentType
+        self.feed = feed
+        self.wire = wire
+        self.gzip = gzip
+    }
+}
+
+/// What one HTTP attempt came to.
+public struct Exchange: Sendable, Equatable {
+    /// The HTTP status, when the partner answered.
+    public let status: Int?
+    /// libcurl's result code (0 when the transfer completed, whatever the status).
+    public let curlCode: Int32
+    /// libcurl's message when the transfer failed.
+    public let error: String?
+    /// Seconds from the answer's `Retry-After`, when it had one.
+    public let retryAfter: Int?
+    /// The first bytes of the partner's answer.
+    public let answerPrefix: [UInt8]
+    public let duration: Double
+    /// Whether any of the request left this machine, so that the partner may have read it.
+    public let requestSent: Bool
+
+    public init(status: Int?, curlCode: Int32 = 0, error: String? = nil, retryAfter: Int? = nil, answerPrefix: [UInt8] = [],
+                duration: Double = 0, requestSent: Bool = true) {
+        self.status = status
+        self.curlCode = curlCode
+        self.error = error
+        self.retryAfter = retryAfter
+        self.answerPrefix = answerPrefix
+        self.duration = duration
+        self.requestSent = requestSent
+    }
+}
+
+/// Sends one request and reports what came back. ``RetryPolicy`` decides what to do with the answer;
+/// a conformance only moves bytes.
+///
+/// ```swift
+/// final class Recording: Transport {
+///     var sent: [Upload] = []
+///     func send(_ upload: Upload, timestamp: Int64) throws -> Exchange {
+///         sent.append(upload)
+///         return Exchange(status: 200)
+///     }
+/// }
+/// ```
+/// `HTTPSClient` (libcurl) is the real one; the tests script another.
+public protocol Transport: AnyObject {
+    /// Sends `upload` once. Network and HTTP failures are in the ``Exchange``; it throws only when the
+    /// request could not be built (a local problem), in which case nothing left.
+    func send(_ upload: Upload, timestamp: Int64) throws -> Exchange
+}

@@ -1,0 +1,108 @@
+import ExportCore
+
+/// Runs and each partner's part of them.
+public protocol RunLog: AnyObject {
+    /// Records a run as `running`.
+    func startRun(id: String, trigger: RunTrigger, partners: [String], at time: String) throws
+    func finishRun(id: String, status: RunStatus, at time: String) throws
+    /// Runs left `running` by a process that died (the caller holds the lock, so none is alive).
+    func markInterruptedRuns(at time: String) throws -> Int
+    func recordPartner(run: String, _ record: PartnerRunRecord) throws
+    /// Newest first; every run when `limit` is nil.
+    func runs(limit: Int?) throws -> [RunRecord]
+    func runCount() throws -> Int
+    func run(_ id: String) throws -> RunRecord?
+    func partnerRuns(run: String) throws -> [PartnerRunRecord]
+    /// When `partner`'s last run (manual or scheduled, not a rerun) finished, whatever its outcome.
+    func lastCompletedRun(partner: String) throws -> String?
+}
+
+/// Feeds: which run started each partner's feed, whether every batch of it was rendered and acknowledged.
+public protocol FeedLog: AnyObject {
+    func startFeed(_ feed: FeedRecord) throws
+    func feed(_ id: String) throws -> FeedRecord?
+    /// The partner's newest feed.
+    func latestFeed(partner: String) throws -> FeedRecord?
+    /// Every batch of `feed` is recorded (`batches` is the highest number). In the same transaction,
+    /// what the partner's older feeds still owe (and is not in doubt) is superseded by it: the new
+    /// feed holds every record that is eligible now. Returns the superseded deliveries, whose
+    /// payloads nothing will send again.
+    func finishRender(feed: String, batches: Int, at time: String) throws -> [DeliveryRecord]
+    /// Marks `feed` complete (by `run`) when it is rendered and nothing of it is owed; returns whether it is.
+    func settleFeed(_ feed: String, by run: String, at time: String) throws -> Bool
+    /// The feeds `run` started (what became of them later: completed by, superseded by).
+    func feeds(startedBy run: String) throws -> [FeedRecord]
+}
+
+/// Deliveries and their attempts. Every status change happens here, each in one transaction.
+public protocol DeliveryLog: AnyObject {
+    /// Records a pending delivery (its payload already stored) and, in the same transaction, marks
+    /// `old` superseded by it.
+    func createDelivery(_ new: NewDelivery, superseding old: DeliveryRecord?, at time: String) throws -> DeliveryRecord
+    /// Records that attempt `number` is about to go out, durably, before the request may leave: a
+    /// crash from here on leaves the delivery in doubt, never forgotten.
+    func beginAttempt(delivery: DeliveryRecord, number: Int, run: String, at time: String) throws
+    /// Records how the attempt ended and, in the same transaction, what it did to the delivery (a
+    /// 2xx: `delivered` with every disclosure) and the partner's counters.
+    func finishAttempt(delivery: DeliveryRecord, number: Int, result: AttemptRecord, transition: DeliveryTransition,
+                       at time: String) throws
+    /// A pending delivery with an attempt on record whose run died: the request may have been read.
+    func markInDoubt(_ delivery: DeliveryRecord) throws
+    /// Not sent because an earlier batch of its feed was not delivered: owed, `held`.
+    func hold(_ delivery: DeliveryRecord, reason: String) throws
+    /// Ends `failed` without an attempt (its stored bytes could not be sent, a partner could not start).
+    func fail(_ delivery: DeliveryRecord, error: ExportError) throws
+    /// Marks `delivery` superseded by `successor` (nil: nothing left to send). Refused for a delivery
+    /// in doubt. Returns true: its payload may go (the caller deletes the file).
+    func supersede(_ delivery: DeliveryRecord, by successor: String?, reason: String, at time: String) throws -> Bool
+    func delivery(_ id: String) throws -> DeliveryRecord?
+    /// Newest first.
+    func deliveries(_ query: DeliveryQuery) throws -> [DeliveryRecord]
+    func deliveryCount(_ query: DeliveryQuery) throws -> Int
+    /// What `partner` is still owed: deliveries neither delivered nor superseded, oldest first.
+    func owed(partner: String) throws -> [DeliveryRecord]
+    /// Partners with owed deliveries, and how many each.
+    func owedByPartner() throws -> [String: Int]
+    func manifest(of delivery: DeliveryRecord) throws -> Manifest
+}
+
+/// Who received which customer's data.
+public protocol DisclosureLog: AnyObject {
+    /// Every disclosure of one customer, oldest first.
+    func disclosures(customerID: Int64) throws -> [DisclosureRecord]
+}
+
+/// What `prune` may delete.
+public protocol RetentionLog: AnyObject {
+    /// Deliveries created before `cutoff` whose payload is still stored and may go: delivered or
+    /// superseded ones, owed ones only when `includeFailed`. Never pending ones or ones in doubt.
+    func payloadsToPrune(createdBefore cutoff: String, includeFailed: Bool) throws -> (prunable: [DeliveryRecord], kept: [DeliveryRecord])
+    func markPayloadPruned(_ delivery: DeliveryRecord, at time: String) throws
+    /// Deletes settled deliveries (with their attempts and disclosures) created before `cutoff`, and
+    /// runs left without deliveries that started before it.
+    func pruneLedger(createdBefore cutoff: String) throws -> (deliveries: Int, disclosures: Int, runs: Int)
+    /// Payload paths (relative) the ledger still refers to.
+    func payloadPaths() throws -> Set<String>
+}
+
+/// Counters that never go down, and each partner's figures for the metrics file.
+public protocol CounterLog: AnyObject {
+    func add(_ amount: Int, to counter: String, partner: String) throws
+    func totals() throws -> [String: PartnerTotals]
+}
+
+/// The ledger (docs/design.md, "The ledger"): the one way the
+/// pipeline and the commands reach the tool's state. `SQLiteLedger` is the embedded conformance.
+///
+/// One connection per thread: a thread that needs the ledger asks ``connect()`` for its own.
+///
+/// ```swift
+/// let ledger = try SQLiteLedger.open(at: "state/ledger.sqlite", access: .write)
+/// for delivery in try ledger.owed(partner: "acme-offers") { print(delivery.id, delivery.status) }
+/// ```
+public protocol LedgerStore: RunLog, FeedLog, DeliveryLog, DisclosureLog, RetentionLog, CounterLog {
+    /// Where it is, for messages (a path; never a password).
+    var location: String { get }
+    /// A new connection to the same ledger, for another thread.
+    func connect() throws -> any LedgerStore
+}

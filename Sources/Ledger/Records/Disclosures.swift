@@ -1,0 +1,26 @@
+/// One disclosure of one customer: who received what, when, why and under which consent.
+public struct DisclosureRecord: Sendable, Equatable {
+    public let partner: String
+    public let deliveryID: String
+    public let fields: [String]
+    public let purpose: String
+    /// When the partner acknowledged the delivery.
+    public let disclosedAt: String
+    public let consentScope: String
+    public let consentGrantedAt: String
+    /// False for rows an earlier version wrote for a delivery that may have been received and was
+    /// superseded unacknowledged; this version resends such deliveries instead.
+    public let confirmed: Bool
+
+    public init(partner: String, deliveryID: String, fields: [String], purpose: String, disclosedAt: String, consentScope: String,
+                consentGrantedAt: String, confirmed: Bool) {
+        self.partner = partner
+        self.deliveryID = deliveryID
+        self.fields = fields
+        self.purpose = purpose
+        self.disclosedAt = disclosedAt
+        self.consentScope = consentScope
+        self.consentGrantedAt = consentGrantedAt
+        self.confirmed = confirmed
+    }
+}

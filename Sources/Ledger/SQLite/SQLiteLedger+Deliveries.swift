@@ -1,0 +1,263 @@
+import ExportCore
+import SQLite
+
+extension SQLiteLedger: DeliveryLog {
+    static let deliveryColumns = """
+        seq, id, run_id, feed, partner, batch, record_count, last_customer, bytes, sha256, records_offset, records_length,
+        payload_path, content_type, gzip, status, attempts, in_doubt, last_http_status, last_error, last_error_code, answer_prefix,
+        created_at, delivered_at, superseded_by, supersedes, fields, purpose, consent_scopes, shape, field_counts, payload_pruned_at
+        """
+
+    public func createDelivery(_ new: NewDelivery, superseding old: DeliveryRecord?, at time: String) throws -> DeliveryRecord {
+        try checked {
+            try database.transaction {
+                try database.prepare("""
+                    INSERT INTO deliveries (id, run_id, feed, partner, batch, record_count, last_customer, bytes, sha256,
+                      records_offset, records_length, payload_path, content_type, gzip, created_at, fields, purpose,
+                      consent_scopes, manifest, supersedes, shape, field_counts)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """).run([
+                        .text(new.id), .text(new.runID), .text(new.feed), .text(new.partner), .integer(Int64(new.batch)),
+                        .integer(Int64(new.recordCount)), optional(new.lastCustomer), .integer(Int64(new.bytes)), .text(new.sha256),
+                        .integer(Int64(new.recordsRange.lowerBound)), .integer(Int64(new.recordsRange.count)),
+                        .text(new.payloadPath), .text(new.contentType), .integer(new.gzip ? 1 : 0), .text(new.createdAt),
+                        .text(Column.encode(new.fields)), .text(new.purpose), .text(Column.encode(new.consentScopes)),
+                        .blob(new.manifest), optional(old?.id), .text(Column.encode(new.shape)), .text(Column.encode(new.fieldCounts)),
+                    ])
+                if let old {
+                    guard try supersedeRow(old, by: new.id, reason: "replaced by \(new.id) (batch \(new.batch) rendered again)",
+                                           at: time) else {
+                        throw LedgerError.damaged("delivery \(old.id) cannot be superseded (it may have reached the partner)")
+                    }
+                }
+            }
+            guard let record = try delivery(new.id) else { throw LedgerError.damaged("the delivery \(new.id) vanished after it was recorded") }
+            return record
+        }
+    }
+
+    public func beginAttempt(delivery: DeliveryRecord, number: Int, run: String, at time: String) throws {
+        try checked {
+            try database.execute("PRAGMA synchronous = FULL")
+            defer { try? database.execute("PRAGMA synchronous = NORMAL") }
+            try database.transaction {
+                try database.prepare("INSERT INTO attempts (delivery, number, run_id, started_at) VALUES (?, ?, ?, ?)")
+                    .run([.integer(delivery.seq), .integer(Int64(number)), .text(run), .text(time)])
+                try database.prepare("UPDATE deliveries SET attempts = ? WHERE seq = ?")
+                    .run([.integer(Int64(number)), .integer(delivery.seq)])
+            }
+        }
+    }
+
+    public func finishAttempt(delivery: DeliveryRecord, number: Int, result: AttemptRecord, transition: DeliveryTransition,
+                              at time: String) throws {
+        try checked {
+            try database.transaction {
+                try database.prepare("""
+                    UPDATE attempts SET duration_ms = ?, http_status = ?, curl_code = ?, error = ?, outcome = ?
+                    WHERE delivery = ? AND number = ?
+                    """).run([.integer(Int64(result.durationMilliseconds)), optional(result.httpStatus),
+                              .integer(Int64(result.curlCode)), optional(result.error), .text(result.outcome.rawValue),
+                              .integer(delivery.seq), .integer(Int64(number))])
+                let status: DeliveryStatus
+                var error: String?
+                var code: String?
+                var inDoubt = result.inDoubt
+                switch transition {
+                case .stillPending:
+                    status = .pending
+                    error = result.error
+                    try add(1, to: CounterName.retries, partner: delivery.partner)
+                case .delivered:
+                    status = .delivered
+                    try add(delivery.recordCount, to: CounterName.recordsSent, partner: delivery.partner)
+                    try add(delivery.bytes, to: CounterName.bytesSent, partner: delivery.partner)
+                    try add(1, to: CounterName.deliveriesDelivered, partner: delivery.partner)
+                case .failed(let failureCode, let message, let doubt):
+                    (status, error, code, inDoubt) = (.failed, message, failureCode, doubt)
+                    try add(1, to: CounterName.deliveriesFailed, partner: delivery.partner)
+                    try add(1, to: CounterName.errors(failureCode), partner: delivery.partner)
+                case .rejected(let failureCode, let message):
+                    (status, error, code, inDoubt) = (.rejected, message, failureCode, false)
+                    try add(1, to: CounterName.deliveriesRejected, partner: delivery.partner)
+                    try add(1, to: CounterName.errors(failureCode), partner: delivery.partner)
+                }
+                // A definite answer (a refusal, an acknowledgement) clears the doubt; otherwise it stays once raised.
+                let refused = switch transition {
+                case .rejected, .delivered: true
+                default: false
+                }
+                try database.prepare("""
+                    UPDATE deliveries SET status = ?, last_http_status = coalesce(?, last_http_status), last_error = ?,
+                      last_error_code = ?, answer_prefix = ?, in_doubt = CASE WHEN ? THEN 0 ELSE (in_doubt OR ?) END,
+                      delivered_at = ? WHERE seq = ?
+                    """).run([.text(status.rawValue), optional(result.httpStatus), optional(error), optional(code),
+                              .blob(result.answerPrefix), .integer(refused ? 1 : 0), .integer(inDoubt ? 1 : 0),
+                              status == .delivered ? .text(time) : .null, .integer(delivery.seq)])
+                if status == .delivered {
+                    try writeDisclosures(delivery)
+                    try clearManifest(delivery)
+                }
+            }
+        }
+    }
+
+    public func markInDoubt(_ delivery: DeliveryRecord) throws {
+        try checked { try database.prepare("UPDATE deliveries SET in_doubt = 1 WHERE seq = ?").run([.integer(delivery.seq)]) }
+    }
+
+    public func hold(_ delivery: DeliveryRecord, reason: String) throws {
+        try checked {
+            try database.prepare("UPDATE deliveries SET status = 'held', last_error = ?, last_error_code = NULL WHERE seq = ? "
+                                 + "AND status IN ('pending', 'failed', 'rejected', 'held')")
+                .run([.text(reason), .integer(delivery.seq)])
+        }
+    }
+
+    public func fail(_ delivery: DeliveryRecord, error: ExportError) throws {
+        try checked {
+            try database.transaction {
+                try database.prepare("UPDATE deliveries SET status = 'failed', last_error = ?, last_error_code = ? WHERE seq = ?")
+                    .run([.text(error.message), .text(error.code), .integer(delivery.seq)])
+                try add(1, to: CounterName.deliveriesFailed, partner: delivery.partner)
+                try add(1, to: CounterName.errors(error.code), partner: delivery.partner)
+            }
+        }
+    }
+
+    public func supersede(_ delivery: DeliveryRecord, by successor: String?, reason: String, at time: String) throws -> Bool {
+        try checked { try database.transaction { try supersedeRow(delivery, by: successor, reason: reason, at: time) } }
+    }
+
+    /// Inside a transaction: supersedes the row unless it is in doubt or settled; its manifest goes,
+    /// and its payload is recorded as removed (the caller deletes the file).
+    func supersedeRow(_ delivery: DeliveryRecord, by successor: String?, reason: String, at time: String) throws -> Bool {
+        try database.prepare("""
+            UPDATE deliveries SET status = 'superseded', superseded_by = ?, last_error = ?, delivered_at = NULL,
+              payload_pruned_at = coalesce(payload_pruned_at, ?), manifest = x''
+            WHERE seq = ? AND in_doubt = 0 AND status IN ('pending', 'failed', 'rejected', 'held')
+            """).run([optional(successor), .text(reason), .text(time), .integer(delivery.seq)])
+        return database.changes == 1
+    }
+
+    /// One row per customer and consent scope, read straight from the manifest's bytes (no string
+    /// per row: a batch holds up to a million records).
+    private func writeDisclosures(_ delivery: DeliveryRecord) throws {
+        let statement = try database.prepare("SELECT manifest FROM deliveries WHERE seq = ?")
+        try statement.bind([.integer(delivery.seq)])
+        guard try statement.step(), let bytes = statement.textBytes(0) else { throw ManifestError() }
+        let manifest = Array(bytes)
+        let insert = try database.prepare(
+            "INSERT OR IGNORE INTO disclosures (customer_id, delivery, scope, granted_at, confirmed) VALUES (?, ?, ?, ?, 1)")
+        try insert.bind(.integer(delivery.seq), at: 2)
+        let scopes = delivery.consentScopes.map { Array($0.utf8) }
+        try manifest.withUnsafeBytes { raw in
+            try Manifest.forEachGrant(in: raw) { id, scope, grant in
+                guard scope < scopes.count else { throw ManifestError() }
+                try insert.bind(.integer(id), at: 1)
+                try scopes[scope].withUnsafeBytes { try insert.bindText($0, at: 3) }
+                try insert.bindText(grant, at: 4)
+                try insert.step()
+                insert.reset()
+            }
+        }
+    }
+
+    /// Once its customers are in `disclosures`, a delivery's manifest is personal data nothing needs: it goes.
+    private func clearManifest(_ delivery: DeliveryRecord) throws {
+        try database.prepare("UPDATE deliveries SET manifest = x'' WHERE seq = ?").run([.integer(delivery.seq)])
+    }
+
+    public func manifest(of delivery: DeliveryRecord) throws -> Manifest {
+        try checked {
+            let statement = try database.prepare("SELECT manifest FROM deliveries WHERE seq = ?")
+            try statement.bind([.integer(delivery.seq)])
+            guard try statement.step(), let bytes = statement.textBytes(0) else { throw ManifestError() }
+            // Emptied once disclosed or superseded: it holds nobody any more.
+            return bytes.isEmpty ? Manifest(customerIDs: [], grants: []) : try Manifest(decoding: Array(bytes))
+        }
+    }
+
+    public func delivery(_ id: String) throws -> DeliveryRecord? {
+        try select(where: "id = ?", [.text(id)]).first
+    }
+
+    public func deliveries(_ query: DeliveryQuery) throws -> [DeliveryRecord] {
+        let (condition, arguments) = Self.condition(query)
+        return try select(where: condition, arguments, order: "created_at DESC, seq DESC", limit: query.limit)
+    }
+
+    public func deliveryCount(_ query: DeliveryQuery) throws -> Int {
+        let (condition, arguments) = Self.condition(query)
+        return try checked { Int(try database.scalarInt("SELECT count(*) FROM deliveries WHERE \(condition)", arguments) ?? 0) }
+    }
+
+    public func owed(partner: String) throws -> [DeliveryRecord] {
+        try select(where: "partner = ? AND status IN ('pending', 'failed', 'rejected', 'held')", [.text(partner)], order: "seq")
+    }
+
+    public func owedByPartner() throws -> [String: Int] {
+        try checked {
+            let statement = try database.prepare("SELECT partner, count(*) AS n FROM deliveries "
+                                                 + "WHERE status IN ('pending', 'failed', 'rejected', 'held') GROUP BY partner")
+            var result: [String: Int] = [:]
+            try statement.forEachRow { result[try $0.text("partner")] = try $0.int("n") }
+            return result
+        }
+    }
+
+    static func condition(_ query: DeliveryQuery) -> (String, [Value]) {
+        var conditions: [String] = []
+        var arguments: [Value] = []
+        if let statuses = query.statuses {
+            conditions.append("status IN (\(statuses.map { _ in "?" }.joined(separator: ", ")))")
+            arguments += statuses.map { .text($0.rawValue) }
+        }
+        if let partner = query.partner {
+            conditions.append("partner = ?")
+            arguments.append(.text(partner))
+        }
+        if let run = query.run {
+            conditions.append("run_id = ?")
+            arguments.append(.text(run))
+        }
+        if let feed = query.feed {
+            conditions.append("feed = ?")
+            arguments.append(.text(feed))
+        }
+        return (conditions.isEmpty ? "1" : conditions.joined(separator: " AND "), arguments)
+    }
+
+    func select(where condition: String, _ arguments: [Value], order: String = "seq", limit: Int? = nil) throws -> [DeliveryRecord] {
+        try checked {
+            let statement = try database.prepare("SELECT \(Self.deliveryColumns) FROM deliveries WHERE \(condition) "
+                                                 + "ORDER BY \(order) LIMIT \(limit ?? -1)")
+            try statement.bind(arguments)
+            return try statement.rows(DeliveryRecord.init(row:))
+        }
+    }
+}
+
+extension DeliveryRecord {
+    init(row: Row) throws {
+        let offset = try row.int("records_offset")
+        self.init(
+            seq: try row.int64("seq"), id: try row.text("id"), runID: try row.text("run_id"), feed: try row.text("feed"),
+            partner: try row.text("partner"), batch: try row.int("batch"), recordCount: try row.int("record_count"),
+            lastCustomer: try row.optionalInt64("last_customer"), bytes: try row.int("bytes"), sha256: try row.text("sha256"),
+            recordsRange: offset..<(offset + (try row.int("records_length"))), payloadPath: try row.text("payload_path"),
+            contentType: try row.text("content_type"), gzip: try row.bool("gzip"),
+            status: try .decoded(try row.text("status"), column: "deliveries.status"), attempts: try row.int("attempts"),
+            inDoubt: try row.bool("in_doubt"), lastHTTPStatus: try row.optionalInt("last_http_status"),
+            lastError: try row.optionalText("last_error"), lastErrorCode: try row.optionalText("last_error_code"),
+            answerPrefix: try row.bytes("answer_prefix"), createdAt: try row.text("created_at"),
+            deliveredAt: try row.optionalText("delivered_at"), supersededBy: try row.optionalText("superseded_by"),
+            supersedes: try row.optionalText("supersedes"),
+            fields: try Column.decode([String].self, try row.optionalText("fields"), column: "deliveries.fields"),
+            purpose: try row.text("purpose"),
+            consentScopes: try Column.decode([String].self, try row.optionalText("consent_scopes"), column: "deliveries.consent_scopes"),
+            shape: try Column.decode([FieldShape].self, try row.optionalText("shape"), column: "deliveries.shape"),
+            fieldCounts: try Column.decode([Int].self, try row.optionalText("field_counts"), column: "deliveries.field_counts"),
+            payloadPrunedAt: try row.optionalText("payload_pruned_at"))
+    }
+}

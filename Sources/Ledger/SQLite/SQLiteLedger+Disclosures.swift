@@ -1,0 +1,24 @@
+import ExportCore
+import SQLite
+
+extension SQLiteLedger: DisclosureLog {
+    /// Uses the (customer_id, …) primary key: one index search however many rows there are.
+    public func disclosures(customerID: Int64) throws -> [DisclosureRecord] {
+        try checked {
+            let statement = try database.prepare("""
+                SELECT d.partner AS partner, d.id AS delivery, d.fields AS fields, d.purpose AS purpose,
+                       d.delivered_at AS delivered_at, x.scope AS scope, x.granted_at AS granted_at, x.confirmed AS confirmed
+                FROM disclosures AS x JOIN deliveries AS d ON d.seq = x.delivery
+                WHERE x.customer_id = ? ORDER BY d.delivered_at, d.seq, x.scope
+                """)
+            try statement.bind([.integer(customerID)])
+            return try statement.rows { row in
+                DisclosureRecord(partner: try row.text("partner"), deliveryID: try row.text("delivery"),
+                                 fields: try Column.decode([String].self, try row.optionalText("fields"), column: "deliveries.fields"),
+                                 purpose: try row.text("purpose"), disclosedAt: try row.optionalText("delivered_at") ?? "",
+                                 consentScope: try row.text("scope"), consentGrantedAt: try row.text("granted_at"),
+                                 confirmed: try row.bool("confirmed"))
+            }
+        }
+    }
+}

@@ -1,0 +1,198 @@
+import ExportCore
+import Foundation
+import SQLite
+
+/// The ledger in a SQLite file of the tool's own (WAL, full sync for the commit before a request
+/// leaves). A file that exists must be a partner-export ledger (`application_id`, or the tables of
+/// the first version): anything else is refused untouched. Not thread-safe: one connection per thread
+/// (``connect()``).
+public final class SQLiteLedger: LedgerStore {
+    /// How a command uses the ledger.
+    public enum Access: Sendable {
+        /// Read only: the file must exist and be a ledger; nothing is written, not even WAL mode.
+        case read
+        /// Read and write, migrating an older schema; `create` makes a missing ledger.
+        case write(create: Bool)
+    }
+
+    let database: Database
+    public let path: String
+    let access: Access
+
+    public var location: String { path }
+
+    /// The folder the ledger lives in: payloads, the lock and metrics go beside it.
+    public var folder: String {
+        let folder = (path as NSString).deletingLastPathComponent
+        return folder.isEmpty ? "." : folder
+    }
+
+    private init(database: Database, path: String, access: Access) {
+        self.database = database
+        self.path = path
+        self.access = access
+    }
+
+    /// Opens the ledger at `path` (see ``Access``).
+    public static func open(at path: String, access: Access) throws -> SQLiteLedger {
+        let folder = (path as NSString).deletingLastPathComponent.isEmpty ? "." : (path as NSString).deletingLastPathComponent
+        var info = stat()
+        let exists = lstat(path, &info) == 0
+        switch access {
+        case .read:
+            guard exists else {
+                throw ExportError.environment("there is no ledger at \(path) yet (pass --state or set PARTNER_EXPORT_STATE)")
+            }
+            try checkIsLedger(path)
+            let database = try openDatabase(path, mode: .readOnly)
+            let ledger = SQLiteLedger(database: database, path: path, access: access)
+            let version = try ledger.schemaVersion()
+            guard version == Schema.migrations.count else {
+                throw version > Schema.migrations.count ? newerVersion(path, version)
+                    : ExportError.ledger("the ledger \(path) was written by an earlier partner-export (schema \(version)); "
+                                         + "the next run, rerun or prune brings it up to date")
+            }
+            return ledger
+        case .write(let create):
+            try StateFolder.check(folder, create: create)
+            if exists {
+                try checkIsLedger(path)
+            } else {
+                guard create else { throw ExportError.environment("there is no ledger at \(path) yet (pass --state or set PARTNER_EXPORT_STATE)") }
+                try checkNoEarlierPayloads(folder, ledger: path)
+                let fd = Foundation.open(path, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0o600)
+                guard fd >= 0 else {
+                    throw ExportError.environment("cannot create the ledger \(path): \(String(cString: strerror(errno)))")
+                }
+                fchmod(fd, 0o600)
+                close(fd)
+            }
+            let database = try openDatabase(path, mode: .readWrite)
+            let ledger = SQLiteLedger(database: database, path: path, access: access)
+            try ledger.configureForWriting()
+            try ledger.migrate(fresh: !exists)
+            return ledger
+        }
+    }
+
+    public func connect() throws -> any LedgerStore {
+        let database = try Self.openDatabase(path, mode: {
+            if case .read = access { return .readOnly }
+            return .readWrite
+        }())
+        let ledger = SQLiteLedger(database: database, path: path, access: access)
+        if case .write = access { try ledger.configureForWriting() }
+        return ledger
+    }
+
+    private static func openDatabase(_ path: String, mode: Database.Mode) throws -> Database {
+        do {
+            return try Database(path: path, mode: mode)
+        } catch let error as SQLiteError {
+            throw ExportError.ledger("cannot open the ledger \(path): \(error.message)")
+        }
+    }
+
+    private func configureForWriting() throws {
+        chmod(path, 0o600)
+        // WAL: commits are durable against a killed process; the one that must survive a power cut
+        // too, an attempt about to leave, is synced on its own (see beginAttempt).
+        try database.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; "
+                             + "PRAGMA cache_size = -1024;")
+    }
+
+    /// A file that exists must be one of ours, whatever else it is (a customer database, a 0-byte file,
+    /// somebody's document): recognised by `application_id`, or by the first version's tables.
+    static func checkIsLedger(_ path: String) throws {
+        var info = stat()
+        guard stat(path, &info) == 0 else {
+            throw ExportError.environment("cannot read the ledger \(path): \(String(cString: strerror(errno)))")
+        }
+        guard info.st_mode & S_IFMT == S_IFREG else {
+            throw ExportError.environment("\(path) is not a regular file, so it is not a partner-export ledger; nothing was changed")
+        }
+        guard info.st_size > 0 else {
+            throw ExportError.ledgerDamaged("\(path) is empty (0 bytes), so it is not a partner-export ledger: a ledger is never "
+                                            + "empty. Restore it from a backup, or move it away to start a new history; nothing was changed")
+        }
+        let probe = try openDatabase(path, mode: .readOnly)
+        do {
+            let applicationID = try probe.scalarInt("PRAGMA application_id") ?? 0
+            if applicationID == Schema.applicationID { return }
+            let version = try probe.scalarInt("PRAGMA user_version") ?? 0
+            var tables: [String] = []
+            for table in Schema.firstTables where try probe.hasTable(table) { tables.append(table) }
+            if applicationID == 0 && version >= 1 && tables.count == Schema.firstTables.count { return }
+            let what = try probe.hasTable("customers") ? "it looks like a customer database" : "it holds other tables"
+            throw ExportError.environment("\(path) is an SQLite file but not a partner-export ledger (\(what)); it was not "
+                                          + "touched. Pass --state with the ledger's path")
+        } catch let error as SQLiteError {
+            throw ExportError.environment("\(path) is not a partner-export ledger (SQLite: \(error.message)); it was not touched")
+        }
+    }
+
+    /// A new ledger beside the payloads of an earlier one would be a new, empty history next to what
+    /// the partner may hold: refused.
+    static func checkNoEarlierPayloads(_ folder: String, ledger path: String) throws {
+        let payloads = (folder as NSString).appendingPathComponent("payloads")
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: payloads)) ?? []
+        guard entries.isEmpty else {
+            throw ExportError.environment("there is no ledger at \(path), but \(payloads) holds payloads of an earlier one; "
+                                          + "a new ledger would forget what was sent. Restore the ledger, or move the payloads "
+                                          + "folder away to start a new history")
+        }
+    }
+
+    private func schemaVersion() throws -> Int { Int(try database.scalarInt("PRAGMA user_version") ?? 0) }
+
+    private static func newerVersion(_ path: String, _ version: Int) -> ExportError {
+        ExportError.ledger("the ledger \(path) was written by a newer partner-export (schema \(version)); upgrade first")
+    }
+
+    private func migrate(fresh: Bool) throws {
+        let version = try schemaVersion()
+        guard version <= Schema.migrations.count else { throw Self.newerVersion(path, version) }
+        for (index, migration) in Schema.migrations.enumerated() where index >= version {
+            if migration.rebuildsTables { try database.execute("PRAGMA foreign_keys = OFF") }
+            try database.transaction {
+                try database.execute(migration.sql)
+                if migration.rebuildsTables {
+                    let problems = try database.prepare("PRAGMA foreign_key_check").rows { _ in 1 }
+                    guard problems.isEmpty else { throw LedgerError.damaged("migrating the ledger \(path) broke its references") }
+                }
+                try database.execute("PRAGMA user_version = \(index + 1)")
+                try database.execute("PRAGMA application_id = \(Schema.applicationID)")
+            }
+            if migration.rebuildsTables { try database.execute("PRAGMA foreign_keys = ON") }
+        }
+    }
+
+    // MARK: - Helpers for the conformance's files
+
+    func optional(_ value: String?) -> Value { value.map { .text($0) } ?? .null }
+    func optional(_ value: Int?) -> Value { value.map { .integer(Int64($0)) } ?? .null }
+    func optional(_ value: Int64?) -> Value { value.map { .integer($0) } ?? .null }
+
+    /// Runs `body`, turning SQLite's failures into ledger errors naming the file.
+    func checked<T>(_ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let error as SQLiteError {
+            throw ExportError.ledger("the ledger \(path): \(error.message)")
+        }
+    }
+}
+
+/// The ledger's small JSON columns (lists of names, shapes, counts).
+enum Column {
+    static func encode<T: Encodable>(_ value: T) -> String { (try? JSONCoding.compact(value)) ?? "[]" }
+
+    static func decode<T: Decodable>(_ type: T.Type, _ text: String?, column: String) throws -> T {
+        guard let text else { throw LedgerError.damaged("the ledger's \(column) column is NULL") }
+        do {
+            return try JSONCoding.decode(type, from: text)
+        } catch {
+            throw LedgerError.damaged("the ledger's \(column) column is not the JSON this version writes")
+        }
+    }
+}

@@ -1,0 +1,155 @@
+import CustomerSource
+import ExportCore
+import FeedRendering
+import Foundation
+import Ledger
+
+/// Select → minimise → render → batch, for one partner's ``FeedPlan``, on a thread of its own: each
+/// batch's payload is stored and the delivery recorded (on this thread's own ledger connection)
+/// before it is handed over, in order, through a bounded ``BatchChannel``. Rendering never waits for
+/// the network beyond that channel, so the source's read snapshot closes as soon as the last batch
+/// is rendered.
+///
+/// A batch rendered again for an owed delivery whose records did not change is not stored anew: the
+/// owed delivery itself is handed over with its stored bytes, to go out under its old id.
+final class FeedBuilder: @unchecked Sendable {
+    /// What the builder hands over.
+    enum Item {
+        /// A delivery to send with these bytes; `replaced` is the owed delivery it superseded.
+        case send(DeliveryRecord, FeedBytes, action: ReportAction, replaced: DeliveryRecord?)
+        /// An owed delivery none of whose customers is eligible any more: superseded, nothing to send.
+        case nothingLeft(DeliveryRecord)
+    }
+
+    enum ReportAction {
+        case sent
+        case resentSameID
+    }
+
+    /// What the render did, once it reached the end.
+    struct Summary {
+        var tally = ExportTally()
+        /// Owed deliveries of the partner's older feeds that this (new, now fully rendered) feed replaced.
+        var supersededOlder: [DeliveryRecord] = []
+        var notes: [String] = []
+    }
+
+    typealias Channel = BatchChannel<Item, Summary>
+
+    let plan: FeedPlan
+    let export: ExportPlan
+    let schema: XSDSchema?
+    let sourcePath: String
+    let ledger: any LedgerStore
+    let payloads: any PayloadStore
+    let runID: String
+    let generatedAt: Date
+    let time: TimeSource
+    let events: RunEvents
+    let channel = Channel(capacity: 2)
+    private var nextNumber: Int
+    private var highest = 0
+
+    init(plan: FeedPlan, export: ExportPlan, schema: XSDSchema?, sourcePath: String, ledger: any LedgerStore,
+         payloads: any PayloadStore, runID: String, generatedAt: Date, time: TimeSource, events: RunEvents) {
+        self.plan = plan
+        self.export = export
+        self.schema = schema
+        self.sourcePath = sourcePath
+        self.ledger = ledger
+        self.payloads = payloads
+        self.runID = runID
+        self.generatedAt = generatedAt
+        self.time = time
+        self.events = events
+        nextNumber = plan.nextNumber
+    }
+
+    /// Starts rendering; the batches arrive through ``channel``.
+    func start() -> Channel {
+        let thread = Thread { [self] in
+            channel.finish(Result { try build() })
+        }
+        thread.stackSize = 8 << 20
+        thread.start()
+        return channel
+    }
+
+    private func build() throws -> Summary {
+        // This thread's own connections: the ledger's and the source's.
+        let ledger = try self.ledger.connect()
+        let source = try CustomerDatabase(path: sourcePath)
+        let job = try ExportJob(plan: export, source: source, schema: schema)
+        var summary = Summary()
+        try job.snapshot {
+            for segment in plan.segments {
+                summary.tally.add(try render(segment, job: job, ledger: ledger, notes: &summary.notes))
+            }
+        }
+        summary.supersededOlder = try ledger.finishRender(feed: plan.feed.id, batches: max(highest, plan.nextNumber - 1),
+                                                          at: Timestamps.rfc3339(time.now()))
+        for delivery in summary.supersededOlder { payloads.discard(delivery) }
+        return summary
+    }
+
+    /// Renders one segment; hands over each batch (or the owed delivery itself when unchanged).
+    private func render(_ segment: FeedPlan.Segment, job: ExportJob, ledger: any LedgerStore,
+                        notes: inout [String]) throws -> ExportTally {
+        let contract = export.partner.contract
+        var produced = 0
+        var owedRecords: [UInt8]?
+        var keepEvidence = false
+        if let owed = segment.owed {
+            do {
+                let stored = try payloads.load(owed)
+                owedRecords = Array(stored.joined[owed.recordsRange])
+            } catch let error as ExportError {
+                if error.code == "payload.mismatch" { keepEvidence = true }
+                notes.append("delivery \(owed.id): \(error.message); its batch was rendered afresh")
+            }
+        }
+        let tally = try job.runBatches(
+            runID: runID, generatedAt: Timestamps.rfc3339(generatedAt), consent: true, range: segment.range,
+            number: { [self] k in
+                let number = k == 1 ? segment.number ?? takeNumber() : takeNumber()
+                highest = max(highest, number)
+                return number
+            },
+            deliveryID: { _ in Timestamps.identifier("dlv", at: self.generatedAt) }
+        ) { batch in
+            produced += 1
+            if produced == 1, let owed = segment.owed, let owedRecords, owedRecords == batch.records {
+                try channel.send(.send(owed, try payloads.load(owed), action: .resentSameID, replaced: nil))
+                return
+            }
+            let replaced = produced == 1 ? segment.owed : nil
+            let path = try payloads.store(batch.feed, partner: export.partner.id, delivery: batch.envelope.delivery,
+                                          fileExtension: contract.format.fileExtension)
+            let delivery = try ledger.createDelivery(NewDelivery(
+                id: batch.envelope.delivery, runID: runID, feed: plan.feed.id, partner: export.partner.id, batch: batch.number,
+                bytes: batch.byteCount, sha256: batch.feed.sha256, recordsRange: batch.recordsRange, payloadPath: path,
+                contentType: contract.format.contentType, gzip: contract.delivery.gzip, createdAt: Timestamps.rfc3339(time.now()),
+                fields: export.partner.mapping.fields.map(\.name), purpose: contract.purpose, consentScopes: contract.consent,
+                manifest: Manifest.encoded(customerIDs: batch.customerIDs, scopes: contract.consent.count, grantStream: batch.grants),
+                recordCount: batch.customerIDs.count, lastCustomer: batch.customerIDs.last,
+                shape: export.partner.mapping.fields.map { FieldShape(name: $0.name, from: $0.from, form: $0.form.name) },
+                fieldCounts: batch.fieldCounts), superseding: replaced, at: Timestamps.rfc3339(time.now()))
+            if let replaced, !keepEvidence { payloads.discard(replaced) }
+            events.batchRendered(runID, export.partner.id, batch.number, batch.customerIDs.count)
+            try channel.send(.send(delivery, batch.feed, action: .sent, replaced: replaced))
+        }
+        if produced == 0, let owed = segment.owed {
+            let reason = "rerun by \(runID): none of its customers is eligible any more"
+            if try ledger.supersede(owed, by: nil, reason: reason, at: Timestamps.rfc3339(time.now())), !keepEvidence {
+                payloads.discard(owed)
+            }
+            try channel.send(.nothingLeft(owed))
+        }
+        return tally
+    }
+
+    private func takeNumber() -> Int {
+        defer { nextNumber += 1 }
+        return nextNumber
+    }
+}

@@ -1,0 +1,171 @@
+import Delivery
+import ExportCore
+import FeedRendering
+import Foundation
+import Ledger
+
+/// One partner's part of a run, top to bottom. Each stage is a named type one click away:
+///
+/// 1. **recover** what an earlier run left: a delivery that may have reached the partner is resent
+///    under its own id (``Sender``); one that never left is held, owed like any other;
+/// 2. **plan** what to render (``FeedPlan``): a new feed of every eligible record (`run`), or what the
+///    partner's feed still owes (`rerun`);
+/// 3. **select → minimise → render → batch** on the builder's threads (``FeedBuilder``: consent and
+///    filters in SQL, only the mapping's columns, records in id order, XSD checked), each batch's
+///    payload stored and the delivery recorded, handed over in order through a bounded channel;
+/// 4. **deliver** each batch with the retry policy and **record** it (``Sender``: every attempt
+///    before it leaves, `delivered` with its disclosures only after a 2xx); after the first batch that
+///    does not get through, the rest are `held`: still owed, listed by `deliveries --failed`;
+/// 5. **settle**: the feed is complete when every batch of it was acknowledged.
+struct PartnerRun {
+    let partner: PreparedPartner
+    let mode: RunMode
+    let context: RunContext
+    /// This thread's own ledger connection.
+    let ledger: any LedgerStore
+
+    func run() -> PartnerOutcome {
+        var outcome = PartnerOutcome(partner: partner.partner, startedAt: Timestamps.precise(context.time.now()))
+        do {
+            let sender = Sender(transport: partner.transport, policy: context.policy.with(maxAttempts: partner.maxAttempts),
+                                ledger: ledger, runID: context.runID, time: context.time, random: context.random,
+                                events: context.events)
+
+            // 1. Recover.
+            for delivery in try Recovery(ledger: ledger, runID: context.runID).inDoubt(of: partner.id) {
+                outcome.recovered += 1
+                let stored: FeedBytes
+                do {
+                    stored = try context.payloads.load(delivery)
+                } catch {
+                    // Nothing is sent; the delivery stays in doubt, its file kept as evidence.
+                    try ledger.fail(delivery, error: .wrapping(error))
+                    throw error
+                }
+                let result = sender.send(delivery, feed: stored)
+                outcome.count(result, action: .resentInDoubt)
+                guard result.delivered else {
+                    return try settle(outcome, stoppedBy: result,
+                                      because: "delivery \(delivery.id), left in doubt by run \(delivery.runID), could not be resent")
+                }
+            }
+
+            // 2. Plan.
+            guard let plan = try plan() else {
+                outcome.feed = try ledger.latestFeed(partner: partner.id)
+                outcome.notes.append("its feed is complete: nothing is owed")
+                return try settle(outcome, stoppedBy: nil)
+            }
+            if plan.isNew { try ledger.startFeed(plan.feed) }
+            outcome.feed = plan.feed
+            outcome.feedIsNew = plan.isNew
+            outcome.feedReason = plan.reason
+
+            // 3. Select, minimise, render and batch, on the builder's threads.
+            let batches = FeedBuilder(plan: plan, export: partner.export, schema: partner.schema, sourcePath: context.sourcePath,
+                                      ledger: ledger, payloads: context.payloads, runID: context.runID,
+                                      generatedAt: context.time.now(), time: context.time, events: context.events).start()
+
+            // 4. Deliver and record, in order; after the first batch that does not get through, hold the rest.
+            var stop: Sender.Result?
+            receiving: while true {
+                switch batches.receive() {
+                case .item(.send(let delivery, let feed, let action, let replaced)):
+                    if let replaced { outcome.noteSuperseded(replaced, by: [delivery.id], action: .replaced) }
+                    if let stop {
+                        try ledger.hold(delivery, reason: "not sent: batch \(stop.delivery.batch) (\(stop.delivery.id)) was not "
+                                        + "delivered; owed until a rerun")
+                        outcome.noteHeld(delivery)
+                        continue receiving
+                    }
+                    let result = sender.send(delivery, feed: feed)
+                    outcome.count(result, action: action == .resentSameID ? .resentSameID : .sent)
+                    if result.status == .pending {
+                        batches.cancel()
+                        _ = batches.waitForEnd()
+                        throw result.error ?? ExportError.ledger("the ledger failed while delivery \(delivery.id) was sent")
+                    }
+                    if !result.delivered { stop = result }
+                case .item(.nothingLeft(let owed)):
+                    outcome.noteSuperseded(owed, by: [], action: .nothingLeft)
+                case .end(.success(let summary)):
+                    outcome.tally = summary.tally
+                    outcome.notes += summary.notes
+                    for old in summary.supersededOlder { outcome.noteSuperseded(old, by: [], action: .supersededByFeed) }
+                    break receiving
+                case .end(.failure(let error)):
+                    throw error
+                }
+            }
+
+            // 5. Settle.
+            return try settle(outcome, stoppedBy: stop)
+        } catch {
+            var failed = outcome
+            failed.error = ExportError.wrapping(error).located("partner \(partner.id)")
+            failed.status = .error
+            return (try? settle(failed, stoppedBy: nil)) ?? failed
+        }
+    }
+
+    /// A `run` renders a new feed; a `rerun` completes the partner's newest one (or renders a new
+    /// one when that cannot be done in place).
+    private func plan() throws -> FeedPlan? {
+        let now = Timestamps.precise(context.time.now())
+        switch mode {
+        case .run:
+            return .newFeed(partner: partner.id, run: context.runID, shape: partner.export.shape, at: now)
+        case .complete:
+            let latest = try ledger.latestFeed(partner: partner.id)
+            let deliveries = try latest.map { try ledger.deliveries(DeliveryQuery(partner: partner.id, feed: $0.id)) } ?? []
+            return .completion(of: latest, deliveries: deliveries, partner: partner.id, run: context.runID,
+                               shape: partner.export.shape, at: now)
+        }
+    }
+
+    /// Whether the feed is complete now, what is still owed, and how the partner's part ended.
+    private func settle(_ outcome: PartnerOutcome, stoppedBy stop: Sender.Result?, because: String? = nil) throws -> PartnerOutcome {
+        var settled = outcome
+        let now = Timestamps.rfc3339(context.time.now())
+        if let feed = try settled.feed ?? ledger.latestFeed(partner: partner.id) {
+            settled.feed = try ledger.feed(feed.id) ?? feed
+            settled.feedComplete = try ledger.settleFeed(feed.id, by: context.runID, at: now)
+        }
+        settled.owedAfter = try ledger.owed(partner: partner.id).count
+        if settled.owedAfter > 0 { settled.feedComplete = false }
+        if settled.status == .error { return settled }
+        if let stop {
+            settled.status = stop.status == .rejected ? .rejected : .failed
+            let error = stop.error ?? .deliveryExhausted("delivery \(stop.delivery.id) was not delivered")
+            settled.error = error.located(because ?? "delivery \(stop.delivery.id) (batch \(stop.delivery.batch))")
+        } else {
+            settled.status = settled.delivered > 0 ? .delivered : .nothingToSend
+        }
+        return settled
+    }
+}
+
+/// Whether a partner's part renders a new feed or completes the one it has.
+enum RunMode: Sendable {
+    case run
+    case complete
+}
+
+/// Finds what an earlier run left pending: a delivery with an attempt on record may have reached the
+/// partner (in doubt: resent under its own id); one without never left (held: owed).
+struct Recovery {
+    let ledger: any LedgerStore
+    let runID: String
+
+    /// The partner's deliveries in doubt, oldest first, after settling the pending ones.
+    func inDoubt(of partner: String) throws -> [DeliveryRecord] {
+        for delivery in try ledger.owed(partner: partner) where delivery.status == .pending && !delivery.inDoubt {
+            if delivery.attempts > 0 {
+                try ledger.markInDoubt(delivery)
+            } else {
+                try ledger.hold(delivery, reason: "not sent: run \(delivery.runID) stopped before it; owed until a rerun")
+            }
+        }
+        return try ledger.owed(partner: partner).filter(\.inDoubt)
+    }
+}

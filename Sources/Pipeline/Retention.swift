@@ -1,0 +1,143 @@
+import ExportCore
+import Foundation
+import Ledger
+
+/// `prune`: payload files (customer data at rest) and dry-run feeds past their retention, never those
+/// an owed delivery still needs unless asked, never one in doubt; ledger rows past theirs.
+public struct Retention {
+    public struct Settings: Sendable {
+        public var statePath: String
+        public var payloadDays: Int
+        public var ledgerDays: Int
+        public var includeFailed: Bool
+        public var dryRun: Bool
+        public var time = TimeSource.system
+        public var metrics: MetricsFile.Target?
+        public var partners: [String] = []
+
+        public init(statePath: String, payloadDays: Int, ledgerDays: Int, includeFailed: Bool, dryRun: Bool) {
+            self.statePath = statePath
+            self.payloadDays = payloadDays
+            self.ledgerDays = ledgerDays
+            self.includeFailed = includeFailed
+            self.dryRun = dryRun
+        }
+    }
+
+    /// What was (or would be) deleted.
+    public struct Report: Sendable {
+        public var payloads = 0
+        public var strays = 0
+        public var dryRuns = 0
+        public var bytes = 0
+        /// Owed deliveries whose payload was kept.
+        public var kept: [String] = []
+        public var failedRemovals: [String] = []
+        public var ledger: (deliveries: Int, disclosures: Int, runs: Int)?
+        public var warnings: [ExportError] = []
+    }
+
+    let settings: Settings
+
+    public init(_ settings: Settings) { self.settings = settings }
+
+    public func prune() throws -> Report {
+        let folder = (settings.statePath as NSString).deletingLastPathComponent.isEmpty ? "."
+            : (settings.statePath as NSString).deletingLastPathComponent
+        try StateFolder.check(folder, create: false)
+        let lock = try StateLock(folder: folder, now: Timestamps.rfc3339(settings.time.now()))
+        defer { withExtendedLifetime(lock) {} }
+        let ledger = try SQLiteLedger.open(at: settings.statePath, access: .write(create: false))
+        let store = FilePayloadStore(folder: ledger.folder)
+        // The ledger's times are the run clock's; files are dated by the real clock, whatever the run clock says.
+        let now = settings.time.now()
+        let fileNow = Date()
+        let payloadCutoff = Timestamps.rfc3339(now.addingTimeInterval(-Double(settings.payloadDays) * 86_400))
+        let ledgerCutoff = Timestamps.rfc3339(now.addingTimeInterval(-Double(settings.ledgerDays) * 86_400))
+        var report = Report()
+
+        let (prunable, kept) = try ledger.payloadsToPrune(createdBefore: payloadCutoff, includeFailed: settings.includeFailed)
+        report.kept = kept.map(\.id)
+        for delivery in prunable {
+            var removedAll = true
+            for path in store.files(of: delivery) {
+                let (bytes, removed) = remove(path)
+                report.bytes += bytes
+                removedAll = removedAll && removed
+            }
+            if removedAll {
+                report.payloads += 1
+                if !settings.dryRun { try ledger.markPayloadPruned(delivery, at: Timestamps.rfc3339(now)) }
+            } else {
+                report.failedRemovals.append(delivery.payloadPath)
+            }
+        }
+        // Files no delivery refers to (left by a crash between writing and recording, or earlier versions' gzips).
+        let referenced = try ledger.payloadPaths()
+        for path in Self.files(under: store.absolute("payloads")) where isOlder(path, than: fileNow, days: settings.payloadDays) {
+            let relative = String(path.dropFirst(ledger.folder.count + 1))
+            let base = relative.hasSuffix(".gz") ? String(relative.dropLast(3)) : relative
+            if !referenced.contains(base) || relative.hasSuffix(".gz") {
+                let (bytes, removed) = remove(path)
+                if removed {
+                    report.bytes += bytes
+                    report.strays += 1
+                } else {
+                    report.failedRemovals.append(relative)
+                }
+            }
+        }
+        let dryFolder = (folder as NSString).appendingPathComponent("dry-run")
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: dryFolder)) ?? [] {
+            let path = (dryFolder as NSString).appendingPathComponent(name)
+            guard isOlder(path, than: fileNow, days: settings.payloadDays) else { continue }
+            let bytes = Self.files(under: path).reduce(0) { $0 + Self.size($1) }
+            if settings.dryRun {
+                report.dryRuns += 1
+                report.bytes += bytes
+            } else if (try? FileManager.default.removeItem(atPath: path)) != nil {
+                report.dryRuns += 1
+                report.bytes += bytes
+            } else {
+                report.failedRemovals.append("dry-run/\(name)")
+            }
+        }
+        if !settings.dryRun {
+            report.ledger = try ledger.pruneLedger(createdBefore: ledgerCutoff)
+            if let target = settings.metrics, let failure = MetricsFile.write(ledger: ledger, partners: settings.partners, to: target) {
+                report.warnings.append(failure)
+            }
+        }
+        return report
+    }
+
+    /// Deletes a file (unless dry-run); returns its size and whether it is gone (or would be).
+    private func remove(_ path: String) -> (Int, Bool) {
+        let bytes = Self.size(path)
+        guard bytes >= 0 else { return (0, true) }
+        if settings.dryRun { return (bytes, true) }
+        return (bytes, unlink(path) == 0 || errno == ENOENT)
+    }
+
+    static func size(_ path: String) -> Int {
+        var info = stat()
+        return lstat(path, &info) == 0 ? Int(info.st_size) : -1
+    }
+
+    private func isOlder(_ path: String, than now: Date, days: Int) -> Bool {
+        var info = stat()
+        guard lstat(path, &info) == 0 else { return false }
+        return Double(info.st_mtim.tv_sec) < now.timeIntervalSince1970 - Double(days) * 86_400
+    }
+
+    static func files(under folder: String) -> [String] {
+        guard let enumerator = FileManager.default.enumerator(atPath: folder) else { return [] }
+        var result: [String] = []
+        while let name = enumerator.nextObject() as? String {
+            let path = (folder as NSString).appendingPathComponent(name)
+            var info = stat()
+            if lstat(path, &info) == 0, info.st_mode & S_IFMT == S_IFREG { result.append(path) }
+        }
+        return result
+    }
+}

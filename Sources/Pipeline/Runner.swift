@@ -1,0 +1,269 @@
+import CustomerSource
+import ExportConfig
+import ExportCore
+import Foundation
+import Ledger
+import Reports
+
+/// The batch job as one call: `run PARTNER…`, `run --all`, `run --due` and `rerun` all come here and
+/// share one path. Under the state folder's lock it opens the ledger, marks runs a dead process left
+/// `running` as interrupted, records the run, runs each partner (side by side, a small bound; batches
+/// in order within each) and records how each ended, then writes the metrics file.
+///
+/// ```swift
+/// let report = try Runner(settings).run(.partners(["acme-offers"], trigger: .manual))
+/// ```
+public final class Runner: @unchecked Sendable {
+    public struct Settings: Sendable {
+        public var configuration: Configuration
+        public var sourcePath: String
+        public var statePath: String
+        /// Secrets are read from here (the process environment in production).
+        public var environment: [String: String]
+        /// Partners delivered at the same time.
+        public var parallel: Int = 2
+        public var policy = RetryPolicy()
+        public var time = TimeSource.system
+        public var random: any RandomSource = SystemRandomSource()
+        public var events = RunEvents.none
+        public var transport: TransportFactory = Transports.https
+        public var metrics: MetricsFile.Target?
+
+        public init(configuration: Configuration, sourcePath: String, statePath: String, environment: [String: String]) {
+            self.configuration = configuration
+            self.sourcePath = sourcePath
+            self.statePath = statePath
+            self.environment = environment
+        }
+    }
+
+    /// What to run.
+    public enum Request: Sendable {
+        /// These partners (a `run`): each renders a new feed of every eligible record.
+        case partners([Partner], trigger: RunTrigger)
+        /// The partners whose schedule came due since their last completed run.
+        case due
+        /// Complete the feed of every partner that is owed something (optionally one partner's).
+        case rerunFailed(partner: String?)
+        /// Complete the feeds these owed deliveries belong to.
+        case rerunDeliveries([String])
+    }
+
+    let settings: Settings
+    /// What went wrong beside the run itself (the metrics file could not be written).
+    public private(set) var warnings: [ExportError] = []
+
+    public init(_ settings: Settings) { self.settings = settings }
+
+    var stateFolder: String {
+        let folder = (settings.statePath as NSString).deletingLastPathComponent
+        return folder.isEmpty ? "." : folder
+    }
+
+    public func run(_ request: Request) throws -> RunReport {
+        try checkSource()
+        try StateFolder.check(stateFolder, create: true)
+        let now = settings.time.now()
+        let lock = try StateLock(folder: stateFolder, now: Timestamps.rfc3339(now))
+        defer { withExtendedLifetime(lock) {} }
+        let ledger = try SQLiteLedger.open(at: settings.statePath, access: .write(create: true))
+        _ = try ledger.markInterruptedRuns(at: Timestamps.precise(now))
+
+        let (partners, mode, trigger, empty) = try select(request, ledger: ledger, now: now)
+        guard !partners.isEmpty else {
+            writeMetrics(ledger)
+            return RunReport(run: nil, trigger: trigger.rawValue, status: "nothing-to-do", startedAt: Timestamps.precise(now),
+                             finishedAt: nil, durationSeconds: nil, partners: [], message: empty)
+        }
+        let runID = Timestamps.identifier("run", at: now, randomBytes: 3)
+        let started = Timestamps.precise(now)
+        try ledger.startRun(id: runID, trigger: trigger, partners: partners.map(\.id), at: started)
+        let context = RunContext(runID: runID, trigger: trigger, sourcePath: settings.sourcePath,
+                                 payloads: FilePayloadStore(folder: ledger.folder), policy: settings.policy, time: settings.time,
+                                 random: settings.random, events: settings.events)
+        let reports = forEachPartner(partners, ledger: ledger) { partner, connection in
+            let outcome = self.runPartner(partner, mode: mode, context: context, ledger: connection)
+            return try self.record(outcome, run: runID, ledger: connection)
+        }
+        let succeeded = reports.allSatisfy(\.succeeded)
+        let finished = Timestamps.precise(settings.time.now())
+        try ledger.finishRun(id: runID, status: succeeded ? .succeeded : .failed, at: finished)
+        let configured = Set(settings.configuration.partners.map(\.id))
+        let elsewhere = try ledger.owedByPartner().keys.filter { configured.contains($0) && !partners.map(\.id).contains($0) }
+        writeMetrics(ledger)
+        return RunReport(run: runID, trigger: trigger.rawValue, status: succeeded ? RunStatus.succeeded.rawValue : RunStatus.failed.rawValue,
+                         startedAt: started, finishedAt: finished, durationSeconds: Timestamps.seconds(from: started, to: finished),
+                         partners: reports, incompleteElsewhere: elsewhere.sorted())
+    }
+
+    /// A wrong `--db` is configuration (exit 2), never a failed delivery; the ledger is never the source.
+    func checkSource() throws {
+        guard FileManager.default.fileExists(atPath: settings.sourcePath) else {
+            throw ExportError.sourceMissing(path: settings.sourcePath)
+        }
+        if Self.sameFile(settings.sourcePath, settings.statePath) {
+            throw ExportError.usage("--state \(settings.statePath) is the customer database (--db): the ledger must be a file of "
+                                    + "its own")
+        }
+    }
+
+    static func sameFile(_ a: String, _ b: String) -> Bool {
+        var x = stat()
+        var y = stat()
+        guard stat(a, &x) == 0, stat(b, &y) == 0 else { return false }
+        return x.st_dev == y.st_dev && x.st_ino == y.st_ino
+    }
+
+    /// The partners a request names, how they run, and what to say when there are none.
+    private func select(_ request: Request, ledger: any LedgerStore, now: Date)
+        throws -> (partners: [Partner], mode: RunMode, trigger: RunTrigger, empty: String?) {
+        let configuration = settings.configuration
+        switch request {
+        case .partners(let partners, let trigger):
+            var seen: Set<String> = []
+            return (partners.filter { seen.insert($0.id).inserted }, .run, trigger, nil)
+        case .due:
+            let due = try Self.duePartners(configuration.partners, ledger: ledger, now: now)
+            return (due, .run, .scheduled, "No partner is due at \(Timestamps.rfc3339(now)).")
+        case .rerunFailed(let only):
+            let owed = try ledger.owedByPartner().keys.filter { only == nil || $0 == only }.sorted()
+            return (try owed.map(configured), .complete, .rerun, "No failed, rejected or held deliveries to rerun"
+                        + (only.map { " for \($0)" } ?? "") + ".")
+        case .rerunDeliveries(let ids):
+            var partners: [String] = []
+            for id in ids {
+                guard let delivery = try ledger.delivery(id) else {
+                    throw ExportError.usage("there is no delivery \(id) in \(settings.statePath)")
+                }
+                switch delivery.status {
+                case .delivered:
+                    throw ExportError.usage("delivery \(id) was delivered at \(delivery.deliveredAt ?? "?"); nothing to rerun")
+                case .superseded:
+                    throw ExportError.usage("delivery \(id) was superseded" + (delivery.supersededBy.map { " by \($0)" } ?? "")
+                                            + "; rerun that one if it failed (partner-export deliveries --failed)")
+                case .pending, .failed, .rejected, .held:
+                    if !partners.contains(delivery.partner) { partners.append(delivery.partner) }
+                }
+            }
+            return (try partners.map(configured), .complete, .rerun, nil)
+        }
+    }
+
+    private func configured(_ id: String) throws -> Partner {
+        guard let partner = settings.configuration.partner(id) else {
+            throw ExportError.configuration("partner \(id) is owed deliveries but is no longer configured, so they cannot be "
+                                            + "sent again under a contract; nothing was sent")
+        }
+        return partner
+    }
+
+    /// The partners whose schedule fired after their last completed run (manual or scheduled).
+    public static func duePartners(_ partners: [Partner], ledger: (any LedgerStore)?, now: Date) throws -> [Partner] {
+        try partners.filter { partner in
+            guard let text = partner.contract.schedule, let schedule = try? CronSchedule(parsing: text) else { return false }
+            let last = try ledger?.lastCompletedRun(partner: partner.id).flatMap(Timestamps.parse)
+            return schedule.isDue(lastCompleted: last.map { Int64($0.timeIntervalSince1970) }, now: Int64(now.timeIntervalSince1970))
+        }
+    }
+
+    /// One partner's part: prepared (what only it needs), then run; whatever fails stays its own.
+    private func runPartner(_ partner: Partner, mode: RunMode, context: RunContext, ledger: any LedgerStore) -> PartnerOutcome {
+        do {
+            let prepared = try PreparedPartner.prepare(partner, in: settings.configuration, environment: settings.environment,
+                                                       transport: settings.transport)
+            return PartnerRun(partner: prepared, mode: mode, context: context, ledger: ledger).run()
+        } catch {
+            var outcome = PartnerOutcome(partner: partner, startedAt: Timestamps.precise(context.time.now()))
+            outcome.status = .error
+            outcome.error = ExportError.wrapping(error).located("partner \(partner.id)")
+            outcome.feed = try? ledger.latestFeed(partner: partner.id)
+            outcome.feedComplete = outcome.feed?.isComplete ?? false
+            outcome.owedAfter = (try? ledger.owed(partner: partner.id).count) ?? 0
+            return outcome
+        }
+    }
+
+    /// Records how a partner's part ended (with its report and its error's code), at once.
+    private func record(_ outcome: PartnerOutcome, run: String, ledger: any LedgerStore) throws -> PartnerReport {
+        let finished = Timestamps.precise(settings.time.now())
+        let report = outcome.report(finishedAt: finished)
+        if let error = outcome.error { try ledger.add(1, to: CounterName.errors(error.code), partner: outcome.partner.id) }
+        try ledger.recordPartner(run: run, PartnerRunRecord(
+            partner: report.partner, status: outcome.status ?? .error, eligible: report.eligible ?? 0, records: report.records,
+            rejected: report.rejectedRecords, deliveries: report.deliveries, bytes: report.bytes, startedAt: report.startedAt,
+            finishedAt: finished, error: report.error?.message, errorCode: report.error?.code, feed: report.feed?.id,
+            feedComplete: report.feed?.complete ?? false, report: try JSONCoding.compact(report)))
+        return report
+    }
+
+    /// Runs `work` for each partner on a thread of its own, at most `parallel` at a time, each with its
+    /// own ledger connection; reports come back in the partners' order.
+    private func forEachPartner(_ partners: [Partner], ledger: any LedgerStore,
+                                _ work: @escaping @Sendable (Partner, any LedgerStore) throws -> PartnerReport) -> [PartnerReport] {
+        let results = Slots<PartnerReport>(count: partners.count)
+        let slots = DispatchSemaphore(value: max(1, settings.parallel))
+        let group = DispatchGroup()
+        let base = UncheckedBox(ledger)
+        let started = Timestamps.precise(settings.time.now())
+        for (index, partner) in partners.enumerated() {
+            slots.wait()
+            group.enter()
+            let thread = Thread {
+                defer {
+                    slots.signal()
+                    group.leave()
+                }
+                do {
+                    results.set(index, try work(partner, try base.value.connect()))
+                } catch {
+                    let failure = ExportError.wrapping(error).located("partner \(partner.id)")
+                    results.set(index, PartnerReport(partner: partner.id, status: PartnerStatus.error.rawValue,
+                                                     error: ErrorReport(failure), startedAt: started))
+                }
+            }
+            thread.stackSize = 8 << 20
+            thread.start()
+        }
+        group.wait()
+        return results.all
+    }
+
+    func writeMetrics(_ ledger: any LedgerStore) {
+        guard let target = settings.metrics else { return }
+        if let failure = MetricsFile.write(ledger: ledger, partners: settings.configuration.partners.map(\.id), to: target) {
+            warnings.append(failure)
+        }
+    }
+}
+
+/// What every partner of one run shares.
+struct RunContext: @unchecked Sendable {
+    let runID: String
+    let trigger: RunTrigger
+    let sourcePath: String
+    let payloads: any PayloadStore
+    let policy: RetryPolicy
+    let time: TimeSource
+    let random: any RandomSource
+    let events: RunEvents
+}
+
+/// Results filled in by worker threads, in order.
+final class Slots<T>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var values: [T?]
+
+    init(count: Int) { values = Array(repeating: nil, count: count) }
+
+    func set(_ index: Int, _ value: T) {
+        lock.lock()
+        values[index] = value
+        lock.unlock()
+    }
+
+    var all: [T] {
+        lock.lock()
+        defer { lock.unlock() }
+        return values.compactMap { $0 }
+    }
+}

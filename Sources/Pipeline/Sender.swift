@@ -1,0 +1,120 @@
+import Delivery
+import ExportCore
+import Foundation
+import Ledger
+
+/// Deliver and record: sends one delivery under its id with the retry policy, over a ``Transport``.
+/// Every attempt is recorded before it leaves (a crash from there on leaves the delivery in doubt,
+/// never forgotten) and its outcome after; the delivery is marked delivered, with its disclosures,
+/// only after a 2xx. The bytes sent are the ones the ledger's SHA-256 vouches for.
+struct Sender {
+    let transport: any Transport
+    let policy: RetryPolicy
+    /// The delivering thread's own connection.
+    let ledger: any LedgerStore
+    let runID: String
+    let time: TimeSource
+    let random: any RandomSource
+    let events: RunEvents
+
+    /// How one delivery ended in this run.
+    struct Result {
+        let delivery: DeliveryRecord
+        /// `delivered`, `failed` or `rejected`; `pending` when the ledger itself failed mid-way.
+        let status: DeliveryStatus
+        let attempts: Int
+        let error: ExportError?
+        let inDoubt: Bool
+
+        var delivered: Bool { status == .delivered }
+    }
+
+    /// Sends `feed` (the delivery's bytes as rendered) until it is delivered or the policy stops.
+    func send(_ delivery: DeliveryRecord, feed: FeedBytes) -> Result {
+        var inDoubt = delivery.inDoubt
+        let wire: FeedBytes
+        do {
+            wire = delivery.gzip ? FeedBytes(try Gzip.compress(feed)) : feed
+        } catch {
+            return fail(delivery, ExportError.wrapping(error), made: 0, inDoubt: inDoubt)
+        }
+        let upload = Upload(deliveryID: delivery.id, contentType: delivery.contentType, feed: feed, wire: wire, gzip: delivery.gzip)
+        var number = delivery.attempts
+        var made = 0
+        while true {
+            number += 1
+            made += 1
+            let started = time.now()
+            do {
+                try ledger.beginAttempt(delivery: delivery, number: number, run: runID, at: Timestamps.rfc3339(started))
+            } catch {
+                return Result(delivery: delivery, status: .pending, attempts: made - 1, error: .wrapping(error), inDoubt: inDoubt)
+            }
+            let exchange: Exchange
+            do {
+                exchange = try transport.send(upload, timestamp: Int64(started.timeIntervalSince1970))
+            } catch {
+                // The request could not even be built: nothing left this machine.
+                exchange = Exchange(status: nil, curlCode: -1, error: "\(error)", requestSent: false)
+                let failure = ExportError.wrapping(error)
+                return record(delivery, number: number, made: made, exchange: exchange,
+                              verdict: .stop(DeliveryStop(refused: false, error: failure, inDoubt: inDoubt)), inDoubt: inDoubt)
+            }
+            let verdict = policy.verdict(after: exchange, attempt: made, wasInDoubt: inDoubt, random: random)
+            inDoubt = inDoubt || policy.leftInDoubt(exchange)
+            let result = record(delivery, number: number, made: made, exchange: exchange, verdict: verdict, inDoubt: inDoubt)
+            if case .retry(let seconds, _) = verdict, result.status == .pending, result.error == nil {
+                time.sleep(seconds)
+                continue
+            }
+            return result
+        }
+    }
+
+    /// Records one attempt's end and what it did to the delivery.
+    private func record(_ delivery: DeliveryRecord, number: Int, made: Int, exchange: Exchange, verdict: AttemptVerdict,
+                        inDoubt: Bool) -> Result {
+        let outcome: AttemptOutcome
+        let transition: DeliveryTransition
+        var status = DeliveryStatus.pending
+        var error: ExportError?
+        var attemptError = exchange.error
+        switch verdict {
+        case .delivered:
+            (outcome, transition, status) = (.delivered, .delivered, .delivered)
+        case .retry(_, let reason):
+            (outcome, transition) = (.retry, .stillPending)
+            attemptError = reason
+        case .stop(let stop):
+            error = stop.error
+            attemptError = stop.error.message
+            if stop.refused {
+                (outcome, transition, status) = (.rejected, .rejected(code: stop.error.code, message: stop.error.message), .rejected)
+            } else {
+                (outcome, transition, status) = (.failed, .failed(code: stop.error.code, message: stop.error.message,
+                                                                  inDoubt: stop.inDoubt), .failed)
+            }
+        }
+        let attempt = AttemptRecord(httpStatus: exchange.status, curlCode: exchange.curlCode, error: attemptError,
+                                    durationMilliseconds: Int(exchange.duration * 1000), outcome: outcome,
+                                    answerPrefix: exchange.answerPrefix, inDoubt: policy.leftInDoubt(exchange))
+        do {
+            try ledger.finishAttempt(delivery: delivery, number: number, result: attempt, transition: transition,
+                                     at: Timestamps.rfc3339(time.now()))
+        } catch {
+            // The ledger failed us: stop here. The delivery stays pending (in doubt if a request went
+            // out), and the next run resends it under its own id.
+            return Result(delivery: delivery, status: .pending, attempts: made, error: .wrapping(error), inDoubt: inDoubt)
+        }
+        events.attempt(RunEvents.Attempt(run: runID, partner: delivery.partner, delivery: delivery.id, batch: delivery.batch,
+                                         number: number, inThisRun: made, exchange: exchange, verdict: verdict))
+        let finalDoubt = status == .rejected || status == .delivered ? false : inDoubt
+        return Result(delivery: delivery, status: status, attempts: made, error: error, inDoubt: finalDoubt)
+    }
+
+    /// A delivery whose bytes could not even be prepared: failed without an attempt.
+    private func fail(_ delivery: DeliveryRecord, _ error: ExportError, made: Int, inDoubt: Bool) -> Result {
+        try? ledger.fail(delivery, error: error)
+        return Result(delivery: delivery, status: .failed, attempts: made, error: error, inDoubt: inDoubt)
+    }
+}

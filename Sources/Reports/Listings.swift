@@ -1,0 +1,191 @@
+import ExportCore
+import Ledger
+
+/// `deliveries --json`: one object per delivery (an array; every row unless `--limit` was given).
+public struct DeliveryEntry: Codable, Equatable, Sendable {
+    public var id: String
+    public var run: String
+    public var feed: String
+    public var partner: String
+    public var batch: Int
+    public var status: String
+    public var attempts: Int
+    public var recordCount: Int
+    public var bytes: Int
+    public var sha256: String
+    public var lastHTTPStatus: Int?
+    public var lastError: String?
+    public var lastErrorCode: String?
+    public var createdAt: String
+    public var deliveredAt: String?
+    public var supersededBy: String?
+    public var supersedes: String?
+    public var inDoubt: Bool
+    /// Only with `--show-answers`: the first bytes of the partner's last answer (may quote customer data).
+    public var answerPrefix: String?
+
+    public init(_ d: DeliveryRecord, showAnswer: Bool = false) {
+        id = d.id
+        run = d.runID
+        feed = d.feed
+        partner = d.partner
+        batch = d.batch
+        status = d.status.rawValue
+        attempts = d.attempts
+        recordCount = d.recordCount
+        bytes = d.bytes
+        sha256 = d.sha256
+        lastHTTPStatus = d.lastHTTPStatus
+        lastError = d.lastError
+        lastErrorCode = d.lastErrorCode
+        createdAt = d.createdAt
+        deliveredAt = d.status == .delivered ? d.deliveredAt : nil
+        supersededBy = d.supersededBy
+        supersedes = d.supersedes
+        inDoubt = d.inDoubt
+        answerPrefix = showAnswer ? String(decoding: d.answerPrefix, as: UTF8.self) : nil
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id, run, feed, partner, batch, status, attempts, bytes, sha256, supersedes
+        case recordCount = "record_count"
+        case lastHTTPStatus = "last_http_status"
+        case lastError = "last_error"
+        case lastErrorCode = "last_error_code"
+        case createdAt = "created_at"
+        case deliveredAt = "delivered_at"
+        case supersededBy = "superseded_by"
+        case inDoubt = "in_doubt"
+        case answerPrefix = "answer_prefix"
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(id, forKey: .id)
+        try c.encode(run, forKey: .run)
+        try c.encode(feed, forKey: .feed)
+        try c.encode(partner, forKey: .partner)
+        try c.encode(batch, forKey: .batch)
+        try c.encode(status, forKey: .status)
+        try c.encode(attempts, forKey: .attempts)
+        try c.encode(recordCount, forKey: .recordCount)
+        try c.encode(bytes, forKey: .bytes)
+        try c.encode(sha256, forKey: .sha256)
+        try c.encode(lastHTTPStatus, forKey: .lastHTTPStatus)
+        try c.encode(lastError, forKey: .lastError)
+        try c.encode(lastErrorCode, forKey: .lastErrorCode)
+        try c.encode(createdAt, forKey: .createdAt)
+        try c.encode(deliveredAt, forKey: .deliveredAt)
+        try c.encode(supersededBy, forKey: .supersededBy)
+        try c.encode(supersedes, forKey: .supersedes)
+        try c.encode(inDoubt, forKey: .inDoubt)
+        try c.encodeIfPresent(answerPrefix, forKey: .answerPrefix)
+    }
+}
+
+/// `disclosures ID --json`: one object per disclosure-log entry of the customer.
+public struct DisclosureEntry: Codable, Equatable, Sendable {
+    /// `disclosure` (data sent) or `deletion` (a deletion notice).
+    public var kind: String
+    public var partner: String
+    public var delivery: String
+    public var fields: [String]
+    public var disclosedAt: String
+    public var consentScope: String
+    public var consentGrantedAt: String
+    public var purpose: String
+    /// Set for deletion notices.
+    public var reason: String?
+    public var confirmed: Bool
+
+    public init(_ d: DisclosureRecord) {
+        kind = "disclosure"
+        partner = d.partner
+        delivery = d.deliveryID
+        fields = d.fields
+        disclosedAt = d.disclosedAt
+        consentScope = d.consentScope
+        consentGrantedAt = d.consentGrantedAt
+        purpose = d.purpose
+        reason = nil
+        confirmed = d.confirmed
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case kind, partner, delivery, fields, purpose, reason, confirmed
+        case disclosedAt = "disclosed_at"
+        case consentScope = "consent_scope"
+        case consentGrantedAt = "consent_granted_at"
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(kind, forKey: .kind)
+        try c.encode(partner, forKey: .partner)
+        try c.encode(delivery, forKey: .delivery)
+        try c.encode(fields, forKey: .fields)
+        try c.encode(disclosedAt, forKey: .disclosedAt)
+        try c.encode(consentScope, forKey: .consentScope)
+        try c.encode(consentGrantedAt, forKey: .consentGrantedAt)
+        try c.encode(purpose, forKey: .purpose)
+        try c.encode(reason, forKey: .reason)
+        try c.encode(confirmed, forKey: .confirmed)
+    }
+}
+
+/// `runs --json`: one object per run.
+public struct RunEntry: Codable, Equatable, Sendable {
+    public var run: String
+    public var trigger: String
+    public var status: String
+    public var startedAt: String
+    public var finishedAt: String?
+    /// The partners asked for.
+    public var partners: [String]
+    /// How each partner's part ended, and whether its feed was complete then.
+    public var results: [PartnerResult]
+
+    public struct PartnerResult: Codable, Equatable, Sendable {
+        public var partner: String
+        public var status: String
+        public var feedComplete: Bool
+
+        public init(partner: String, status: String, feedComplete: Bool) {
+            self.partner = partner
+            self.status = status
+            self.feedComplete = feedComplete
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case partner, status
+            case feedComplete = "feed_complete"
+        }
+    }
+
+    public init(_ run: RunRecord, partners: [PartnerRunRecord]) {
+        self.run = run.id
+        trigger = run.trigger.rawValue
+        status = run.status.rawValue
+        startedAt = run.startedAt
+        finishedAt = run.finishedAt
+        self.partners = run.partners
+        results = partners.map { PartnerResult(partner: $0.partner, status: $0.status.rawValue, feedComplete: $0.feedComplete) }
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case run, trigger, status, partners, results
+        case startedAt = "started_at"
+        case finishedAt = "finished_at"
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(run, forKey: .run)
+        try c.encode(trigger, forKey: .trigger)
+        try c.encode(status, forKey: .status)
+        try c.encode(startedAt, forKey: .startedAt)
+        try c.encode(finishedAt, forKey: .finishedAt)
+        try c.encode(partners, forKey: .partners)
+        try c.encode(results, forKey: .results)
+    }
+}

@@ -1,0 +1,362 @@
+import ExportCore
+
+/// `run --json`, `rerun --json` and `runs show RUN --json`: what one run did, per partner. The same
+/// type is stored with the run (each partner's entry in the ledger) and read back by `runs show`, so
+/// the report of a run is what happened in that run; later runs that completed its feeds are listed
+/// under it (`completed_by`), never merged into its figures.
+public struct RunReport: Codable, Equatable, Sendable {
+    /// nil when there was nothing to do (then `message` says why and no run was recorded).
+    public var run: String?
+    public var trigger: String
+    public var status: String
+    public var startedAt: String
+    public var finishedAt: String?
+    public var durationSeconds: Double?
+    public var partners: [PartnerReport]
+    /// Partners not in this run whose last feed is incomplete (a reminder: `rerun --failed`).
+    public var incompleteElsewhere: [String]
+    /// Why nothing was done, when nothing was.
+    public var message: String?
+
+    public init(run: String?, trigger: String, status: String, startedAt: String, finishedAt: String?, durationSeconds: Double?,
+                partners: [PartnerReport], incompleteElsewhere: [String] = [], message: String? = nil) {
+        self.run = run
+        self.trigger = trigger
+        self.status = status
+        self.startedAt = startedAt
+        self.finishedAt = finishedAt
+        self.durationSeconds = durationSeconds
+        self.partners = partners
+        self.incompleteElsewhere = incompleteElsewhere
+        self.message = message
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case run, trigger, status, partners, message
+        case startedAt = "started_at"
+        case finishedAt = "finished_at"
+        case durationSeconds = "duration_seconds"
+        case incompleteElsewhere = "incomplete_elsewhere"
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(run, forKey: .run)
+        try c.encode(trigger, forKey: .trigger)
+        try c.encode(status, forKey: .status)
+        try c.encode(startedAt, forKey: .startedAt)
+        try c.encode(finishedAt, forKey: .finishedAt)
+        try c.encode(durationSeconds, forKey: .durationSeconds)
+        try c.encode(partners, forKey: .partners)
+        try c.encode(incompleteElsewhere, forKey: .incompleteElsewhere)
+        try c.encode(message, forKey: .message)
+    }
+
+    /// Every partner succeeded and every feed is complete.
+    public var succeeded: Bool { partners.allSatisfy { $0.succeeded } }
+}
+
+/// One partner's part of a run.
+public struct PartnerReport: Codable, Equatable, Sendable {
+    public var partner: String
+    /// delivered | nothing-to-send | failed | rejected | error
+    public var status: String
+    public var error: ErrorReport?
+    public var feed: FeedReport?
+    /// Customers selected (consent and filters) in what this run rendered; nil when the partner
+    /// stopped before its customers were selected (not counted).
+    public var eligible: Int?
+    /// Records in the deliveries the partner acknowledged in this run.
+    public var records: Int
+    /// Deliveries attempted in this run (delivered + failed + rejected).
+    public var deliveries: Int
+    public var delivered: Int
+    public var failed: Int
+    public var deliveriesRejected: Int
+    /// Batches not sent because an earlier one was not delivered: still owed.
+    public var held: Int
+    /// Owed deliveries this run replaced (rendered again, or nothing left of them).
+    public var superseded: Int
+    /// Records left out on their own (by customer id and reason; `preview --json` lists them).
+    public var rejectedRecords: Int
+    public var rejectedByReason: [String: Int]
+    public var replacedCharacters: Int
+    /// Attempts beyond the first, across deliveries.
+    public var retries: Int
+    /// Deliveries left in doubt by an earlier run and resent under their own id.
+    public var recovered: Int
+    /// Uncompressed feed bytes the partner acknowledged (`gzip` says whether they went compressed).
+    public var bytes: Int
+    public var gzip: Bool
+    public var startedAt: String
+    public var finishedAt: String?
+    public var durationSeconds: Double?
+    /// The minimisation proof: each field that left, with how many values, next to what the contract allows.
+    public var fields: [FieldReport]
+    public var allowedNotSent: [AllowedReport]
+    /// What happened to each delivery this run touched.
+    public var actions: [DeliveryAction]
+    /// Runs that later completed the feed this partner left incomplete (filled in when read back).
+    public var completedBy: [String]
+    public var notes: [String]
+
+    public init(partner: String, status: String, error: ErrorReport? = nil, feed: FeedReport? = nil, eligible: Int? = nil,
+                records: Int = 0, deliveries: Int = 0, delivered: Int = 0, failed: Int = 0, deliveriesRejected: Int = 0,
+                held: Int = 0, superseded: Int = 0, rejectedRecords: Int = 0, rejectedByReason: [String: Int] = [:],
+                replacedCharacters: Int = 0, retries: Int = 0, recovered: Int = 0, bytes: Int = 0, gzip: Bool = false,
+                startedAt: String, finishedAt: String? = nil, durationSeconds: Double? = nil, fields: [FieldReport] = [],
+                allowedNotSent: [AllowedReport] = [], actions: [DeliveryAction] = [], completedBy: [String] = [],
+                notes: [String] = []) {
+        self.partner = partner
+        self.status = status
+        self.error = error
+        self.feed = feed
+        self.eligible = eligible
+        self.records = records
+        self.deliveries = deliveries
+        self.delivered = delivered
+        self.failed = failed
+        self.deliveriesRejected = deliveriesRejected
+        self.held = held
+        self.superseded = superseded
+        self.rejectedRecords = rejectedRecords
+        self.rejectedByReason = rejectedByReason
+        self.replacedCharacters = replacedCharacters
+        self.retries = retries
+        self.recovered = recovered
+        self.bytes = bytes
+        self.gzip = gzip
+        self.startedAt = startedAt
+        self.finishedAt = finishedAt
+        self.durationSeconds = durationSeconds
+        self.fields = fields
+        self.allowedNotSent = allowedNotSent
+        self.actions = actions
+        self.completedBy = completedBy
+        self.notes = notes
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case partner, status, error, feed, eligible, records, deliveries, delivered, failed, held, superseded, retries, recovered,
+             bytes, gzip, fields, actions, notes
+        case deliveriesRejected = "deliveries_rejected"
+        case rejectedRecords = "rejected_records"
+        case rejectedByReason = "rejected_by_reason"
+        case replacedCharacters = "replaced_characters"
+        case startedAt = "started_at"
+        case finishedAt = "finished_at"
+        case durationSeconds = "duration_seconds"
+        case allowedNotSent = "allowed_not_sent"
+        case completedBy = "completed_by"
+        // Earlier names, written one more release so that scripts can move (docs/design.md, "--json shapes").
+        case rejected
+        case rejectedDeliveries = "rejected_deliveries"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        partner = try c.decode(String.self, forKey: .partner)
+        status = try c.decode(String.self, forKey: .status)
+        error = try c.decodeIfPresent(ErrorReport.self, forKey: .error)
+        feed = try c.decodeIfPresent(FeedReport.self, forKey: .feed)
+        eligible = try c.decodeIfPresent(Int.self, forKey: .eligible)
+        records = try c.decode(Int.self, forKey: .records)
+        deliveries = try c.decode(Int.self, forKey: .deliveries)
+        delivered = try c.decode(Int.self, forKey: .delivered)
+        failed = try c.decode(Int.self, forKey: .failed)
+        deliveriesRejected = try c.decode(Int.self, forKey: .deliveriesRejected)
+        held = try c.decode(Int.self, forKey: .held)
+        superseded = try c.decode(Int.self, forKey: .superseded)
+        rejectedRecords = try c.decode(Int.self, forKey: .rejectedRecords)
+        rejectedByReason = try c.decode([String: Int].self, forKey: .rejectedByReason)
+        replacedCharacters = try c.decode(Int.self, forKey: .replacedCharacters)
+        retries = try c.decode(Int.self, forKey: .retries)
+        recovered = try c.decode(Int.self, forKey: .recovered)
+        bytes = try c.decode(Int.self, forKey: .bytes)
+        gzip = try c.decode(Bool.self, forKey: .gzip)
+        startedAt = try c.decode(String.self, forKey: .startedAt)
+        finishedAt = try c.decodeIfPresent(String.self, forKey: .finishedAt)
+        durationSeconds = try c.decodeIfPresent(Double.self, forKey: .durationSeconds)
+        fields = try c.decode([FieldReport].self, forKey: .fields)
+        allowedNotSent = try c.decode([AllowedReport].self, forKey: .allowedNotSent)
+        actions = try c.decode([DeliveryAction].self, forKey: .actions)
+        completedBy = try c.decode([String].self, forKey: .completedBy)
+        notes = try c.decode([String].self, forKey: .notes)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(partner, forKey: .partner)
+        try c.encode(status, forKey: .status)
+        try c.encode(error, forKey: .error)
+        try c.encode(feed, forKey: .feed)
+        try c.encode(eligible, forKey: .eligible)
+        try c.encode(records, forKey: .records)
+        try c.encode(deliveries, forKey: .deliveries)
+        try c.encode(delivered, forKey: .delivered)
+        try c.encode(failed, forKey: .failed)
+        try c.encode(deliveriesRejected, forKey: .deliveriesRejected)
+        try c.encode(deliveriesRejected, forKey: .rejectedDeliveries)
+        try c.encode(held, forKey: .held)
+        try c.encode(superseded, forKey: .superseded)
+        try c.encode(rejectedRecords, forKey: .rejectedRecords)
+        try c.encode(rejectedRecords, forKey: .rejected)
+        try c.encode(rejectedByReason, forKey: .rejectedByReason)
+        try c.encode(replacedCharacters, forKey: .replacedCharacters)
+        try c.encode(retries, forKey: .retries)
+        try c.encode(recovered, forKey: .recovered)
+        try c.encode(bytes, forKey: .bytes)
+        try c.encode(gzip, forKey: .gzip)
+        try c.encode(startedAt, forKey: .startedAt)
+        try c.encode(finishedAt, forKey: .finishedAt)
+        try c.encode(durationSeconds, forKey: .durationSeconds)
+        try c.encode(fields, forKey: .fields)
+        try c.encode(allowedNotSent, forKey: .allowedNotSent)
+        try c.encode(actions, forKey: .actions)
+        try c.encode(completedBy, forKey: .completedBy)
+        try c.encode(notes, forKey: .notes)
+    }
+
+    public var succeeded: Bool { (status == "delivered" || status == "nothing-to-send") && (feed?.complete ?? true) }
+}
+
+/// An error in a report: its stable code, its fate and the sentence.
+public struct ErrorReport: Codable, Equatable, Sendable {
+    public var code: String
+    public var fate: String
+    public var message: String
+
+    public init(code: String, fate: String, message: String) {
+        self.code = code
+        self.fate = fate
+        self.message = message
+    }
+
+    public init(_ error: ExportError) {
+        self.init(code: error.code, fate: error.fate.rawValue, message: error.message)
+    }
+}
+
+/// The partner's feed at the end of its part of the run.
+public struct FeedReport: Codable, Equatable, Sendable {
+    public var id: String
+    /// The run that started it.
+    public var startedBy: String
+    /// This run started it (a new feed), rather than completing an earlier one.
+    public var new: Bool
+    /// Every batch of it acknowledged.
+    public var complete: Bool
+    /// Its deliveries not yet acknowledged (failed, rejected, held, pending).
+    public var owed: Int
+    /// Why a rerun rendered a new feed instead of completing the old one, when it did.
+    public var reason: String?
+
+    public init(id: String, startedBy: String, new: Bool, complete: Bool, owed: Int, reason: String? = nil) {
+        self.id = id
+        self.startedBy = startedBy
+        self.new = new
+        self.complete = complete
+        self.owed = owed
+        self.reason = reason
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id, new, complete, owed, reason
+        case startedBy = "started_by"
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(id, forKey: .id)
+        try c.encode(startedBy, forKey: .startedBy)
+        try c.encode(new, forKey: .new)
+        try c.encode(complete, forKey: .complete)
+        try c.encode(owed, forKey: .owed)
+        try c.encode(reason, forKey: .reason)
+    }
+}
+
+/// One line of the minimisation proof.
+public struct FieldReport: Codable, Equatable, Sendable {
+    public var name: String
+    public var from: String
+    public var form: String
+    /// Non-null values that left in acknowledged deliveries.
+    public var values: Int
+    /// What the contract allows for `from` (nil: the contract no longer allows it).
+    public var allowedForms: [String]?
+
+    public init(name: String, from: String, form: String, values: Int, allowedForms: [String]?) {
+        self.name = name
+        self.from = from
+        self.form = form
+        self.values = values
+        self.allowedForms = allowedForms
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case name, from, form, values
+        case allowedForms = "allowed_forms"
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(name, forKey: .name)
+        try c.encode(from, forKey: .from)
+        try c.encode(form, forKey: .form)
+        try c.encode(values, forKey: .values)
+        try c.encode(allowedForms, forKey: .allowedForms)
+    }
+}
+
+/// A field the contract allows that the mapping does not send.
+public struct AllowedReport: Codable, Equatable, Sendable {
+    public var field: String
+    public var allowedForms: [String]
+
+    public init(field: String, allowedForms: [String]) {
+        self.field = field
+        self.allowedForms = allowedForms
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case field
+        case allowedForms = "allowed_forms"
+    }
+}
+
+/// What a run did with one delivery.
+public struct DeliveryAction: Codable, Equatable, Sendable {
+    public enum Kind: String, Codable, Sendable {
+        /// Rendered in this run and sent (new delivery).
+        case sent
+        /// An owed delivery whose records were unchanged: its stored bytes sent again under its id.
+        case resentSameID = "resent-same-id"
+        /// A delivery left in doubt by an earlier run, resent under its id.
+        case resentInDoubt = "resent-in-doubt"
+        /// An owed delivery rendered again under today's consent and contract: replaced by `by`.
+        case replaced
+        /// An owed delivery none of whose customers is eligible any more: nothing sent.
+        case nothingLeft = "nothing-left"
+        /// Not sent because an earlier batch was not delivered: still owed.
+        case held
+        /// Replaced by this run's new feed (a whole feed holds every eligible record).
+        case supersededByFeed = "superseded-by-feed"
+    }
+
+    public var delivery: String
+    public var batch: Int
+    public var action: Kind
+    /// The deliveries that replaced it (for `replaced`).
+    public var by: [String]
+    /// delivered | failed | rejected | held | superseded | pending, after the run.
+    public var status: String
+
+    public init(delivery: String, batch: Int, action: Kind, by: [String] = [], status: String) {
+        self.delivery = delivery
+        self.batch = batch
+        self.action = action
+        self.by = by
+        self.status = status
+    }
+}
