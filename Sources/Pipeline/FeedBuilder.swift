@@ -46,7 +46,8 @@ final class FeedBuilder: @unchecked Sendable {
     let generatedAt: Date
     let time: TimeSource
     let events: RunEvents
-    let channel = Channel(capacity: 2)
+    /// A few batches in memory (each at most `max_bytes`), so that rendering and sending overlap.
+    let channel = Channel(capacity: 4)
     private var nextNumber: Int
     private var highest = 0
 

@@ -100,10 +100,16 @@ public final class OutputFile {
         }
     }
 
-    public func write<Bytes: Collection>(_ bytes: Bytes) throws where Bytes.Element == UInt8 {
+    /// Appends bytes (buffered). Concrete, not generic: callers in other modules make one call per
+    /// record, which must not go through an unspecialised generic.
+    public func write(_ bytes: UnsafeRawBufferPointer) throws {
         buffer.append(contentsOf: bytes)
         size += bytes.count
         if buffer.count >= Self.bufferSize { try flush() }
+    }
+
+    public func write(_ bytes: [UInt8]) throws {
+        try bytes.withUnsafeBytes { try write($0) }
     }
 
     /// Writes a large piece without copying it into the buffer.
