@@ -3,7 +3,9 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 DEB_PACKAGES := libcurl4-openssl-dev libssl-dev libxml2-dev libsqlite3-dev zlib1g-dev openssl sqlite3 python3 \
-                python3-prometheus-client bsdutils
+                python3-pip bsdutils nginx-light
+# Python modules the tests check our output with (code nobody here wrote), for the python3 on PATH.
+PY_MODULES := prometheus_client:prometheus-client
 BIN := .build/debug/partner-export
 DEMO := demo
 DEMO_CUSTOMERS ?= 5000
@@ -34,6 +36,9 @@ deps:
 	  echo "deps: installing $$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	else echo "deps: missing $$missing; run: sudo apt-get install -y $$missing"; exit 1; fi
+	@for pair in $(PY_MODULES); do module=$${pair%%:*}; package=$${pair#*:}; \
+	  python3 -c "import $$module" 2>/dev/null || { echo "deps: pip install $$package"; \
+	  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore $$package; }; done
 
 build: deps
 	swift build

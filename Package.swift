@@ -73,7 +73,8 @@ let package = Package(
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "CustomerSource", "ExportConfig", "TestSupport", "SQLite", "Ledger"]),
         .testTarget(name: "DeliveryTests", dependencies: ["Delivery", "ExportCore"]),
         .testTarget(name: "LedgerTests", dependencies: ["Ledger", "SQLite", "ExportCore"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["partner-export", "partner-export-fixed-clock", "TestSupport", "DemoData"],
+        .testTarget(name: "EndToEndTests", dependencies: ["partner-export", "partner-export-fixed-clock", "TestSupport", "DemoData",
+                                                     "Reports", "ExportCore"],
                     exclude: ["Golden"]),
     ]
 )

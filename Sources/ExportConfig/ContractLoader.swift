@@ -247,7 +247,9 @@ struct ContractLoader {
             return
         }
         if components.user != nil || components.password != nil {
-            diagnostics.report(line, "delivery.url carries credentials (user:password@); " + InlineSecret.message(for: "delivery.url"))
+            diagnostics.report(line, "delivery.url carries credentials (user:password@); secrets are never written in configuration "
+                               + "files. Remove them (and rotate them: they have been in a file), then use delivery.auth "
+                               + "(basic_user with basic_password_env or basic_password_file). The value was not echoed.")
         }
         for item in components.queryItems ?? [] where InlineSecret.looksLikeSecretKey(item.name) || item.name.lowercased() == "key" {
             diagnostics.report(line, "delivery.url has a query parameter '\(item.name)' that looks like a secret; "

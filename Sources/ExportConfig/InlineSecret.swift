@@ -17,11 +17,21 @@ enum InlineSecret {
         return ["token", "secret", "key", "auth", "password", "signature", "session"].contains { lower.contains($0) }
     }
 
+    /// Where a secret of this key belongs instead: only keys that exist are suggested.
+    static let references: [String: String] = [
+        "bearer_token": "'bearer_token_env' (an environment variable) or 'bearer_token_file' (a file)",
+        "basic_password": "'basic_password_env' (an environment variable) or 'basic_password_file' (a file)",
+        "password": "'basic_password_env' (an environment variable) or 'basic_password_file' (a file)",
+        "pseudonym_key": "'pseudonym_key_env' (an environment variable)",
+        "signing_secret": "'signing_secret_env' (an environment variable)",
+    ]
+
     static func message(for key: String) -> String {
         let base = key.split(separator: ".").last.map(String.init) ?? key
+        let instead = references[base].map { "then name it with \($0)" }
+            ?? "then give it through delivery.auth, signing_secret_env or pseudonym_key_env (docs/configuration.md)"
         return "'\(key)' holds a secret written inline; secrets are never written in configuration files. "
-            + "Remove it (and rotate it: it has been in a file), then name an environment variable with '\(base)_env' "
-            + "or a file with '\(base)_file'. The value was not read back or echoed."
+            + "Remove it (and rotate it: it has been in a file), \(instead). The value was not read back or echoed."
     }
 
     /// Environment variable names: upper-case letters, digits and underscore, not starting with a digit.

@@ -27,9 +27,10 @@ public enum Binary {
 
     /// Runs the binary with `arguments` in `directory`, with `environment` added to a clean environment.
     /// With `PARTNER_EXPORT_NOW` in `environment`, the fixed-clock executable runs instead.
-    public static func run(_ arguments: [String], environment: [String: String] = [:], in directory: URL? = nil) throws -> Result {
+    public static func run(_ arguments: [String], environment: [String: String] = [:], in directory: URL? = nil,
+                           executable: URL? = nil) throws -> Result {
         let process = Process()
-        process.executableURL = environment["PARTNER_EXPORT_NOW"] != nil ? fixedClockURL : url
+        process.executableURL = executable ?? (environment["PARTNER_EXPORT_NOW"] != nil ? fixedClockURL : url)
         process.arguments = arguments
         var env = ["PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin", "LANG": "C.UTF-8"]
         if let home = ProcessInfo.processInfo.environment["HOME"] { env["HOME"] = home }

@@ -169,6 +169,12 @@ public struct DeliveryFixture {
         return rows
     }
 
+    /// The ledger opened for writing, to set up a history quickly.
+    public func ledgerForWriting() throws -> Database { try Database(path: state, mode: .readWrite) }
+
+    /// The customer database, to change rows between runs.
+    public func customers() throws -> Database { try Database(path: database, mode: .readWrite) }
+
     /// Withdraws `customer`'s consent for `scope` in the customer database.
     public func withdraw(_ customer: Int64, scope: String = "partner-offers") throws {
         let db = try Database(path: database, mode: .readWrite)

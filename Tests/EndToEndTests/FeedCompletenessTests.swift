@@ -183,3 +183,72 @@ struct FeedCompletenessTests {
         #expect(feed?["new"] as? Bool == true && (feed?["reason"] as? String)?.contains("mapping") == true)
     }
 }
+
+/// Reruns and listings report everything: no merge that drops figures, no table that stops silently.
+@Suite("Reports and listings", .serialized)
+struct ReportsAndListingsTests {
+    @Test("a rerun of several owed deliveries of one partner reports every rejected record and every delivery it touched")
+    func rerunReportsEverything() throws {
+        let faults: [[String: Any]] = [[:], ["status": 503], ["status": 503]]
+        let sandbox = try Sandbox(routes: DeliveryFixture.routes(acmeFaults: faults), environment: DeliveryFixture.secrets)
+        let fixture = try DeliveryFixture(sandbox: sandbox, customers: 30, maxRecords: 10, maxAttempts: 2)
+        try fixture.edit(fixture.acmeContract, replacing: "  country: [clear]\n", with: "  country: [clear]\n  services: [clear]\n")
+        try fixture.edit(fixture.acmeMapping, replacing: "  - {name: country, from: country}",
+                         with: "  - {name: country, from: country}\n  - {name: services, from: services}")
+        let db = try fixture.customers()
+        try db.execute("UPDATE customers SET services = 'not json' WHERE id IN (12, 15, 25)")
+        let first = try fixture.run(["run", "acme", "--json"])
+        #expect(first.status == 1, "\(first.output)")
+        #expect(try fixture.query("SELECT status FROM deliveries ORDER BY batch").map { $0[0] } == ["delivered", "failed", "held"])
+        let rerun = try fixture.run(["rerun", "--failed", "--json"])
+        #expect(rerun.status == 0, "\(rerun.output)")
+        let partner = try #require(((try JSONSerialization.jsonObject(with: Data(rerun.stdout.utf8)) as? [String: Any])?["partners"]
+                                        as? [[String: Any]])?.first)
+        #expect(partner["rejected_records"] as? Int == 3, "every rejected record of every batch rendered again: \(partner)")
+        #expect(partner["rejected_by_reason"] as? [String: Int] == ["malformed_list": 3])
+        let actions = (partner["actions"] as? [[String: Any]]) ?? []
+        #expect(actions.count == 2 && actions.allSatisfy { $0["action"] as? String == "resent-same-id" }, "\(actions)")
+        #expect(partner["delivered"] as? Int == 2 && partner["records"] as? Int == 17)
+        let text = try fixture.run(["runs", "show", try #require(
+            (try JSONSerialization.jsonObject(with: Data(rerun.stdout.utf8)) as? [String: Any])?["run"] as? String)])
+        #expect(text.stdout.components(separatedBy: "same records: resent as").count == 3, "\(text.stdout)")
+        #expect(text.stdout.contains("3 record(s) left out: 3 malformed_list"))
+    }
+
+    @Test("over 200 deliveries: the table says how many it left out and how to see them; --json returns every one")
+    func longListings() throws {
+        let sandbox = try Sandbox(routes: DeliveryFixture.routes(), environment: DeliveryFixture.secrets)
+        let fixture = try DeliveryFixture(sandbox: sandbox, customers: 230, maxRecords: 1)
+        #expect(try fixture.run(["run", "acme"]).status == 0)
+        let table = try fixture.run(["deliveries"])
+        let rows = table.stdout.split(separator: "\n").filter { $0.hasPrefix("dlv_") }
+        #expect(rows.count == 200)
+        #expect(table.stdout.contains("… 30 more deliveries not shown (230 in all); deliveries --limit 230 shows them"), "\(table.stdout.suffix(300))")
+        let all = try JSONSerialization.jsonObject(with: Data(try fixture.run(["deliveries", "--json"]).stdout.utf8)) as? [Any]
+        #expect(all?.count == 230, "--json lists every row unless --limit is given")
+        let limited = try JSONSerialization.jsonObject(with: Data(try fixture.run(["deliveries", "--json", "--limit", "7"]).stdout.utf8))
+            as? [Any]
+        #expect(limited?.count == 7)
+        #expect(try fixture.run(["deliveries", "--limit", "0"]).status == 2, "--limit 0 is refused")
+        #expect(try fixture.run(["rerun", "--failed"]).status == 0)
+        #expect(try fixture.query("SELECT count(*) FROM runs").first?[0] == "1", "a rerun with nothing owed records no run")
+    }
+
+    @Test("over 50 runs: the runs table says how many it left out; --json returns every one")
+    func longRunListing() throws {
+        let sandbox = try Sandbox(routes: DeliveryFixture.routes(), environment: DeliveryFixture.secrets)
+        let fixture = try DeliveryFixture(sandbox: sandbox, customers: 1)
+        #expect(try fixture.run(["run", "acme"]).status == 0)
+        // 54 more runs, as the ledger records them (a real run each would only make the test slow).
+        try fixture.ledgerForWriting().execute("""
+            WITH RECURSIVE n(k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM n WHERE k < 54)
+            INSERT INTO runs (id, started_at, finished_at, trigger, status, partners)
+            SELECT printf('run_20250101T%06dZ_aaaaaa', k), printf('2025-01-01T00:%02d:%02d.000Z', k / 60, k % 60), NULL, 'manual',
+                   'succeeded', '["acme"]' FROM n
+            """)
+        let runs = try fixture.run(["runs"])
+        #expect(runs.stdout.split(separator: "\n").filter { $0.hasPrefix("run_") }.count == 50)
+        #expect(runs.stdout.contains("… 5 more runs not shown (55 in all)"), "\(runs.stdout.suffix(200))")
+        #expect((try JSONSerialization.jsonObject(with: Data(try fixture.run(["runs", "--json"]).stdout.utf8)) as? [Any])?.count == 55)
+    }
+}

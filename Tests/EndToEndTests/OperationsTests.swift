@@ -32,6 +32,33 @@ struct OperationsTests {
         #expect(sandbox.requests().count == (3 + 6), "one batch per partner run")
     }
 
+    @Test("the production binary has no clock to move: PARTNER_EXPORT_NOW is ignored")
+    func productionClock() throws {
+        let sandbox = try Sandbox(routes: DeliveryFixture.routes(), environment: DeliveryFixture.secrets)
+        let fixture = try DeliveryFixture(sandbox: sandbox, customers: 2)
+        let result = try Binary.run(["run", "acme"] + fixture.options,
+                                    environment: fixture.environment.merging(["PARTNER_EXPORT_NOW": "2020-01-01T00:00:00Z"]) { $1 },
+                                    executable: Binary.url)
+        #expect(result.status == 0, "\(result.output)")
+        let started = try #require(try fixture.query("SELECT started_at FROM runs").first?[0] ?? nil)
+        let today = String(ISO8601DateFormatter().string(from: Date()).prefix(10))
+        #expect(started.hasPrefix(today), "the run is dated by the real clock, not the variable: \(started)")
+    }
+
+    @Test("run --due --dry-run renders only the partners that are due")
+    func dueDryRun() throws {
+        let sandbox = try Sandbox(routes: DeliveryFixture.routes(), environment: DeliveryFixture.secrets)
+        let fixture = try DeliveryFixture(sandbox: sandbox, customers: 3, acme: "schedule: \"0 2 * * *\"", globex: true,
+                                          globexExtra: "schedule: \"0 */6 * * *\"")
+        #expect(try fixture.run(["run", "--due"], extra: ["PARTNER_EXPORT_NOW": "2026-11-27T00:00:00Z"]).status == 0)
+        let dry = try fixture.run(["run", "--due", "--dry-run", "--json"], extra: ["PARTNER_EXPORT_NOW": "2026-11-27T03:00:00Z"])
+        #expect(dry.status == 0, "\(dry.output)")
+        let document = try JSONSerialization.jsonObject(with: Data(dry.stdout.utf8)) as? [String: Any]
+        #expect((document?["partners"] as? [[String: Any]])?.compactMap { $0["partner"] as? String } == ["acme"],
+                "acme fired at 02:00, globex's next fire is 06:00")
+        #expect(try fixture.query("SELECT count(*) FROM runs").first?[0] == "1", "a dry run records nothing")
+    }
+
     @Test("progress appears on a terminal and not in a pipe")
     func progressOnlyOnTerminal() throws {
         let sandbox = try Sandbox(routes: DeliveryFixture.routes(acmeFaults: [["status": 503]]), environment: DeliveryFixture.secrets)
@@ -44,8 +71,8 @@ struct OperationsTests {
         // Under script(1) the command has a pseudo-terminal, as an operator's shell would.
         let command = ([Binary.url.path, "run", "acme"] + fixture.options).map { "'\($0)'" }.joined(separator: " ")
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/script")
-        process.arguments = ["-q", "-e", "-c", command, "/dev/null"]
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["script", "-q", "-e", "-c", command, "/dev/null"]
         process.environment = fixture.environment.merging(["PATH": "/usr/bin:/bin", "TERM": "xterm"]) { $1 }
         let pipe = Pipe()
         process.standardOutput = pipe
@@ -135,8 +162,8 @@ struct OperationsTests {
             print(json.dumps(out))
             """
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-        process.arguments = ["-c", script, path]
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", "-c", script, path]
         let pipe = Pipe()
         process.standardOutput = pipe
         try process.run()

@@ -54,13 +54,15 @@ func line(of needle: String, in text: String) -> Int? {
     text.split(separator: "\n", omittingEmptySubsequences: false).firstIndex { $0.contains(needle) }.map { $0 + 1 }
 }
 
-/// Expects exactly one problem, in `file` at `line`, whose message contains `words`; and no partner loaded.
+/// Expects exactly one problem in `file` at `line` whose message contains `words`, among exactly
+/// `total` problems (one unless told); and no partner loaded.
 @discardableResult
-func expectProblem(_ result: ConfigLoadResult, file: String, line expectedLine: Int?, _ words: String...,
+func expectProblem(_ result: ConfigLoadResult, file: String, line expectedLine: Int?, _ words: String..., of total: Int = 1,
                    sourceLocation: SourceLocation = #_sourceLocation) -> ConfigProblem? {
     #expect(result.configuration.partner("acme") == nil, "an invalid partner must not load", sourceLocation: sourceLocation)
     let matching = result.problems.filter { problem in problem.file == file && words.allSatisfy { problem.message.contains($0) } }
-    #expect(matching.count >= 1, "no problem in \(file) with \(words); got: \(result.problems)", sourceLocation: sourceLocation)
+    #expect(result.problems.count == total, "expected \(total) problem(s); got: \(result.problems)", sourceLocation: sourceLocation)
+    #expect(matching.count == 1, "no problem in \(file) with \(words); got: \(result.problems)", sourceLocation: sourceLocation)
     if let problem = matching.first {
         #expect(problem.line == expectedLine, "wrong line for \(problem)", sourceLocation: sourceLocation)
         #expect(problem.description.hasPrefix("\(file):\(expectedLine.map(String.init) ?? "")"), sourceLocation: sourceLocation)

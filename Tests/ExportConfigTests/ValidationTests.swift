@@ -66,8 +66,8 @@ struct ValidationTests {
         // In a mapping, even when the contract allows it: both files are refused.
         let mapping = baseMapping + "\n  - {name: pan, from: \(name)}"
         let both = try load(partners: ["acme": contract], mappings: ["acme": mapping])
-        expectProblem(both, file: "mappings/acme.yaml", line: line(of: "pan", in: mapping), name, "can never be exported")
-        expectProblem(both, file: "partners/acme.yaml", line: line(of: "\(name):", in: contract), name)
+        expectProblem(both, file: "mappings/acme.yaml", line: line(of: "pan", in: mapping), name, "can never be exported", of: 2)
+        expectProblem(both, file: "partners/acme.yaml", line: line(of: "\(name):", in: contract), name, of: 2)
     }
 
     @Test("a contract with no consent scope")
@@ -121,8 +121,8 @@ struct ValidationTests {
     func badFilter() throws {
         let contract = baseContract.replacingOccurrences(of: "  account_status: [active]", with: "  tier: [gold]\n  services: [tv]")
         let result = try load(partners: ["acme": contract])
-        expectProblem(result, file: "partners/acme.yaml", line: line(of: "tier:", in: contract), "'tier' is not a column")
-        expectProblem(result, file: "partners/acme.yaml", line: line(of: "services: [tv]", in: contract), "only text and integer")
+        expectProblem(result, file: "partners/acme.yaml", line: line(of: "tier:", in: contract), "'tier' is not a column", of: 2)
+        expectProblem(result, file: "partners/acme.yaml", line: line(of: "services: [tv]", in: contract), "only text and integer", of: 2)
     }
 
     @Test("a URL that is not https://", arguments: ["http://feeds.acme.example/in", "ftp://x.example/", "feeds.acme.example/in"])
@@ -135,20 +135,27 @@ struct ValidationTests {
     @Test("secrets written inline are refused and never echoed")
     func inlineSecrets() throws {
         let secret = "sk_live_Q2hhbmdlTWVOb3c4NzY1NDMyMQ"
-        let cases: [(String, String, String)] = [
-            ("    bearer_token_env: ACME_TOKEN", "    bearer_token: \(secret)", "bearer_token"),
-            ("  pseudonym_key_env: ACME_PSEUDONYM_KEY", "  pseudonym_key_env: ACME_PSEUDONYM_KEY\n  pseudonym_key: \(secret)", "pseudonym_key"),
-            ("  pseudonym_key_env: ACME_PSEUDONYM_KEY", "  pseudonym_key_env: ACME_PSEUDONYM_KEY\n  signing_secret: whsec_\(secret)", "signing_secret"),
-            ("    bearer_token_env: ACME_TOKEN", "    bearer_token_env: \(secret)", "must name an environment variable"),
-            ("  batch: {max_records: 100}", "  batch: {max_records: 100}\n  headers: {Authorization: \"Bearer \(secret)\"}", "Authorization"),
-            ("  batch: {max_records: 100}", "  batch: {max_records: 100}\n  headers: {X-Api-Key: \(secret)}", "X-Api-Key"),
-            ("https://feeds.acme.example/in", "https://cyrus:\(secret)@feeds.acme.example/in", "carries credentials"),
-            ("https://feeds.acme.example/in", "https://feeds.acme.example/in?token=\(secret)", "query parameter 'token'"),
+        // (what is replaced, by what, words of the message, how many problems: an inline secret that replaced the only
+        // auth key also leaves delivery.auth without one)
+        let cases: [(String, String, String, Int)] = [
+            ("    bearer_token_env: ACME_TOKEN", "    bearer_token: \(secret)", "name it with 'bearer_token_env'", 2),
+            ("  pseudonym_key_env: ACME_PSEUDONYM_KEY", "  pseudonym_key_env: ACME_PSEUDONYM_KEY\n  pseudonym_key: \(secret)",
+             "'pseudonym_key_env' (an environment variable)", 1),
+            ("  pseudonym_key_env: ACME_PSEUDONYM_KEY", "  pseudonym_key_env: ACME_PSEUDONYM_KEY\n  signing_secret: whsec_\(secret)",
+             "'signing_secret_env'", 1),
+            ("    bearer_token_env: ACME_TOKEN", "    bearer_token_env: \(secret)", "must name an environment variable", 2),
+            ("  batch: {max_records: 100}", "  batch: {max_records: 100}\n  headers: {Authorization: \"Bearer \(secret)\"}",
+             "Authorization", 1),
+            ("  batch: {max_records: 100}", "  batch: {max_records: 100}\n  headers: {X-Api-Key: \(secret)}", "X-Api-Key", 1),
+            ("https://feeds.acme.example/in", "https://cyrus:\(secret)@feeds.acme.example/in", "basic_password_env", 1),
+            ("https://feeds.acme.example/in", "https://feeds.acme.example/in?token=\(secret)", "query parameter 'token'", 1),
         ]
-        for (from, to, words) in cases {
+        for (from, to, words, total) in cases {
             let contract = baseContract.replacingOccurrences(of: from, with: to)
             let result = try load(partners: ["acme": contract])
-            let problem = expectProblem(result, file: "partners/acme.yaml", line: line(of: secret, in: contract), words)
+            let problem = expectProblem(result, file: "partners/acme.yaml", line: line(of: secret, in: contract), words, of: total)
+            #expect(!result.problems.contains { $0.message.contains("url_env") || $0.message.contains("pseudonym_key_file") },
+                    "never a key that does not exist")
             #expect(problem != nil, "\(words)")
             for problem in result.problems { #expect(!problem.description.contains(secret), "secret echoed: \(problem)") }
         }
