@@ -45,7 +45,7 @@ extension SQLiteLedger: RunLog {
     public func runs(limit: Int?) throws -> [RunRecord] {
         try checked {
             let statement = try database.prepare("SELECT id, started_at, finished_at, trigger, status, partners FROM runs "
-                                                 + "ORDER BY started_at DESC, id DESC LIMIT ?")
+                                                 + "ORDER BY started_at DESC, rowid DESC LIMIT ?")
             try statement.bind([.integer(Int64(limit ?? -1))])
             return try statement.rows(RunRecord.init(row:))
         }
