@@ -17,6 +17,9 @@ public struct FeedBytes: Sendable, Equatable {
 
     /// The bytes in one buffer (tests, small feeds).
     public var joined: [UInt8] { parts.count == 1 ? parts[0] : parts.flatMap { $0 } }
+
+    /// The pieces, moved out (so that a buffer can be reused without being copied).
+    public consuming func takeParts() -> [[UInt8]] { parts }
 }
 
 /// One request: a feed to send under its delivery id (the `Idempotency-Key`).

@@ -69,10 +69,11 @@ public final class ExportJob {
     /// finished feed in order.
     public func runBatches(runID: String, generatedAt: String, consent: Bool = false, range: IDRange = .all,
                            number: @escaping (Int) -> Int = { $0 }, deliveryID: @escaping (Int) -> String,
-                           handle: (FinishedBatch) throws -> Void) throws -> ExportTally {
+                           buffers: (() -> [UInt8]?)? = nil, handle: (FinishedBatch) throws -> Void) throws -> ExportTally {
         let tally = Tally()
         var batcher = FeedBatcher(partner: plan.partner, renderer: renderer, schema: schema, runID: runID,
                                   generatedAt: generatedAt, number: number, deliveryID: deliveryID)
+        batcher.supply = buffers
         try renderRecords(into: tally, consent: consent, range: range) { record in
             if let rejected = batcher.tooLarge(record) {
                 tally.value.reject(rejected)

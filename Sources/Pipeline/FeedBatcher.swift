@@ -56,6 +56,9 @@ struct FeedBatcher {
     private var presence: [UInt64] = []
     /// A records buffer given back by ``reuse(_:)``, so that batches do not allocate afresh.
     private var spare: [UInt8] = []
+    /// Where to find a spare buffer when none was given back (batches handed to another thread come
+    /// back through it once sent).
+    var supply: (() -> [UInt8]?)?
 
     init(partner: Partner, renderer: any FeedRenderer, schema: XSDSchema?, runID: String, generatedAt: String,
          number: @escaping (Int) -> Int = { $0 }, deliveryID: @escaping (Int) -> String) {
@@ -106,9 +109,10 @@ struct FeedBatcher {
         overhead = try renderer.head(envelope, recordCount: limits.maxRecords, countWidth: nil).count + renderer.tail.count
     }
 
-    /// Takes back the records buffer of a batch that has been written or sent.
+    /// Takes back the records buffer of a batch that has been written (not when batches come back
+    /// through ``supply``: the buffer is still being sent, and taking it would copy it).
     mutating func reuse(_ batch: inout FinishedBatch) {
-        guard batch.parts.count == 3 else { return }
+        guard supply == nil, batch.parts.count == 3 else { return }
         var records: [UInt8] = []
         swap(&records, &batch.parts[1])
         records.removeAll(keepingCapacity: true)
@@ -130,8 +134,10 @@ struct FeedBatcher {
         if schema == nil {
             // Hand the records over without copying them; the next batch starts a new buffer.
             let records = body
-            body = spare
+            body = spare.capacity > 0 ? spare : (supply?() ?? [])
             spare = []
+            // Without a buffer to reuse, one of the right size at once (growing by doubling faults in twice the pages).
+            if body.capacity < records.count { body.reserveCapacity(records.count) }
             let head = try renderer.head(envelope, recordCount: ids.count, countWidth: nil)
             return FinishedBatch(envelope: envelope, parts: [head, records, renderer.tail],
                                  customerIDs: ids, grants: grants, recordsRange: head.count..<(head.count + records.count),

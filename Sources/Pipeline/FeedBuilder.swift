@@ -16,7 +16,7 @@ final class FeedBuilder: @unchecked Sendable {
     /// What the builder hands over.
     enum Item {
         /// A delivery to send with these bytes; `replaced` is the owed delivery it superseded.
-        case send(DeliveryRecord, FeedBytes, action: ReportAction, replaced: DeliveryRecord?)
+        case send(DeliveryRecord, FeedBox, action: ReportAction, replaced: DeliveryRecord?)
         /// An owed delivery none of whose customers is eligible any more: superseded, nothing to send.
         case nothingLeft(DeliveryRecord)
     }
@@ -48,6 +48,9 @@ final class FeedBuilder: @unchecked Sendable {
     let events: RunEvents
     /// A few batches in memory (each at most `max_bytes`), so that rendering and sending overlap.
     let channel = Channel(capacity: 4)
+    /// Records buffers of batches already sent, given back for the next batches (a batch's buffer is
+    /// a megabyte or more: allocating it afresh each time costs page faults).
+    private let returned = BufferPool()
     private var nextNumber: Int
     private var highest = 0
 
@@ -116,11 +119,12 @@ final class FeedBuilder: @unchecked Sendable {
                 highest = max(highest, number)
                 return number
             },
-            deliveryID: { _ in Timestamps.identifier("dlv", at: self.generatedAt) }
+            deliveryID: { _ in Timestamps.identifier("dlv", at: self.generatedAt) },
+            buffers: { [returned] in returned.take() }
         ) { batch in
             produced += 1
             if produced == 1, let owed = segment.owed, let owedRecords, owedRecords == batch.records {
-                try channel.send(.send(owed, try payloads.load(owed), action: .resentSameID, replaced: nil))
+                try channel.send(.send(owed, FeedBox(try payloads.load(owed)), action: .resentSameID, replaced: nil))
                 return
             }
             let replaced = produced == 1 ? segment.owed : nil
@@ -137,7 +141,7 @@ final class FeedBuilder: @unchecked Sendable {
                 fieldCounts: batch.fieldCounts), superseding: replaced, at: Timestamps.rfc3339(time.now()))
             if let replaced, !keepEvidence { payloads.discard(replaced) }
             events.batchRendered(runID, export.partner.id, batch.number, batch.customerIDs.count)
-            try channel.send(.send(delivery, batch.feed, action: .sent, replaced: replaced))
+            try channel.send(.send(delivery, FeedBox(batch.feed), action: .sent, replaced: replaced))
         }
         if produced == 0, let owed = segment.owed {
             let reason = "rerun by \(runID): none of its customers is eligible any more"
@@ -149,8 +153,54 @@ final class FeedBuilder: @unchecked Sendable {
         return tally
     }
 
+    /// Gives a sent batch's bytes back, so that its records buffer (by now held by nobody else)
+    /// serves a later batch.
+    func giveBack(_ box: FeedBox) {
+        guard var parts = box.take()?.takeParts(), parts.count == 3 else { return }
+        returned.give(parts.remove(at: 1))
+    }
+
     private func takeNumber() -> Int {
         defer { nextNumber += 1 }
         return nextNumber
+    }
+}
+
+/// A batch's bytes on their way from the builder to the sender: a reference, so that copies of a
+/// channel item share the bytes instead of holding the buffers themselves, and the sender can hand
+/// them back whole once sent.
+final class FeedBox: @unchecked Sendable {
+    private var feed: FeedBytes?
+
+    init(_ feed: FeedBytes) { self.feed = feed }
+
+    /// The bytes, still in the box.
+    var bytes: FeedBytes { feed ?? FeedBytes(parts: []) }
+
+    /// The bytes, out of the box.
+    func take() -> FeedBytes? {
+        defer { feed = nil }
+        return feed
+    }
+}
+
+/// A few spare byte buffers shared between two threads.
+final class BufferPool: @unchecked Sendable {
+    private let lock = NSLock()
+    private var buffers: [[UInt8]] = []
+
+    func give(_ buffer: consuming [UInt8]) {
+        var buffer = buffer
+        buffer.removeAll(keepingCapacity: true)
+        guard buffer.capacity > 0 else { return }
+        lock.lock()
+        if buffers.count < 4 { buffers.append(buffer) }
+        lock.unlock()
+    }
+
+    func take() -> [UInt8]? {
+        lock.lock()
+        defer { lock.unlock() }
+        return buffers.popLast()
     }
 }

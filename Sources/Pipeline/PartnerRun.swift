@@ -62,9 +62,10 @@ struct PartnerRun {
             outcome.feedReason = plan.reason
 
             // 3. Select, minimise, render and batch, on the builder's threads.
-            let batches = FeedBuilder(plan: plan, export: partner.export, schema: partner.schema, sourcePath: context.sourcePath,
+            let builder = FeedBuilder(plan: plan, export: partner.export, schema: partner.schema, sourcePath: context.sourcePath,
                                       ledger: ledger, payloads: context.payloads, runID: context.runID,
-                                      generatedAt: context.time.now(), time: context.time, events: context.events).start()
+                                      generatedAt: context.time.now(), time: context.time, events: context.events)
+            let batches = builder.start()
 
             // 4. Deliver and record, in order; after the first batch that does not get through, hold the rest.
             var stop: Sender.Result?
@@ -78,7 +79,8 @@ struct PartnerRun {
                         outcome.noteHeld(delivery)
                         continue receiving
                     }
-                    let result = sender.send(delivery, feed: feed)
+                    let result = sender.send(delivery, feed: feed.bytes)
+                    builder.giveBack(feed)
                     outcome.count(result, action: action == .resentSameID ? .resentSameID : .sent)
                     if result.status == .pending {
                         batches.cancel()

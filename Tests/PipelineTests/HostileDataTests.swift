@@ -15,7 +15,7 @@ struct HostileDataTests {
         let database = folder.appendingPathComponent("c.sqlite").path
         let malformed = try Fixtures.writeHostile(database)
         let partner = makePartner(fields: everyColumnInClear)
-        let (job, source) = try job(partner, database)
+        let (job, _) = try job(partner, database)
         let out = folder.appendingPathComponent("feed.json").path
         let report = try Preview(job: job).run(samples: 2, out: out, generatedAt: "2026-11-27T02:00:00Z")
 
@@ -53,7 +53,7 @@ struct HostileDataTests {
         let database = folder.appendingPathComponent("c.sqlite").path
         let malformed = try Fixtures.writeHostile(database)
         let partner = makePartner(format: .xml, fields: everyColumnInClear, namespace: "https://example.test/ns/1")
-        let (job, source) = try job(partner, database)
+        let (job, _) = try job(partner, database)
         let out = folder.appendingPathComponent("feed.xml").path
         let report = try Preview(job: job).run(samples: 0, out: out, generatedAt: "2026-11-27T02:00:00Z")
         #expect(report.tally.rejected.map(\.customerID).sorted() == malformed)
