@@ -17,7 +17,7 @@ import SQLite
 /// ```
 public final class ChunkedReader: @unchecked Sendable {
     public static let chunkRows = 1024
-    static let inFlight = 8
+    static let inFlight = 6
 
     private let statement: Statement
     private let textColumns: Int

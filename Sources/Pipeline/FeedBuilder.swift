@@ -47,7 +47,7 @@ final class FeedBuilder: @unchecked Sendable {
     let time: TimeSource
     let events: RunEvents
     /// A few batches in memory (each at most `max_bytes`), so that rendering and sending overlap.
-    let channel = Channel(capacity: 4)
+    let channel = Channel(capacity: 2)
     /// Records buffers of batches already sent, given back for the next batches (a batch's buffer is
     /// a megabyte or more: allocating it afresh each time costs page faults).
     private let returned = BufferPool()
@@ -194,7 +194,7 @@ final class BufferPool: @unchecked Sendable {
         buffer.removeAll(keepingCapacity: true)
         guard buffer.capacity > 0 else { return }
         lock.lock()
-        if buffers.count < 4 { buffers.append(buffer) }
+        if buffers.count < 1 { buffers.append(buffer) }
         lock.unlock()
     }
 

@@ -12,7 +12,7 @@ import Ledger
 /// chunks wait to be consumed.
 final class ParallelRender: @unchecked Sendable {
     /// Rendered chunks that may wait for the consumer (bounds memory, keeps workers busy).
-    static let window = 6
+    static let window = 4
 
     private let reader: ChunkedReader
     private let plan: ExportPlan
