@@ -8,7 +8,9 @@ Standard library only (ssl is OpenSSL, as libcurl's is). It
     the key had already been acknowledged (a duplicate);
   - checks the bearer token or basic credentials a route expects (401 otherwise);
   - injects faults on demand, per route, in order: a status (with Retry-After), a dropped
-    connection, a stalled answer; then answers 200.
+    connection, a stalled answer, an answer cut off after its status line ("cut": the status, 200
+    unless given, is sent and the partner has the feed, then the connection is closed mid-body);
+    then answers 200.
 
 Routes and faults come from a JSON file given with --routes:
   {"/feeds/acme-offers": {"bearer_token_env": "ACME_TOKEN", "signing_secret_env": "ACME_SIGNING_SECRET",
@@ -188,6 +190,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self.state.acknowledged.add(key)
         entry["response_status"] = status
         self.state.record(entry, body)
+        if fault and fault.get("cut"):
+            # The status line and headers promise a body that never comes: curl 18 after the status.
+            try:
+                self.wfile.write(b"HTTP/1.1 %d Cut\r\nContent-Type: application/json\r\nContent-Length: 4096\r\n\r\n{\"acc"
+                                 % status)
+                self.wfile.flush()
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            self.close_connection = True
+            return
         extra = {}
         if fault and "retry_after" in fault:
             extra["Retry-After"] = str(fault["retry_after"])

@@ -10,6 +10,12 @@
 #include <libxml/xmlwriter.h>
 #include <libxml/xmlschemas.h>
 #include <libxml/xmlmemory.h>
+#include <libxml/parserInternals.h>
+
+/* libxml2's generic error handler is variadic, so Swift cannot write one: this one drops everything
+   (messages come through the structured handlers; the default would print lines of included files). */
+static void pe_xml_silent_generic_error(void *context, const char *message, ...) { (void)context; (void)message; }
+static inline void pe_xml_silence_generic_errors(void) { xmlSetGenericErrorFunc(NULL, pe_xml_silent_generic_error); }
 
 /* xmlFree is a global function pointer that Swift 6 calls not concurrency-safe. */
 static inline void pe_xml_free(void *pointer) { xmlFree(pointer); }

@@ -20,8 +20,34 @@ public final class CustomerDatabase {
             for table in ["customers", "consents"] where try !database.hasTable(table) {
                 throw ExportError.sourceSchema("the customer database \(path) has no table '\(table)' (the schema is in docs/design.md, \"Source data\")")
             }
+            try checkKeys()
         } catch let error as SQLiteError {
             throw ExportError.sourceUnreadable("cannot open the customer database \(path): \(error.message)")
+        }
+    }
+
+    /// Customers are identified by an integer: `customers.id` must be an `INTEGER PRIMARY KEY` of a
+    /// rowid table (the rowid itself, so every id is an integer: a text `abc` or a `3.7` can never be
+    /// read as customer 0 or 3, and disclosures never go to the wrong person).
+    private func checkKeys() throws {
+        let info = try database.prepare("SELECT name, type, pk FROM pragma_table_info('customers')").rows { row in
+            (try row.text("name"), try row.optionalText("type") ?? "", try row.int("pk"))
+        }
+        let keys = info.filter { $0.2 > 0 }
+        guard keys.count == 1, keys[0].0 == "id", keys[0].1.uppercased() == "INTEGER" else {
+            throw ExportError.sourceSchema("the customer database \(path): customers.id must be the table's INTEGER PRIMARY KEY "
+                                           + "(found " + (keys.isEmpty ? "no primary key" : keys.map { "\($0.0) \($0.1)" }
+                                               .joined(separator: ", ")) + "); ids that are not integers cannot identify customers")
+        }
+        do {
+            _ = try database.prepare("SELECT rowid FROM customers LIMIT 0")
+        } catch {
+            throw ExportError.sourceSchema("the customer database \(path): customers is a WITHOUT ROWID table, so its INTEGER "
+                                           + "PRIMARY KEY does not guarantee integer ids; make it an ordinary table")
+        }
+        let consents = Set(try database.columns(of: "consents"))
+        for name in ["customer_id", "scope", "granted_at", "withdrawn_at"] where !consents.contains(name) {
+            throw ExportError.sourceSchema("the customer database \(path) has no column '\(name)' in consents")
         }
     }
 

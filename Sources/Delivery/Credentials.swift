@@ -10,6 +10,8 @@ public struct Credentials: Sendable, CustomStringConvertible {
     let basicPassword: String?
     /// The decoded key of a Standard Webhooks secret (`whsec_<base64>`).
     let signingKey: [UInt8]?
+    /// The passphrase of an encrypted client key.
+    let clientKeyPassword: String?
 
     public var description: String { "Credentials(redacted)" }
 
@@ -56,6 +58,8 @@ public struct Credentials: Sendable, CustomStringConvertible {
             }
             key = Array(decoded)
         }
-        return Credentials(bearerToken: token, basicUser: user, basicPassword: password, signingKey: key)
+        let keyPassword = try delivery.clientKeyPasswordEnv.map { try variable($0, "client key passphrase") }
+        return Credentials(bearerToken: token, basicUser: user, basicPassword: password, signingKey: key,
+                           clientKeyPassword: keyPassword)
     }
 }

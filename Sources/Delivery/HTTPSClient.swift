@@ -45,6 +45,16 @@ public final class HTTPSClient: Transport {
             try handle.set(CURLOPT_SSLCERTTYPE, "PEM")
             try handle.set(CURLOPT_SSLKEY, path(key))
             try handle.set(CURLOPT_SSLKEYTYPE, "PEM")
+            // Never a passphrase prompt on a terminal (it would hang a run holding the lock): the passphrase
+            // comes from the environment, and without one an encrypted key is refused here.
+            if let password = credentials.clientKeyPassword {
+                try handle.set(CURLOPT_KEYPASSWD, password)
+            } else if Self.isEncryptedKey(path(key)) {
+                throw ExportError.credentials("delivery.client_key \(path(key)) is encrypted: name the environment variable "
+                                              + "holding its passphrase with client_key_password_env")
+            } else {
+                try handle.set(CURLOPT_KEYPASSWD, "")
+            }
         }
         if let pin = settings.pinnedPublicKey { try handle.set(CURLOPT_PINNEDPUBLICKEY, pin) }
         if let user = credentials.basicUser, let password = credentials.basicPassword {
@@ -57,6 +67,14 @@ public final class HTTPSClient: Transport {
         case .put: try handle.set(CURLOPT_UPLOAD, 1)
         }
         staticHeaders = settings.headers.map { "\($0.name): \($0.value)" }
+    }
+
+    /// Whether a PEM private key is encrypted (its markers only; nothing of the key is read further).
+    static func isEncryptedKey(_ path: String) -> Bool {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return false }
+        defer { try? handle.close() }
+        let text = String(decoding: (try? handle.read(upToCount: 64 * 1024)) ?? Data(), as: UTF8.self)
+        return text.contains("BEGIN ENCRYPTED PRIVATE KEY") || text.contains("Proc-Type: 4,ENCRYPTED")
     }
 
     /// Sends `upload` once, streaming its wire bytes from memory. Never throws for network or HTTP

@@ -41,7 +41,7 @@ struct CommonOptions: ParsableArguments {
 
     /// The folder holding the ledger, where everything else the tool writes goes by default.
     var stateDirectory: String {
-        let folder = (statePath as NSString).deletingLastPathComponent
+        let folder = Paths.folder(of: statePath)
         return folder.isEmpty ? "." : folder
     }
 
@@ -49,7 +49,7 @@ struct CommonOptions: ParsableArguments {
     /// writes; `PARTNER_EXPORT_METRICS_MODE=0644` lets a collector running as another user read it.
     var metrics: MetricsFile.Target {
         let path = metricsOption ?? environment["PARTNER_EXPORT_METRICS"]
-            ?? (stateDirectory as NSString).appendingPathComponent("metrics/partner_export.prom")
+            ?? Paths.join(stateDirectory, "metrics/partner_export.prom")
         let mode = environment["PARTNER_EXPORT_METRICS_MODE"].flatMap { Int($0, radix: 8) }.map { $0 & 0o644 } ?? 0o600
         return MetricsFile.Target(path: path, mode: mode_t(mode))
     }

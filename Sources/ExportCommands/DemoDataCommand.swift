@@ -36,7 +36,7 @@ extension PartnerExportCommand {
                 }
                 try FileManager.default.removeItem(atPath: path)
             }
-            let directory = (path as NSString).deletingLastPathComponent
+            let directory = Paths.folder(of: path)
             if !directory.isEmpty { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) }
             let started = Date()
             let summary = try DemoDataGenerator(customers: customers, seed: seed).write(to: path)

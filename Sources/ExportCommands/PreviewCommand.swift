@@ -42,9 +42,7 @@ extension PartnerExportCommand {
                                         + configuration.partners.map(\.id).joined(separator: ", "))
             }
             let plan = try PreparedPartner.plan(partner, environment: common.environment)
-            guard FileManager.default.fileExists(atPath: common.databasePath) else {
-                throw ExportError.sourceMissing(path: common.databasePath)
-            }
+            try SourceCheck.check(common.databasePath, partners: [partner])
             let job = try ExportJob(plan: plan, source: try CustomerDatabase(path: common.databasePath),
                                     schema: try SchemaCache.shared.schema(for: partner, in: configuration))
             let report = try Preview(job: job).run(samples: limit, out: out, generatedAt: Timestamps.rfc3339(Host.time.now()))

@@ -49,7 +49,7 @@ public enum ConfigLoader {
         for (id, file, url) in yamlFiles(in: directory, folder: "partners", problems: &problems) {
             files.append(file)
             contractIDs[id] = file
-            guard let root = parse(url, file: file, problems: &problems) else { continue }
+            guard let root = parse(url, file: file, in: directory, problems: &problems) else { continue }
             var loader = ContractLoader(file: file, fileID: id, configDirectory: directory)
             let contract = loader.load(root)
             problems += loader.diagnostics.problems
@@ -62,7 +62,7 @@ public enum ConfigLoader {
         for (id, file, url) in yamlFiles(in: directory, folder: "mappings", problems: &problems) {
             files.append(file)
             mappingIDs.insert(id)
-            guard let root = parse(url, file: file, problems: &problems) else { continue }
+            guard let root = parse(url, file: file, in: directory, problems: &problems) else { continue }
             var loader = MappingLoader(file: file, fileID: id)
             let raw = loader.load(root)
             if contractIDs[id] == nil {
@@ -109,13 +109,40 @@ public enum ConfigLoader {
         return result
     }
 
-    private static func parse(_ url: URL, file: String, problems: inout [ConfigProblem]) -> Node? {
-        guard let data = FileManager.default.contents(atPath: url.path) else {
+    /// The largest configuration file read: a contract or mapping is a few kilobytes.
+    static let maximumFileSize = 256 * 1024
+
+    private static func parse(_ url: URL, file: String, in directory: URL, problems: inout [ConfigProblem]) -> Node? {
+        // A configuration file is the config folder's own: one that resolves elsewhere (a link to
+        // /etc/shadow, say) is refused unread, so that no message can quote someone else's file.
+        let folder = directory.resolvingSymlinksInPath().standardizedFileURL.path
+        let resolved = url.resolvingSymlinksInPath().standardizedFileURL.path
+        guard resolved.hasPrefix(folder.hasSuffix("/") ? folder : folder + "/") else {
+            problems.append(ConfigProblem(file: file, line: nil, message: "the file is a link to somewhere outside the config "
+                                          + "folder; configuration files must live in it. It was not read"))
+            return nil
+        }
+        var info = stat()
+        guard stat(resolved, &info) == 0, info.st_mode & S_IFMT == S_IFREG else {
+            problems.append(ConfigProblem(file: file, line: nil, message: "not a regular file; it was not read"))
+            return nil
+        }
+        guard Int(info.st_size) <= maximumFileSize else {
+            problems.append(ConfigProblem(file: file, line: nil, message: "the file is \(info.st_size) bytes; a configuration file is "
+                                          + "at most \(maximumFileSize / 1024) KiB. It was not read"))
+            return nil
+        }
+        guard let data = FileManager.default.contents(atPath: resolved) else {
             problems.append(ConfigProblem(file: file, line: nil, message: "cannot read the file"))
             return nil
         }
         guard let text = String(data: data, encoding: .utf8) else {
             problems.append(ConfigProblem(file: file, line: nil, message: "the file is not valid UTF-8"))
+            return nil
+        }
+        if let line = YAMLAliases.firstLine(in: text) {
+            problems.append(ConfigProblem(file: file, line: line, message: "YAML anchors and aliases (&name, *name) are not allowed in "
+                                          + "configuration: write each value out (quote a value that starts with * or &)"))
             return nil
         }
         do {

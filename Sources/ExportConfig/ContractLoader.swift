@@ -6,8 +6,8 @@ import Yams
 struct ContractLoader {
     static let topKeys = ["id", "name", "purpose", "consent", "allow", "filters", "format", "xsd", "delivery", "schedule"]
     static let deliveryKeys = ["url", "method", "headers", "auth", "signing_secret_env", "pseudonym_key_env", "ca_file",
-                               "client_cert", "client_key", "pinned_public_key", "batch", "gzip", "timeout_seconds",
-                               "max_attempts"]
+                               "client_cert", "client_key", "client_key_password_env", "pinned_public_key", "batch", "gzip",
+                               "timeout_seconds", "max_attempts", "shards"]
     static let authKeys = ["bearer_token_env", "bearer_token_file", "basic_user", "basic_password_env", "basic_password_file"]
     static let batchKeys = ["max_records", "max_bytes"]
     /// Headers partner-export sets itself; a contract may not override them.
@@ -75,11 +75,12 @@ struct ContractLoader {
             return nil
         }
         var scopes: [String] = []
+        var seen: Set<String> = []
         for (scope, line) in items {
             let scope = scope.trimmingCharacters(in: .whitespaces)
             if scope.isEmpty {
                 diagnostics.report(line, "a consent scope must not be empty")
-            } else if scopes.contains(scope) {
+            } else if !seen.insert(scope).inserted {
                 diagnostics.report(line, "consent scope '\(scope)' is listed twice")
             } else {
                 scopes.append(scope)
@@ -207,8 +208,21 @@ struct ContractLoader {
         let caFile = map.optionalString("ca_file", diagnostics: &diagnostics)
         let clientCert = map.optionalString("client_cert", diagnostics: &diagnostics)
         let clientKey = map.optionalString("client_key", diagnostics: &diagnostics)
+        let keyPassword = environmentName(map, "client_key_password_env")
         if (clientCert == nil) != (clientKey == nil) {
             diagnostics.report(map.line, "delivery.client_cert and delivery.client_key go together: give both or neither")
+        }
+        for (key, path) in [("ca_file", caFile), ("client_cert", clientCert), ("client_key", clientKey)] {
+            if let path { checkFile(path, key: key, line: map.value(key)?.mark?.line) }
+        }
+        if let clientKey, Self.isEncryptedKey(ConfigPaths.resolve(clientKey, in: configDirectory).path), keyPassword == nil {
+            diagnostics.report(map.value("client_key")?.mark?.line,
+                               "delivery.client_key is encrypted: name the environment variable that holds its passphrase with "
+                               + "client_key_password_env (a run never prompts for it)")
+        }
+        if keyPassword != nil && clientKey == nil {
+            diagnostics.report(map.value("client_key_password_env")?.mark?.line,
+                               "delivery.client_key_password_env goes with delivery.client_key")
         }
         let pinned = map.optionalString("pinned_public_key", diagnostics: &diagnostics)
         if let pinned, !Self.isPinnedKey(pinned) {
@@ -225,17 +239,50 @@ struct ContractLoader {
         let gzip = map.optionalBool("gzip", diagnostics: &diagnostics) ?? false
         let timeout = map.optionalInt("timeout_seconds", in: 1...3600, diagnostics: &diagnostics) ?? 60
         let attempts = map.optionalInt("max_attempts", in: 1...100, diagnostics: &diagnostics) ?? 5
+        let shards = map.optionalInt("shards", in: 1...1024, diagnostics: &diagnostics) ?? 1
         for key in ["ca_file", "client_cert", "client_key"] {
             if let line = map.value(key)?.mark?.line { lines[key] = line }
         }
         guard diagnostics.problems.count == before, let url else { return nil }
         return DeliverySettings(url: url, method: method, headers: headers, auth: auth, signingSecretEnv: signing,
                                 pseudonymKeyEnv: pseudonym, caFile: caFile, clientCert: clientCert, clientKey: clientKey,
-                                pinnedPublicKey: pinned, batch: batch, gzip: gzip, timeoutSeconds: timeout,
-                                maxAttempts: attempts)
+                                clientKeyPasswordEnv: keyPassword, pinnedPublicKey: pinned, batch: batch, gzip: gzip,
+                                timeoutSeconds: timeout, maxAttempts: attempts, shards: shards)
+    }
+
+    /// A TLS file a run will need: it must exist and be a regular file the tool can read.
+    private mutating func checkFile(_ path: String, key: String, line: Int?) {
+        let resolved = ConfigPaths.resolve(path, in: configDirectory).path
+        var info = stat()
+        guard stat(resolved, &info) == 0 else {
+            diagnostics.report(line, "delivery.\(key) '\(path)' does not exist (paths are relative to the config folder)")
+            return
+        }
+        guard info.st_mode & S_IFMT == S_IFREG else {
+            diagnostics.report(line, "delivery.\(key) '\(path)' is not a regular file")
+            return
+        }
+        if access(resolved, R_OK) != 0 {
+            diagnostics.report(line, "delivery.\(key) '\(path)' cannot be read by this user")
+        }
+    }
+
+    /// Whether a PEM private key is encrypted (`ENCRYPTED PRIVATE KEY`, or a `Proc-Type: 4,ENCRYPTED`
+    /// header). Only the markers are looked at; nothing of the key is ever shown.
+    static func isEncryptedKey(_ path: String) -> Bool {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return false }
+        defer { try? handle.close() }
+        let head = (try? handle.read(upToCount: 64 * 1024)) ?? Data()
+        let text = String(decoding: head, as: UTF8.self)
+        return text.contains("BEGIN ENCRYPTED PRIVATE KEY") || text.contains("Proc-Type: 4,ENCRYPTED")
     }
 
     private mutating func checkURL(_ url: String, line: Int?) {
+        if url.unicodeScalars.contains(where: { $0.value <= 0x20 || $0.value == 0x7F || $0.properties.isWhitespace }) {
+            diagnostics.report(line, "delivery.url holds spaces or control characters (a line break, a NUL?); write the URL "
+                               + "on one line, percent-encoding what needs it")
+            return
+        }
         guard url.lowercased().hasPrefix("https://") else {
             let scheme = url.split(separator: ":", maxSplits: 1).first.map(String.init) ?? ""
             let shown = scheme.count <= 10 && scheme.allSatisfy({ $0.isLetter }) ? " (it starts with '\(scheme):')" : ""
@@ -336,7 +383,7 @@ struct ContractLoader {
     }
 
     private static func isPinnedKey(_ text: String) -> Bool {
-        text.split(separator: ";").allSatisfy { part in
+        text.split(separator: ";", omittingEmptySubsequences: false).allSatisfy { part in
             let part = part.trimmingCharacters(in: .whitespaces)
             guard part.hasPrefix("sha256//") else { return false }
             let b64 = part.dropFirst(8)

@@ -127,8 +127,10 @@ struct MappingLoader {
         for (name, line) in [(raw.root, raw.rootLine), (raw.record, raw.recordLine)] where xml && !XMLName.isValid(name) {
             diagnostics.report(line, "'\(name)' is not a valid XML element name")
         }
-        if let namespace = raw.namespace, xml, namespace.contains(where: { $0.isWhitespace || $0 == "\"" || $0 == "<" }) {
-            diagnostics.report(raw.line, "namespace must be a URI without spaces, quotes or '<'")
+        if let namespace = raw.namespace, xml, namespace.unicodeScalars.contains(where: {
+            $0.properties.isWhitespace || $0 == "\"" || $0 == "<" || $0 == "&" || $0.value < 0x20 || $0.value == 0x7F
+                || (0x80...0x9F).contains($0.value) }) {
+            diagnostics.report(raw.line, "namespace must be a URI without spaces, control characters, quotes, '<' or '&'")
         }
         for raw in raw.fields {
             let field = raw.field

@@ -39,11 +39,26 @@ public struct CronSchedule: Sendable, Hashable {
     /// The problem with `expression`, or nil when it parses.
     public static func problem(in expression: String) -> String? {
         do {
-            _ = try CronSchedule(parsing: expression)
+            let schedule = try CronSchedule(parsing: expression)
+            guard schedule.canFire else {
+                return "'\(expression)' never fires: no month it names has the days of the month it names (and no day of the "
+                    + "week widens it), so run --due would never run this partner"
+            }
             return nil
         } catch {
             return "\(error)"
         }
+    }
+
+    /// Whether some date matches at all (`0 0 31 2 *` never does). Days of the week, when restricted,
+    /// always match some date; days of the month must exist in one of the months (29 February counts).
+    public var canFire: Bool {
+        if !daysRestricted || weekdaysRestricted { return true }
+        let longest = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
+        for month in 1...12 where months & (1 << UInt64(month)) != 0 {
+            for day in 1...longest[month - 1] where days & (1 << UInt64(day)) != 0 { return true }
+        }
+        return false
     }
 
     private static func field(_ text: String, name: String, range: ClosedRange<Int>, names: [String: Int]) throws -> UInt64 {

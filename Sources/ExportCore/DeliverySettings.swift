@@ -13,17 +13,21 @@ public struct DeliverySettings: Sendable {
     public let caFile: String?
     public let clientCert: String?
     public let clientKey: String?
+    /// The environment variable holding the passphrase of an encrypted `client_key`.
+    public let clientKeyPasswordEnv: String?
     public let pinnedPublicKey: String?
     public let batch: BatchLimits
     public let gzip: Bool
     public let timeoutSeconds: Int
     public let maxAttempts: Int
+    /// Id-range work items for several workers (PostgreSQL ledger); 1 on a single machine.
+    public let shards: Int
 
     public init(
         url: String, method: HTTPMethod = .post, headers: [Header] = [], auth: Authentication? = nil,
         signingSecretEnv: String? = nil, pseudonymKeyEnv: String? = nil, caFile: String? = nil,
-        clientCert: String? = nil, clientKey: String? = nil, pinnedPublicKey: String? = nil,
-        batch: BatchLimits = .default, gzip: Bool = false, timeoutSeconds: Int = 60, maxAttempts: Int = 5
+        clientCert: String? = nil, clientKey: String? = nil, clientKeyPasswordEnv: String? = nil, pinnedPublicKey: String? = nil,
+        batch: BatchLimits = .default, gzip: Bool = false, timeoutSeconds: Int = 60, maxAttempts: Int = 5, shards: Int = 1
     ) {
         self.url = url
         self.method = method
@@ -34,11 +38,13 @@ public struct DeliverySettings: Sendable {
         self.caFile = caFile
         self.clientCert = clientCert
         self.clientKey = clientKey
+        self.clientKeyPasswordEnv = clientKeyPasswordEnv
         self.pinnedPublicKey = pinnedPublicKey
         self.batch = batch
         self.gzip = gzip
         self.timeoutSeconds = timeoutSeconds
         self.maxAttempts = maxAttempts
+        self.shards = shards
     }
 
     public struct Header: Sendable, Hashable {

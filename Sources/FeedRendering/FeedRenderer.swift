@@ -48,6 +48,8 @@ public protocol FeedRenderer {
 enum LibXML2 {
     static let initialised: Bool = {
         xmlInitParser()
+        xmlSetExternalEntityLoader(XMLSafety.loader)
+        XMLSafety.silenceThread()
         return true
     }()
 }

@@ -1,5 +1,6 @@
 import CLibXML2
 import ExportCore
+import Foundation
 
 /// A compiled XSD that feeds are validated against before they leave (and in preview).
 ///
@@ -9,9 +10,13 @@ public final class XSDSchema {
     private let schema: xmlSchemaPtr
     public let path: String
 
-    /// Compiles the XSD at `path`; the error lists libxml2's messages about the schema itself.
-    public init(path: String) throws {
+    /// Compiles the XSD at `path`; the error lists libxml2's messages about the schema itself. Files
+    /// it imports or includes are read only from `folder` (default: the XSD's own folder), never
+    /// fetched over the network.
+    public init(path: String, folder: String? = nil) throws {
         _ = LibXML2.initialised
+        XMLSafety.silenceThread()
+        XMLSafety.allow(folder ?? Paths.folder(of: path))
         self.path = path
         let collector = ErrorCollector(redact: false)
         guard let context = xmlSchemaNewParserCtxt(path) else {
@@ -20,6 +25,9 @@ public final class XSDSchema {
         defer { xmlSchemaFreeParserCtxt(context) }
         let opaque = Unmanaged.passUnretained(collector).toOpaque()
         xmlSchemaSetParserStructuredErrors(context, ErrorCollector.callback, opaque)
+        // Messages about included documents come through the thread's structured handler, not the printer.
+        xmlSetStructuredErrorFunc(opaque, ErrorCollector.callback)
+        defer { xmlSetStructuredErrorFunc(nil, nil) }
         let parsed = withExtendedLifetime(collector) { xmlSchemaParse(context) }
         guard let parsed else {
             let details = collector.violations.map { "line \($0.line): \($0.message)" }.joined(separator: "; ")
@@ -34,6 +42,7 @@ public final class XSDSchema {
 
     /// Validates an in-memory document; an empty array means it conforms.
     public func validate(_ document: UnsafeRawBufferPointer) -> [SchemaViolation] {
+        XMLSafety.silenceThread()
         let collector = ErrorCollector(redact: true)
         let opaque = Unmanaged.passUnretained(collector).toOpaque()
         return withExtendedLifetime(collector) {
@@ -62,6 +71,7 @@ public final class XSDSchema {
 
     /// Validates a file, streaming (memory does not grow with the file).
     public func validateFile(_ path: String) -> [SchemaViolation] {
+        XMLSafety.silenceThread()
         let collector = ErrorCollector(redact: true)
         let opaque = Unmanaged.passUnretained(collector).toOpaque()
         return withExtendedLifetime(collector) {

@@ -30,7 +30,7 @@ public struct FilePayloadStore: PayloadStore {
 
     public init(folder: String) { self.folder = folder }
 
-    public func absolute(_ relative: String) -> String { (folder as NSString).appendingPathComponent(relative) }
+    public func absolute(_ relative: String) -> String { Paths.join(folder, relative) }
 
     public func store(_ feed: FeedBytes, partner: String, delivery: String, fileExtension: String) throws -> String {
         let relative = "payloads/\(partner)/\(delivery).\(fileExtension)"

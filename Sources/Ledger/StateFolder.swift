@@ -45,7 +45,7 @@ public enum StateFolder {
 
     /// Creates `path` and any missing parent with mode 0700, refusing a parent others can write to.
     static func createFolders(_ path: String) throws {
-        let parent = (path as NSString).deletingLastPathComponent
+        let parent = Paths.folder(of: path)
         if !parent.isEmpty && parent != path {
             var info = stat()
             if stat(parent, &info) != 0 {

@@ -9,7 +9,7 @@ public final class StateLock {
     private let fd: Int32
     public let path: String
 
-    public static func path(in folder: String) -> String { (folder as NSString).appendingPathComponent("partner-export.lock") }
+    public static func path(in folder: String) -> String { Paths.join(folder, "partner-export.lock") }
 
     /// Takes the lock, or throws a `lock.held` error (exit 75) at once when another process holds it.
     public init(folder: String, now: String) throws {

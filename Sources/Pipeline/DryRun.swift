@@ -23,13 +23,13 @@ public struct DryRun {
 
     /// Renders `partners` under `folder/<partner>/batch-NNNNNN.<ext>`.
     public func run(_ partners: [Partner], folder: String?, stateFolder: String) throws -> DryRunDocument {
-        guard FileManager.default.fileExists(atPath: sourcePath) else { throw ExportError.sourceMissing(path: sourcePath) }
+        try SourceCheck.check(sourcePath, partners: partners)
         let now = time.now()
         let runID = Timestamps.identifier("dry", at: now, randomBytes: 3)
-        let root = folder ?? (stateFolder as NSString).appendingPathComponent("dry-run/\(runID)")
+        let root = folder ?? Paths.join(stateFolder, "dry-run/\(runID)")
         var seen: Set<String> = []
         let entries = partners.filter { seen.insert($0.id).inserted }.map { partner -> DryRunDocument.Partner in
-            let partnerFolder = (root as NSString).appendingPathComponent(partner.id)
+            let partnerFolder = Paths.join(root, partner.id)
             do {
                 let plan = try PreparedPartner.plan(partner, environment: environment)
                 let job = try ExportJob(plan: plan, source: try CustomerDatabase(path: sourcePath),
@@ -39,7 +39,7 @@ public struct DryRun {
                 let tally = try job.snapshot {
                     try job.runBatches(runID: runID, generatedAt: Timestamps.rfc3339(now), deliveryID: { "\(runID)-b\($0)" }) { batch in
                         let name = String(format: "batch-%06d.%@", batch.number, ext)
-                        try OutputFile.write(batch.parts, to: (partnerFolder as NSString).appendingPathComponent(name))
+                        try OutputFile.write(batch.parts, to: Paths.join(partnerFolder, name))
                     }
                 }
                 return DryRunDocument.Partner(partner: partner.id, status: "rendered", deliveries: tally.batches, records: tally.rendered,

@@ -102,7 +102,7 @@ public enum MetricsFile {
     public static func write(ledger: any LedgerStore, partners: [String], to target: Target) -> ExportError? {
         do {
             let text = render(totals: try ledger.totals(), partners: partners)
-            let folder = (target.path as NSString).deletingLastPathComponent
+            let folder = Paths.folder(of: target.path)
             if !folder.isEmpty {
                 var info = stat()
                 if stat(folder, &info) != 0 { try PrivateFolder.create(folder) }

@@ -73,7 +73,7 @@ public final class SchemaCache: @unchecked Sendable {
         defer { lock.unlock() }
         if let schema = schemas[path] { return schema }
         do {
-            let schema = try XSDSchema(path: path)
+            let schema = try XSDSchema(path: path, folder: configuration.directory.path)
             schemas[path] = schema
             return schema
         } catch {

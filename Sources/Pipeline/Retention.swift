@@ -42,8 +42,7 @@ public struct Retention {
     public init(_ settings: Settings) { self.settings = settings }
 
     public func prune() throws -> Report {
-        let folder = (settings.statePath as NSString).deletingLastPathComponent.isEmpty ? "."
-            : (settings.statePath as NSString).deletingLastPathComponent
+        let folder = Paths.folder(of: settings.statePath)
         try StateFolder.check(folder, create: false)
         let lock = try StateLock(folder: folder, now: Timestamps.rfc3339(settings.time.now()))
         defer { withExtendedLifetime(lock) {} }
@@ -87,9 +86,9 @@ public struct Retention {
                 }
             }
         }
-        let dryFolder = (folder as NSString).appendingPathComponent("dry-run")
+        let dryFolder = Paths.join(folder, "dry-run")
         for name in (try? FileManager.default.contentsOfDirectory(atPath: dryFolder)) ?? [] {
-            let path = (dryFolder as NSString).appendingPathComponent(name)
+            let path = Paths.join(dryFolder, name)
             guard isOlder(path, than: fileNow, days: settings.payloadDays) else { continue }
             let bytes = Self.files(under: path).reduce(0) { $0 + Self.size($1) }
             if settings.dryRun {
@@ -134,7 +133,7 @@ public struct Retention {
         guard let enumerator = FileManager.default.enumerator(atPath: folder) else { return [] }
         var result: [String] = []
         while let name = enumerator.nextObject() as? String {
-            let path = (folder as NSString).appendingPathComponent(name)
+            let path = Paths.join(folder, name)
             var info = stat()
             if lstat(path, &info) == 0, info.st_mode & S_IFMT == S_IFREG { result.append(path) }
         }

@@ -56,12 +56,14 @@ public final class Runner: @unchecked Sendable {
     public init(_ settings: Settings) { self.settings = settings }
 
     var stateFolder: String {
-        let folder = (settings.statePath as NSString).deletingLastPathComponent
+        let folder = Paths.folder(of: settings.statePath)
         return folder.isEmpty ? "." : folder
     }
 
     public func run(_ request: Request) throws -> RunReport {
         try checkSource()
+        // The source's file and keys before anything is written; the columns once the partners are known.
+        try SourceCheck.check(settings.sourcePath, partners: [])
         try StateFolder.check(stateFolder, create: true)
         let now = settings.time.now()
         let lock = try StateLock(folder: stateFolder, now: Timestamps.rfc3339(now))
@@ -70,6 +72,7 @@ public final class Runner: @unchecked Sendable {
         _ = try ledger.markInterruptedRuns(at: Timestamps.precise(now))
 
         let (partners, mode, trigger, empty) = try select(request, ledger: ledger, now: now)
+        try SourceCheck.check(settings.sourcePath, partners: partners)
         guard !partners.isEmpty else {
             writeMetrics(ledger)
             return RunReport(run: nil, trigger: trigger.rawValue, status: "nothing-to-do", startedAt: Timestamps.precise(now),

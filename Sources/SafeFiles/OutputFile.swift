@@ -71,8 +71,8 @@ public final class OutputFile {
         } else if errno != ENOENT {
             throw OutputFile.failure(path, errno)
         }
-        let folder = (path as NSString).deletingLastPathComponent
-        let temporary = (folder.isEmpty ? "" : folder + "/") + ".\((path as NSString).lastPathComponent).\(getpid()).partial"
+        let folder = Paths.folder(of: path)
+        let temporary = (folder.isEmpty ? "" : folder + "/") + ".\(Paths.name(of: path)).\(getpid()).partial"
         unlink(temporary)
         let descriptor = open(temporary, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, mode)
         guard descriptor >= 0 else { throw OutputFile.failure(temporary, errno) }
@@ -168,7 +168,7 @@ public final class OutputFile {
                 throw error
             }
             // The rename is durable only once the folder is synced.
-            let folder = (path as NSString).deletingLastPathComponent
+            let folder = Paths.folder(of: path)
             let directory = open(folder.isEmpty ? "." : folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
             if directory >= 0 {
                 fsync(directory)
@@ -250,7 +250,7 @@ public enum PrivateFolder {
             return
         }
         guard errno == ENOENT else { throw OutputFile.failure(path, errno) }
-        let parent = (path as NSString).deletingLastPathComponent
+        let parent = Paths.folder(of: path)
         if !parent.isEmpty && parent != path && lstat(parent, &info) != 0 { try create(parent) }
         guard mkdir(path, 0o700) == 0 || errno == EEXIST else { throw OutputFile.failure(path, errno) }
         chmod(path, 0o700)

@@ -155,8 +155,8 @@ public struct DeliveryFixture {
     /// Whether the payload at `relative` (a `payload_path` of the ledger) is on disk.
     public func payloadExists(_ relative: String?) -> Bool {
         guard let relative, !relative.isEmpty else { return false }
-        let folder = (state as NSString).deletingLastPathComponent
-        return FileManager.default.fileExists(atPath: (folder as NSString).appendingPathComponent(relative))
+        let folder = Paths.folder(of: state)
+        return FileManager.default.fileExists(atPath: Paths.join(folder, relative))
     }
 
     public func query(_ sql: String) throws -> [[String?]] {

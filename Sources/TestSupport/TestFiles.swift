@@ -1,3 +1,4 @@
+import ExportCore
 import Foundation
 
 /// Paths and temporary folders for tests. Not part of the product: only test targets depend on it.
@@ -30,7 +31,7 @@ public enum TestFiles {
         guard let enumerator = FileManager.default.enumerator(atPath: folder) else { return [] }
         var result: [String] = []
         while let name = enumerator.nextObject() as? String {
-            let path = (folder as NSString).appendingPathComponent(name)
+            let path = Paths.join(folder, name)
             var isDirectory: ObjCBool = false
             if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue {
                 result.append(path)

@@ -152,7 +152,7 @@ struct LedgerTests {
     func notALedger() throws {
         let folder = folder()
         let empty = folder + "/empty.sqlite"
-        FileManager.default.createFile(atPath: empty, contents: Data())
+        _ = FileManager.default.createFile(atPath: empty, contents: Data())
         for access in [SQLiteLedger.Access.read, .write(create: true)] {
             #expect { _ = try SQLiteLedger.open(at: empty, access: access) } throws: { error in
                 (error as? ExportError)?.code == "ledger.damaged" && "\(error)".contains("0 bytes")

@@ -23,7 +23,7 @@ public final class SQLiteLedger: LedgerStore {
 
     /// The folder the ledger lives in: payloads, the lock and metrics go beside it.
     public var folder: String {
-        let folder = (path as NSString).deletingLastPathComponent
+        let folder = Paths.folder(of: path)
         return folder.isEmpty ? "." : folder
     }
 
@@ -35,7 +35,7 @@ public final class SQLiteLedger: LedgerStore {
 
     /// Opens the ledger at `path` (see ``Access``).
     public static func open(at path: String, access: Access) throws -> SQLiteLedger {
-        let folder = (path as NSString).deletingLastPathComponent.isEmpty ? "." : (path as NSString).deletingLastPathComponent
+        let folder = Paths.folder(of: path)
         var info = stat()
         let exists = lstat(path, &info) == 0
         switch access {
@@ -134,7 +134,7 @@ public final class SQLiteLedger: LedgerStore {
     /// A new ledger beside the payloads of an earlier one would be a new, empty history next to what
     /// the partner may hold: refused.
     static func checkNoEarlierPayloads(_ folder: String, ledger path: String) throws {
-        let payloads = (folder as NSString).appendingPathComponent("payloads")
+        let payloads = Paths.join(folder, "payloads")
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: payloads)) ?? []
         guard entries.isEmpty else {
             throw ExportError.environment("there is no ledger at \(path), but \(payloads) holds payloads of an earlier one; "

@@ -1,0 +1,48 @@
+import CLibXML2
+import Foundation
+
+/// What libxml2 may read and print. It never fetches anything over the network (an XSD's
+/// `xs:import`/`xs:include` of an http URL is refused), reads only files under the folders the
+/// configuration lives in, and prints nothing itself: its messages reach us through the structured
+/// handlers only, so that no line of an included file ever lands on standard error.
+enum XMLSafety {
+    /// The folders files may be read from (the config folder of each XSD compiled); set before parsing.
+    nonisolated(unsafe) private static var roots: Set<String> = []
+    private static let lock = NSLock()
+
+    /// Adds `folder` (resolved) to the folders libxml2 may read from.
+    static func allow(_ folder: String) {
+        let resolved = URL(fileURLWithPath: folder).resolvingSymlinksInPath().standardizedFileURL.path
+        lock.lock()
+        roots.insert(resolved.hasSuffix("/") ? resolved : resolved + "/")
+        lock.unlock()
+    }
+
+    static func isAllowed(_ path: String) -> Bool {
+        let resolved = URL(fileURLWithPath: path).resolvingSymlinksInPath().standardizedFileURL.path
+        lock.lock()
+        defer { lock.unlock() }
+        return roots.contains { resolved.hasPrefix($0) }
+    }
+
+    /// Installed once, with libxml2's initialisation.
+    static let loader: xmlExternalEntityLoader = { url, _, context in
+        guard let url else { return nil }
+        let text = String(cString: url)
+        let path: String
+        if text.hasPrefix("file://") {
+            path = String(text.dropFirst(7))
+        } else if text.contains("://") || text.hasPrefix("//") {
+            return nil  // http, https, ftp, anything remote: never fetched
+        } else {
+            path = text
+        }
+        guard XMLSafety.isAllowed(path) else { return nil }
+        return xmlNewInputFromFile(context, path)
+    }
+
+    /// For the calling thread: libxml2's default printer silenced (its handlers are per thread).
+    static func silenceThread() {
+        pe_xml_silence_generic_errors()
+    }
+}
