@@ -48,26 +48,7 @@ test: deps
 	swift test
 
 demo: build
-	@mkdir -p $(DEMO)
-	@[ -f $(DEMO)/pki/ca.pem ] || sandbox/make-pki.sh $(DEMO)/pki
-	$(BIN) demo-data --customers $(DEMO_CUSTOMERS) --seed 1 --db $(DEMO)/customers.sqlite --force
-	$(BIN) validate
-	$(BIN) preview acme-offers --db $(DEMO)/customers.sqlite --limit 1
-	@rm -rf $(DEMO)/sandbox $(DEMO)/state; mkdir -p $(DEMO)/sandbox
-	@python3 sandbox/partner_sandbox.py --dir $(DEMO)/sandbox --cert $(DEMO)/pki/server.pem --key $(DEMO)/pki/server.key \
-	  --client-ca $(DEMO)/pki/ca.pem --listen tls:8443 --listen mtls:8444 --mtls mtls \
-	  --routes sandbox/demo-routes.json > $(DEMO)/sandbox/sandbox.log 2>&1 & echo $$! > $(DEMO)/sandbox/pid
-	@for i in $$(seq 50); do [ -f $(DEMO)/sandbox/ports.json ] && break; sleep 0.1; done; cat $(DEMO)/sandbox/sandbox.log
-	@status=0; \
-	$(BIN) run --all --db $(DEMO)/customers.sqlite --state $(DEMO)/state/ledger.sqlite || status=$$?; \
-	echo; echo "+ partner-export deliveries --limit 5"; \
-	$(BIN) deliveries --state $(DEMO)/state/ledger.sqlite --limit 5; \
-	id=$$(sqlite3 $(DEMO)/customers.sqlite "SELECT c.id FROM customers c JOIN consents k ON k.customer_id = c.id \
-	  AND k.scope = 'partner-offers' AND k.withdrawn_at IS NULL WHERE c.account_status = 'active' ORDER BY c.id LIMIT 1"); \
-	echo; echo "+ partner-export disclosures $$id"; \
-	$(BIN) disclosures $$id --state $(DEMO)/state/ledger.sqlite; \
-	echo; echo "The sandbox received $$(wc -l < $(DEMO)/sandbox/requests.jsonl) requests (demo/sandbox/requests.jsonl)."; \
-	kill $$(cat $(DEMO)/sandbox/pid) 2>/dev/null; exit $$status
+	DEMO=$(DEMO) DEMO_CUSTOMERS=$(DEMO_CUSTOMERS) BIN=$(BIN) sandbox/demo.sh
 
 N ?= 1000000
 REPEAT ?= 5

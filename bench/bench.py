@@ -65,7 +65,7 @@ def free_port():
 
 
 def timed(command, env=None):
-    """Runs command under GNU time; returns (wall seconds, peak RSS KiB, exit status)."""
+    """Runs command under GNU time; returns (wall seconds, peak RSS KiB, exit status, CPU seconds)."""
     report = os.path.join(DATA, "time.txt")
     started = time.monotonic()
     status = subprocess.call(["/usr/bin/time", "-v", "-o", report] + command, env=env, stdout=subprocess.DEVNULL,
@@ -74,7 +74,9 @@ def timed(command, env=None):
     with open(report) as f:
         text = f.read()
     rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", text).group(1))
-    return wall, rss, status
+    cpu = float(re.search(r"User time \(seconds\): ([0-9.]+)", text).group(1)) + \
+        float(re.search(r"System time \(seconds\): ([0-9.]+)", text).group(1))
+    return wall, rss, status, cpu
 
 
 class Step:
@@ -84,6 +86,7 @@ class Step:
         self.name, self.command, self.records, self.output, self.before = name, command, records, output, before
         self.repeat, self.floor = repeat, floor
         self.walls = {}
+        self.cpus = {}
         self.rss = {}
         self.bytes = {}
 
@@ -91,10 +94,11 @@ class Step:
         if self.before:
             self.before(binary, index)
         command = [binary if part == "@BIN" else part for part in self.command(binary)]
-        wall, rss, status = timed(command, env=env)
+        wall, rss, status, cpu = timed(command, env=env)
         if status != 0:
             sys.exit(f"bench: {self.name} failed with {label} (exit {status}): {' '.join(command)}")
         self.walls.setdefault(label, []).append(wall)
+        self.cpus.setdefault(label, []).append(cpu)
         self.rss[label] = max(self.rss.get(label, 0), rss)
         if self.output:
             self.bytes[label] = self.output()
@@ -209,6 +213,7 @@ def main():
                 disclosures_step = step
             else:
                 disclosures_step.walls["baseline"] = step.walls["baseline"]
+                disclosures_step.cpus["baseline"] = step.cpus["baseline"]
                 disclosures_step.rss["baseline"] = step.rss["baseline"]
         requests = sum(1 for _ in open(os.path.join(sink, "access.log")))
     finally:
@@ -234,12 +239,17 @@ def main():
           f"(<= 64); disclosures {steps[-1].wall('this') * 1000:.0f} ms (< 100)")
     print(f"nginx answered {requests:,} requests")
     if args.baseline:
+        # The machine drifts between faster and slower spells over minutes: runs of the two binaries
+        # alternate, and each pair (one right after the other) is compared on its own; the median of
+        # those paired ratios is the change that counts.
+        def paired(values):
+            return statistics.median(t / b for t, b in zip(values["this"], values["baseline"])) - 1
         print()
-        print(f"{'step':<44} {'this':>9} {'baseline':>9} {'change':>8} {'RSS this':>10} {'baseline':>10}")
+        print(f"{'step':<36} {'this':>8} {'baseline':>9} {'wall':>7} {'paired':>7} {'CPU paired':>10} {'RSS this':>9} {'baseline':>9}")
         for s in steps[1:]:
             a, b = s.wall("this"), s.wall("baseline")
-            print(f"{s.name:<44} {a:>8.3f}s {b:>8.3f}s {100 * (a - b) / b:>+7.1f}% {s.rss['this'] / 1024:>6.1f} MiB "
-                  f"{s.rss['baseline'] / 1024:>6.1f} MiB")
+            print(f"{s.name:<36} {a:>7.3f}s {b:>8.3f}s {100 * (a - b) / b:>+6.1f}% {100 * paired(s.walls):>+6.1f}% "
+                  f"{100 * paired(s.cpus):>+9.1f}% {s.rss['this'] / 1024:>5.1f} MiB {s.rss['baseline'] / 1024:>5.1f} MiB")
         print("runs (s), baseline: " + "; ".join(f"{s.name}: " + ", ".join(f"{w:.2f}" for w in s.walls["baseline"])
                                                   for s in steps[1:]))
 

@@ -51,8 +51,22 @@ class State:
         self.lock = threading.Lock()
         self.faults = {path: list(route.get("faults", [])) for path, route in routes.items()}
         self.acknowledged = set()
+        # Started again on the same folder, it carries on: numbering continues after what it recorded,
+        # acknowledged keys stay acknowledged, and no body it kept is ever overwritten.
         self.sequence = 0
-        self.log = open(os.path.join(directory, "requests.jsonl"), "a", buffering=1)
+        log_path = os.path.join(directory, "requests.jsonl")
+        if os.path.exists(log_path):
+            with open(log_path) as f:
+                for line in f:
+                    try:
+                        entry = json.loads(line)
+                    except ValueError:
+                        continue
+                    self.sequence = max(self.sequence, int(entry.get("seq", 0)))
+                    status = entry.get("response_status")
+                    if entry.get("idempotency_key") and status is not None and 200 <= status < 300:
+                        self.acknowledged.add(entry["idempotency_key"])
+        self.log = open(log_path, "a", buffering=1)
         os.makedirs(os.path.join(directory, "bodies"), exist_ok=True)
 
     def next_fault(self, path):
@@ -69,9 +83,15 @@ class State:
             self.sequence += 1
             entry["seq"] = self.sequence
             if body is not None and self.keep_bodies:
-                name = os.path.join(self.directory, "bodies", "%06d.body" % self.sequence)
-                with open(name, "wb") as f:
-                    f.write(body)
+                while True:
+                    name = os.path.join(self.directory, "bodies", "%06d.body" % self.sequence)
+                    try:
+                        with open(name, "xb") as f:
+                            f.write(body)
+                        break
+                    except FileExistsError:
+                        self.sequence += 1
+                        entry["seq"] = self.sequence
                 entry["body_file"] = name
             self.log.write(json.dumps(entry, sort_keys=True) + "\n")
             return self.sequence

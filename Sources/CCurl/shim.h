@@ -30,6 +30,13 @@ static inline CURLcode pe_curl_getinfo_long(CURL *handle, CURLINFO info, long *v
 static inline CURLcode pe_curl_getinfo_off_t(CURL *handle, CURLINFO info, curl_off_t *value) {
     return curl_easy_getinfo(handle, info, value);
 }
+/* The server's certificate chain as libcurl's certinfo holds it (CURLOPT_CERTINFO): for the first
+   certificate, its "Name:value" lines. NULL when there is none. */
+static inline struct curl_slist *pe_curl_first_certificate(CURL *handle) {
+    struct curl_certinfo *info = NULL;
+    if (curl_easy_getinfo(handle, CURLINFO_CERTINFO, &info) != CURLE_OK || info == NULL || info->num_of_certs < 1) return NULL;
+    return info->certinfo[0];
+}
 /* Macros Swift does not import. */
 static inline long pe_curlauth_basic(void) { return (long)CURLAUTH_BASIC; }
 static inline size_t pe_curl_readfunc_abort(void) { return CURL_READFUNC_ABORT; }

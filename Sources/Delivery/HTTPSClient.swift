@@ -38,6 +38,8 @@ public final class HTTPSClient: Transport {
         try handle.set(CURLOPT_CONNECTTIMEOUT, Self.connectTimeoutSeconds)
         try handle.set(CURLOPT_TIMEOUT, settings.timeoutSeconds)
         try handle.set(CURLOPT_TCP_KEEPALIVE, 1)
+        // The presented chain is kept, so that a refused certificate can be described (subject, fingerprint).
+        try handle.set(CURLOPT_CERTINFO, 1)
         try handle.set(CURLOPT_USERAGENT, "partner-export/\(PartnerExportVersion.string)")
         if let ca = settings.caFile { try handle.set(CURLOPT_CAINFO, path(ca)) }
         if let cert = settings.clientCert, let key = settings.clientKey {
@@ -127,10 +129,62 @@ public final class HTTPSClient: Transport {
         let status = handle.info(CURLINFO_RESPONSE_CODE)
         let retryAfter = handle.info(offset: CURLINFO_RETRY_AFTER)
         let sent = handle.info(CURLINFO_REQUEST_SIZE) > 0 || handle.info(offset: CURLINFO_SIZE_UPLOAD_T) > 0
+        let refusedTLS = [CURLE_PEER_FAILED_VERIFICATION, CURLE_SSL_PINNEDPUBKEYNOTMATCH, CURLE_SSL_ISSUER_ERROR,
+                          CURLE_SSL_INVALIDCERTSTATUS].contains(code)
         return Exchange(status: status > 0 ? status : nil, curlCode: Int32(code.rawValue),
                         error: code == CURLE_OK ? nil : handle.message(code),
                         retryAfter: retryAfter > 0 ? Int(clamping: retryAfter) : nil,
-                        answerPrefix: sink.prefix, duration: duration, requestSent: sent)
+                        answerPrefix: sink.prefix, duration: duration, requestSent: sent,
+                        peerCertificate: refusedTLS ? (Self.describeCertificate(pe_curl_first_certificate(handle.raw))
+                                                       ?? probeCertificate()) : nil)
+    }
+
+    /// The certificate the server presents, read over a connection that verifies nothing and sends
+    /// nothing (no request, no credentials, no client certificate): only to describe a certificate that
+    /// verification refused before libcurl could keep it.
+    func probeCertificate() -> String? {
+        guard let probe = try? CurlHandle() else { return nil }
+        guard (try? probe.set(CURLOPT_URL, settings.url)) != nil,
+              (try? probe.set(CURLOPT_PROTOCOLS_STR, "https")) != nil,
+              (try? probe.set(CURLOPT_CONNECT_ONLY, 1)) != nil,
+              (try? probe.set(CURLOPT_SSL_VERIFYPEER, 0)) != nil,
+              (try? probe.set(CURLOPT_SSL_VERIFYHOST, 0)) != nil,
+              (try? probe.set(CURLOPT_CERTINFO, 1)) != nil,
+              (try? probe.set(CURLOPT_NOSIGNAL, 1)) != nil,
+              (try? probe.set(CURLOPT_CONNECTTIMEOUT, Self.connectTimeoutSeconds)) != nil,
+              (try? probe.set(CURLOPT_TIMEOUT, Self.connectTimeoutSeconds)) != nil,
+              curl_easy_perform(probe.raw) == CURLE_OK else { return nil }
+        return Self.describeCertificate(pe_curl_first_certificate(probe.raw))
+    }
+
+    /// "subject …, issued by …, SHA-256 fingerprint AB:CD:…" from libcurl's certinfo lines.
+    static func describeCertificate(_ list: UnsafeMutablePointer<curl_slist>?) -> String? {
+        var fields: [String: String] = [:]
+        var node = list
+        while let current = node {
+            if let data = current.pointee.data {
+                let line = String(cString: data)
+                if let colon = line.firstIndex(of: ":") {
+                    fields[String(line[..<colon])] = String(line[line.index(after: colon)...])
+                }
+            }
+            node = current.pointee.next
+        }
+        guard let pem = fields["Cert"] else { return nil }
+        let base64 = pem.split(separator: "\n").filter { !$0.hasPrefix("-----") }.joined()
+        guard let der = Data(base64Encoded: base64) else { return nil }
+        var hasher = SHA256Hasher()
+        hasher.update(Array(der))
+        let hex = hasher.hexDigest().uppercased()
+        let fingerprint = stride(from: 0, to: hex.count, by: 2).map { i -> String in
+            let start = hex.index(hex.startIndex, offsetBy: i)
+            return String(hex[start..<hex.index(start, offsetBy: 2)])
+        }.joined(separator: ":")
+        var parts: [String] = []
+        if let subject = fields["Subject"] { parts.append("subject \(subject.trimmingCharacters(in: .whitespaces))") }
+        if let issuer = fields["Issuer"] { parts.append("issued by \(issuer.trimmingCharacters(in: .whitespaces))") }
+        parts.append("SHA-256 fingerprint \(fingerprint)")
+        return "a certificate with " + parts.joined(separator: ", ")
     }
 }
 

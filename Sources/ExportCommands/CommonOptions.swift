@@ -28,6 +28,9 @@ struct CommonOptions: ParsableArguments {
             discussion: "Env: PARTNER_EXPORT_LOG_LEVEL. Default: warning", valueName: "level"))
     var logLevel: String?
 
+    @Flag(help: "Tables and report lines in full, however wide (they are fitted to the terminal otherwise).")
+    var wide = false
+
     @Option(name: .customLong("metrics-file"), help: ArgumentHelp(
             "Where run, rerun and prune write Prometheus metrics (textfile-collector format).",
             discussion: "Env: PARTNER_EXPORT_METRICS. Default: <state folder>/metrics/partner_export.prom", valueName: "path"))
@@ -54,8 +57,10 @@ struct CommonOptions: ParsableArguments {
         return MetricsFile.Target(path: path, mode: mode_t(mode))
     }
 
-    /// Sets up logging once, from the options and the environment; every command calls it first.
+    /// Sets up logging once, from the options and the environment, and the output's width; every
+    /// command calls it first.
     func startLogging() {
+        if wide { Terminal.layoutWidth = nil }
         LoggingBootstrap.bootstrap(
             format: logFormat ?? environment["PARTNER_EXPORT_LOG_FORMAT"].flatMap(LogFormat.init(rawValue:)) ?? .text,
             level: (logLevel ?? environment["PARTNER_EXPORT_LOG_LEVEL"]).flatMap(Logger.Level.init(rawValue:)) ?? .warning)

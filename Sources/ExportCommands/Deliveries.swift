@@ -56,14 +56,14 @@ extension PartnerExportCommand {
                                                     "note"], records.map { d in
                 [d.id, d.partner, String(d.batch), d.status.rawValue + (d.inDoubt ? " (in doubt)" : ""), String(d.attempts),
                  Terminal.count(d.recordCount), d.lastHTTPStatus.map(String.init) ?? "-", d.createdAt, note(d)]
-            }))
+            }, dropOrder: [0, 3, 1, 8, 2, 6, 5, 4, 7]))
             if let note = listing.note(shown: records.count, total: total, noun: "deliveries", seeAll: "deliveries"
                                        + (failed ? " --failed" : "")) {
                 try StandardOutput.line(note)
             }
             if showAnswers {
                 for d in records where !d.answerPrefix.isEmpty {
-                    try StandardOutput.line("\(d.id) answered: \(String(decoding: d.answerPrefix, as: UTF8.self).debugDescription)")
+                    try StandardOutput.line(Terminal.line("\(d.id) answered: \(String(decoding: d.answerPrefix, as: UTF8.self).debugDescription)"))
                 }
             }
             if failed {
@@ -77,8 +77,7 @@ extension PartnerExportCommand {
             case .superseded: return "superseded" + (d.supersededBy.map { " by \($0)" } ?? "")
             case .delivered: return "delivered \(d.deliveredAt ?? "")"
             default:
-                let error = (d.lastErrorCode.map { "[\($0)] " } ?? "") + (d.lastError ?? "")
-                return error.count > 100 ? String(error.prefix(97)) + "..." : error
+                return (d.lastErrorCode.map { "[\($0)] " } ?? "") + (d.lastError ?? "")
             }
         }
     }

@@ -33,7 +33,10 @@ extension PartnerExportCommand {
                                                    disclosures.map { d in
                 [d.disclosedAt + (d.confirmed ? "" : " (unconfirmed)"), d.partner, d.deliveryID,
                  "\(d.consentScope) (given \(d.consentGrantedAt))", d.fields.joined(separator: ", "), d.purpose]
-            }))
+            }, dropOrder: [0, 1, 4, 3, 2, 5]))
+            if Terminal.layoutWidth != nil {
+                try StandardOutput.line("(fitted to the terminal: --wide or --json shows every column in full)")
+            }
             if disclosures.contains(where: { !$0.confirmed }) {
                 try StandardOutput.line("Unconfirmed: recorded by an earlier version for a delivery that may have reached the partner "
                                         + "and was superseded unacknowledged; the partner may hold these fields.")

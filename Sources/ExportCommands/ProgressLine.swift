@@ -1,8 +1,9 @@
 import Foundation
 
-/// Progress of long work on a terminal: one status line on standard error, per partner, redrawn at
-/// most ten times a second — records rendered, batches delivered, retries waiting. Off a terminal
-/// (cron, systemd, a pipe) it prints nothing: only the summary.
+/// Progress of long work on a terminal, on standard error, redrawn at most ten times a second: one
+/// line per partner while there are few (records rendered, batches delivered, retries, a retry
+/// waiting), one summary line when there are many. Each line fits the terminal. Off a terminal (cron,
+/// systemd, a pipe) it prints nothing: only the report.
 final class ProgressLine: @unchecked Sendable {
     private struct PartnerState {
         var records = 0
@@ -12,12 +13,16 @@ final class ProgressLine: @unchecked Sendable {
         var waitingUntil: Date?
     }
 
+    /// More partners than this share one summary line.
+    static let linesPerPartnerUpTo = 6
+
     let enabled: Bool
     private let lock = NSLock()
     private var states: [String: PartnerState] = [:]
     private var order: [String] = []
     private var lastDraw = Date.distantPast
-    private var drawn = false
+    /// Lines currently on the screen (the cursor sits on the last).
+    private var drawnLines = 0
 
     init(enabled: Bool = isatty(STDERR_FILENO) == 1) { self.enabled = enabled }
 
@@ -37,51 +42,66 @@ final class ProgressLine: @unchecked Sendable {
     }
 
     func waiting(partner: String, seconds: Double) {
-        update(partner) { $0.waitingUntil = Date().addingTimeInterval(seconds) }
-        guard enabled else { return }
-        lock.lock()
-        draw(force: true)
-        lock.unlock()
+        update(partner, force: true) { $0.waitingUntil = Date().addingTimeInterval(seconds) }
     }
 
-    /// Clears the status line before the summary is printed.
+    /// Clears the progress lines before the report is printed.
     func finish() {
         guard enabled else { return }
         lock.lock()
-        if drawn { FileHandle.standardError.write(Data("\r\u{1B}[2K".utf8)) }
-        drawn = false
-        lock.unlock()
+        defer { lock.unlock() }
+        erase()
     }
 
-    private func update(_ partner: String, _ change: (inout PartnerState) -> Void) {
+    private func update(_ partner: String, force: Bool = false, _ change: (inout PartnerState) -> Void) {
         guard enabled else { return }
         lock.lock()
         defer { lock.unlock() }
         if states[partner] == nil { order.append(partner) }
         change(&states[partner, default: PartnerState()])
-        draw(force: false)
+        draw(force: force)
+    }
+
+    private func describe(_ partner: String, _ s: PartnerState, now: Date) -> String {
+        var text = "\(partner): \(Terminal.count(s.records)) records rendered, \(s.delivered)/\(s.batches) batches delivered"
+        if s.retries > 0 { text += ", \(s.retries) retries" }
+        if let until = s.waitingUntil, until > now { text += String(format: ", waiting %.0f s to retry", until.timeIntervalSince(now)) }
+        return text
     }
 
     private func draw(force: Bool) {
         let now = Date()
         guard force || now.timeIntervalSince(lastDraw) >= 0.1 else { return }
         lastDraw = now
-        let parts = order.map { partner -> String in
-            let s = states[partner] ?? PartnerState()
-            var text = "\(partner): \(Terminal.count(s.records)) records rendered, \(s.delivered)/\(s.batches) batches delivered"
-            if s.retries > 0 { text += ", \(s.retries) retries" }
-            if let until = s.waitingUntil, until > now { text += String(format: ", waiting %.0f s to retry", until.timeIntervalSince(now)) }
-            return text
+        var lines: [String]
+        if order.count <= Self.linesPerPartnerUpTo {
+            lines = order.map { describe($0, states[$0] ?? PartnerState(), now: now) }
+        } else {
+            let all = order.compactMap { states[$0] }
+            let waiting = all.filter { ($0.waitingUntil ?? .distantPast) > now }.count
+            lines = ["\(order.count) partners: \(Terminal.count(all.reduce(0) { $0 + $1.records })) records rendered, "
+                     + "\(all.reduce(0) { $0 + $1.delivered })/\(all.reduce(0) { $0 + $1.batches }) batches delivered, "
+                     + "\(all.reduce(0) { $0 + $1.retries }) retries" + (waiting > 0 ? ", \(waiting) waiting to retry" : "")]
         }
-        var line = parts.joined(separator: " | ")
-        let width = Self.terminalWidth()
-        if line.count > width - 1 { line = String(line.prefix(width - 2)) + "…" }
-        FileHandle.standardError.write(Data(("\r\u{1B}[2K" + line).utf8))
-        drawn = true
+        let width = Terminal.width(of: STDERR_FILENO) ?? 100
+        lines = lines.map { Terminal.cut($0, to: width - 1) }
+        var out = erasing()
+        out += lines.joined(separator: "\n")
+        drawnLines = lines.count
+        FileHandle.standardError.write(Data(out.utf8))
     }
 
-    private static func terminalWidth() -> Int {
-        var size = winsize()
-        return ioctl(STDERR_FILENO, UInt(TIOCGWINSZ), &size) == 0 && size.ws_col > 20 ? Int(size.ws_col) : 100
+    /// What clears the lines drawn last and leaves the cursor at the start of the first.
+    private func erasing() -> String {
+        guard drawnLines > 0 else { return "\r\u{1B}[2K" }
+        var out = "\r\u{1B}[2K"
+        for _ in 1..<drawnLines { out += "\u{1B}[1A\r\u{1B}[2K" }
+        return out
+    }
+
+    private func erase() {
+        guard drawnLines > 0 else { return }
+        FileHandle.standardError.write(Data(erasing().utf8))
+        drawnLines = 0
     }
 }

@@ -18,7 +18,7 @@ enum RunReportText {
                 [p.partner, p.status, feedCell(p), p.eligible.map(Terminal.count) ?? "-", Terminal.count(p.records),
                  Terminal.count(p.rejectedRecords), Terminal.count(p.delivered), Terminal.count(p.failed + p.deliveriesRejected),
                  Terminal.count(p.retries), Terminal.count(p.bytes), p.durationSeconds.map { String(format: "%.1f s", $0) } ?? "-"]
-            }))
+            }, dropOrder: [0, 1, 2, 4, 7, 3, 5, 8, 6, 10, 9]))
         for p in report.partners { lines += details(p) }
         if !report.incompleteElsewhere.isEmpty {
             lines.append("Also owed from earlier runs: " + report.incompleteElsewhere.joined(separator: ", ")
@@ -28,7 +28,7 @@ enum RunReportText {
             lines.append("See 'partner-export deliveries --failed' and, once the cause is fixed, 'partner-export rerun --failed' "
                          + "completes every feed.")
         }
-        return lines.joined(separator: "\n") + "\n"
+        return lines.map { $0.contains("\n") ? $0 : Terminal.line($0) }.joined(separator: "\n") + "\n"
     }
 
     private static func feedCell(_ p: PartnerReport) -> String {

@@ -52,7 +52,7 @@ extension PartnerExportCommand {
                      run.results.isEmpty ? run.partners.joined(separator: ", ")
                          : run.results.map { "\($0.partner) \($0.status)" + ($0.feedComplete ? "" : " (INCOMPLETE)") }
                              .joined(separator: ", ")]
-                }))
+                }, dropOrder: [0, 4, 5, 2, 1, 3]))
                 if let note = listing.note(shown: entries.count, total: total, noun: "runs", seeAll: "runs") {
                     try StandardOutput.line(note)
                 }

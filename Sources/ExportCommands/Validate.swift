@@ -12,6 +12,9 @@ extension PartnerExportCommand {
 
         @OptionGroup var common: CommonOptions
 
+        @Flag(help: "Also fail (exit 2) when a secret a partner needs is not set in this environment (for CI of the configuration).")
+        var strict = false
+
         func run() throws {
             common.startLogging()
             let result = Validation.check(common.configDirectory)
@@ -34,11 +37,17 @@ extension PartnerExportCommand {
                         contract.xsd ?? "-"]
             }))
             try StandardOutput.line("Every mapping sends only fields and forms its contract allows; no field reads cardholder data or logs.")
+            var unset = 0
             for partner in partners {
-                for variable in Validation.requiredVariables(partner) where common.environment[variable] == nil {
-                    Terminal.warning("\(partner.id): the environment variable \(variable) is not set here; preview and run need it")
-                }
+                let missing = Validation.requiredVariables(partner).filter { common.environment[$0]?.isEmpty ?? true }
+                guard !missing.isEmpty else { continue }
+                unset += 1
+                let message = "\(partner.id): \(missing.count == 1 ? "the environment variable" : "the environment variables") "
+                    + missing.joined(separator: ", ") + " \(missing.count == 1 ? "is" : "are") not set here; a run of this partner needs "
+                    + (missing.count == 1 ? "it" : "them") + " (the other partners are not affected)"
+                if strict { Terminal.error(message) } else { Terminal.warning(message) }
             }
+            if strict && unset > 0 { throw ExitCode(2) }
         }
     }
 }

@@ -114,7 +114,9 @@ public struct RetryPolicy: Sendable {
         let name = "\(Self.curlName(code)) (curl \(code))"
         switch code {
         case 60, 90, 91, 83:
-            return .hopeless(.tlsUntrusted(name))
+            let presented = exchange.peerCertificate.map { "; the server presented \($0)" } ?? ""
+            return .hopeless(.tlsUntrusted(name + presented + ". Confirm the certificate with the partner out of band before "
+                                           + "changing ca_file or pinned_public_key"))
         // Set-up problems: the same request would fail the same way.
         case 1, 3, 4, 26, 42, 43, 48, 53, 54, 58, 59, 64, 66, 77:
             return .hopeless(.transportSetup(name))

@@ -56,9 +56,13 @@ public struct Exchange: Sendable, Equatable {
     public let duration: Double
     /// Whether any of the request left this machine, so that the partner may have read it.
     public let requestSent: Bool
+    /// The certificate the server presented, when TLS refused it: subject, issuer and SHA-256
+    /// fingerprint (what the runbook's "confirm with the partner" step needs; never a secret).
+    public let peerCertificate: String?
 
     public init(status: Int?, curlCode: Int32 = 0, error: String? = nil, retryAfter: Int? = nil, answerPrefix: [UInt8] = [],
-                duration: Double = 0, requestSent: Bool = true) {
+                duration: Double = 0, requestSent: Bool = true, peerCertificate: String? = nil) {
+        self.peerCertificate = peerCertificate
         self.status = status
         self.curlCode = curlCode
         self.error = error

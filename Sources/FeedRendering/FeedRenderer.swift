@@ -34,9 +34,8 @@ public protocol FeedRenderer {
     var format: FeedFormat { get }
     /// Appends one record; returns how many characters were replaced by U+FFFD.
     mutating func appendRecord(_ record: RecordBuffer, to out: inout [UInt8]) throws -> Int
-    /// The envelope up to the first record. With `countWidth`, the count is padded with
-    /// insignificant white space to that many characters, so that it can be patched in place later.
-    func head(_ envelope: Envelope, recordCount: Int, countWidth: Int?) throws -> [UInt8]
+    /// The envelope up to the first record.
+    func head(_ envelope: Envelope, recordCount: Int) throws -> [UInt8]
     /// Between two records.
     var separator: [UInt8] { get }
     /// After the last record.

@@ -54,7 +54,7 @@ public struct JSONFeedRenderer: FeedRenderer {
         return replaced
     }
 
-    public func head(_ envelope: Envelope, recordCount: Int, countWidth: Int?) -> [UInt8] {
+    public func head(_ envelope: Envelope, recordCount: Int) -> [UInt8] {
         var out: [UInt8] = []
         func field(_ name: String, _ value: String) {
             out.append(contentsOf: "\"\(name)\":".utf8)
@@ -69,7 +69,6 @@ public struct JSONFeedRenderer: FeedRenderer {
         field("generated_at", envelope.generatedAt)
         let count = String(recordCount)
         out.append(contentsOf: "\"record_count\":\(count)".utf8)
-        if let countWidth { out.append(contentsOf: repeatElement(UInt8(ascii: " "), count: max(0, countWidth - count.utf8.count))) }
         out.append(contentsOf: ",\"records\":[\n".utf8)
         return out
     }

@@ -123,7 +123,7 @@ public final class XMLFeedRenderer: FeedRenderer {
         return replaced
     }
 
-    public func head(_ envelope: Envelope, recordCount: Int, countWidth: Int?) throws -> [UInt8] {
+    public func head(_ envelope: Envelope, recordCount: Int) throws -> [UInt8] {
         guard let buffer = xmlBufferCreate() else { throw RenderError(description: "libxml2 could not allocate a buffer") }
         defer { xmlBufferFree(buffer) }
         guard let writer = xmlNewTextWriterMemory(buffer, 0) else { throw RenderError(description: "libxml2 could not create a writer") }
@@ -141,7 +141,6 @@ public final class XMLFeedRenderer: FeedRenderer {
         try check(xmlTextWriterFlush(writer))
         var out: [UInt8] = []
         Self.append(buffer, to: &out)
-        if let countWidth { out.append(contentsOf: repeatElement(UInt8(ascii: " "), count: max(0, countWidth - count.utf8.count))) }
         out.append(contentsOf: ">\n".utf8)
         return out
     }

@@ -106,7 +106,7 @@ struct FeedBatcher {
         let envelope = Envelope(partner: partner.id, run: runID, delivery: deliveryID(number), batch: number,
                                 generatedAt: generatedAt)
         self.envelope = envelope
-        overhead = try renderer.head(envelope, recordCount: limits.maxRecords, countWidth: nil).count + renderer.tail.count
+        overhead = try renderer.head(envelope, recordCount: limits.maxRecords).count + renderer.tail.count
     }
 
     /// Takes back the records buffer of a batch that has been written (not when batches come back
@@ -138,7 +138,7 @@ struct FeedBatcher {
             spare = []
             // Without a buffer to reuse, one of the right size at once (growing by doubling faults in twice the pages).
             if body.capacity < records.count { body.reserveCapacity(records.count) }
-            let head = try renderer.head(envelope, recordCount: ids.count, countWidth: nil)
+            let head = try renderer.head(envelope, recordCount: ids.count)
             return FinishedBatch(envelope: envelope, parts: [head, records, renderer.tail],
                                  customerIDs: ids, grants: grants, recordsRange: head.count..<(head.count + records.count),
                                  fieldCounts: fieldCounts())
@@ -149,7 +149,7 @@ struct FeedBatcher {
             while true {
                 let violations = payload.withUnsafeBytes { schema.validate($0) }
                 if violations.isEmpty { break }
-                let headLines = try lineCount(renderer.head(envelope, recordCount: ids.count, countWidth: nil))
+                let headLines = try lineCount(renderer.head(envelope, recordCount: ids.count))
                 let offending = try recordsAt(violations, headLines: headLines, envelope: envelope)
                 for (index, violation) in offending.sorted(by: { $0.key > $1.key }) {
                     tally.value.reject(RejectedRecord(customerID: ids[index], reason: .schemaViolation(violation.message)))
@@ -170,7 +170,7 @@ struct FeedBatcher {
     }
 
     private func assemble(_ envelope: Envelope) throws -> [UInt8] {
-        var payload = try renderer.head(envelope, recordCount: ids.count, countWidth: nil)
+        var payload = try renderer.head(envelope, recordCount: ids.count)
         payload.reserveCapacity(payload.count + body.count + renderer.tail.count)
         payload.append(contentsOf: body)
         payload.append(contentsOf: renderer.tail)

@@ -77,6 +77,9 @@ public enum MetricsFile {
                 out += "\(metric.name){partner=\"\(escape(partner))\"} \(format(value))\n"
             }
         }
+        out += "# HELP partner_export_lock_skips_total Invocations that found another run holding the lock and did nothing.\n"
+            + "# TYPE partner_export_lock_skips_total counter\n"
+            + "partner_export_lock_skips_total \((totals[""] ?? PartnerTotals()).counter(CounterName.lockSkips))\n"
         // Errors by partner and stable code (ExportError codes).
         out += "# HELP partner_export_errors_total Failures by partner and error code.\n# TYPE partner_export_errors_total counter\n"
         for partner in names {
@@ -105,7 +108,8 @@ public enum MetricsFile {
             let folder = Paths.folder(of: target.path)
             if !folder.isEmpty {
                 var info = stat()
-                if stat(folder, &info) != 0 { try PrivateFolder.create(folder) }
+                // A folder made for it is as readable as the file (a collector running as another user traverses it).
+                if stat(folder, &info) != 0 { try PrivateFolder.create(folder, mode: target.mode & 0o044 != 0 ? 0o755 : 0o700) }
             }
             try OutputFile.write([Array(text.utf8)], to: target.path, mode: target.mode)
             return nil

@@ -140,10 +140,37 @@ struct PartnerRun {
             settled.status = stop.status == .rejected ? .rejected : .failed
             let error = stop.error ?? .deliveryExhausted("delivery \(stop.delivery.id) was not delivered")
             settled.error = error.located(because ?? "delivery \(stop.delivery.id) (batch \(stop.delivery.batch))")
+            if let hint = hint(for: stop) { settled.notes.append(hint) }
         } else {
             settled.status = settled.delivered > 0 ? .delivered : .nothingToSend
         }
         return settled
+    }
+}
+
+extension PartnerRun {
+    /// What to do about the usual causes, in the partner's own terms (the variable behind a 401, the
+    /// wait a 429 asked for). Names only, never a value.
+    func hint(for stop: Sender.Result) -> String? {
+        switch stop.lastStatus {
+        case 401?, 403?:
+            let delivery = partner.partner.contract.delivery
+            let source: String = switch delivery.auth {
+            case .bearerTokenEnv(let variable)?: "the environment variable \(variable) (bearer_token_env)"
+            case .bearerTokenFile(let path)?: "the file \(path) (bearer_token_file)"
+            case .basicPasswordEnv(let user, let variable)?: "the environment variable \(variable) (basic_password_env, user \(user))"
+            case .basicPasswordFile(let user, let path)?: "the file \(path) (basic_password_file, user \(user))"
+            case nil: "the credentials (the contract names none)"
+            }
+            return "HTTP \(stop.lastStatus ?? 401): the partner did not accept the credentials: check \(source) in the "
+                + "scheduler's environment (was it rotated?), then 'partner-export rerun --failed --partner \(partner.id)'"
+        case 429?, 503?:
+            guard let wait = stop.retryAfter else { return nil }
+            return "HTTP \(stop.lastStatus ?? 429): the partner asked to wait \(wait) s (Retry-After); rerun after that: "
+                + "'partner-export rerun --failed --partner \(partner.id)'"
+        default:
+            return nil
+        }
     }
 }
 

@@ -54,15 +54,12 @@ public struct Preview {
         let partner = job.plan.partner
         let envelope = Envelope(partner: partner.id, run: "preview", delivery: "preview", batch: 1, generatedAt: generatedAt)
         let renderer = job.renderer
-        let countWidth = 20
-        let file = try out.map { try OutputFile(path: $0, seekable: true) }
-        var head: [UInt8] = []
-        if let file {
-            head = try renderer.head(envelope, recordCount: 0, countWidth: countWidth)
-            try file.write(head)
-        }
+        // The records go to a private scratch file first; the feed is then written head (with the exact
+        // count), records, tail, so that it is exactly what a partner would get.
+        let scratch = try out.map { try ScratchFile(near: $0) }
+        let head = out == nil ? [] : try renderer.head(envelope, recordCount: 0)
         // Where each record starts, to map XSD violations (by line) back to customers.
-        let tracksLines = file != nil && job.schema != nil
+        let tracksLines = scratch != nil && job.schema != nil
         var lineStarts: [Int32] = []
         var lineIDs: [Int64] = []
         var line = 1 + newlines(head)
@@ -76,9 +73,9 @@ public struct Preview {
             }
             written += 1
             bytes += record.fragment.count
-            guard let file else { return }
+            guard let scratch else { return }
             if written > 1 {
-                try file.write(renderer.separator)
+                try scratch.write(renderer.separator)
                 line += newlines(renderer.separator)
             }
             if tracksLines {
@@ -86,16 +83,18 @@ public struct Preview {
                 lineIDs.append(record.customerID)
                 line += newlines(record.fragment)
             }
-            try file.write(record.fragment)
+            try scratch.write(record.fragment)
         }
         left.forEach { tally.value.reject($0) }
         tally.value.rendered = written
         tally.value.bytes = bytes
 
         var pass = Pass()
-        guard let file, let out else { return pass }
+        guard let scratch, let out else { return pass }
+        let file = try OutputFile(path: out, seekable: job.schema != nil)
+        try file.write(try renderer.head(envelope, recordCount: written))
+        try file.append(scratch)
         try file.write(renderer.tail)
-        try file.overwrite(try renderer.head(envelope, recordCount: written, countWidth: countWidth), at: 0)
         pass.output = PreviewReport.Output(path: out, bytes: file.size, records: written)
         if let schema = job.schema {
             var seen: Set<Int64> = []

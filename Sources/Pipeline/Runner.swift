@@ -66,7 +66,17 @@ public final class Runner: @unchecked Sendable {
         try SourceCheck.check(settings.sourcePath, partners: [])
         try StateFolder.check(stateFolder, create: true)
         let now = settings.time.now()
-        let lock = try StateLock(folder: stateFolder, now: Timestamps.rfc3339(now))
+        let lock: StateLock
+        do {
+            lock = try StateLock(folder: stateFolder, now: Timestamps.rfc3339(now))
+        } catch let held as ExportError where held.code == "lock.held" {
+            // Skipped, not silent: counted in the ledger and the metrics (a collector sees overlapping schedules).
+            if let ledger = try? SQLiteLedger.open(at: settings.statePath, access: .write(create: false)) {
+                try? ledger.add(1, to: CounterName.lockSkips, partner: "")
+                writeMetrics(ledger)
+            }
+            throw held
+        }
         defer { withExtendedLifetime(lock) {} }
         let ledger = try SQLiteLedger.open(at: settings.statePath, access: .write(create: true))
         _ = try ledger.markInterruptedRuns(at: Timestamps.precise(now))

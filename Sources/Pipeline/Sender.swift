@@ -25,6 +25,9 @@ struct Sender {
         let attempts: Int
         let error: ExportError?
         let inDoubt: Bool
+        /// The last attempt's HTTP status and `Retry-After`, for the hints a report gives.
+        var lastStatus: Int? = nil
+        var retryAfter: Int? = nil
 
         var delivered: Bool { status == .delivered }
     }
@@ -109,7 +112,8 @@ struct Sender {
         events.attempt(RunEvents.Attempt(run: runID, partner: delivery.partner, delivery: delivery.id, batch: delivery.batch,
                                          number: number, inThisRun: made, exchange: exchange, verdict: verdict))
         let finalDoubt = status == .rejected || status == .delivered ? false : inDoubt
-        return Result(delivery: delivery, status: status, attempts: made, error: error, inDoubt: finalDoubt)
+        return Result(delivery: delivery, status: status, attempts: made, error: error, inDoubt: finalDoubt,
+                      lastStatus: exchange.status, retryAfter: exchange.retryAfter)
     }
 
     /// A delivery whose bytes could not even be prepared: failed without an attempt.

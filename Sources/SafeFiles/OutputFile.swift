@@ -237,7 +237,8 @@ public final class OutputFile {
 /// Folders for the tool's own files: created owner-only (they hold personal data); an existing one
 /// must be a folder (not a link to one elsewhere) writable by nobody else.
 public enum PrivateFolder {
-    public static func create(_ path: String) throws {
+    /// - Parameter mode: of the folders it makes (0700; 0755 for a metrics folder others must read).
+    public static func create(_ path: String, mode: mode_t = 0o700) throws {
         var info = stat()
         if lstat(path, &info) == 0 {
             guard info.st_mode & S_IFMT == S_IFDIR else {
@@ -251,8 +252,77 @@ public enum PrivateFolder {
         }
         guard errno == ENOENT else { throw OutputFile.failure(path, errno) }
         let parent = Paths.folder(of: path)
-        if !parent.isEmpty && parent != path && lstat(parent, &info) != 0 { try create(parent) }
-        guard mkdir(path, 0o700) == 0 || errno == EEXIST else { throw OutputFile.failure(path, errno) }
-        chmod(path, 0o700)
+        if !parent.isEmpty && parent != path && lstat(parent, &info) != 0 { try create(parent, mode: mode) }
+        guard mkdir(path, mode) == 0 || errno == EEXIST else { throw OutputFile.failure(path, errno) }
+        chmod(path, mode)
+    }
+}
+
+/// A private scratch file for bytes on their way into an ``OutputFile``: created and unlinked at
+/// once (nobody else can open it), mode 0600, in `folder` (so that the final copy stays on one file
+/// system) or the temporary folder.
+public final class ScratchFile {
+    let fd: Int32
+    private var buffer: [UInt8] = []
+    public private(set) var size = 0
+
+    public init(near path: String) throws {
+        var info = stat()
+        let folder = Paths.folder(of: path)
+        let local = stat(folder, &info) == 0 && info.st_mode & S_IFMT == S_IFDIR && access(folder, W_OK) == 0
+            && !path.hasPrefix("/dev/") && !path.hasPrefix("/proc/")
+        let base = local ? folder : (ProcessInfo.processInfo.environment["TMPDIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp")
+        var template = Array(Paths.join(base, ".partner-export-scratch-XXXXXX").utf8CString)
+        let descriptor = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+        guard descriptor >= 0 else { throw OutputFile.failure(base, errno) }
+        _ = fcntl(descriptor, F_SETFD, FD_CLOEXEC)
+        fchmod(descriptor, 0o600)
+        template.withUnsafeBufferPointer { _ = unlink($0.baseAddress!) }
+        fd = descriptor
+        buffer.reserveCapacity(OutputFile.bufferSize)
+    }
+
+    deinit { close(fd) }
+
+    public func write(_ bytes: UnsafeRawBufferPointer) throws {
+        buffer.append(contentsOf: bytes)
+        size += bytes.count
+        if buffer.count >= OutputFile.bufferSize { try flush() }
+    }
+
+    public func write(_ bytes: [UInt8]) throws { try bytes.withUnsafeBytes { try write($0) } }
+
+    func flush() throws {
+        try buffer.withUnsafeBytes { try OutputFile.writeAll(fd, $0, path: "a scratch file") }
+        buffer.removeAll(keepingCapacity: true)
+    }
+}
+
+extension OutputFile {
+    /// Appends everything written to `scratch` (in the kernel, `sendfile`, where it can: no copy through user memory).
+    public func append(_ scratch: ScratchFile) throws {
+        try flush()
+        try scratch.flush()
+        var offset: off_t = 0
+        let total = off_t(scratch.size)
+        while offset < total {
+            var from = offset
+            let copied = sendfile(fd, scratch.fd, &from, Int(min(total - offset, 1 << 30)))
+            if copied > 0 {
+                offset = from
+                continue
+            }
+            if copied < 0 && errno == EINTR { continue }
+            break  // not supported between these two (a pipe, a device): copy through memory
+        }
+        var chunk = [UInt8](repeating: 0, count: Self.bufferSize)
+        while offset < total {
+            let n = chunk.withUnsafeMutableBytes { pread(scratch.fd, $0.baseAddress, $0.count, offset) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { throw OutputFile.failure(path, n < 0 ? errno : EIO) }
+            try chunk.withUnsafeBytes { try Self.writeAll(fd, UnsafeRawBufferPointer(rebasing: $0[0..<n]), path: path) }
+            offset += off_t(n)
+        }
+        size += scratch.size
     }
 }

@@ -158,7 +158,9 @@ struct OperationsTests {
                 assert family.documentation, family.name
                 assert family.type in ("gauge", "counter"), family.type
                 for sample in family.samples:
-                    out[sample.name + "{" + sample.labels["partner"] + "}"] = sample.value
+                    labels = ",".join(sample.labels[k] for k in sorted(sample.labels) if k != "partner")
+                    key = sample.name + "{" + sample.labels.get("partner", "") + "}" + (("{" + labels + "}") if labels else "")
+                    out[key] = sample.value
             print(json.dumps(out))
             """
         let process = Process()

@@ -30,7 +30,7 @@ func render(_ format: FeedFormat, rows: [[[UInt8]?]], namespace: String? = nil) 
         replaced += try renderer.appendRecord(record, to: &body)
     }
     let envelope = Envelope(partner: "p", run: "run_1", delivery: "dlv_1", batch: 1, generatedAt: "2026-11-27T02:00:00Z")
-    return (try renderer.head(envelope, recordCount: rows.count, countWidth: nil) + body + renderer.tail, replaced)
+    return (try renderer.head(envelope, recordCount: rows.count) + body + renderer.tail, replaced)
 }
 
 /// What a value must read as after JSON: the stored bytes, invalid UTF-8 as U+FFFD.
@@ -123,23 +123,6 @@ struct RenderingTests {
             }
         }
     }
-
-    @Test("the count can be padded in place without changing the document's meaning", arguments: [FeedFormat.json, .xml])
-    func paddedHead(_ format: FeedFormat) throws {
-        let partner = makePartner(format: format, fields: [MappedField(name: "name", from: "first_name")])
-        let renderer = try makeRenderer(for: partner)
-        let envelope = Envelope(partner: "p", run: "r", delivery: "d", batch: 1, generatedAt: "2026-11-27T02:00:00Z")
-        let padded = try renderer.head(envelope, recordCount: 0, countWidth: 20)
-        let patched = try renderer.head(envelope, recordCount: 123_456, countWidth: 20)
-        #expect(padded.count == patched.count)
-        let document = patched + renderer.tail
-        if format == .json {
-            let object = try JSONSerialization.jsonObject(with: Data(document)) as? [String: Any]
-            #expect(object?["record_count"] as? Int == 123_456)
-        } else {
-            #expect(try StrictXML(document).rootAttributes["record-count"] == "123456")
-        }
-    }
 }
 
 @Suite("XSD validation")
@@ -171,7 +154,7 @@ struct XSDTests {
             _ = try renderer.appendRecord(record, to: &body)
         }
         let envelope = Envelope(partner: "p", run: "r", delivery: "d", batch: 1, generatedAt: "2026-11-27T02:00:00Z")
-        let feed = try renderer.head(envelope, recordCount: 3, countWidth: nil) + body + renderer.tail
+        let feed = try renderer.head(envelope, recordCount: 3) + body + renderer.tail
         let violations = feed.withUnsafeBytes { schema.validate($0) }
         #expect(violations.count == 2)
         #expect(violations.map(\.line) == [4, 5])
