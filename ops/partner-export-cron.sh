@@ -7,7 +7,7 @@
 set -uo pipefail
 logs=${PARTNER_EXPORT_LOG_DIR:-/var/log/partner-export}
 mkdir -p "$logs/reports"
-report=$(/usr/local/bin/partner-export run --due --log-format json 2>>"$logs/log.jsonl")
+report=$("${PARTNER_EXPORT_BIN:-/usr/local/bin/partner-export}" run --due --log-format json 2>>"$logs/log.jsonl")
 rc=$?
 case "$report" in
   "No partner is due"*) ;;

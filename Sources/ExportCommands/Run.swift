@@ -74,7 +74,7 @@ extension PartnerExportCommand {
                 selected = try Runner.duePartners(configuration.partners, ledger: ledger, now: Host.time.now())
             }
             for partner in selected {
-                for variable in Validation.requiredVariables(partner) where common.environment[variable] == nil {
+                for variable in Validation.requiredVariables(partner) where common.environment[variable]?.isEmpty ?? true {
                     Terminal.warning("\(partner.id): the environment variable \(variable) is not set here; a real run needs it")
                 }
             }

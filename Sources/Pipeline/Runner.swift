@@ -200,7 +200,10 @@ public final class Runner: @unchecked Sendable {
     private func record(_ outcome: PartnerOutcome, run: String, ledger: any LedgerStore) throws -> PartnerReport {
         let finished = Timestamps.precise(settings.time.now())
         let report = outcome.report(finishedAt: finished)
-        if let error = outcome.error { try ledger.add(1, to: CounterName.errors(error.code), partner: outcome.partner.id) }
+        // A delivery's failure is counted with the delivery; a partner that could not run at all is counted here.
+        if let error = outcome.error, outcome.status == .error {
+            try ledger.add(1, to: CounterName.errors(error.code), partner: outcome.partner.id)
+        }
         try ledger.recordPartner(run: run, PartnerRunRecord(
             partner: report.partner, status: outcome.status ?? .error, eligible: report.eligible ?? 0, records: report.records,
             rejected: report.rejectedRecords, deliveries: report.deliveries, bytes: report.bytes, startedAt: report.startedAt,

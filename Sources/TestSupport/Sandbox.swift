@@ -55,8 +55,9 @@ public final class Sandbox {
 
     /// Starts a sandbox with `routes` (path → settings, as the sandbox's --routes file) and `environment`
     /// holding the secrets the routes name. `rogue` serves a certificate from an unrelated CA.
-    public init(routes: [String: Any], environment: [String: String], rogue: Bool = false) throws {
-        folder = TestFiles.temporaryDirectory("sandbox")
+    public init(routes: [String: Any], environment: [String: String], rogue: Bool = false, folder existing: URL? = nil) throws {
+        folder = existing ?? TestFiles.temporaryDirectory("sandbox")
+        try? FileManager.default.removeItem(at: folder.appendingPathComponent("ports.json"))
         let routesFile = folder.appendingPathComponent("routes.json")
         try JSONSerialization.data(withJSONObject: routes).write(to: routesFile)
         process = Process()
