@@ -10,6 +10,7 @@
 
 #define OPENSSL_SUPPRESS_DEPRECATED 1
 #include <openssl/sha.h>
+#include <openssl/x509.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -66,6 +67,21 @@ static inline void pe_hmac_sha256_final(pe_hmac_sha256 *state, uint8_t *out) {
     SHA256_Final(inner, &state->inner);
     SHA256_Update(&state->outer, inner, sizeof inner);
     SHA256_Final(out, &state->outer);
+}
+
+/// The DER SubjectPublicKeyInfo of a DER certificate, hashed with SHA-256 into `out` (32 bytes): what
+/// a `sha256//` public-key pin names. Returns 0 on success, -1 when the certificate cannot be read.
+static inline int pe_certificate_spki_sha256(const uint8_t *der, size_t count, uint8_t *out) {
+    const unsigned char *cursor = der;
+    X509 *certificate = d2i_X509(NULL, &cursor, (long)count);
+    if (certificate == NULL) return -1;
+    unsigned char *spki = NULL;
+    int length = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(certificate), &spki);
+    X509_free(certificate);
+    if (length <= 0 || spki == NULL) return -1;
+    SHA256(spki, (size_t)length, out);
+    OPENSSL_free(spki);
+    return 0;
 }
 
 #endif

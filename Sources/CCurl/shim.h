@@ -1,6 +1,7 @@
 #ifndef PARTNER_EXPORT_CCURL_SHIM_H
 #define PARTNER_EXPORT_CCURL_SHIM_H
 #include <curl/curl.h>
+#include <openssl/ssl.h>
 
 /* curl_easy_setopt and curl_easy_getinfo are variadic, which Swift refuses: one typed wrapper per
    argument type. */
@@ -36,6 +37,34 @@ static inline struct curl_slist *pe_curl_first_certificate(CURL *handle) {
     struct curl_certinfo *info = NULL;
     if (curl_easy_getinfo(handle, CURLINFO_CERTINFO, &info) != CURLE_OK || info == NULL || info->num_of_certs < 1) return NULL;
     return info->certinfo[0];
+}
+/* Whether the server asked for a TLS client certificate while the handle had none to give: libcurl
+   builds an SSL_CTX per connection and hands it to CURLOPT_SSL_CTX_FUNCTION, where a client
+   certificate callback is installed. OpenSSL calls it only when a certificate is requested and none
+   is set; it records that in the handle's flag (an int the caller owns) and sends none. The ex_data
+   index must be taken once, before threads use it: pe_curl_certificate_request_index(). */
+static inline int pe_curl_certificate_request_index(void) {
+    static int index = -1;
+    if (index < 0) index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+    return index;
+}
+static inline int pe_curl_client_certificate_requested(SSL *ssl, X509 **certificate, EVP_PKEY **key) {
+    (void)certificate;
+    (void)key;
+    int *flag = (int *)SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), pe_curl_certificate_request_index());
+    if (flag != NULL) *flag = 1;
+    return 0;
+}
+static inline CURLcode pe_curl_ssl_context(CURL *handle, void *context, void *flag) {
+    (void)handle;
+    SSL_CTX_set_ex_data((SSL_CTX *)context, pe_curl_certificate_request_index(), flag);
+    SSL_CTX_set_client_cert_cb((SSL_CTX *)context, pe_curl_client_certificate_requested);
+    return CURLE_OK;
+}
+static inline CURLcode pe_curl_watch_certificate_request(CURL *handle, int *flag) {
+    CURLcode rc = curl_easy_setopt(handle, CURLOPT_SSL_CTX_FUNCTION, pe_curl_ssl_context);
+    if (rc != CURLE_OK) return rc;
+    return curl_easy_setopt(handle, CURLOPT_SSL_CTX_DATA, (void *)flag);
 }
 /* Macros Swift does not import. */
 static inline long pe_curlauth_basic(void) { return (long)CURLAUTH_BASIC; }

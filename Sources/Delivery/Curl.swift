@@ -5,7 +5,8 @@ import Foundation
 /// `curl_global_init`, exactly once per process, before any handle exists.
 public enum CurlGlobal {
     private static let initialised: Bool = {
-        curl_global_init(Int(CURL_GLOBAL_ALL)) == CURLE_OK
+        // The index the certificate-request watcher keeps its flag under, taken before any thread needs it.
+        curl_global_init(Int(CURL_GLOBAL_ALL)) == CURLE_OK && pe_curl_certificate_request_index() >= 0
     }()
 
     static func ensure() throws {
@@ -20,6 +21,8 @@ public enum CurlGlobal {
 final class CurlHandle {
     let raw: UnsafeMutableRawPointer
     let errorBuffer = UnsafeMutablePointer<CChar>.allocate(capacity: Int(PE_CURL_ERROR_SIZE))
+    /// Set by OpenSSL when the server asked for a client certificate and the handle had none.
+    let certificateRequested = UnsafeMutablePointer<Int32>.allocate(capacity: 1)
 
     init() throws {
         try CurlGlobal.ensure()
@@ -27,11 +30,14 @@ final class CurlHandle {
         self.raw = raw
         errorBuffer.initialize(repeating: 0, count: Int(PE_CURL_ERROR_SIZE))
         _ = pe_curl_setopt_pointer(raw, CURLOPT_ERRORBUFFER, errorBuffer)
+        certificateRequested.initialize(to: 0)
+        _ = pe_curl_watch_certificate_request(raw, certificateRequested)
     }
 
     deinit {
         curl_easy_cleanup(raw)
         errorBuffer.deallocate()
+        certificateRequested.deallocate()
     }
 
     func set(_ option: CURLoption, _ value: Int) throws {

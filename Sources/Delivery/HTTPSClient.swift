@@ -120,6 +120,7 @@ public final class HTTPSClient: Transport {
         case .put: try handle.set(CURLOPT_INFILESIZE_LARGE, offset: size)
         }
         handle.errorBuffer.pointee = 0
+        handle.certificateRequested.pointee = 0
 
         let started = DispatchTime.now().uptimeNanoseconds
         let code = withExtendedLifetime((headers, source, sink)) { curl_easy_perform(handle.raw) }
@@ -135,6 +136,7 @@ public final class HTTPSClient: Transport {
                         error: code == CURLE_OK ? nil : handle.message(code),
                         retryAfter: retryAfter > 0 ? Int(clamping: retryAfter) : nil,
                         answerPrefix: sink.prefix, duration: duration, requestSent: sent,
+                        clientCertificateMissing: status == 0 && handle.certificateRequested.pointee != 0,
                         peerCertificate: refusedTLS ? (Self.describeCertificate(pe_curl_first_certificate(handle.raw))
                                                        ?? probeCertificate()) : nil)
     }
@@ -184,6 +186,8 @@ public final class HTTPSClient: Transport {
         if let subject = fields["Subject"] { parts.append("subject \(subject.trimmingCharacters(in: .whitespaces))") }
         if let issuer = fields["Issuer"] { parts.append("issued by \(issuer.trimmingCharacters(in: .whitespaces))") }
         parts.append("SHA-256 fingerprint \(fingerprint)")
+        // What pinned_public_key would hold for it (a pin names the public key, not the certificate).
+        if let pin = publicKeyPin(ofCertificate: Array(der)) { parts.append("public-key pin \(pin)") }
         return "a certificate with " + parts.joined(separator: ", ")
     }
 }

@@ -94,6 +94,8 @@ struct CommonOptions: ParsableArguments {
 /// The ledger for commands that only read it: opened read-only; a file that is not a ledger is refused untouched.
 enum ReadOnlyLedger {
     static func open(_ common: CommonOptions) throws -> SQLiteLedger {
-        try SQLiteLedger.open(at: common.statePath, access: .read)
+        // What a reader is shown must be the ledger the tool wrote: a folder others can write to is refused here too.
+        try StateFolder.check(common.stateDirectory, create: false)
+        return try SQLiteLedger.open(at: common.statePath, access: .read)
     }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import ExportCore
 import Foundation
 import Ledger
 import Reports
@@ -40,7 +41,11 @@ extension PartnerExportCommand {
             common.startLogging()
             let ledger = try ReadOnlyLedger.open(common)
             let listing = ListingLimit(explicit: limit, tableDefault: 200)
-            var query = DeliveryQuery(statuses: failed ? DeliveryStatus.unsuccessful : nil, partner: partner, run: runID)
+            // Pending deliveries are owed too once no run is alive to send them (a killed run leaves them pending,
+            // in doubt when a request went out); while a run holds the lock they are its work in progress.
+            let runAlive = StateLock.holderAlive(in: common.stateDirectory)
+            var query = DeliveryQuery(statuses: failed ? (runAlive ? DeliveryStatus.unsuccessful : DeliveryStatus.owed) : nil,
+                                      partner: partner, run: runID)
             let total = try ledger.deliveryCount(query)
             query.limit = listing.rows(json: json)
             let records = try ledger.deliveries(query)
@@ -48,8 +53,12 @@ extension PartnerExportCommand {
                 try StandardOutput.json(records.map { DeliveryEntry($0, showAnswer: showAnswers) })
                 return
             }
+            let inFlight = failed && runAlive
+                ? try ledger.deliveryCount(DeliveryQuery(statuses: [.pending], partner: partner, run: runID)) : 0
+            let running = inFlight > 0 ? "; \(inFlight) pending delivery(ies) belong to the run in progress" : ""
             if records.isEmpty {
-                try StandardOutput.line(failed ? "No failed, rejected or held deliveries: every feed is complete." : "No deliveries.")
+                try StandardOutput.line(failed ? "No failed, rejected or held deliveries" + (inFlight > 0 ? running
+                    : ": every feed is complete.") : "No deliveries.")
                 return
             }
             try StandardOutput.line(Terminal.table(["delivery", "partner", "batch", "status", "attempts", "records", "http", "created",
@@ -66,6 +75,7 @@ extension PartnerExportCommand {
                     try StandardOutput.line(Terminal.line("\(d.id) answered: \(String(decoding: d.answerPrefix, as: UTF8.self).debugDescription)"))
                 }
             }
+            if !running.isEmpty { try StandardOutput.line(String(running.dropFirst(2)) + ".") }
             if failed {
                 try StandardOutput.line("To complete these feeds under today's consent and contract: partner-export rerun --failed"
                                         + (partner.map { " --partner \($0)" } ?? ""))
@@ -76,6 +86,8 @@ extension PartnerExportCommand {
             switch d.status {
             case .superseded: return "superseded" + (d.supersededBy.map { " by \($0)" } ?? "")
             case .delivered: return "delivered \(d.deliveredAt ?? "")"
+            case .pending: return "left pending by run \(d.runID), which did not finish" + (d.inDoubt || d.attempts > 0
+                ? " (a request went out: it is resent under its own id first)" : " (never sent)")
             default:
                 return (d.lastErrorCode.map { "[\($0)] " } ?? "") + (d.lastError ?? "")
             }

@@ -30,8 +30,11 @@ extension PartnerExportCommand {
         var json = false
 
         func validate() throws {
+            if partner != nil && !failed {
+                throw ValidationError("--partner goes with --failed: 'rerun --failed --partner \(partner ?? "")' completes that "
+                                      + "partner's feed")
+            }
             guard failed != !deliveries.isEmpty else { throw ValidationError("name delivery ids, or pass --failed (not both)") }
-            if partner != nil && !failed { throw ValidationError("--partner goes with --failed") }
         }
 
         func run() throws {

@@ -39,6 +39,10 @@ enum RunEventsLog {
                 progress.rendered(partner: partner, batch: batch, records: records)
                 logger.debug("batch rendered", metadata: ["run.id": .string(run), "partner.id": .string(partner),
                                                           "batch": .stringConvertible(batch), "records": .stringConvertible(records)])
+            },
+            problem: { run, partner, delivery, error in
+                logger.error("\(error.message)", metadata: ["run.id": .string(run), "partner.id": .string(partner),
+                                                           "delivery.id": .string(delivery), "error.code": .string(error.code)])
             })
     }
 }

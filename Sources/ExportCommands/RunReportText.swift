@@ -8,32 +8,63 @@ enum RunReportText {
         guard let run = report.run else { return (report.message ?? "Nothing to do.") + "\n" }
         var lines: [String] = []
         let span = report.finishedAt.map { "\(report.startedAt) → \($0)" } ?? "\(report.startedAt), \(report.status)"
-        let incomplete = report.partners.filter { !($0.feed?.complete ?? false) && $0.status != "nothing-to-send" || $0.status == "error" }
-        lines.append("Run \(run) (\(report.trigger)), \(span): "
-                     + (report.succeeded ? "every partner succeeded; every feed is complete"
-                        : "SOME DELIVERIES DID NOT SUCCEED; incomplete: " + incomplete.map(\.partner).joined(separator: ", ")))
+        let incomplete = report.partners.filter { !$0.succeeded }
+        // The outcome first, so that a narrow terminal never cuts it off.
+        if report.succeeded {
+            lines.append("OK: every partner succeeded; " + (report.incompleteElsewhere.isEmpty ? "every feed is complete"
+                : "still owed from earlier runs: " + report.incompleteElsewhere.joined(separator: ", ")))
+        } else {
+            lines.append("NOT EVERYTHING WAS DELIVERED: " + incomplete.map { "\($0.partner) (\($0.status))" }.joined(separator: ", "))
+        }
+        lines.append("Run \(run) (\(report.trigger)), \(span)")
         lines.append(Terminal.table(
-            ["partner", "status", "feed", "eligible", "sent", "rejected", "delivered", "failed", "retries", "bytes", "duration"],
+            ["partner", "status", "feed", report.trigger == "rerun" ? "eligible*" : "eligible", "sent", "left out", "delivered",
+             "failed", "retries", "bytes", "duration"],
             report.partners.map { p in
                 [p.partner, p.status, feedCell(p), p.eligible.map(Terminal.count) ?? "-", Terminal.count(p.records),
                  Terminal.count(p.rejectedRecords), Terminal.count(p.delivered), Terminal.count(p.failed + p.deliveriesRejected),
                  Terminal.count(p.retries), Terminal.count(p.bytes), p.durationSeconds.map { String(format: "%.1f s", $0) } ?? "-"]
             }, dropOrder: [0, 1, 2, 4, 7, 3, 5, 8, 6, 10, 9]))
+        if report.trigger == "rerun" {
+            lines.append("* eligible: in the id ranges rendered again; sent also counts batches resent as stored. "
+                         + "left out: records that could not be rendered.")
+        }
         for p in report.partners { lines += details(p) }
         if !report.incompleteElsewhere.isEmpty {
             lines.append("Also owed from earlier runs: " + report.incompleteElsewhere.joined(separator: ", ")
                          + " ('partner-export deliveries --failed').")
         }
-        if !report.succeeded {
-            lines.append("See 'partner-export deliveries --failed' and, once the cause is fixed, 'partner-export rerun --failed' "
-                         + "completes every feed.")
-        }
+        lines += advice(incomplete)
         return lines.map { $0.contains("\n") ? $0 : Terminal.line($0) }.joined(separator: "\n") + "\n"
     }
 
     private static func feedCell(_ p: PartnerReport) -> String {
-        guard let feed = p.feed else { return p.status == "error" ? "-" : "complete" }
+        // A partner that stopped before it rendered anything has no feed of this run to speak of.
+        if p.status == "error" && !(p.feed?.new ?? false) { return p.feed.map { $0.complete ? "not run" : "INCOMPLETE" } ?? "not run" }
+        guard let feed = p.feed else { return "complete" }
         return feed.complete ? "complete" : "INCOMPLETE"
+    }
+
+    /// What to do next, per partner that did not succeed: fix a set-up problem and run again, or
+    /// complete the feed once the partner is back. Nothing for feeds a later run completed.
+    private static func advice(_ partners: [PartnerReport]) -> [String] {
+        var lines: [String] = []
+        var rerun: [String] = []
+        for p in partners where p.completedBy.isEmpty {
+            switch p.error?.fate {
+            case "configuration"? where (p.feed?.owed ?? 0) == 0:
+                lines.append("\(p.partner): fix the problem above, then 'partner-export run \(p.partner)' "
+                             + "(nothing of it is owed: there is nothing to rerun)")
+            default:
+                rerun.append(p.partner)
+            }
+        }
+        if !rerun.isEmpty {
+            lines.append("See 'partner-export deliveries --failed'; once the cause is fixed, 'partner-export rerun --failed"
+                         + (rerun.count == 1 ? " --partner \(rerun[0])" : "") + "' completes "
+                         + (rerun.count == 1 ? "its feed." : "every feed."))
+        }
+        return lines
     }
 
     private static func details(_ p: PartnerReport) -> [String] {
@@ -56,7 +87,9 @@ enum RunReportText {
                          + p.rejectedByReason.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
                          + " (ids: 'partner-export preview \(name) --json')")
         }
-        if p.recovered > 0 { lines.append("\(name): resent \(p.recovered) delivery(ies) an interrupted run left in doubt") }
+        if p.recovered > 0 {
+            lines.append("\(name): resent \(p.recovered) delivery(ies) left in doubt (a request went out and no answer was recorded)")
+        }
         if let feed = p.feed {
             if let reason = feed.reason { lines.append("\(name): a new feed: \(reason)") }
             if !feed.complete && feed.owed > 0 {
@@ -78,7 +111,7 @@ enum RunReportText {
         case .sent: "sent (\(action.status))"
         case .resentSameID: "same records: resent as \(action.delivery) (\(action.status))"
         case .resentInDoubt: "left in doubt, resent under its own id (\(action.status))"
-        case .replaced: "records changed: replaced by \(action.by.joined(separator: ", "))"
+        case .replaced: "rendered again (its records changed, or its stored file could not be used): replaced by \(action.by.joined(separator: ", "))"
         case .nothingLeft: "none of its customers is eligible any more: nothing sent"
         case .held: "held (not sent: an earlier batch was not delivered)"
         case .supersededByFeed: "replaced by this run's complete feed"

@@ -27,8 +27,13 @@ extension PartnerExportCommand {
                 throw ExitCode(2)
             }
             let partners = result.configuration.partners
+            let unsetVariables = partners.map { partner in
+                (partner.id, Validation.requiredVariables(partner).filter { common.environment[$0]?.isEmpty ?? true })
+            }.filter { !$0.1.isEmpty }
             try StandardOutput.line("Checked \(result.loaded.filesChecked.count) files in \(directory.standardizedFileURL.path) "
-                                    + "(\(partners.count) contracts, \(partners.count) mappings): no problems.")
+                                    + "(\(partners.count) contracts, \(partners.count) mappings): "
+                                    + (strict && !unsetVariables.isEmpty ? "the files hold together, but --strict found "
+                                       + "\(unsetVariables.count) partner(s) that cannot run here (below)." : "no problems."))
             try StandardOutput.line(Terminal.table(["partner", "format", "fields sent", "consent", "filters", "xsd"], partners.map { partner in
                 let contract = partner.contract
                 return [partner.id, contract.format.rawValue, "\(partner.mapping.fields.count) of \(contract.allow.count)",
@@ -37,17 +42,13 @@ extension PartnerExportCommand {
                         contract.xsd ?? "-"]
             }))
             try StandardOutput.line("Every mapping sends only fields and forms its contract allows; no field reads cardholder data or logs.")
-            var unset = 0
-            for partner in partners {
-                let missing = Validation.requiredVariables(partner).filter { common.environment[$0]?.isEmpty ?? true }
-                guard !missing.isEmpty else { continue }
-                unset += 1
-                let message = "\(partner.id): \(missing.count == 1 ? "the environment variable" : "the environment variables") "
+            for (partner, missing) in unsetVariables {
+                let message = "\(partner): \(missing.count == 1 ? "the environment variable" : "the environment variables") "
                     + missing.joined(separator: ", ") + " \(missing.count == 1 ? "is" : "are") not set here; a run of this partner needs "
                     + (missing.count == 1 ? "it" : "them") + " (the other partners are not affected)"
-                if strict { Terminal.error(message) } else { Terminal.warning(message) }
+                if strict { Terminal.error("--strict: " + message) } else { Terminal.warning(message) }
             }
-            if strict && unset > 0 { throw ExitCode(2) }
+            if strict && !unsetVariables.isEmpty { throw ExitCode(2) }
         }
     }
 }

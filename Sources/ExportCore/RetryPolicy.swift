@@ -112,6 +112,10 @@ public struct RetryPolicy: Sendable {
         }
         let code = exchange.curlCode
         let name = "\(Self.curlName(code)) (curl \(code))"
+        if exchange.clientCertificateMissing {
+            return .hopeless(.transportSetup(withDetail(name, exchange) + ": the partner asks for a TLS client certificate and "
+                                             + "the contract names none: set client_cert and client_key"))
+        }
         switch code {
         case 60, 90, 91, 83:
             let presented = exchange.peerCertificate.map { "; the server presented \($0)" } ?? ""
@@ -120,14 +124,29 @@ public struct RetryPolicy: Sendable {
         // Set-up problems: the same request would fail the same way.
         case 1, 3, 4, 26, 42, 43, 48, 53, 54, 58, 59, 64, 66, 77:
             return .hopeless(.transportSetup(name))
+        case 35 where Self.refusedClientCertificate(exchange.error), 56 where Self.refusedClientCertificate(exchange.error):
+            // With TLS 1.3 the server's verdict on our certificate arrives after the handshake, as an
+            // alert on the first read: the same request would be refused the same way.
+            return .hopeless(.transportSetup(withDetail(name, exchange) + ": the partner refused the TLS client certificate "
+                                             + "(or none was sent): check client_cert and client_key in the contract"))
         default:
             return .retryable(reason: name, retryAfter: nil)
         }
     }
 
+    /// Whether a TLS alert says the server refused the client certificate (OpenSSL's wording).
+    static func refusedClientCertificate(_ error: String?) -> Bool {
+        guard let error = error?.lowercased() else { return false }
+        return ["alert certificate required", "alert bad certificate", "alert unknown ca", "alert certificate unknown",
+                "alert certificate expired", "alert certificate revoked", "alert unsupported certificate",
+                "alert access denied"].contains { error.contains($0) }
+    }
+
     /// Whether the partner may have read this attempt's request without answering it definitely.
     public func leftInDoubt(_ exchange: Exchange) -> Bool {
-        exchange.status == nil && exchange.requestSent
+        // A refused client certificate ends the connection before the server reads any request.
+        exchange.status == nil && exchange.requestSent && !exchange.clientCertificateMissing
+            && !Self.refusedClientCertificate(exchange.error)
     }
 
     /// What to do after attempt number `attempt` of this run (1-based), given what earlier attempts of

@@ -1,4 +1,5 @@
 import CCrypto
+import Foundation
 
 /// SHA-256 (FIPS 180-4), streaming, over OpenSSL's libcrypto. A plain value: copying it copies the
 /// state, with no allocation.
@@ -58,4 +59,15 @@ public struct HMACSHA256: @unchecked Sendable {
     public consuming func mac() -> [UInt8] {
         finalize { Array($0) }
     }
+}
+
+/// The `sha256//<base64>` public-key pin of a DER certificate (what `pinned_public_key` holds), or nil
+/// when the bytes are not a certificate.
+public func publicKeyPin(ofCertificate der: [UInt8]) -> String? {
+    var digest = [UInt8](repeating: 0, count: 32)
+    let status = der.withUnsafeBufferPointer { bytes in
+        digest.withUnsafeMutableBufferPointer { pe_certificate_spki_sha256(bytes.baseAddress, bytes.count, $0.baseAddress) }
+    }
+    guard status == 0 else { return nil }
+    return "sha256//" + Data(digest).base64EncodedString()
 }

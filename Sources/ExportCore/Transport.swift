@@ -59,10 +59,15 @@ public struct Exchange: Sendable, Equatable {
     /// The certificate the server presented, when TLS refused it: subject, issuer and SHA-256
     /// fingerprint (what the runbook's "confirm with the partner" step needs; never a secret).
     public let peerCertificate: String?
+    /// The server asked for a TLS client certificate, none was configured, and no answer came: it
+    /// refused the connection (no request was read).
+    public let clientCertificateMissing: Bool
 
     public init(status: Int?, curlCode: Int32 = 0, error: String? = nil, retryAfter: Int? = nil, answerPrefix: [UInt8] = [],
-                duration: Double = 0, requestSent: Bool = true, peerCertificate: String? = nil) {
+                duration: Double = 0, requestSent: Bool = true, clientCertificateMissing: Bool = false,
+                peerCertificate: String? = nil) {
         self.peerCertificate = peerCertificate
+        self.clientCertificateMissing = clientCertificateMissing
         self.status = status
         self.curlCode = curlCode
         self.error = error

@@ -4,8 +4,9 @@ import Foundation
 /// The folder holding the ledger and everything else the tool writes (payloads, the lock, metrics,
 /// dry-run feeds): personal data, so it must be the user's own and closed to everyone else.
 ///
-/// The tool runs as root under cron next to files other people own: a folder that others can write
-/// to would let them plant a symlink where the tool is about to write customer data. Such a folder is
+/// The tool may run as root, or as a user of its own, next to files other people own: a folder that
+/// others can write to would let them plant a symlink where the tool is about to write customer data,
+/// or swap the ledger a privacy officer reads; commands that only read refuse it too. Such a folder is
 /// refused with a sentence saying how to fix it; a missing one is created with mode 0700.
 public enum StateFolder {
     /// Checks `path` (creating it, mode 0700, when `create` and missing).
@@ -39,7 +40,7 @@ public enum StateFolder {
         if info.st_mode & (S_IWGRP | S_IWOTH) != 0 {
             throw ExportError.environment("the state folder \(path) can be written by others (mode "
                                           + String(info.st_mode & 0o7777, radix: 8) + "): someone could plant a link where "
-                                          + "customer data is written. Fix it with: chmod go-w '\(path)' (0700 is best)")
+                                          + "customer data is written, or swap the ledger someone reads. Fix it with: chmod 700 '\(path)'")
         }
     }
 

@@ -108,8 +108,16 @@ final class FeedBuilder: @unchecked Sendable {
                 let stored = try payloads.load(owed)
                 owedRecords = Array(stored.joined[owed.recordsRange])
             } catch let error as ExportError {
-                if error.code == "payload.mismatch" { keepEvidence = true }
-                notes.append("delivery \(owed.id): \(error.message); its batch was rendered afresh")
+                if error.code == "payload.mismatch" {
+                    // Never sent; kept as evidence, and said loudly: a stored payload does not change by itself.
+                    keepEvidence = true
+                    try ledger.add(1, to: CounterName.errors(error.code), partner: owed.partner)
+                    events.problem(runID, owed.partner, owed.id, error)
+                    notes.append("ALERT [payload.mismatch] delivery \(owed.id): \(error.message); the altered file was not "
+                                 + "sent and is kept as evidence; the batch was rendered again from the source")
+                } else {
+                    notes.append("delivery \(owed.id): \(error.message); its batch was rendered afresh")
+                }
             }
         }
         let tally = try job.runBatches(

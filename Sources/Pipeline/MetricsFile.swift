@@ -31,7 +31,7 @@ public enum MetricsFile {
                help: "1 when every batch of the partner's last feed was acknowledged, 0 while something is owed (absent before its first run).",
                value: { $0.feedComplete.map { $0 ? 1 : 0 } }),
         Metric(name: "partner_export_open_failures", type: "gauge",
-               help: "Deliveries the partner is still owed (failed, rejected, held), not yet sent again or superseded.",
+               help: "Deliveries the partner is still owed (failed, rejected, held, or left pending by a run that died), not yet sent again or superseded.",
                value: { Double($0.openFailures) }),
         Metric(name: "partner_export_last_success_timestamp_seconds", type: "gauge",
                help: "Unix time when the partner's last successful run finished (0: never).",
@@ -80,6 +80,13 @@ public enum MetricsFile {
         out += "# HELP partner_export_lock_skips_total Invocations that found another run holding the lock and did nothing.\n"
             + "# TYPE partner_export_lock_skips_total counter\n"
             + "partner_export_lock_skips_total \((totals[""] ?? PartnerTotals()).counter(CounterName.lockSkips))\n"
+        // A run that started and has not finished: in progress, or killed (alert when it lasts hours).
+        let since = totals[""]?.runningSince
+        out += "# HELP partner_export_run_in_progress 1 while a run is marked running in the ledger (a killed run stays 1 until the next run).\n"
+            + "# TYPE partner_export_run_in_progress gauge\npartner_export_run_in_progress \(since == nil ? 0 : 1)\n"
+            + "# HELP partner_export_run_started_timestamp_seconds Unix time when the run in progress started (0: none).\n"
+            + "# TYPE partner_export_run_started_timestamp_seconds gauge\n"
+            + "partner_export_run_started_timestamp_seconds \(format(seconds(since)))\n"
         // Errors by partner and stable code (ExportError codes).
         out += "# HELP partner_export_errors_total Failures by partner and error code.\n# TYPE partner_export_errors_total counter\n"
         for partner in names {

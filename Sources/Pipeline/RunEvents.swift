@@ -20,11 +20,16 @@ public struct RunEvents: Sendable {
     public var attempt: @Sendable (Attempt) -> Void
     /// A batch was rendered and recorded: run, partner, batch number, records.
     public var batchRendered: @Sendable (String, String, Int, Int) -> Void
+    /// Something a human must look at even though the run went on: run, partner, delivery, the error
+    /// (a stored payload that is not what the ledger recorded).
+    public var problem: @Sendable (String, String, String, ExportError) -> Void
 
     public init(attempt: @escaping @Sendable (Attempt) -> Void = { _ in },
-                batchRendered: @escaping @Sendable (String, String, Int, Int) -> Void = { _, _, _, _ in }) {
+                batchRendered: @escaping @Sendable (String, String, Int, Int) -> Void = { _, _, _, _ in },
+                problem: @escaping @Sendable (String, String, String, ExportError) -> Void = { _, _, _, _ in }) {
         self.attempt = attempt
         self.batchRendered = batchRendered
+        self.problem = problem
     }
 
     public static let none = RunEvents()

@@ -91,6 +91,8 @@ public final class Runner: @unchecked Sendable {
         let runID = Timestamps.identifier("run", at: now, randomBytes: 3)
         let started = Timestamps.precise(now)
         try ledger.startRun(id: runID, trigger: trigger, partners: partners.map(\.id), at: started)
+        // The file says a run is in progress: if this process dies, it keeps saying so (an alert can see it).
+        writeMetrics(ledger)
         let context = RunContext(runID: runID, trigger: trigger, sourcePath: settings.sourcePath,
                                  payloads: FilePayloadStore(folder: ledger.folder), policy: settings.policy, time: settings.time,
                                  random: settings.random, events: settings.events)
@@ -146,7 +148,8 @@ public final class Runner: @unchecked Sendable {
             var partners: [String] = []
             for id in ids {
                 guard let delivery = try ledger.delivery(id) else {
-                    throw ExportError.usage("there is no delivery \(id) in \(settings.statePath)")
+                    throw ExportError.usage("there is no delivery \(id) in \(settings.statePath) ('partner-export deliveries --failed' "
+                                            + "lists the owed ones)")
                 }
                 switch delivery.status {
                 case .delivered:

@@ -75,7 +75,14 @@ public final class OutputFile {
         let temporary = (folder.isEmpty ? "" : folder + "/") + ".\(Paths.name(of: path)).\(getpid()).partial"
         unlink(temporary)
         let descriptor = open(temporary, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, mode)
-        guard descriptor >= 0 else { throw OutputFile.failure(temporary, errno) }
+        guard descriptor >= 0 else {
+            let code = errno
+            // Name what the operator gave, not the temporary file beside it.
+            if code == ENOENT {
+                throw ExportError.environment("cannot write \(path): its folder \(folder.isEmpty ? "." : folder) does not exist")
+            }
+            throw OutputFile.failure(path, code)
+        }
         fchmod(descriptor, mode)
         fd = descriptor
         target = .replace(temporary: temporary)

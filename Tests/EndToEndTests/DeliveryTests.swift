@@ -54,7 +54,7 @@ struct DeliveryEndToEndTests {
         let fixture = try DeliveryFixture(sandbox: sandbox, customers: 25, maxRecords: 10)
         let result = try fixture.run(["run", "acme"])
         #expect(result.status == 1, "\(result.output)")
-        #expect(result.stdout.contains("SOME DELIVERIES DID NOT SUCCEED"))
+        #expect(result.stdout.contains("NOT EVERYTHING WAS DELIVERED"))
         #expect(sandbox.requests().count == 1, "not retried, and later batches not sent")
         // The whole feed is rendered and recorded; what was not sent stays owed (held), never superseded.
         let rows = try fixture.query("SELECT batch, status, attempts, last_http_status, last_error, payload_path, payload_pruned_at "
@@ -148,8 +148,11 @@ struct DeliveryEndToEndTests {
         let without = try DeliveryFixture(sandbox: sandbox, customers: 3, maxAttempts: 2, globex: true, globexClientCertificate: false)
         let refused = try without.run(["run", "globex"])
         #expect(refused.status == 1)
-        #expect(sandbox.requests().filter { $0.path == "/feeds/globex" }.count == 2, "no request got through without a certificate")
-        #expect(try without.query("SELECT status FROM deliveries").first?[0] == "failed")
+        #expect(sandbox.requests().filter { $0.path == "/feeds/globex" }.count == received.count,
+                "no request got through without a certificate")
+        #expect(try without.query("SELECT status, last_error_code, in_doubt, attempts FROM deliveries").first
+                == ["failed", "delivery.setup", "0", "1"], "not in doubt: a refused handshake carries no request")
+        #expect(refused.stdout.contains("asks for a TLS client certificate and the contract names none"), "\(refused.output)")
     }
 
     @Test("rerun after a withdrawal sends the batch without that customer; disclosures show nothing new for them")

@@ -119,6 +119,30 @@ struct HostileEnvironmentTests {
         #expect(after == ["failed", "1", "payload.mismatch"], "still owed, still in doubt")
     }
 
+    @Test("2: an altered payload of a held batch is never sent: the rerun renders the batch again and raises the alarm")
+    func tamperedHeldPayload() throws {
+        let sandbox = try Sandbox(routes: DeliveryFixture.routes(acmeFaults: [["status": 400]]), environment: DeliveryFixture.secrets)
+        let fixture = try DeliveryFixture(sandbox: sandbox, customers: 30, maxRecords: 10)
+        #expect(try fixture.run(["run", "acme"]).status == 1)
+        let held = try #require(try fixture.query("SELECT id, payload_path FROM deliveries WHERE status = 'held' ORDER BY batch").first)
+        let payload = ((fixture.state as NSString).deletingLastPathComponent as NSString).appendingPathComponent(held[1] ?? "")
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: payload))
+        bytes.append(0x20)
+        try bytes.write(to: URL(fileURLWithPath: payload))
+        let rerun = try fixture.run(["rerun", "--failed", "--log-format", "json"])
+        #expect(rerun.status == 0, "\(rerun.output)")
+        #expect(rerun.stdout.contains("ALERT [payload.mismatch] delivery \(held[0] ?? "?")"), "\(rerun.stdout)")
+        let logged = rerun.stderr.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        #expect(logged.contains { $0["level"] as? String == "error" && $0["error.code"] as? String == "payload.mismatch"
+            && $0["delivery.id"] as? String == held[0] }, "\(rerun.stderr)")
+        let metrics = try OperationsTests.parsePrometheus(((fixture.state as NSString).deletingLastPathComponent as NSString)
+            .appendingPathComponent("metrics/partner_export.prom"))
+        #expect(metrics["partner_export_errors_total{acme}{payload.mismatch}"] == 1)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: payload)) == bytes, "the evidence is kept")
+        #expect(!sandbox.requests().contains { $0.body == bytes }, "the altered bytes never left")
+        #expect(sandbox.holdings(path: "/feeds/acme").records(by: "ref").count == 30, "the partner holds every record")
+    }
+
     @Test("2: a gzip partner's body is made from the verified payload: what the partner decompresses is what the ledger hashed")
     func gzipFromVerified() throws {
         let sandbox = try Sandbox(routes: DeliveryFixture.routes(globexFaults: [["status": 503], ["status": 503]]),
@@ -208,10 +232,18 @@ struct HostileEnvironmentTests {
 
         chmod(folder, 0o777)
         let open = try fixture.run(["run", "acme"])
-        #expect(open.status == 2 && open.stderr.contains("chmod go-w"), "\(open.output)")
+        #expect(open.status == 2 && open.stderr.contains("chmod 700"), "\(open.output)")
         #expect(!FileManager.default.fileExists(atPath: fixture.state), "nothing was written")
         chmod(folder, 0o700)
         #expect(try fixture.run(["run", "acme"]).status == 0)
+        // Readers refuse it too: someone who can write there could have swapped the ledger they show.
+        chmod(folder, 0o777)
+        for reader in [["deliveries"], ["runs"], ["disclosures", "1"]] {
+            let read = try fixture.run(reader)
+            #expect(read.status == 2 && read.stderr.contains("chmod 700"), "\(reader): \(read.output)")
+        }
+        chmod(folder, 0o700)
+        #expect(try fixture.run(["deliveries"]).status == 0)
     }
 
     // MARK: - 7. A partner runs once

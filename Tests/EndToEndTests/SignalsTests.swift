@@ -56,6 +56,11 @@ struct SignalsTests {
         }
         #expect(try fixture.query("SELECT count(*) FROM runs").first?[0] == "2")
         #expect(try metrics(fixture)["partner_export_errors_total{acme}{credentials}"] == 2)
+        #expect(try metrics(fixture)["partner_export_last_run_success{acme}"] == 0)
+        // The text report: the outcome first, the partner "not run", and advice that can work (nothing is owed to rerun).
+        let text = try fixture.run(["run", "acme", "globex"], extra: ["ACME_TOKEN": "", "COLUMNS": "80"]).stdout
+        #expect(text.hasPrefix("NOT EVERYTHING WAS DELIVERED: acme (error)"), "\(text)")
+        #expect(text.contains("not run") && text.contains("then 'partner-export run acme'") && !text.contains("rerun --failed"), "\(text)")
         let strict = try fixture.run(["validate", "--strict"], extra: ["ACME_TOKEN": ""])
         #expect(strict.status == 2 && strict.stderr.components(separatedBy: "acme:").count == 2, "named once: \(strict.stderr)")
         #expect(try fixture.run(["validate"], extra: ["ACME_TOKEN": ""]).status == 0, "without --strict it only warns")
@@ -83,7 +88,7 @@ struct SignalsTests {
         #expect(partner["deliveries_rejected"] as? Int == 1 && partner["delivered"] as? Int == 0, "the figures of that run")
         #expect(partner["completed_by"] as? [String] == [rerun["run"] as? String ?? "?"])
         let text = try fixture.run(["runs", "show", id]).stdout
-        #expect(text.contains("SOME DELIVERIES DID NOT SUCCEED") && text.contains("completed later by run \(rerun["run"] as? String ?? "?")"))
+        #expect(text.contains("NOT EVERYTHING WAS DELIVERED") && text.contains("completed later by run \(rerun["run"] as? String ?? "?")"))
     }
 
     @Test("5: counts known at the end are reported: a fast failure still reports how many were eligible")
@@ -173,10 +178,11 @@ struct SignalsTests {
         }
         let reports = TestFiles.files(under: logs.appendingPathComponent("reports").path)
         #expect(reports.count == 1, "the idle second tick leaves no report: \(reports)")
-        #expect(try String(contentsOfFile: try #require(reports.first), encoding: .utf8).hasPrefix("Run run_"))
+        let report = try String(contentsOfFile: try #require(reports.first), encoding: .utf8)
+        #expect(report.hasPrefix("OK: every partner succeeded") && report.contains("\nRun run_"), "\(report)")
         let log = try String(contentsOfFile: logs.appendingPathComponent("log.jsonl").path, encoding: .utf8)
         #expect(!log.isEmpty && log.split(separator: "\n").allSatisfy { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) != nil })
-        #expect(!log.contains("Run run_"), "no report in the log")
+        #expect(!log.contains("Run run_") && !log.contains("every partner succeeded"), "no report in the log")
     }
 
     /// Runs `arguments` under script(1) with a terminal `columns` wide; returns what it printed.
@@ -220,7 +226,7 @@ struct SignalsTests {
         }
     }
 
-    @Test("10: a changed certificate is shown by subject and SHA-256 fingerprint, never a secret")
+    @Test("10: a changed certificate is shown by subject, SHA-256 fingerprint and public-key pin, never a secret")
     func certificateShown() throws {
         let sandbox = try Sandbox(routes: DeliveryFixture.routes(), environment: Self.keys, rogue: true)
         let fixture = try DeliveryFixture(sandbox: sandbox, customers: 1)
@@ -234,8 +240,20 @@ struct SignalsTests {
         let fingerprint = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
             .components(separatedBy: "=").last?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "?"
         openssl.waitUntilExit()
+        // The pin pinned_public_key would need, computed by openssl: SHA-256 of the DER public key, base64.
+        let pinShell = Process()
+        pinShell.executableURL = URL(fileURLWithPath: "/bin/sh")
+        pinShell.arguments = ["-c", "openssl x509 -in '\(Sandbox.pki("rogue-server.pem"))' -noout -pubkey | openssl pkey -pubin "
+                              + "-outform der | openssl dgst -sha256 -binary | base64"]
+        let pinPipe = Pipe()
+        pinShell.standardOutput = pinPipe
+        try pinShell.run()
+        let pin = "sha256//" + String(decoding: pinPipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        pinShell.waitUntilExit()
         let failed = try fixture.run(["deliveries", "--failed", "--json"]).stdout
         #expect(run.status == 1 && failed.contains(fingerprint) && failed.contains("subject CN = localhost"), "\(failed)")
+        #expect(pin.count > 20 && failed.contains("public-key pin \(pin)"), "\(pin) in \(failed)")
         #expect(sandbox.requests().isEmpty, "nothing was sent to it")
     }
 

@@ -44,6 +44,14 @@ struct RetryPolicyTests {
                 continue
             }
         }
+        // The partner's TLS alert about our certificate (TLS 1.3 sends it after the handshake): not retried, not in doubt.
+        let refusal = Exchange(status: nil, curlCode: 56, error: "OpenSSL SSL_read: error:0A00045C:SSL routines::tlsv13 alert "
+                               + "certificate required, errno 0", retryAfter: nil, requestSent: true)
+        guard case .hopeless(let refused) = policy.classify(refusal), refused.code == "delivery.setup" else {
+            Issue.record("a refused client certificate is retried")
+            return
+        }
+        #expect(!policy.leftInDoubt(refusal))
         for (code, errorCode): (Int32, String) in [(1, "delivery.setup"), (58, "delivery.setup"), (60, "delivery.tls"),
                                                    (77, "delivery.setup"), (90, "delivery.tls")] {
             guard case .hopeless(let error) = policy.classify(answer(nil, curl: code)) else {

@@ -67,10 +67,12 @@ public struct PartnerTotals: Sendable, Equatable {
     public var lastRunSucceeded = false
     public var lastRunRecords = 0
     public var lastSuccessAt: String?
-    /// Owed deliveries (failed, rejected, held) not yet sent again or superseded.
+    /// Owed deliveries (failed, rejected, held, and pending ones a run left) not yet sent again or superseded.
     public var openFailures = 0
     /// nil when the partner never ran.
     public var feedComplete: Bool?
+    /// When the oldest run still marked running started (the whole ledger's entry only; nil when none is).
+    public var runningSince: String?
 
     public init() {}
 

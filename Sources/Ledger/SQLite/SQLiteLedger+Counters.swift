@@ -42,6 +42,11 @@ extension SQLiteLedger: CounterLog {
                 """).forEachRow { row in
                 totals[try row.text("partner"), default: PartnerTotals()].feedComplete = try row.bool("complete")
             }
+            // A run still marked running: in progress, or killed (the next run marks it interrupted).
+            if let since = try database.prepare("SELECT min(started_at) AS since FROM runs WHERE status = 'running'")
+                .rows({ try $0.optionalText("since") }).first ?? nil {
+                totals["", default: PartnerTotals()].runningSince = since
+            }
             return totals
         }
     }
