@@ -123,6 +123,48 @@ public final class CustomerDatabase {
         return (sql, arguments)
     }
 
+    /// Why each of `ids` is not eligible for the partner now, read in the current transaction: nil
+    /// when the customer is eligible after all, `erased` when the row is gone, `consent_withdrawn`
+    /// when a scope the contract needs is not in force (withdrawn, or its row removed),
+    /// `no_longer_shared` when a filter excludes them.
+    public func exclusions(of ids: [Int64], plan: ExportPlan) throws -> [DeletionReason?] {
+        let contract = plan.partner.contract
+        var arguments: [Value] = [.integer(0)]
+        var joins: [String] = []
+        var cases: [String] = []
+        for (i, scope) in contract.consent.enumerated() {
+            arguments.append(.text(scope))
+            joins.append("LEFT JOIN consents AS k\(i) ON k\(i).customer_id = c.id AND k\(i).scope = ?\(arguments.count)")
+            cases.append("WHEN k\(i).customer_id IS NULL OR k\(i).withdrawn_at IS NOT NULL THEN 0")
+        }
+        for filter in contract.filters {
+            let placeholders = filter.values.map { value -> String in
+                arguments.append(.text(value))
+                return "?\(arguments.count)"
+            }
+            cases.append("WHEN coalesce(c.\(quote(filter.column)) IN (\(placeholders.joined(separator: ", "))), 0) = 0 THEN 2")
+        }
+        let reason = cases.isEmpty ? "-1" : "CASE \(cases.joined(separator: " ")) ELSE -1 END"
+        let statement = try database.prepare("SELECT \(reason) FROM customers AS c \(joins.joined(separator: " ")) WHERE c.id = ?1")
+        try statement.bind(arguments)
+        var result: [DeletionReason?] = []
+        result.reserveCapacity(ids.count)
+        for id in ids {
+            try statement.bind(.integer(id), at: 1)
+            if try statement.step() {
+                switch statement.int64(0) {
+                case 0: result.append(.consentWithdrawn)
+                case 2: result.append(.noLongerShared)
+                default: result.append(nil)
+                }
+            } else {
+                result.append(.erased)
+            }
+            statement.reset()
+        }
+        return result
+    }
+
     private func quote(_ identifier: String) -> String {
         "\"" + identifier.replacingOccurrences(of: "\"", with: "\"\"") + "\""
     }

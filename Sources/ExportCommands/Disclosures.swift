@@ -28,12 +28,17 @@ extension PartnerExportCommand {
                 try StandardOutput.line("No disclosure of customer \(customerID) is recorded in \(common.statePath).")
                 return
             }
-            try StandardOutput.line("Customer \(customerID): \(disclosures.count) disclosure\(disclosures.count == 1 ? "" : "s") recorded.")
-            try StandardOutput.line(Terminal.table(["disclosed at", "partner", "delivery", "consent", "fields", "purpose"],
+            let deletions = disclosures.filter { $0.kind == .deletion }.count
+            let sent = disclosures.count - deletions
+            try StandardOutput.line("Customer \(customerID): \(sent) disclosure\(sent == 1 ? "" : "s")"
+                                    + (deletions > 0 ? " and \(deletions) deletion notice\(deletions == 1 ? "" : "s")" : "") + " recorded.")
+            try StandardOutput.line(Terminal.table(["disclosed at", "partner", "kind", "delivery", "consent / reason", "fields", "purpose"],
                                                    disclosures.map { d in
-                [d.disclosedAt + (d.confirmed ? "" : " (unconfirmed)"), d.partner, d.deliveryID,
-                 "\(d.consentScope) (given \(d.consentGrantedAt))", d.fields.joined(separator: ", "), d.purpose]
-            }, dropOrder: [0, 1, 4, 3, 2, 5]))
+                [d.disclosedAt + (d.confirmed ? "" : " (unconfirmed)"), d.partner,
+                 d.kind == .deletion ? "deletion notice" : "disclosure", d.deliveryID,
+                 d.kind == .deletion ? "told to forget: \(d.reason?.rawValue ?? "?")" : "\(d.consentScope) (given \(d.consentGrantedAt))",
+                 d.fields.joined(separator: ", "), d.purpose]
+            }, dropOrder: [0, 1, 2, 5, 4, 3, 6]))
             if Terminal.layoutWidth != nil {
                 try StandardOutput.line("(fitted to the terminal: --wide or --json shows every column in full)")
             }

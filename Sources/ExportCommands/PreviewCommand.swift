@@ -45,7 +45,10 @@ extension PartnerExportCommand {
             try SourceCheck.check(common.databasePath, partners: [partner])
             let job = try ExportJob(plan: plan, source: try CustomerDatabase(path: common.databasePath),
                                     schema: try SchemaCache.shared.schema(for: partner, in: configuration))
-            let report = try Preview(job: job).run(samples: limit, out: out, generatedAt: Timestamps.rfc3339(Host.time.now()))
+            // What the partner holds, read only, to count changes and the notices due (none without a ledger).
+            let holdings = FileManager.default.fileExists(atPath: common.statePath) ? try ReadOnlyLedger.open(common) : nil
+            let report = try Preview(job: job, holdings: holdings).run(samples: limit, out: out,
+                                                                       generatedAt: Timestamps.rfc3339(Host.time.now()))
             if json {
                 try StandardOutput.json(PreviewOutput.document(report, reveal: reveal))
             } else {

@@ -7,7 +7,7 @@ enum PreviewOutput {
     static func document(_ report: PreviewReport, reveal: Bool) -> PreviewDocument {
         let partner = report.partner
         let fields = partner.mapping.fields
-        return PreviewDocument(
+        var document = PreviewDocument(
             partner: partner.id, name: partner.contract.name, purpose: partner.contract.purpose,
             format: partner.contract.format.rawValue, consent: partner.contract.consent, customers: report.counts.customers,
             eligible: report.counts.eligible, rendered: report.tally.rendered,
@@ -28,6 +28,14 @@ enum PreviewOutput {
                            uniquingKeysWith: { first, _ in first })
             },
             out: report.output.map { PreviewDocument.Output(path: $0.path, records: $0.records, bytes: $0.bytes) })
+        let changes = report.tally.changes
+        document.mode = partner.contract.mode.rawValue
+        document.key = partner.mapping.key
+        document.new = changes.new
+        document.changed = changes.changed
+        document.unchanged = changes.unchanged
+        document.noticesDue = Dictionary(uniqueKeysWithValues: changes.notices.map { ($0.key.rawValue, $0.value) })
+        return document
     }
 
     static func text(_ report: PreviewReport, reveal: Bool) -> String {
@@ -37,6 +45,8 @@ enum PreviewOutput {
         lines.append("Preview of \(partner.id) (\(contract.name)), \(contract.format.rawValue) feed")
         lines.append("Purpose: \(contract.purpose)")
         lines.append("Consent required: \(contract.consent.joined(separator: ", "))")
+        lines.append("Mode: \(contract.mode.rawValue); the partner knows customers by \(partner.mapping.key ?? "?"); deletion notices "
+                     + "are held beyond \(contract.maxDeletionsPercent == contract.maxDeletionsPercent.rounded() ? String(Int(contract.maxDeletionsPercent)) : String(contract.maxDeletionsPercent))% of the customers it holds")
         lines.append("")
         var rows: [[String]] = [["customers", Terminal.count(report.counts.customers)]]
         for (reason, count) in report.counts.excluded {
@@ -46,7 +56,16 @@ enum PreviewOutput {
         for (code, count) in report.tally.rejectedByReason.sorted(by: { $0.key < $1.key }) {
             rows.append(["  rejected: \(code.replacingOccurrences(of: "_", with: " "))", Terminal.count(count)])
         }
+        let changes = report.tally.changes
+        rows.append(["  new for the partner", Terminal.count(changes.new)])
+        rows.append(["  changed since it acknowledged them", Terminal.count(changes.changed)])
+        rows.append(["  unchanged" + (contract.mode == .changes ? " (not sent: changes mode)" : ""), Terminal.count(changes.unchanged)])
         rows.append(["would be sent", Terminal.count(report.tally.rendered)])
+        rows.append(["deletion notices due", Terminal.count(changes.noticeCount)])
+        for reason in DeletionReason.allCases where (changes.notices[reason] ?? 0) > 0 {
+            rows.append(["  \(reason.rawValue)", Terminal.count(changes.notices[reason] ?? 0)])
+        }
+        if changes.unnamed > 0 { rows.append(["  held but cannot be named (key unknown)", Terminal.count(changes.unnamed)]) }
         if report.tally.replacedCharacters > 0 {
             rows.append(["characters replaced by U+FFFD", Terminal.count(report.tally.replacedCharacters)])
         }

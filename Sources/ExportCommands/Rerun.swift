@@ -29,6 +29,9 @@ extension PartnerExportCommand {
         @Flag(help: "Print the report as JSON.")
         var json = false
 
+        @Flag(help: "Send deletion notices even when they exceed a partner's max_deletions_percent of the customers it holds.")
+        var allowDeletions = false
+
         func validate() throws {
             if partner != nil && !failed {
                 throw ValidationError("--partner goes with --failed: 'rerun --failed --partner \(partner ?? "")' completes that "
@@ -41,7 +44,7 @@ extension PartnerExportCommand {
             common.startLogging()
             let configuration = try common.loadConfiguration()
             try RunCommand.execute(failed ? .rerunFailed(partner: partner) : .rerunDeliveries(deliveries), common: common,
-                                   configuration: configuration, parallel: 2, json: json)
+                                   configuration: configuration, parallel: 2, json: json, allowDeletions: allowDeletions)
         }
     }
 }

@@ -33,6 +33,9 @@ extension PartnerExportCommand {
         @Flag(help: "Print the report as JSON.")
         var json = false
 
+        @Flag(help: "Send deletion notices even when they exceed a partner's max_deletions_percent of the customers it holds.")
+        var allowDeletions = false
+
         @Option(help: "How many partners to deliver at the same time.")
         var parallel = 2
 
@@ -52,7 +55,8 @@ extension PartnerExportCommand {
                 return
             }
             let request: Runner.Request = due ? .due : .partners(try select(configuration), trigger: .manual)
-            try RunCommand.execute(request, common: common, configuration: configuration, parallel: parallel, json: json)
+            try RunCommand.execute(request, common: common, configuration: configuration, parallel: parallel, json: json,
+                                   allowDeletions: allowDeletions)
         }
 
         private func select(_ configuration: Configuration) throws -> [Partner] {
@@ -78,18 +82,20 @@ extension PartnerExportCommand {
                     Terminal.warning("\(partner.id): the environment variable \(variable) is not set here; a real run needs it")
                 }
             }
+            // What each partner holds, to find its changes and notices (read only; none without a ledger).
+            let holdings = FileManager.default.fileExists(atPath: common.statePath) ? try ReadOnlyLedger.open(common) : nil
             let document = try DryRun(configuration: configuration, sourcePath: common.databasePath, environment: common.environment,
-                                      time: Host.time).run(selected, folder: out, stateFolder: common.stateDirectory)
+                                      time: Host.time).run(selected, folder: out, stateFolder: common.stateDirectory, holdings: holdings)
             if json {
                 try StandardOutput.json(document)
             } else {
                 try StandardOutput.line("Dry run \(document.run): nothing was sent and nothing was recorded. Feeds are under \(document.folder)")
-                try StandardOutput.line(Terminal.table(["partner", "eligible", "rendered", "rejected", "batches", "bytes", "status"],
+                try StandardOutput.line(Terminal.table(["partner", "eligible", "rendered", "rejected", "notices", "batches", "bytes", "status"],
                                                        document.partners.map { p in
                     p.status == "rendered"
                         ? [p.partner, Terminal.count(p.eligible), Terminal.count(p.records), Terminal.count(p.rejectedRecords),
-                           Terminal.count(p.deliveries), Terminal.count(p.bytes), "ok"]
-                        : [p.partner, "-", "-", "-", "-", "-", "FAILED"]
+                           Terminal.count(p.notices), Terminal.count(p.deliveries), Terminal.count(p.bytes), "ok"]
+                        : [p.partner, "-", "-", "-", "-", "-", "-", "FAILED"]
                 }))
                 for p in document.partners {
                     if p.rejectedRecords > 0 {
@@ -108,9 +114,11 @@ extension PartnerExportCommand {
 /// What `run` and `rerun` share: one call into the library, the report printed, the exit code.
 enum RunCommand {
     static func execute(_ request: Runner.Request, common: CommonOptions, configuration: Configuration, parallel: Int,
-                        json: Bool) throws {
+                        json: Bool, allowDeletions: Bool) throws {
         let progress = ProgressLine()
-        let runner = Runner(common.runSettings(configuration, parallel: parallel, events: RunEventsLog.events(progress: progress)))
+        var settings = common.runSettings(configuration, parallel: parallel, events: RunEventsLog.events(progress: progress))
+        settings.allowDeletions = allowDeletions
+        let runner = Runner(settings)
         let report: RunReport
         do {
             report = try runner.run(request)

@@ -82,6 +82,24 @@ enum RunReportText {
                              + p.allowedNotSent.map { "\($0.field) (\($0.allowedForms.joined(separator: ", ")))" }.joined(separator: ", "))
             }
         }
+        if let changes = p.changes {
+            if changes.noticesDueCount > 0 || changes.noticesSent > 0 {
+                if p.fields.isEmpty { lines.append("") }
+                lines.append("  deletion notices (the key field only): \(Terminal.count(changes.noticesSent)) acknowledged of "
+                             + "\(Terminal.count(changes.noticesDueCount)) due ("
+                             + changes.noticesDue.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ") + ")")
+            }
+            if p.mode == "changes" {
+                lines.append("\(name): changes since what it acknowledged: \(Terminal.count(changes.new)) new, "
+                             + "\(Terminal.count(changes.changed)) changed, \(Terminal.count(changes.unchanged)) unchanged (not sent)"
+                             + (changes.new + changes.changed + changes.noticesDueCount == 0 && p.status == "nothing-to-send"
+                                ? "; nothing changed, nothing sent" : ""))
+            }
+            if changes.unnamed > 0 {
+                lines.append("\(name): \(Terminal.count(changes.unnamed)) customer(s) it holds are no longer eligible but cannot be "
+                             + "named in a notice (the ledger predates keys and the key is not from id)")
+            }
+        }
         if !p.rejectedByReason.isEmpty {
             lines.append("\(name): \(Terminal.count(p.rejectedRecords)) record(s) left out: "
                          + p.rejectedByReason.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")

@@ -4,7 +4,8 @@ import Yams
 
 /// `partners/<id>.yaml` → ``Contract``, reporting every problem with its line.
 struct ContractLoader {
-    static let topKeys = ["id", "name", "purpose", "consent", "allow", "filters", "format", "xsd", "delivery", "schedule"]
+    static let topKeys = ["id", "name", "purpose", "consent", "allow", "filters", "format", "mode", "max_deletions_percent", "xsd",
+                          "delivery", "schedule"]
     static let deliveryKeys = ["url", "method", "headers", "auth", "signing_secret_env", "pseudonym_key_env", "ca_file",
                                "client_cert", "client_key", "client_key_password_env", "pinned_public_key", "batch", "gzip",
                                "timeout_seconds", "max_attempts", "shards"]
@@ -47,6 +48,12 @@ struct ContractLoader {
         if map.value("delivery") == nil {
             diagnostics.report(map.line, "missing required key 'delivery'")
         }
+        var mode: FeedMode?
+        if let text = map.optionalString("mode", diagnostics: &diagnostics) {
+            mode = FeedMode(rawValue: text)
+            if mode == nil { diagnostics.report(map.value("mode")?.mark?.line, "mode must be snapshot or changes") }
+        }
+        let maxDeletions = map.optionalPercent("max_deletions_percent", diagnostics: &diagnostics)
         let schedule = map.optionalString("schedule", diagnostics: &diagnostics)
         if let schedule, let line = map.value("schedule")?.mark?.line {
             lines["schedule"] = line
@@ -57,7 +64,8 @@ struct ContractLoader {
         guard diagnostics.problems.isEmpty, let id, let name, let purpose, let consent, let allow, let filters,
               let format, let delivery else { return nil }
         return Contract(id: id, name: name, purpose: purpose, consent: consent, allow: allow, filters: filters,
-                        format: format, xsd: xsd, delivery: delivery, schedule: schedule)
+                        format: format, xsd: xsd, delivery: delivery, schedule: schedule, mode: mode ?? .snapshot,
+                        maxDeletionsPercent: maxDeletions ?? 10)
     }
 
     // MARK: - Purpose and selection

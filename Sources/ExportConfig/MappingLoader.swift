@@ -4,7 +4,7 @@ import Yams
 
 /// `mappings/<id>.yaml` → ``Mapping``, checked on its own and then against its contract.
 struct MappingLoader {
-    static let topKeys = ["partner", "root", "record", "namespace", "fields"]
+    static let topKeys = ["partner", "root", "record", "namespace", "key", "fields"]
     static let fieldKeys = ["name", "from", "form", "item", "required"]
     /// Enough for any real feed, and what the run report's per-field counts support.
     static let maximumFields = 64
@@ -23,6 +23,8 @@ struct MappingLoader {
         let root: String
         let record: String
         let namespace: String?
+        let key: String?
+        let keyLine: Int?
         let fields: [RawField]
         let line: Int?
         let rootLine: Int?
@@ -48,9 +50,12 @@ struct MappingLoader {
         let rootName = map.optionalString("root", diagnostics: &diagnostics) ?? "feed"
         let record = map.optionalString("record", diagnostics: &diagnostics) ?? "customer"
         let namespace = map.optionalString("namespace", diagnostics: &diagnostics)
+        let key = map.optionalString("key", diagnostics: &diagnostics)
         var fields: [RawField] = []
+        var listed = 0
         if let node = map.value("fields") {
             if let sequence = node.sequence {
+                listed = sequence.count
                 for item in sequence {
                     if let field = loadField(item) { fields.append(field) }
                 }
@@ -65,8 +70,13 @@ struct MappingLoader {
             diagnostics.report(map.line, "missing required key 'fields'")
         }
         checkFields(fields)
+        // A field that did not load has its own problem; the key is judged once every field loads.
+        if fields.count == listed {
+            checkKey(key, line: map.keyLine("key") ?? map.line, fieldsLine: map.keyLine("fields") ?? map.line, fields: fields)
+        }
         guard let partner else { return nil }
-        return RawMapping(partner: partner, root: rootName, record: record, namespace: namespace, fields: fields,
+        return RawMapping(partner: partner, root: rootName, record: record, namespace: namespace, key: key,
+                          keyLine: map.keyLine("key"), fields: fields,
                           line: map.line, rootLine: map.keyLine("root"), recordLine: map.keyLine("record"))
     }
 
@@ -120,6 +130,33 @@ struct MappingLoader {
         }
     }
 
+    /// The key a partner identifies customers by: a field of this mapping, from `id` or `email`, in a
+    /// form that gives the same value for the same customer on every run; by default the first field
+    /// from `id` in such a form.
+    private mutating func checkKey(_ key: String?, line: Int?, fieldsLine: Int?, fields: [RawField]) {
+        let mapped = fields.map(\.field)
+        guard let key else {
+            if !mapped.isEmpty && Mapping.defaultKey(mapped) == nil {
+                diagnostics.report(fieldsLine, "the mapping has no key: no field sends id as clear, sha256 or pseudonym. "
+                                   + "Name the field the partner identifies customers by with 'key:' (from id or email, "
+                                   + "in form clear, sha256 or pseudonym): deletion notices need it")
+            }
+            return
+        }
+        guard let field = mapped.first(where: { $0.name == key }) else {
+            diagnostics.report(line, "key '\(key)' is not an output name of this mapping; names: "
+                               + mapped.map(\.name).joined(separator: ", "))
+            return
+        }
+        if !Mapping.keyColumns.contains(field.from) {
+            diagnostics.report(line, "key '\(key)' comes from \(field.from); a key must come from id or email, which "
+                               + "identify a customer")
+        } else if !Mapping.stableForms.contains(field.form) {
+            diagnostics.report(line, "key '\(key)' is sent as \(field.form.name), which is not stable for a customer (or "
+                               + "not unique); a key must be clear, sha256 or pseudonym")
+        }
+    }
+
     /// Checks the mapping against its contract: a mapping may send less than its contract allows, never more.
     mutating func check(_ raw: RawMapping, against contract: Contract, contractFile: String) -> Mapping? {
         let before = diagnostics.problems.count
@@ -161,7 +198,7 @@ struct MappingLoader {
         }
         guard diagnostics.problems.count == before else { return nil }
         return Mapping(partner: raw.partner, root: raw.root, record: raw.record, namespace: raw.namespace,
-                       fields: raw.fields.map(\.field))
+                       fields: raw.fields.map(\.field), key: raw.key)
     }
 }
 

@@ -101,6 +101,20 @@ struct YAMLMap {
         return n
     }
 
+    /// An optional number from 0 to 100 (a share in percent; decimals allowed).
+    func optionalPercent(_ key: String, diagnostics: inout Diagnostics) -> Double? {
+        guard let node = value(key) else { return nil }
+        guard let scalar = node.scalar, scalar.style == .plain, let n = Double(scalar.string), n.isFinite else {
+            diagnostics.report(node.mark?.line, "'\(qualified(key))' must be a number from 0 to 100 (a percentage)")
+            return nil
+        }
+        guard (0...100).contains(n) else {
+            diagnostics.report(node.mark?.line, "'\(qualified(key))' must be between 0 and 100 (a percentage); it is \(scalar.string)")
+            return nil
+        }
+        return n
+    }
+
     /// An optional `true` / `false`.
     func optionalBool(_ key: String, diagnostics: inout Diagnostics) -> Bool? {
         guard let node = value(key) else { return nil }

@@ -18,11 +18,19 @@ public struct Contract: Sendable {
     public let delivery: DeliverySettings
     /// 5-field cron expression (UTC) used by `run --due`.
     public let schedule: String?
+    /// Whether every run sends every eligible record, or only what changed.
+    public let mode: FeedMode
+    /// A run that would send deletion notices for more than this share (percent) of the customers the
+    /// partner holds is held for that partner (`run --allow-deletions` sends them).
+    public let maxDeletionsPercent: Double
 
     public init(
         id: String, name: String, purpose: String, consent: [String], allow: [AllowedField],
-        filters: [Filter], format: FeedFormat, xsd: String?, delivery: DeliverySettings, schedule: String?
+        filters: [Filter], format: FeedFormat, xsd: String?, delivery: DeliverySettings, schedule: String?,
+        mode: FeedMode = .snapshot, maxDeletionsPercent: Double = 10
     ) {
+        self.mode = mode
+        self.maxDeletionsPercent = maxDeletionsPercent
         self.id = id
         self.name = name
         self.purpose = purpose
@@ -76,4 +84,55 @@ public enum FeedFormat: String, Sendable, Hashable {
     }
 
     public var fileExtension: String { rawValue }
+}
+
+/// What a partner's run sends (docs/design.md, "Change feeds and deletion notices").
+public enum FeedMode: String, Sendable, Hashable {
+    /// Every eligible record, every run (plus the deletion notices due).
+    case snapshot
+    /// Only records that are new or whose bytes changed since the version the partner acknowledged
+    /// (plus the deletion notices due).
+    case changes
+}
+
+/// Why a partner must forget a customer it received.
+public enum DeletionReason: String, Sendable, Hashable, CaseIterable, Codable {
+    /// A consent scope the contract needs is withdrawn (or its row is gone).
+    case consentWithdrawn = "consent_withdrawn"
+    /// The customer's row is no longer in the source.
+    case erased
+    /// Anything else: a filter, the account status, a narrowed contract.
+    case noLongerShared = "no_longer_shared"
+
+    /// Its number in the ledger's compact encoding.
+    public var code: UInt8 {
+        switch self {
+        case .consentWithdrawn: 0
+        case .erased: 1
+        case .noLongerShared: 2
+        }
+    }
+
+    public init?(code: UInt8) {
+        switch code {
+        case 0: self = .consentWithdrawn
+        case 1: self = .erased
+        case 2: self = .noLongerShared
+        default: return nil
+        }
+    }
+}
+
+/// One deletion notice: the customer, the key value the partner knows them by, and why.
+public struct DeletionNotice: Sendable, Hashable {
+    public let customerID: Int64
+    /// The key field's value as it was sent (UTF-8).
+    public let key: [UInt8]
+    public let reason: DeletionReason
+
+    public init(customerID: Int64, key: [UInt8], reason: DeletionReason) {
+        self.customerID = customerID
+        self.key = key
+        self.reason = reason
+    }
 }

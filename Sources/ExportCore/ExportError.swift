@@ -42,6 +42,7 @@ public struct ExportError: Error, Sendable, Hashable, CustomStringConvertible {
         case transportSetup
         case inDoubt
         case internalFailure
+        case deletionGuard
     }
 
     private let kind: Kind
@@ -77,6 +78,7 @@ public struct ExportError: Error, Sendable, Hashable, CustomStringConvertible {
         case .tlsUntrusted: "delivery.tls"
         case .transportSetup: "delivery.setup"
         case .inDoubt: "delivery.in_doubt"
+        case .deletionGuard: "deletions.guard"
         case .internalFailure: "internal"
         }
     }
@@ -88,7 +90,7 @@ public struct ExportError: Error, Sendable, Hashable, CustomStringConvertible {
             .configuration
         case .lockHeld, .deliveryExhausted, .deliveryRefusedWait, .inDoubt:
             .transient
-        case .payloadMissing, .payloadMismatch, .deliveryRejected, .tlsUntrusted, .internalFailure:
+        case .payloadMissing, .payloadMismatch, .deliveryRejected, .tlsUntrusted, .internalFailure, .deletionGuard:
             .permanent
         }
     }
@@ -143,6 +145,8 @@ public struct ExportError: Error, Sendable, Hashable, CustomStringConvertible {
     public static func deliveryRefusedWait(_ message: String) -> ExportError { ExportError(.deliveryRefusedWait, message) }
     public static func tlsUntrusted(_ message: String) -> ExportError { ExportError(.tlsUntrusted, message) }
     public static func inDoubt(_ message: String) -> ExportError { ExportError(.inDoubt, message) }
+    /// More deletion notices than the contract's `max_deletions_percent` allows: held for a human.
+    public static func deletionGuard(_ message: String) -> ExportError { ExportError(.deletionGuard, message) }
     public static func internalFailure(_ message: String) -> ExportError { ExportError(.internalFailure, message) }
 }
 

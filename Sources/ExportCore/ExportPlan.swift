@@ -9,6 +9,11 @@ public struct ExportPlan: Sendable {
     /// name, source, form, item and `required`, and (through a keyed hash, never the key) the
     /// pseudonym key. Two runs with equal fingerprints render equal records from equal rows.
     public let shape: String
+    /// Where the key field (docs/design.md, "Change feeds and deletion notices") sits among the
+    /// mapping's fields. A record without a key value is rejected: the partner could not be told to
+    /// forget it. Every validated mapping has one (nil only for mappings built in code, which then
+    /// cannot track changes).
+    public let keyIndex: Int?
 
     /// - Parameter pseudonymKey: the bytes of the partner's pseudonym key; needed when a field uses
     ///   the `pseudonym` form.
@@ -31,13 +36,15 @@ public struct ExportPlan: Sendable {
                 throw PlanError.shortPseudonymKey(variable: variable, length: key.count)
             }
         }
+        let keyIndex = mapping.keyIndex
+        self.keyIndex = keyIndex
         var steps: [Minimiser.Step] = []
-        for field in mapping.fields {
+        for (position, field) in mapping.fields.enumerated() {
             guard let index = columns.index(of: field.from), let column = CustomerSchema.column(named: field.from) else {
                 throw PlanError.unreadableColumn(field.from)
             }
             let schemaColumn = CustomerSchema.columns.firstIndex(of: column) ?? 0
-            steps.append(Minimiser.Step(column: index, schemaColumn: schemaColumn, required: field.required,
+            steps.append(Minimiser.Step(column: index, schemaColumn: schemaColumn, required: field.required || position == keyIndex,
                                         transform: .resolve(form: field.form, column: column)))
         }
         minimiser = Minimiser(steps: steps, pseudonymizer: pseudonymizer)
@@ -46,6 +53,8 @@ public struct ExportPlan: Sendable {
         for field in mapping.fields {
             description += "field=\(field.name)|\(field.from)|\(field.form.name)|\(field.item)|\(field.required)\n"
         }
+        // The key and the mode decide what a feed carries too (which records, how notices name customers).
+        description += "identity=\(mapping.key ?? "")\nmode=\(partner.contract.mode.rawValue)\n"
         if let pseudonymizer { description += "key=" + pseudonymizer.pseudonym(of: "partner-export/feed-shape") + "\n" }
         shape = HashForm.sha256(of: description)
     }

@@ -12,15 +12,32 @@ public struct Mapping: Sendable {
     public let namespace: String?
     /// Output fields, in output order.
     public let fields: [MappedField]
+    /// The output name of the field a partner identifies a customer by (docs/design.md, "Change
+    /// feeds and deletion notices"): `key:`, or the first field from `id`.
+    public let key: String?
 
     public init(partner: String, root: String = "feed", record: String = "customer", namespace: String? = nil,
-                fields: [MappedField]) {
+                fields: [MappedField], key: String? = nil) {
         self.partner = partner
         self.root = root
         self.record = record
         self.namespace = namespace
         self.fields = fields
+        self.key = key ?? Self.defaultKey(fields)
     }
+
+    /// The first field from `id` in a form that stays the same for a customer.
+    public static func defaultKey(_ fields: [MappedField]) -> String? {
+        fields.first { $0.from == "id" && Self.stableForms.contains($0.form) }?.name
+    }
+
+    /// The forms a key may take: the same value for the same customer on every run.
+    public static let stableForms: [Form] = [.clear, .sha256, .pseudonym]
+    /// The columns a key may come from.
+    public static let keyColumns = ["id", "email"]
+
+    /// Where the key field sits in ``fields``.
+    public var keyIndex: Int? { key.flatMap { key in fields.firstIndex { $0.name == key } } }
 }
 
 /// One output field of a mapping.

@@ -114,6 +114,19 @@ public struct Minimiser: Sendable {
         return nil
     }
 
+    /// The value field `index` takes for customer `id` when the field comes from `id` (a deletion
+    /// notice's key when the ledger does not hold it: a ledger written before it kept keys); nil
+    /// when the field comes from another column.
+    public func value(ofField index: Int, forID id: Int64) -> [UInt8]? {
+        guard steps.indices.contains(index), steps[index].source == "id" else { return nil }
+        var record = RecordBuffer()
+        record.reset(customerID: id)
+        let step = steps[index]
+        let rejection = DecimalText.withDigits(id) { apply(step, to: $0, record: &record) }
+        guard rejection == nil, case .text(let range)? = record.values.last else { return nil }
+        return Array(record.bytes[range])
+    }
+
     /// Appends the first `count` characters (extended grapheme clusters) of `value`; returns how many
     /// invalid UTF-8 sequences were replaced.
     static func appendPrefix(of value: UnsafeRawBufferPointer, characters count: Int, to out: inout [UInt8]) -> Int {

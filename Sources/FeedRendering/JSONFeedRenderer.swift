@@ -8,9 +8,15 @@ public struct JSONFeedRenderer: FeedRenderer {
     private let keys: [UInt8]
     private let keyRanges: [Range<Int>]
     public let separator: [UInt8] = Array(",\n".utf8)
-    public let tail: [UInt8] = Array("\n]}\n".utf8)
+    public let deletionSeparator: [UInt8] = Array(",\n".utf8)
+    /// `{"<key name>":` for deletion notices.
+    private let deletionKey: [UInt8]
 
     public init(mapping: Mapping) {
+        var deletionKey = Array("{".utf8)
+        _ = Array((mapping.key ?? "key").utf8).withUnsafeBytes { JSONText.appendString($0, to: &deletionKey) }
+        deletionKey.append(UInt8(ascii: ":"))
+        self.deletionKey = deletionKey
         var keys: [UInt8] = []
         var ranges: [Range<Int>] = []
         for field in mapping.fields {
@@ -54,7 +60,28 @@ public struct JSONFeedRenderer: FeedRenderer {
         return replaced
     }
 
-    public func head(_ envelope: Envelope, recordCount: Int) -> [UInt8] {
+    /// `{"<key>":"…","reason":"consent_withdrawn"}`
+    public func appendDeletion(_ notice: DeletionNotice, to out: inout [UInt8]) {
+        out.append(contentsOf: deletionKey)
+        _ = notice.key.withUnsafeBytes { JSONText.appendString($0, to: &out) }
+        out.append(contentsOf: ",\"reason\":\"".utf8)
+        out.append(contentsOf: notice.reason.rawValue.utf8)
+        out.append(contentsOf: "\"}".utf8)
+    }
+
+    /// `],"deletion_count":N,"deletions":[…]}` after the records.
+    public func tail(deletions: [UInt8], count: Int) -> [UInt8] {
+        var out = Array("\n],\"deletion_count\":\(count),\"deletions\":[".utf8)
+        if count > 0 {
+            out.append(UInt8(ascii: "\n"))
+            out.append(contentsOf: deletions)
+            out.append(UInt8(ascii: "\n"))
+        }
+        out.append(contentsOf: "]}\n".utf8)
+        return out
+    }
+
+    public func head(_ envelope: Envelope, recordCount: Int, deletionCount: Int) -> [UInt8] {
         var out: [UInt8] = []
         func field(_ name: String, _ value: String) {
             out.append(contentsOf: "\"\(name)\":".utf8)
@@ -67,6 +94,7 @@ public struct JSONFeedRenderer: FeedRenderer {
         field("delivery", envelope.delivery)
         out.append(contentsOf: "\"batch\":\(envelope.batch),".utf8)
         field("generated_at", envelope.generatedAt)
+        field("mode", envelope.mode.rawValue)
         let count = String(recordCount)
         out.append(contentsOf: "\"record_count\":\(count)".utf8)
         out.append(contentsOf: ",\"records\":[\n".utf8)

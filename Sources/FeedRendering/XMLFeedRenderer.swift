@@ -20,7 +20,12 @@ public final class XMLFeedRenderer: FeedRenderer {
     private let itemNames: [UnsafeMutablePointer<xmlChar>]
     private var scratch: [UInt8] = []
     public let separator: [UInt8] = [UInt8(ascii: "\n")]
-    public let tail: [UInt8]
+    public let deletionSeparator: [UInt8] = [UInt8(ascii: "\n")]
+    /// `</root>` and the newlines around it.
+    private let end: [UInt8]
+    /// `<KEY>` and `</KEY></deletion>` of a deletion notice.
+    private let keyOpen: [UInt8]
+    private let keyClose: [UInt8]
 
     public init(mapping: Mapping) throws {
         _ = LibXML2.initialised
@@ -38,7 +43,10 @@ public final class XMLFeedRenderer: FeedRenderer {
             throw RenderError(description: "libxml2 could not create a writer")
         }
         self.writer = writer
-        tail = Array("\n</\(mapping.root)>\n".utf8)
+        end = Array("\n</\(mapping.root)>\n".utf8)
+        let key = mapping.key ?? "key"
+        keyOpen = Array("><\(key)>".utf8)
+        keyClose = Array("</\(key)></deletion>".utf8)
         recordName = Self.duplicate(mapping.record)
         fieldNames = mapping.fields.map { Self.duplicate($0.name) }
         itemNames = mapping.fields.map { Self.duplicate($0.item) }
@@ -123,7 +131,23 @@ public final class XMLFeedRenderer: FeedRenderer {
         return replaced
     }
 
-    public func head(_ envelope: Envelope, recordCount: Int) throws -> [UInt8] {
+    /// `<deletion reason="consent_withdrawn"><KEY>…</KEY></deletion>` (KEY: the key field's element).
+    public func appendDeletion(_ notice: DeletionNotice, to out: inout [UInt8]) {
+        out.append(contentsOf: "<deletion reason=\"".utf8)
+        out.append(contentsOf: notice.reason.rawValue.utf8)
+        out.append(UInt8(ascii: "\""))
+        out.append(contentsOf: keyOpen)
+        _ = notice.key.withUnsafeBytes { XMLText.appendSanitised($0, to: &out, escape: true) }
+        out.append(contentsOf: keyClose)
+    }
+
+    /// The notices after the records, then the root's end tag.
+    public func tail(deletions: [UInt8], count: Int) -> [UInt8] {
+        guard count > 0 else { return end }
+        return [UInt8(ascii: "\n")] + deletions + end
+    }
+
+    public func head(_ envelope: Envelope, recordCount: Int, deletionCount: Int) throws -> [UInt8] {
         guard let buffer = xmlBufferCreate() else { throw RenderError(description: "libxml2 could not allocate a buffer") }
         defer { xmlBufferFree(buffer) }
         guard let writer = xmlNewTextWriterMemory(buffer, 0) else { throw RenderError(description: "libxml2 could not create a writer") }
@@ -134,7 +158,8 @@ public final class XMLFeedRenderer: FeedRenderer {
         let count = String(recordCount)
         for (name, value) in [("partner", envelope.partner), ("run", envelope.run), ("delivery", envelope.delivery),
                               ("batch", String(envelope.batch)), ("generated-at", envelope.generatedAt),
-                              ("record-count", count)] {
+                              ("mode", envelope.mode.rawValue), ("record-count", count),
+                              ("deletion-count", String(deletionCount))] {
             try check(xmlTextWriterWriteAttribute(writer, name, value))
         }
         // Flushed before the writer closes the start tag: the tag is closed here, after optional padding.

@@ -72,6 +72,14 @@ public protocol DisclosureLog: AnyObject {
     func disclosures(customerID: Int64) throws -> [DisclosureRecord]
 }
 
+/// What each partner holds: per customer it received and was not told to forget, the key value and a
+/// digest of the record as it acknowledged them (written only when a delivery is marked delivered).
+public protocol HoldingsLog: AnyObject {
+    func holdingsCount(partner: String) throws -> Int
+    /// Up to `limit` of the partner's holdings within `range` and after `after`, in id order.
+    func holdings(partner: String, range: IDRange, after: Int64?, limit: Int) throws -> HoldingsPage
+}
+
 /// What `prune` may delete.
 public protocol RetentionLog: AnyObject {
     /// Deliveries created before `cutoff` whose payload is still stored and may go: delivered or
@@ -100,7 +108,7 @@ public protocol CounterLog: AnyObject {
 /// let ledger = try SQLiteLedger.open(at: "state/ledger.sqlite", access: .write)
 /// for delivery in try ledger.owed(partner: "acme-offers") { print(delivery.id, delivery.status) }
 /// ```
-public protocol LedgerStore: RunLog, FeedLog, DeliveryLog, DisclosureLog, RetentionLog, CounterLog {
+public protocol LedgerStore: RunLog, FeedLog, DeliveryLog, DisclosureLog, HoldingsLog, RetentionLog, CounterLog {
     /// Where it is, for messages (a path; never a password).
     var location: String { get }
     /// A new connection to the same ledger, for another thread.

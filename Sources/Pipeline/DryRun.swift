@@ -3,6 +3,7 @@ import ExportConfig
 import ExportCore
 import FeedRendering
 import Foundation
+import Ledger
 import Reports
 import SafeFiles
 
@@ -22,7 +23,9 @@ public struct DryRun {
     }
 
     /// Renders `partners` under `folder/<partner>/batch-NNNNNN.<ext>`.
-    public func run(_ partners: [Partner], folder: String?, stateFolder: String) throws -> DryRunDocument {
+    /// With `holdings` (the ledger, read only), the feeds carry what a run would send: in changes mode
+    /// only what changed, and in both modes the deletion notices due.
+    public func run(_ partners: [Partner], folder: String?, stateFolder: String, holdings: (any HoldingsLog)? = nil) throws -> DryRunDocument {
         try SourceCheck.check(sourcePath, partners: partners)
         let now = time.now()
         let runID = Timestamps.identifier("dry", at: now, randomBytes: 3)
@@ -37,14 +40,19 @@ public struct DryRun {
                 try PrivateFolder.create(partnerFolder)
                 let ext = partner.contract.format.fileExtension
                 let tally = try job.snapshot {
-                    try job.runBatches(runID: runID, generatedAt: Timestamps.rfc3339(now), deliveryID: { "\(runID)-b\($0)" }) { batch in
+                    try job.runBatches(runID: runID, generatedAt: Timestamps.rfc3339(now), holdings: holdings,
+                                       deliveryID: { "\(runID)-b\($0)" }) { batch in
                         let name = String(format: "batch-%06d.%@", batch.number, ext)
                         try OutputFile.write(batch.parts, to: Paths.join(partnerFolder, name))
                     }
                 }
-                return DryRunDocument.Partner(partner: partner.id, status: "rendered", deliveries: tally.batches, records: tally.rendered,
-                                              eligible: tally.eligible, rejectedRecords: tally.rejectedCount, bytes: tally.bytes,
-                                              folder: partnerFolder, error: nil, rejected: tally.rejected)
+                var entry = DryRunDocument.Partner(partner: partner.id, status: "rendered", deliveries: tally.batches,
+                                                   records: tally.rendered, eligible: tally.eligible,
+                                                   rejectedRecords: tally.rejectedCount, bytes: tally.bytes, folder: partnerFolder,
+                                                   error: nil, rejected: tally.rejected)
+                entry.notices = tally.changes.noticeCount
+                entry.noticesByReason = Dictionary(uniqueKeysWithValues: tally.changes.notices.map { ($0.key.rawValue, $0.value) })
+                return entry
             } catch {
                 return DryRunDocument.Partner(partner: partner.id, status: "failed", deliveries: 0, records: 0, eligible: 0,
                                               rejectedRecords: 0, bytes: 0, folder: partnerFolder,

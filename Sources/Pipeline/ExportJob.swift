@@ -2,6 +2,7 @@ import CustomerSource
 import ExportCore
 import FeedRendering
 import Foundation
+import Ledger
 
 /// One partner's export, read top to bottom:
 ///
@@ -37,10 +38,10 @@ public final class ExportJob {
     ///   - consent: also read when each customer gave each consent scope (for disclosures).
     ///   - classify: read every customer and count exclusions by first reason in the same pass.
     ///   - samples: how many minimised records (decoded) to keep for a preview.
-    func renderRecords(into tally: Tally, consent: Bool = false, range: IDRange = .all, classify: Bool = false,
-                       samples: Int = 0, _ body: (RenderedRecord) throws -> Void) throws {
+    func renderRecords(into tally: Tally, consent: Bool = false, tracking: Bool = false, range: IDRange = .all,
+                       classify: Bool = false, samples: Int = 0, _ body: (RenderedRecord) throws -> Void) throws {
         let reader = try ChunkedReader(source, plan: plan, range: range, classify: classify)
-        let workers = ParallelRender(reader: reader, plan: plan, consent: consent, samples: samples,
+        let workers = ParallelRender(reader: reader, plan: plan, consent: consent, tracking: tracking, samples: samples,
                                      workers: max(1, min(4, ProcessInfo.processInfo.activeProcessorCount)))
         try workers.start()
         defer { workers.stop() }
@@ -67,22 +68,41 @@ public final class ExportJob {
     /// Renders the customers of `range` in batches (call it inside ``snapshot(_:)``): `number` gives
     /// the batch number of the k-th batch (1-based), `deliveryID` names it, and `handle` gets each
     /// finished feed in order.
+    ///
+    /// Each record is compared with what the partner holds (`holdings`, nil when it holds nothing):
+    /// in `changes` mode only new and changed records go into batches; in both modes the customers
+    /// the partner holds and no longer gets are found in the same pass, and their deletion notices
+    /// follow the range's records (docs/design.md, "Change feeds and deletion notices").
     public func runBatches(runID: String, generatedAt: String, consent: Bool = false, range: IDRange = .all,
+                           holdings: (any HoldingsLog)? = nil,
                            number: @escaping (Int) -> Int = { $0 }, deliveryID: @escaping (Int) -> String,
                            buffers: (() -> [UInt8]?)? = nil, handle: (FinishedBatch) throws -> Void) throws -> ExportTally {
         let tally = Tally()
         var batcher = FeedBatcher(partner: plan.partner, renderer: renderer, schema: schema, runID: runID,
                                   generatedAt: generatedAt, number: number, deliveryID: deliveryID)
         batcher.supply = buffers
-        try renderRecords(into: tally, consent: consent, range: range) { record in
+        // Without a key (a mapping built in code), nothing can be tracked: every record is sent.
+        let tracks = plan.keyIndex != nil
+        let tracker = ChangeTracker(holdings: tracks ? holdings : nil, partner: plan.partner.id, range: range)
+        let sendsUnchanged = plan.partner.contract.mode == .snapshot || !tracks
+        try renderRecords(into: tally, consent: consent, tracking: tracks, range: range) { record in
             if let rejected = batcher.tooLarge(record) {
                 tally.value.reject(rejected)
                 return
             }
-            if var batch = try batcher.add(record, tally: tally) {
+            let kind: ChangeTracker.Kind? = tracks ? try tracker.classify(record) : nil
+            if kind == .unchanged && !sendsUnchanged { return }
+            if var batch = try batcher.add(record, kind: kind, tally: tally) {
                 try emit(batch)
                 batcher.reuse(&batch)
             }
+        }
+        // The reader has stopped; the notices' reasons are read in the same snapshot.
+        let found = try NoticeFinder(plan: plan, source: source).notices(for: try tracker.finish())
+        tally.value.changes.unchanged += tracker.unchanged
+        tally.value.changes.unnamed += found.unnamed
+        for notice in found.notices {
+            if let batch = try batcher.add(notice, tally: tally) { try emit(batch) }
         }
         if let batch = try batcher.finish(tally: tally) { try emit(batch) }
         return tally.value
@@ -91,6 +111,9 @@ public final class ExportJob {
             tally.value.batches += 1
             tally.value.rendered += batch.customerIDs.count
             tally.value.bytes += batch.byteCount
+            tally.value.changes.new += batch.newRecords
+            tally.value.changes.changed += batch.changedRecords
+            for (reason, count) in batch.notices { tally.value.changes.notices[reason, default: 0] += count }
             try handle(batch)
         }
     }
@@ -106,6 +129,10 @@ struct RenderedRecord {
     let grants: UnsafeRawBufferPointer
     /// Bit i set: field i carries a value (not null). Mappings have at most 64 fields.
     let presence: UInt64
+    /// With change tracking: 16 bytes of the SHA-256 of `fragment`, and the key field's value (valid
+    /// during the call only; empty otherwise).
+    var digest: UnsafeRawBufferPointer = UnsafeRawBufferPointer(start: nil, count: 0)
+    var key: UnsafeRawBufferPointer = UnsafeRawBufferPointer(start: nil, count: 0)
 }
 
 /// The running tally, shared by the stages of one export (a reference, so that closures can add to it).
@@ -132,6 +159,8 @@ public struct ExportTally: @unchecked Sendable {
     public var classification: EligibilityCounts?
     /// The first minimised records, decoded (preview samples).
     public var samples: [[Any?]] = []
+    /// New, changed and unchanged records against what the partner holds, and the notices found.
+    public var changes = ChangeCounts()
 
     /// Bounds memory on a source where every record is malformed.
     public static let rejectedListLimit = 100_000
@@ -145,6 +174,7 @@ public struct ExportTally: @unchecked Sendable {
         batches += other.batches
         bytes += other.bytes
         replacedCharacters += other.replacedCharacters
+        changes.add(other.changes)
         rejectedCount += other.rejectedCount
         for (code, count) in other.rejectedByReason { rejectedByReason[code, default: 0] += count }
         rejected += other.rejected.prefix(max(0, Self.rejectedListLimit - rejected.count))

@@ -1,6 +1,7 @@
 import ExportCore
 import FeedRendering
 import Foundation
+import Ledger
 
 /// A finished feed: one batch, ready to be written or delivered.
 public struct FinishedBatch: Sendable {
@@ -14,10 +15,23 @@ public struct FinishedBatch: Sendable {
     /// Where the records sit in the feed, without the envelope.
     public let recordsRange: Range<Int>
 
-    /// The records alone (a rerun compares them with what was sent).
+    /// The records alone.
     public var records: [UInt8] { Array(payload[recordsRange]) }
+    /// The records and everything after them (the notices): what a rerun compares with what it owes.
+    public var recordsAndNotices: [UInt8] { Array(payload[recordsRange.lowerBound...]) }
     /// Non-null values per mapping field, in field order: what actually leaves.
     public let fieldCounts: [Int]
+    /// The encoded ``Ledger/ChangeSet``: new and changed records' keys and digests, and the notices.
+    public var changes: [UInt8] = []
+    /// Deletion notices it carries, by reason.
+    public var notices: [DeletionReason: Int] = [:]
+    /// Records in it that are new or changed for the partner (change tracking).
+    public var newRecords = 0
+    public var changedRecords = 0
+    /// The last customer id it covers, a record's or a notice's.
+    public var lastID: Int64?
+
+    public var noticeCount: Int { notices.values.reduce(0, +) }
 
     public var number: Int { envelope.batch }
 
@@ -54,6 +68,14 @@ struct FeedBatcher {
     private var grants: [UInt8] = []
     private var grantStarts: [Int] = []
     private var presence: [UInt64] = []
+    /// Per record with change tracking: how it stands (``ChangeTracker/Kind``), its digest and key.
+    private var kinds: [UInt8] = []
+    private var digests: [UInt8] = []
+    private var keys: [UInt8] = []
+    private var keyStarts: [Int] = []
+    /// Deletion notices of the current batch, rendered back to back, and the notices themselves.
+    private var noticeBody: [UInt8] = []
+    private var notices: [DeletionNotice] = []
     /// A records buffer given back by ``reuse(_:)``, so that batches do not allocate afresh.
     private var spare: [UInt8] = []
     /// Where to find a spare buffer when none was given back (batches handed to another thread come
@@ -80,12 +102,16 @@ struct FeedBatcher {
         return RejectedRecord(customerID: record.customerID, reason: .tooLarge(bytes: record.fragment.count, limit: limits.maxBytes))
     }
 
-    /// Adds a record; returns the previous batch when this record did not fit in it.
-    mutating func add(_ record: RenderedRecord, tally: Tally) throws -> FinishedBatch? {
+    /// Bytes the notices add to the tail.
+    private var noticeBytes: Int { notices.isEmpty ? 0 : noticeBody.count + 2 }
+
+    /// Adds a record (with `kind` when changes are tracked); returns the previous batch when this
+    /// record did not fit in it.
+    mutating func add(_ record: RenderedRecord, kind: ChangeTracker.Kind? = nil, tally: Tally) throws -> FinishedBatch? {
         var finished: FinishedBatch?
-        if !ids.isEmpty {
-            let size = overhead + body.count + renderer.separator.count + record.fragment.count
-            if ids.count >= limits.maxRecords || size > limits.maxBytes {
+        if !ids.isEmpty || !notices.isEmpty {
+            let size = overhead + body.count + renderer.separator.count + record.fragment.count + noticeBytes
+            if ids.count + notices.count >= limits.maxRecords || size > limits.maxBytes {
                 finished = try finish(tally: tally)
             }
         }
@@ -97,6 +123,30 @@ struct FeedBatcher {
         presence.append(record.presence)
         grantStarts.append(grants.count)
         grants.append(contentsOf: record.grants)
+        if let kind {
+            kinds.append(kind.rawValue)
+            digests.append(contentsOf: record.digest)
+            keyStarts.append(keys.count)
+            keys.append(contentsOf: record.key)
+        }
+        return finished
+    }
+
+    /// Adds a deletion notice after the records; returns the previous batch when it did not fit.
+    mutating func add(_ notice: DeletionNotice, tally: Tally) throws -> FinishedBatch? {
+        var rendered: [UInt8] = []
+        renderer.appendDeletion(notice, to: &rendered)
+        var finished: FinishedBatch?
+        if !ids.isEmpty || !notices.isEmpty {
+            let size = overhead + body.count + noticeBytes + renderer.deletionSeparator.count + rendered.count + 2
+            if ids.count + notices.count >= limits.maxRecords || size > limits.maxBytes {
+                finished = try finish(tally: tally)
+            }
+        }
+        if envelope == nil { try start() }
+        if !notices.isEmpty { noticeBody.append(contentsOf: renderer.deletionSeparator) }
+        noticeBody.append(contentsOf: rendered)
+        notices.append(notice)
         return finished
     }
 
@@ -104,9 +154,34 @@ struct FeedBatcher {
         count += 1
         let number = numbering(count)
         let envelope = Envelope(partner: partner.id, run: runID, delivery: deliveryID(number), batch: number,
-                                generatedAt: generatedAt)
+                                generatedAt: generatedAt, mode: partner.contract.mode)
         self.envelope = envelope
-        overhead = try renderer.head(envelope, recordCount: limits.maxRecords).count + renderer.tail.count
+        overhead = try renderer.head(envelope, recordCount: limits.maxRecords, deletionCount: limits.maxRecords).count
+            + renderer.emptyTail.count
+    }
+
+    /// The batch's change set, its counts of new and changed records, and its last id.
+    private func changeSummary() -> (changes: [UInt8], new: Int, changed: Int, notices: [DeletionReason: Int], last: Int64?) {
+        var writer = ChangeSet.Writer()
+        var new = 0
+        var changed = 0
+        if kinds.count == ids.count {
+            for (i, kind) in kinds.enumerated() where kind != ChangeTracker.Kind.unchanged.rawValue {
+                if kind == ChangeTracker.Kind.new.rawValue { new += 1 } else { changed += 1 }
+                let keyEnd = i + 1 < keyStarts.count ? keyStarts[i + 1] : keys.count
+                writer.record(ids[i], key: keys[keyStarts[i]..<keyEnd],
+                              digest: digests[(i * ChangeSet.digestLength)..<((i + 1) * ChangeSet.digestLength)])
+            }
+        }
+        var reasons: [DeletionReason: Int] = [:]
+        for notice in notices {
+            writer.notice(notice)
+            reasons[notice.reason, default: 0] += 1
+        }
+        var encoded: [UInt8] = []
+        writer.finish(into: &encoded)
+        let last = [ids.last, notices.last?.customerID].compactMap { $0 }.max()
+        return (encoded, new, changed, reasons, last)
     }
 
     /// Takes back the records buffer of a batch that has been written (not when batches come back
@@ -121,7 +196,7 @@ struct FeedBatcher {
 
     /// Closes the current batch (if it holds records): renders the envelope, validates, hands it back.
     mutating func finish(tally: Tally) throws -> FinishedBatch? {
-        guard let envelope, !ids.isEmpty else { return nil }
+        guard let envelope, !ids.isEmpty || !notices.isEmpty else { return nil }
         defer {
             self.envelope = nil
             body.removeAll(keepingCapacity: true)
@@ -130,7 +205,14 @@ struct FeedBatcher {
             grants.removeAll(keepingCapacity: true)
             grantStarts.removeAll(keepingCapacity: true)
             presence.removeAll(keepingCapacity: true)
+            kinds.removeAll(keepingCapacity: true)
+            digests.removeAll(keepingCapacity: true)
+            keys.removeAll(keepingCapacity: true)
+            keyStarts.removeAll(keepingCapacity: true)
+            noticeBody.removeAll(keepingCapacity: true)
+            notices.removeAll(keepingCapacity: true)
         }
+        let tail = renderer.tail(deletions: noticeBody, count: notices.count)
         if schema == nil {
             // Hand the records over without copying them; the next batch starts a new buffer.
             let records = body
@@ -138,30 +220,40 @@ struct FeedBatcher {
             spare = []
             // Without a buffer to reuse, one of the right size at once (growing by doubling faults in twice the pages).
             if body.capacity < records.count { body.reserveCapacity(records.count) }
-            let head = try renderer.head(envelope, recordCount: ids.count)
-            return FinishedBatch(envelope: envelope, parts: [head, records, renderer.tail],
-                                 customerIDs: ids, grants: grants, recordsRange: head.count..<(head.count + records.count),
-                                 fieldCounts: fieldCounts())
+            let head = try renderer.head(envelope, recordCount: ids.count, deletionCount: notices.count)
+            return finished(FinishedBatch(envelope: envelope, parts: [head, records, tail], customerIDs: ids, grants: grants,
+                                          recordsRange: head.count..<(head.count + records.count), fieldCounts: fieldCounts()))
         }
-        var payload = try assemble(envelope)
+        var payload = try assemble(envelope, tail: tail)
         if let schema {
             // Records that break the schema are rejected one by one and the feed is rebuilt without them.
             while true {
                 let violations = payload.withUnsafeBytes { schema.validate($0) }
                 if violations.isEmpty { break }
-                let headLines = try lineCount(renderer.head(envelope, recordCount: ids.count))
+                let headLines = try lineCount(renderer.head(envelope, recordCount: ids.count, deletionCount: notices.count))
                 let offending = try recordsAt(violations, headLines: headLines, envelope: envelope)
                 for (index, violation) in offending.sorted(by: { $0.key > $1.key }) {
                     tally.value.reject(RejectedRecord(customerID: ids[index], reason: .schemaViolation(violation.message)))
                     remove(index)
                 }
-                if ids.isEmpty { return nil }
-                payload = try assemble(envelope)
+                if ids.isEmpty && notices.isEmpty { return nil }
+                payload = try assemble(envelope, tail: tail)
             }
         }
-        return FinishedBatch(envelope: envelope, parts: [payload], customerIDs: ids, grants: grants,
-                             recordsRange: (payload.count - renderer.tail.count - body.count)..<(payload.count - renderer.tail.count),
-                             fieldCounts: fieldCounts())
+        return finished(FinishedBatch(envelope: envelope, parts: [payload], customerIDs: ids, grants: grants,
+                                      recordsRange: (payload.count - tail.count - body.count)..<(payload.count - tail.count),
+                                      fieldCounts: fieldCounts()))
+    }
+
+    private func finished(_ batch: FinishedBatch) -> FinishedBatch {
+        var batch = batch
+        let summary = changeSummary()
+        batch.changes = summary.changes
+        batch.newRecords = summary.new
+        batch.changedRecords = summary.changed
+        batch.notices = summary.notices
+        batch.lastID = summary.last
+        return batch
     }
 
     /// Non-null values per field in the current batch.
@@ -169,11 +261,11 @@ struct FeedBatcher {
         (0..<partner.mapping.fields.count).map { i in presence.reduce(0) { $0 + (($1 >> UInt64(i)) & 1 == 1 ? 1 : 0) } }
     }
 
-    private func assemble(_ envelope: Envelope) throws -> [UInt8] {
-        var payload = try renderer.head(envelope, recordCount: ids.count)
-        payload.reserveCapacity(payload.count + body.count + renderer.tail.count)
+    private func assemble(_ envelope: Envelope, tail: [UInt8]) throws -> [UInt8] {
+        var payload = try renderer.head(envelope, recordCount: ids.count, deletionCount: notices.count)
+        payload.reserveCapacity(payload.count + body.count + tail.count)
         payload.append(contentsOf: body)
-        payload.append(contentsOf: renderer.tail)
+        payload.append(contentsOf: tail)
         return payload
     }
 
@@ -213,6 +305,15 @@ struct FeedBatcher {
         for k in index..<starts.count { starts[k] -= removed }
         ids.remove(at: index)
         presence.remove(at: index)
+        if kinds.count > index {
+            kinds.remove(at: index)
+            digests.removeSubrange((index * ChangeSet.digestLength)..<((index + 1) * ChangeSet.digestLength))
+            let keyEnd = index + 1 < keyStarts.count ? keyStarts[index + 1] : keys.count
+            let keyRange = keyStarts[index]..<keyEnd
+            keys.removeSubrange(keyRange)
+            keyStarts.remove(at: index)
+            for k in index..<keyStarts.count { keyStarts[k] -= keyRange.count }
+        }
         let grantEnd = index + 1 < grantStarts.count ? grantStarts[index + 1] : grants.count
         let grantRange = grantStarts[index]..<grantEnd
         grants.removeSubrange(grantRange)

@@ -106,7 +106,8 @@ final class FeedBuilder: @unchecked Sendable {
         if let owed = segment.owed {
             do {
                 let stored = try payloads.load(owed)
-                owedRecords = Array(stored.joined[owed.recordsRange])
+                // Its records and notices: a batch goes out again as the same bytes only when both are the same.
+                owedRecords = Array(stored.joined[owed.recordsRange.lowerBound...])
             } catch let error as ExportError {
                 if error.code == "payload.mismatch" {
                     // Never sent; kept as evidence, and said loudly: a stored payload does not change by itself.
@@ -121,7 +122,7 @@ final class FeedBuilder: @unchecked Sendable {
             }
         }
         let tally = try job.runBatches(
-            runID: runID, generatedAt: Timestamps.rfc3339(generatedAt), consent: true, range: segment.range,
+            runID: runID, generatedAt: Timestamps.rfc3339(generatedAt), consent: true, range: segment.range, holdings: ledger,
             number: { [self] k in
                 let number = k == 1 ? segment.number ?? takeNumber() : takeNumber()
                 highest = max(highest, number)
@@ -131,7 +132,7 @@ final class FeedBuilder: @unchecked Sendable {
             buffers: { [returned] in returned.take() }
         ) { batch in
             produced += 1
-            if produced == 1, let owed = segment.owed, let owedRecords, owedRecords == batch.records {
+            if produced == 1, let owed = segment.owed, let owedRecords, owedRecords == batch.recordsAndNotices {
                 try channel.send(.send(owed, FeedBox(try payloads.load(owed)), action: .resentSameID, replaced: nil))
                 return
             }
@@ -144,9 +145,10 @@ final class FeedBuilder: @unchecked Sendable {
                 contentType: contract.format.contentType, gzip: contract.delivery.gzip, createdAt: Timestamps.rfc3339(time.now()),
                 fields: export.partner.mapping.fields.map(\.name), purpose: contract.purpose, consentScopes: contract.consent,
                 manifest: Manifest.encoded(customerIDs: batch.customerIDs, scopes: contract.consent.count, grantStream: batch.grants),
-                recordCount: batch.customerIDs.count, lastCustomer: batch.customerIDs.last,
+                recordCount: batch.customerIDs.count, lastCustomer: batch.lastID,
                 shape: export.partner.mapping.fields.map { FieldShape(name: $0.name, from: $0.from, form: $0.form.name) },
-                fieldCounts: batch.fieldCounts), superseding: replaced, at: Timestamps.rfc3339(time.now()))
+                fieldCounts: batch.fieldCounts, changes: batch.changes, noticeCount: batch.noticeCount,
+                keyField: export.partner.mapping.key), superseding: replaced, at: Timestamps.rfc3339(time.now()))
             if let replaced, !keepEvidence { payloads.discard(replaced) }
             events.batchRendered(runID, export.partner.id, batch.number, batch.customerIDs.count)
             try channel.send(.send(delivery, FeedBox(batch.feed), action: .sent, replaced: replaced))

@@ -17,6 +17,8 @@ final class ParallelRender: @unchecked Sendable {
     private let reader: ChunkedReader
     private let plan: ExportPlan
     private let consent: Bool
+    /// Also hash each record and copy its key (change tracking).
+    private let tracking: Bool
     private let samples: Int
     private let lock = NSCondition()
     private var done: [Int: RenderedChunk] = [:]
@@ -29,10 +31,11 @@ final class ParallelRender: @unchecked Sendable {
     private let finished = DispatchSemaphore(value: 0)
     private let workers: Int
 
-    init(reader: ChunkedReader, plan: ExportPlan, consent: Bool, samples: Int, workers: Int) {
+    init(reader: ChunkedReader, plan: ExportPlan, consent: Bool, tracking: Bool = false, samples: Int, workers: Int) {
         self.reader = reader
         self.plan = plan
         self.consent = consent
+        self.tracking = tracking && plan.keyIndex != nil
         self.samples = samples
         self.workers = workers
         workersLeft = workers
@@ -124,6 +127,7 @@ final class ParallelRender: @unchecked Sendable {
         lock.unlock()
         out.sequence = sequence
         let minimiser = plan.minimiser
+        let keyIndex = plan.keyIndex ?? 0
         let scopes = plan.partner.contract.consent.count
         let columns = plan.columns.names.count
         try chunk.withRows { rows in
@@ -135,8 +139,21 @@ final class ParallelRender: @unchecked Sendable {
                     continue
                 }
                 if out.samples.count < samples { out.samples.append(record.values.map { record.decoded($0) }) }
+                let start = out.bytes.count
                 out.replaced += try record.replacedCharacters + renderer.appendRecord(record, to: &out.bytes)
                 out.ends.append(out.bytes.count)
+                if tracking {
+                    // What the partner will hold: the record's bytes, hashed, and the key it knows the customer by.
+                    out.bytes.withUnsafeBytes { bytes in
+                        var hasher = SHA256Hasher()
+                        hasher.update(UnsafeRawBufferPointer(rebasing: bytes[start..<bytes.count]))
+                        hasher.finalize { digest in out.digests.append(contentsOf: digest.prefix(ChangeSet.digestLength)) }
+                    }
+                    if case .text(let range) = record.values[keyIndex] {
+                        out.keys.append(contentsOf: record.bytes[range])
+                    }
+                    out.keyEnds.append(out.keys.count)
+                }
                 out.ids.append(row.customerID)
                 var presence: UInt64 = 0
                 for (i, value) in record.values.enumerated() where value != .null { presence |= 1 << UInt64(i) }
@@ -161,6 +178,10 @@ final class RenderedChunk: @unchecked Sendable {
     /// Each record's consent grants in the manifest's wire form, back to back.
     var grants: [UInt8] = []
     var grantEnds: [Int] = []
+    /// With change tracking: 16 digest bytes per record, and each record's key value.
+    var digests: [UInt8] = []
+    var keys: [UInt8] = []
+    var keyEnds: [Int] = []
     var rejected: [RejectedRecord] = []
     var samples: [[Any?]] = []
     var eligible = 0
@@ -177,6 +198,9 @@ final class RenderedChunk: @unchecked Sendable {
         presence.removeAll(keepingCapacity: true)
         grants.removeAll(keepingCapacity: true)
         grantEnds.removeAll(keepingCapacity: true)
+        digests.removeAll(keepingCapacity: true)
+        keys.removeAll(keepingCapacity: true)
+        keyEnds.removeAll(keepingCapacity: true)
         rejected.removeAll()
         samples.removeAll()
         eligible = 0
@@ -185,18 +209,29 @@ final class RenderedChunk: @unchecked Sendable {
 
     /// Calls `body` with each record in order; the fragment is valid during the call only.
     func forEach(_ body: (RenderedRecord) throws -> Void) rethrows {
+        let tracked = keyEnds.count == ids.count
         try bytes.withUnsafeBytes { all in
             try grants.withUnsafeBytes { grantBytes in
-                var start = 0
-                var grantStart = 0
-                for i in 0..<ids.count {
-                    let end = ends[i]
-                    let grantEnd = grantEnds[i]
-                    try body(RenderedRecord(customerID: ids[i], fragment: UnsafeRawBufferPointer(rebasing: all[start..<end]),
-                                            grants: UnsafeRawBufferPointer(rebasing: grantBytes[grantStart..<grantEnd]),
-                                            presence: presence[i]))
-                    start = end
-                    grantStart = grantEnd
+                try digests.withUnsafeBytes { digestBytes in
+                    try keys.withUnsafeBytes { keyBytes in
+                        var start = 0
+                        var grantStart = 0
+                        var keyStart = 0
+                        let none = UnsafeRawBufferPointer(start: nil, count: 0)
+                        for i in 0..<ids.count {
+                            let end = ends[i]
+                            let grantEnd = grantEnds[i]
+                            let keyEnd = tracked ? keyEnds[i] : 0
+                            let digest = tracked ? UnsafeRawBufferPointer(rebasing: digestBytes[(i * ChangeSet.digestLength)..<((i + 1) * ChangeSet.digestLength)]) : none
+                            try body(RenderedRecord(customerID: ids[i], fragment: UnsafeRawBufferPointer(rebasing: all[start..<end]),
+                                                    grants: UnsafeRawBufferPointer(rebasing: grantBytes[grantStart..<grantEnd]),
+                                                    presence: presence[i], digest: digest,
+                                                    key: tracked ? UnsafeRawBufferPointer(rebasing: keyBytes[keyStart..<keyEnd]) : none))
+                            start = end
+                            grantStart = grantEnd
+                            keyStart = keyEnd
+                        }
+                    }
                 }
             }
         }

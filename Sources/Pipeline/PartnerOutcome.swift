@@ -23,6 +23,8 @@ struct PartnerOutcome {
     var recovered = 0
     var records = 0
     var bytes = 0
+    /// Deletion notices in deliveries the partner acknowledged in this run.
+    var noticesSent = 0
     /// Non-null values per field, summed over acknowledged deliveries, by field shape.
     var fieldValues: [(shape: FieldShape, values: Int)] = []
     var actions: [DeliveryAction] = []
@@ -40,6 +42,7 @@ struct PartnerOutcome {
         case .delivered:
             delivered += 1
             records += result.delivery.recordCount
+            noticesSent += result.delivery.noticeCount
             bytes += result.delivery.bytes
             for (i, shape) in result.delivery.shape.enumerated() {
                 let values = i < result.delivery.fieldCounts.count ? result.delivery.fieldCounts[i] : 0
@@ -88,6 +91,11 @@ struct PartnerOutcome {
             },
             allowedNotSent: fieldValues.isEmpty ? [] : contract.allow.filter { !sentSources.contains($0.field) }
                 .map { AllowedReport(field: $0.field, allowedForms: $0.forms.map(\.name)) },
-            actions: actions, notes: notes)
+            actions: actions, notes: notes, mode: contract.mode.rawValue,
+            changes: tally.map { tally in
+                ChangesReport(new: tally.changes.new, changed: tally.changes.changed, unchanged: tally.changes.unchanged,
+                              noticesDue: Dictionary(uniqueKeysWithValues: tally.changes.notices.map { ($0.key.rawValue, $0.value) }),
+                              noticesSent: noticesSent, unnamed: tally.changes.unnamed)
+            })
     }
 }

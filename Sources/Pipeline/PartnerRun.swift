@@ -65,32 +65,51 @@ struct PartnerRun {
             let builder = FeedBuilder(plan: plan, export: partner.export, schema: partner.schema, sourcePath: context.sourcePath,
                                       ledger: ledger, payloads: context.payloads, runID: context.runID,
                                       generatedAt: context.time.now(), time: context.time, events: context.events)
+            // The deletion guard: while the partner holds customers, nothing leaves before the render has
+            // counted the notices (they are found as the render goes); the batches wait, in memory up to a
+            // budget and reloaded from their verified payloads beyond it.
+            let holds = try ledger.holdingsCount(partner: partner.id)
+            let guarded = holds > 0 && !context.allowDeletions
+            var waiting = WaitingBatches()
             let batches = builder.start()
 
             // 4. Deliver and record, in order; after the first batch that does not get through, hold the rest.
             var stop: Sender.Result?
+            func deliver(_ delivery: DeliveryRecord, _ feed: FeedBox, _ action: FeedBuilder.ReportAction) throws {
+                if let stop {
+                    try ledger.hold(delivery, reason: "not sent: batch \(stop.delivery.batch) (\(stop.delivery.id)) was not "
+                                    + "delivered; owed until a rerun")
+                    outcome.noteHeld(delivery)
+                    return
+                }
+                let result = sender.send(delivery, feed: feed.bytes)
+                builder.giveBack(feed)
+                outcome.count(result, action: action == .resentSameID ? .resentSameID : .sent)
+                if result.status == .pending {
+                    throw result.error ?? ExportError.ledger("the ledger failed while delivery \(delivery.id) was sent")
+                }
+                if !result.delivered { stop = result }
+            }
+            var summary = FeedBuilder.Summary()
             receiving: while true {
                 switch batches.receive() {
                 case .item(.send(let delivery, let feed, let action, let replaced)):
                     if let replaced { outcome.noteSuperseded(replaced, by: [delivery.id], action: .replaced) }
-                    if let stop {
-                        try ledger.hold(delivery, reason: "not sent: batch \(stop.delivery.batch) (\(stop.delivery.id)) was not "
-                                        + "delivered; owed until a rerun")
-                        outcome.noteHeld(delivery)
+                    if guarded {
+                        waiting.keep(delivery, feed, action, builder: builder)
                         continue receiving
                     }
-                    let result = sender.send(delivery, feed: feed.bytes)
-                    builder.giveBack(feed)
-                    outcome.count(result, action: action == .resentSameID ? .resentSameID : .sent)
-                    if result.status == .pending {
+                    do {
+                        try deliver(delivery, feed, action)
+                    } catch {
                         batches.cancel()
                         _ = batches.waitForEnd()
-                        throw result.error ?? ExportError.ledger("the ledger failed while delivery \(delivery.id) was sent")
+                        throw error
                     }
-                    if !result.delivered { stop = result }
                 case .item(.nothingLeft(let owed)):
                     outcome.noteSuperseded(owed, by: [], action: .nothingLeft)
-                case .end(.success(let summary)):
+                case .end(.success(let finished)):
+                    summary = finished
                     outcome.tally = summary.tally
                     outcome.notes += summary.notes
                     for old in summary.supersededOlder { outcome.noteSuperseded(old, by: [], action: .supersededByFeed) }
@@ -99,7 +118,16 @@ struct PartnerRun {
                     throw error
                 }
             }
-
+            if guarded {
+                let notices = summary.tally.changes.noticeCount
+                let limit = Double(holds) * partner.partner.contract.maxDeletionsPercent / 100
+                if Double(notices) > limit {
+                    return try holdForDeletions(waiting.deliveries, notices: notices, holds: holds, outcome: outcome)
+                }
+                for (delivery, box, action) in waiting.items {
+                    try deliver(delivery, try box ?? FeedBox(try context.payloads.load(delivery)), action)
+                }
+            }
             // 5. Settle.
             return try settle(outcome, stoppedBy: stop)
         } catch {
@@ -108,6 +136,35 @@ struct PartnerRun {
             failed.status = .error
             return (try? settle(failed, stoppedBy: nil)) ?? failed
         }
+    }
+
+    /// The deletion guard tripped: every batch of the feed is held (owed, nothing sent) and the
+    /// partner's part ends `held`, saying how many notices, of how many customers held, and how to proceed.
+    private func holdForDeletions(_ deliveries: [DeliveryRecord], notices: Int, holds: Int, outcome: PartnerOutcome) throws
+        -> PartnerOutcome {
+        var held = outcome
+        let contract = partner.partner.contract
+        let share = Double(notices) * 100 / Double(holds)
+        let reasons = (held.tally?.changes.notices ?? [:]).sorted { $0.key.rawValue < $1.key.rawValue }
+            .map { "\($0.value) \($0.key.rawValue)" }.joined(separator: ", ")
+        let percent = String(format: "%.1f", share)
+        let message = "held by the deletion guard: this run would tell \(partner.id) to forget \(notices) of the \(holds) customers "
+            + "it holds (\(percent)%: \(reasons)), more than max_deletions_percent \(Self.format(contract.maxDeletionsPercent))%. "
+            + "Nothing was sent. Check the source (an emptied consents table, a wrong --db); if the withdrawals are real: "
+            + "'partner-export rerun --failed --partner \(partner.id) --allow-deletions'"
+        for delivery in deliveries {
+            try ledger.hold(delivery, reason: "held by the deletion guard: \(notices) deletion notices for \(holds) customers held "
+                            + "(\(percent)% > \(Self.format(contract.maxDeletionsPercent))%); send with --allow-deletions")
+            held.noteHeld(delivery)
+        }
+        try ledger.add(1, to: CounterName.deletionGuardHolds, partner: partner.id)
+        held.status = .held
+        held.error = ExportError.deletionGuard(message)
+        return try settle(held, stoppedBy: nil)
+    }
+
+    private static func format(_ percent: Double) -> String {
+        percent == percent.rounded() ? String(Int(percent)) : String(percent)
     }
 
     /// A `run` renders a new feed; a `rerun` completes the partner's newest one (or renders a new
@@ -135,7 +192,7 @@ struct PartnerRun {
         }
         settled.owedAfter = try ledger.owed(partner: partner.id).count
         if settled.owedAfter > 0 { settled.feedComplete = false }
-        if settled.status == .error { return settled }
+        if settled.status == .error || settled.status == .held { return settled }
         if let stop {
             settled.status = stop.status == .rejected ? .rejected : .failed
             let error = stop.error ?? .deliveryExhausted("delivery \(stop.delivery.id) was not delivered")
@@ -196,5 +253,27 @@ struct Recovery {
             }
         }
         return try ledger.owed(partner: partner).filter(\.inDoubt)
+    }
+}
+
+/// Batches that wait for the deletion guard's count: the first ones in memory (up to ``budget``
+/// bytes), the rest given back and reloaded from their stored, verified payloads when sent.
+struct WaitingBatches {
+    static let budget = 64 << 20
+
+    private(set) var items: [(DeliveryRecord, FeedBox?, FeedBuilder.ReportAction)] = []
+    private var bytes = 0
+
+    var deliveries: [DeliveryRecord] { items.map(\.0) }
+
+    mutating func keep(_ delivery: DeliveryRecord, _ feed: FeedBox, _ action: FeedBuilder.ReportAction, builder: FeedBuilder) {
+        let size = feed.bytes.count
+        if bytes + size <= Self.budget {
+            bytes += size
+            items.append((delivery, feed, action))
+        } else {
+            builder.giveBack(feed)
+            items.append((delivery, nil, action))
+        }
     }
 }

@@ -2,15 +2,20 @@ import CustomerSource
 import ExportCore
 import Foundation
 import FeedRendering
+import Ledger
 import SafeFiles
 
 /// A dry run for one partner: counts, the fields that would leave, sample records and optionally the
 /// whole feed as one document. No network, no ledger, no writes except the `out` file.
 public struct Preview {
     public let job: ExportJob
+    /// What the partner holds (the ledger, read only), to count new, changed and unchanged records
+    /// and the deletion notices due; nil when there is no ledger (everything is new).
+    public let holdings: (any HoldingsLog)?
 
-    public init(job: ExportJob) {
+    public init(job: ExportJob, holdings: (any HoldingsLog)? = nil) {
         self.job = job
+        self.holdings = holdings
     }
 
     /// - Parameters:
@@ -52,12 +57,15 @@ public struct Preview {
     private func renderWhole(out: String?, generatedAt: String, excluded: [Int64: RejectedRecord], samples: Int,
                              tally: Tally) throws -> Pass {
         let partner = job.plan.partner
-        let envelope = Envelope(partner: partner.id, run: "preview", delivery: "preview", batch: 1, generatedAt: generatedAt)
+        let envelope = Envelope(partner: partner.id, run: "preview", delivery: "preview", batch: 1, generatedAt: generatedAt,
+                                mode: partner.contract.mode)
         let renderer = job.renderer
         // The records go to a private scratch file first; the feed is then written head (with the exact
         // count), records, tail, so that it is exactly what a partner would get.
         let scratch = try out.map { try ScratchFile(near: $0) }
-        let head = out == nil ? [] : try renderer.head(envelope, recordCount: 0)
+        let head = out == nil ? [] : try renderer.head(envelope, recordCount: 0, deletionCount: 0)
+        let tracker = ChangeTracker(holdings: holdings, partner: partner.id, range: .all)
+        let sendsUnchanged = partner.contract.mode == .snapshot
         // Where each record starts, to map XSD violations (by line) back to customers.
         let tracksLines = scratch != nil && job.schema != nil
         var lineStarts: [Int32] = []
@@ -66,10 +74,15 @@ public struct Preview {
         var written = 0
         var bytes = 0
         var left: [RejectedRecord] = []
-        try job.renderRecords(into: tally, classify: true, samples: samples) { record in
+        try job.renderRecords(into: tally, tracking: holdings != nil, classify: true, samples: samples) { record in
             if let rejected = excluded[record.customerID] {
                 left.append(rejected)
                 return
+            }
+            switch try tracker.classify(record) {
+            case .new: tally.value.changes.new += 1
+            case .changed: tally.value.changes.changed += 1
+            case .unchanged: if !sendsUnchanged { return }
             }
             written += 1
             bytes += record.fragment.count
@@ -88,13 +101,23 @@ public struct Preview {
         left.forEach { tally.value.reject($0) }
         tally.value.rendered = written
         tally.value.bytes = bytes
+        tally.value.changes.unchanged = tracker.unchanged
+        // The notices due, their reasons read in the same snapshot.
+        let found = try NoticeFinder(plan: job.plan, source: job.source).notices(for: try tracker.finish())
+        tally.value.changes.unnamed = found.unnamed
+        var deletions: [UInt8] = []
+        for notice in found.notices {
+            tally.value.changes.notices[notice.reason, default: 0] += 1
+            if !deletions.isEmpty { deletions.append(contentsOf: renderer.deletionSeparator) }
+            if out != nil { renderer.appendDeletion(notice, to: &deletions) }
+        }
 
         var pass = Pass()
         guard let scratch, let out else { return pass }
         let file = try OutputFile(path: out, seekable: job.schema != nil)
-        try file.write(try renderer.head(envelope, recordCount: written))
+        try file.write(try renderer.head(envelope, recordCount: written, deletionCount: found.notices.count))
         try file.append(scratch)
-        try file.write(renderer.tail)
+        try file.write(renderer.tail(deletions: deletions, count: found.notices.count))
         pass.output = PreviewReport.Output(path: out, bytes: file.size, records: written)
         if let schema = job.schema {
             var seen: Set<Int64> = []

@@ -28,6 +28,8 @@ public final class Runner: @unchecked Sendable {
         public var events = RunEvents.none
         public var transport: TransportFactory = Transports.https
         public var metrics: MetricsFile.Target?
+        /// Send deletion notices even beyond a partner's `max_deletions_percent` (`--allow-deletions`).
+        public var allowDeletions = false
 
         public init(configuration: Configuration, sourcePath: String, statePath: String, environment: [String: String]) {
             self.configuration = configuration
@@ -95,7 +97,7 @@ public final class Runner: @unchecked Sendable {
         writeMetrics(ledger)
         let context = RunContext(runID: runID, trigger: trigger, sourcePath: settings.sourcePath,
                                  payloads: FilePayloadStore(folder: ledger.folder), policy: settings.policy, time: settings.time,
-                                 random: settings.random, events: settings.events)
+                                 random: settings.random, events: settings.events, allowDeletions: settings.allowDeletions)
         let reports = forEachPartner(partners, ledger: ledger) { partner, connection in
             let outcome = self.runPartner(partner, mode: mode, context: context, ledger: connection)
             return try self.record(outcome, run: runID, ledger: connection)
@@ -265,6 +267,7 @@ struct RunContext: @unchecked Sendable {
     let time: TimeSource
     let random: any RandomSource
     let events: RunEvents
+    let allowDeletions: Bool
 }
 
 /// Results filled in by worker threads, in order.

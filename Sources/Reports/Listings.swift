@@ -91,23 +91,25 @@ public struct DisclosureEntry: Codable, Equatable, Sendable {
     public var delivery: String
     public var fields: [String]
     public var disclosedAt: String
-    public var consentScope: String
-    public var consentGrantedAt: String
+    /// The consent the data left under (null for deletion notices).
+    public var consentScope: String?
+    public var consentGrantedAt: String?
     public var purpose: String
-    /// Set for deletion notices.
+    /// Set for deletion notices: `consent_withdrawn`, `erased` or `no_longer_shared`.
     public var reason: String?
     public var confirmed: Bool
 
     public init(_ d: DisclosureRecord) {
-        kind = "disclosure"
+        kind = d.kind.rawValue
         partner = d.partner
         delivery = d.deliveryID
         fields = d.fields
         disclosedAt = d.disclosedAt
-        consentScope = d.consentScope
-        consentGrantedAt = d.consentGrantedAt
+        let deletion = d.kind == .deletion
+        consentScope = deletion ? nil : d.consentScope
+        consentGrantedAt = deletion ? nil : d.consentGrantedAt
         purpose = d.purpose
-        reason = nil
+        reason = d.reason?.rawValue
         confirmed = d.confirmed
     }
 

@@ -23,6 +23,15 @@ public struct PreviewDocument: Codable, Equatable, Sendable {
     /// Output name → value (masked: `*** (N chars)`, `****`, `[N items]`).
     public var samples: [[String: SampleValueJSON]]
     public var out: Output?
+    /// `snapshot` or `changes`, and the output name of the key field.
+    public var mode: String = "snapshot"
+    public var key: String?
+    /// Records against what the partner holds (every record is new without a ledger) and the
+    /// deletion notices due, by reason.
+    public var new = 0
+    public var changed = 0
+    public var unchanged = 0
+    public var noticesDue: [String: Int] = [:]
 
     public struct Rejection: Codable, Equatable, Sendable {
         public var customerID: Int64
@@ -98,7 +107,9 @@ public struct PreviewDocument: Codable, Equatable, Sendable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case partner, name, purpose, format, consent, customers, eligible, rendered, rejected, excluded, fields, samples, out
+        case partner, name, purpose, format, consent, customers, eligible, rendered, rejected, excluded, fields, samples, out,
+             mode, key, new, changed, unchanged
+        case noticesDue = "notices_due"
         case rejectedCount = "rejected_count"
         case allowedNotSent = "allowed_not_sent"
         case replacedCharacters = "replaced_characters"
@@ -155,13 +166,16 @@ public struct DryRunDocument: Codable, Equatable, Sendable {
         public var bytes: Int
         public var folder: String
         public var error: ErrorReport?
+        /// Deletion notices the feeds carry, and by reason.
+        public var notices = 0
+        public var noticesByReason: [String: Int] = [:]
         /// The first rejected records, by customer id and reason (not part of the JSON: `preview --json` lists them all).
         public var firstRejections: [(customerID: Int64, reason: String)] = []
 
         public static func == (a: Partner, b: Partner) -> Bool {
             a.partner == b.partner && a.status == b.status && a.deliveries == b.deliveries && a.records == b.records
                 && a.eligible == b.eligible && a.rejectedRecords == b.rejectedRecords && a.bytes == b.bytes && a.folder == b.folder
-                && a.error == b.error
+                && a.error == b.error && a.notices == b.notices && a.noticesByReason == b.noticesByReason
         }
 
         public init<R: Sequence>(partner: String, status: String, deliveries: Int, records: Int, eligible: Int, rejectedRecords: Int,
@@ -186,9 +200,10 @@ public struct DryRunDocument: Codable, Equatable, Sendable {
         }
 
         enum CodingKeys: String, CodingKey {
-            case partner, status, deliveries, records, eligible, bytes, folder, error
+            case partner, status, deliveries, records, eligible, bytes, folder, error, notices
             case rejectedRecords = "rejected_records"
             case rejected
+            case noticesByReason = "notices_by_reason"
         }
 
         public init(from decoder: any Decoder) throws {
@@ -202,6 +217,8 @@ public struct DryRunDocument: Codable, Equatable, Sendable {
             bytes = try c.decode(Int.self, forKey: .bytes)
             folder = try c.decode(String.self, forKey: .folder)
             error = try c.decodeIfPresent(ErrorReport.self, forKey: .error)
+            notices = try c.decodeIfPresent(Int.self, forKey: .notices) ?? 0
+            noticesByReason = try c.decodeIfPresent([String: Int].self, forKey: .noticesByReason) ?? [:]
         }
 
         public func encode(to encoder: any Encoder) throws {
@@ -216,6 +233,8 @@ public struct DryRunDocument: Codable, Equatable, Sendable {
             try c.encode(bytes, forKey: .bytes)
             try c.encode(folder, forKey: .folder)
             try c.encode(error, forKey: .error)
+            try c.encode(notices, forKey: .notices)
+            try c.encode(noticesByReason, forKey: .noticesByReason)
         }
     }
 

@@ -59,7 +59,7 @@ public struct RunReport: Codable, Equatable, Sendable {
 /// One partner's part of a run.
 public struct PartnerReport: Codable, Equatable, Sendable {
     public var partner: String
-    /// delivered | nothing-to-send | failed | rejected | error
+    /// delivered | nothing-to-send | failed | rejected | held | error
     public var status: String
     public var error: ErrorReport?
     public var feed: FeedReport?
@@ -99,6 +99,10 @@ public struct PartnerReport: Codable, Equatable, Sendable {
     /// Runs that later completed the feed this partner left incomplete (filled in when read back).
     public var completedBy: [String]
     public var notes: [String]
+    /// `snapshot` or `changes` (nil in reports written before modes existed).
+    public var mode: String?
+    /// Records against what the partner holds, and the deletion notices (nil when not counted).
+    public var changes: ChangesReport?
 
     public init(partner: String, status: String, error: ErrorReport? = nil, feed: FeedReport? = nil, eligible: Int? = nil,
                 records: Int = 0, deliveries: Int = 0, delivered: Int = 0, failed: Int = 0, deliveriesRejected: Int = 0,
@@ -106,7 +110,9 @@ public struct PartnerReport: Codable, Equatable, Sendable {
                 replacedCharacters: Int = 0, retries: Int = 0, recovered: Int = 0, bytes: Int = 0, gzip: Bool = false,
                 startedAt: String, finishedAt: String? = nil, durationSeconds: Double? = nil, fields: [FieldReport] = [],
                 allowedNotSent: [AllowedReport] = [], actions: [DeliveryAction] = [], completedBy: [String] = [],
-                notes: [String] = []) {
+                notes: [String] = [], mode: String? = nil, changes: ChangesReport? = nil) {
+        self.mode = mode
+        self.changes = changes
         self.partner = partner
         self.status = status
         self.error = error
@@ -138,7 +144,7 @@ public struct PartnerReport: Codable, Equatable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case partner, status, error, feed, eligible, records, deliveries, delivered, failed, held, superseded, retries, recovered,
-             bytes, gzip, fields, actions, notes
+             bytes, gzip, fields, actions, notes, mode, changes
         case deliveriesRejected = "deliveries_rejected"
         case rejectedRecords = "rejected_records"
         case rejectedByReason = "rejected_by_reason"
@@ -182,6 +188,8 @@ public struct PartnerReport: Codable, Equatable, Sendable {
         actions = try c.decode([DeliveryAction].self, forKey: .actions)
         completedBy = try c.decode([String].self, forKey: .completedBy)
         notes = try c.decode([String].self, forKey: .notes)
+        mode = try c.decodeIfPresent(String.self, forKey: .mode)
+        changes = try c.decodeIfPresent(ChangesReport.self, forKey: .changes)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -215,6 +223,8 @@ public struct PartnerReport: Codable, Equatable, Sendable {
         try c.encode(actions, forKey: .actions)
         try c.encode(completedBy, forKey: .completedBy)
         try c.encode(notes, forKey: .notes)
+        try c.encode(mode, forKey: .mode)
+        try c.encode(changes, forKey: .changes)
     }
 
     public var succeeded: Bool { (status == "delivered" || status == "nothing-to-send") && (feed?.complete ?? true) }
@@ -358,5 +368,38 @@ public struct DeliveryAction: Codable, Equatable, Sendable {
         self.action = action
         self.by = by
         self.status = status
+    }
+}
+
+/// How a partner's records stood against what it holds, and its deletion notices (docs/design.md,
+/// "Change feeds and deletion notices").
+public struct ChangesReport: Codable, Equatable, Sendable {
+    /// Records the partner did not hold, held in another version, or held as they are (changes mode
+    /// sends only the first two).
+    public var new: Int
+    public var changed: Int
+    public var unchanged: Int
+    /// Deletion notices the render found, by reason.
+    public var noticesDue: [String: Int]
+    /// Deletion notices the partner acknowledged in this run.
+    public var noticesSent: Int
+    /// Customers held whose key is unknown, so no notice can name them.
+    public var unnamed: Int
+
+    public init(new: Int, changed: Int, unchanged: Int, noticesDue: [String: Int], noticesSent: Int, unnamed: Int) {
+        self.new = new
+        self.changed = changed
+        self.unchanged = unchanged
+        self.noticesDue = noticesDue
+        self.noticesSent = noticesSent
+        self.unnamed = unnamed
+    }
+
+    public var noticesDueCount: Int { noticesDue.values.reduce(0, +) }
+
+    enum CodingKeys: String, CodingKey {
+        case new, changed, unchanged, unnamed
+        case noticesDue = "notices_due"
+        case noticesSent = "notices_sent"
     }
 }

@@ -54,6 +54,12 @@ public final class Statement {
         guard rc == SQLITE_OK else { throw database.error(rc, "binding parameter \(index) of \(sql)") }
     }
 
+    /// Binds a blob given as bytes (copied by SQLite); an empty one is an empty blob, never NULL.
+    public func bindBlob(_ bytes: UnsafeRawBufferPointer, at index: Int32) throws {
+        let rc = pe_sqlite3_bind_blob_copy(handle, index, bytes.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int32(bytes.count))
+        guard rc == SQLITE_OK else { throw database.error(rc, "binding parameter \(index) of \(sql)") }
+    }
+
     /// Advances to the next row; false when there is none.
     @discardableResult
     public func step() throws -> Bool {

@@ -167,10 +167,12 @@ struct HostileEnvironmentTests {
         #expect(sandbox.requests().count == 1, "acknowledged at once, not resent")
         #expect(try fixture.query("SELECT status, in_doubt FROM deliveries").first == ["delivered", "0"])
         try fixture.withdraw(2)
-        #expect(try fixture.run(["run", "acme"]).status == 0)
+        // One of three customers is a third of what the partner holds: past the deletion guard, so allowed explicitly.
+        #expect(try fixture.run(["run", "acme", "--allow-deletions"]).status == 0)
         let disclosures = try JSONSerialization.jsonObject(with: Data(try fixture.run(["disclosures", "2", "--json"]).stdout.utf8))
-            as? [[String: Any]]
-        #expect(disclosures?.count == 1, "the disclosure the partner acknowledged is never denied")
+            as? [[String: Any]] ?? []
+        #expect(disclosures.map { $0["kind"] as? String } == ["disclosure", "deletion"],
+                "the disclosure the partner acknowledged is never denied, and the partner was told to forget: \(disclosures)")
     }
 
     // MARK: - 4, 5. The ledger is the tool's own

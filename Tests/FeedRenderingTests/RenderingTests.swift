@@ -30,7 +30,7 @@ func render(_ format: FeedFormat, rows: [[[UInt8]?]], namespace: String? = nil) 
         replaced += try renderer.appendRecord(record, to: &body)
     }
     let envelope = Envelope(partner: "p", run: "run_1", delivery: "dlv_1", batch: 1, generatedAt: "2026-11-27T02:00:00Z")
-    return (try renderer.head(envelope, recordCount: rows.count) + body + renderer.tail, replaced)
+    return (try renderer.head(envelope, recordCount: rows.count, deletionCount: 0) + body + renderer.emptyTail, replaced)
 }
 
 /// What a value must read as after JSON: the stored bytes, invalid UTF-8 as U+FFFD.
@@ -154,7 +154,7 @@ struct XSDTests {
             _ = try renderer.appendRecord(record, to: &body)
         }
         let envelope = Envelope(partner: "p", run: "r", delivery: "d", batch: 1, generatedAt: "2026-11-27T02:00:00Z")
-        let feed = try renderer.head(envelope, recordCount: 3) + body + renderer.tail
+        let feed = try renderer.head(envelope, recordCount: 3, deletionCount: 0) + body + renderer.emptyTail
         let violations = feed.withUnsafeBytes { schema.validate($0) }
         #expect(violations.count == 2)
         #expect(violations.map(\.line) == [4, 5])

@@ -8,7 +8,10 @@ public struct DeliveryRecord: Sendable, Equatable {
     public let partner: String
     public let batch: Int
     public let recordCount: Int
-    /// The last customer id it holds: its batch covers ids after the previous batch's last, up to this.
+    /// Deletion notices it carries (after its records).
+    public let noticeCount: Int
+    /// The last customer id it holds (a record or a notice): its batch covers ids after the previous
+    /// batch's last, up to this.
     public let lastCustomer: Int64?
     public let bytes: Int
     /// Of the feed as rendered (what the signature covers; a gzip body is made from these verified bytes).
@@ -42,7 +45,7 @@ public struct DeliveryRecord: Sendable, Equatable {
     public let payloadPrunedAt: String?
 
     public init(seq: Int64, id: String, runID: String, feed: String, partner: String, batch: Int, recordCount: Int,
-                lastCustomer: Int64?, bytes: Int, sha256: String, recordsRange: Range<Int>, payloadPath: String,
+                noticeCount: Int = 0, lastCustomer: Int64?, bytes: Int, sha256: String, recordsRange: Range<Int>, payloadPath: String,
                 contentType: String, gzip: Bool, status: DeliveryStatus, attempts: Int, inDoubt: Bool, lastHTTPStatus: Int?,
                 lastError: String?, lastErrorCode: String?, answerPrefix: [UInt8], createdAt: String, deliveredAt: String?,
                 supersededBy: String?, supersedes: String?, fields: [String], purpose: String, consentScopes: [String],
@@ -54,6 +57,7 @@ public struct DeliveryRecord: Sendable, Equatable {
         self.partner = partner
         self.batch = batch
         self.recordCount = recordCount
+        self.noticeCount = noticeCount
         self.lastCustomer = lastCustomer
         self.bytes = bytes
         self.sha256 = sha256
@@ -120,11 +124,20 @@ public struct NewDelivery: Sendable {
     public var lastCustomer: Int64?
     public var shape: [FieldShape]
     public var fieldCounts: [Int]
+    /// The encoded ``ChangeSet``: what it changes in what the partner holds once acknowledged.
+    public var changes: [UInt8]
+    public var noticeCount: Int
+    /// The output name of the mapping's key field (what a deletion notice carries).
+    public var keyField: String?
 
     public init(id: String, runID: String, feed: String, partner: String, batch: Int, bytes: Int, sha256: String,
                 recordsRange: Range<Int>, payloadPath: String, contentType: String, gzip: Bool,
                 createdAt: String, fields: [String], purpose: String, consentScopes: [String], manifest: [UInt8], recordCount: Int,
-                lastCustomer: Int64?, shape: [FieldShape] = [], fieldCounts: [Int] = []) {
+                lastCustomer: Int64?, shape: [FieldShape] = [], fieldCounts: [Int] = [], changes: [UInt8] = [],
+                noticeCount: Int = 0, keyField: String? = nil) {
+        self.keyField = keyField
+        self.changes = changes
+        self.noticeCount = noticeCount
         self.id = id
         self.runID = runID
         self.feed = feed

@@ -88,6 +88,10 @@ public enum CounterName {
     public static let deliveriesRejected = "deliveries_rejected"
     public static let retries = "retries"
     public static let lockSkips = "lock_skips"
+    /// Deletion notices the partner acknowledged.
+    public static let noticesSent = "notices_sent"
+    /// Partner runs the deletion guard held.
+    public static let deletionGuardHolds = "deletion_guard_holds"
     /// Followed by an ``ExportCore/ExportError`` code: `errors:delivery.rejected`.
     public static func errors(_ code: String) -> String { "errors:\(code)" }
 }

@@ -52,6 +52,9 @@ public enum PartnerStatus: String, Sendable, CaseIterable, Codable {
     case rejected
     /// The partner could not run at all (its secret, its files, its source, the ledger).
     case error
+    /// Held by the deletion guard: the run would have told the partner to forget more of the
+    /// customers it holds than its contract's `max_deletions_percent`; nothing was sent.
+    case held
 
     public var succeeded: Bool { self == .delivered || self == .nothingToSend }
 }

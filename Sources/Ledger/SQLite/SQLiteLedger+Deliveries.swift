@@ -3,7 +3,7 @@ import SQLite
 
 extension SQLiteLedger: DeliveryLog {
     static let deliveryColumns = """
-        seq, id, run_id, feed, partner, batch, record_count, last_customer, bytes, sha256, records_offset, records_length,
+        seq, id, run_id, feed, partner, batch, record_count, notice_count, last_customer, bytes, sha256, records_offset, records_length,
         payload_path, content_type, gzip, status, attempts, in_doubt, last_http_status, last_error, last_error_code, answer_prefix,
         created_at, delivered_at, superseded_by, supersedes, fields, purpose, consent_scopes, shape, field_counts, payload_pruned_at
         """
@@ -14,8 +14,8 @@ extension SQLiteLedger: DeliveryLog {
                 try database.prepare("""
                     INSERT INTO deliveries (id, run_id, feed, partner, batch, record_count, last_customer, bytes, sha256,
                       records_offset, records_length, payload_path, content_type, gzip, created_at, fields, purpose,
-                      consent_scopes, manifest, supersedes, shape, field_counts)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                      consent_scopes, manifest, supersedes, shape, field_counts, changes, notice_count, key_field)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """).run([
                         .text(new.id), .text(new.runID), .text(new.feed), .text(new.partner), .integer(Int64(new.batch)),
                         .integer(Int64(new.recordCount)), optional(new.lastCustomer), .integer(Int64(new.bytes)), .text(new.sha256),
@@ -23,6 +23,7 @@ extension SQLiteLedger: DeliveryLog {
                         .text(new.payloadPath), .text(new.contentType), .integer(new.gzip ? 1 : 0), .text(new.createdAt),
                         .text(Column.encode(new.fields)), .text(new.purpose), .text(Column.encode(new.consentScopes)),
                         .blob(new.manifest), optional(old?.id), .text(Column.encode(new.shape)), .text(Column.encode(new.fieldCounts)),
+                        .blob(new.changes), .integer(Int64(new.noticeCount)), optional(new.keyField),
                     ])
                 if let old {
                     guard try supersedeRow(old, by: new.id, reason: "replaced by \(new.id) (batch \(new.batch) rendered again)",
@@ -96,6 +97,7 @@ extension SQLiteLedger: DeliveryLog {
                               status == .delivered ? .text(time) : .null, .integer(delivery.seq)])
                 if status == .delivered {
                     try writeDisclosures(delivery)
+                    try applyChanges(delivery, at: time)
                     try clearManifest(delivery)
                 }
             }
@@ -134,7 +136,7 @@ extension SQLiteLedger: DeliveryLog {
     func supersedeRow(_ delivery: DeliveryRecord, by successor: String?, reason: String, at time: String) throws -> Bool {
         try database.prepare("""
             UPDATE deliveries SET status = 'superseded', superseded_by = ?, last_error = ?, delivered_at = NULL,
-              payload_pruned_at = coalesce(payload_pruned_at, ?), manifest = x''
+              payload_pruned_at = coalesce(payload_pruned_at, ?), manifest = x'', changes = x''
             WHERE seq = ? AND in_doubt = 0 AND status IN ('pending', 'failed', 'rejected', 'held')
             """).run([optional(successor), .text(reason), .text(time), .integer(delivery.seq)])
         return database.changes == 1
@@ -163,9 +165,55 @@ extension SQLiteLedger: DeliveryLog {
         }
     }
 
-    /// Once its customers are in `disclosures`, a delivery's manifest is personal data nothing needs: it goes.
+    /// Once its customers are in `disclosures`, a delivery's manifest is personal data nothing needs: it
+    /// goes, and so does its change set (applied to `holdings`).
     private func clearManifest(_ delivery: DeliveryRecord) throws {
-        try database.prepare("UPDATE deliveries SET manifest = x'' WHERE seq = ?").run([.integer(delivery.seq)])
+        try database.prepare("UPDATE deliveries SET manifest = x'', changes = x'' WHERE seq = ?").run([.integer(delivery.seq)])
+    }
+
+    /// What the partner now holds: each new or changed record's key and digest, and for each deletion
+    /// notice, the customer's holding gone and the notice in the disclosure log (kind `deletion`).
+    private func applyChanges(_ delivery: DeliveryRecord, at time: String) throws {
+        let statement = try database.prepare("SELECT changes FROM deliveries WHERE seq = ?")
+        try statement.bind([.integer(delivery.seq)])
+        guard try statement.step(), let bytes = statement.textBytes(0) else { throw ChangeSetError() }
+        let changes = Array(bytes)
+        guard !changes.isEmpty else { return }
+        let upsert = try database.prepare("""
+            INSERT INTO holdings (partner, customer_id, key, digest) VALUES (?1, ?2, ?3, ?4)
+            ON CONFLICT (partner, customer_id) DO UPDATE SET key = excluded.key, digest = excluded.digest
+            """)
+        let forget = try database.prepare("DELETE FROM holdings WHERE partner = ?1 AND customer_id = ?2")
+        let notice = try database.prepare("""
+            INSERT OR IGNORE INTO disclosures (customer_id, delivery, scope, granted_at, confirmed, kind, reason)
+            VALUES (?1, ?2, '', '', 1, 'deletion', ?3)
+            """)
+        let partner = Array(delivery.partner.utf8)
+        try partner.withUnsafeBytes { partnerBytes in
+            try upsert.bindText(partnerBytes, at: 1)
+            try forget.bindText(partnerBytes, at: 1)
+        }
+        try notice.bind(.integer(delivery.seq), at: 2)
+        var notices = 0
+        try changes.withUnsafeBytes { raw in
+            try ChangeSet.walk(raw, record: { id, key, digest in
+                try upsert.bind(.integer(id), at: 2)
+                try upsert.bindBlob(key, at: 3)
+                try upsert.bindBlob(digest, at: 4)
+                try upsert.step()
+                upsert.reset()
+            }, notice: { id, reason, _ in
+                try forget.bind(.integer(id), at: 2)
+                try forget.step()
+                forget.reset()
+                try notice.bind(.integer(id), at: 1)
+                try notice.bind(.text(reason.rawValue), at: 3)
+                try notice.step()
+                notice.reset()
+                notices += 1
+            })
+        }
+        try add(notices, to: CounterName.noticesSent, partner: delivery.partner)
     }
 
     public func manifest(of delivery: DeliveryRecord) throws -> Manifest {
@@ -244,7 +292,7 @@ extension DeliveryRecord {
         self.init(
             seq: try row.int64("seq"), id: try row.text("id"), runID: try row.text("run_id"), feed: try row.text("feed"),
             partner: try row.text("partner"), batch: try row.int("batch"), recordCount: try row.int("record_count"),
-            lastCustomer: try row.optionalInt64("last_customer"), bytes: try row.int("bytes"), sha256: try row.text("sha256"),
+            noticeCount: try row.int("notice_count"), lastCustomer: try row.optionalInt64("last_customer"), bytes: try row.int("bytes"), sha256: try row.text("sha256"),
             recordsRange: offset..<(offset + (try row.int("records_length"))), payloadPath: try row.text("payload_path"),
             contentType: try row.text("content_type"), gzip: try row.bool("gzip"),
             status: try .decoded(try row.text("status"), column: "deliveries.status"), attempts: try row.int("attempts"),

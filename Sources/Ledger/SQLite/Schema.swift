@@ -13,6 +13,7 @@ enum Schema {
     static let migrations: [(sql: String, rebuildsTables: Bool)] = [
         (version1, false),
         (version2, true),
+        (version3, false),
     ]
 
     /// The first released schema.
@@ -192,5 +193,31 @@ enum Schema {
           SELECT d.partner, CASE a.outcome WHEN 'retry' THEN 'retries' ELSE 'deliveries_' || a.outcome END, count(*)
           FROM attempts AS a JOIN deliveries AS d ON d.seq = a.delivery
           WHERE a.outcome IN ('failed', 'rejected', 'retry') GROUP BY d.partner, a.outcome;
+        """
+
+    /// What each partner holds (change feeds, deletion notices), what each delivery changes in it, and
+    /// deletion notices in the disclosure log.
+    static let version3 = """
+        -- Per partner and customer: the key value and a hash of the record as the partner acknowledged
+        -- them. Written only in the transaction that marks a delivery delivered; a row goes when the
+        -- partner acknowledges the customer's deletion notice.
+        CREATE TABLE holdings (
+          partner      TEXT NOT NULL,
+          customer_id  INTEGER NOT NULL,
+          key          BLOB NOT NULL,                    -- the key field's value as sent (UTF-8; empty: unknown)
+          digest       BLOB NOT NULL,                    -- 16 bytes of SHA-256 of the record as sent (empty: unknown)
+          PRIMARY KEY (partner, customer_id)
+        ) WITHOUT ROWID;
+        -- Ledgers written before holdings existed: whoever a partner was disclosed to is held, with key and
+        -- hash unknown (the next run sends them again and learns both; a notice works out the key from the id).
+        INSERT OR IGNORE INTO holdings (partner, customer_id, key, digest)
+          SELECT DISTINCT d.partner, x.customer_id, x'', x'' FROM disclosures AS x JOIN deliveries AS d ON d.seq = x.delivery
+          WHERE d.status = 'delivered' AND x.confirmed = 1;
+        ALTER TABLE deliveries ADD COLUMN changes BLOB NOT NULL DEFAULT x'';   -- what it changes in holdings when delivered
+        ALTER TABLE deliveries ADD COLUMN notice_count INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE deliveries ADD COLUMN key_field TEXT;                      -- the output name notices carry
+        ALTER TABLE disclosures ADD COLUMN kind TEXT NOT NULL DEFAULT 'disclosure'
+          CHECK (kind IN ('disclosure', 'deletion'));
+        ALTER TABLE disclosures ADD COLUMN reason TEXT;                        -- deletions: why the partner must forget
         """
 }

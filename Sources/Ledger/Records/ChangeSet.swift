@@ -1,0 +1,180 @@
+import ExportCore
+
+/// What one delivery changes in what its partner holds, once the partner acknowledges it: the
+/// records it carries that are new or changed (key value and digest as sent), and the deletion
+/// notices it carries. Stored compactly with the delivery (like its ``Manifest``) and applied in the
+/// transaction that marks it delivered — never before a 2xx.
+///
+/// Wire form: varint(version 1), varint(records), per record zigzag-varint(id delta), 16 digest
+/// bytes, varint(key length), key bytes; varint(notices), per notice zigzag-varint(id delta), one
+/// reason byte, varint(key length), key bytes.
+public struct ChangeSet: Sendable, Equatable {
+    public struct Record: Sendable, Equatable {
+        public let customerID: Int64
+        public let key: [UInt8]
+        public let digest: [UInt8]
+
+        public init(customerID: Int64, key: [UInt8], digest: [UInt8]) {
+            self.customerID = customerID
+            self.key = key
+            self.digest = digest
+        }
+    }
+
+    public static let digestLength = 16
+
+    public var records: [Record]
+    public var notices: [DeletionNotice]
+
+    public init(records: [Record] = [], notices: [DeletionNotice] = []) {
+        self.records = records
+        self.notices = notices
+    }
+
+    public var isEmpty: Bool { records.isEmpty && notices.isEmpty }
+
+    public func encoded() -> [UInt8] {
+        var out: [UInt8] = []
+        var writer = Writer()
+        for record in records { writer.record(record.customerID, key: record.key, digest: record.digest) }
+        for notice in notices { writer.notice(notice) }
+        writer.finish(into: &out)
+        return out
+    }
+
+    public init(decoding bytes: [UInt8]) throws {
+        var records: [Record] = []
+        var notices: [DeletionNotice] = []
+        try bytes.withUnsafeBytes { raw in
+            try Self.walk(raw, record: { id, key, digest in
+                records.append(Record(customerID: id, key: Array(key), digest: Array(digest)))
+            }, notice: { id, reason, key in
+                notices.append(DeletionNotice(customerID: id, key: Array(key), reason: reason))
+            })
+        }
+        self.records = records
+        self.notices = notices
+    }
+
+    /// Builds the wire form record by record, with no value per record.
+    public struct Writer: Sendable {
+        private var recordBytes: [UInt8] = []
+        private var noticeBytes: [UInt8] = []
+        private var recordCount = 0
+        private var noticeCount = 0
+        private var previousRecord: Int64 = 0
+        private var previousNotice: Int64 = 0
+
+        public init() {}
+
+        public var isEmpty: Bool { recordCount == 0 && noticeCount == 0 }
+
+        public mutating func record(_ id: Int64, key: some Collection<UInt8>, digest: some Collection<UInt8>) {
+            Varint.putSigned(id &- previousRecord, &recordBytes)
+            previousRecord = id
+            recordBytes.append(contentsOf: digest.prefix(ChangeSet.digestLength))
+            for _ in digest.count..<ChangeSet.digestLength { recordBytes.append(0) }
+            Varint.put(UInt64(key.count), &recordBytes)
+            recordBytes.append(contentsOf: key)
+            recordCount += 1
+        }
+
+        public mutating func notice(_ notice: DeletionNotice) {
+            Varint.putSigned(notice.customerID &- previousNotice, &noticeBytes)
+            previousNotice = notice.customerID
+            noticeBytes.append(notice.reason.code)
+            Varint.put(UInt64(notice.key.count), &noticeBytes)
+            noticeBytes.append(contentsOf: notice.key)
+            noticeCount += 1
+        }
+
+        public func finish(into out: inout [UInt8]) {
+            guard !isEmpty else { return }
+            Varint.put(1, &out)
+            Varint.put(UInt64(recordCount), &out)
+            out.append(contentsOf: recordBytes)
+            Varint.put(UInt64(noticeCount), &out)
+            out.append(contentsOf: noticeBytes)
+        }
+    }
+
+    /// Reads an encoded change set without building values: `record(id, key, digest)` for each
+    /// record, then `notice(id, reason, key)` for each notice. An empty buffer holds nothing.
+    public static func walk(_ bytes: UnsafeRawBufferPointer,
+                            record: (Int64, UnsafeRawBufferPointer, UnsafeRawBufferPointer) throws -> Void,
+                            notice: (Int64, DeletionReason, UnsafeRawBufferPointer) throws -> Void) throws {
+        guard !bytes.isEmpty else { return }
+        var reader = Varint.Reader(bytes: bytes)
+        guard try reader.varint() == 1 else { throw ChangeSetError() }
+        let records = try reader.varint()
+        guard records <= UInt64(bytes.count) else { throw ChangeSetError() }
+        var previous: Int64 = 0
+        for _ in 0..<records {
+            previous = previous &+ (try reader.signed())
+            let digest = try reader.take(digestLength)
+            let key = try reader.take(Int(try reader.varint()))
+            try record(previous, key, digest)
+        }
+        let notices = try reader.varint()
+        guard notices <= UInt64(bytes.count) else { throw ChangeSetError() }
+        previous = 0
+        for _ in 0..<notices {
+            previous = previous &+ (try reader.signed())
+            guard let reason = DeletionReason(code: try reader.take(1)[0]) else { throw ChangeSetError() }
+            let key = try reader.take(Int(try reader.varint()))
+            try notice(previous, reason, key)
+        }
+        guard reader.atEnd else { throw ChangeSetError() }
+    }
+}
+
+public struct ChangeSetError: Error, CustomStringConvertible {
+    public var description: String { "a delivery's change set in the ledger is damaged" }
+}
+
+/// LEB128 varints and zigzag-encoded signed deltas.
+enum Varint {
+    static func put(_ value: UInt64, _ out: inout [UInt8]) {
+        var v = value
+        while v >= 0x80 {
+            out.append(UInt8(v & 0x7F) | 0x80)
+            v >>= 7
+        }
+        out.append(UInt8(v))
+    }
+
+    static func putSigned(_ value: Int64, _ out: inout [UInt8]) {
+        put(UInt64(bitPattern: (value << 1) ^ (value >> 63)), &out)
+    }
+
+    struct Reader {
+        let bytes: UnsafeRawBufferPointer
+        var position = 0
+
+        var atEnd: Bool { position == bytes.count }
+
+        mutating func varint() throws -> UInt64 {
+            var value: UInt64 = 0
+            var shift: UInt64 = 0
+            while true {
+                guard position < bytes.count, shift < 64 else { throw ChangeSetError() }
+                let b = bytes[position]
+                position += 1
+                value |= UInt64(b & 0x7F) << shift
+                if b < 0x80 { return value }
+                shift += 7
+            }
+        }
+
+        mutating func signed() throws -> Int64 {
+            let zigzag = try varint()
+            return Int64(bitPattern: zigzag >> 1) ^ -Int64(bitPattern: zigzag & 1)
+        }
+
+        mutating func take(_ count: Int) throws -> UnsafeRawBufferPointer {
+            guard count >= 0, position + count <= bytes.count else { throw ChangeSetError() }
+            defer { position += count }
+            return UnsafeRawBufferPointer(rebasing: bytes[position..<(position + count)])
+        }
+    }
+}

@@ -1,0 +1,37 @@
+import ExportCore
+import SQLite
+
+extension SQLiteLedger: HoldingsLog {
+    public func holdingsCount(partner: String) throws -> Int {
+        try checked { Int(try database.scalarInt("SELECT count(*) FROM holdings WHERE partner = ?", [.text(partner)]) ?? 0) }
+    }
+
+    /// One short statement per page (on the (partner, customer_id) primary key): no read transaction
+    /// stays open between pages, so deliveries acknowledged meanwhile on other connections never make
+    /// this connection's next write fail.
+    public func holdings(partner: String, range: IDRange, after: Int64?, limit: Int) throws -> HoldingsPage {
+        try checked {
+            var conditions = ["partner = ?1"]
+            var arguments: [Value] = [.text(partner)]
+            let lower = [range.after, after].compactMap { $0 }.max()
+            if let lower {
+                arguments.append(.integer(lower))
+                conditions.append("customer_id > ?\(arguments.count)")
+            }
+            if let through = range.through {
+                arguments.append(.integer(through))
+                conditions.append("customer_id <= ?\(arguments.count)")
+            }
+            let statement = try database.prepare("SELECT customer_id, key, digest FROM holdings WHERE "
+                                                 + conditions.joined(separator: " AND ") + " ORDER BY customer_id LIMIT \(max(1, limit))")
+            try statement.bind(arguments)
+            var page = HoldingsPage()
+            while try statement.step() {
+                let empty = UnsafeRawBufferPointer(start: nil, count: 0)
+                page.append(id: statement.int64(0), key: statement.textBytes(1) ?? empty, digest: statement.textBytes(2) ?? empty)
+            }
+            statement.reset()
+            return page
+        }
+    }
+}
