@@ -5,7 +5,7 @@ SHELL := /bin/bash
 DEB_PACKAGES := libcurl4-openssl-dev libssl-dev libxml2-dev libsqlite3-dev zlib1g-dev openssl sqlite3 python3 \
                 python3-pip bsdutils nginx-light
 # Python modules the tests check our output with (code nobody here wrote), for the python3 on PATH.
-PY_MODULES := prometheus_client:prometheus-client
+PY_MODULES := prometheus_client:prometheus-client xmlschema:xmlschema
 BIN := .build/debug/partner-export
 DEMO := demo
 DEMO_CUSTOMERS ?= 5000

@@ -62,6 +62,18 @@ id=$(sqlite3 "$DEMO/customers.sqlite" "SELECT c.id FROM customers c JOIN consent
   AND k.scope = 'partner-offers' AND k.withdrawn_at IS NULL WHERE c.account_status = 'active' ORDER BY c.id LIMIT 1")
 say disclosures "$id"
 "$BIN" disclosures "$id" "${common[@]}"
+
+# Customer $id withdraws their consent: the next run tells the partners that received them to forget them.
+echo
+echo "+ customer $id withdraws consent to partner-offers (in the customer database)"
+sqlite3 "$DEMO/customers.sqlite" "UPDATE consents SET withdrawn_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now')
+  WHERE customer_id = $id AND scope = 'partner-offers'"
+say preview acme-offers --limit 0
+"$BIN" preview acme-offers --limit 0 "${common[@]}" | grep -E "deletion notices|consent_withdrawn|would be sent" || true
+say run acme-offers
+"$BIN" run acme-offers "${common[@]}" | grep -E "^(OK|NOT)|deletion notices|^acme-offers" || status=$?
+say disclosures "$id"
+"$BIN" disclosures "$id" "${common[@]}"
 echo
 echo "The sandbox received $(wc -l < "$DEMO/sandbox/requests.jsonl") requests ($DEMO/sandbox/requests.jsonl)."
 exit $status

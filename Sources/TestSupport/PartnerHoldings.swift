@@ -47,3 +47,57 @@ extension Sandbox {
         return PartnerHoldings(feeds: feeds)
     }
 }
+
+/// What a partner holds after applying, in the order it acknowledged them, every distinct delivery
+/// it received (JSON or XML): records by key, less the customers deletion notices told it to forget.
+/// Built from the bodies the sandbox kept, with nothing from the ledger.
+public struct PartnerView {
+    /// Key → the latest version of the record (fields as text).
+    public private(set) var records: [String: [String: String]] = [:]
+    /// Every notice received, in order.
+    public private(set) var notices: [(key: String, reason: String)] = []
+    /// Records received, summed over acknowledged deliveries (a key resent counts again).
+    public private(set) var recordsReceived = 0
+    /// Idempotency keys of the acknowledged deliveries, in order.
+    public private(set) var deliveries: [String] = []
+
+    public init() {}
+
+    mutating func apply(records new: [[String: String]], notices told: [(key: String, reason: String)], key: String, delivery: String) {
+        deliveries.append(delivery)
+        for record in new {
+            recordsReceived += 1
+            if let value = record[key] { records[value] = record }
+        }
+        for notice in told {
+            notices.append(notice)
+            records[notice.key] = nil
+        }
+    }
+}
+
+extension Sandbox {
+    /// What the partner at `path` holds, reading acknowledged requests after `afterSeq` (all by default).
+    public func view(path: String, key: String, afterSeq: Int = -1, start: PartnerView = PartnerView()) throws -> PartnerView {
+        var view = start
+        var seen = Set(start.deliveries)
+        for request in requests().sorted(by: { $0.seq < $1.seq }) where request.path == path && request.acknowledged && request.seq > afterSeq {
+            guard let id = request.idempotencyKey, seen.insert(id).inserted, let body = request.body else { continue }
+            if body.first == UInt8(ascii: "<") {
+                let document = try StrictXML(Array(body))
+                view.apply(records: document.records.map(\.fields), notices: document.deletions, key: key, delivery: id)
+            } else {
+                guard let object = try JSONSerialization.jsonObject(with: body) as? [String: Any] else { continue }
+                let records = (object["records"] as? [[String: Any]] ?? []).map { record in
+                    record.compactMapValues { value -> String? in value is NSNull ? nil : "\(value)" }
+                }
+                guard let deletions = object["deletions"] as? [[String: Any]], object["deletion_count"] as? Int == deletions.count else {
+                    throw SandboxError(description: "a JSON feed without a consistent deletions array: \(object.keys.sorted())")
+                }
+                view.apply(records: records, notices: deletions.map { ($0[key] as? String ?? "", $0["reason"] as? String ?? "") },
+                           key: key, delivery: id)
+            }
+        }
+        return view
+    }
+}

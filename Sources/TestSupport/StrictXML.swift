@@ -61,9 +61,21 @@ public final class StrictXML {
         return result
     }
 
+    /// The deletion notices after the records: the key element's text and the reason.
+    public var deletions: [(key: String, reason: String)] {
+        guard let root = xmlDocGetRootElement(document) else { return [] }
+        return Self.children(root).filter { Self.name($0) == "deletion" }.map { node in
+            let reason = xmlGetProp(node, "reason").map { value -> String in
+                defer { pe_xml_free(value) }
+                return String(cString: value)
+            } ?? ""
+            return (Self.children(node).first.map { Self.text($0) } ?? "", reason)
+        }
+    }
+
     public var records: [Record] {
         guard let root = xmlDocGetRootElement(document) else { return [] }
-        return Self.children(root).map { record in
+        return Self.children(root).filter { Self.name($0) != "deletion" }.map { record in
             var r = Record()
             for field in Self.children(record) {
                 let items = Self.children(field)

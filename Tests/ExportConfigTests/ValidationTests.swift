@@ -175,6 +175,45 @@ struct ValidationTests {
                       "'format'", "twice")
     }
 
+    @Test("the key: by default the first field from id; a mapping without one, or with an unstable one, is refused at its line")
+    func keys() throws {
+        let valid = try load()
+        #expect(valid.problems.isEmpty && valid.configuration.partners.first?.mapping.key == "ref")
+        let byEmail = baseMapping.replacingOccurrences(of: "partner: acme", with: "partner: acme\nkey: email_sha256")
+        let email = try load(mappings: ["acme": byEmail])
+        #expect(email.problems.isEmpty && email.configuration.partners.first?.mapping.key == "email_sha256", "\(email.problems)")
+
+        let noID = baseMapping.replacingOccurrences(of: "  - {name: ref, from: id, form: pseudonym}\n", with: "")
+        expectProblem(try load(mappings: ["acme": noID]), file: "mappings/acme.yaml", line: line(of: "fields:", in: noID),
+                      "the mapping has no key", "key:")
+        let unknown = baseMapping.replacingOccurrences(of: "partner: acme", with: "partner: acme\nkey: customer")
+        expectProblem(try load(mappings: ["acme": unknown]), file: "mappings/acme.yaml", line: line(of: "key: customer", in: unknown),
+                      "key 'customer' is not an output name", "ref, email_sha256")
+        let wrongColumn = baseMapping.replacingOccurrences(of: "partner: acme", with: "partner: acme\nkey: firstName")
+        expectProblem(try load(mappings: ["acme": wrongColumn]), file: "mappings/acme.yaml",
+                      line: line(of: "key: firstName", in: wrongColumn), "comes from first_name", "id or email")
+        let unstable = baseMapping.replacingOccurrences(of: "partner: acme", with: "partner: acme\nkey: area")
+            .replacingOccurrences(of: "{name: area, from: postal_code, form: prefix3}", with: "{name: area, from: email, form: prefix3}")
+        let contract = baseContract.replacingOccurrences(of: "email: [sha256]", with: "email: [sha256, prefix3]")
+        expectProblem(try load(partners: ["acme": contract], mappings: ["acme": unstable]), file: "mappings/acme.yaml",
+                      line: line(of: "key: area", in: unstable), "sent as prefix3, which is not stable")
+    }
+
+    @Test("mode and max_deletions_percent: snapshot or changes, a share from 0 to 100")
+    func modes() throws {
+        let changes = baseContract + "\nmode: changes\nmax_deletions_percent: 2.5"
+        let loaded = try load(partners: ["acme": changes])
+        #expect(loaded.problems.isEmpty, "\(loaded.problems)")
+        #expect(loaded.configuration.partners.first?.contract.mode == .changes)
+        #expect(loaded.configuration.partners.first?.contract.maxDeletionsPercent == 2.5)
+        let badMode = baseContract + "\nmode: delta"
+        expectProblem(try load(partners: ["acme": badMode]), file: "partners/acme.yaml", line: line(of: "mode: delta", in: badMode),
+                      "mode must be snapshot or changes")
+        let badShare = baseContract + "\nmax_deletions_percent: 120"
+        expectProblem(try load(partners: ["acme": badShare]), file: "partners/acme.yaml",
+                      line: line(of: "max_deletions_percent", in: badShare), "between 0 and 100")
+    }
+
     @Test("duplicate output names")
     func duplicateNames() throws {
         let mapping = baseMapping + "\n  - {name: firstName, from: first_name, form: initial}"

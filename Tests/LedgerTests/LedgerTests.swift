@@ -183,8 +183,13 @@ struct LedgerTests {
               payload_path, content_type, status, created_at, delivered_at, fields, purpose, consent_scopes, manifest)
             VALUES ('d1', 'r1', 'p', 1, 3, 100, 'x', 0, 10, 'payloads/p/d1.json', 'application/json', 'delivered',
               '2026-11-27T02:00:00Z', '2026-11-27T02:00:01Z', '["a"]', 'offers', '["s"]', x'');
+            INSERT INTO disclosures (customer_id, delivery, scope, granted_at) VALUES (7, 1, 's', 'g'), (8, 1, 's', 'g');
             """)
         let ledger = try SQLiteLedger.open(at: path, access: .write(create: false))
+        // Whoever was disclosed to is held, key and hash unknown (the next run learns them, a notice works the key out).
+        let held = try ledger.holdings(partner: "p", range: .all, after: nil, limit: 10)
+        #expect(held.ids == [7, 8] && held.keys.isEmpty && held.digestLengths == [0, 0])
+        #expect(try ledger.disclosures(customerID: 7).map(\.kind) == [.disclosure])
         #expect(try ledger.database.scalarInt("PRAGMA application_id") == Schema.applicationID)
         #expect(try ledger.database.scalarInt("PRAGMA user_version") == Int64(Schema.migrations.count))
         let delivery = try #require(try ledger.delivery("d1"))
