@@ -116,6 +116,7 @@ def main():
     parser.add_argument("--binary", default=os.path.join(ROOT, ".build/release/partner-export"))
     parser.add_argument("--baseline", help="another partner-export binary, measured alternately on every step")
     parser.add_argument("--data", default=os.path.join(ROOT, "bench-data"))
+    parser.add_argument("--changes-only", action="store_true", help="only the changes-mode measurement (and the floor)")
     args = parser.parse_args()
     DATA = args.data
     os.makedirs(DATA, exist_ok=True)
@@ -155,15 +156,23 @@ def main():
                 time.sleep(0.05)
         else:
             sys.exit("bench: nginx did not start (make deps installs nginx-light); see " + os.path.join(sink, "error.log"))
-        config = os.path.join(DATA, "config")
-        shutil.rmtree(config, ignore_errors=True)
-        for folder in ("partners", "mappings"):
-            os.makedirs(os.path.join(config, folder))
-            for name in os.listdir(os.path.join(ROOT, "bench/config", folder)):
-                text = open(os.path.join(ROOT, "bench/config", folder, name)).read()
-                text = text.replace("SANDBOX_PORT", str(port)).replace("../pki/ca.pem", os.path.join(pki, "ca.pem"))
-                open(os.path.join(config, folder, name), "w").write(text)
+        def write_config(source, name):
+            config = os.path.join(DATA, name)
+            shutil.rmtree(config, ignore_errors=True)
+            for folder in ("partners", "mappings"):
+                os.makedirs(os.path.join(config, folder))
+                for file in os.listdir(os.path.join(ROOT, source, folder)):
+                    text = open(os.path.join(ROOT, source, folder, file)).read()
+                    text = text.replace("SANDBOX_PORT", str(port)).replace("../pki/ca.pem", os.path.join(pki, "ca.pem"))
+                    open(os.path.join(config, folder, file), "w").write(text)
+            return config
+
+        config = write_config("bench/config", "config")
+        # The changes-mode partner has a folder of its own: a baseline binary from before modes would refuse it.
+        changes_config = write_config("bench/config-changes", "config-changes")
         common = ["--db", db, "--config", config]
+        # Previews read no ledger (a preview with one counts changes against what the partner holds).
+        no_ledger = ["--state", os.path.join(DATA, "no-ledger", "ledger.sqlite")]
         print(f"bench: {n:,} customers, {eligible:,} eligible for the benchmark partner; median of {args.repeat}; "
               f"sink: nginx on 127.0.0.1:{port}", flush=True)
 
@@ -184,13 +193,15 @@ def main():
         steps = [
             Step("floor: sqlite3 -csv", lambda b: ["sh", "-c", f'sqlite3 -csv "{db}" "{FLOOR_SQL}" > /dev/null'],
                  records=eligible, floor=True),
-            Step("preview --out (JSON)", lambda b: [b, "preview", "bench-json", "--out", out_json, "--limit", "0"] + common,
+            Step("preview --out (JSON)", lambda b: [b, "preview", "bench-json", "--out", out_json, "--limit", "0"] + common + no_ledger,
                  records=eligible, output=lambda: os.path.getsize(out_json)),
-            Step("preview --out (XML)", lambda b: [b, "preview", "bench-xml", "--out", out_xml, "--limit", "0"] + common,
+            Step("preview --out (XML)", lambda b: [b, "preview", "bench-xml", "--out", out_xml, "--limit", "0"] + common + no_ledger,
                  records=eligible, output=lambda: os.path.getsize(out_xml)),
             Step("run over HTTPS to nginx (JSON)", lambda b: [b, "run", "bench-json", "--state", ledger] + common,
                  records=eligible, output=payload_bytes, before=fresh_state),
         ]
+        if args.changes_only:
+            steps = steps[:2]
         for step in steps:
             labels = binaries if not step.floor else binaries[:1]
             for i in range(args.repeat):
@@ -200,8 +211,9 @@ def main():
             if os.path.exists(path):
                 os.remove(path)
 
+        changes = measure_changes(binaries[0][1], db, changes_config, config, env, args.repeat, n, no_ledger)
         # disclosures ID at ten million rows: each binary's own last run's ledger, topped up with synthetic rows.
-        for label, binary in binaries:
+        for label, binary in ([] if args.changes_only else binaries):
             shutil.rmtree(state, ignore_errors=True)
             subprocess.check_call([binary, "run", "bench-json", "--state", ledger] + common, env=env, stdout=subprocess.DEVNULL)
             customer, total = top_up(ledger, n, args.disclosures)
@@ -220,6 +232,9 @@ def main():
         nginx.terminate()
         nginx.wait()
 
+    print_changes(changes)
+    if args.changes_only:
+        return
     base = steps[0].wall("this")
     print()
     print(f"{'step':<44} {'wall s':>8} {'records/s':>12} {'MB/s':>8} {'peak RSS':>10} {'x floor':>8}")
@@ -252,6 +267,67 @@ def main():
                   f"{100 * paired(s.cpus):>+9.1f}% {s.rss['this'] / 1024:>5.1f} MiB {s.rss['baseline'] / 1024:>5.1f} MiB")
         print("runs (s), baseline: " + "; ".join(f"{s.name}: " + ", ".join(f"{w:.2f}" for w in s.walls["baseline"])
                                                   for s in steps[1:]))
+
+
+def measure_changes(binary, db, changes_config, json_config, env, repeat, n, no_ledger):
+    """A changes-mode partner after 1% of customers changed, next to a JSON preview of the same records.
+
+    On a copy of the database: a full first run (untimed) leaves the ledger holding every eligible
+    customer; then 1% of all customers get a new first name, and the changes run (the ledger restored
+    before each) is timed alternately with `preview --out` of the JSON partner with the same fields."""
+    copy = os.path.join(DATA, f"customers-{n}-changes.sqlite")
+    shutil.copyfile(db, copy)
+    state = os.path.join(DATA, "state-changes")
+    ledger = os.path.join(state, "ledger.sqlite")
+    shutil.rmtree(state, ignore_errors=True)
+    common = ["--db", copy, "--config", changes_config]
+    subprocess.check_call([binary, "run", "bench-changes", "--state", ledger] + common, env=env, stdout=subprocess.DEVNULL)
+    connection = sqlite3.connect(ledger)
+    connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    full = connection.execute("SELECT sum(bytes), sum(record_count) FROM deliveries WHERE status = 'delivered'").fetchone()
+    held = connection.execute("SELECT count(*) FROM holdings").fetchone()[0]
+    connection.close()
+    saved = ledger + ".saved"
+    shutil.copyfile(ledger, saved)
+    source = sqlite3.connect(copy)
+    source.execute("UPDATE customers SET first_name = first_name || 'x' WHERE id % 100 = 0")
+    source.commit()
+    source.close()
+
+    def restore(_binary, _index):
+        for suffix in ("-wal", "-shm"):
+            if os.path.exists(ledger + suffix):
+                os.remove(ledger + suffix)
+        shutil.copyfile(saved, ledger)
+
+    out = os.path.join(DATA, "preview-changes.json")
+    run = Step("changes run, 1% changed", lambda b: [b, "run", "bench-changes", "--state", ledger] + common, before=restore)
+    preview = Step("preview --out (JSON), same records", lambda b: [b, "preview", "bench-json", "--out", out, "--limit", "0",
+                                                                  "--db", copy, "--config", json_config] + no_ledger)
+    for i in range(repeat):
+        run.run("this", binary, env, i)
+        preview.run("this", binary, env, i)
+    connection = sqlite3.connect(ledger)
+    sent = connection.execute("SELECT sum(bytes), sum(record_count) FROM deliveries WHERE run_id = "
+                              "(SELECT id FROM runs ORDER BY rowid DESC LIMIT 1)").fetchone()
+    connection.close()
+    os.remove(out)
+    return {"customers": n, "held": held, "full_bytes": full[0], "full_records": full[1], "sent_bytes": sent[0] or 0,
+            "sent_records": sent[1] or 0, "run": run, "preview": preview}
+
+
+def print_changes(c):
+    run, preview = c["run"], c["preview"]
+    print()
+    print(f"changes mode, {c['customers']:,} customers, the partner holding {c['held']:,}; 1% of customers changed:")
+    print(f"  {'step':<40} {'wall s':>8} {'peak RSS':>10}")
+    for s in (run, preview):
+        print(f"  {s.name:<40} {s.wall('this'):>8.3f} {s.rss['this'] / 1024:>7.1f} MiB")
+    ratio = run.wall("this") / preview.wall("this")
+    print(f"  sent {c['sent_records']:,} records, {c['sent_bytes']:,} bytes: {100 * c['sent_bytes'] / c['full_bytes']:.2f}% of the "
+          f"full feed's {c['full_bytes']:,} bytes ({c['full_records']:,} records)")
+    print(f"  targets: bytes ~1% of the full feed; cost {ratio:.2f} x the JSON preview (<= 1.2)")
+    print("  runs (s): " + "; ".join(f"{s.name}: " + ", ".join(f"{w:.2f}" for w in s.walls["this"]) for s in (run, preview)))
 
 
 def top_up(ledger, n, wanted):

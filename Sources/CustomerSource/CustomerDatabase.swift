@@ -123,6 +123,18 @@ public final class CustomerDatabase {
         return (sql, arguments)
     }
 
+    /// Calls `body` with the id of every customer eligible for the partner now, in id order (consent and
+    /// filters as for the feed, nothing else read).
+    public func forEachEligibleID(_ plan: ExportPlan, _ body: (Int64) throws -> Void) throws {
+        let (sql, arguments) = try selection(plan, range: .all, classify: false)
+        // The feed's selection with the id alone.
+        guard let from = sql.range(of: " FROM customers AS c ") else { throw ExportError.internalFailure("unexpected selection SQL") }
+        let statement = try database.prepare("SELECT c.id" + sql[from.lowerBound...])
+        try statement.bind(arguments)
+        while try statement.step() { try body(statement.int64(0)) }
+        statement.reset()
+    }
+
     /// Why each of `ids` is not eligible for the partner now, read in the current transaction: nil
     /// when the customer is eligible after all, `erased` when the row is gone, `consent_withdrawn`
     /// when a scope the contract needs is not in force (withdrawn, or its row removed),

@@ -93,6 +93,18 @@ struct CommonOptions: ParsableArguments {
 
 /// The ledger for commands that only read it: opened read-only; a file that is not a ledger is refused untouched.
 enum ReadOnlyLedger {
+    /// What partners hold, for `preview` and `run --dry-run`: nil when there is no ledger yet, or when
+    /// an earlier version wrote it (the next run migrates it); then everything counts as new.
+    static func holdings(_ common: CommonOptions) throws -> SQLiteLedger? {
+        guard FileManager.default.fileExists(atPath: common.statePath) else { return nil }
+        do {
+            return try open(common)
+        } catch let error as ExportError where error.code == "ledger" {
+            Terminal.warning(error.message + "; until then every record counts as new and no deletion notice is counted")
+            return nil
+        }
+    }
+
     static func open(_ common: CommonOptions) throws -> SQLiteLedger {
         // What a reader is shown must be the ledger the tool wrote: a folder others can write to is refused here too.
         try StateFolder.check(common.stateDirectory, create: false)

@@ -46,7 +46,7 @@ extension PartnerExportCommand {
             let job = try ExportJob(plan: plan, source: try CustomerDatabase(path: common.databasePath),
                                     schema: try SchemaCache.shared.schema(for: partner, in: configuration))
             // What the partner holds, read only, to count changes and the notices due (none without a ledger).
-            let holdings = FileManager.default.fileExists(atPath: common.statePath) ? try ReadOnlyLedger.open(common) : nil
+            let holdings = try ReadOnlyLedger.holdings(common)
             let report = try Preview(job: job, holdings: holdings).run(samples: limit, out: out,
                                                                        generatedAt: Timestamps.rfc3339(Host.time.now()))
             if json {

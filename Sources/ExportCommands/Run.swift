@@ -83,7 +83,7 @@ extension PartnerExportCommand {
                 }
             }
             // What each partner holds, to find its changes and notices (read only; none without a ledger).
-            let holdings = FileManager.default.fileExists(atPath: common.statePath) ? try ReadOnlyLedger.open(common) : nil
+            let holdings = try ReadOnlyLedger.holdings(common)
             let document = try DryRun(configuration: configuration, sourcePath: common.databasePath, environment: common.environment,
                                       time: Host.time).run(selected, folder: out, stateFolder: common.stateDirectory, holdings: holdings)
             if json {

@@ -17,6 +17,13 @@ final class ChangeTracker {
         case changed = 2
     }
 
+    /// How a record stands, and the key the partner holds it under when that is not the record's
+    /// key any more (an e-mail key whose address changed): the partner must forget that one.
+    struct Verdict {
+        let kind: Kind
+        let replacedKey: [UInt8]?
+    }
+
     static let pageSize = 8192
 
     private let holdings: (any HoldingsLog)?
@@ -39,23 +46,35 @@ final class ChangeTracker {
     }
 
     /// How `record` stands against what the partner holds.
-    func classify(_ record: RenderedRecord) throws -> Kind {
+    func classify(_ record: RenderedRecord) throws -> Verdict {
         let id = record.customerID
         while let current = try current(), current < id {
-            gone.append(id: current, key: page.key(at: position))
+            gone.append(current)
             position += 1
         }
-        guard let current = try current(), current == id else { return .new }
+        guard let current = try current(), current == id else { return Verdict(kind: .new, replacedKey: nil) }
         let same = page.digest(at: position, equals: record.digest)
+        let held = page.key(at: position)
         position += 1
         if same { unchanged += 1 }
-        return same ? .unchanged : .changed
+        let replaced = !held.isEmpty && !held.elementsEqual(record.key) ? Array(held) : nil
+        return Verdict(kind: same && replaced == nil ? .unchanged : .changed, replacedKey: replaced)
+    }
+
+    /// For a merge with ids alone (no record): the held customers before `id` are gone, `id` itself
+    /// is not.
+    func skip(through id: Int64) throws {
+        while let current = try current(), current < id {
+            gone.append(current)
+            position += 1
+        }
+        if let current = try current(), current == id { position += 1 }
     }
 
     /// Every held customer left after the last record: candidates for a notice.
     func finish() throws -> GoneCustomers {
         while let current = try current() {
-            gone.append(id: current, key: page.key(at: position))
+            gone.append(current)
             position += 1
         }
         return gone
@@ -72,21 +91,16 @@ final class ChangeTracker {
     }
 }
 
-/// Customers a partner holds that a render did not produce: ids and the keys it knows them by.
-struct GoneCustomers {
-    private(set) var ids: [Int64] = []
-    private var keys: [UInt8] = []
-    private var keyEnds: [Int] = []
+/// Customers a partner holds that a render did not produce, in id order (ids only: eight bytes each,
+/// so that even an emptied consents table leaves memory bounded; keys are read when notices are made).
+public struct GoneCustomers: Sendable {
+    public private(set) var ids: [Int64] = []
 
-    var count: Int { ids.count }
+    public init() {}
 
-    mutating func append(id: Int64, key: ArraySlice<UInt8>) {
-        ids.append(id)
-        keys.append(contentsOf: key)
-        keyEnds.append(keys.count)
-    }
+    public var count: Int { ids.count }
 
-    func key(at i: Int) -> [UInt8] { Array(keys[(i == 0 ? 0 : keyEnds[i - 1])..<keyEnds[i]]) }
+    mutating func append(_ id: Int64) { ids.append(id) }
 }
 
 /// Turns the customers a partner holds and no longer gets into deletion notices, with the reason the
@@ -95,31 +109,58 @@ struct GoneCustomers {
 struct NoticeFinder {
     let plan: ExportPlan
     let source: CustomerDatabase
+    let holdings: any HoldingsLog
 
-    struct Found {
-        var notices: [DeletionNotice] = []
-        /// Held customers whose key the ledger does not know and cannot be worked out (a key from
-        /// e-mail, kept by a ledger written before keys were): no notice can name them.
-        var unnamed = 0
+    static let chunk = 4096
+
+    /// The notices due, by id and reason (no keys yet: counting needs none).
+    struct Due {
+        var ids: [Int64] = []
+        var reasons: [DeletionReason] = []
+        var counts: [DeletionReason: Int] = [:]
+
+        var count: Int { ids.count }
     }
 
-    func notices(for gone: GoneCustomers) throws -> Found {
-        var found = Found()
-        guard gone.count > 0 else { return found }
-        let reasons = try source.exclusions(of: gone.ids, plan: plan)
-        for (i, id) in gone.ids.enumerated() {
-            guard let reason = reasons[i] else { continue }
-            var key = gone.key(at: i)
-            if key.isEmpty {
-                guard let keyIndex = plan.keyIndex, let worked = plan.minimiser.value(ofField: keyIndex, forID: id) else {
-                    found.unnamed += 1
-                    continue
-                }
-                key = worked
+    func due(_ gone: GoneCustomers) throws -> Due {
+        var due = Due()
+        var start = 0
+        while start < gone.count {
+            let ids = Array(gone.ids[start..<min(gone.count, start + Self.chunk)])
+            for (id, reason) in zip(ids, try source.exclusions(of: ids, plan: plan)) {
+                guard let reason else { continue }
+                due.ids.append(id)
+                due.reasons.append(reason)
+                due.counts[reason, default: 0] += 1
             }
-            found.notices.append(DeletionNotice(customerID: id, key: key, reason: reason))
+            start += Self.chunk
         }
-        return found
+        return due
+    }
+
+    /// Calls `body` with each notice, keys read from the holdings a chunk at a time; returns how many
+    /// could not be named (a key the ledger does not know and cannot be worked out: an e-mail key kept
+    /// by a ledger written before keys were).
+    func forEachNotice(_ due: Due, _ body: (DeletionNotice) throws -> Void) throws -> Int {
+        var unnamed = 0
+        var start = 0
+        while start < due.count {
+            let end = min(due.count, start + Self.chunk)
+            let keys = try holdings.keys(partner: plan.partner.id, ids: Array(due.ids[start..<end]))
+            for i in start..<end {
+                var key = keys[due.ids[i]] ?? []
+                if key.isEmpty {
+                    guard let keyIndex = plan.keyIndex, let worked = plan.minimiser.value(ofField: keyIndex, forID: due.ids[i]) else {
+                        unnamed += 1
+                        continue
+                    }
+                    key = worked
+                }
+                try body(DeletionNotice(customerID: due.ids[i], key: key, reason: due.reasons[i]))
+            }
+            start = end
+        }
+        return unnamed
     }
 }
 

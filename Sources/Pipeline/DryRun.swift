@@ -40,11 +40,27 @@ public struct DryRun {
                 try PrivateFolder.create(partnerFolder)
                 let ext = partner.contract.format.fileExtension
                 let tally = try job.snapshot {
-                    try job.runBatches(runID: runID, generatedAt: Timestamps.rfc3339(now), holdings: holdings,
-                                       deliveryID: { "\(runID)-b\($0)" }) { batch in
+                    func write(_ batch: FinishedBatch) throws {
                         let name = String(format: "batch-%06d.%@", batch.number, ext)
                         try OutputFile.write(batch.parts, to: Paths.join(partnerFolder, name))
                     }
+                    var gone = GoneCustomers()
+                    var tally = try job.runBatches(runID: runID, generatedAt: Timestamps.rfc3339(now), holdings: holdings,
+                                                   deliveryID: { "\(runID)-b\($0)" }, gone: { gone = $0 }, handle: write)
+                    // The notices due follow the records in batches of their own, as in a run.
+                    if let holdings {
+                        var next = tally.batches
+                        let notices = try job.runNoticeBatches(
+                            runID: runID, generatedAt: Timestamps.rfc3339(now), gone: gone, holdings: holdings, limit: nil,
+                            number: { _ in
+                                next += 1
+                                return next
+                            }, deliveryID: { "\(runID)-b\($0)" }, handle: write)
+                        for (reason, count) in notices.counts { tally.changes.notices[reason, default: 0] += count }
+                        tally.batches += notices.batches
+                        tally.bytes += notices.bytes
+                    }
+                    return tally
                 }
                 var entry = DryRunDocument.Partner(partner: partner.id, status: "rendered", deliveries: tally.batches,
                                                    records: tally.rendered, eligible: tally.eligible,

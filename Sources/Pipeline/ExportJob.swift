@@ -70,13 +70,15 @@ public final class ExportJob {
     /// finished feed in order.
     ///
     /// Each record is compared with what the partner holds (`holdings`, nil when it holds nothing):
-    /// in `changes` mode only new and changed records go into batches; in both modes the customers
-    /// the partner holds and no longer gets are found in the same pass, and their deletion notices
-    /// follow the range's records (docs/design.md, "Change feeds and deletion notices").
+    /// in `changes` mode only new and changed records go into batches. `gone` receives the customers
+    /// the partner holds in `range` that the render did not produce: the candidates for deletion
+    /// notices, which ``runNoticeBatches`` turns into the feed's last batches (docs/design.md,
+    /// "Change feeds and deletion notices").
     public func runBatches(runID: String, generatedAt: String, consent: Bool = false, range: IDRange = .all,
                            holdings: (any HoldingsLog)? = nil,
                            number: @escaping (Int) -> Int = { $0 }, deliveryID: @escaping (Int) -> String,
-                           buffers: (() -> [UInt8]?)? = nil, handle: (FinishedBatch) throws -> Void) throws -> ExportTally {
+                           buffers: (() -> [UInt8]?)? = nil, gone: ((GoneCustomers) -> Void)? = nil,
+                           handle: (FinishedBatch) throws -> Void) throws -> ExportTally {
         let tally = Tally()
         var batcher = FeedBatcher(partner: plan.partner, renderer: renderer, schema: schema, runID: runID,
                                   generatedAt: generatedAt, number: number, deliveryID: deliveryID)
@@ -90,24 +92,19 @@ public final class ExportJob {
                 tally.value.reject(rejected)
                 return
             }
-            let kind: ChangeTracker.Kind? = tracks ? try tracker.classify(record) : nil
-            if kind == .unchanged && !sendsUnchanged { return }
-            if var batch = try batcher.add(record, kind: kind, tally: tally) {
-                try emit(batch)
+            let verdict: ChangeTracker.Verdict? = tracks ? try tracker.classify(record) : nil
+            if verdict?.kind == .unchanged && !sendsUnchanged { return }
+            if var batch = try batcher.add(record, kind: verdict?.kind, replacedKey: verdict?.replacedKey, tally: tally) {
+                try emit(batch, tally)
                 batcher.reuse(&batch)
             }
         }
-        // The reader has stopped; the notices' reasons are read in the same snapshot.
-        let found = try NoticeFinder(plan: plan, source: source).notices(for: try tracker.finish())
+        if let batch = try batcher.finish(tally: tally) { try emit(batch, tally) }
         tally.value.changes.unchanged += tracker.unchanged
-        tally.value.changes.unnamed += found.unnamed
-        for notice in found.notices {
-            if let batch = try batcher.add(notice, tally: tally) { try emit(batch) }
-        }
-        if let batch = try batcher.finish(tally: tally) { try emit(batch) }
+        gone?(try tracker.finish())
         return tally.value
 
-        func emit(_ batch: FinishedBatch) throws {
+        func emit(_ batch: FinishedBatch, _ tally: Tally) throws {
             tally.value.batches += 1
             tally.value.rendered += batch.customerIDs.count
             tally.value.bytes += batch.byteCount
@@ -117,6 +114,56 @@ public final class ExportJob {
             try handle(batch)
         }
     }
+
+    /// What the render of the whole feed would have found gone, without rendering: the customers the
+    /// partner holds that are not eligible now (a merge of its holdings with the eligible ids). A
+    /// completion rerun uses it, since it renders only the owed spans.
+    func goneCustomers(holdings: any HoldingsLog) throws -> GoneCustomers {
+        let tracker = ChangeTracker(holdings: holdings, partner: plan.partner.id, range: .all)
+        try source.forEachEligibleID(plan) { id in try tracker.skip(through: id) }
+        return try tracker.finish()
+    }
+
+    /// The deletion notices due for `gone` (their reasons read in the current snapshot), in batches of
+    /// their own after the records. With `limit`, nothing is rendered when more are due than it (the
+    /// deletion guard): the counts say how many.
+    func runNoticeBatches(runID: String, generatedAt: String, gone: GoneCustomers, holdings: any HoldingsLog, limit: Int?,
+                          number: @escaping (Int) -> Int, deliveryID: @escaping (Int) -> String,
+                          handle: (FinishedBatch) throws -> Void) throws -> NoticeOutcome {
+        let finder = NoticeFinder(plan: plan, source: source, holdings: holdings)
+        let due = try finder.due(gone)
+        var outcome = NoticeOutcome(counts: due.counts)
+        if let limit, due.count > limit {
+            outcome.withheld = true
+            return outcome
+        }
+        let tally = Tally()
+        var batcher = FeedBatcher(partner: plan.partner, renderer: renderer, schema: schema, runID: runID,
+                                  generatedAt: generatedAt, number: number, deliveryID: deliveryID)
+        outcome.unnamed = try finder.forEachNotice(due) { notice in
+            if let batch = try batcher.add(notice, tally: tally) { try emitNotices(batch) }
+        }
+        if let batch = try batcher.finish(tally: tally) { try emitNotices(batch) }
+        return outcome
+
+        func emitNotices(_ batch: FinishedBatch) throws {
+            outcome.batches += 1
+            outcome.bytes += batch.byteCount
+            try handle(batch)
+        }
+    }
+}
+
+/// What ``ExportJob/runNoticeBatches`` did.
+struct NoticeOutcome {
+    /// Notices due, by reason (rendered, or withheld by the guard).
+    var counts: [DeletionReason: Int]
+    var withheld = false
+    var unnamed = 0
+    var batches = 0
+    var bytes = 0
+
+    var count: Int { counts.values.reduce(0, +) }
 }
 
 /// A rendered record on its way into a batch.

@@ -105,15 +105,26 @@ struct FeedBatcher {
     /// Bytes the notices add to the tail.
     private var noticeBytes: Int { notices.isEmpty ? 0 : noticeBody.count + 2 }
 
-    /// Adds a record (with `kind` when changes are tracked); returns the previous batch when this
-    /// record did not fit in it.
-    mutating func add(_ record: RenderedRecord, kind: ChangeTracker.Kind? = nil, tally: Tally) throws -> FinishedBatch? {
+    /// Adds a record (with `kind` when changes are tracked, and the key the partner holds it under
+    /// when that changed: a notice for the old key travels with the record); returns the previous
+    /// batch when this record did not fit in it.
+    mutating func add(_ record: RenderedRecord, kind: ChangeTracker.Kind? = nil, replacedKey: [UInt8]? = nil,
+                      tally: Tally) throws -> FinishedBatch? {
         var finished: FinishedBatch?
+        var rekey: [UInt8] = []
+        let replaced = replacedKey.map { DeletionNotice(customerID: record.customerID, key: $0, reason: .noLongerShared) }
+        if let replaced { renderer.appendDeletion(replaced, to: &rekey) }
         if !ids.isEmpty || !notices.isEmpty {
             let size = overhead + body.count + renderer.separator.count + record.fragment.count + noticeBytes
+                + (replaced == nil ? 0 : rekey.count + renderer.deletionSeparator.count + 2)
             if ids.count + notices.count >= limits.maxRecords || size > limits.maxBytes {
                 finished = try finish(tally: tally)
             }
+        }
+        if let replaced {
+            if !notices.isEmpty { noticeBody.append(contentsOf: renderer.deletionSeparator) }
+            noticeBody.append(contentsOf: rekey)
+            notices.append(replaced)
         }
         if envelope == nil { try start() }
         if !ids.isEmpty { body.append(contentsOf: renderer.separator) }
@@ -156,8 +167,9 @@ struct FeedBatcher {
         let envelope = Envelope(partner: partner.id, run: runID, delivery: deliveryID(number), batch: number,
                                 generatedAt: generatedAt, mode: partner.contract.mode)
         self.envelope = envelope
+        // The tail with notices also spells out their count: a few digits more than the empty tail's.
         overhead = try renderer.head(envelope, recordCount: limits.maxRecords, deletionCount: limits.maxRecords).count
-            + renderer.emptyTail.count
+            + renderer.emptyTail.count + 16
     }
 
     /// The batch's change set, its counts of new and changed records, and its last id.
@@ -180,8 +192,8 @@ struct FeedBatcher {
         }
         var encoded: [UInt8] = []
         writer.finish(into: &encoded)
-        let last = [ids.last, notices.last?.customerID].compactMap { $0 }.max()
-        return (encoded, new, changed, reasons, last)
+        // A batch's span ends at its last record; a batch of notices alone has none (it belongs to the feed's end).
+        return (encoded, new, changed, reasons, ids.last)
     }
 
     /// Takes back the records buffer of a batch that has been written (not when batches come back
@@ -280,15 +292,16 @@ struct FeedBatcher {
             position = start
             firstLines.append(line)
         }
+        // The last record's last line: below it come the notices and the end, which no record owns.
+        let lastLine = (firstLines.last ?? line) + body[position...].reduce(0) { $0 + ($1 == 0x0A ? 1 : 0) }
         var result: [Int: SchemaViolation] = [:]
         for violation in violations {
-            guard violation.line >= (firstLines.first ?? .max),
+            guard violation.line >= (firstLines.first ?? .max), violation.line <= lastLine,
                   let index = firstLines.lastIndex(atOrBefore: violation.line) else {
                 throw BatchError.schema(partner: partner.id, batch: envelope.batch, violation: violation)
             }
             if result[index] == nil { result[index] = violation }
         }
-        // A violation on the last record's line could also be in the tail; the tail is fixed and valid by construction.
         return result
     }
 
@@ -343,7 +356,8 @@ extension Array where Element: BinaryInteger {
 enum BatchError {
     static func schema(partner: String, batch: Int, violation: SchemaViolation) -> ExportError {
         .envelopeSchema("partner \(partner): batch \(batch) does not conform to its XSD outside any record (\(violation)); "
-                        + "the XSD and the mapping disagree about the envelope: fix one of them")
+                        + "the XSD and the mapping disagree about the envelope or the deletion notices (the root's mode and "
+                        + "deletion-count, the <deletion> elements after the records): fix one of them")
     }
 }
 

@@ -19,6 +19,9 @@ final class FeedBuilder: @unchecked Sendable {
         case send(DeliveryRecord, FeedBox, action: ReportAction, replaced: DeliveryRecord?)
         /// An owed delivery none of whose customers is eligible any more: superseded, nothing to send.
         case nothingLeft(DeliveryRecord)
+        /// An owed batch of notices, replaced by the notices due now (the first of their deliveries), or
+        /// by nothing when none is due any more.
+        case noticesReplaced(DeliveryRecord, by: String?)
     }
 
     enum ReportAction {
@@ -32,6 +35,8 @@ final class FeedBuilder: @unchecked Sendable {
         /// Owed deliveries of the partner's older feeds that this (new, now fully rendered) feed replaced.
         var supersededOlder: [DeliveryRecord] = []
         var notes: [String] = []
+        /// More notices were due than the deletion guard allows: none was rendered, the feed stays open.
+        var guardTripped = false
     }
 
     typealias Channel = BatchChannel<Item, Summary>
@@ -46,6 +51,8 @@ final class FeedBuilder: @unchecked Sendable {
     let generatedAt: Date
     let time: TimeSource
     let events: RunEvents
+    /// The deletion guard: at most this many notices (nil: no guard).
+    let noticeLimit: Int?
     /// A few batches in memory (each at most `max_bytes`), so that rendering and sending overlap.
     let channel = Channel(capacity: 2)
     /// Records buffers of batches already sent, given back for the next batches (a batch's buffer is
@@ -55,7 +62,9 @@ final class FeedBuilder: @unchecked Sendable {
     private var highest = 0
 
     init(plan: FeedPlan, export: ExportPlan, schema: XSDSchema?, sourcePath: String, ledger: any LedgerStore,
-         payloads: any PayloadStore, runID: String, generatedAt: Date, time: TimeSource, events: RunEvents) {
+         payloads: any PayloadStore, runID: String, generatedAt: Date, time: TimeSource, events: RunEvents,
+         noticeLimit: Int? = nil) {
+        self.noticeLimit = noticeLimit
         self.plan = plan
         self.export = export
         self.schema = schema
@@ -86,20 +95,60 @@ final class FeedBuilder: @unchecked Sendable {
         let job = try ExportJob(plan: export, source: source, schema: schema)
         var summary = Summary()
         try job.snapshot {
+            var gone: GoneCustomers?
             for segment in plan.segments {
-                summary.tally.add(try render(segment, job: job, ledger: ledger, notes: &summary.notes))
+                summary.tally.add(try render(segment, job: job, ledger: ledger, notes: &summary.notes) { gone = $0 })
+            }
+            if plan.rendersNotices {
+                // A new feed's render saw every customer; a completion asks who the partner holds that is not eligible now.
+                let held = plan.isNew ? (gone ?? GoneCustomers()) : try job.goneCustomers(holdings: ledger)
+                summary.guardTripped = try renderNotices(held, job: job, ledger: ledger, tally: &summary.tally)
             }
         }
+        // A feed whose notices the guard withheld is not rendered to its end: completing it renders them.
+        if summary.guardTripped { return summary }
         summary.supersededOlder = try ledger.finishRender(feed: plan.feed.id, batches: max(highest, plan.nextNumber - 1),
                                                           at: Timestamps.rfc3339(time.now()))
         for delivery in summary.supersededOlder { payloads.discard(delivery) }
         return summary
     }
 
+    /// The feed's last batches: the deletion notices due now, replacing the owed notice batches of the
+    /// feed. Returns true when the guard withheld them (more due than ``noticeLimit``, counting the
+    /// notices for replaced keys already in record batches).
+    private func renderNotices(_ gone: GoneCustomers, job: ExportJob, ledger: any LedgerStore, tally: inout ExportTally) throws -> Bool {
+        let inRecords = tally.changes.noticeCount
+        let limit = noticeLimit.map { max(0, $0 - inRecords) }
+        var first: String?
+        let outcome = try job.runNoticeBatches(
+            runID: runID, generatedAt: Timestamps.rfc3339(generatedAt), gone: gone, holdings: ledger,
+            limit: noticeLimit == nil ? nil : limit,
+            number: { [self] _ in
+                let number = takeNumber()
+                highest = max(highest, number)
+                return number
+            },
+            deliveryID: { _ in Timestamps.identifier("dlv", at: self.generatedAt) }
+        ) { batch in
+            first = first ?? batch.envelope.delivery
+            try send(batch, replacing: nil, ledger: ledger)
+        }
+        for (reason, count) in outcome.counts { tally.changes.notices[reason, default: 0] += count }
+        tally.changes.unnamed += outcome.unnamed
+        tally.batches += outcome.batches
+        tally.bytes += outcome.bytes
+        if outcome.withheld || (noticeLimit.map { inRecords > $0 } ?? false) { return true }
+        for owed in plan.owedNotices {
+            let reason = first.map { "notices rendered again by \(runID) (\($0) and after)" } ?? "rerun by \(runID): no notice is due any more"
+            if try ledger.supersede(owed, by: first, reason: reason, at: Timestamps.rfc3339(time.now())) { payloads.discard(owed) }
+            try channel.send(.noticesReplaced(owed, by: first))
+        }
+        return false
+    }
+
     /// Renders one segment; hands over each batch (or the owed delivery itself when unchanged).
     private func render(_ segment: FeedPlan.Segment, job: ExportJob, ledger: any LedgerStore,
-                        notes: inout [String]) throws -> ExportTally {
-        let contract = export.partner.contract
+                        notes: inout [String], gone: @escaping (GoneCustomers) -> Void) throws -> ExportTally {
         var produced = 0
         var owedRecords: [UInt8]?
         var keepEvidence = false
@@ -129,7 +178,8 @@ final class FeedBuilder: @unchecked Sendable {
                 return number
             },
             deliveryID: { _ in Timestamps.identifier("dlv", at: self.generatedAt) },
-            buffers: { [returned] in returned.take() }
+            buffers: { [returned] in returned.take() },
+            gone: segment.range == .all ? gone : nil
         ) { batch in
             produced += 1
             if produced == 1, let owed = segment.owed, let owedRecords, owedRecords == batch.recordsAndNotices {
@@ -137,21 +187,8 @@ final class FeedBuilder: @unchecked Sendable {
                 return
             }
             let replaced = produced == 1 ? segment.owed : nil
-            let path = try payloads.store(batch.feed, partner: export.partner.id, delivery: batch.envelope.delivery,
-                                          fileExtension: contract.format.fileExtension)
-            let delivery = try ledger.createDelivery(NewDelivery(
-                id: batch.envelope.delivery, runID: runID, feed: plan.feed.id, partner: export.partner.id, batch: batch.number,
-                bytes: batch.byteCount, sha256: batch.feed.sha256, recordsRange: batch.recordsRange, payloadPath: path,
-                contentType: contract.format.contentType, gzip: contract.delivery.gzip, createdAt: Timestamps.rfc3339(time.now()),
-                fields: export.partner.mapping.fields.map(\.name), purpose: contract.purpose, consentScopes: contract.consent,
-                manifest: Manifest.encoded(customerIDs: batch.customerIDs, scopes: contract.consent.count, grantStream: batch.grants),
-                recordCount: batch.customerIDs.count, lastCustomer: batch.lastID,
-                shape: export.partner.mapping.fields.map { FieldShape(name: $0.name, from: $0.from, form: $0.form.name) },
-                fieldCounts: batch.fieldCounts, changes: batch.changes, noticeCount: batch.noticeCount,
-                keyField: export.partner.mapping.key), superseding: replaced, at: Timestamps.rfc3339(time.now()))
+            try send(batch, replacing: replaced, ledger: ledger)
             if let replaced, !keepEvidence { payloads.discard(replaced) }
-            events.batchRendered(runID, export.partner.id, batch.number, batch.customerIDs.count)
-            try channel.send(.send(delivery, FeedBox(batch.feed), action: .sent, replaced: replaced))
         }
         if produced == 0, let owed = segment.owed {
             let reason = "rerun by \(runID): none of its customers is eligible any more"
@@ -161,6 +198,26 @@ final class FeedBuilder: @unchecked Sendable {
             try channel.send(.nothingLeft(owed))
         }
         return tally
+    }
+
+    /// Stores the batch's payload, records it pending (superseding `replaced` in the same transaction)
+    /// and hands it over.
+    private func send(_ batch: FinishedBatch, replacing replaced: DeliveryRecord?, ledger: any LedgerStore) throws {
+        let contract = export.partner.contract
+        let path = try payloads.store(batch.feed, partner: export.partner.id, delivery: batch.envelope.delivery,
+                                      fileExtension: contract.format.fileExtension)
+        let delivery = try ledger.createDelivery(NewDelivery(
+            id: batch.envelope.delivery, runID: runID, feed: plan.feed.id, partner: export.partner.id, batch: batch.number,
+            bytes: batch.byteCount, sha256: batch.feed.sha256, recordsRange: batch.recordsRange, payloadPath: path,
+            contentType: contract.format.contentType, gzip: contract.delivery.gzip, createdAt: Timestamps.rfc3339(time.now()),
+            fields: export.partner.mapping.fields.map(\.name), purpose: contract.purpose, consentScopes: contract.consent,
+            manifest: Manifest.encoded(customerIDs: batch.customerIDs, scopes: contract.consent.count, grantStream: batch.grants),
+            recordCount: batch.customerIDs.count, lastCustomer: batch.lastID,
+            shape: export.partner.mapping.fields.map { FieldShape(name: $0.name, from: $0.from, form: $0.form.name) },
+            fieldCounts: batch.fieldCounts, changes: batch.changes, noticeCount: batch.noticeCount,
+            keyField: export.partner.mapping.key), superseding: replaced, at: Timestamps.rfc3339(time.now()))
+        events.batchRendered(runID, export.partner.id, batch.number, batch.customerIDs.count)
+        try channel.send(.send(delivery, FeedBox(batch.feed), action: .sent, replaced: replaced))
     }
 
     /// Gives a sent batch's bytes back, so that its records buffer (by now held by nobody else)

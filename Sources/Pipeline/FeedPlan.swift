@@ -26,13 +26,17 @@ struct FeedPlan {
     let segments: [Segment]
     /// The first number free for batches beyond the recorded ones.
     let nextNumber: Int
+    /// Whether this render ends with the deletion notices due (a new feed; a completion whose notice
+    /// batches are owed or whose render was cut short), and the owed notice batches they replace.
+    let rendersNotices: Bool
+    let owedNotices: [DeliveryRecord]
 
     /// A new feed of every eligible customer, started by `run`.
     static func newFeed(partner: String, run: String, shape: String, at time: String, reason: String? = nil) -> FeedPlan {
         let feed = FeedRecord(id: FeedRecord.id(run: run, partner: partner), partner: partner, runID: run, startedAt: time,
                               shape: shape, rendered: false, batches: 0, completedAt: nil, completedBy: nil, supersededBy: nil)
         return FeedPlan(feed: feed, isNew: true, reason: reason, segments: [Segment(range: .all, owed: nil, number: nil)],
-                        nextNumber: 1)
+                        nextNumber: 1, rendersNotices: true, owedNotices: [])
     }
 
     /// What completes `latest` (the partner's newest feed), given its deliveries; nil when it is
@@ -58,7 +62,11 @@ struct FeedPlan {
             if let other = current[delivery.batch], other.seq > delivery.seq { continue }
             current[delivery.batch] = delivery
         }
-        let batches = current.values.sorted { ($0.lastCustomer ?? .max, $0.batch) < ($1.lastCustomer ?? .max, $1.batch) }
+        // Batches of notices alone come after the records and cover no span: they are rendered again as a
+        // whole (every notice due now) when one of them is owed.
+        let noticeBatches = current.values.filter { $0.recordCount == 0 && $0.noticeCount > 0 }
+        let batches = current.values.filter { !($0.recordCount == 0 && $0.noticeCount > 0) }
+            .sorted { ($0.lastCustomer ?? .max, $0.batch) < ($1.lastCustomer ?? .max, $1.batch) }
         guard batches.allSatisfy({ $0.lastCustomer != nil }) else {
             return newFeed(partner: partner, run: run, shape: shape, at: time,
                            reason: "feed \(latest.id) does not record its batches' id ranges, so it is rendered again whole")
@@ -78,6 +86,8 @@ struct FeedPlan {
             segments.append(Segment(range: IDRange(after: previous, through: nil), owed: nil, number: nil))
         }
         let highest = max(latest.batches, current.keys.max() ?? 0)
-        return FeedPlan(feed: latest, isNew: false, reason: nil, segments: segments, nextNumber: highest + 1)
+        let owedNotices = noticeBatches.filter(\.isOwed).sorted { $0.batch < $1.batch }
+        return FeedPlan(feed: latest, isNew: false, reason: nil, segments: segments, nextNumber: highest + 1,
+                        rendersNotices: !owedNotices.isEmpty || !latest.rendered, owedNotices: owedNotices)
     }
 }

@@ -128,6 +128,7 @@ final class ParallelRender: @unchecked Sendable {
         out.sequence = sequence
         let minimiser = plan.minimiser
         let keyIndex = plan.keyIndex ?? 0
+        let keyField = plan.keyIndex.map { plan.partner.mapping.fields[$0].from }
         let scopes = plan.partner.contract.consent.count
         let columns = plan.columns.names.count
         try chunk.withRows { rows in
@@ -136,6 +137,12 @@ final class ParallelRender: @unchecked Sendable {
                 out.eligible += 1
                 if let reason = minimiser.minimise(row, into: &record) {
                     out.rejected.append(RejectedRecord(customerID: row.customerID, reason: reason))
+                    continue
+                }
+                // A record the partner could not be told to forget does not leave: its key must have a value
+                // (a NULL source is caught as required; an e-mail that normalises to nothing or is empty, here).
+                if let keyField, !Self.hasValue(record, at: keyIndex) {
+                    out.rejected.append(RejectedRecord(customerID: row.customerID, reason: .requiredValueMissing(field: keyField)))
                     continue
                 }
                 if out.samples.count < samples { out.samples.append(record.values.map { record.decoded($0) }) }
@@ -165,6 +172,18 @@ final class ParallelRender: @unchecked Sendable {
             }
         }
         return out
+    }
+}
+
+extension ParallelRender {
+    /// Whether field `index` of `record` holds a non-empty value.
+    static func hasValue(_ record: RecordBuffer, at index: Int) -> Bool {
+        guard index < record.values.count else { return false }
+        switch record.values[index] {
+        case .null: return false
+        case .text(let range): return !range.isEmpty
+        case .number, .list: return true
+        }
     }
 }
 

@@ -62,14 +62,16 @@ struct PartnerRun {
             outcome.feedReason = plan.reason
 
             // 3. Select, minimise, render and batch, on the builder's threads.
-            let builder = FeedBuilder(plan: plan, export: partner.export, schema: partner.schema, sourcePath: context.sourcePath,
-                                      ledger: ledger, payloads: context.payloads, runID: context.runID,
-                                      generatedAt: context.time.now(), time: context.time, events: context.events)
             // The deletion guard: while the partner holds customers, nothing leaves before the render has
             // counted the notices (they are found as the render goes); the batches wait, in memory up to a
             // budget and reloaded from their verified payloads beyond it.
             let holds = try ledger.holdingsCount(partner: partner.id)
             let guarded = holds > 0 && !context.allowDeletions
+            let limit = Self.noticeLimit(holding: holds, percent: partner.partner.contract.maxDeletionsPercent)
+            let builder = FeedBuilder(plan: plan, export: partner.export, schema: partner.schema, sourcePath: context.sourcePath,
+                                      ledger: ledger, payloads: context.payloads, runID: context.runID,
+                                      generatedAt: context.time.now(), time: context.time, events: context.events,
+                                      noticeLimit: guarded ? limit : nil)
             var waiting = WaitingBatches()
             let batches = builder.start()
 
@@ -108,6 +110,8 @@ struct PartnerRun {
                     }
                 case .item(.nothingLeft(let owed)):
                     outcome.noteSuperseded(owed, by: [], action: .nothingLeft)
+                case .item(.noticesReplaced(let owed, let by)):
+                    outcome.noteSuperseded(owed, by: by.map { [$0] } ?? [], action: by == nil ? .nothingLeft : .replaced)
                 case .end(.success(let finished)):
                     summary = finished
                     outcome.tally = summary.tally
@@ -119,10 +123,9 @@ struct PartnerRun {
                 }
             }
             if guarded {
-                let notices = summary.tally.changes.noticeCount
-                let limit = Double(holds) * partner.partner.contract.maxDeletionsPercent / 100
-                if Double(notices) > limit {
-                    return try holdForDeletions(waiting.deliveries, notices: notices, holds: holds, outcome: outcome)
+                if summary.guardTripped {
+                    return try holdForDeletions(waiting.deliveries, notices: summary.tally.changes.noticeCount, holds: holds,
+                                                outcome: outcome)
                 }
                 for (delivery, box, action) in waiting.items {
                     try deliver(delivery, try box ?? FeedBox(try context.payloads.load(delivery)), action)
@@ -162,6 +165,15 @@ struct PartnerRun {
         held.error = ExportError.deletionGuard(message)
         return try settle(held, stoppedBy: nil)
     }
+
+    /// The most notices a run may send without `--allow-deletions`: `max_deletions_percent` of what
+    /// the partner holds, and never fewer than ``guardFloor`` (a partner holding five customers is not
+    /// held every time one of them withdraws).
+    static func noticeLimit(holding holds: Int, percent: Double) -> Int {
+        max(guardFloor, Int((Double(holds) * percent / 100).rounded(.down)))
+    }
+
+    static let guardFloor = 10
 
     private static func format(_ percent: Double) -> String {
         percent == percent.rounded() ? String(Int(percent)) : String(percent)
@@ -259,7 +271,7 @@ struct Recovery {
 /// Batches that wait for the deletion guard's count: the first ones in memory (up to ``budget``
 /// bytes), the rest given back and reloaded from their stored, verified payloads when sent.
 struct WaitingBatches {
-    static let budget = 64 << 20
+    static let budget = 8 << 20
 
     private(set) var items: [(DeliveryRecord, FeedBox?, FeedBuilder.ReportAction)] = []
     private var bytes = 0

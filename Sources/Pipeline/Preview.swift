@@ -74,16 +74,21 @@ public struct Preview {
         var written = 0
         var bytes = 0
         var left: [RejectedRecord] = []
+        // Notices for keys the partner holds that changed (they travel with the new records).
+        var rekeyed: [DeletionNotice] = []
         try job.renderRecords(into: tally, tracking: holdings != nil, classify: true, samples: samples) { record in
             if let rejected = excluded[record.customerID] {
                 left.append(rejected)
                 return
             }
-            switch try tracker.classify(record) {
+            let verdict = try tracker.classify(record)
+            switch verdict.kind {
             case .new: tally.value.changes.new += 1
             case .changed: tally.value.changes.changed += 1
             case .unchanged: if !sendsUnchanged { return }
             }
+            if let replaced = verdict.replacedKey { rekeyed.append(DeletionNotice(customerID: record.customerID, key: replaced,
+                                                                                  reason: .noLongerShared)) }
             written += 1
             bytes += record.fragment.count
             guard let scratch else { return }
@@ -103,21 +108,28 @@ public struct Preview {
         tally.value.bytes = bytes
         tally.value.changes.unchanged = tracker.unchanged
         // The notices due, their reasons read in the same snapshot.
-        let found = try NoticeFinder(plan: job.plan, source: job.source).notices(for: try tracker.finish())
-        tally.value.changes.unnamed = found.unnamed
         var deletions: [UInt8] = []
-        for notice in found.notices {
+        var noticeCount = 0
+        func add(_ notice: DeletionNotice) {
+            noticeCount += 1
             tally.value.changes.notices[notice.reason, default: 0] += 1
+            guard out != nil else { return }
             if !deletions.isEmpty { deletions.append(contentsOf: renderer.deletionSeparator) }
-            if out != nil { renderer.appendDeletion(notice, to: &deletions) }
+            renderer.appendDeletion(notice, to: &deletions)
+        }
+        rekeyed.forEach(add)
+        let gone = try tracker.finish()
+        if let holdings, gone.count > 0 {
+            let finder = NoticeFinder(plan: job.plan, source: job.source, holdings: holdings)
+            tally.value.changes.unnamed = try finder.forEachNotice(try finder.due(gone)) { add($0) }
         }
 
         var pass = Pass()
         guard let scratch, let out else { return pass }
         let file = try OutputFile(path: out, seekable: job.schema != nil)
-        try file.write(try renderer.head(envelope, recordCount: written, deletionCount: found.notices.count))
+        try file.write(try renderer.head(envelope, recordCount: written, deletionCount: noticeCount))
         try file.append(scratch)
-        try file.write(renderer.tail(deletions: deletions, count: found.notices.count))
+        try file.write(renderer.tail(deletions: deletions, count: noticeCount))
         pass.output = PreviewReport.Output(path: out, bytes: file.size, records: written)
         if let schema = job.schema {
             var seen: Set<Int64> = []

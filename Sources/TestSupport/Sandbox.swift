@@ -99,6 +99,24 @@ public final class Sandbox {
         "https://localhost:\(ports[mtls ? "mtls" : "tls"] ?? 0)\(path)"
     }
 
+    /// Queues `faults` for the next requests to `path` (after any still queued), through the sandbox's
+    /// control endpoint.
+    public func addFaults(_ faults: [[String: Any]], path: String) throws {
+        let body = try JSONSerialization.data(withJSONObject: ["path": path, "faults": faults])
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["curl", "-sS", "--fail", "--cacert", Self.pki("ca.pem"), "-X", "POST", "--data-binary", "@-",
+                             url("/_control/faults")]
+        let input = Pipe()
+        process.standardInput = input
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        input.fileHandleForWriting.write(body)
+        try input.fileHandleForWriting.close()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { throw SandboxError(description: "the sandbox refused the faults (curl \(process.terminationStatus))") }
+    }
+
     /// Every request recorded so far.
     public func requests() -> [Request] {
         guard let text = try? String(contentsOf: folder.appendingPathComponent("requests.jsonl"), encoding: .utf8) else { return [] }

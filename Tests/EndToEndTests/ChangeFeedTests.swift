@@ -173,17 +173,28 @@ struct ChangeFeedTests {
         #expect(view.notices.count == 30 && view.records.count == 70)
         #expect(Set(view.notices.map(\.key)) == Set((1...30).map { DeliveryFixture.acmeRef(Int64($0)) }))
         #expect(try fixture.run(["deliveries", "--failed", "--json"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "[]")
-        #expect(try fixture.query("SELECT value FROM counters WHERE name = 'deletion_guard_holds'").first?[0] == "2")
+        // A partner holding few customers is not held for a handful of notices: never for ten or fewer.
+        let small = try DeliveryFixture(sandbox: sandbox, customers: 5, maxRecords: 40)
+        #expect(try small.run(["run", "acme"]).status == 0)
+        try small.withdraw(2)
+        #expect(try small.run(["run", "acme"]).status == 0, "one of five (20%) is under the floor of ten notices")
+        let metrics = try OperationsTests.parsePrometheus(((fixture.state as NSString).deletingLastPathComponent as NSString)
+            .appendingPathComponent("metrics/partner_export.prom"))
+        #expect(metrics["partner_export_deletion_guard_holds_total{acme}"] == 2, "the first run and the rerun without the flag")
+        #expect(metrics["partner_export_notices_sent_total{acme}"] == 30)
     }
 
     @Test("a notice owed after a failed delivery goes out with the rerun; a customer who consents again is sent again, no stale notice")
     func owedNoticeAndConsentAgain() throws {
-        let fail: [[String: Any]] = [[:], ["status": 503], ["status": 503], [:], ["status": 503], ["status": 503]]
-        let sandbox = try Sandbox(routes: DeliveryFixture.routes(acmeFaults: fail), environment: DeliveryFixture.secrets)
+        let down: [[String: Any]] = [["status": 503], ["status": 503]]
+        let sandbox = try Sandbox(routes: DeliveryFixture.routes(), environment: DeliveryFixture.secrets)
         let fixture = try DeliveryFixture(sandbox: sandbox, customers: 50, maxRecords: 100, maxAttempts: 2)
         #expect(try fixture.run(["run", "acme"]).status == 0)
         try fixture.withdraw(3)
+        // The records go through, the batch of notices after them does not.
+        try sandbox.addFaults([[:]] + down, path: "/feeds/acme")
         #expect(try fixture.run(["run", "acme"]).status == 1, "the batch carrying the notice failed")
+        #expect(try fixture.run(["deliveries", "--failed"]).stdout.contains("acme"), "the notice is owed")
         #expect(try sandbox.view(path: "/feeds/acme", key: "ref").notices.isEmpty)
         let rerun = try fixture.run(["rerun", "--failed"])
         #expect(rerun.status == 0, "\(rerun.output)")
@@ -194,6 +205,8 @@ struct ChangeFeedTests {
         // 3 consents again: disclosed again normally. 5 withdraws, the notice fails, 5 consents again before the rerun: no stale notice.
         try fixture.customers().execute("UPDATE consents SET withdrawn_at = NULL WHERE customer_id = 3")
         try fixture.withdraw(5)
+        // This time the records fail: the notices are held behind them.
+        try sandbox.addFaults(down, path: "/feeds/acme")
         #expect(try fixture.run(["run", "acme"]).status == 1)
         try fixture.customers().execute("UPDATE consents SET withdrawn_at = NULL WHERE customer_id = 5")
         #expect(try fixture.run(["rerun", "--failed"]).status == 0)
@@ -203,6 +216,33 @@ struct ChangeFeedTests {
         let three = try JSONSerialization.jsonObject(with: Data(try fixture.run(["disclosures", "3", "--json"]).stdout.utf8))
             as? [[String: Any]] ?? []
         #expect(three.map { $0["kind"] as? String ?? "" } == ["disclosure", "deletion", "disclosure"], "\(three)")
+    }
+
+    @Test("an e-mail key whose address changed: the partner is told to forget the old key and gets the record under the new one; an empty key never leaves")
+    func changedKey() throws {
+        let sandbox = try Sandbox(routes: DeliveryFixture.routes(), environment: DeliveryFixture.secrets)
+        let fixture = try DeliveryFixture(sandbox: sandbox, customers: 30, maxRecords: 100, acme: "mode: changes")
+        try fixture.edit(fixture.acmeMapping, replacing: "partner: acme", with: "partner: acme\nkey: email_sha256")
+        try fixture.customers().execute("UPDATE customers SET email = '  ' WHERE id = 9")
+        let first = try fixture.run(["run", "acme", "--json"])
+        #expect(first.status == 0, "\(first.output)")
+        #expect(first.stdout.contains("\"required_value_missing\""), "customer 9 has no key: left out, by id")
+        var view = try sandbox.view(path: "/feeds/acme", key: "email_sha256")
+        #expect(view.records.count == 29 && !view.records.keys.contains(""))
+        let old = try #require(view.records.values.first { $0["ref"] == DeliveryFixture.acmeRef(7) }?["email_sha256"])
+        try fixture.customers().execute("UPDATE customers SET email = 'moved7@example.com' WHERE id = 7")
+        #expect(try fixture.run(["run", "acme"]).status == 0)
+        view = try sandbox.view(path: "/feeds/acme", key: "email_sha256")
+        #expect(view.notices.map(\.key) == [old] && view.notices.first?.reason == "no_longer_shared", "\(view.notices)")
+        #expect(view.records[old] == nil && view.records.count == 29)
+        #expect(view.records.values.contains { $0["ref"] == DeliveryFixture.acmeRef(7) })
+        #expect(try fixture.query("SELECT count(*) FROM holdings WHERE customer_id = 7").first?[0] == "1", "held under the new key")
+        let seven = try JSONSerialization.jsonObject(with: Data(try fixture.run(["disclosures", "7", "--json"]).stdout.utf8))
+            as? [[String: Any]] ?? []
+        #expect(seven.map { $0["kind"] as? String ?? "" }.sorted() == ["deletion", "disclosure", "disclosure"], "\(seven)")
+        // Nothing else changed: the next run sends nothing.
+        let before = sandbox.requests().count
+        #expect(try fixture.run(["run", "acme"]).status == 0 && sandbox.requests().count == before)
     }
 
     @Test("what a ledger from before keys holds gets notices all the same: the key is worked out from the id")

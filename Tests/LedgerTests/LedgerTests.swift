@@ -199,6 +199,43 @@ struct LedgerTests {
         #expect(try ledger.database.prepare("PRAGMA foreign_key_check").rows { _ in 1 }.isEmpty)
     }
 
+    @Test("a new ledger appears whole or not at all: built under a temporary name, what a killed creation left is cleared")
+    func freshLedgerIsAtomic() throws {
+        let folder = folder()
+        let path = folder + "/ledger.sqlite"
+        // What a creation killed half-way leaves: a temporary file, never a half-made ledger at the path.
+        #expect(FileManager.default.createFile(atPath: folder + "/.ledger.sqlite.new-99999", contents: Data("half".utf8)))
+        let ledger = try SQLiteLedger.open(at: path, access: .write(create: true))
+        #expect(try ledger.database.scalarInt("PRAGMA application_id") == Schema.applicationID)
+        #expect(try ledger.database.scalarInt("PRAGMA user_version") == Int64(Schema.migrations.count))
+        let left = try FileManager.default.contentsOfDirectory(atPath: folder).filter { $0.contains(".new-") }
+        #expect(left.isEmpty, "\(left)")
+        var info = stat()
+        #expect(stat(path, &info) == 0 && info.st_mode & 0o777 == 0o600)
+    }
+
+    @Test("change sets round-trip at the edges of Int64, and damaged ones are refused, never a trap")
+    func changeSets() throws {
+        let set = ChangeSet(records: [.init(customerID: .min, key: [], digest: Array(repeating: 7, count: 16)),
+                                      .init(customerID: 0, key: Array("k".utf8), digest: Array(repeating: 1, count: 16)),
+                                      .init(customerID: .max, key: Array(repeating: 0xFF, count: 300), digest: Array(repeating: 2, count: 16))],
+                            notices: [DeletionNotice(customerID: .max, key: Array("a".utf8), reason: .erased),
+                                      DeletionNotice(customerID: -5, key: [], reason: .consentWithdrawn)])
+        let bytes = set.encoded()
+        #expect(try ChangeSet(decoding: bytes) == set)
+        #expect(try ChangeSet(decoding: []) == ChangeSet())
+        // Every truncation, and every single-byte corruption, is an error or a value — never a crash.
+        for cut in 0..<bytes.count { _ = try? ChangeSet(decoding: Array(bytes[0..<cut])) }
+        for i in bytes.indices {
+            for value: UInt8 in [0x00, 0x7F, 0x80, 0xFF] {
+                var damaged = bytes
+                damaged[i] = value
+                _ = try? ChangeSet(decoding: damaged)
+            }
+        }
+        #expect(throws: ChangeSetError.self) { try ChangeSet(decoding: [1, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x01]) }
+    }
+
     @Test("disclosures by customer use the primary key, not a scan")
     func disclosureQueryPlan() throws {
         let ledger = try ledger()

@@ -73,7 +73,7 @@ public struct ChangeSet: Sendable, Equatable {
             Varint.putSigned(id &- previousRecord, &recordBytes)
             previousRecord = id
             recordBytes.append(contentsOf: digest.prefix(ChangeSet.digestLength))
-            for _ in digest.count..<ChangeSet.digestLength { recordBytes.append(0) }
+            for _ in min(digest.count, ChangeSet.digestLength)..<ChangeSet.digestLength { recordBytes.append(0) }
             Varint.put(UInt64(key.count), &recordBytes)
             recordBytes.append(contentsOf: key)
             recordCount += 1
@@ -112,7 +112,7 @@ public struct ChangeSet: Sendable, Equatable {
         for _ in 0..<records {
             previous = previous &+ (try reader.signed())
             let digest = try reader.take(digestLength)
-            let key = try reader.take(Int(try reader.varint()))
+            let key = try reader.take(try reader.length())
             try record(previous, key, digest)
         }
         let notices = try reader.varint()
@@ -121,7 +121,7 @@ public struct ChangeSet: Sendable, Equatable {
         for _ in 0..<notices {
             previous = previous &+ (try reader.signed())
             guard let reason = DeletionReason(code: try reader.take(1)[0]) else { throw ChangeSetError() }
-            let key = try reader.take(Int(try reader.varint()))
+            let key = try reader.take(try reader.length())
             try notice(previous, reason, key)
         }
         guard reader.atEnd else { throw ChangeSetError() }
@@ -171,8 +171,15 @@ enum Varint {
             return Int64(bitPattern: zigzag >> 1) ^ -Int64(bitPattern: zigzag & 1)
         }
 
+        /// A length that must fit in what is left (damaged bytes never make it trap).
+        mutating func length() throws -> Int {
+            let value = try varint()
+            guard value <= UInt64(bytes.count - position) else { throw ChangeSetError() }
+            return Int(value)
+        }
+
         mutating func take(_ count: Int) throws -> UnsafeRawBufferPointer {
-            guard count >= 0, position + count <= bytes.count else { throw ChangeSetError() }
+            guard count >= 0, count <= bytes.count - position else { throw ChangeSetError() }
             defer { position += count }
             return UnsafeRawBufferPointer(rebasing: bytes[position..<(position + count)])
         }

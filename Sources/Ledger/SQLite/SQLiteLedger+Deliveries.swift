@@ -147,8 +147,10 @@ extension SQLiteLedger: DeliveryLog {
     private func writeDisclosures(_ delivery: DeliveryRecord) throws {
         let statement = try database.prepare("SELECT manifest FROM deliveries WHERE seq = ?")
         try statement.bind([.integer(delivery.seq)])
-        guard try statement.step(), let bytes = statement.textBytes(0) else { throw ManifestError() }
-        let manifest = Array(bytes)
+        let manifest: [UInt8] = try withExtendedLifetime(statement) {
+            guard try statement.step(), let bytes = statement.textBytes(0) else { throw ManifestError() }
+            return Array(bytes)
+        }
         let insert = try database.prepare(
             "INSERT OR IGNORE INTO disclosures (customer_id, delivery, scope, granted_at, confirmed) VALUES (?, ?, ?, ?, 1)")
         try insert.bind(.integer(delivery.seq), at: 2)
@@ -176,14 +178,20 @@ extension SQLiteLedger: DeliveryLog {
     private func applyChanges(_ delivery: DeliveryRecord, at time: String) throws {
         let statement = try database.prepare("SELECT changes FROM deliveries WHERE seq = ?")
         try statement.bind([.integer(delivery.seq)])
-        guard try statement.step(), let bytes = statement.textBytes(0) else { throw ChangeSetError() }
-        let changes = Array(bytes)
+        // The bytes belong to the statement: copied while it is certainly alive.
+        let changes: [UInt8] = try withExtendedLifetime(statement) {
+            guard try statement.step(), let bytes = statement.textBytes(0) else { throw ChangeSetError() }
+            return Array(bytes)
+        }
         guard !changes.isEmpty else { return }
         let upsert = try database.prepare("""
             INSERT INTO holdings (partner, customer_id, key, digest) VALUES (?1, ?2, ?3, ?4)
             ON CONFLICT (partner, customer_id) DO UPDATE SET key = excluded.key, digest = excluded.digest
             """)
-        let forget = try database.prepare("DELETE FROM holdings WHERE partner = ?1 AND customer_id = ?2")
+        // Only the holding the notice names: a notice for a key replaced by a new one (an e-mail key whose
+        // address changed) must not forget the record just sent under the new key. An unknown key (a
+        // ledger from before keys) is the one the notice names.
+        let forget = try database.prepare("DELETE FROM holdings WHERE partner = ?1 AND customer_id = ?2 AND (key = ?3 OR key = x'')")
         let notice = try database.prepare("""
             INSERT OR IGNORE INTO disclosures (customer_id, delivery, scope, granted_at, confirmed, kind, reason)
             VALUES (?1, ?2, '', '', 1, 'deletion', ?3)
@@ -202,8 +210,9 @@ extension SQLiteLedger: DeliveryLog {
                 try upsert.bindBlob(digest, at: 4)
                 try upsert.step()
                 upsert.reset()
-            }, notice: { id, reason, _ in
+            }, notice: { id, reason, key in
                 try forget.bind(.integer(id), at: 2)
+                try forget.bindBlob(key, at: 3)
                 try forget.step()
                 forget.reset()
                 try notice.bind(.integer(id), at: 1)
@@ -220,9 +229,12 @@ extension SQLiteLedger: DeliveryLog {
         try checked {
             let statement = try database.prepare("SELECT manifest FROM deliveries WHERE seq = ?")
             try statement.bind([.integer(delivery.seq)])
-            guard try statement.step(), let bytes = statement.textBytes(0) else { throw ManifestError() }
+            let bytes: [UInt8] = try withExtendedLifetime(statement) {
+                guard try statement.step(), let bytes = statement.textBytes(0) else { throw ManifestError() }
+                return Array(bytes)
+            }
             // Emptied once disclosed or superseded: it holds nobody any more.
-            return bytes.isEmpty ? Manifest(customerIDs: [], grants: []) : try Manifest(decoding: Array(bytes))
+            return bytes.isEmpty ? Manifest(customerIDs: [], grants: []) : try Manifest(decoding: bytes)
         }
     }
 

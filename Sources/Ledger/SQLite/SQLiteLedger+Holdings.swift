@@ -34,4 +34,18 @@ extension SQLiteLedger: HoldingsLog {
             return page
         }
     }
+
+    public func keys(partner: String, ids: [Int64]) throws -> [Int64: [UInt8]] {
+        try checked {
+            let statement = try database.prepare("SELECT key FROM holdings WHERE partner = ?1 AND customer_id = ?2")
+            try statement.bind(.text(partner), at: 1)
+            var keys: [Int64: [UInt8]] = [:]
+            for id in ids {
+                try statement.bind(.integer(id), at: 2)
+                if try statement.step() { keys[id] = statement.textBytes(0).map { Array($0) } ?? [] }
+                statement.reset()
+            }
+            return keys
+        }
+    }
 }

@@ -60,17 +60,12 @@ public final class SQLiteLedger: LedgerStore {
             } else {
                 guard create else { throw ExportError.environment("there is no ledger at \(path) yet (pass --state or set PARTNER_EXPORT_STATE)") }
                 try checkNoEarlierPayloads(folder, ledger: path)
-                let fd = Foundation.open(path, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0o600)
-                guard fd >= 0 else {
-                    throw ExportError.environment("cannot create the ledger \(path): \(String(cString: strerror(errno)))")
-                }
-                fchmod(fd, 0o600)
-                close(fd)
+                try createFresh(at: path)
             }
             let database = try openDatabase(path, mode: .readWrite)
             let ledger = SQLiteLedger(database: database, path: path, access: access)
             try ledger.configureForWriting()
-            try ledger.migrate(fresh: !exists)
+            try ledger.migrate(fresh: false)
             return ledger
         }
     }
@@ -128,6 +123,45 @@ public final class SQLiteLedger: LedgerStore {
                                           + "touched. Pass --state with the ledger's path")
         } catch let error as SQLiteError {
             throw ExportError.environment("\(path) is not a partner-export ledger (SQLite: \(error.message)); it was not touched")
+        }
+    }
+
+    /// Makes a new ledger whole before it appears at `path`: built beside it under a temporary name
+    /// (every migration applied, `application_id` set, the WAL checkpointed) and linked into place only
+    /// then. A process killed while creating it leaves no half-made ledger at `path` — which every later
+    /// run would have to refuse — only a temporary file, removed by the next creation.
+    static func createFresh(at path: String) throws {
+        let folder = Paths.folder(of: path)
+        let name = Paths.name(of: path)
+        let directory = folder.isEmpty ? "." : folder
+        let prefix = ".\(name).new-"
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] where entry.hasPrefix(prefix) {
+            unlink(Paths.join(directory, entry))
+        }
+        let temporary = Paths.join(directory, prefix + String(getpid()))
+        func removeTemporary() {
+            for suffix in ["", "-wal", "-shm", "-journal"] { unlink(temporary + suffix) }
+        }
+        let fd = Foundation.open(temporary, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw ExportError.environment("cannot create the ledger \(path): \(String(cString: strerror(errno)))") }
+        fchmod(fd, 0o600)
+        close(fd)
+        do {
+            try {
+                let ledger = SQLiteLedger(database: try openDatabase(temporary, mode: .readWrite), path: temporary,
+                                          access: .write(create: true))
+                try ledger.configureForWriting()
+                try ledger.migrate(fresh: true)
+                try ledger.database.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            }()
+            // link() never replaces: if another process made the ledger meanwhile, that one stands.
+            if link(temporary, path) != 0 && errno != EEXIST {
+                throw ExportError.environment("cannot create the ledger \(path): \(String(cString: strerror(errno)))")
+            }
+            removeTemporary()
+        } catch {
+            removeTemporary()
+            throw error
         }
     }
 

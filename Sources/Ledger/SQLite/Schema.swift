@@ -208,11 +208,11 @@ enum Schema {
           digest       BLOB NOT NULL,                    -- 16 bytes of SHA-256 of the record as sent (empty: unknown)
           PRIMARY KEY (partner, customer_id)
         ) WITHOUT ROWID;
-        -- Ledgers written before holdings existed: whoever a partner was disclosed to is held, with key and
-        -- hash unknown (the next run sends them again and learns both; a notice works out the key from the id).
+        -- Ledgers written before holdings existed: whoever a partner was disclosed to, or may have been
+        -- (unconfirmed rows), is held, with key and hash unknown (the next run sends them again and learns
+        -- both; a notice works out the key from the id).
         INSERT OR IGNORE INTO holdings (partner, customer_id, key, digest)
-          SELECT DISTINCT d.partner, x.customer_id, x'', x'' FROM disclosures AS x JOIN deliveries AS d ON d.seq = x.delivery
-          WHERE d.status = 'delivered' AND x.confirmed = 1;
+          SELECT DISTINCT d.partner, x.customer_id, x'', x'' FROM disclosures AS x JOIN deliveries AS d ON d.seq = x.delivery;
         ALTER TABLE deliveries ADD COLUMN changes BLOB NOT NULL DEFAULT x'';   -- what it changes in holdings when delivered
         ALTER TABLE deliveries ADD COLUMN notice_count INTEGER NOT NULL DEFAULT 0;
         ALTER TABLE deliveries ADD COLUMN key_field TEXT;                      -- the output name notices carry
