@@ -78,7 +78,7 @@ public protocol HoldingsLog: AnyObject {
     func holdingsCount(partner: String) throws -> Int
     /// Up to `limit` of the partner's holdings within `range` and after `after`, in id order.
     func holdings(partner: String, range: IDRange, after: Int64?, limit: Int) throws -> HoldingsPage
-    /// The key each of `ids` is held under (absent: not held; empty: unknown).
+    /// The key each of `ids` is held under, as stored (``KeyPacking``; absent: not held; empty: unknown).
     func keys(partner: String, ids: [Int64]) throws -> [Int64: [UInt8]]
 }
 

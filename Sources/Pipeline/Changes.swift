@@ -56,8 +56,8 @@ final class ChangeTracker {
         let same = page.digest(at: position, equals: record.digest)
         let held = page.key(at: position)
         position += 1
-        if same { unchanged += 1 }
-        let replaced = !held.isEmpty && !held.elementsEqual(record.key) ? Array(held) : nil
+        let replaced = !held.isEmpty && !KeyPacking.matches(held, text: record.key) ? KeyPacking.unpack(held) : nil
+        if same && replaced == nil { unchanged += 1 }
         return Verdict(kind: same && replaced == nil ? .unchanged : .changed, replacedKey: replaced)
     }
 
@@ -148,7 +148,7 @@ struct NoticeFinder {
             let end = min(due.count, start + Self.chunk)
             let keys = try holdings.keys(partner: plan.partner.id, ids: Array(due.ids[start..<end]))
             for i in start..<end {
-                var key = keys[due.ids[i]] ?? []
+                var key = KeyPacking.unpack(keys[due.ids[i]] ?? [])
                 if key.isEmpty {
                     guard let keyIndex = plan.keyIndex, let worked = plan.minimiser.value(ofField: keyIndex, forID: due.ids[i]) else {
                         unnamed += 1

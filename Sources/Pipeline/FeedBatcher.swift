@@ -178,11 +178,15 @@ struct FeedBatcher {
         var new = 0
         var changed = 0
         if kinds.count == ids.count {
-            for (i, kind) in kinds.enumerated() where kind != ChangeTracker.Kind.unchanged.rawValue {
-                if kind == ChangeTracker.Kind.new.rawValue { new += 1 } else { changed += 1 }
-                let keyEnd = i + 1 < keyStarts.count ? keyStarts[i + 1] : keys.count
-                writer.record(ids[i], key: keys[keyStarts[i]..<keyEnd],
-                              digest: digests[(i * ChangeSet.digestLength)..<((i + 1) * ChangeSet.digestLength)])
+            keys.withUnsafeBytes { keyBytes in
+                digests.withUnsafeBytes { digestBytes in
+                    for (i, kind) in kinds.enumerated() where kind != ChangeTracker.Kind.unchanged.rawValue {
+                        if kind == ChangeTracker.Kind.new.rawValue { new += 1 } else { changed += 1 }
+                        let keyEnd = i + 1 < keyStarts.count ? keyStarts[i + 1] : keys.count
+                        writer.record(ids[i], key: UnsafeRawBufferPointer(rebasing: keyBytes[keyStarts[i]..<keyEnd]),
+                                      digest: UnsafeRawBufferPointer(rebasing: digestBytes[(i * ChangeSet.digestLength)..<((i + 1) * ChangeSet.digestLength)]))
+                    }
+                }
             }
         }
         var reasons: [DeletionReason: Int] = [:]

@@ -92,6 +92,19 @@ struct ChangeFeedTests {
         #expect(preview["new"] as? Int == 4 && preview["changed"] as? Int == 10 && preview["unchanged"] as? Int == 180, "\(preview)")
         #expect(preview["notices_due"] as? [String: Int] == Self.reasons)
 
+        // A dry run writes what the run will send: the changed records and a batch of notices after them.
+        let dry = try JSONSerialization.jsonObject(with: Data(try fixture.run(["run", "acme", "--dry-run", "--json"]).stdout.utf8))
+            as? [String: Any] ?? [:]
+        let dryAcme = (dry["partners"] as? [[String: Any]])?.first ?? [:]
+        #expect(dryAcme["records"] as? Int == 14 && dryAcme["notices"] as? Int == 10, "\(dryAcme)")
+        #expect(dryAcme["notices_by_reason"] as? [String: Int] == Self.reasons)
+        let dryFolder = try #require(dryAcme["folder"] as? String)
+        let dryFiles = try FileManager.default.contentsOfDirectory(atPath: dryFolder).sorted()
+        let lastFeed = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dryFolder + "/" + (dryFiles.last ?? ""))))
+            as? [String: Any] ?? [:]
+        #expect(lastFeed["record_count"] as? Int == 0 && lastFeed["deletion_count"] as? Int == 10 && lastFeed["mode"] as? String == "changes")
+        #expect(sandbox.requests().map(\.seq).max() ?? 0 == firstSeq, "a dry run sends nothing")
+
         let second = try fixture.run(["run", "--all", "--json"])
         #expect(second.status == 0, "\(second.output)")
         let eligible = Set((1...204).filter { !(11...20).contains($0) }.map { Int64($0) })
@@ -256,7 +269,7 @@ struct ChangeFeedTests {
         #expect(try fixture.run(["run", "acme"]).status == 0)
         let view = try sandbox.view(path: "/feeds/acme", key: "ref")
         #expect(view.notices.map(\.key) == [DeliveryFixture.acmeRef(4)] && view.records.count == 39)
-        #expect(try fixture.query("SELECT count(*) FROM holdings WHERE length(digest) = 16 AND length(key) = 64").first?[0] == "39",
+        #expect(try fixture.query("SELECT count(*) FROM holdings WHERE length(digest) = 16 AND length(key) = 33").first?[0] == "39",
                 "the run learnt every key and hash again")
     }
 

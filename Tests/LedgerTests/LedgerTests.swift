@@ -218,7 +218,8 @@ struct LedgerTests {
     func changeSets() throws {
         let set = ChangeSet(records: [.init(customerID: .min, key: [], digest: Array(repeating: 7, count: 16)),
                                       .init(customerID: 0, key: Array("k".utf8), digest: Array(repeating: 1, count: 16)),
-                                      .init(customerID: .max, key: Array(repeating: 0xFF, count: 300), digest: Array(repeating: 2, count: 16))],
+                                      .init(customerID: .max, key: Array(String(repeating: "é€", count: 60).utf8), digest: Array(repeating: 2, count: 16)),
+                                      .init(customerID: 9, key: Array(String(repeating: "0f", count: 32).utf8), digest: Array(repeating: 3, count: 16))],
                             notices: [DeletionNotice(customerID: .max, key: Array("a".utf8), reason: .erased),
                                       DeletionNotice(customerID: -5, key: [], reason: .consentWithdrawn)])
         let bytes = set.encoded()
@@ -234,6 +235,15 @@ struct LedgerTests {
             }
         }
         #expect(throws: ChangeSetError.self) { try ChangeSet(decoding: [1, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x01]) }
+        // Hex keys are kept as raw bytes, half the size; anything else as it is.
+        let hex = Array("00ff7a9e".utf8)
+        #expect(KeyPacking.pack(hex) == [0xFF, 0x00, 0xFF, 0x7A, 0x9E] && KeyPacking.unpack(KeyPacking.pack(hex)) == hex)
+        for text in ["", "ABCD", "abc", "anna@example.com", "12345"] {
+            let bytes = Array(text.utf8)
+            #expect(KeyPacking.unpack(KeyPacking.pack(bytes)) == bytes)
+            #expect(bytes.withUnsafeBytes { KeyPacking.matches(KeyPacking.pack(bytes), text: $0) })
+        }
+        #expect(!Array("00ff".utf8).withUnsafeBytes { KeyPacking.matches(KeyPacking.pack(Array("00fe".utf8)), text: $0) })
     }
 
     @Test("disclosures by customer use the primary key, not a scan")

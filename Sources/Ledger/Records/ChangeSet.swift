@@ -36,7 +36,9 @@ public struct ChangeSet: Sendable, Equatable {
     public func encoded() -> [UInt8] {
         var out: [UInt8] = []
         var writer = Writer()
-        for record in records { writer.record(record.customerID, key: record.key, digest: record.digest) }
+        for record in records {
+            record.key.withUnsafeBytes { key in record.digest.withUnsafeBytes { writer.record(record.customerID, key: key, digest: $0) } }
+        }
         for notice in notices { writer.notice(notice) }
         writer.finish(into: &out)
         return out
@@ -47,9 +49,9 @@ public struct ChangeSet: Sendable, Equatable {
         var notices: [DeletionNotice] = []
         try bytes.withUnsafeBytes { raw in
             try Self.walk(raw, record: { id, key, digest in
-                records.append(Record(customerID: id, key: Array(key), digest: Array(digest)))
+                records.append(Record(customerID: id, key: KeyPacking.unpack(key), digest: Array(digest)))
             }, notice: { id, reason, key in
-                notices.append(DeletionNotice(customerID: id, key: Array(key), reason: reason))
+                notices.append(DeletionNotice(customerID: id, key: KeyPacking.unpack(key), reason: reason))
             })
         }
         self.records = records
@@ -64,18 +66,23 @@ public struct ChangeSet: Sendable, Equatable {
         private var noticeCount = 0
         private var previousRecord: Int64 = 0
         private var previousNotice: Int64 = 0
+        private var packed: [UInt8] = []
 
         public init() {}
 
         public var isEmpty: Bool { recordCount == 0 && noticeCount == 0 }
 
-        public mutating func record(_ id: Int64, key: some Collection<UInt8>, digest: some Collection<UInt8>) {
+        /// A new or changed record: its key (text, stored packed) and its digest (16 bytes).
+        public mutating func record(_ id: Int64, key: UnsafeRawBufferPointer, digest: UnsafeRawBufferPointer) {
             Varint.putSigned(id &- previousRecord, &recordBytes)
             previousRecord = id
-            recordBytes.append(contentsOf: digest.prefix(ChangeSet.digestLength))
-            for _ in min(digest.count, ChangeSet.digestLength)..<ChangeSet.digestLength { recordBytes.append(0) }
-            Varint.put(UInt64(key.count), &recordBytes)
-            recordBytes.append(contentsOf: key)
+            let length = min(digest.count, ChangeSet.digestLength)
+            recordBytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: digest[0..<length]))
+            for _ in length..<ChangeSet.digestLength { recordBytes.append(0) }
+            packed.removeAll(keepingCapacity: true)
+            KeyPacking.pack(key, into: &packed)
+            Varint.put(UInt64(packed.count), &recordBytes)
+            recordBytes.append(contentsOf: packed)
             recordCount += 1
         }
 
@@ -83,8 +90,9 @@ public struct ChangeSet: Sendable, Equatable {
             Varint.putSigned(notice.customerID &- previousNotice, &noticeBytes)
             previousNotice = notice.customerID
             noticeBytes.append(notice.reason.code)
-            Varint.put(UInt64(notice.key.count), &noticeBytes)
-            noticeBytes.append(contentsOf: notice.key)
+            let key = KeyPacking.pack(notice.key)
+            Varint.put(UInt64(key.count), &noticeBytes)
+            noticeBytes.append(contentsOf: key)
             noticeCount += 1
         }
 
@@ -99,7 +107,8 @@ public struct ChangeSet: Sendable, Equatable {
     }
 
     /// Reads an encoded change set without building values: `record(id, key, digest)` for each
-    /// record, then `notice(id, reason, key)` for each notice. An empty buffer holds nothing.
+    /// record, then `notice(id, reason, key)` for each notice (keys in their stored, packed form, as
+    /// holdings keep them). An empty buffer holds nothing.
     public static func walk(_ bytes: UnsafeRawBufferPointer,
                             record: (Int64, UnsafeRawBufferPointer, UnsafeRawBufferPointer) throws -> Void,
                             notice: (Int64, DeletionReason, UnsafeRawBufferPointer) throws -> Void) throws {

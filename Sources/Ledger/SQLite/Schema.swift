@@ -204,7 +204,7 @@ enum Schema {
         CREATE TABLE holdings (
           partner      TEXT NOT NULL,
           customer_id  INTEGER NOT NULL,
-          key          BLOB NOT NULL,                    -- the key field's value as sent (UTF-8; empty: unknown)
+          key          BLOB NOT NULL,                    -- the key field's value as sent (KeyPacking: hex as raw bytes; empty: unknown)
           digest       BLOB NOT NULL,                    -- 16 bytes of SHA-256 of the record as sent (empty: unknown)
           PRIMARY KEY (partner, customer_id)
         ) WITHOUT ROWID;
