@@ -76,8 +76,9 @@ public protocol DisclosureLog: AnyObject {
 /// digest of the record as it acknowledged them (written only when a delivery is marked delivered).
 public protocol HoldingsLog: AnyObject {
     func holdingsCount(partner: String) throws -> Int
-    /// Up to `limit` of the partner's holdings within `range` and after `after`, in id order.
-    func holdings(partner: String, range: IDRange, after: Int64?, limit: Int) throws -> HoldingsPage
+    /// Up to `limit` of the partner's holdings within `range` and after `after`, in id order; with
+    /// `idsOnly`, their keys and digests are left empty (a merge with ids alone needs none).
+    func holdings(partner: String, range: IDRange, after: Int64?, limit: Int, idsOnly: Bool) throws -> HoldingsPage
     /// The key each of `ids` is held under, as stored (``KeyPacking``; absent: not held; empty: unknown).
     func keys(partner: String, ids: [Int64]) throws -> [Int64: [UInt8]]
 }

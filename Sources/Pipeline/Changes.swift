@@ -33,13 +33,16 @@ final class ChangeTracker {
     private var position = 0
     private var lastRead: Int64?
     private var exhausted: Bool
+    /// A merge with ids alone (``skip(through:)``): keys and digests are not read.
+    private let idsOnly: Bool
     /// Held customers the render did not produce, in id order.
     private(set) var gone = GoneCustomers()
     private(set) var unchanged = 0
 
     /// - Parameter holdings: nil when nothing is held (a first run, or a preview without a ledger).
-    init(holdings: (any HoldingsLog)?, partner: String, range: IDRange) {
+    init(holdings: (any HoldingsLog)?, partner: String, range: IDRange, idsOnly: Bool = false) {
         self.holdings = holdings
+        self.idsOnly = idsOnly
         self.partner = partner
         self.range = range
         exhausted = holdings == nil
@@ -47,6 +50,7 @@ final class ChangeTracker {
 
     /// How `record` stands against what the partner holds.
     func classify(_ record: RenderedRecord) throws -> Verdict {
+        assert(!idsOnly, "a merge with ids alone cannot classify records")
         let id = record.customerID
         while let current = try current(), current < id {
             gone.append(current)
@@ -55,8 +59,8 @@ final class ChangeTracker {
         guard let current = try current(), current == id else { return Verdict(kind: .new, replacedKey: nil) }
         let same = page.digest(at: position, equals: record.digest)
         let held = page.key(at: position)
+        let replaced = !held.isEmpty && !page.key(at: position, matches: record.key) ? KeyPacking.unpack(held) : nil
         position += 1
-        let replaced = !held.isEmpty && !KeyPacking.matches(held, text: record.key) ? KeyPacking.unpack(held) : nil
         if same && replaced == nil { unchanged += 1 }
         return Verdict(kind: same && replaced == nil ? .unchanged : .changed, replacedKey: replaced)
     }
@@ -83,7 +87,7 @@ final class ChangeTracker {
     private func current() throws -> Int64? {
         if position < page.count { return page.ids[position] }
         guard !exhausted, let holdings else { return nil }
-        page = try holdings.holdings(partner: partner, range: range, after: lastRead, limit: Self.pageSize)
+        page = try holdings.holdings(partner: partner, range: range, after: lastRead, limit: Self.pageSize, idsOnly: idsOnly)
         position = 0
         lastRead = page.ids.last ?? lastRead
         if page.count < Self.pageSize { exhausted = true }

@@ -51,7 +51,7 @@ public struct DryRun {
                     if let holdings {
                         var next = tally.batches
                         let notices = try job.runNoticeBatches(
-                            runID: runID, generatedAt: Timestamps.rfc3339(now), gone: gone, holdings: holdings, limit: nil,
+                            runID: runID, generatedAt: Timestamps.rfc3339(now), gone: gone, holdings: holdings,
                             number: { _ in
                                 next += 1
                                 return next

@@ -119,24 +119,24 @@ public final class ExportJob {
     /// partner holds that are not eligible now (a merge of its holdings with the eligible ids). A
     /// completion rerun uses it, since it renders only the owed spans.
     func goneCustomers(holdings: any HoldingsLog) throws -> GoneCustomers {
-        let tracker = ChangeTracker(holdings: holdings, partner: plan.partner.id, range: .all)
+        let tracker = ChangeTracker(holdings: holdings, partner: plan.partner.id, range: .all, idsOnly: true)
         try source.forEachEligibleID(plan) { id in try tracker.skip(through: id) }
         return try tracker.finish()
     }
 
+    /// How many deletion notices `gone` makes, by reason (read in the current snapshot; keys are not needed).
+    func noticesDue(_ gone: GoneCustomers, holdings: any HoldingsLog) throws -> [DeletionReason: Int] {
+        try NoticeFinder(plan: plan, source: source, holdings: holdings).due(gone).counts
+    }
+
     /// The deletion notices due for `gone` (their reasons read in the current snapshot), in batches of
-    /// their own after the records. With `limit`, nothing is rendered when more are due than it (the
-    /// deletion guard): the counts say how many.
-    func runNoticeBatches(runID: String, generatedAt: String, gone: GoneCustomers, holdings: any HoldingsLog, limit: Int?,
+    /// their own after the records.
+    func runNoticeBatches(runID: String, generatedAt: String, gone: GoneCustomers, holdings: any HoldingsLog,
                           number: @escaping (Int) -> Int, deliveryID: @escaping (Int) -> String,
                           handle: (FinishedBatch) throws -> Void) throws -> NoticeOutcome {
         let finder = NoticeFinder(plan: plan, source: source, holdings: holdings)
         let due = try finder.due(gone)
         var outcome = NoticeOutcome(counts: due.counts)
-        if let limit, due.count > limit {
-            outcome.withheld = true
-            return outcome
-        }
         let tally = Tally()
         var batcher = FeedBatcher(partner: plan.partner, renderer: renderer, schema: schema, runID: runID,
                                   generatedAt: generatedAt, number: number, deliveryID: deliveryID)
@@ -156,9 +156,8 @@ public final class ExportJob {
 
 /// What ``ExportJob/runNoticeBatches`` did.
 struct NoticeOutcome {
-    /// Notices due, by reason (rendered, or withheld by the guard).
+    /// Notices due, by reason.
     var counts: [DeletionReason: Int]
-    var withheld = false
     var unnamed = 0
     var batches = 0
     var bytes = 0

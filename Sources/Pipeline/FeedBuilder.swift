@@ -22,6 +22,18 @@ final class FeedBuilder: @unchecked Sendable {
         /// An owed batch of notices, replaced by the notices due now (the first of their deliveries), or
         /// by nothing when none is due any more.
         case noticesReplaced(DeliveryRecord, by: String?)
+        /// The deletion guard's count (only when the builder has a ``noticeLimit`` and the feed renders
+        /// notices): before any batch in a snapshot feed, after the record batches in a changes feed. When
+        /// `tripped`, every batch of the feed is to be held, and no notice is rendered.
+        case guardCount(GuardCount)
+    }
+
+    /// The notices a run would send to customers the partner stops holding, against the guard's limit.
+    struct GuardCount {
+        var counts: [DeletionReason: Int]
+        var limit: Int
+        var notices: Int { counts.values.reduce(0, +) }
+        var tripped: Bool { notices > limit }
     }
 
     enum ReportAction {
@@ -36,7 +48,7 @@ final class FeedBuilder: @unchecked Sendable {
         var supersededOlder: [DeliveryRecord] = []
         var notes: [String] = []
         /// More notices were due than the deletion guard allows: none was rendered, the feed stays open.
-        var guardTripped = false
+        var guardTripped: GuardCount?
     }
 
     typealias Channel = BatchChannel<Item, Summary>
@@ -53,6 +65,9 @@ final class FeedBuilder: @unchecked Sendable {
     let events: RunEvents
     /// The deletion guard: at most this many notices (nil: no guard).
     let noticeLimit: Int?
+    /// Whether the guard counts before the render (an id-only pass, so that a snapshot feed's batches
+    /// can leave as they are rendered) or from the render itself (a changes feed's few batches wait for it).
+    var guardCountsFirst: Bool { export.partner.contract.mode == .snapshot }
     /// A few batches in memory (each at most `max_bytes`), so that rendering and sending overlap.
     let channel = Channel(capacity: 2)
     /// Records buffers of batches already sent, given back for the next batches (a batch's buffer is
@@ -95,18 +110,35 @@ final class FeedBuilder: @unchecked Sendable {
         let job = try ExportJob(plan: export, source: source, schema: schema)
         var summary = Summary()
         try job.snapshot {
+            // The guard, in the same snapshot as the render: who the partner holds that is not eligible now.
+            var counted: (held: GoneCustomers, count: GuardCount)?
+            func decide(_ held: GoneCustomers, limit: Int) throws {
+                let count = GuardCount(counts: try job.noticesDue(held, holdings: ledger), limit: limit)
+                counted = (held, count)
+                try channel.send(.guardCount(count))
+            }
+            if let noticeLimit, plan.rendersNotices, guardCountsFirst {
+                try decide(try job.goneCustomers(holdings: ledger), limit: noticeLimit)
+            }
             var gone: GoneCustomers?
             for segment in plan.segments {
                 summary.tally.add(try render(segment, job: job, ledger: ledger, notes: &summary.notes) { gone = $0 })
             }
             if plan.rendersNotices {
                 // A new feed's render saw every customer; a completion asks who the partner holds that is not eligible now.
-                let held = plan.isNew ? (gone ?? GoneCustomers()) : try job.goneCustomers(holdings: ledger)
-                summary.guardTripped = try renderNotices(held, job: job, ledger: ledger, tally: &summary.tally)
+                let held = try counted?.held ?? (plan.isNew ? (gone ?? GoneCustomers()) : job.goneCustomers(holdings: ledger))
+                if counted == nil, let noticeLimit { try decide(held, limit: noticeLimit) }
+                if let count = counted?.count, count.tripped {
+                    // Counted, never rendered: an emptied consents table must not write millions of notices.
+                    for (reason, n) in count.counts { summary.tally.changes.notices[reason, default: 0] += n }
+                    summary.guardTripped = count
+                } else {
+                    try renderNotices(held, job: job, ledger: ledger, tally: &summary.tally)
+                }
             }
         }
         // A feed whose notices the guard withheld is not rendered to its end: completing it renders them.
-        if summary.guardTripped { return summary }
+        if summary.guardTripped != nil { return summary }
         summary.supersededOlder = try ledger.finishRender(feed: plan.feed.id, batches: max(highest, plan.nextNumber - 1),
                                                           at: Timestamps.rfc3339(time.now()))
         for delivery in summary.supersededOlder { payloads.discard(delivery) }
@@ -114,15 +146,11 @@ final class FeedBuilder: @unchecked Sendable {
     }
 
     /// The feed's last batches: the deletion notices due now, replacing the owed notice batches of the
-    /// feed. Returns true when the guard withheld them (more due than ``noticeLimit``, counting the
-    /// notices for replaced keys already in record batches).
-    private func renderNotices(_ gone: GoneCustomers, job: ExportJob, ledger: any LedgerStore, tally: inout ExportTally) throws -> Bool {
-        let inRecords = tally.changes.noticeCount
-        let limit = noticeLimit.map { max(0, $0 - inRecords) }
+    /// feed (the guard, if any, was decided before the render).
+    private func renderNotices(_ gone: GoneCustomers, job: ExportJob, ledger: any LedgerStore, tally: inout ExportTally) throws {
         var first: String?
         let outcome = try job.runNoticeBatches(
             runID: runID, generatedAt: Timestamps.rfc3339(generatedAt), gone: gone, holdings: ledger,
-            limit: noticeLimit == nil ? nil : limit,
             number: { [self] _ in
                 let number = takeNumber()
                 highest = max(highest, number)
@@ -137,13 +165,11 @@ final class FeedBuilder: @unchecked Sendable {
         tally.changes.unnamed += outcome.unnamed
         tally.batches += outcome.batches
         tally.bytes += outcome.bytes
-        if outcome.withheld || (noticeLimit.map { inRecords > $0 } ?? false) { return true }
         for owed in plan.owedNotices {
             let reason = first.map { "notices rendered again by \(runID) (\($0) and after)" } ?? "rerun by \(runID): no notice is due any more"
             if try ledger.supersede(owed, by: first, reason: reason, at: Timestamps.rfc3339(time.now())) { payloads.discard(owed) }
             try channel.send(.noticesReplaced(owed, by: first))
         }
-        return false
     }
 
     /// Renders one segment; hands over each batch (or the owed delivery itself when unchanged).

@@ -62,9 +62,11 @@ struct PartnerRun {
             outcome.feedReason = plan.reason
 
             // 3. Select, minimise, render and batch, on the builder's threads.
-            // The deletion guard: while the partner holds customers, nothing leaves before the render has
-            // counted the notices (they are found as the render goes); the batches wait, in memory up to a
-            // budget and reloaded from their verified payloads beyond it.
+            // The deletion guard: while the partner holds customers, nothing leaves before the builder has
+            // counted the notices due (in the render's snapshot). A snapshot feed counts first and its batches
+            // leave as they are rendered; a changes feed's batches wait for the count at the render's end (in
+            // memory up to a budget, reloaded from their verified payloads beyond it). When the guard trips,
+            // every batch is held.
             let holds = try ledger.holdingsCount(partner: partner.id)
             let guarded = holds > 0 && !context.allowDeletions
             let limit = Self.noticeLimit(holding: holds, percent: partner.partner.contract.maxDeletionsPercent)
@@ -72,18 +74,28 @@ struct PartnerRun {
                                       ledger: ledger, payloads: context.payloads, runID: context.runID,
                                       generatedAt: context.time.now(), time: context.time, events: context.events,
                                       noticeLimit: guarded ? limit : nil)
-            var waiting = WaitingBatches()
             let batches = builder.start()
 
             // 4. Deliver and record, in order; after the first batch that does not get through, hold the rest.
             var stop: Sender.Result?
-            func deliver(_ delivery: DeliveryRecord, _ feed: FeedBox, _ action: FeedBuilder.ReportAction) throws {
+            var tripped: FeedBuilder.GuardCount?
+            var waiting = guarded ? WaitingBatches() : nil
+            func deliver(_ delivery: DeliveryRecord, _ box: FeedBox?, _ action: FeedBuilder.ReportAction) throws {
+                if let tripped {
+                    if let box { builder.giveBack(box) }
+                    try ledger.hold(delivery, reason: "held by the deletion guard: \(tripped.notices) deletion notices for \(holds) "
+                                    + "customers held (more than \(tripped.limit)); send with --allow-deletions")
+                    outcome.noteHeld(delivery)
+                    return
+                }
                 if let stop {
+                    if let box { builder.giveBack(box) }
                     try ledger.hold(delivery, reason: "not sent: batch \(stop.delivery.batch) (\(stop.delivery.id)) was not "
                                     + "delivered; owed until a rerun")
                     outcome.noteHeld(delivery)
                     return
                 }
+                let feed = try box ?? FeedBox(try context.payloads.load(delivery))
                 let result = sender.send(delivery, feed: feed.bytes)
                 builder.giveBack(feed)
                 outcome.count(result, action: action == .resentSameID ? .resentSameID : .sent)
@@ -95,10 +107,19 @@ struct PartnerRun {
             var summary = FeedBuilder.Summary()
             receiving: while true {
                 switch batches.receive() {
+                case .item(.guardCount(let count)):
+                    if count.tripped { tripped = count }
+                    do {
+                        try waiting.take()?.send(deliver)
+                    } catch {
+                        batches.cancel()
+                        _ = batches.waitForEnd()
+                        throw error
+                    }
                 case .item(.send(let delivery, let feed, let action, let replaced)):
                     if let replaced { outcome.noteSuperseded(replaced, by: [delivery.id], action: .replaced) }
-                    if guarded {
-                        waiting.keep(delivery, feed, action, builder: builder)
+                    if waiting != nil {
+                        waiting?.keep(delivery, feed, action, builder: builder)
                         continue receiving
                     }
                     do {
@@ -122,14 +143,10 @@ struct PartnerRun {
                     throw error
                 }
             }
-            if guarded {
-                if summary.guardTripped {
-                    return try holdForDeletions(waiting.deliveries, notices: summary.tally.changes.noticeCount, holds: holds,
-                                                outcome: outcome)
-                }
-                for (delivery, box, action) in waiting.items {
-                    try deliver(delivery, try box ?? FeedBox(try context.payloads.load(delivery)), action)
-                }
+            // No count came (a rerun that renders no notices): what waited goes now.
+            try waiting.take()?.send(deliver)
+            if let tripped = summary.guardTripped {
+                return try holdForDeletions(tripped, holds: holds, outcome: outcome)
             }
             // 5. Settle.
             return try settle(outcome, stoppedBy: stop)
@@ -143,23 +160,17 @@ struct PartnerRun {
 
     /// The deletion guard tripped: every batch of the feed is held (owed, nothing sent) and the
     /// partner's part ends `held`, saying how many notices, of how many customers held, and how to proceed.
-    private func holdForDeletions(_ deliveries: [DeliveryRecord], notices: Int, holds: Int, outcome: PartnerOutcome) throws
-        -> PartnerOutcome {
+    private func holdForDeletions(_ count: FeedBuilder.GuardCount, holds: Int, outcome: PartnerOutcome) throws -> PartnerOutcome {
         var held = outcome
         let contract = partner.partner.contract
-        let share = Double(notices) * 100 / Double(holds)
-        let reasons = (held.tally?.changes.notices ?? [:]).sorted { $0.key.rawValue < $1.key.rawValue }
-            .map { "\($0.value) \($0.key.rawValue)" }.joined(separator: ", ")
+        let share = Double(count.notices) * 100 / Double(holds)
+        let reasons = count.counts.sorted { $0.key.rawValue < $1.key.rawValue }.map { "\($0.value) \($0.key.rawValue)" }
+            .joined(separator: ", ")
         let percent = String(format: "%.1f", share)
-        let message = "held by the deletion guard: this run would tell \(partner.id) to forget \(notices) of the \(holds) customers "
+        let message = "held by the deletion guard: this run would tell \(partner.id) to forget \(count.notices) of the \(holds) customers "
             + "it holds (\(percent)%: \(reasons)), more than max_deletions_percent \(Self.format(contract.maxDeletionsPercent))%. "
             + "Nothing was sent. Check the source (an emptied consents table, a wrong --db); if the withdrawals are real: "
             + "'partner-export rerun --failed --partner \(partner.id) --allow-deletions'"
-        for delivery in deliveries {
-            try ledger.hold(delivery, reason: "held by the deletion guard: \(notices) deletion notices for \(holds) customers held "
-                            + "(\(percent)% > \(Self.format(contract.maxDeletionsPercent))%); send with --allow-deletions")
-            held.noteHeld(delivery)
-        }
         try ledger.add(1, to: CounterName.deletionGuardHolds, partner: partner.id)
         held.status = .held
         held.error = ExportError.deletionGuard(message)
@@ -273,10 +284,8 @@ struct Recovery {
 struct WaitingBatches {
     static let budget = 8 << 20
 
-    private(set) var items: [(DeliveryRecord, FeedBox?, FeedBuilder.ReportAction)] = []
+    private var items: [(DeliveryRecord, FeedBox?, FeedBuilder.ReportAction)] = []
     private var bytes = 0
-
-    var deliveries: [DeliveryRecord] { items.map(\.0) }
 
     mutating func keep(_ delivery: DeliveryRecord, _ feed: FeedBox, _ action: FeedBuilder.ReportAction, builder: FeedBuilder) {
         let size = feed.bytes.count
@@ -287,5 +296,10 @@ struct WaitingBatches {
             builder.giveBack(feed)
             items.append((delivery, nil, action))
         }
+    }
+
+    /// Hands each waiting batch, in order, to `deliver` (which holds it when the guard tripped).
+    func send(_ deliver: (DeliveryRecord, FeedBox?, FeedBuilder.ReportAction) throws -> Void) throws {
+        for (delivery, box, action) in items { try deliver(delivery, box, action) }
     }
 }

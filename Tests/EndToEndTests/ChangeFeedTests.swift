@@ -160,13 +160,18 @@ struct ChangeFeedTests {
         #expect(results == ["acme": "nothing-to-send", "globex": "nothing-to-send", "initech": "delivered"], "\(results)")
     }
 
-    @Test("the deletion guard: 30% withdrawn holds the partner (nothing sent, exit 1); --allow-deletions sends every notice")
-    func deletionGuard() throws {
+    /// A snapshot feed counts the notices before it renders; a changes feed at the end of its render.
+    @Test("the deletion guard: 30% withdrawn holds the partner (nothing sent, exit 1); --allow-deletions sends every notice",
+          arguments: ["snapshot", "changes"])
+    func deletionGuard(mode: String) throws {
         let sandbox = try Sandbox(routes: DeliveryFixture.routes(), environment: DeliveryFixture.secrets)
-        let fixture = try DeliveryFixture(sandbox: sandbox, customers: 100, maxRecords: 40)
+        let fixture = try DeliveryFixture(sandbox: sandbox, customers: 100, maxRecords: 40, acme: "mode: \(mode)")
         #expect(try fixture.run(["run", "acme"]).status == 0)
         let sent = sandbox.requests().count
+        let firstSeq = sandbox.requests().map(\.seq).max() ?? -1
         try fixture.customers().execute("UPDATE consents SET withdrawn_at = '2026-11-28T00:00:00Z' WHERE customer_id <= 30")
+        // Changed records are held with the rest (a changes feed has only these).
+        try fixture.customers().execute("UPDATE customers SET first_name = 'Changed' WHERE id IN (41, 90)")
         let held = try fixture.run(["run", "acme"])
         #expect(held.status == 1, "\(held.output)")
         #expect(sandbox.requests().count == sent, "nothing was sent")
@@ -184,6 +189,9 @@ struct ChangeFeedTests {
         #expect(allowed.status == 0, "\(allowed.output)")
         let view = try sandbox.view(path: "/feeds/acme", key: "ref")
         #expect(view.notices.count == 30 && view.records.count == 70)
+        let sinceHeld = try sandbox.view(path: "/feeds/acme", key: "ref", afterSeq: firstSeq)
+        #expect(sinceHeld.records.values.filter { $0["firstName"] == "Changed" }.count == 2, "the changed records went out with the notices")
+        #expect(sinceHeld.recordsReceived == (mode == "snapshot" ? 70 : 2), "\(sinceHeld.recordsReceived)")
         #expect(Set(view.notices.map(\.key)) == Set((1...30).map { DeliveryFixture.acmeRef(Int64($0)) }))
         #expect(try fixture.run(["deliveries", "--failed", "--json"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "[]")
         // A partner holding few customers is not held for a handful of notices: never for ten or fewer.

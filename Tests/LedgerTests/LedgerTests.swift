@@ -187,7 +187,7 @@ struct LedgerTests {
             """)
         let ledger = try SQLiteLedger.open(at: path, access: .write(create: false))
         // Whoever was disclosed to is held, key and hash unknown (the next run learns them, a notice works the key out).
-        let held = try ledger.holdings(partner: "p", range: .all, after: nil, limit: 10)
+        let held = try ledger.holdings(partner: "p", range: .all, after: nil, limit: 10, idsOnly: false)
         #expect(held.ids == [7, 8] && held.keys.isEmpty && held.digestLengths == [0, 0])
         #expect(try ledger.disclosures(customerID: 7).map(\.kind) == [.disclosure])
         #expect(try ledger.database.scalarInt("PRAGMA application_id") == Schema.applicationID)

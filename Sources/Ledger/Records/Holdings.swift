@@ -29,6 +29,13 @@ public struct HoldingsPage: Sendable {
     /// The key of the i-th customer.
     public func key(at i: Int) -> ArraySlice<UInt8> { keys[(i == 0 ? 0 : keyEnds[i - 1])..<keyEnds[i]] }
 
+    /// Whether the i-th customer's key is the key `text` (see ``KeyPacking/matches(_:text:)``).
+    public func key(at i: Int, matches text: UnsafeRawBufferPointer) -> Bool {
+        keys.withUnsafeBytes { all in
+            KeyPacking.matches(UnsafeRawBufferPointer(rebasing: all[(i == 0 ? 0 : keyEnds[i - 1])..<keyEnds[i]]), text: text)
+        }
+    }
+
     /// Whether the i-th customer's digest is `digest` (an unknown digest equals nothing).
     public func digest(at i: Int, equals digest: UnsafeRawBufferPointer) -> Bool {
         guard digestLengths[i] == ChangeSet.digestLength, digest.count >= ChangeSet.digestLength else { return false }

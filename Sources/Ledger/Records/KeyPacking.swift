@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// How the ledger stores a key value (in holdings and change sets): lower-case hex of even length — a
 /// `sha256` or `pseudonym` key — as its raw bytes after a 0xFF marker (half the size; 0xFF never
 /// begins UTF-8 text), anything else as its UTF-8 bytes. Empty means unknown (a ledger from before
@@ -6,15 +10,30 @@ public enum KeyPacking {
     static let marker: UInt8 = 0xFF
 
     public static func pack(_ text: UnsafeRawBufferPointer, into out: inout [UInt8]) {
-        guard !text.isEmpty, text.count % 2 == 0, text.allSatisfy(isHex) else {
+        let count = text.count
+        var hex = count > 0 && count % 2 == 0
+        if hex {
+            for byte in text where !isHex(byte) {
+                hex = false
+                break
+            }
+        }
+        guard hex else {
             out.append(contentsOf: text)
             return
         }
-        out.append(marker)
-        var i = 0
-        while i < text.count {
-            out.append(nibble(text[i]) << 4 | nibble(text[i + 1]))
-            i += 2
+        // Written in place: one growth of the array, no append per byte (this runs once per record).
+        let start = out.count
+        out.append(contentsOf: repeatElement(0, count: count / 2 + 1))
+        out.withUnsafeMutableBufferPointer { buffer in
+            buffer[start] = marker
+            var i = 0
+            var j = start + 1
+            while i < count {
+                buffer[j] = nibble(text[i]) << 4 | nibble(text[i + 1])
+                i += 2
+                j += 1
+            }
         }
     }
 
@@ -36,16 +55,26 @@ public enum KeyPacking {
         return out
     }
 
-    /// Whether a stored key is the key `text` (no allocation).
-    public static func matches<Stored: Collection<UInt8>>(_ stored: Stored, text: UnsafeRawBufferPointer) -> Bool {
-        guard stored.first == marker else { return stored.elementsEqual(text) }
+    /// Whether a stored key is the key `text` (no allocation; this runs once per record held).
+    public static func matches(_ stored: UnsafeRawBufferPointer, text: UnsafeRawBufferPointer) -> Bool {
+        guard let first = stored.first, first == marker else {
+            return stored.count == text.count && (stored.isEmpty || memcmp(stored.baseAddress!, text.baseAddress!, stored.count) == 0)
+        }
         guard text.count == (stored.count - 1) * 2 else { return false }
         var i = 0
-        for byte in stored.dropFirst() {
-            guard isHex(text[i]), isHex(text[i + 1]), nibble(text[i]) << 4 | nibble(text[i + 1]) == byte else { return false }
+        var j = 1
+        while j < stored.count {
+            let high = text[i]
+            let low = text[i + 1]
+            guard isHex(high), isHex(low), nibble(high) << 4 | nibble(low) == stored[j] else { return false }
             i += 2
+            j += 1
         }
         return true
+    }
+
+    public static func matches(_ stored: [UInt8], text: UnsafeRawBufferPointer) -> Bool {
+        stored.withUnsafeBytes { matches($0, text: text) }
     }
 
     private static let hex: [UInt8] = Array("0123456789abcdef".utf8)

@@ -9,7 +9,7 @@ extension SQLiteLedger: HoldingsLog {
     /// One short statement per page (on the (partner, customer_id) primary key): no read transaction
     /// stays open between pages, so deliveries acknowledged meanwhile on other connections never make
     /// this connection's next write fail.
-    public func holdings(partner: String, range: IDRange, after: Int64?, limit: Int) throws -> HoldingsPage {
+    public func holdings(partner: String, range: IDRange, after: Int64?, limit: Int, idsOnly: Bool = false) throws -> HoldingsPage {
         try checked {
             var conditions = ["partner = ?1"]
             var arguments: [Value] = [.text(partner)]
@@ -22,13 +22,14 @@ extension SQLiteLedger: HoldingsLog {
                 arguments.append(.integer(through))
                 conditions.append("customer_id <= ?\(arguments.count)")
             }
-            let statement = try database.prepare("SELECT customer_id, key, digest FROM holdings WHERE "
+            let statement = try database.prepare((idsOnly ? "SELECT customer_id FROM holdings WHERE " : "SELECT customer_id, key, digest FROM holdings WHERE ")
                                                  + conditions.joined(separator: " AND ") + " ORDER BY customer_id LIMIT \(max(1, limit))")
             try statement.bind(arguments)
             var page = HoldingsPage()
             while try statement.step() {
                 let empty = UnsafeRawBufferPointer(start: nil, count: 0)
-                page.append(id: statement.int64(0), key: statement.textBytes(1) ?? empty, digest: statement.textBytes(2) ?? empty)
+                page.append(id: statement.int64(0), key: idsOnly ? empty : statement.textBytes(1) ?? empty,
+                            digest: idsOnly ? empty : statement.textBytes(2) ?? empty)
             }
             statement.reset()
             return page
