@@ -51,6 +51,8 @@ common=(--config "$DEMO/config" --db "$DEMO/customers.sqlite" --state "$DEMO/sta
 
 say validate
 "$BIN" validate --config "$DEMO/config"
+say audit init --name demo.example
+verifier=$("$BIN" audit init --name demo.example "${common[@]}" | tee /dev/stderr | grep -E '^demo\.example\+')
 say preview acme-offers --limit 1
 "$BIN" preview acme-offers --limit 1 "${common[@]}"
 say run --all
@@ -74,6 +76,13 @@ say run acme-offers
 "$BIN" run acme-offers "${common[@]}" | grep -E "^(OK|NOT)|deletion notices|^acme-offers" || status=$?
 say disclosures "$id"
 "$BIN" disclosures "$id" "${common[@]}"
+say disclosures "$id" --proof --json
+"$BIN" disclosures "$id" --proof --json "${common[@]}" > "$DEMO/receipts-$id.json"
+echo "receipts written to $DEMO/receipts-$id.json; checked with nothing but the verifier key (docs/audit.md):"
+echo; echo "+ python3 tools/verify_receipt.py --key $verifier $DEMO/receipts-$id.json"
+python3 "$(dirname "$0")/../tools/verify_receipt.py" --key "$verifier" "$DEMO/receipts-$id.json" || status=$?
+say audit verify
+"$BIN" audit verify "${common[@]}" || status=$?
 echo
 echo "The sandbox received $(wc -l < "$DEMO/sandbox/requests.jsonl") requests ($DEMO/sandbox/requests.jsonl)."
 exit $status

@@ -11,6 +11,8 @@
 #define OPENSSL_SUPPRESS_DEPRECATED 1
 #include <openssl/sha.h>
 #include <openssl/x509.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -82,6 +84,51 @@ static inline int pe_certificate_spki_sha256(const uint8_t *der, size_t count, u
     SHA256(spki, (size_t)length, out);
     OPENSSL_free(spki);
     return 0;
+}
+
+/// Ed25519 (RFC 8032) through EVP: a 32-byte private key (the seed) and a 32-byte public key.
+/// Each returns 0 on success, -1 on failure.
+static inline int pe_ed25519_generate(uint8_t *seed, uint8_t *public_key) {
+    if (RAND_bytes(seed, 32) != 1) return -1;
+    EVP_PKEY *key = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, seed, 32);
+    if (key == NULL) return -1;
+    size_t length = 32;
+    int ok = EVP_PKEY_get_raw_public_key(key, public_key, &length) == 1 && length == 32;
+    EVP_PKEY_free(key);
+    return ok ? 0 : -1;
+}
+
+static inline int pe_ed25519_public_key(const uint8_t *seed, uint8_t *public_key) {
+    EVP_PKEY *key = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, seed, 32);
+    if (key == NULL) return -1;
+    size_t length = 32;
+    int ok = EVP_PKEY_get_raw_public_key(key, public_key, &length) == 1 && length == 32;
+    EVP_PKEY_free(key);
+    return ok ? 0 : -1;
+}
+
+static inline int pe_ed25519_sign(const uint8_t *seed, const void *message, size_t count, uint8_t *signature) {
+    EVP_PKEY *key = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, seed, 32);
+    if (key == NULL) return -1;
+    EVP_MD_CTX *context = EVP_MD_CTX_new();
+    size_t length = 64;
+    int ok = context != NULL && EVP_DigestSignInit(context, NULL, NULL, NULL, key) == 1
+        && EVP_DigestSign(context, signature, &length, (const unsigned char *)message, count) == 1 && length == 64;
+    EVP_MD_CTX_free(context);
+    EVP_PKEY_free(key);
+    return ok ? 0 : -1;
+}
+
+/// 0 when `signature` is a valid signature of the message under `public_key`, -1 otherwise.
+static inline int pe_ed25519_verify(const uint8_t *public_key, const void *message, size_t count, const uint8_t *signature) {
+    EVP_PKEY *key = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, public_key, 32);
+    if (key == NULL) return -1;
+    EVP_MD_CTX *context = EVP_MD_CTX_new();
+    int ok = context != NULL && EVP_DigestVerifyInit(context, NULL, NULL, NULL, key) == 1
+        && EVP_DigestVerify(context, signature, 64, (const unsigned char *)message, count) == 1;
+    EVP_MD_CTX_free(context);
+    EVP_PKEY_free(key);
+    return ok ? 0 : -1;
 }
 
 #endif

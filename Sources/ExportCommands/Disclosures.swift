@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Ledger
+import Pipeline
 import Reports
 
 extension PartnerExportCommand {
@@ -17,11 +18,33 @@ extension PartnerExportCommand {
         @Flag(help: "Print JSON.")
         var json = false
 
+        @Flag(help: "With --json: add each entry's receipt (leaf, inclusion proof, signed checkpoint; docs/audit.md).")
+        var proof = false
+
+        func validate() throws {
+            if proof && !json { throw ValidationError("--proof goes with --json") }
+        }
+
         func run() throws {
             common.startLogging()
-            let disclosures = try ReadOnlyLedger.open(common).disclosures(customerID: customerID)
+            let ledger = try ReadOnlyLedger.open(common)
+            let disclosures = try ledger.disclosures(customerID: customerID)
             if json {
-                try StandardOutput.json(disclosures.map(DisclosureEntry.init))
+                var entries = disclosures.map(DisclosureEntry.init)
+                if proof {
+                    let audit = Audit(files: Audit.Files(stateFolder: common.stateDirectory, environment: common.environment))
+                    let receipts = try audit.receipts(ledger, indices: disclosures.compactMap { $0.logIndex.map(UInt64.init) })
+                    for i in entries.indices {
+                        guard let index = entries[i].logIndex, let receipt = receipts[UInt64(index)] else { continue }
+                        entries[i].leafIndex = receipt.leafIndex
+                        entries[i].leaf = Data(receipt.leaf).base64EncodedString()
+                        entries[i].treeSize = receipt.treeSize
+                        entries[i].rootHash = Data(receipt.rootHash).base64EncodedString()
+                        entries[i].inclusionProof = receipt.inclusionProof.map { Data($0).base64EncodedString() }
+                        entries[i].checkpoint = receipt.checkpoint
+                    }
+                }
+                try StandardOutput.json(entries)
                 return
             }
             if disclosures.isEmpty {

@@ -132,6 +132,7 @@ enum RunCommand {
             try StandardOutput.json(report)
         } else {
             try StandardOutput.write(RunReportText.render(report))
+            if let checkpoint = runner.checkpoint { try StandardOutput.line("Disclosure log checkpoint: \(checkpoint)") }
         }
         if report.run != nil && !report.succeeded { throw ExitCode(1) }
     }

@@ -102,6 +102,32 @@ public protocol CounterLog: AnyObject {
     func totals() throws -> [String: PartnerTotals]
 }
 
+/// The tamper-evident disclosure log (docs/audit.md): the tree's stored state and the entries as leaves.
+public protocol AuditLog: AnyObject {
+    func logState() throws -> LogState
+    /// Every entry from index `from` on, in index order, as its exact leaf bytes (rows without an
+    /// index first, with `index` nil).
+    func forEachLogLeaf(from: UInt64, _ body: (LogLeafRow) throws -> Void) throws
+}
+
+/// The log's tree as the ledger keeps it: over every entry, and over the prefix `prune` removed.
+public struct LogState: Sendable, Equatable {
+    public var tree: MerkleFrontier
+    public var pruned: MerkleFrontier
+
+    public init(tree: MerkleFrontier, pruned: MerkleFrontier) {
+        self.tree = tree
+        self.pruned = pruned
+    }
+}
+
+/// One entry read back: its index as stored, the customer, and its leaf bytes (valid during the call).
+public struct LogLeafRow {
+    public let index: Int64?
+    public let customerID: Int64
+    public let leaf: UnsafeRawBufferPointer
+}
+
 /// The ledger (docs/design.md, "The ledger"): the one way the
 /// pipeline and the commands reach the tool's state. `SQLiteLedger` is the embedded conformance.
 ///
@@ -111,7 +137,7 @@ public protocol CounterLog: AnyObject {
 /// let ledger = try SQLiteLedger.open(at: "state/ledger.sqlite", access: .write)
 /// for delivery in try ledger.owed(partner: "acme-offers") { print(delivery.id, delivery.status) }
 /// ```
-public protocol LedgerStore: RunLog, FeedLog, DeliveryLog, DisclosureLog, HoldingsLog, RetentionLog, CounterLog {
+public protocol LedgerStore: RunLog, FeedLog, DeliveryLog, DisclosureLog, HoldingsLog, RetentionLog, CounterLog, AuditLog {
     /// Where it is, for messages (a path; never a password).
     var location: String { get }
     /// A new connection to the same ledger, for another thread.

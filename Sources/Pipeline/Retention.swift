@@ -34,6 +34,8 @@ public struct Retention {
         public var kept: [String] = []
         public var failedRemovals: [String] = []
         public var ledger: (deliveries: Int, disclosures: Int, runs: Int)?
+        /// The disclosure log's checkpoint signed after the prune.
+        public var checkpoint: String?
         public var warnings: [ExportError] = []
     }
 
@@ -103,6 +105,12 @@ public struct Retention {
         }
         if !settings.dryRun {
             report.ledger = try ledger.pruneLedger(createdBefore: ledgerCutoff)
+            // After every prune, the log's checkpoint (its size is unchanged: pruned entries stay in the tree).
+            do {
+                report.checkpoint = try Audit(files: Audit.Files(stateFolder: folder.isEmpty ? "." : folder)).checkpoint(ledger, at: Date())?.path
+            } catch {
+                report.warnings.append(ExportError.wrapping(error).located("signing the disclosure log's checkpoint"))
+            }
             if let target = settings.metrics, let failure = MetricsFile.write(ledger: ledger, partners: settings.partners, to: target) {
                 report.warnings.append(failure)
             }

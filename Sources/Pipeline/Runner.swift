@@ -54,6 +54,8 @@ public final class Runner: @unchecked Sendable {
     let settings: Settings
     /// What went wrong beside the run itself (the metrics file could not be written).
     public private(set) var warnings: [ExportError] = []
+    /// The checkpoint of the disclosure log signed after the run (nil without a signing key).
+    public private(set) var checkpoint: String?
 
     public init(_ settings: Settings) { self.settings = settings }
 
@@ -107,6 +109,7 @@ public final class Runner: @unchecked Sendable {
         try ledger.finishRun(id: runID, status: succeeded ? .succeeded : .failed, at: finished)
         let configured = Set(settings.configuration.partners.map(\.id))
         let elsewhere = try ledger.owedByPartner().keys.filter { configured.contains($0) && !partners.map(\.id).contains($0) }
+        signCheckpoint(ledger)
         writeMetrics(ledger)
         return RunReport(run: runID, trigger: trigger.rawValue, status: succeeded ? RunStatus.succeeded.rawValue : RunStatus.failed.rawValue,
                          startedAt: started, finishedAt: finished, durationSeconds: Timestamps.seconds(from: started, to: finished),
@@ -247,6 +250,16 @@ public final class Runner: @unchecked Sendable {
         }
         group.wait()
         return results.all
+    }
+
+    /// After every run, the log's checkpoint (docs/audit.md); a failure to sign is a warning, the run stands.
+    func signCheckpoint(_ ledger: any LedgerStore) {
+        do {
+            checkpoint = try Audit(files: Audit.Files(stateFolder: stateFolder, environment: settings.environment))
+                .checkpoint(ledger, at: Date())?.path
+        } catch {
+            warnings.append(ExportError.wrapping(error).located("signing the disclosure log's checkpoint"))
+        }
     }
 
     func writeMetrics(_ ledger: any LedgerStore) {

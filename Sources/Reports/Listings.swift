@@ -98,6 +98,17 @@ public struct DisclosureEntry: Codable, Equatable, Sendable {
     /// Set for deletion notices: `consent_withdrawn`, `erased` or `no_longer_shared`.
     public var reason: String?
     public var confirmed: Bool
+    /// The entry's place in the tamper-evident disclosure log.
+    public var logIndex: Int64?
+    /// With `--proof`: the receipt (docs/audit.md) — the exact leaf bytes (base64), the tree of the
+    /// newest checkpoint (size, root in base64), the inclusion proof (RFC 9162 order) and the signed
+    /// checkpoint. Absent for an entry recorded after the newest checkpoint.
+    public var leafIndex: UInt64?
+    public var leaf: String?
+    public var treeSize: UInt64?
+    public var rootHash: String?
+    public var inclusionProof: [String]?
+    public var checkpoint: String?
 
     public init(_ d: DisclosureRecord) {
         kind = d.kind.rawValue
@@ -111,10 +122,16 @@ public struct DisclosureEntry: Codable, Equatable, Sendable {
         purpose = d.purpose
         reason = d.reason?.rawValue
         confirmed = d.confirmed
+        logIndex = d.logIndex
     }
 
     enum CodingKeys: String, CodingKey {
-        case kind, partner, delivery, fields, purpose, reason, confirmed
+        case kind, partner, delivery, fields, purpose, reason, confirmed, leaf, checkpoint
+        case logIndex = "log_index"
+        case leafIndex = "leaf_index"
+        case treeSize = "tree_size"
+        case rootHash = "root_hash"
+        case inclusionProof = "inclusion_proof"
         case disclosedAt = "disclosed_at"
         case consentScope = "consent_scope"
         case consentGrantedAt = "consent_granted_at"
@@ -132,6 +149,13 @@ public struct DisclosureEntry: Codable, Equatable, Sendable {
         try c.encode(purpose, forKey: .purpose)
         try c.encode(reason, forKey: .reason)
         try c.encode(confirmed, forKey: .confirmed)
+        try c.encode(logIndex, forKey: .logIndex)
+        try c.encodeIfPresent(leafIndex, forKey: .leafIndex)
+        try c.encodeIfPresent(leaf, forKey: .leaf)
+        try c.encodeIfPresent(treeSize, forKey: .treeSize)
+        try c.encodeIfPresent(rootHash, forKey: .rootHash)
+        try c.encodeIfPresent(inclusionProof, forKey: .inclusionProof)
+        try c.encodeIfPresent(checkpoint, forKey: .checkpoint)
     }
 }
 

@@ -17,6 +17,8 @@ public struct DisclosureRecord: Sendable, Equatable {
     public let kind: DisclosureKind
     /// Why the partner was told to forget the customer (deletions).
     public let reason: DeletionReason?
+    /// Its place in the tamper-evident log (docs/audit.md).
+    public var logIndex: Int64?
 
     public init(partner: String, deliveryID: String, fields: [String], purpose: String, disclosedAt: String, consentScope: String,
                 consentGrantedAt: String, confirmed: Bool, kind: DisclosureKind = .disclosure, reason: DeletionReason? = nil) {

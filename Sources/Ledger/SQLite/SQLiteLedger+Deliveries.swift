@@ -96,8 +96,11 @@ extension SQLiteLedger: DeliveryLog {
                               .blob(result.answerPrefix), .integer(refused ? 1 : 0), .integer(inDoubt ? 1 : 0),
                               status == .delivered ? .text(time) : .null, .integer(delivery.seq)])
                 if status == .delivered {
-                    try writeDisclosures(delivery)
-                    try applyChanges(delivery, at: time)
+                    // The log's tree grows in the same transaction as its entries (docs/audit.md).
+                    let log = try LogAppender(self)
+                    try writeDisclosures(delivery, at: time, log: log)
+                    try applyChanges(delivery, at: time, log: log)
+                    try log.save()
                     try clearManifest(delivery)
                 }
             }
@@ -144,7 +147,7 @@ extension SQLiteLedger: DeliveryLog {
 
     /// One row per customer and consent scope, read straight from the manifest's bytes (no string
     /// per row: a batch holds up to a million records).
-    private func writeDisclosures(_ delivery: DeliveryRecord) throws {
+    private func writeDisclosures(_ delivery: DeliveryRecord, at time: String, log: LogAppender) throws {
         let statement = try database.prepare("SELECT manifest FROM deliveries WHERE seq = ?")
         try statement.bind([.integer(delivery.seq)])
         let manifest: [UInt8] = try withExtendedLifetime(statement) {
@@ -152,8 +155,10 @@ extension SQLiteLedger: DeliveryLog {
             return Array(bytes)
         }
         let insert = try database.prepare(
-            "INSERT OR IGNORE INTO disclosures (customer_id, delivery, scope, granted_at, confirmed) VALUES (?, ?, ?, ?, 1)")
+            "INSERT OR IGNORE INTO disclosures (customer_id, delivery, scope, granted_at, confirmed, log_index) VALUES (?, ?, ?, ?, 1, ?)")
         try insert.bind(.integer(delivery.seq), at: 2)
+        let leaves = LeafWriter(kind: .disclosure, partner: delivery.partner, delivery: delivery.id, fields: delivery.fields,
+                                reason: nil, disclosedAt: time)
         let scopes = delivery.consentScopes.map { Array($0.utf8) }
         try manifest.withUnsafeBytes { raw in
             try Manifest.forEachGrant(in: raw) { id, scope, grant in
@@ -161,8 +166,13 @@ extension SQLiteLedger: DeliveryLog {
                 try insert.bind(.integer(id), at: 1)
                 try scopes[scope].withUnsafeBytes { try insert.bindText($0, at: 3) }
                 try insert.bindText(grant, at: 4)
+                try insert.bind(.integer(Int64(log.next)), at: 5)
                 try insert.step()
                 insert.reset()
+                guard database.changes == 1 else { return }
+                log.append { index, leaf in
+                    scopes[scope].withUnsafeBytes { leaves.write(index: index, customerID: id, scope: $0, grantedAt: grant, into: &leaf) }
+                }
             }
         }
     }
@@ -175,7 +185,7 @@ extension SQLiteLedger: DeliveryLog {
 
     /// What the partner now holds: each new or changed record's key and digest, and for each deletion
     /// notice, the customer's holding gone and the notice in the disclosure log (kind `deletion`).
-    private func applyChanges(_ delivery: DeliveryRecord, at time: String) throws {
+    private func applyChanges(_ delivery: DeliveryRecord, at time: String, log: LogAppender) throws {
         let statement = try database.prepare("SELECT changes FROM deliveries WHERE seq = ?")
         try statement.bind([.integer(delivery.seq)])
         // The bytes belong to the statement: copied while it is certainly alive.
@@ -193,9 +203,17 @@ extension SQLiteLedger: DeliveryLog {
         // ledger from before keys) is the one the notice names.
         let forget = try database.prepare("DELETE FROM holdings WHERE partner = ?1 AND customer_id = ?2 AND (key = ?3 OR key = x'')")
         let notice = try database.prepare("""
-            INSERT OR IGNORE INTO disclosures (customer_id, delivery, scope, granted_at, confirmed, kind, reason)
-            VALUES (?1, ?2, '', '', 1, 'deletion', ?3)
+            INSERT OR IGNORE INTO disclosures (customer_id, delivery, scope, granted_at, confirmed, kind, reason, log_index)
+            VALUES (?1, ?2, '', '', 1, 'deletion', ?3, ?4)
             """)
+        // A notice carries the key field alone.
+        let keyStatement = try database.prepare("SELECT key_field FROM deliveries WHERE seq = ?")
+        try keyStatement.bind([.integer(delivery.seq)])
+        let keyField: String? = try keyStatement.rows { try $0.optionalText("key_field") }.first ?? nil
+        let noticeLeaves = Dictionary(uniqueKeysWithValues: DeletionReason.allCases.map { reason in
+            (reason, LeafWriter(kind: .deletion, partner: delivery.partner, delivery: delivery.id,
+                                fields: keyField.map { [$0] } ?? [], reason: reason, disclosedAt: time))
+        })
         let partner = Array(delivery.partner.utf8)
         try partner.withUnsafeBytes { partnerBytes in
             try upsert.bindText(partnerBytes, at: 1)
@@ -217,8 +235,13 @@ extension SQLiteLedger: DeliveryLog {
                 forget.reset()
                 try notice.bind(.integer(id), at: 1)
                 try notice.bind(.text(reason.rawValue), at: 3)
+                try notice.bind(.integer(Int64(log.next)), at: 4)
                 try notice.step()
                 notice.reset()
+                if database.changes == 1, let leaves = noticeLeaves[reason] {
+                    let none = UnsafeRawBufferPointer(start: nil, count: 0)
+                    log.append { index, leaf in leaves.write(index: index, customerID: id, scope: none, grantedAt: none, into: &leaf) }
+                }
                 notices += 1
             })
         }

@@ -8,7 +8,7 @@ extension SQLiteLedger: DisclosureLog {
             let statement = try database.prepare("""
                 SELECT d.partner AS partner, d.id AS delivery, d.fields AS fields, d.purpose AS purpose,
                        d.delivered_at AS delivered_at, x.scope AS scope, x.granted_at AS granted_at, x.confirmed AS confirmed,
-                       x.kind AS kind, x.reason AS reason, d.key_field AS key_field
+                       x.kind AS kind, x.reason AS reason, d.key_field AS key_field, x.log_index AS log_index
                 FROM disclosures AS x JOIN deliveries AS d ON d.seq = x.delivery
                 WHERE x.customer_id = ? ORDER BY d.delivered_at, d.seq, x.scope
                 """)
@@ -18,13 +18,15 @@ extension SQLiteLedger: DisclosureLog {
                 // A notice carries the key field alone.
                 let fields = kind == .deletion ? [try row.optionalText("key_field")].compactMap { $0 }
                     : try Column.decode([String].self, try row.optionalText("fields"), column: "deliveries.fields")
-                return DisclosureRecord(partner: try row.text("partner"), deliveryID: try row.text("delivery"),
+                var record = DisclosureRecord(partner: try row.text("partner"), deliveryID: try row.text("delivery"),
                                  fields: fields,
                                  purpose: try row.text("purpose"), disclosedAt: try row.optionalText("delivered_at") ?? "",
                                  consentScope: try row.text("scope"), consentGrantedAt: try row.text("granted_at"),
                                  confirmed: try row.bool("confirmed"),
                                  kind: kind,
                                  reason: try row.optionalText("reason").map { try .decoded($0, column: "disclosures.reason") })
+                record.logIndex = try row.isNull("log_index") ? nil : try row.int64("log_index")
+                return record
             }
         }
     }

@@ -19,12 +19,20 @@ extension SQLiteLedger: RetentionLog {
     public func pruneLedger(createdBefore cutoff: String) throws -> (deliveries: Int, disclosures: Int, runs: Int) {
         try checked {
             try database.transaction {
-                let old = "SELECT seq FROM deliveries WHERE created_at < ?1 AND status IN ('delivered', 'superseded')"
-                try database.prepare("DELETE FROM disclosures WHERE delivery IN (\(old))").run([.text(cutoff)])
+                // The disclosure log loses only a prefix: the entries before the first one a kept delivery
+                // has. An old delivery with an entry after that waits for a later prune (docs/audit.md).
+                let settled = "d.created_at < ?1 AND d.status IN ('delivered', 'superseded')"
+                let keptFirst = try database.scalarInt("SELECT min(x.log_index) FROM disclosures AS x JOIN deliveries AS d "
+                                                       + "ON d.seq = x.delivery WHERE NOT (\(settled))", [.text(cutoff)])
+                let boundary = try keptFirst.map { UInt64($0) } ?? logState().tree.size
+                try prunePrefix(before: boundary)
+                let old = "SELECT d.seq FROM deliveries AS d WHERE \(settled) AND NOT EXISTS "
+                    + "(SELECT 1 FROM disclosures AS x WHERE x.delivery = d.seq AND x.log_index >= ?2)"
+                let arguments: [Value] = [.text(cutoff), .integer(Int64(boundary))]
+                try database.prepare("DELETE FROM disclosures WHERE delivery IN (\(old))").run(arguments)
                 let disclosures = database.changes
-                try database.prepare("DELETE FROM attempts WHERE delivery IN (\(old))").run([.text(cutoff)])
-                try database.prepare("DELETE FROM deliveries WHERE created_at < ?1 AND status IN ('delivered', 'superseded')")
-                    .run([.text(cutoff)])
+                try database.prepare("DELETE FROM attempts WHERE delivery IN (\(old))").run(arguments)
+                try database.prepare("DELETE FROM deliveries WHERE seq IN (\(old))").run(arguments)
                 let deliveries = database.changes
                 let emptyRuns = """
                     SELECT id FROM runs WHERE started_at < ?1 AND status != 'running' AND id NOT IN (SELECT run_id FROM deliveries)

@@ -190,6 +190,8 @@ public final class SQLiteLedger: LedgerStore {
             if migration.rebuildsTables { try database.execute("PRAGMA foreign_keys = OFF") }
             try database.transaction {
                 try database.execute(migration.sql)
+                // The log's tree over the rows already there is computed here, not in SQL.
+                if index == 3 { try buildLogState() }
                 if migration.rebuildsTables {
                     let problems = try database.prepare("PRAGMA foreign_key_check").rows { _ in 1 }
                     guard problems.isEmpty else { throw LedgerError.damaged("migrating the ledger \(path) broke its references") }

@@ -14,6 +14,7 @@ enum Schema {
         (version1, false),
         (version2, true),
         (version3, false),
+        (version4, false),
     ]
 
     /// The first released schema.
@@ -219,5 +220,22 @@ enum Schema {
         ALTER TABLE disclosures ADD COLUMN kind TEXT NOT NULL DEFAULT 'disclosure'
           CHECK (kind IN ('disclosure', 'deletion'));
         ALTER TABLE disclosures ADD COLUMN reason TEXT;                        -- deletions: why the partner must forget
+        """
+
+    /// The tamper-evident disclosure log: each disclosure-log row's place in the Merkle tree, and the
+    /// tree's state (docs/audit.md). Rows already there are numbered in the order they were recorded;
+    /// the tree's state over them is computed after this SQL, in the same transaction.
+    static let version4 = """
+        ALTER TABLE disclosures ADD COLUMN log_index INTEGER;   -- the entry's leaf index (no index: recording stays cheap)
+        UPDATE disclosures SET log_index = o.n - 1 FROM (
+          SELECT x.customer_id AS c, x.delivery AS dl, x.scope AS s,
+                 row_number() OVER (ORDER BY coalesce(d.delivered_at, d.created_at), x.delivery, x.kind, x.customer_id, x.scope) AS n
+          FROM disclosures AS x JOIN deliveries AS d ON d.seq = x.delivery) AS o
+        WHERE disclosures.customer_id = o.c AND disclosures.delivery = o.dl AND disclosures.scope = o.s;
+        CREATE TABLE log_state (
+          id        INTEGER PRIMARY KEY CHECK (id = 1),
+          frontier  BLOB NOT NULL,            -- the tree of every entry (MerkleFrontier: size, then its subtrees)
+          pruned    BLOB NOT NULL             -- the tree of the entries prune removed (a prefix of the log)
+        );
         """
 }

@@ -1,0 +1,142 @@
+/// The Merkle tree of RFC 6962 / RFC 9162 §2.1 over SHA-256: leaf = SHA-256(0x00 ‖ bytes), node =
+/// SHA-256(0x01 ‖ left ‖ right), and the tree of n leaves splits at the largest power of two below n.
+/// docs/audit.md says how the disclosure log uses it.
+public enum Merkle {
+    public static let hashLength = 32
+
+    public static func leafHash(_ bytes: UnsafeRawBufferPointer) -> [UInt8] {
+        var hasher = SHA256Hasher()
+        withUnsafeBytes(of: UInt8(0)) { hasher.update($0) }
+        hasher.update(bytes)
+        return hasher.finalize { Array($0) }
+    }
+
+    public static func leafHash(_ bytes: [UInt8]) -> [UInt8] { bytes.withUnsafeBytes { leafHash($0) } }
+
+    public static func nodeHash(_ left: [UInt8], _ right: [UInt8]) -> [UInt8] {
+        var hasher = SHA256Hasher()
+        withUnsafeBytes(of: UInt8(1)) { hasher.update($0) }
+        hasher.update(left)
+        hasher.update(right)
+        return hasher.finalize { Array($0) }
+    }
+
+    /// The root of the empty tree: SHA-256 of nothing.
+    public static var emptyRoot: [UInt8] { SHA256Hasher().finalize { Array($0) } }
+
+    /// The ranges of leaves whose subtree hashes make the inclusion proof of leaf `index` in a tree of
+    /// `size` leaves, in the proof's order (RFC 9162 §2.1.3.1: the sibling nearest the leaf first).
+    public static func inclusionRanges(index: UInt64, size: UInt64) -> [Range<UInt64>] {
+        precondition(index < size, "a leaf outside the tree has no proof")
+        var ranges: [Range<UInt64>] = []
+        var low: UInt64 = 0
+        var high = size
+        // Walk down from the root, keeping the sibling of the half that holds the leaf.
+        while high - low > 1 {
+            let split = low + largestPowerOfTwo(below: high - low)
+            if index < split {
+                ranges.append(split..<high)
+                high = split
+            } else {
+                ranges.append(low..<split)
+                low = split
+            }
+        }
+        return ranges.reversed()
+    }
+
+    /// The root that an inclusion proof implies for a leaf (RFC 9162 §2.1.3.2); nil when the proof
+    /// has the wrong length for the index and size.
+    public static func root(fromProof proof: [[UInt8]], leafHash: [UInt8], index: UInt64, size: UInt64) -> [UInt8]? {
+        guard index < size else { return nil }
+        var fn = index
+        var sn = size - 1
+        var r = leafHash
+        for p in proof {
+            guard sn != 0 else { return nil }
+            if fn & 1 == 1 || fn == sn {
+                r = nodeHash(p, r)
+                if fn & 1 == 0 {
+                    while fn & 1 == 0 && fn != 0 {
+                        fn >>= 1
+                        sn >>= 1
+                    }
+                }
+            } else {
+                r = nodeHash(r, p)
+            }
+            fn >>= 1
+            sn >>= 1
+        }
+        return sn == 0 ? r : nil
+    }
+
+    /// The largest power of two strictly less than `n` (n ≥ 2).
+    static func largestPowerOfTwo(below n: UInt64) -> UInt64 {
+        UInt64(1) << (63 - (n - 1).leadingZeroBitCount)
+    }
+}
+
+/// A tree of `size` leaves kept as its perfect subtrees, largest first (one per set bit of `size`):
+/// enough to append a leaf and to give the root, in a few hundred bytes whatever the size. This is
+/// the tree's state the ledger keeps, updated in the transaction that records its entries.
+public struct MerkleFrontier: Equatable, Sendable {
+    public private(set) var size: UInt64 = 0
+    /// The perfect subtrees' hashes, largest (leftmost) first.
+    public private(set) var nodes: [[UInt8]] = []
+
+    public init() {}
+
+    public mutating func append(leafHash: [UInt8]) {
+        append(subtree: leafHash, leaves: 1)
+    }
+
+    /// Appends a perfect subtree of `leaves` leaves (a power of two); the tree's size must be a
+    /// multiple of it (as when a range starts on the subtree's boundary).
+    public mutating func append(subtree hash: [UInt8], leaves: UInt64) {
+        precondition(leaves.nonzeroBitCount == 1 && size % leaves == 0, "a subtree must start on its own boundary")
+        var carry = hash
+        var height = UInt64(leaves.trailingZeroBitCount)
+        // Merge with the equal-sized subtrees to the left, as binary addition carries.
+        while (size >> height) & 1 == 1 {
+            carry = Merkle.nodeHash(nodes.removeLast(), carry)
+            height += 1
+        }
+        nodes.append(carry)
+        size += leaves
+    }
+
+    /// The tree's root (RFC 6962 MTH).
+    public var root: [UInt8] {
+        guard var hash = nodes.last else { return Merkle.emptyRoot }
+        for node in nodes.dropLast().reversed() { hash = Merkle.nodeHash(node, hash) }
+        return hash
+    }
+
+    /// The subtrees' sizes, largest first (the set bits of `size`).
+    public var subtreeSizes: [UInt64] {
+        (0..<64).reversed().compactMap { bit in (size >> UInt64(bit)) & 1 == 1 ? UInt64(1) << UInt64(bit) : nil }
+    }
+
+    /// 8 bytes of size (big-endian) then the hashes.
+    public func encoded() -> [UInt8] {
+        var out = withUnsafeBytes(of: size.bigEndian) { Array($0) }
+        for node in nodes { out.append(contentsOf: node) }
+        return out
+    }
+
+    public init(decoding bytes: [UInt8]) throws {
+        guard bytes.count >= 8 else { throw MerkleError.damagedState }
+        let size = bytes[0..<8].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        let count = size.nonzeroBitCount
+        guard bytes.count == 8 + count * Merkle.hashLength else { throw MerkleError.damagedState }
+        self.size = size
+        nodes = (0..<count).map { i in Array(bytes[(8 + i * Merkle.hashLength)..<(8 + (i + 1) * Merkle.hashLength)]) }
+    }
+}
+
+public enum MerkleError: Error, CustomStringConvertible {
+    case damagedState
+
+    public var description: String { "the ledger's stored Merkle tree state is damaged" }
+}

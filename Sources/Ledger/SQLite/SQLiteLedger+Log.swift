@@ -1,0 +1,129 @@
+import ExportCore
+import SQLite
+
+/// The tamper-evident disclosure log (docs/audit.md): every row of `disclosures` is an entry with a
+/// leaf index; the tree's state (`log_state`) is updated in the transaction that writes the entries.
+extension SQLiteLedger: AuditLog {
+    public func logState() throws -> LogState {
+        try checked {
+            let statement = try database.prepare("SELECT frontier, pruned FROM log_state WHERE id = 1")
+            return try withExtendedLifetime(statement) {
+                guard try statement.step(), let tree = statement.textBytes(0), let pruned = statement.textBytes(1) else {
+                    throw LedgerError.damaged("the ledger \(path) has no state for its disclosure log")
+                }
+                return LogState(tree: try MerkleFrontier(decoding: Array(tree)), pruned: try MerkleFrontier(decoding: Array(pruned)))
+            }
+        }
+    }
+
+    /// Every entry from index `from` on, in index order, as its leaf bytes; rows without an index
+    /// (which no version writes) come first, with `index` nil.
+    public func forEachLogLeaf(from: UInt64, _ body: (LogLeafRow) throws -> Void) throws {
+        try checked { try leaves(from: from, before: nil, body) }
+    }
+
+    func leaves(from: UInt64, before: UInt64?, _ body: (LogLeafRow) throws -> Void) throws {
+        do {
+            let statement = try database.prepare("""
+                SELECT x.log_index, x.kind, x.customer_id, x.scope, x.granted_at, x.reason, x.delivery,
+                       d.partner, d.id, d.fields, d.key_field, d.delivered_at
+                FROM disclosures AS x JOIN deliveries AS d ON d.seq = x.delivery
+                WHERE (x.log_index IS NULL OR x.log_index >= ?1) AND (?2 IS NULL OR x.log_index < ?2) ORDER BY x.log_index
+                """)
+            try statement.bind([.integer(Int64(bitPattern: from)), before.map { .integer(Int64(bitPattern: $0)) } ?? .null])
+            var writers = LeafWriters()
+            var leaf: [UInt8] = []
+            while try statement.step() {
+                let index: Int64? = statement.isNull(0) ? nil : statement.int64(0)
+                let writer = try writers.writer(for: statement)
+                leaf.removeAll(keepingCapacity: true)
+                let empty = UnsafeRawBufferPointer(start: nil, count: 0)
+                writer.write(index: UInt64(bitPattern: index ?? -1), customerID: statement.int64(2),
+                             scope: statement.textBytes(3) ?? empty, grantedAt: statement.textBytes(4) ?? empty, into: &leaf)
+                try leaf.withUnsafeBytes { try body(LogLeafRow(index: index, customerID: statement.int64(2), leaf: $0)) }
+            }
+            statement.reset()
+        }
+    }
+
+    /// Inside prune's transaction: the entries before `boundary` go into the pruned prefix's state.
+    func prunePrefix(before boundary: UInt64) throws {
+        var state = try logState()
+        guard boundary > state.pruned.size else { return }
+        try leaves(from: state.pruned.size, before: boundary) { row in
+            guard let index = row.index, index == Int64(state.pruned.size) else {
+                throw LedgerError.damaged("the disclosure log of \(path) is not numbered 0, 1, 2…: run 'partner-export audit verify' before pruning")
+            }
+            state.pruned.append(leafHash: Merkle.leafHash(row.leaf))
+        }
+        guard state.pruned.size == boundary else {
+            throw LedgerError.damaged("the disclosure log of \(path) misses entries before \(boundary): run 'partner-export audit verify'")
+        }
+        try database.prepare("UPDATE log_state SET pruned = ? WHERE id = 1").run([.blob(state.pruned.encoded())])
+    }
+
+    /// Recomputes `log_state` from the rows (the migration that brings the log, over the rows already there).
+    func buildLogState() throws {
+        var tree = MerkleFrontier()
+        try leaves(from: 0, before: nil) { row in
+            guard let index = row.index, index == Int64(tree.size) else {
+                throw LedgerError.damaged("the disclosure rows of \(path) cannot be numbered for the log")
+            }
+            tree.append(leafHash: Merkle.leafHash(row.leaf))
+        }
+        try database.prepare("INSERT OR REPLACE INTO log_state (id, frontier, pruned) VALUES (1, ?, ?)")
+            .run([.blob(tree.encoded()), .blob(MerkleFrontier().encoded())])
+    }
+
+    /// Inside the transaction that writes entries: the tree as it stands, appended to, saved once.
+    final class LogAppender {
+        private let ledger: SQLiteLedger
+        private var state: LogState
+        private var leaf: [UInt8] = []
+
+        init(_ ledger: SQLiteLedger) throws {
+            self.ledger = ledger
+            state = try ledger.logState()
+        }
+
+        /// The index the next entry gets.
+        var next: UInt64 { state.tree.size }
+
+        /// Appends the entry `write` writes (given its index) to the tree.
+        func append(_ write: (UInt64, inout [UInt8]) -> Void) {
+            leaf.removeAll(keepingCapacity: true)
+            write(next, &leaf)
+            state.tree.append(leafHash: Merkle.leafHash(leaf))
+        }
+
+        func save() throws {
+            try ledger.database.prepare("UPDATE log_state SET frontier = ? WHERE id = 1").run([.blob(state.tree.encoded())])
+        }
+    }
+}
+
+/// One leaf writer per delivery, kind and reason (the rows of a delivery come together).
+private struct LeafWriters {
+    private var cache: [String: LeafWriter] = [:]
+    private var seq: Int64?
+
+    mutating func writer(for statement: Statement) throws -> LeafWriter {
+        let delivery = statement.int64(6)
+        if delivery != seq {
+            cache.removeAll(keepingCapacity: true)
+            seq = delivery
+        }
+        let kindText = statement.string(1) ?? ""
+        let reasonText = statement.string(5)
+        let cacheKey = kindText + "|" + (reasonText ?? "")
+        if let writer = cache[cacheKey] { return writer }
+        let kind: DisclosureKind = try .decoded(kindText, column: "disclosures.kind")
+        let reason: DeletionReason? = try reasonText.map { try .decoded($0, column: "disclosures.reason") }
+        let fields = kind == .deletion ? [statement.string(10)].compactMap { $0 }
+            : try Column.decode([String].self, statement.string(9), column: "deliveries.fields")
+        let writer = LeafWriter(kind: kind, partner: statement.string(7) ?? "", delivery: statement.string(8) ?? "", fields: fields,
+                                reason: reason, disclosedAt: statement.string(11))
+        cache[cacheKey] = writer
+        return writer
+    }
+}

@@ -1,0 +1,318 @@
+import ExportCore
+import Foundation
+import Ledger
+
+/// The tamper-evident disclosure log's operations (docs/audit.md): the signing key, signed
+/// checkpoints kept beside the ledger, verification from the rows themselves, and inclusion proofs.
+public struct Audit {
+    /// Where the signing key and the checkpoints live.
+    public struct Files: Sendable {
+        public var keyPath: String
+        public var checkpointsFolder: String
+
+        /// `audit.key` and `checkpoints/` in the state folder; `PARTNER_EXPORT_AUDIT_KEY_FILE` moves the key.
+        public init(stateFolder: String, environment: [String: String] = ProcessInfo.processInfo.environment) {
+            keyPath = environment["PARTNER_EXPORT_AUDIT_KEY_FILE"].flatMap { $0.isEmpty ? nil : $0 }
+                ?? Paths.join(stateFolder, "audit.key")
+            checkpointsFolder = Paths.join(stateFolder, "checkpoints")
+        }
+    }
+
+    public let files: Files
+
+    public init(files: Files) { self.files = files }
+
+    // MARK: - The key
+
+    /// Makes the signing key (refusing to replace one: old checkpoints are verified with it).
+    public func initialize(name: String) throws -> NoteVerifier {
+        let signer = try NoteSigner(name: name, key: try Ed25519Key.generate())
+        guard !FileManager.default.fileExists(atPath: files.keyPath) else {
+            throw ExportError.configuration("\(files.keyPath) already holds a signing key; to rotate it, move it away first "
+                                            + "(keep its verifier key: the checkpoints it signed stay verifiable with it)")
+        }
+        try PrivateFile.create(files.keyPath, contents: Array((signer.encoded + "\n").utf8))
+        return signer.verifier
+    }
+
+    /// The signing key, or nil when `audit init` has not been run.
+    public func signer() throws -> NoteSigner? {
+        guard FileManager.default.fileExists(atPath: files.keyPath) else { return nil }
+        let text: String
+        do {
+            text = try String(contentsOfFile: files.keyPath, encoding: .utf8)
+        } catch {
+            throw ExportError.configuration("the audit signing key \(files.keyPath) cannot be read")
+        }
+        do {
+            return try NoteSigner(encoded: text)
+        } catch {
+            throw ExportError.configuration("the audit signing key \(files.keyPath) is not a signer key: \(error)")
+        }
+    }
+
+    public static func origin(name: String) -> String { "partner-export/\(name)" }
+
+    // MARK: - Checkpoints
+
+    /// Signs a checkpoint of the log as it stands and keeps it in the checkpoints folder (unless the
+    /// newest one already says the same). Nil when there is no signing key.
+    @discardableResult
+    public func checkpoint(_ ledger: any AuditLog, at time: Date) throws -> (path: String, note: String)? {
+        guard let signer = try signer() else { return nil }
+        let state = try ledger.logState()
+        let checkpoint = Checkpoint(origin: Self.origin(name: signer.name), size: state.tree.size, root: state.tree.root)
+        if let newest = try stored().last, let old = try? Checkpoint(note: newest.note, verifier: signer.verifier), old == checkpoint {
+            return newest
+        }
+        let note = try signer.sign(checkpoint.text)
+        try PrivateFile.makeFolder(files.checkpointsFolder)
+        let stamp = Timestamps.identifier("checkpoint", at: time)
+        let path = Paths.join(files.checkpointsFolder, "\(stamp)-\(checkpoint.size).txt")
+        try PrivateFile.create(path, contents: Array(note.utf8))
+        return (path, note)
+    }
+
+    /// The kept checkpoints, oldest first: by the tree size each names (the log only grows), then by
+    /// name (the time they were signed).
+    public func stored() throws -> [(path: String, note: String)] {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: files.checkpointsFolder) else { return [] }
+        let notes = try names.filter { $0.hasSuffix(".txt") }.sorted().map { name in
+            let path = Paths.join(files.checkpointsFolder, name)
+            return (path: path, note: try Self.read(path))
+        }
+        func size(_ note: String) -> UInt64 { note.split(separator: "\n").dropFirst().first.flatMap { UInt64($0) } ?? 0 }
+        return notes.enumerated().sorted { (size($0.element.note), $0.offset) < (size($1.element.note), $1.offset) }.map(\.element)
+    }
+
+    static func read(_ path: String) throws -> String {
+        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+            throw ExportError.configuration("the checkpoint \(path) cannot be read")
+        }
+        return text
+    }
+
+    // MARK: - Verification
+
+    /// What `audit verify` found.
+    public struct Verification: Sendable {
+        public var entries: UInt64 = 0
+        public var pruned: UInt64 = 0
+        public var root: [UInt8] = []
+        /// One line per checkpoint that holds.
+        public var held: [String] = []
+        /// One line per problem, saying which checkpoint or entry.
+        public var problems: [String] = []
+        /// Checkpoints about entries that were pruned (not checkable from the rows).
+        public var unchecked: [String] = []
+
+        public var ok: Bool { problems.isEmpty }
+    }
+
+    /// Recomputes the tree from the rows and checks it against the stored tree state, every kept
+    /// checkpoint and every one in `extra` (files).
+    public func verify(_ ledger: any AuditLog, extra: [String], verifier given: NoteVerifier? = nil) throws -> Verification {
+        var result = Verification()
+        guard let verifier = try given ?? signer()?.verifier else {
+            throw ExportError.configuration("no verifier key: run 'partner-export audit init' (or pass --key VERIFIER)")
+        }
+        let origin = Self.origin(name: verifier.name)
+        // Every checkpoint, each signed by the log's key.
+        var checkpoints: [(path: String, checkpoint: Checkpoint)] = []
+        for (path, note) in try stored() + extra.map { ($0, try Self.read($0)) } {
+            do {
+                let checkpoint = try Checkpoint(note: note, verifier: verifier)
+                guard checkpoint.origin == origin else {
+                    result.problems.append("checkpoint \(path) is of another log (\(checkpoint.origin), not \(origin))")
+                    continue
+                }
+                checkpoints.append((path, checkpoint))
+            } catch let error as SignedNoteError {
+                result.problems.append("checkpoint \(path) is not a valid checkpoint of this log: \(error.description)")
+            }
+        }
+        let state = try ledger.logState()
+        result.pruned = state.pruned.size
+        // The roots at every size a checkpoint names, recomputed from the rows in index order.
+        let sizes = Set(checkpoints.map(\.checkpoint.size))
+        var roots: [UInt64: [UInt8]] = [:]
+        var tree = state.pruned
+        if sizes.contains(tree.size) { roots[tree.size] = tree.root }
+        var broken: String?
+        try ledger.forEachLogLeaf(from: state.pruned.size) { row in
+            guard broken == nil else { return }
+            guard let index = row.index else {
+                broken = "a disclosure row of customer \(row.customerID) has no place in the log (inserted by hand?)"
+                return
+            }
+            if index < Int64(tree.size) {
+                broken = "entry \(index) appears twice (customer \(row.customerID)): rows were inserted or renumbered"
+                return
+            }
+            if index > Int64(tree.size) {
+                broken = "entries \(tree.size)…\(index - 1) are missing: rows were deleted (the first missing entry: \(tree.size))"
+                return
+            }
+            tree.append(leafHash: Merkle.leafHash(row.leaf))
+            if sizes.contains(tree.size) { roots[tree.size] = tree.root }
+        }
+        result.entries = tree.size
+        result.root = tree.root
+        if let broken { result.problems.append(broken) }
+        if broken == nil, tree != state.tree {
+            result.problems.append("the ledger's stored tree (\(state.tree.size) entries) does not match its rows (\(tree.size) entries): "
+                                   + "rows were changed after they were recorded")
+        }
+        // Each checkpoint against the recomputed tree; where one fails, the last one that holds
+        // before it says from where the rows differ.
+        let ordered = checkpoints.sorted { $0.checkpoint.size < $1.checkpoint.size }
+        var goodBelow = state.pruned.size
+        for (path, checkpoint) in ordered {
+            if checkpoint.size < state.pruned.size {
+                result.unchecked.append("checkpoint \(path) (\(checkpoint.size) entries) covers only entries prune removed")
+            } else if checkpoint.size > tree.size {
+                result.problems.append("checkpoint \(path) signed \(checkpoint.size) entries; the ledger's rows give \(tree.size): "
+                                       + "entries from \(tree.size) on were removed (or the rows stop being readable there)")
+            } else if roots[checkpoint.size] != checkpoint.root {
+                result.problems.append("checkpoint \(path) (\(checkpoint.size) entries) does not match the rows: an entry was "
+                                       + "altered, removed, reordered or inserted; the first entry where it can tell: \(goodBelow)")
+            } else {
+                goodBelow = max(goodBelow, checkpoint.size)
+                result.held.append("checkpoint \(path): \(checkpoint.size) entries, root matches")
+            }
+        }
+        return result
+    }
+
+    // MARK: - Receipts
+
+    /// An entry's receipt: its leaf, and its inclusion proof in the tree of the newest checkpoint.
+    public struct Receipt: Sendable {
+        public let leafIndex: UInt64
+        public let leaf: [UInt8]
+        public let treeSize: UInt64
+        public let rootHash: [UInt8]
+        public let inclusionProof: [[UInt8]]
+        public let checkpoint: String
+    }
+
+    /// Receipts for the entries at `indices` against the newest kept checkpoint (entries recorded
+    /// after it have none yet). One pass over the log's rows.
+    public func receipts(_ ledger: any AuditLog, indices: [UInt64]) throws -> [UInt64: Receipt] {
+        guard let signer = try signer() else {
+            throw ExportError.configuration("no signing key, so no checkpoint: run 'partner-export audit init', then a run")
+        }
+        guard let newest = try stored().last else {
+            throw ExportError.configuration("no checkpoint yet: 'partner-export audit checkpoint' signs one")
+        }
+        let checkpoint = try Checkpoint(note: newest.note, verifier: signer.verifier)
+        let state = try ledger.logState()
+        let wanted = indices.filter { $0 < checkpoint.size && $0 >= state.pruned.size }
+        guard !wanted.isEmpty else { return [:] }
+        var builder = try ProofBuilder(indices: wanted, size: checkpoint.size, pruned: state.pruned)
+        var leaves: [UInt64: [UInt8]] = [:]
+        let wantedSet = Set(wanted)
+        try ledger.forEachLogLeaf(from: state.pruned.size) { row in
+            guard let index = row.index, index >= 0, UInt64(index) < checkpoint.size else { return }
+            let position = UInt64(index)
+            let hash = Merkle.leafHash(row.leaf)
+            if wantedSet.contains(position) { leaves[position] = Array(row.leaf) }
+            try builder.add(index: position, leafHash: hash)
+        }
+        var receipts: [UInt64: Receipt] = [:]
+        for index in wanted {
+            guard let leaf = leaves[index], let proof = builder.proof(for: index),
+                  Merkle.root(fromProof: proof, leafHash: Merkle.leafHash(leaf), index: index, size: checkpoint.size) == checkpoint.root else {
+                throw ExportError.ledger("the log's rows do not match its newest checkpoint \(newest.path): run 'partner-export audit verify'")
+            }
+            receipts[index] = Receipt(leafIndex: index, leaf: leaf, treeSize: checkpoint.size, rootHash: checkpoint.root,
+                                      inclusionProof: proof, checkpoint: newest.note)
+        }
+        return receipts
+    }
+}
+
+/// Inclusion proofs for a few leaves in one pass over all of them: each proof's subtrees (RFC 9162
+/// §2.1.3.1) are built as the leaves stream by; subtrees over the pruned prefix come from its
+/// stored state.
+struct ProofBuilder {
+    private struct Item {
+        let range: Range<UInt64>
+        let proof: Int
+        let slot: Int
+        var tree = MerkleFrontier()
+    }
+
+    private var items: [Item] = []
+    private var order: [Int] = []
+    private var next = 0
+    private var active: [Int] = []
+    private var indexOfProof: [UInt64: Int] = [:]
+    private let size: UInt64
+    private var expected: UInt64
+
+    init(indices: [UInt64], size: UInt64, pruned: MerkleFrontier) throws {
+        self.size = size
+        expected = pruned.size
+        // Where each stored subtree of the pruned prefix sits.
+        var prunedNodes: [(start: UInt64, leaves: UInt64, hash: [UInt8])] = []
+        var start: UInt64 = 0
+        for (leaves, hash) in zip(pruned.subtreeSizes, pruned.nodes) {
+            prunedNodes.append((start, leaves, hash))
+            start += leaves
+        }
+        for (p, index) in indices.enumerated() {
+            indexOfProof[index] = p
+            for (slot, range) in Merkle.inclusionRanges(index: index, size: size).enumerated() {
+                var item = Item(range: range, proof: p, slot: slot)
+                for node in prunedNodes where node.start < range.upperBound && node.start + node.leaves > range.lowerBound {
+                    guard node.start >= range.lowerBound, node.start + node.leaves <= range.upperBound else {
+                        throw ExportError.ledger("the pruned part of the log cannot give this proof")
+                    }
+                    item.tree.append(subtree: node.hash, leaves: node.leaves)
+                }
+                items.append(item)
+            }
+        }
+        order = items.indices.sorted { items[$0].range.lowerBound < items[$1].range.lowerBound }
+    }
+
+    /// The leaves must come in index order, each once.
+    mutating func add(index: UInt64, leafHash: [UInt8]) throws {
+        guard index == expected else { throw ExportError.ledger("the log's entries are not numbered 0, 1, 2…: run 'partner-export audit verify'") }
+        expected += 1
+        while next < order.count, items[order[next]].range.lowerBound <= index {
+            if items[order[next]].range.upperBound > index { active.append(order[next]) }
+            next += 1
+        }
+        active.removeAll { items[$0].range.upperBound <= index }
+        for i in active where items[i].range.contains(index) { items[i].tree.append(leafHash: leafHash) }
+    }
+
+    func proof(for index: UInt64) -> [[UInt8]]? {
+        guard let p = indexOfProof[index] else { return nil }
+        let mine = items.filter { $0.proof == p }.sorted { $0.slot < $1.slot }
+        guard mine.allSatisfy({ $0.tree.size == UInt64($0.range.count) }) else { return nil }
+        return mine.map(\.tree.root)
+    }
+}
+
+/// Owner-only files and folders, never replacing what is there.
+enum PrivateFile {
+    static func create(_ path: String, contents: [UInt8]) throws {
+        let fd = open(path, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw ExportError.configuration("cannot create \(path): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        let written = contents.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        guard written == contents.count, fsync(fd) == 0 else {
+            unlink(path)
+            throw ExportError.configuration("cannot write \(path): \(String(cString: strerror(errno)))")
+        }
+    }
+
+    static func makeFolder(_ path: String) throws {
+        if mkdir(path, 0o700) != 0 && errno != EEXIST {
+            throw ExportError.configuration("cannot create the folder \(path): \(String(cString: strerror(errno)))")
+        }
+    }
+}

@@ -1,0 +1,161 @@
+import ExportCore
+import Foundation
+import Ledger
+import SQLite
+import Testing
+import TestSupport
+
+/// The tamper-evident disclosure log with the real binary: checkpoints signed after every run,
+/// receipts checked by an independent Python verifier, and each kind of tampering caught by
+/// `audit verify` on a real ledger file.
+@Suite("Tamper-evident disclosure log", .serialized)
+struct AuditTests {
+    /// A fixture after `audit init` and two runs (the second with a withdrawal, so a deletion notice).
+    struct Logged {
+        let sandbox: Sandbox
+        let fixture: DeliveryFixture
+        let verifier: String
+
+        init() throws {
+            sandbox = try Sandbox(routes: DeliveryFixture.routes(), environment: DeliveryFixture.secrets)
+            fixture = try DeliveryFixture(sandbox: sandbox, customers: 30, maxRecords: 10, acme: "mode: changes")
+            let initialised = try fixture.run(["audit", "init", "--name", "test.example"])
+            #expect(initialised.status == 0, "\(initialised.output)")
+            verifier = initialised.stdout.split(separator: "\n").map(String.init).first { $0.hasPrefix("test.example+") } ?? ""
+            let first = try fixture.run(["run", "acme"])
+            #expect(first.status == 0 && first.stdout.contains("Disclosure log checkpoint: "), "\(first.output)")
+            try fixture.withdraw(3)
+            try fixture.customers().execute("UPDATE customers SET first_name = 'Changed' WHERE id = 4")
+            let second = try fixture.run(["run", "acme"])
+            #expect(second.status == 0, "\(second.output)")
+        }
+
+        var stateFolder: String { (fixture.state as NSString).deletingLastPathComponent }
+
+        /// A copy of the state folder (ledger, key, checkpoints) to tamper with.
+        func copy() throws -> String {
+            let target = TestFiles.temporaryDirectory("tampered").appendingPathComponent("state").path
+            try FileManager.default.copyItem(atPath: stateFolder, toPath: target)
+            return target
+        }
+
+        func verify(state: String, _ extra: [String] = []) throws -> Binary.Result {
+            try Binary.run(["audit", "verify", "--state", state + "/ledger.sqlite", "--config", fixture.config.path] + extra,
+                           environment: fixture.environment)
+        }
+    }
+
+    static func python(_ arguments: [String], input: String? = nil) throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3"] + arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        let stdin = Pipe()
+        process.standardInput = stdin
+        try process.run()
+        if let input { stdin.fileHandleForWriting.write(Data(input.utf8)) }
+        try stdin.fileHandleForWriting.close()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return (process.terminationStatus, output)
+    }
+
+    static let verifierScript = TestFiles.packageRoot.appendingPathComponent("tools/verify_receipt.py").path
+
+    @Test("receipts verify with a Python verifier (hashlib, cryptography's Ed25519) and the verifier key alone; an altered one does not")
+    func receipts() throws {
+        let logged = try Logged()
+        let fixture = logged.fixture
+        #expect(logged.verifier.split(separator: "+").count >= 3, "the verifier key is printed: \(logged.verifier)")
+        let verified = try fixture.run(["audit", "verify"])
+        #expect(verified.status == 0 && verified.stdout.contains("OK: the log is intact against every checkpoint"), "\(verified.output)")
+        // Customer 3: disclosed in the first run, told to forget in the second.
+        let receipts = try fixture.run(["disclosures", "3", "--proof", "--json"])
+        #expect(receipts.status == 0, "\(receipts.output)")
+        let entries = try JSONSerialization.jsonObject(with: Data(receipts.stdout.utf8)) as? [[String: Any]] ?? []
+        #expect(entries.map { $0["kind"] as? String } == ["disclosure", "deletion"], "\(entries)")
+        #expect(entries.allSatisfy { $0["inclusion_proof"] is [String] && $0["checkpoint"] is String && $0["leaf"] is String })
+        let checked = try Self.python([Self.verifierScript, "--key", logged.verifier, "-"], input: receipts.stdout)
+        #expect(checked.status == 0, "\(checked.output)")
+        #expect(checked.output.components(separatedBy: "verified in partner-export/test.example").count - 1 == 2, "\(checked.output)")
+        // The leaf says what the entry says, in the fixed key order.
+        let leaf = String(decoding: Data(base64Encoded: entries[1]["leaf"] as? String ?? "") ?? Data(), as: UTF8.self)
+        #expect(leaf.hasPrefix(#"{"index":"#) && leaf.contains(#","kind":"deletion","partner":"acme","#)
+                && leaf.contains(#","customer_id":3,"fields":["ref"],"reason":"consent_withdrawn","consent_scope":"","#), "\(leaf)")
+        // An altered receipt, or another key, fails the independent check.
+        var altered = entries
+        altered[0]["leaf"] = Data(String(decoding: Data(base64Encoded: entries[0]["leaf"] as? String ?? "") ?? Data(), as: UTF8.self)
+            .replacingOccurrences(of: "\"acme\"", with: "\"acm3\"").utf8).base64EncodedString()
+        let tampered = String(decoding: try JSONSerialization.data(withJSONObject: altered), as: UTF8.self)
+        let refused = try Self.python([Self.verifierScript, "--key", logged.verifier, "-"], input: tampered)
+        #expect(refused.status == 1 && refused.output.contains("NOT VERIFIED"), "\(refused.output)")
+        let otherKey = try NoteSigner(name: "test.example", key: try Ed25519Key.generate()).verifier.encoded
+        let wrongKey = try Self.python([Self.verifierScript, "--key", otherKey, "-"], input: receipts.stdout)
+        #expect(wrongKey.status == 1, "\(wrongKey.output)")
+        // The stored checkpoints are owner-only, beside the ledger; the key too.
+        #expect(TestFiles.mode(of: logged.stateFolder + "/audit.key") == 0o600)
+        let checkpoints = try FileManager.default.contentsOfDirectory(atPath: logged.stateFolder + "/checkpoints")
+        #expect(checkpoints.count == 2 && checkpoints.allSatisfy { TestFiles.mode(of: logged.stateFolder + "/checkpoints/" + $0) == 0o600 })
+    }
+
+    /// Each tampering, applied to a copy of a real ledger, is reported with exit 1.
+    @Test("an edited field, a deleted row, two rows swapped, an inserted row, a cut tail and a forged checkpoint are each caught")
+    func tampering() throws {
+        let logged = try Logged()
+        let size = Int(try logged.fixture.query("SELECT count(*) FROM disclosures").first?[0] ?? "0") ?? 0
+        #expect(size == 32, "30 disclosures, then a changed record and a notice: \(size)")
+        func tamper(_ sql: String) throws -> String {
+            let state = try logged.copy()
+            try Database(path: state + "/ledger.sqlite", mode: .readWrite).execute(sql)
+            return state
+        }
+        let edited = try logged.verify(state: try tamper("UPDATE disclosures SET granted_at = '2020-01-01T00:00:00Z' WHERE log_index = 5"))
+        #expect(edited.status == 1 && edited.stdout.contains("does not match the rows") && edited.stdout.contains("FAILED"), "\(edited.output)")
+        let deleted = try logged.verify(state: try tamper("DELETE FROM disclosures WHERE log_index = 7"))
+        #expect(deleted.status == 1 && deleted.stdout.contains("entries 7…7 are missing"), "\(deleted.output)")
+        let swapped = try logged.verify(state: try tamper(
+            "UPDATE disclosures SET log_index = CASE log_index WHEN 2 THEN 9 ELSE 2 END WHERE log_index IN (2, 9)"))
+        #expect(swapped.status == 1 && swapped.stdout.contains("does not match the rows"), "\(swapped.output)")
+        #expect(swapped.stdout.contains("the first entry where it can tell: 0"), "nothing before the first checkpoint holds: \(swapped.output)")
+        let inserted = try logged.verify(state: try tamper("""
+            UPDATE disclosures SET log_index = log_index + 1 WHERE log_index >= 4;
+            INSERT INTO disclosures (customer_id, delivery, scope, granted_at, confirmed, kind, log_index)
+              SELECT 999, delivery, scope, granted_at, 1, kind, 4 FROM disclosures WHERE log_index = 3;
+            """))
+        #expect(inserted.status == 1 && inserted.stdout.contains("FAILED"), "\(inserted.output)")
+
+        // The newest rows cut off, the tree state recomputed to match and the kept checkpoints deleted:
+        // only a checkpoint kept elsewhere can tell.
+        let saved = TestFiles.temporaryDirectory("saved").appendingPathComponent("checkpoint.txt").path
+        let newest = try logged.fixture.run(["audit", "checkpoint"])
+        #expect(newest.status == 0 && newest.stdout.hasPrefix("partner-export/test.example\n\(size)\n"), "\(newest.output)")
+        try newest.stdout.write(toFile: saved, atomically: true, encoding: .utf8)
+        let cut = try tamper("DELETE FROM disclosures WHERE log_index >= \(size - 3)")
+        try FileManager.default.removeItem(atPath: cut + "/checkpoints")
+        let ledger = try SQLiteLedger.open(at: cut + "/ledger.sqlite", access: .write(create: false))
+        var tree = MerkleFrontier()
+        try ledger.forEachLogLeaf(from: 0) { tree.append(leafHash: Merkle.leafHash($0.leaf)) }
+        try Database(path: cut + "/ledger.sqlite", mode: .readWrite).prepare("UPDATE log_state SET frontier = ?").run([.blob(tree.encoded())])
+        let unseen = try logged.verify(state: cut)
+        #expect(unseen.status == 0, "without a checkpoint kept elsewhere a rewrite cannot be seen: \(unseen.output)")
+        let caught = try logged.verify(state: cut, ["--checkpoint", saved])
+        #expect(caught.status == 1 && caught.stdout.contains("signed \(size) entries; the ledger's rows give \(size - 3)"), "\(caught.output)")
+
+        // A checkpoint signed with another key, and one whose text was changed after signing.
+        let other = try NoteSigner(name: "test.example", key: try Ed25519Key.generate())
+        let forged = TestFiles.temporaryDirectory("forged").appendingPathComponent("forged.txt").path
+        try other.sign(Checkpoint(origin: "partner-export/test.example", size: UInt64(size), root: Array(repeating: 1, count: 32)).text)
+            .write(toFile: forged, atomically: true, encoding: .utf8)
+        let refused = try logged.verify(state: logged.stateFolder, ["--checkpoint", forged])
+        #expect(refused.status == 1 && refused.stdout.contains("not a valid checkpoint of this log: not signed by test.example"), "\(refused.output)")
+        let edited2 = TestFiles.temporaryDirectory("edited").appendingPathComponent("edited.txt").path
+        try (try String(contentsOfFile: saved, encoding: .utf8)).replacingOccurrences(of: "\n\(size)\n", with: "\n\(size - 1)\n")
+            .write(toFile: edited2, atomically: true, encoding: .utf8)
+        let mismatch = try logged.verify(state: logged.stateFolder, ["--checkpoint", edited2])
+        #expect(mismatch.status == 1 && mismatch.stdout.contains("does not match the note"), "\(mismatch.output)")
+        // The untouched ledger still verifies, with the saved checkpoint too.
+        #expect(try logged.verify(state: logged.stateFolder, ["--checkpoint", saved]).status == 0)
+    }
+}

@@ -1,0 +1,116 @@
+#!/usr/bin/env python3
+"""Verify partner-export disclosure receipts with nothing but the log's verifier key.
+
+    partner-export disclosures 42 --proof --json > receipts.json
+    python3 tools/verify_receipt.py --key 'example.com+1a2b3c4d+AQ…' receipts.json
+
+For each entry: the checkpoint's Ed25519 signature (C2SP signed note), the leaf hash, and the
+RFC 9162 inclusion proof up to the checkpoint's root. Independent of partner-export's code: hashlib
+and the `cryptography` package only. Exit 0 when every entry with a receipt verifies, 1 otherwise.
+"""
+import argparse
+import base64
+import hashlib
+import json
+import sys
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+
+def parse_verifier(text):
+    name, key_id, key = text.strip().split("+", 2)
+    raw = base64.b64decode(key)
+    if len(raw) != 33 or raw[0] != 1:
+        raise ValueError("not an Ed25519 verifier key")
+    expected = hashlib.sha256(name.encode() + b"\n\x01" + raw[1:]).digest()[:4]
+    if expected.hex() != key_id:
+        raise ValueError("the verifier key's id does not match its key")
+    return name, expected, Ed25519PublicKey.from_public_bytes(raw[1:])
+
+
+def verify_checkpoint(note, verifier):
+    """The checkpoint's (origin, size, root) when the verifier's key signed it."""
+    name, key_id, public_key = verifier
+    text, _, signatures = note.rstrip("\n").rpartition("\n\n")
+    text += "\n"
+    for line in signatures.split("\n"):
+        if not line.startswith("\u2014 "):
+            raise ValueError("a signature line does not start with an em dash")
+        signer, _, blob = line[2:].partition(" ")
+        raw = base64.b64decode(blob)
+        if signer != name or raw[:4] != key_id:
+            continue
+        try:
+            public_key.verify(raw[4:], text.encode())
+        except InvalidSignature:
+            raise ValueError("the checkpoint's signature does not verify")
+        origin, size, root = text.split("\n")[:3]
+        return origin, int(size), base64.b64decode(root)
+    raise ValueError("the checkpoint is not signed by this key")
+
+
+def root_from_inclusion_proof(index, size, leaf_hash, proof):
+    """RFC 9162 section 2.1.3.2."""
+    if index >= size:
+        raise ValueError("leaf index beyond the tree")
+    fn, sn, r = index, size - 1, leaf_hash
+    for p in proof:
+        if sn == 0:
+            raise ValueError("proof too long")
+        if fn & 1 or fn == sn:
+            r = hashlib.sha256(b"\x01" + p + r).digest()
+            if not fn & 1:
+                while fn and not fn & 1:
+                    fn >>= 1
+                    sn >>= 1
+        else:
+            r = hashlib.sha256(b"\x01" + r + p).digest()
+        fn >>= 1
+        sn >>= 1
+    if sn != 0:
+        raise ValueError("proof too short")
+    return r
+
+
+def verify_entry(entry, verifier):
+    origin, size, root = verify_checkpoint(entry["checkpoint"], verifier)
+    if size != entry["tree_size"] or base64.b64encode(root).decode() != entry["root_hash"]:
+        raise ValueError("the receipt's tree is not the checkpoint's")
+    leaf = base64.b64decode(entry["leaf"])
+    claims = json.loads(leaf)
+    for key, claim in (("leaf_index", claims["index"]), ("kind", claims["kind"]), ("partner", claims["partner"]),
+                       ("delivery", claims["delivery"]), ("fields", claims["fields"])):
+        if entry.get(key) != claim:
+            raise ValueError(f"the entry's {key} is not what its leaf says")
+    leaf_hash = hashlib.sha256(b"\x00" + leaf).digest()
+    proof = [base64.b64decode(p) for p in entry["inclusion_proof"]]
+    if root_from_inclusion_proof(entry["leaf_index"], size, leaf_hash, proof) != root:
+        raise ValueError("the inclusion proof does not lead to the checkpoint's root")
+    return origin, claims
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--key", required=True, help="the log's verifier key: name+id+base64")
+    parser.add_argument("receipts", help="the output of 'disclosures ID --proof --json' (- for stdin)")
+    args = parser.parse_args()
+    verifier = parse_verifier(args.key)
+    entries = json.load(sys.stdin if args.receipts == "-" else open(args.receipts))
+    failed = 0
+    for entry in entries:
+        if "leaf" not in entry:
+            print(f"entry {entry.get('log_index')}: no receipt yet (recorded after the newest checkpoint)")
+            continue
+        try:
+            origin, claims = verify_entry(entry, verifier)
+            print(f"entry {claims['index']}: verified in {origin} ({claims['kind']} to {claims['partner']}, "
+                  f"{claims['disclosed_at']})")
+        except (ValueError, KeyError) as error:
+            failed += 1
+            print(f"entry {entry.get('log_index')}: NOT VERIFIED: {error}")
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
