@@ -113,13 +113,18 @@ public struct Audit {
     /// checkpoint and every one in `extra` (files).
     public func verify(_ ledger: any AuditLog, extra: [String], verifier given: NoteVerifier? = nil) throws -> Verification {
         var result = Verification()
-        guard let verifier = try given ?? signer()?.verifier else {
+        // The kept checkpoints with the signing key's verifier; those given with `--key`'s, if given (a
+        // rotated-out key's checkpoints stay verifiable with its verifier key).
+        let own = try signer()?.verifier
+        guard own != nil || given != nil else {
             throw ExportError.configuration("no verifier key: run 'partner-export audit init' (or pass --key VERIFIER)")
         }
-        let origin = Self.origin(name: verifier.name)
-        // Every checkpoint, each signed by the log's key.
+        var notes: [(path: String, note: String, verifier: NoteVerifier)] = []
+        if let own { notes += try stored().map { ($0.path, $0.note, own) } }
+        if let verifier = given ?? own { notes += try extra.map { ($0, try Self.read($0), verifier) } }
         var checkpoints: [(path: String, checkpoint: Checkpoint)] = []
-        for (path, note) in try stored() + extra.map { ($0, try Self.read($0)) } {
+        for (path, note, verifier) in notes {
+            let origin = Self.origin(name: verifier.name)
             do {
                 let checkpoint = try Checkpoint(note: note, verifier: verifier)
                 guard checkpoint.origin == origin else {

@@ -98,6 +98,19 @@ struct AuditTests {
         #expect(TestFiles.mode(of: logged.stateFolder + "/audit.key") == 0o600)
         let checkpoints = try FileManager.default.contentsOfDirectory(atPath: logged.stateFolder + "/checkpoints")
         #expect(checkpoints.count == 2 && checkpoints.allSatisfy { TestFiles.mode(of: logged.stateFolder + "/checkpoints/" + $0) == 0o600 })
+
+        // A new signing key, as the runbook says: the old checkpoints stay verifiable with the old verifier key.
+        let state = logged.stateFolder
+        try FileManager.default.moveItem(atPath: state + "/audit.key", toPath: state + "/old.key")
+        try FileManager.default.moveItem(atPath: state + "/checkpoints", toPath: state + "/checkpoints-old")
+        let again = try fixture.run(["audit", "init", "--name", "test.example"])
+        #expect(again.status == 0 && again.stdout.contains("First checkpoint: "), "\(again.output)")
+        #expect(try fixture.run(["audit", "verify"]).status == 0)
+        let old = try FileManager.default.contentsOfDirectory(atPath: state + "/checkpoints-old").map { ["--checkpoint", state + "/checkpoints-old/" + $0] }
+        let withOld = try fixture.run(["audit", "verify", "--key", logged.verifier] + old.flatMap { $0 })
+        #expect(withOld.status == 0 && withOld.stdout.components(separatedBy: "root matches").count - 1 == 3, "\(withOld.output)")
+        let withNew = try fixture.run(["audit", "verify"] + old.flatMap { $0 })
+        #expect(withNew.status == 1, "the old checkpoints are not the new key's: \(withNew.output)")
     }
 
     /// Each tampering, applied to a copy of a real ledger, is reported with exit 1.
@@ -157,5 +170,27 @@ struct AuditTests {
         #expect(mismatch.status == 1 && mismatch.stdout.contains("does not match the note"), "\(mismatch.output)")
         // The untouched ledger still verifies, with the saved checkpoint too.
         #expect(try logged.verify(state: logged.stateFolder, ["--checkpoint", saved]).status == 0)
+    }
+
+    @Test("prune removes a prefix of the log and keeps its tree: audit verify still holds, and a later entry's receipt verifies in Python")
+    func pruneKeepsTheTree() throws {
+        let logged = try Logged()
+        let fixture = logged.fixture
+        let pruned = try fixture.run(["prune", "--ledger-older-than", "1", "--payloads-older-than", "0"],
+                                     extra: ["PARTNER_EXPORT_NOW": "2030-01-01T00:00:00Z"])
+        #expect(pruned.status == 0, "\(pruned.output)")
+        #expect(try fixture.query("SELECT count(*) FROM disclosures").first?[0] == "0", "every settled row was past retention")
+        let verified = try fixture.run(["audit", "verify"])
+        #expect(verified.status == 0 && verified.stdout.contains("32 entries (the first 32 pruned)"), "\(verified.output)")
+        #expect(verified.stdout.contains("not checkable"), "the checkpoint of 30 covered only pruned entries: \(verified.output)")
+        // The tree goes on from 32: a new entry's proof uses the pruned prefix's subtrees.
+        try fixture.withdraw(5)
+        #expect(try fixture.run(["run", "acme"]).status == 0)
+        #expect(try fixture.run(["audit", "verify"]).status == 0)
+        let receipts = try fixture.run(["disclosures", "5", "--proof", "--json"])
+        let entries = try JSONSerialization.jsonObject(with: Data(receipts.stdout.utf8)) as? [[String: Any]] ?? []
+        #expect(entries.count == 1 && entries.first?["leaf_index"] as? Int == 32 && entries.first?["tree_size"] as? Int == 33, "\(entries)")
+        let checked = try Self.python([Self.verifierScript, "--key", logged.verifier, "-"], input: receipts.stdout)
+        #expect(checked.status == 0 && checked.output.contains("entry 32: verified"), "\(checked.output)")
     }
 }
