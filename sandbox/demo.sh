@@ -81,8 +81,12 @@ say disclosures "$id" --proof --json
 echo "receipts written to $DEMO/receipts-$id.json; checked with nothing but the verifier key (docs/audit.md):"
 echo; echo "+ python3 tools/verify_receipt.py --key $verifier $DEMO/receipts-$id.json"
 python3 "$(dirname "$0")/../tools/verify_receipt.py" --key "$verifier" "$DEMO/receipts-$id.json" || status=$?
+say disclosures "$id" --format html --out "$DEMO/report-$id.html"
+"$BIN" disclosures "$id" --format html --out "$DEMO/report-$id.html" "${common[@]}"
 say audit verify
 "$BIN" audit verify "${common[@]}" || status=$?
+echo
+echo "The customer's own report (who received their data, in plain words): $DEMO/report-$id.html"
 echo
 echo "The sandbox received $(wc -l < "$DEMO/sandbox/requests.jsonl") requests ($DEMO/sandbox/requests.jsonl)."
 exit $status

@@ -125,6 +125,19 @@ public final class CustomerDatabase {
 
     /// Calls `body` with the id of every customer eligible for the partner now, in id order (consent and
     /// filters as for the feed, nothing else read).
+    /// One customer's consents, for their report: scope, when given, when withdrawn (nil: in force).
+    public func consents(of customer: Int64) throws -> [(scope: String, grantedAt: String?, withdrawnAt: String?)] {
+        do {
+            let statement = try database.prepare("SELECT scope, granted_at, withdrawn_at FROM consents WHERE customer_id = ? ORDER BY scope")
+            try statement.bind([.integer(customer)])
+            return try statement.rows { row in
+                (try row.optionalText("scope") ?? "", try row.optionalText("granted_at"), try row.optionalText("withdrawn_at"))
+            }
+        } catch let error as SQLiteError {
+            throw ExportError.sourceUnreadable("cannot read the consents of customer \(customer) in \(path): \(error.message)")
+        }
+    }
+
     public func forEachEligibleID(_ plan: ExportPlan, _ body: (Int64) throws -> Void) throws {
         let (sql, arguments) = try selection(plan, range: .all, classify: false)
         // The feed's selection with the id alone.

@@ -1,7 +1,10 @@
 import ArgumentParser
 import Foundation
+import CustomerSource
+import ExportCore
 import Ledger
 import Pipeline
+import SafeFiles
 import Reports
 
 extension PartnerExportCommand {
@@ -21,14 +24,30 @@ extension PartnerExportCommand {
         @Flag(help: "With --json: add each entry's receipt (leaf, inclusion proof, signed checkpoint; docs/audit.md).")
         var proof = false
 
+        enum Format: String, ExpressibleByArgument, CaseIterable {
+            case text, json, html
+        }
+
+        @Option(help: "text (the default), or the customer's own report: html (one self-contained page) or json (its twin).")
+        var format: Format = .text
+
+        @Option(help: "With --format html or json: write the report to this file (owner-only) instead of standard output.")
+        var out: String?
+
         func validate() throws {
             if proof && !json { throw ValidationError("--proof goes with --json") }
+            if json && format != .text { throw ValidationError("--json is the entries' list; --format \(format.rawValue) is the customer's report: one or the other") }
+            if out != nil && format == .text { throw ValidationError("--out goes with --format html or --format json") }
         }
 
         func run() throws {
             common.startLogging()
             let ledger = try ReadOnlyLedger.open(common)
             let disclosures = try ledger.disclosures(customerID: customerID)
+            if format != .text {
+                try writeReport(disclosures)
+                return
+            }
             if json {
                 var entries = disclosures.map(DisclosureEntry.init)
                 if proof {
@@ -68,6 +87,35 @@ extension PartnerExportCommand {
             if disclosures.contains(where: { !$0.confirmed }) {
                 try StandardOutput.line("Unconfirmed: recorded by an earlier version for a delivery that may have reached the partner "
                                         + "and was superseded unacknowledged; the partner may hold these fields.")
+            }
+        }
+
+        /// The customer's report: legal names and wording from the contracts, consents' state from the
+        /// customer database when it is at hand, the newest checkpoint and its verifier key.
+        private func writeReport(_ disclosures: [DisclosureRecord]) throws {
+            var contracts: [String: Contract] = [:]
+            do {
+                for partner in try common.loadConfiguration().partners { contracts[partner.id] = partner.contract }
+            } catch {
+                Terminal.warning("the configuration could not be read (\(error)); partners are named by their ids")
+            }
+            var consents: [(scope: String, grantedAt: String?, withdrawnAt: String?)]?
+            if FileManager.default.fileExists(atPath: common.databasePath) {
+                consents = try? CustomerDatabase(path: common.databasePath).consents(of: customerID)
+            }
+            let audit = Audit(files: Audit.Files(stateFolder: common.stateDirectory, environment: common.environment))
+            let checkpoint = try? audit.stored().last?.note
+            let verifier = (try? audit.signer())??.verifier.encoded
+            let report = CustomerReport(customerID: customerID, generatedAt: Timestamps.rfc3339(Date()), disclosures: disclosures,
+                                        contracts: contracts, consents: consents, checkpoint: checkpoint, verifierKey: verifier)
+            let bytes: [UInt8] = format == .html ? Array(CustomerReportHTML.render(report).utf8)
+                : Array((try JSONCoding.pretty(report) + "\n").utf8)
+            if let out {
+                try OutputFile.write([bytes], to: out)
+                try StandardOutput.line("The report for customer \(customerID) (\(report.recipients.count) recipient\(report.recipients.count == 1 ? "" : "s")) "
+                                        + "was written to \(out).")
+            } else {
+                try StandardOutput.write(String(decoding: bytes, as: UTF8.self))
             }
         }
     }

@@ -5,7 +5,7 @@ import Yams
 /// `partners/<id>.yaml` → ``Contract``, reporting every problem with its line.
 struct ContractLoader {
     static let topKeys = ["id", "name", "purpose", "consent", "allow", "filters", "format", "mode", "max_deletions_percent", "xsd",
-                          "delivery", "schedule"]
+                          "delivery", "schedule", "wording"]
     static let deliveryKeys = ["url", "method", "headers", "auth", "signing_secret_env", "pseudonym_key_env", "ca_file",
                                "client_cert", "client_key", "client_key_password_env", "pinned_public_key", "batch", "gzip",
                                "timeout_seconds", "max_attempts", "shards"]
@@ -54,6 +54,7 @@ struct ContractLoader {
             if mode == nil { diagnostics.report(map.value("mode")?.mark?.line, "mode must be snapshot or changes") }
         }
         let maxDeletions = map.optionalPercent("max_deletions_percent", diagnostics: &diagnostics)
+        let wording = loadWording(map, allow: allow)
         let schedule = map.optionalString("schedule", diagnostics: &diagnostics)
         if let schedule, let line = map.value("schedule")?.mark?.line {
             lines["schedule"] = line
@@ -65,7 +66,27 @@ struct ContractLoader {
               let format, let delivery else { return nil }
         return Contract(id: id, name: name, purpose: purpose, consent: consent, allow: allow, filters: filters,
                         format: format, xsd: xsd, delivery: delivery, schedule: schedule, mode: mode ?? .snapshot,
-                        maxDeletionsPercent: maxDeletions ?? 10)
+                        maxDeletionsPercent: maxDeletions ?? 10, wording: wording)
+    }
+
+    /// `wording: {field: text}`: how the customer's report names a field this contract allows,
+    /// instead of the standard words (docs/configuration.md).
+    private mutating func loadWording(_ map: YAMLMap, allow: [AllowedField]?) -> [String: String] {
+        guard let node = map.value("wording") else { return [:] }
+        guard let wordingMap = YAMLMap(node, path: "wording", diagnostics: &diagnostics) else { return [:] }
+        var wording: [String: String] = [:]
+        for (field, line, value) in wordingMap.entries {
+            if let allow, !allow.contains(where: { $0.field == field }) {
+                diagnostics.report(line, "wording: '\(field)' is not a field this contract allows; only allowed fields are worded")
+                continue
+            }
+            guard let text = value.scalar?.string, !text.trimmingCharacters(in: .whitespaces).isEmpty else {
+                diagnostics.report(line, "wording.\(field) must be a sentence for the customer (text, not empty)")
+                continue
+            }
+            wording[field] = text
+        }
+        return wording
     }
 
     // MARK: - Purpose and selection

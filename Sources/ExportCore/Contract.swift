@@ -23,12 +23,15 @@ public struct Contract: Sendable {
     /// A run that would send deletion notices for more than this share (percent) of the customers the
     /// partner holds is held for that partner (`run --allow-deletions` sends them).
     public let maxDeletionsPercent: Double
+    /// How the customer's report names fields (field → words), over the standard ones (``PlainWords``).
+    public let wording: [String: String]
 
     public init(
         id: String, name: String, purpose: String, consent: [String], allow: [AllowedField],
         filters: [Filter], format: FeedFormat, xsd: String?, delivery: DeliverySettings, schedule: String?,
-        mode: FeedMode = .snapshot, maxDeletionsPercent: Double = 10
+        mode: FeedMode = .snapshot, maxDeletionsPercent: Double = 10, wording: [String: String] = [:]
     ) {
+        self.wording = wording
         self.mode = mode
         self.maxDeletionsPercent = maxDeletionsPercent
         self.id = id

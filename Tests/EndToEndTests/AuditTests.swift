@@ -1,4 +1,5 @@
 import ExportCore
+import Reports
 import Foundation
 import Ledger
 import SQLite
@@ -192,5 +193,137 @@ struct AuditTests {
         #expect(entries.count == 1 && entries.first?["leaf_index"] as? Int == 32 && entries.first?["tree_size"] as? Int == 33, "\(entries)")
         let checked = try Self.python([Self.verifierScript, "--key", logged.verifier, "-"], input: receipts.stdout)
         #expect(checked.status == 0 && checked.output.contains("entry 32: verified"), "\(checked.output)")
+    }
+
+    /// A PNG's share of pixels that are not white (decoded with zlib alone: 8-bit RGB or RGBA, any filter).
+    static let pngInk = #"""
+    import struct, sys, zlib
+    data = open(sys.argv[1], "rb").read()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
+    pos, idat, width, height, channels = 8, b"", 0, 0, 3
+    while pos < len(data):
+        length, kind = struct.unpack(">I4s", data[pos:pos + 8]); body = data[pos + 8:pos + 8 + length]; pos += 12 + length
+        if kind == b"IHDR":
+            width, height, depth, colour = struct.unpack(">IIBB", body[:10]); channels = {2: 3, 6: 4}[colour]; assert depth == 8
+        elif kind == b"IDAT":
+            idat += body
+    raw, stride, previous, ink = zlib.decompress(idat), width * channels, bytearray(width * channels), 0
+    for y in range(height):
+        kind, line = raw[y * (stride + 1)], bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
+        for x in range(stride):
+            a = line[x - channels] if x >= channels else 0; b = previous[x]; c = previous[x - channels] if x >= channels else 0
+            if kind == 1: line[x] = (line[x] + a) & 255
+            elif kind == 2: line[x] = (line[x] + b) & 255
+            elif kind == 3: line[x] = (line[x] + (a + b) // 2) & 255
+            elif kind == 4:
+                p = a + b - c; pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+                line[x] = (line[x] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
+        ink += sum(1 for x in range(0, stride, channels) if min(line[x:x + 3]) < 200)
+        previous = line
+    print(width, height, ink / (width * height))
+    """#
+
+    /// The page's structure, by Python's own HTML parser: lang, title, tables with header cells, no
+    /// script, nothing fetched from elsewhere.
+    static let htmlCheck = #"""
+    import sys
+    from html.parser import HTMLParser
+    class Check(HTMLParser):
+        def __init__(self):
+            super().__init__(); self.lang = None; self.title = ""; self.in_title = False; self.tables = 0; self.headers = 0
+            self.bad = []
+        def handle_starttag(self, tag, attrs):
+            attrs = dict(attrs)
+            if tag == "html": self.lang = attrs.get("lang")
+            if tag == "title": self.in_title = True
+            if tag == "table": self.tables += 1
+            if tag == "th": self.headers += 1
+            if tag in ("script", "link", "img", "iframe", "object", "embed"): self.bad.append(tag)
+            for name, value in attrs.items():
+                if name in ("src", "href") or name.startswith("on") or "url(" in (value or "") or "://" in (value or ""):
+                    self.bad.append(f"{tag}[{name}]")
+        def handle_endtag(self, tag):
+            if tag == "title": self.in_title = False
+        def handle_data(self, data):
+            if self.in_title: self.title += data
+    check = Check(); check.feed(open(sys.argv[1], encoding="utf-8").read())
+    style = open(sys.argv[1], encoding="utf-8").read()
+    if "url(" in style or "@import" in style: check.bad.append("css url")
+    print(f"lang={check.lang} title={check.title.strip()!r} tables={check.tables} headers={check.headers} bad={check.bad}")
+    """#
+
+    @Test("the customer's report: one self-contained HTML page (lang, title, header cells, no script or external resource), rendered by Chromium at 375 and 1280 px and printed; its JSON twin")
+    func customerReport() throws {
+        let logged = try Logged()
+        let fixture = logged.fixture
+        // A contract may word a field its own way; the form's words still follow.
+        try fixture.edit(fixture.acmeContract, replacing: "format: json", with: "format: json\nwording:\n  first_name: the name you go by")
+        let folder = TestFiles.temporaryDirectory("report")
+        let page = folder.appendingPathComponent("customer-3.html").path
+        let written = try fixture.run(["disclosures", "3", "--format", "html", "--out", page])
+        #expect(written.status == 0 && written.stdout.contains("was written to \(page)"), "\(written.output)")
+        #expect(TestFiles.mode(of: page) == 0o600)
+        let html = try String(contentsOfFile: page, encoding: .utf8)
+        for words in ["ACME Offers Ltd", "Offers for products that may interest the customer",
+                      "your e-mail address, as a one-way hash", "the name you go by", "your customer number, replaced by a pseudonym",
+                      "you withdrew your consent", "partner-export/test.example", logged.verifier, "<th scope=\"col\">Withdrawn</th>",
+                      "<td>27 November 2026, 03:00 UTC</td>"] {
+            #expect(html.contains(words), "\(words)")
+        }
+        // Well-formed as XML too (libxml2, no recovery), and structured as the checks say.
+        _ = try StrictXML(Array(html.utf8))
+        let structure = try Self.python(["-c", Self.htmlCheck, page])
+        #expect(structure.output.contains("lang=en title='Who received your data (customer 3)'") && structure.output.contains("bad=[]"),
+                "\(structure.output)")
+        let counts = structure.output.split(separator: " ").reduce(into: [String: Int]()) { result, part in
+            let pair = part.split(separator: "=")
+            if pair.count == 2, let n = Int(pair[1]) { result[String(pair[0])] = n }
+        }
+        #expect((counts["tables"] ?? 0) >= 3 && (counts["headers"] ?? 0) >= 9, "\(structure.output)")
+
+        // Real Chromium: a phone and a desktop width, and print.
+        for (width, height) in [(375, 1400), (1280, 900)] {
+            let shot = folder.appendingPathComponent("shot-\(width).png").path
+            let chromium = try Self.chromium(["--window-size=\(width),\(height)", "--screenshot=\(shot)", "file://" + page], folder: folder)
+            #expect(chromium.status == 0 && FileManager.default.fileExists(atPath: shot), "\(chromium.output)")
+            let ink = try Self.python(["-c", Self.pngInk, shot])
+            let fields = ink.output.split(separator: " ")
+            #expect(fields.count == 3 && fields[0] == "\(width)" && (Double(fields[2].trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0) > 0.01,
+                    "the screenshot at \(width) px shows content: \(ink.output)")
+        }
+        let pdf = folder.appendingPathComponent("report.pdf").path
+        let printed = try Self.chromium(["--print-to-pdf=\(pdf)", "--no-pdf-header-footer", "file://" + page], folder: folder)
+        let bytes = FileManager.default.contents(atPath: pdf) ?? Data()
+        #expect(printed.status == 0 && bytes.starts(with: Data("%PDF".utf8)) && bytes.count > 5_000, "\(printed.output)")
+
+        // The machine twin.
+        let json = try fixture.run(["disclosures", "3", "--format", "json"])
+        let report = try JSONCoding.decode(CustomerReport.self, from: json.stdout)
+        #expect(report.customerID == 3 && report.recipients.count == 1 && report.consentsFromSource)
+        let acme = try #require(report.recipients.first)
+        #expect(acme.legalName == "ACME Offers Ltd" && acme.deliveries == 1 && acme.deletionNotices.map(\.reason) == ["consent_withdrawn"])
+        #expect(acme.consent.first?.withdrawnAt == "2026-11-27T03:00:00Z", "the withdrawal, read from the customer database")
+        #expect(acme.data.contains("your e-mail address, as a one-way hash (it cannot be turned back into the value)"), "\(acme.data)")
+        // A wording for a field the contract does not allow is refused at its line.
+        try fixture.edit(fixture.acmeContract, replacing: "  first_name: the name you go by", with: "  phone: your phone")
+        let refused = try fixture.run(["validate"])
+        #expect(refused.status == 2 && refused.output.contains("wording: 'phone' is not a field this contract allows"), "\(refused.output)")
+    }
+
+    static func chromium(_ arguments: [String], folder: URL) throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--hide-scrollbars",
+                             "--user-data-dir=\(folder.appendingPathComponent("chromium-profile").path)"] + arguments
+        var environment = ProcessInfo.processInfo.environment
+        environment["HOME"] = folder.path
+        process.environment = environment
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return (process.terminationStatus, output)
     }
 }

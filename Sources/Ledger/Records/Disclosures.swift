@@ -19,6 +19,9 @@ public struct DisclosureRecord: Sendable, Equatable {
     public let reason: DeletionReason?
     /// Its place in the tamper-evident log (docs/audit.md).
     public var logIndex: Int64?
+    /// What the delivery carried, field by field (name, source column, form); empty for deliveries
+    /// of a version that did not record it.
+    public var shape: [FieldShape] = []
 
     public init(partner: String, deliveryID: String, fields: [String], purpose: String, disclosedAt: String, consentScope: String,
                 consentGrantedAt: String, confirmed: Bool, kind: DisclosureKind = .disclosure, reason: DeletionReason? = nil) {

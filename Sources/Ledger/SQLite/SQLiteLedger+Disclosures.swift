@@ -8,7 +8,7 @@ extension SQLiteLedger: DisclosureLog {
             let statement = try database.prepare("""
                 SELECT d.partner AS partner, d.id AS delivery, d.fields AS fields, d.purpose AS purpose,
                        d.delivered_at AS delivered_at, x.scope AS scope, x.granted_at AS granted_at, x.confirmed AS confirmed,
-                       x.kind AS kind, x.reason AS reason, d.key_field AS key_field, x.log_index AS log_index
+                       x.kind AS kind, x.reason AS reason, d.key_field AS key_field, x.log_index AS log_index, d.shape AS shape
                 FROM disclosures AS x JOIN deliveries AS d ON d.seq = x.delivery
                 WHERE x.customer_id = ? ORDER BY d.delivered_at, d.seq, x.scope
                 """)
@@ -26,6 +26,7 @@ extension SQLiteLedger: DisclosureLog {
                                  kind: kind,
                                  reason: try row.optionalText("reason").map { try .decoded($0, column: "disclosures.reason") })
                 record.logIndex = try row.isNull("log_index") ? nil : try row.int64("log_index")
+                record.shape = kind == .deletion ? [] : (try? Column.decode([FieldShape].self, try row.optionalText("shape"), column: "deliveries.shape")) ?? []
                 return record
             }
         }
