@@ -79,35 +79,67 @@ public enum Merkle {
 
 /// A tree of `size` leaves kept as its perfect subtrees, largest first (one per set bit of `size`):
 /// enough to append a leaf and to give the root, in a few hundred bytes whatever the size. This is
-/// the tree's state the ledger keeps, updated in the transaction that records its entries.
+/// the tree's state the ledger keeps, updated in the transaction that records its entries. Appending
+/// allocates nothing (the subtrees sit back to back in one buffer): it runs once per entry recorded.
 public struct MerkleFrontier: Equatable, Sendable {
     public private(set) var size: UInt64 = 0
-    /// The perfect subtrees' hashes, largest (leftmost) first.
-    public private(set) var nodes: [[UInt8]] = []
+    /// The perfect subtrees' hashes, 32 bytes each, largest (leftmost) first.
+    private var storage: [UInt8] = []
 
     public init() {}
+
+    /// The perfect subtrees' hashes, largest (leftmost) first.
+    public var nodes: [[UInt8]] {
+        stride(from: 0, to: storage.count, by: Merkle.hashLength).map { Array(storage[$0..<($0 + Merkle.hashLength)]) }
+    }
 
     public mutating func append(leafHash: [UInt8]) {
         append(subtree: leafHash, leaves: 1)
     }
 
+    /// Appends the leaf whose bytes are `leaf` (hashing them as RFC 6962 says).
+    public mutating func appendLeaf(_ leaf: UnsafeRawBufferPointer) {
+        var hasher = SHA256Hasher()
+        withUnsafeBytes(of: UInt8(0)) { hasher.update($0) }
+        hasher.update(leaf)
+        let start = storage.count
+        storage.append(contentsOf: repeatElement(0, count: Merkle.hashLength))
+        hasher.finalize { digest in storage.withUnsafeMutableBytes { $0.baseAddress!.advanced(by: start).copyMemory(from: digest.baseAddress!, byteCount: Merkle.hashLength) } }
+        carry(from: 0)
+        size += 1
+    }
+
     /// Appends a perfect subtree of `leaves` leaves (a power of two); the tree's size must be a
     /// multiple of it (as when a range starts on the subtree's boundary).
     public mutating func append(subtree hash: [UInt8], leaves: UInt64) {
-        precondition(leaves.nonzeroBitCount == 1 && size % leaves == 0, "a subtree must start on its own boundary")
-        var carry = hash
-        var height = UInt64(leaves.trailingZeroBitCount)
-        // Merge with the equal-sized subtrees to the left, as binary addition carries.
+        precondition(leaves.nonzeroBitCount == 1 && size % leaves == 0 && hash.count == Merkle.hashLength,
+                     "a subtree must start on its own boundary")
+        storage.append(contentsOf: hash)
+        carry(from: UInt64(leaves.trailingZeroBitCount))
+        size += leaves
+    }
+
+    /// Merges the newest subtree with the equal-sized ones to its left, as binary addition carries.
+    private mutating func carry(from height: UInt64) {
+        var height = height
         while (size >> height) & 1 == 1 {
-            carry = Merkle.nodeHash(nodes.removeLast(), carry)
+            let n = storage.count
+            var hasher = SHA256Hasher()
+            withUnsafeBytes(of: UInt8(1)) { hasher.update($0) }
+            storage.withUnsafeBytes { hasher.update(UnsafeRawBufferPointer(rebasing: $0[(n - 2 * Merkle.hashLength)..<n])) }
+            hasher.finalize { digest in
+                storage.withUnsafeMutableBytes {
+                    $0.baseAddress!.advanced(by: n - 2 * Merkle.hashLength).copyMemory(from: digest.baseAddress!, byteCount: Merkle.hashLength)
+                }
+            }
+            storage.removeLast(Merkle.hashLength)
             height += 1
         }
-        nodes.append(carry)
-        size += leaves
     }
 
     /// The tree's root (RFC 6962 MTH).
     public var root: [UInt8] {
+        let nodes = self.nodes
         guard var hash = nodes.last else { return Merkle.emptyRoot }
         for node in nodes.dropLast().reversed() { hash = Merkle.nodeHash(node, hash) }
         return hash
@@ -120,18 +152,15 @@ public struct MerkleFrontier: Equatable, Sendable {
 
     /// 8 bytes of size (big-endian) then the hashes.
     public func encoded() -> [UInt8] {
-        var out = withUnsafeBytes(of: size.bigEndian) { Array($0) }
-        for node in nodes { out.append(contentsOf: node) }
-        return out
+        withUnsafeBytes(of: size.bigEndian) { Array($0) } + storage
     }
 
     public init(decoding bytes: [UInt8]) throws {
         guard bytes.count >= 8 else { throw MerkleError.damagedState }
         let size = bytes[0..<8].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
-        let count = size.nonzeroBitCount
-        guard bytes.count == 8 + count * Merkle.hashLength else { throw MerkleError.damagedState }
+        guard bytes.count == 8 + size.nonzeroBitCount * Merkle.hashLength else { throw MerkleError.damagedState }
         self.size = size
-        nodes = (0..<count).map { i in Array(bytes[(8 + i * Merkle.hashLength)..<(8 + (i + 1) * Merkle.hashLength)]) }
+        storage = Array(bytes[8...])
     }
 }
 

@@ -258,4 +258,23 @@ struct LedgerTests {
         #expect(details.contains { $0.contains("SEARCH x USING PRIMARY KEY (customer_id=?)") }, "\(details)")
         #expect(!details.contains { $0.hasPrefix("SCAN x") })
     }
+
+    @Test("a log leaf is one line of JSON with the keys in their fixed order, any value escaped so that it parses back the same")
+    func logLeaf() throws {
+        let odd = "a\"b\\c\u{01}\nd é€ 😀"
+        let entry = LogEntry(index: 12, kind: .deletion, partner: odd, delivery: "dlv_1", customerID: -7, fields: ["ref", odd],
+                             reason: .erased, consentScope: "", consentGrantedAt: odd, disclosedAt: nil)
+        let text = String(decoding: entry.leafBytes, as: UTF8.self)
+        #expect(!text.contains("\n"), "\(text)")
+        let keys = ["index", "kind", "partner", "delivery", "customer_id", "fields", "reason", "consent_scope", "consent_granted_at", "disclosed_at"]
+        let positions = keys.map { text.range(of: "\"\($0)\":")?.lowerBound }
+        #expect(positions.allSatisfy { $0 != nil } && positions.map { $0! } == positions.map { $0! }.sorted(), "\(text)")
+        let parsed = try #require(try JSONSerialization.jsonObject(with: Data(entry.leafBytes)) as? [String: Any])
+        #expect(parsed["partner"] as? String == odd && parsed["consent_granted_at"] as? String == odd)
+        #expect(parsed["customer_id"] as? Int == -7 && parsed["index"] as? Int == 12 && parsed["reason"] as? String == "erased")
+        #expect(parsed["fields"] as? [String] == ["ref", odd] && parsed["disclosed_at"] is NSNull)
+        let plain = LogEntry(index: 0, kind: .disclosure, partner: "p", delivery: "d", customerID: Int64.min, fields: [], reason: nil,
+                             consentScope: "s", consentGrantedAt: "t", disclosedAt: "u")
+        #expect(String(decoding: plain.leafBytes, as: UTF8.self) == #"{"index":0,"kind":"disclosure","partner":"p","delivery":"d","customer_id":-9223372036854775808,"fields":[],"reason":null,"consent_scope":"s","consent_granted_at":"t","disclosed_at":"u"}"#)
+    }
 }

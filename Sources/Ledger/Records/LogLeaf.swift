@@ -77,6 +77,7 @@ public struct LeafWriter: Sendable {
     }
 
     private let end: [UInt8]
+    private let granted = Array(#","consent_granted_at":"#.utf8)
     private static let hex = Array("0123456789abcdef".utf8)
 
     /// Appends the leaf of one entry to `out`.
@@ -86,29 +87,71 @@ public struct LeafWriter: Sendable {
 
     public func write(index: UInt64, customerID: Int64, scope: UnsafeRawBufferPointer, grantedAt: UnsafeRawBufferPointer,
                       into out: inout [UInt8]) {
-        out.append(contentsOf: head)
-        Self.appendDecimal(index, negative: false, to: &out)
-        out.append(contentsOf: middle)
-        Self.appendDecimal(customerID.magnitude, negative: customerID < 0, to: &out)
-        out.append(contentsOf: tail)
-        Self.appendString(scope, to: &out)
-        out.append(contentsOf: #","consent_granted_at":"#.utf8)
-        Self.appendString(grantedAt, to: &out)
-        out.append(contentsOf: end)
-    }
-
-    private static func appendDecimal(_ value: UInt64, negative: Bool, to out: inout [UInt8]) {
-        if negative { out.append(UInt8(ascii: "-")) }
-        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { buffer in
-            var rest = value
-            var start = 20
-            repeat {
-                start -= 1
-                buffer[start] = UInt8(ascii: "0") + UInt8(rest % 10)
-                rest /= 10
-            } while rest > 0
-            out.append(contentsOf: UnsafeBufferPointer(rebasing: buffer[start..<20]))
+        // One growth of `out`, then bytes copied in place: this runs once per entry recorded.
+        let most = head.count + 20 + middle.count + 21 + tail.count + scope.count * 6 + 2 + granted.count
+            + grantedAt.count * 6 + 2 + end.count
+        let start = out.count
+        out.append(contentsOf: repeatElement(0, count: most))
+        var n = start
+        out.withUnsafeMutableBytes { buffer in
+            let base = buffer.baseAddress!
+            func put(_ bytes: UnsafeRawBufferPointer) {
+                guard bytes.count > 0 else { return }
+                (base + n).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
+                n += bytes.count
+            }
+            func decimal(_ value: UInt64, negative: Bool) {
+                if negative {
+                    base.storeBytes(of: UInt8(ascii: "-"), toByteOffset: n, as: UInt8.self)
+                    n += 1
+                }
+                var digits = 1
+                var rest = value / 10
+                while rest > 0 {
+                    digits += 1
+                    rest /= 10
+                }
+                rest = value
+                for i in stride(from: digits - 1, through: 0, by: -1) {
+                    base.storeBytes(of: UInt8(ascii: "0") + UInt8(rest % 10), toByteOffset: n + i, as: UInt8.self)
+                    rest /= 10
+                }
+                n += digits
+            }
+            func string(_ bytes: UnsafeRawBufferPointer) {
+                base.storeBytes(of: UInt8(ascii: "\""), toByteOffset: n, as: UInt8.self)
+                n += 1
+                for byte in bytes {
+                    switch byte {
+                    case UInt8(ascii: "\""), UInt8(ascii: "\\"):
+                        base.storeBytes(of: UInt8(ascii: "\\"), toByteOffset: n, as: UInt8.self)
+                        base.storeBytes(of: byte, toByteOffset: n + 1, as: UInt8.self)
+                        n += 2
+                    case 0..<0x20:
+                        for (i, b) in [UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"),
+                                       Self.hex[Int(byte >> 4)], Self.hex[Int(byte & 0x0F)]].enumerated() {
+                            base.storeBytes(of: b, toByteOffset: n + i, as: UInt8.self)
+                        }
+                        n += 6
+                    default:
+                        base.storeBytes(of: byte, toByteOffset: n, as: UInt8.self)
+                        n += 1
+                    }
+                }
+                base.storeBytes(of: UInt8(ascii: "\""), toByteOffset: n, as: UInt8.self)
+                n += 1
+            }
+            head.withUnsafeBytes(put)
+            decimal(index, negative: false)
+            middle.withUnsafeBytes(put)
+            decimal(customerID.magnitude, negative: customerID < 0)
+            tail.withUnsafeBytes(put)
+            string(scope)
+            granted.withUnsafeBytes(put)
+            string(grantedAt)
+            end.withUnsafeBytes(put)
         }
+        out.removeLast(start + most - n)
     }
 
     static func appendString(_ text: String, to out: inout [UInt8]) {
@@ -119,6 +162,12 @@ public struct LeafWriter: Sendable {
     /// A JSON string: `"` and `\` escaped, control characters as \u00XX, everything else as it is.
     static func appendString(_ bytes: UnsafeRawBufferPointer, to out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
+        // Most values (scopes, times, ids) need no escape: copied whole.
+        if !bytes.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+            out.append(contentsOf: bytes)
+            out.append(UInt8(ascii: "\""))
+            return
+        }
         for byte in bytes {
             switch byte {
             case UInt8(ascii: "\""), UInt8(ascii: "\\"):

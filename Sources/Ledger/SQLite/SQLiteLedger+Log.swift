@@ -93,7 +93,7 @@ extension SQLiteLedger: AuditLog {
         func append(_ write: (UInt64, inout [UInt8]) -> Void) {
             leaf.removeAll(keepingCapacity: true)
             write(next, &leaf)
-            state.tree.append(leafHash: Merkle.leafHash(leaf))
+            leaf.withUnsafeBytes { state.tree.appendLeaf($0) }
         }
 
         func save() throws {
