@@ -79,8 +79,8 @@ say disclosures "$id"
 say disclosures "$id" --proof --json
 "$BIN" disclosures "$id" --proof --json "${common[@]}" > "$DEMO/receipts-$id.json"
 echo "receipts written to $DEMO/receipts-$id.json; checked with nothing but the verifier key (docs/audit.md):"
-echo; echo "+ python3 tools/verify_receipt.py --key $verifier $DEMO/receipts-$id.json"
-python3 "$(dirname "$0")/../tools/verify_receipt.py" --key "$verifier" "$DEMO/receipts-$id.json" || status=$?
+echo; echo "+ python3 tools/verify_receipt.py --key $verifier --customer $id $DEMO/receipts-$id.json"
+python3 "$(dirname "$0")/../tools/verify_receipt.py" --key "$verifier" --customer "$id" "$DEMO/receipts-$id.json" || status=$?
 say disclosures "$id" --format html --out "$DEMO/report-$id.html"
 "$BIN" disclosures "$id" --format html --out "$DEMO/report-$id.html" "${common[@]}"
 say audit verify

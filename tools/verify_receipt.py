@@ -34,20 +34,25 @@ def verify_checkpoint(note, verifier):
     name, key_id, public_key = verifier
     text, _, signatures = note.rstrip("\n").rpartition("\n\n")
     text += "\n"
+    named = False
     for line in signatures.split("\n"):
         if not line.startswith("\u2014 "):
             raise ValueError("a signature line does not start with an em dash")
         signer, _, blob = line[2:].partition(" ")
-        raw = base64.b64decode(blob)
-        if signer != name or raw[:4] != key_id:
+        try:
+            raw = base64.b64decode(blob, validate=True)
+        except ValueError:
+            continue  # another signer's line we cannot read is not ours
+        if signer != name or len(raw) != 68 or raw[:4] != key_id:
             continue
+        named = True
         try:
             public_key.verify(raw[4:], text.encode())
         except InvalidSignature:
-            raise ValueError("the checkpoint's signature does not verify")
+            continue  # another signature with the same id may still be the right one
         origin, size, root = text.split("\n")[:3]
         return origin, int(size), base64.b64decode(root)
-    raise ValueError("the checkpoint is not signed by this key")
+    raise ValueError("the checkpoint's signature does not verify" if named else "the checkpoint is not signed by this key")
 
 
 def root_from_inclusion_proof(index, size, leaf_hash, proof):
@@ -73,8 +78,10 @@ def root_from_inclusion_proof(index, size, leaf_hash, proof):
     return r
 
 
-def verify_entry(entry, verifier):
+def verify_entry(entry, verifier, customer=None):
     origin, size, root = verify_checkpoint(entry["checkpoint"], verifier)
+    if origin != "partner-export/" + verifier[0]:
+        raise ValueError(f"the checkpoint is of another log ({origin})")
     if size != entry["tree_size"] or base64.b64encode(root).decode() != entry["root_hash"]:
         raise ValueError("the receipt's tree is not the checkpoint's")
     leaf = base64.b64decode(entry["leaf"])
@@ -83,6 +90,8 @@ def verify_entry(entry, verifier):
                        ("delivery", claims["delivery"]), ("fields", claims["fields"])):
         if entry.get(key) != claim:
             raise ValueError(f"the entry's {key} is not what its leaf says")
+    if customer is not None and claims["customer_id"] != customer:
+        raise ValueError(f"the leaf is about customer {claims['customer_id']}, not {customer}")
     leaf_hash = hashlib.sha256(b"\x00" + leaf).digest()
     proof = [base64.b64decode(p) for p in entry["inclusion_proof"]]
     if root_from_inclusion_proof(entry["leaf_index"], size, leaf_hash, proof) != root:
@@ -93,6 +102,7 @@ def verify_entry(entry, verifier):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--key", required=True, help="the log's verifier key: name+id+base64")
+    parser.add_argument("--customer", type=int, help="the customer the receipts must be about")
     parser.add_argument("receipts", help="the output of 'disclosures ID --proof --json' (- for stdin)")
     args = parser.parse_args()
     verifier = parse_verifier(args.key)
@@ -100,12 +110,13 @@ def main():
     failed = 0
     for entry in entries:
         if "leaf" not in entry:
-            print(f"entry {entry.get('log_index')}: no receipt yet (recorded after the newest checkpoint)")
+            print(f"entry {entry.get('log_index')}: NO RECEIPT (recorded after the newest checkpoint, or not in the log)")
+            failed += 1
             continue
         try:
-            origin, claims = verify_entry(entry, verifier)
-            print(f"entry {claims['index']}: verified in {origin} ({claims['kind']} to {claims['partner']}, "
-                  f"{claims['disclosed_at']})")
+            origin, claims = verify_entry(entry, verifier, args.customer)
+            print(f"entry {claims['index']}: verified in {origin} ({claims['kind']} of customer {claims['customer_id']} "
+                  f"to {claims['partner']}, {claims['disclosed_at']})")
         except (ValueError, KeyError) as error:
             failed += 1
             print(f"entry {entry.get('log_index')}: NOT VERIFIED: {error}")

@@ -28,7 +28,8 @@ public enum PlainWords {
         case .initial: return "the first letter of \(noun)"
         case .prefix(let n): return "the first \(n) character\(n == 1 ? "" : "s") of \(noun)"
         case .year: return "the year of \(noun)"
-        case .sha256: return "\(noun), as a one-way hash (it cannot be turned back into the value)"
+        // Unkeyed: whoever already has a value can recognise it, so the words do not promise more.
+        case .sha256: return "\(noun), as a one-way hash (a fingerprint: it does not show the value, but anyone who already knows the value can match it)"
         case .pseudonym: return "\(noun), replaced by a pseudonym (a code only we can link back to you)"
         }
     }

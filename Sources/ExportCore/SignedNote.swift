@@ -139,19 +139,25 @@ public struct NoteVerifier: Sendable, Equatable {
     }
 }
 
-/// A C2SP `tlog-checkpoint`: origin, tree size, root hash (base64), each on its line.
+/// A C2SP `tlog-checkpoint`: origin, tree size, root hash (base64), each on its line; then, once
+/// `prune` has removed a prefix of the log, the extension line `pruned <n>` (how many of the first
+/// entries the ledger no longer holds), so that a prune nobody signed shows.
 public struct Checkpoint: Sendable, Equatable {
     public let origin: String
     public let size: UInt64
     public let root: [UInt8]
+    public let pruned: UInt64
 
-    public init(origin: String, size: UInt64, root: [UInt8]) {
+    public init(origin: String, size: UInt64, root: [UInt8], pruned: UInt64 = 0) {
         self.origin = origin
         self.size = size
         self.root = root
+        self.pruned = pruned
     }
 
-    public var text: String { "\(origin)\n\(size)\n\(Data(root).base64EncodedString())\n" }
+    public var text: String {
+        "\(origin)\n\(size)\n\(Data(root).base64EncodedString())\n" + (pruned > 0 ? "pruned \(pruned)\n" : "")
+    }
 
     /// Reads a checkpoint from a signed note that `verifier` signed.
     public init(note: String, verifier: NoteVerifier) throws {
@@ -160,7 +166,12 @@ public struct Checkpoint: Sendable, Equatable {
         guard lines.count >= 4, let size = UInt64(lines[1]), let root = Data(base64Encoded: String(lines[2])), root.count == 32 else {
             throw SignedNoteError("not a checkpoint (origin, size and root hash lines)")
         }
-        self.init(origin: String(lines[0]), size: size, root: Array(root))
+        var pruned: UInt64 = 0
+        for line in lines.dropFirst(3) where line.hasPrefix("pruned ") {
+            guard let n = UInt64(line.dropFirst(7)), n <= size else { throw SignedNoteError("a checkpoint's pruned line is not a count") }
+            pruned = n
+        }
+        self.init(origin: String(lines[0]), size: size, root: Array(root), pruned: pruned)
     }
 }
 

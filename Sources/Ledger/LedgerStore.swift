@@ -108,6 +108,8 @@ public protocol AuditLog: AnyObject {
     /// Every entry from index `from` on, in index order, as its exact leaf bytes (rows without an
     /// index first, with `index` nil).
     func forEachLogLeaf(from: UInt64, _ body: (LogLeafRow) throws -> Void) throws
+    /// Rows numbered below `index` (or below 0): how many, and the first one's customer.
+    func logRows(before index: UInt64) throws -> (count: Int, firstCustomer: Int64?)
 }
 
 /// The log's tree as the ledger keeps it: over every entry, and over the prefix `prune` removed.

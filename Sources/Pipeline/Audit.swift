@@ -59,9 +59,17 @@ public struct Audit {
     /// newest one already says the same). Nil when there is no signing key.
     @discardableResult
     public func checkpoint(_ ledger: any AuditLog, at time: Date) throws -> (path: String, note: String)? {
-        guard let signer = try signer() else { return nil }
+        guard let signer = try signer() else {
+            // A log that was being signed and no longer is: say so (a moved or deleted key).
+            if let kept = try? stored(), !kept.isEmpty {
+                throw ExportError.configuration("the disclosure log's signing key \(files.keyPath) is missing, so no checkpoint was "
+                                                + "signed; restore it, or start a new key (docs/runbook.md, section 6)")
+            }
+            return nil
+        }
         let state = try ledger.logState()
-        let checkpoint = Checkpoint(origin: Self.origin(name: signer.name), size: state.tree.size, root: state.tree.root)
+        let checkpoint = Checkpoint(origin: Self.origin(name: signer.name), size: state.tree.size, root: state.tree.root,
+                                    pruned: state.pruned.size)
         if let newest = try stored().last, let old = try? Checkpoint(note: newest.note, verifier: signer.verifier), old == checkpoint {
             return newest
         }
@@ -164,16 +172,31 @@ public struct Audit {
         result.entries = tree.size
         result.root = tree.root
         if let broken { result.problems.append(broken) }
+        // Rows numbered below what the ledger says was pruned are read by nothing else: they were put there.
+        let strays = try ledger.logRows(before: state.pruned.size)
+        if strays.count > 0 {
+            result.problems.append("\(strays.count) disclosure row(s) (the first of customer \(strays.firstCustomer ?? 0)) are numbered "
+                                   + "before entry \(state.pruned.size), inside the pruned part of the log or below 0: they were inserted")
+        }
         if broken == nil, tree != state.tree {
-            result.problems.append("the ledger's stored tree (\(state.tree.size) entries) does not match its rows (\(tree.size) entries): "
-                                   + "rows were changed after they were recorded")
+            result.problems.append(tree.size < state.tree.size
+                ? "the ledger's stored tree counts \(state.tree.size) entries, its rows give \(tree.size): entries from \(tree.size) on are missing"
+                : "the ledger's stored tree (\(state.tree.size) entries) does not match its rows (\(tree.size) entries): "
+                    + "rows were changed after they were recorded")
+        }
+        // A prune is signed: a pruned prefix no checkpoint of this key records is rows deleted by hand.
+        if state.pruned.size > 0, !checkpoints.contains(where: { $0.checkpoint.pruned == state.pruned.size }) {
+            result.problems.append("the ledger says its first \(state.pruned.size) entries were pruned, but no checkpoint of this log "
+                                   + "records that prune: if 'partner-export prune' did not remove them, rows were deleted")
         }
         // Each checkpoint against the recomputed tree; where one fails, the last one that holds
         // before it says from where the rows differ.
         let ordered = checkpoints.sorted { $0.checkpoint.size < $1.checkpoint.size }
         var goodBelow = state.pruned.size
         for (path, checkpoint) in ordered {
-            if checkpoint.size < state.pruned.size {
+            if broken != nil, checkpoint.size > tree.size {
+                result.unchecked.append("checkpoint \(path) (\(checkpoint.size) entries) cannot be checked past the problem above")
+            } else if checkpoint.size < state.pruned.size {
                 result.unchecked.append("checkpoint \(path) (\(checkpoint.size) entries) covers only entries prune removed")
             } else if checkpoint.size > tree.size {
                 result.problems.append("checkpoint \(path) signed \(checkpoint.size) entries; the ledger's rows give \(tree.size): "

@@ -12,6 +12,8 @@ public struct CustomerReport: Codable, Equatable, Sendable {
         public var givenAt: String?
         /// nil: still in force (or not known: no customer database was at hand).
         public var withdrawnAt: String?
+        /// False when the customer database has no row for this consent any more (erased, or removed).
+        public var recorded: Bool = true
     }
 
     public struct Notice: Codable, Equatable, Sendable {
@@ -77,9 +79,10 @@ public struct CustomerReport: Codable, Equatable, Sendable {
             var scopes: [String] = []
             for row in sent where !scopes.contains(row.consentScope) { scopes.append(row.consentScope) }
             let consent = scopes.map { scope -> Consent in
+                // When it was given as the data left under it (the ledger); whether it still stands (the source).
                 let given = sent.filter { $0.consentScope == scope }.map(\.consentGrantedAt).max()
                 let now = consents?.first { $0.scope == scope }
-                return Consent(scope: scope, givenAt: now?.grantedAt ?? given, withdrawnAt: now?.withdrawnAt)
+                return Consent(scope: scope, givenAt: given, withdrawnAt: now?.withdrawnAt, recorded: consents == nil || now != nil)
             }
             let dates = sent.map(\.disclosedAt).filter { !$0.isEmpty }.sorted()
             let notices = rows.filter { $0.kind == .deletion }.map { row in
@@ -104,7 +107,7 @@ public struct CustomerReport: Codable, Equatable, Sendable {
 
 extension CustomerReport.Consent {
     enum CodingKeys: String, CodingKey {
-        case scope
+        case scope, recorded
         case givenAt = "given_at"
         case withdrawnAt = "withdrawn_at"
     }
@@ -183,7 +186,8 @@ public enum CustomerReportHTML {
                     + "<th scope=\"col\">Given</th><th scope=\"col\">Withdrawn</th></tr></thead>\n<tbody>\n"
                 for consent in recipient.consent {
                     html += "<tr><td>\(escape(consent.scope))</td><td>\(escape(consent.givenAt.map(date) ?? "unknown"))</td><td>"
-                        + escape(consent.withdrawnAt.map(date) ?? (report.consentsFromSource ? "not withdrawn" : "unknown")) + "</td></tr>\n"
+                        + escape(consent.withdrawnAt.map(date) ?? (!consent.recorded ? "no longer on record (erased or removed)"
+                                                                   : report.consentsFromSource ? "not withdrawn" : "unknown")) + "</td></tr>\n"
                 }
                 html += "</tbody>\n</table>\n"
             }

@@ -106,6 +106,10 @@ struct MerkleTests {
         let note = try signer.sign(checkpoint.text)
         #expect(note.hasPrefix("partner-export/log.example\n7\n") && note.contains("\n\n\u{2014} log.example "))
         #expect(try Checkpoint(note: note, verifier: verifier) == checkpoint)
+        // After a prune, the extension line says how much of the log is gone.
+        let afterPrune = Checkpoint(origin: checkpoint.origin, size: 7, root: checkpoint.root, pruned: 3)
+        #expect(afterPrune.text.hasSuffix("\npruned 3\n") && !checkpoint.text.contains("pruned"))
+        #expect(try Checkpoint(note: try signer.sign(afterPrune.text), verifier: verifier) == afterPrune)
         #expect(throws: SignedNoteError.self) { try Checkpoint(note: note.replacingOccurrences(of: "\n7\n", with: "\n8\n"), verifier: verifier) }
         let other = try NoteSigner(name: "log.example", key: try Ed25519Key.generate())
         #expect(throws: SignedNoteError.self) { try Checkpoint(note: try other.sign(checkpoint.text), verifier: verifier) }

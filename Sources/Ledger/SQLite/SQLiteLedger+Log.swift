@@ -46,6 +46,17 @@ extension SQLiteLedger: AuditLog {
         }
     }
 
+    public func logRows(before index: UInt64) throws -> (count: Int, firstCustomer: Int64?) {
+        try checked {
+            let statement = try database.prepare("SELECT count(*), min(customer_id) FROM disclosures WHERE log_index < ?1")
+            try statement.bind([.integer(Int64(bitPattern: index))])
+            return try withExtendedLifetime(statement) {
+                guard try statement.step() else { return (0, nil) }
+                return (Int(statement.int64(0)), statement.isNull(1) ? nil : statement.int64(1))
+            }
+        }
+    }
+
     /// Inside prune's transaction: the entries before `boundary` go into the pruned prefix's state.
     func prunePrefix(before boundary: UInt64) throws {
         var state = try logState()
