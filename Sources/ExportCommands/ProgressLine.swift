@@ -57,9 +57,11 @@ final class ProgressLine: @unchecked Sendable {
         guard enabled else { return }
         lock.lock()
         defer { lock.unlock() }
-        if states[partner] == nil { order.append(partner) }
+        // A partner's first news is drawn at once: every partner gets its line, however fast it is done.
+        let first = states[partner] == nil
+        if first { order.append(partner) }
         change(&states[partner, default: PartnerState()])
-        draw(force: force)
+        draw(force: force || first)
     }
 
     private func describe(_ partner: String, _ s: PartnerState, now: Date) -> String {
