@@ -277,4 +277,28 @@ struct LedgerTests {
                              consentScope: "s", consentGrantedAt: "t", disclosedAt: "u")
         #expect(String(decoding: plain.leafBytes, as: UTF8.self) == #"{"index":0,"kind":"disclosure","partner":"p","delivery":"d","customer_id":-9223372036854775808,"fields":[],"reason":null,"consent_scope":"s","consent_granted_at":"t","disclosed_at":"u"}"#)
     }
+
+    @Test("the log's tree grows with every delivery recorded, equal to a recomputation from the rows; a duplicate row takes no index")
+    func logGrowsWithDeliveries() throws {
+        let ledger = try ledger()
+        try ledger.startRun(id: "r1", trigger: .manual, partners: ["p"], at: "2026-11-27T02:00:00Z")
+        // A manifest naming a customer twice (the second row is ignored, so the leaves are made again for what went in).
+        for (n, customers) in [[1, 2, 3], [4, 4, 5], Array(6...40)].enumerated() {
+            let delivery = try ledger.createDelivery(newDelivery("d\(n)", customers: customers.map(Int64.init), batch: n + 1),
+                                                     superseding: nil, at: "t")
+            try ledger.beginAttempt(delivery: delivery, number: 1, run: "r1", at: "2026-11-27T02:00:01Z")
+            try ledger.finishAttempt(delivery: delivery, number: 1, result: attempt(200, .delivered), transition: .delivered,
+                                     at: "2026-11-27T02:00:0\(n + 2)Z")
+            var recomputed = MerkleFrontier()
+            var indexes: [Int64] = []
+            try ledger.forEachLogLeaf(from: 0) { row in
+                indexes.append(row.index ?? -1)
+                recomputed.append(leafHash: Merkle.leafHash(row.leaf))
+            }
+            #expect(indexes == (0..<Int64(indexes.count)).map { $0 }, "numbered 0, 1, 2…")
+            #expect(try ledger.logState().tree == recomputed)
+        }
+        #expect(try ledger.logState().tree.size == UInt64(2 * (3 + 2 + 35)), "two scopes per customer; customer 4 once")
+        #expect(try ledger.disclosures(customerID: 4).count == 2)
+    }
 }

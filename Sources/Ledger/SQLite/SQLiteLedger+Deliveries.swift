@@ -1,4 +1,5 @@
 import ExportCore
+import Foundation
 import SQLite
 
 extension SQLiteLedger: DeliveryLog {
@@ -160,16 +161,45 @@ extension SQLiteLedger: DeliveryLog {
         let leaves = LeafWriter(kind: .disclosure, partner: delivery.partner, delivery: delivery.id, fields: delivery.fields,
                                 reason: nil, disclosedAt: time)
         let scopes = delivery.consentScopes.map { Array($0.utf8) }
+        // The log's leaves are built and hashed on another core while this one inserts the rows (both
+        // walk the manifest in the same order); the result is used when every row was inserted, which
+        // is always but for a duplicate row, when the leaves are made again here for the rows that went in.
+        let hashed = HashedLeaves(tree: log.tree)
+        let group = DispatchGroup()
+        DispatchQueue.global(qos: .userInitiated).async(group: group) {
+            hashed.hash(manifest: manifest, scopes: scopes, leaves: leaves)
+        }
+        var ignored: Set<Int> = []
+        var position = 0
+        var next = log.next
+        do {
+            try manifest.withUnsafeBytes { raw in
+                try Manifest.forEachGrant(in: raw) { id, scope, grant in
+                    defer { position += 1 }
+                    guard scope < scopes.count else { throw ManifestError() }
+                    try insert.bind(.integer(id), at: 1)
+                    try scopes[scope].withUnsafeBytes { try insert.bindText($0, at: 3) }
+                    try insert.bindText(grant, at: 4)
+                    try insert.bind(.integer(Int64(next)), at: 5)
+                    try insert.step()
+                    insert.reset()
+                    if database.changes == 1 { next += 1 } else { ignored.insert(position) }
+                }
+            }
+        } catch {
+            group.wait()
+            throw error
+        }
+        group.wait()
+        if ignored.isEmpty, let tree = hashed.result, tree.size == next {
+            log.tree = tree
+            return
+        }
+        position = 0
         try manifest.withUnsafeBytes { raw in
             try Manifest.forEachGrant(in: raw) { id, scope, grant in
-                guard scope < scopes.count else { throw ManifestError() }
-                try insert.bind(.integer(id), at: 1)
-                try scopes[scope].withUnsafeBytes { try insert.bindText($0, at: 3) }
-                try insert.bindText(grant, at: 4)
-                try insert.bind(.integer(Int64(log.next)), at: 5)
-                try insert.step()
-                insert.reset()
-                guard database.changes == 1 else { return }
+                defer { position += 1 }
+                guard !ignored.contains(position) else { return }
                 log.append { index, leaf in
                     scopes[scope].withUnsafeBytes { leaves.write(index: index, customerID: id, scope: $0, grantedAt: grant, into: &leaf) }
                 }
@@ -342,5 +372,31 @@ extension DeliveryRecord {
             shape: try Column.decode([FieldShape].self, try row.optionalText("shape"), column: "deliveries.shape"),
             fieldCounts: try Column.decode([Int].self, try row.optionalText("field_counts"), column: "deliveries.field_counts"),
             payloadPrunedAt: try row.optionalText("payload_pruned_at"))
+    }
+}
+
+/// A delivery's log leaves, built and appended to a copy of the tree on another thread.
+private final class HashedLeaves: @unchecked Sendable {
+    private var tree: MerkleFrontier
+    /// The tree after every leaf, once `hash` is done (nil if the manifest could not be read).
+    private(set) var result: MerkleFrontier?
+
+    init(tree: MerkleFrontier) { self.tree = tree }
+
+    func hash(manifest: [UInt8], scopes: [[UInt8]], leaves: LeafWriter) {
+        var leaf: [UInt8] = []
+        do {
+            try manifest.withUnsafeBytes { raw in
+                try Manifest.forEachGrant(in: raw) { id, scope, grant in
+                    guard scope < scopes.count else { throw ManifestError() }
+                    leaf.removeAll(keepingCapacity: true)
+                    scopes[scope].withUnsafeBytes { leaves.write(index: tree.size, customerID: id, scope: $0, grantedAt: grant, into: &leaf) }
+                    leaf.withUnsafeBytes { tree.appendLeaf($0) }
+                }
+            }
+            result = tree
+        } catch {
+            result = nil
+        }
     }
 }

@@ -100,6 +100,12 @@ extension SQLiteLedger: AuditLog {
         /// The index the next entry gets.
         var next: UInt64 { state.tree.size }
 
+        /// The tree as it stands (set when a delivery's leaves were hashed elsewhere).
+        var tree: MerkleFrontier {
+            get { state.tree }
+            set { state.tree = newValue }
+        }
+
         /// Appends the entry `write` writes (given its index) to the tree.
         func append(_ write: (UInt64, inout [UInt8]) -> Void) {
             leaf.removeAll(keepingCapacity: true)
