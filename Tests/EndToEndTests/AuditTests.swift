@@ -212,6 +212,22 @@ struct AuditTests {
         #expect(checked.status == 0 && checked.output.contains("entry 32: verified"), "\(checked.output)")
     }
 
+    @Test("two partners recorded at once (--parallel 2) share one log: every row numbered once, the tree matches, verify holds")
+    func parallelPartners() throws {
+        let sandbox = try Sandbox(routes: DeliveryFixture.routes(), environment: DeliveryFixture.secrets)
+        let fixture = try DeliveryFixture(sandbox: sandbox, customers: 60, maxRecords: 7, globex: true)
+        #expect(try fixture.run(["audit", "init", "--name", "test.example"]).status == 0)
+        let run = try fixture.run(["run", "--all", "--parallel", "2"])
+        #expect(run.status == 0, "\(run.output)")
+        let rows = try fixture.query("SELECT count(*), count(DISTINCT log_index), min(log_index), max(log_index), "
+                                     + "count(DISTINCT d.partner) FROM disclosures AS x JOIN deliveries AS d ON d.seq = x.delivery")
+        let counts = rows.first?.map { Int($0 ?? "") ?? -1 } ?? []
+        #expect(counts.count == 5 && counts[0] > 60 && counts[0] == counts[1] && counts[2] == 0 && counts[3] == counts[0] - 1
+                && counts[4] == 2, "\(counts)")
+        let verified = try fixture.run(["audit", "verify"])
+        #expect(verified.status == 0 && verified.stdout.contains("OK: the log is intact"), "\(verified.output)")
+    }
+
     /// A PNG's share of pixels that are not white (decoded with zlib alone: 8-bit RGB or RGBA, any filter).
     static let pngInk = #"""
     import struct, sys, zlib
