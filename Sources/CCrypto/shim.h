@@ -88,8 +88,7 @@ static inline int pe_certificate_spki_sha256(const uint8_t *der, size_t count, u
 
 /// Ed25519 (RFC 8032) through EVP: a 32-byte private key (the seed) and a 32-byte public key.
 /// Each returns 0 on success, -1 on failure.
-static inline int pe_ed25519_generate(uint8_t *seed, uint8_t *public_key) {
-    if (RAND_bytes(seed, 32) != 1) return -1;
+static inline int pe_ed25519_public_key(const uint8_t *seed, uint8_t *public_key) {
     EVP_PKEY *key = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, seed, 32);
     if (key == NULL) return -1;
     size_t length = 32;
@@ -98,13 +97,10 @@ static inline int pe_ed25519_generate(uint8_t *seed, uint8_t *public_key) {
     return ok ? 0 : -1;
 }
 
-static inline int pe_ed25519_public_key(const uint8_t *seed, uint8_t *public_key) {
-    EVP_PKEY *key = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, seed, 32);
-    if (key == NULL) return -1;
-    size_t length = 32;
-    int ok = EVP_PKEY_get_raw_public_key(key, public_key, &length) == 1 && length == 32;
-    EVP_PKEY_free(key);
-    return ok ? 0 : -1;
+/// A new key: 32 random bytes from OpenSSL's CSPRNG as the private key, and its public key.
+static inline int pe_ed25519_generate(uint8_t *seed, uint8_t *public_key) {
+    if (RAND_bytes(seed, 32) != 1) return -1;
+    return pe_ed25519_public_key(seed, public_key);
 }
 
 static inline int pe_ed25519_sign(const uint8_t *seed, const void *message, size_t count, uint8_t *signature) {

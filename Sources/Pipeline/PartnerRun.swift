@@ -80,18 +80,18 @@ struct PartnerRun {
             var stop: Sender.Result?
             var tripped: FeedBuilder.GuardCount?
             var waiting = guarded ? WaitingBatches() : nil
-            func deliver(_ delivery: DeliveryRecord, _ box: FeedBox?, _ action: FeedBuilder.ReportAction) throws {
+            /// Why a batch is held instead of sent, if it is: the guard tripped, or an earlier batch did not get through.
+            func holdReason() -> String? {
                 if let tripped {
-                    if let box { builder.giveBack(box) }
-                    try ledger.hold(delivery, reason: "held by the deletion guard: \(tripped.notices) deletion notices for \(holds) "
-                                    + "customers held (more than \(tripped.limit)); send with --allow-deletions")
-                    outcome.noteHeld(delivery)
-                    return
+                    return "held by the deletion guard: \(tripped.notices) deletion notices for \(holds) customers held "
+                        + "(more than \(tripped.limit)); send with --allow-deletions"
                 }
-                if let stop {
+                return stop.map { "not sent: batch \($0.delivery.batch) (\($0.delivery.id)) was not delivered; owed until a rerun" }
+            }
+            func deliver(_ delivery: DeliveryRecord, _ box: FeedBox?, _ action: FeedBuilder.ReportAction) throws {
+                if let reason = holdReason() {
                     if let box { builder.giveBack(box) }
-                    try ledger.hold(delivery, reason: "not sent: batch \(stop.delivery.batch) (\(stop.delivery.id)) was not "
-                                    + "delivered; owed until a rerun")
+                    try ledger.hold(delivery, reason: reason)
                     outcome.noteHeld(delivery)
                     return
                 }

@@ -14,16 +14,15 @@ public struct Manifest: Sendable, Equatable {
     public func encoded() -> [UInt8] {
         var out: [UInt8] = []
         let scopes = grants.first?.count ?? 0
-        Self.putVarint(UInt64(customerIDs.count), &out)
-        Self.putVarint(UInt64(scopes), &out)
+        Varint.put(UInt64(customerIDs.count), &out)
+        Varint.put(UInt64(scopes), &out)
         var previous: Int64 = 0
         for (i, id) in customerIDs.enumerated() {
-            let delta = id &- previous
-            Self.putVarint(UInt64(bitPattern: (delta << 1) ^ (delta >> 63)), &out)
+            Varint.putSigned(id &- previous, &out)
             previous = id
             for k in 0..<scopes {
                 let grant = i < grants.count && k < grants[i].count ? Array(grants[i][k].utf8) : []
-                Self.putVarint(UInt64(grant.count), &out)
+                Varint.put(UInt64(grant.count), &out)
                 out.append(contentsOf: grant)
             }
         }
@@ -56,41 +55,25 @@ public struct Manifest: Sendable, Equatable {
     /// Reads an encoded manifest: `record` for each customer, then `grant` for each of its scopes.
     private static func walk(_ bytes: UnsafeRawBufferPointer, record: (Int64) throws -> Void,
                              grant: (Int, UnsafeRawBufferPointer) throws -> Void) throws {
-        var i = 0
-        func varint() throws -> UInt64 {
-            var value: UInt64 = 0
-            var shift: UInt64 = 0
-            while true {
-                guard i < bytes.count, shift < 64 else { throw ManifestError() }
-                let b = bytes[i]
-                i += 1
-                value |= UInt64(b & 0x7F) << shift
-                if b < 0x80 { return value }
-                shift += 7
-            }
-        }
-        let count = Int(try varint())
-        let scopes = Int(try varint())
-        guard count <= bytes.count, scopes <= 64 else { throw ManifestError() }
+        var reader = Varint.Reader(bytes: bytes, damaged: ManifestError())
+        let count = try reader.varint()
+        let scopes = try reader.varint()
+        guard count <= UInt64(bytes.count), scopes <= 64 else { throw ManifestError() }
         var previous: Int64 = 0
         for _ in 0..<count {
-            let zigzag = try varint()
-            previous = previous &+ (Int64(bitPattern: zigzag >> 1) ^ -Int64(bitPattern: zigzag & 1))
+            previous = previous &+ (try reader.signed())
             try record(previous)
-            for scope in 0..<scopes {
-                let length = Int(try varint())
-                guard i + length <= bytes.count else { throw ManifestError() }
-                try grant(scope, UnsafeRawBufferPointer(rebasing: bytes[i..<(i + length)]))
-                i += length
+            for scope in 0..<Int(scopes) {
+                try grant(scope, try reader.take(try reader.length()))
             }
         }
-        guard i == bytes.count else { throw ManifestError() }
+        guard reader.atEnd else { throw ManifestError() }
     }
 
     /// Appends one record's consent grants (one per scope) in the manifest's wire form, so that a
     /// batch's grants live in one byte buffer instead of a string per record.
     public static func appendGrant(_ grant: UnsafeRawBufferPointer, to stream: inout [UInt8]) {
-        putVarint(UInt64(grant.count), &stream)
+        Varint.put(UInt64(grant.count), &stream)
         stream.append(contentsOf: grant)
     }
 
@@ -99,13 +82,12 @@ public struct Manifest: Sendable, Equatable {
     public static func encoded(customerIDs: [Int64], scopes: Int, grantStream: [UInt8]) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(customerIDs.count * 4 + grantStream.count + 8)
-        putVarint(UInt64(customerIDs.count), &out)
-        putVarint(UInt64(scopes), &out)
+        Varint.put(UInt64(customerIDs.count), &out)
+        Varint.put(UInt64(scopes), &out)
         var previous: Int64 = 0
         var position = 0
         for id in customerIDs {
-            let delta = id &- previous
-            putVarint(UInt64(bitPattern: (delta << 1) ^ (delta >> 63)), &out)
+            Varint.putSigned(id &- previous, &out)
             previous = id
             for _ in 0..<scopes {
                 // Copy this grant: its varint length, then its bytes.
@@ -124,15 +106,6 @@ public struct Manifest: Sendable, Equatable {
             }
         }
         return out
-    }
-
-    private static func putVarint(_ value: UInt64, _ out: inout [UInt8]) {
-        var v = value
-        while v >= 0x80 {
-            out.append(UInt8(v & 0x7F) | 0x80)
-            v >>= 7
-        }
-        out.append(UInt8(v))
     }
 }
 
