@@ -119,6 +119,39 @@ public struct DeliveryFixture {
         try Binary.run(arguments + options, environment: environment.merging(extra) { $1 })
     }
 
+    /// Starts the binary with the fixture's options and secrets and returns at once, output discarded:
+    /// for tests that kill it, or act while it runs.
+    public func launch(_ arguments: [String]) throws -> Process {
+        let process = Process()
+        process.executableURL = Binary.url
+        process.arguments = arguments + options
+        process.environment = environment.merging(["PATH": "/usr/bin:/bin"]) { $1 }
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        return process
+    }
+
+    /// Runs the binary under script(1) with a terminal `columns` wide (a pseudo-terminal, as an
+    /// operator's shell would give it); its exit status, and in `stdout` all it printed (the terminal
+    /// mixes both streams).
+    public func onTerminal(_ arguments: [String], columns: Int? = nil) throws -> Binary.Result {
+        let command = ([Binary.url.path] + arguments + options).map { "'\($0)'" }.joined(separator: " ")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["script", "-q", "-e", "-c", command, "/dev/null"]
+        var terminal = ["PATH": "/usr/bin:/bin", "TERM": "xterm"]
+        if let columns { terminal["COLUMNS"] = String(columns) }
+        process.environment = environment.merging(terminal) { $1 }
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return Binary.Result(status: process.terminationStatus, stdout: output, stderr: "")
+    }
+
     /// The contract of the JSON partner, to change it between runs.
     public var acmeContract: URL { config.appendingPathComponent("partners/acme.yaml") }
     public var acmeMapping: URL { config.appendingPathComponent("mappings/acme.yaml") }

@@ -46,21 +46,16 @@ struct AuditTests {
         }
     }
 
+    /// Python with `arguments`; an `input` is written to a file that stands for "-" in them.
     static func python(_ arguments: [String], input: String? = nil) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3"] + arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        let stdin = Pipe()
-        process.standardInput = stdin
-        try process.run()
-        if let input { stdin.fileHandleForWriting.write(Data(input.utf8)) }
-        try stdin.fileHandleForWriting.close()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return (process.terminationStatus, output)
+        var arguments = arguments
+        if let input {
+            let file = TestFiles.temporaryDirectory("python").appendingPathComponent("input.json")
+            try input.write(to: file, atomically: true, encoding: .utf8)
+            arguments = arguments.map { $0 == "-" ? file.path : $0 }
+        }
+        let result = try Binary.run(["python3"] + arguments, executable: URL(fileURLWithPath: "/usr/bin/env"))
+        return (result.status, result.output)
     }
 
     static let verifierScript = TestFiles.packageRoot.appendingPathComponent("tools/verify_receipt.py").path
@@ -344,19 +339,9 @@ struct AuditTests {
     }
 
     static func chromium(_ arguments: [String], folder: URL) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--hide-scrollbars",
-                             "--user-data-dir=\(folder.appendingPathComponent("chromium-profile").path)"] + arguments
-        var environment = ProcessInfo.processInfo.environment
-        environment["HOME"] = folder.path
-        process.environment = environment
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return (process.terminationStatus, output)
+        let result = try Binary.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--hide-scrollbars",
+                                     "--user-data-dir=\(folder.appendingPathComponent("chromium-profile").path)"] + arguments,
+                                    environment: ["HOME": folder.path], executable: URL(fileURLWithPath: "/usr/bin/env"))
+        return (result.status, result.output)
     }
 }

@@ -14,14 +14,8 @@ struct CrashSafetyTests {
         var generator = SplitMix64(seed: 20261127)  // a reproducible kill schedule
         var killed = 0
         for round in 0..<24 {
-            let process = Process()
-            process.executableURL = Binary.url
-            process.arguments = ["run", "acme"] + fixture.options
-            process.environment = fixture.environment.merging(["PATH": "/usr/bin:/bin"]) { $1 }
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
             let startedRuns = Int((try? fixture.query("SELECT count(*) FROM runs"))?.first?[0] ?? "0") ?? 0
-            try process.run()
+            let process = try fixture.launch(["run", "acme"])
             if round % 2 == 0 {
                 // Early: opening the ledger, recovering, rendering the first batches.
                 usleep(UInt32.random(in: 0...80_000, using: &generator))

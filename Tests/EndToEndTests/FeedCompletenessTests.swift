@@ -102,13 +102,7 @@ struct FeedCompletenessTests {
         let sandbox = try Sandbox(routes: DeliveryFixture.routes(acmeFaults: [[:], [:], ["stall": 30]]),
                                   environment: DeliveryFixture.secrets)
         let fixture = try DeliveryFixture(sandbox: sandbox, customers: 60, maxRecords: 10, timeout: 60)
-        let process = Process()
-        process.executableURL = Binary.url
-        process.arguments = ["run", "acme"] + fixture.options
-        process.environment = fixture.environment.merging(["PATH": "/usr/bin:/bin"]) { $1 }
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
+        let process = try fixture.launch(["run", "acme"])
         // The third batch's attempt is recorded (synced) before its request leaves; the partner stalls on it.
         #expect(fixture.waitUntil("SELECT count(*) FROM attempts AS a JOIN deliveries AS d ON d.seq = a.delivery "
                                   + "WHERE d.batch = 3 AND a.outcome IS NULL"))

@@ -92,13 +92,7 @@ struct HostileEnvironmentTests {
     @Test("2: a stored payload that was altered is never sent: the delivery in doubt stays owed, the file kept as evidence")
     func tamperedPayload() throws {
         let (sandbox, fixture) = try fixture(customers: 6, faults: [["stall": 30]])
-        let process = Process()
-        process.executableURL = Binary.url
-        process.arguments = ["run", "acme"] + fixture.options
-        process.environment = fixture.environment.merging(["PATH": "/usr/bin:/bin"]) { $1 }
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
+        let process = try fixture.launch(["run", "acme"])
         #expect(fixture.waitUntil("SELECT count(*) FROM attempts WHERE outcome IS NULL"))
         kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()

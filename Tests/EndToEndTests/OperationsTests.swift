@@ -69,18 +69,9 @@ struct OperationsTests {
         #expect(!piped.output.contains("\u{1B}["))
 
         // Under script(1) the command has a pseudo-terminal, as an operator's shell would.
-        let command = ([Binary.url.path, "run", "acme"] + fixture.options).map { "'\($0)'" }.joined(separator: " ")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["script", "-q", "-e", "-c", command, "/dev/null"]
-        process.environment = fixture.environment.merging(["PATH": "/usr/bin:/bin", "TERM": "xterm"]) { $1 }
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0, "\(output)")
+        let terminal = try fixture.onTerminal(["run", "acme"])
+        let output = terminal.stdout
+        #expect(terminal.status == 0, "\(output)")
         #expect(output.contains("acme: ") && output.contains(" records rendered"), "\(output)")
         #expect(output.contains("batches delivered"))
         #expect(output.contains("\u{1B}[2K"), "the progress line is redrawn in place")

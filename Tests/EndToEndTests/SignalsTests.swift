@@ -185,40 +185,24 @@ struct SignalsTests {
         #expect(!log.contains("Run run_") && !log.contains("every partner succeeded"), "no report in the log")
     }
 
-    /// Runs `arguments` under script(1) with a terminal `columns` wide; returns what it printed.
-    func onTerminal(_ arguments: [String], _ fixture: DeliveryFixture, columns: Int) throws -> String {
-        let command = ([Binary.url.path] + arguments + fixture.options).map { "'\($0)'" }.joined(separator: " ")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["script", "-q", "-e", "-c", command, "/dev/null"]
-        process.environment = fixture.environment.merging(["PATH": "/usr/bin:/bin", "TERM": "xterm", "COLUMNS": String(columns)]) { $1 }
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return output
-    }
-
     @Test("9: tables and report lines fit 80 and 120 columns; --wide shows them whole; progress names every partner",
           arguments: [80, 120])
     func tablesFit(_ columns: Int) throws {
         let sandbox = try Sandbox(routes: DeliveryFixture.routes(acmeFaults: [["status": 503]]), environment: Self.keys)
         let fixture = try DeliveryFixture(sandbox: sandbox, customers: 12, maxRecords: 5, globex: true)
-        let run = try onTerminal(["run", "--all"], fixture, columns: columns)
+        let run = try fixture.onTerminal(["run", "--all"], columns: columns).stdout
         #expect(run.range(of: "acme: [0-9,]+ records rendered", options: .regularExpression) != nil
                     && run.range(of: "globex: [0-9,]+ records rendered", options: .regularExpression) != nil,
                 "a progress line for each partner: \(run)")
         let ansi = try NSRegularExpression(pattern: "\u{1B}\\[[0-9;]*[A-Za-z]")
         for arguments in [["deliveries"], ["runs"], ["disclosures", "3"], ["runs", "show", try #require(
             try fixture.query("SELECT id FROM runs").first?[0] ?? nil)]] {
-            let output = try onTerminal(arguments, fixture, columns: columns)
+            let output = try fixture.onTerminal(arguments, columns: columns).stdout
             let plain = ansi.stringByReplacingMatches(in: output, range: NSRange(output.startIndex..., in: output), withTemplate: "")
             let lines = plain.replacingOccurrences(of: "\r", with: "").split(separator: "\n")
             #expect(!lines.isEmpty)
             for line in lines { #expect(line.count <= columns, "\(arguments) at \(columns): \(line.count) columns: \(line)") }
-            let wide = try onTerminal(arguments + ["--wide"], fixture, columns: columns)
+            let wide = try fixture.onTerminal(arguments + ["--wide"], columns: columns).stdout
             if arguments == ["deliveries"] || arguments.first == "disclosures" {
                 #expect(wide.replacingOccurrences(of: "\r", with: "").split(separator: "\n").contains { $0.count > columns },
                         "--wide does not cut \(arguments)")
