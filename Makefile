@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 DEB_PACKAGES := libcurl4-openssl-dev libssl-dev libxml2-dev libsqlite3-dev zlib1g-dev openssl sqlite3 python3 \
-                python3-pip python3-cryptography bsdutils nginx-light chromium
+                python3-pip python3-cryptography bsdutils nginx-light chromium postgresql-15 postgresql-client-15 libpq-dev
 # Python modules the tests check our output with (code nobody here wrote), for the python3 on PATH.
 PY_MODULES := prometheus_client:prometheus-client xmlschema:xmlschema cryptography:cryptography
 BIN := .build/debug/partner-export
@@ -56,6 +56,7 @@ REPEAT ?= 5
 bench: deps
 	swift build -c release
 	python3 bench/bench.py --customers $(N) --repeat $(REPEAT)
+	python3 bench/postgres.py --customers $(N) --repeat $(REPEAT)
 
 clean:
 	rm -rf .build $(DEMO) bench-data

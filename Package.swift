@@ -24,7 +24,7 @@ let package = Package(
         // One file per subcommand, the shared options, logging bootstrap and terminal output.
         .target(name: "ExportCommands", dependencies: [
             "ExportCore", "ExportConfig", "CustomerSource", "FeedRendering", "Pipeline", "DemoData", "Delivery", "Ledger", "Reports",
-            "SafeFiles", "CMalloc", "CLibXML2", "CSQLite",
+            "SafeFiles", "CMalloc", "CLibXML2", "CSQLite", "Postgres",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -33,12 +33,12 @@ let package = Package(
         // YAML files -> validated core types, with file:line diagnostics.
         .target(name: "ExportConfig", dependencies: ["ExportCore", "Yams"]),
         // The customer database: a cursor over eligible customers reading only the columns a mapping needs.
-        .target(name: "CustomerSource", dependencies: ["ExportCore", "SQLite"], swiftSettings: hotPath),
+        .target(name: "CustomerSource", dependencies: ["ExportCore", "SQLite", "Postgres"], swiftSettings: hotPath),
         // JSON and XML (libxml2) feed writers, XML 1.0 sanitising, XSD validation.
         .target(name: "FeedRendering", dependencies: ["ExportCore", "CLibXML2"], swiftSettings: hotPath),
         // recover -> select -> minimise -> render -> batch -> deliver -> record: PartnerRun.swift, and the Runner
         // that `run` and `rerun` share; preview, dry run, metrics.
-        .target(name: "Pipeline", dependencies: ["ExportCore", "ExportConfig", "CustomerSource", "FeedRendering", "Delivery", "Ledger",
+        .target(name: "Pipeline", dependencies: ["ExportCore", "ExportConfig", "CustomerSource", "FeedRendering", "Delivery", "Ledger", "Postgres",
                                                  "Reports", "SafeFiles"],
                 swiftSettings: hotPath),
         // The `--json` shapes and the stored run report: one Codable type per shape.
@@ -54,9 +54,11 @@ let package = Package(
         .target(name: "Ledger", dependencies: ["ExportCore", "SQLite", "SafeFiles"]),
         // A small typed layer over the SQLite C API: open, prepare, bind, step, read bytes.
         .target(name: "SQLite", dependencies: ["CSQLite"]),
+        // A small typed layer over libpq: connect, execute, query with parameters, COPY out in binary form.
+        .target(name: "Postgres", dependencies: ["CPostgres"], swiftSettings: hotPath),
 
         // Helpers for the tests only: fixture databases, a strict XML parser, the binary runner.
-        .target(name: "TestSupport", dependencies: ["SQLite", "DemoData", "CLibXML2", "ExportCore"]),
+        .target(name: "TestSupport", dependencies: ["SQLite", "Postgres", "DemoData", "CLibXML2", "ExportCore"]),
 
         // C libraries behind small typed shim headers.
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
@@ -65,15 +67,17 @@ let package = Package(
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         // SHA-256 and HMAC-SHA256 (libcurl already loads libcrypto).
         .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CPostgres", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
         .systemLibrary(name: "CMalloc"),
 
         .testTarget(name: "ExportCoreTests", dependencies: ["ExportCore", "TestSupport"]),
         .testTarget(name: "ExportConfigTests", dependencies: ["ExportConfig", "ExportCore", "TestSupport"]),
         .testTarget(name: "FeedRenderingTests", dependencies: ["FeedRendering", "ExportCore", "TestSupport"]),
-        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "CustomerSource", "ExportConfig", "TestSupport", "SQLite", "Ledger"]),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "CustomerSource", "ExportConfig", "TestSupport", "SQLite", "Ledger",
+                                                    "Postgres"]),
         .testTarget(name: "DeliveryTests", dependencies: ["Delivery", "ExportCore"]),
         .testTarget(name: "LedgerTests", dependencies: ["Ledger", "SQLite", "ExportCore"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["partner-export", "partner-export-fixed-clock", "TestSupport", "DemoData",
+        .testTarget(name: "EndToEndTests", dependencies: ["partner-export", "partner-export-fixed-clock", "TestSupport", "DemoData", "Postgres",
                                                      "Reports", "ExportCore"],
                     exclude: ["Golden"]),
     ]

@@ -1,5 +1,6 @@
 import ExportCore
 import Foundation
+import Postgres
 import SQLite
 
 /// Reads the selection on a thread of its own and hands rows over in chunks, so that SQLite's work
@@ -19,7 +20,11 @@ public final class ChunkedReader: @unchecked Sendable {
     public static let chunkRows = 1024
     static let inFlight = 6
 
-    private let statement: Statement
+    private let source: CustomerDatabase
+    private let query: SelectionQuery
+    /// Opened in the constructor for SQLite (a statement is cheap and shows errors early); for
+    /// PostgreSQL on the reading thread, since a COPY occupies the connection until it is read.
+    private var cursor: (any SelectionCursor)?
     private let textColumns: Int
     private let reasons: Int
     private let lock = NSCondition()
@@ -37,9 +42,9 @@ public final class ChunkedReader: @unchecked Sendable {
     ///   - classify: every customer is read and counted by first exclusion reason; only eligible
     ///     rows are handed over.
     public init(_ database: CustomerDatabase, plan: ExportPlan, range: IDRange, classify: Bool) throws {
-        let (sql, arguments) = try database.selection(plan, range: range, classify: classify)
-        statement = try database.database.prepare(sql)
-        try statement.bind(arguments)
+        source = database
+        query = try database.selection(plan, range: range, classify: classify)
+        if case .sqlite = database.backend { cursor = try database.open(query) }
         textColumns = plan.columns.names.count - 1 + plan.partner.contract.consent.count
         reasons = ExclusionReason.reasons(for: plan.partner.contract).count
         counts = Array(repeating: 0, count: reasons)
@@ -96,7 +101,7 @@ public final class ChunkedReader: @unchecked Sendable {
         defer { lock.unlock() }
         if !reset {
             reset = true
-            statement.reset()
+            cursor?.reset()
         }
     }
 
@@ -112,22 +117,15 @@ public final class ChunkedReader: @unchecked Sendable {
 
     private func read() {
         defer { running.leave() }
-        var chunk = take()
         do {
-            while let current = chunk, try statement.step() {
-                let reason = Int(statement.int64(0))
-                total += 1
-                if reason >= 0 {
-                    if reason < reasons { counts[reason] += 1 }
-                    continue
-                }
-                current.append(statement, textColumns: textColumns)
-                if current.count >= Self.chunkRows || current.bytes.count >= 1 << 20 {
-                    hand(current)
-                    chunk = take()
-                }
+            if cursor == nil { cursor = try source.open(query) }
+            // Each kind of cursor gets its own specialised loop (no dynamic dispatch per column).
+            switch cursor {
+            case let statement as Statement: try read(statement)
+            case let copy as CopyOut: try read(copy)
+            case let other?: try read(other)
+            case nil: break
             }
-            if let chunk, chunk.count > 0 { hand(chunk) }
             lock.lock()
             finished = true
         } catch {
@@ -137,6 +135,24 @@ public final class ChunkedReader: @unchecked Sendable {
         }
         lock.broadcast()
         lock.unlock()
+    }
+
+    private func read<Cursor: SelectionCursor>(_ cursor: Cursor) throws {
+        var chunk = take()
+        while let current = chunk, try cursor.step() {
+            let reason = Int(cursor.int64(0))
+            total += 1
+            if reason >= 0 {
+                if reason < reasons { counts[reason] += 1 }
+                continue
+            }
+            current.append(cursor, textColumns: textColumns)
+            if current.count >= Self.chunkRows || current.bytes.count >= 1 << 20 {
+                hand(current)
+                chunk = take()
+            }
+        }
+        if let chunk, chunk.count > 0 { hand(chunk) }
     }
 
     /// A free chunk, or nil once cancelled.
@@ -181,11 +197,12 @@ public final class RowChunk: @unchecked Sendable {
         bytes.removeAll(keepingCapacity: true)
     }
 
-    /// Copies the current row of `statement` (`reason, id, text columns…`).
-    func append(_ statement: Statement, textColumns: Int) {
-        ids.append(statement.int64(1))
+    /// Copies the current row of `cursor` (`reason, id, text columns…`).
+    @inline(__always)
+    func append<Cursor: SelectionCursor>(_ cursor: Cursor, textColumns: Int) {
+        ids.append(cursor.int64(1))
         for k in 0..<textColumns {
-            if let value = statement.textBytes(Int32(2 + k)) {
+            if let value = cursor.textBytes(Int32(2 + k)) {
                 starts.append(Int32(bytes.count))
                 lengths.append(Int32(value.count))
                 bytes.append(contentsOf: value)

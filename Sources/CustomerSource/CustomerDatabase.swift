@@ -1,35 +1,57 @@
 import ExportCore
+import Postgres
 import SQLite
 
-/// The customer database (docs/design.md, "Source data"), opened read-only.
+/// The customer database (docs/design.md, "Source data"), opened read-only: a SQLite file, or a
+/// PostgreSQL server named by a `postgresql://` URL (``PostgresCustomers``).
 ///
 /// Selection is fail-closed and done in SQL: a customer is eligible only if every consent scope the
 /// contract names has a row with `withdrawn_at` NULL, and every filter matches. Only the columns of
 /// a ``SourceColumns`` are ever SELECTed.
 public final class CustomerDatabase {
-    let database: Database
+    enum Backend {
+        case sqlite(Database)
+        case postgres(Connection)
+    }
+
+    let backend: Backend
+    /// The file's path, or the server's URL without its password: what messages name.
     public let path: String
 
-    /// Opens `path` read-only and checks that it has the canonical tables.
+    /// Opens `path` (a file, or a `postgresql://` URL) read-only and checks that it has the canonical tables.
     public init(path: String) throws {
+        if PostgresURL.matches(path) {
+            self.path = PostgresURL.redacted(path)
+            let connection = try PostgresCustomers.connect(path)
+            backend = .postgres(connection)
+            try PostgresCustomers.checkTables(connection, label: self.path)
+            return
+        }
         self.path = path
         do {
-            database = try Database(path: path, mode: .readOnly)
+            let database = try Database(path: path, mode: .readOnly)
+            backend = .sqlite(database)
             // A scan in id order: a small page cache reads as fast and keeps memory flat.
             try database.execute("PRAGMA query_only = 1; PRAGMA cache_size = -1024")
             for table in ["customers", "consents"] where try !database.hasTable(table) {
                 throw ExportError.sourceSchema("the customer database \(path) has no table '\(table)' (the schema is in docs/design.md, \"Source data\")")
             }
-            try checkKeys()
+            try checkKeys(database)
         } catch let error as SQLiteError {
             throw ExportError.sourceUnreadable("cannot open the customer database \(path): \(error.message)")
         }
     }
 
+    /// The SQLite connection (nil for a PostgreSQL source), for tests that watch what is read.
+    var sqlite: Database? {
+        if case .sqlite(let database) = backend { return database }
+        return nil
+    }
+
     /// Customers are identified by an integer: `customers.id` must be an `INTEGER PRIMARY KEY` of a
     /// rowid table (the rowid itself, so every id is an integer: a text `abc` or a `3.7` can never be
     /// read as customer 0 or 3, and disclosures never go to the wrong person).
-    private func checkKeys() throws {
+    private func checkKeys(_ database: Database) throws {
         let info = try database.prepare("SELECT name, type, pk FROM pragma_table_info('customers')").rows { row in
             (try row.text("name"), try row.optionalText("type") ?? "", try row.int("pk"))
         }
@@ -53,8 +75,8 @@ public final class CustomerDatabase {
 
     /// Checks that `customers` has every column `names` lists.
     public func checkColumns(_ names: [String], partner: String) throws {
-        let present = Set(try database.columns(of: "customers"))
-        let consentColumns = Set(try database.columns(of: "consents"))
+        let present = Set(try columns(of: "customers"))
+        let consentColumns = Set(try columns(of: "consents"))
         for name in names where !present.contains(name) {
             throw ExportError.sourceSchema("the customer database \(path) has no column '\(name)' in customers, which partner \(partner) reads")
         }
@@ -63,89 +85,120 @@ public final class CustomerDatabase {
         }
     }
 
-    /// Runs `body` inside one read transaction, so that counts and records come from one snapshot.
-    public func snapshot<T>(_ body: () throws -> T) throws -> T {
-        try database.execute("BEGIN DEFERRED")
-        defer { try? database.execute("COMMIT") }
-        return try body()
+    private func columns(of table: String) throws -> [String] {
+        switch backend {
+        case .sqlite(let database): try database.columns(of: table)
+        case .postgres(let connection): try PostgresCustomers.columns(of: table, connection, label: path)
+        }
     }
 
-    /// The statement that reads `plan`'s columns: `reason, id, columns…, granted_at…`.
+    /// Runs `body` inside one read transaction, so that counts and records come from one snapshot
+    /// (in PostgreSQL: REPEATABLE READ, READ ONLY).
+    public func snapshot<T>(_ body: () throws -> T) throws -> T {
+        switch backend {
+        case .sqlite(let database):
+            try database.execute("BEGIN DEFERRED")
+            defer { try? database.execute("COMMIT") }
+            return try body()
+        case .postgres(let connection):
+            return try PostgresCustomers.reading(connection, label: path) {
+                try connection.transaction("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", body)
+            }
+        }
+    }
+
+    /// The query that reads `plan`'s columns: `reason, id, columns…, granted_at…`.
     ///
     /// Without `classify`, only eligible customers come back (reason -1): consent and filters are joined
-    /// in SQL, and CROSS JOIN keeps customers as the outer loop (rows in id order, no sort). With
-    /// `classify`, every customer comes back once with the index of the first reason that excludes
-    /// them (see ``ExclusionReason/reasons(for:)``) or -1, so that a preview counts and renders in one
-    /// pass; column values are then read for eligible rows only.
-    func selection(_ plan: ExportPlan, range: IDRange, classify: Bool) throws -> (String, [Value]) {
+    /// in SQL, with customers as the outer loop (rows in id order). With `classify`, every customer
+    /// comes back once with the index of the first reason that excludes them (see
+    /// ``ExclusionReason/reasons(for:)``) or -1, so that a preview counts and renders in one pass;
+    /// column values are then read for eligible rows only.
+    func selection(_ plan: ExportPlan, range: IDRange, classify: Bool, idOnly: Bool = false) throws -> SelectionQuery {
         let contract = plan.partner.contract
         try checkColumns(plan.columns.names + contract.filters.map(\.column), partner: contract.id)
-        var arguments: [Value] = []
+        var sql = try dialect()
         var joins: [String] = []
         var cases: [String] = []
         for (i, scope) in contract.consent.enumerated() {
-            arguments.append(.text(scope))
+            let value = try sql.literal(.text(scope))
             if classify {
-                joins.append("LEFT JOIN consents AS k\(i) ON k\(i).customer_id = c.id AND k\(i).scope = ?\(arguments.count)")
+                joins.append("LEFT JOIN consents AS k\(i) ON k\(i).customer_id = c.id AND k\(i).scope = \(value)")
                 cases.append("WHEN k\(i).customer_id IS NULL THEN \(2 * i)")
                 cases.append("WHEN k\(i).withdrawn_at IS NOT NULL THEN \(2 * i + 1)")
             } else {
-                joins.append("CROSS JOIN consents AS k\(i) ON k\(i).customer_id = c.id AND k\(i).scope = ?\(arguments.count) "
+                joins.append("\(sql.innerJoin) consents AS k\(i) ON k\(i).customer_id = c.id AND k\(i).scope = \(value) "
                              + "AND k\(i).withdrawn_at IS NULL")
             }
         }
         var conditions: [String] = []
         for (j, filter) in contract.filters.enumerated() {
-            let placeholders = filter.values.map { value -> String in
-                arguments.append(.text(value))
-                return "?\(arguments.count)"
-            }
-            let test = "c.\(quote(filter.column)) IN (\(placeholders.joined(separator: ", ")))"
+            let test = try sql.filterTest(filter)
             if classify {
-                cases.append("WHEN coalesce(\(test), 0) = 0 THEN \(2 * contract.consent.count + j)")
+                cases.append("WHEN \(sql.notTrue(test)) THEN \(2 * contract.consent.count + j)")
             } else {
                 conditions.append(test)
             }
         }
-        if let after = range.after {
-            arguments.append(.integer(after))
-            conditions.append("c.id > ?\(arguments.count)")
-        }
-        if let through = range.through {
-            arguments.append(.integer(through))
-            conditions.append("c.id <= ?\(arguments.count)")
-        }
+        if let after = range.after { conditions.append("c.id > \(try sql.literal(.integer(after)))") }
+        if let through = range.through { conditions.append("c.id <= \(try sql.literal(.integer(through)))") }
         let reason = classify && !cases.isEmpty ? "CASE \(cases.joined(separator: " ")) ELSE -1 END" : "-1"
-        let selected = [reason] + plan.columns.names.map { "c.\(quote($0))" } + contract.consent.indices.map { "k\($0).granted_at" }
-        var sql = "SELECT \(selected.joined(separator: ", ")) FROM customers AS c " + joins.joined(separator: " ")
-        if !conditions.isEmpty { sql += " WHERE " + conditions.joined(separator: " AND ") }
-        sql += " ORDER BY c.id"
-        return (sql, arguments)
+        let selected = idOnly ? [sql.integer("c.id")]
+            : [sql.integer(reason)] + plan.columns.names.map { $0 == "id" ? sql.integer("c.id") : sql.text("c.\(quote($0))") }
+                + contract.consent.indices.map { sql.text("k\($0).granted_at") }
+        var text = "SELECT \(selected.joined(separator: ", ")) FROM customers AS c " + joins.joined(separator: " ")
+        if !conditions.isEmpty { text += " WHERE " + conditions.joined(separator: " AND ") }
+        text += " ORDER BY c.id"
+        return SelectionQuery(sql: text, arguments: sql.arguments)
     }
 
-    /// Calls `body` with the id of every customer eligible for the partner now, in id order (consent and
-    /// filters as for the feed, nothing else read).
+    /// Opens the rows of `query` (a prepared SQLite statement, or a PostgreSQL COPY in binary form).
+    func open(_ query: SelectionQuery) throws -> any SelectionCursor {
+        switch backend {
+        case .sqlite(let database):
+            let statement = try database.prepare(query.sql)
+            try statement.bind(query.arguments)
+            return statement
+        case .postgres(let connection):
+            return try PostgresCustomers.reading(connection, label: path) { try connection.copyOut(query.sql) }
+        }
+    }
+
+    /// The query is built for this source's SQL: SQLite takes parameters; a PostgreSQL COPY cannot,
+    /// so its values are quoted by libpq into the text.
+    private func dialect() throws -> SelectionSQL {
+        switch backend {
+        case .sqlite: SelectionSQL(postgres: nil)
+        case .postgres(let connection): SelectionSQL(postgres: connection)
+        }
+    }
+
     /// One customer's consents, for their report: scope, when given, when withdrawn (nil: in force).
     public func consents(of customer: Int64) throws -> [(scope: String, grantedAt: String?, withdrawnAt: String?)] {
+        var sql = try dialect()
+        let query = SelectionQuery(sql: "SELECT \(sql.text("scope")), \(sql.text("granted_at")), \(sql.text("withdrawn_at")) FROM consents "
+                                   + "WHERE customer_id = \(try sql.literal(.integer(customer))) ORDER BY scope", arguments: sql.arguments)
         do {
-            let statement = try database.prepare("SELECT scope, granted_at, withdrawn_at FROM consents WHERE customer_id = ? ORDER BY scope")
-            try statement.bind([.integer(customer)])
-            return try statement.rows { row in
-                (try row.optionalText("scope") ?? "", try row.optionalText("granted_at"), try row.optionalText("withdrawn_at"))
+            let cursor = try open(query)
+            defer { cursor.reset() }
+            var result: [(scope: String, grantedAt: String?, withdrawnAt: String?)] = []
+            while try cursor.step() {
+                result.append((cursor.string(0) ?? "", cursor.string(1), cursor.string(2)))
             }
+            return result
         } catch let error as SQLiteError {
+            throw ExportError.sourceUnreadable("cannot read the consents of customer \(customer) in \(path): \(error.message)")
+        } catch let error as PostgresError {
             throw ExportError.sourceUnreadable("cannot read the consents of customer \(customer) in \(path): \(error.message)")
         }
     }
 
+    /// Calls `body` with the id of every customer eligible for the partner now, in id order (consent and
+    /// filters as for the feed, nothing else read).
     public func forEachEligibleID(_ plan: ExportPlan, _ body: (Int64) throws -> Void) throws {
-        let (sql, arguments) = try selection(plan, range: .all, classify: false)
-        // The feed's selection with the id alone.
-        guard let from = sql.range(of: " FROM customers AS c ") else { throw ExportError.internalFailure("unexpected selection SQL") }
-        let statement = try database.prepare("SELECT c.id" + sql[from.lowerBound...])
-        try statement.bind(arguments)
-        while try statement.step() { try body(statement.int64(0)) }
-        statement.reset()
+        let cursor = try open(try selection(plan, range: .all, classify: false, idOnly: true))
+        defer { cursor.reset() }
+        while try cursor.step() { try body(cursor.int64(0)) }
     }
 
     /// Why each of `ids` is not eligible for the partner now, read in the current transaction: nil
@@ -154,44 +207,98 @@ public final class CustomerDatabase {
     /// `no_longer_shared` when a filter excludes them.
     public func exclusions(of ids: [Int64], plan: ExportPlan) throws -> [DeletionReason?] {
         let contract = plan.partner.contract
-        var arguments: [Value] = [.integer(0)]
+        var sql = try dialect()
         var joins: [String] = []
         var cases: [String] = []
         for (i, scope) in contract.consent.enumerated() {
-            arguments.append(.text(scope))
-            joins.append("LEFT JOIN consents AS k\(i) ON k\(i).customer_id = c.id AND k\(i).scope = ?\(arguments.count)")
+            let value = try sql.literal(.text(scope))
+            joins.append("LEFT JOIN consents AS k\(i) ON k\(i).customer_id = c.id AND k\(i).scope = \(value)")
             cases.append("WHEN k\(i).customer_id IS NULL OR k\(i).withdrawn_at IS NOT NULL THEN 0")
         }
         for filter in contract.filters {
-            let placeholders = filter.values.map { value -> String in
-                arguments.append(.text(value))
-                return "?\(arguments.count)"
-            }
-            cases.append("WHEN coalesce(c.\(quote(filter.column)) IN (\(placeholders.joined(separator: ", "))), 0) = 0 THEN 2")
+            cases.append("WHEN \(sql.notTrue(try sql.filterTest(filter))) THEN 2")
         }
-        let reason = cases.isEmpty ? "-1" : "CASE \(cases.joined(separator: " ")) ELSE -1 END"
-        let statement = try database.prepare("SELECT \(reason) FROM customers AS c \(joins.joined(separator: " ")) WHERE c.id = ?1")
-        try statement.bind(arguments)
-        var result: [DeletionReason?] = []
-        result.reserveCapacity(ids.count)
-        for id in ids {
-            try statement.bind(.integer(id), at: 1)
-            if try statement.step() {
-                switch statement.int64(0) {
-                case 0: result.append(.consentWithdrawn)
-                case 2: result.append(.noLongerShared)
-                default: result.append(nil)
-                }
-            } else {
-                result.append(.erased)
+        let reason = sql.integer(cases.isEmpty ? "-1" : "CASE \(cases.joined(separator: " ")) ELSE -1 END")
+        let head = "SELECT \(sql.integer("c.id")), \(reason) FROM customers AS c \(joins.joined(separator: " "))"
+        var found: [Int64: Int64] = [:]
+        switch backend {
+        case .sqlite(let database):
+            // One indexed look-up per id, on a statement prepared once.
+            let statement = try database.prepare(head + " WHERE c.id = ?\(sql.arguments.count + 1)")
+            try statement.bind(sql.arguments + [.integer(0)])
+            let last = Int32(sql.arguments.count + 1)
+            for id in ids {
+                try statement.bind(.integer(id), at: last)
+                if try statement.step() { found[id] = statement.int64(1) }
+                statement.reset()
             }
-            statement.reset()
+        case .postgres:
+            // One query for the whole chunk: a round trip per id would be the slow part.
+            let list = "'{" + ids.map(String.init).joined(separator: ",") + "}'::int8[]"
+            let cursor = try open(SelectionQuery(sql: head + " WHERE c.id = ANY(\(list))", arguments: []))
+            defer { cursor.reset() }
+            while try cursor.step() { found[cursor.int64(0)] = cursor.int64(1) }
         }
-        return result
+        return ids.map { id in
+            switch found[id] {
+            case nil: .erased
+            case 0: .consentWithdrawn
+            case 2: .noLongerShared
+            default: nil
+            }
+        }
     }
 
-    private func quote(_ identifier: String) -> String {
+    func quote(_ identifier: String) -> String {
         "\"" + identifier.replacingOccurrences(of: "\"", with: "\"\"") + "\""
     }
 }
 
+/// A selection's SQL and, for SQLite, the values bound to its `?N` parameters.
+struct SelectionQuery {
+    let sql: String
+    let arguments: [Value]
+}
+
+/// What differs between the two sources' SQL, in one place: parameters or quoted literals, values
+/// read as text, integers as `int8` (the binary COPY's fixed width), booleans, and the join that
+/// keeps customers the outer loop.
+struct SelectionSQL {
+    let postgres: Connection?
+    private(set) var arguments: [Value] = []
+
+    init(postgres: Connection?) {
+        self.postgres = postgres
+    }
+
+    mutating func literal(_ value: Value) throws -> String {
+        guard let postgres else {
+            arguments.append(value)
+            return "?\(arguments.count)"
+        }
+        switch value {
+        case .integer(let n): return "\(n)::int8"
+        case .text(let text): return try postgres.literal(text)
+        default: throw ExportError.internalFailure("unexpected value kind in a PostgreSQL selection")
+        }
+    }
+
+    /// `c.column IN (values…)`: compared as text in PostgreSQL, whatever the column's type.
+    mutating func filterTest(_ filter: Filter) throws -> String {
+        let values = try filter.values.map { try literal(.text($0)) }
+        let column = "c.\"" + filter.column.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+        return "\(text(column)) IN (\(values.joined(separator: ", ")))"
+    }
+
+    /// True when `test` is false or NULL (a NULL never passes a filter).
+    func notTrue(_ test: String) -> String {
+        postgres == nil ? "coalesce(\(test), 0) = 0" : "NOT coalesce(\(test), false)"
+    }
+
+    func integer(_ expression: String) -> String { postgres == nil ? expression : "(\(expression))::int8" }
+
+    func text(_ expression: String) -> String { postgres == nil ? expression : "\(expression)::text" }
+
+    /// SQLite keeps the left table outer for CROSS JOIN; PostgreSQL has no CROSS JOIN … ON (and plans its own order).
+    var innerJoin: String { postgres == nil ? "CROSS JOIN" : "JOIN" }
+}

@@ -8,8 +8,8 @@ import Pipeline
 
 /// The options every subcommand takes (docs/design.md, "Commands"), each with an environment variable and a default.
 struct CommonOptions: ParsableArguments {
-    @Option(name: .customLong("db"), help: ArgumentHelp("The customer database (SQLite).",
-            discussion: "Env: PARTNER_EXPORT_DB. Default: customers.sqlite", valueName: "path"))
+    @Option(name: .customLong("db"), help: ArgumentHelp("The customer database: a SQLite file, or a postgresql:// URL.",
+            discussion: "Env: PARTNER_EXPORT_DB. Default: customers.sqlite", valueName: "path-or-url"))
     var databaseOption: String?
 
     @Option(name: .customLong("state"), help: ArgumentHelp("The ledger (SQLite); payloads, the lock and metrics live beside it.",

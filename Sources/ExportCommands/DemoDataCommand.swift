@@ -2,6 +2,7 @@ import ArgumentParser
 import DemoData
 import ExportCore
 import Foundation
+import Postgres
 
 extension PartnerExportCommand {
     /// `demo-data`: a synthetic customer database in the canonical schema.
@@ -30,6 +31,10 @@ extension PartnerExportCommand {
         func run() throws {
             common.startLogging()
             let path = common.databasePath
+            guard !PostgresURL.matches(path) else {
+                throw ExportError.usage("demo-data writes a SQLite file; to try a PostgreSQL source, load that file into the server "
+                                        + "as docs/postgresql.md shows, then pass its URL to --db")
+            }
             if FileManager.default.fileExists(atPath: path) {
                 guard force else {
                     throw ExportError.usage("\(path) exists; pass --force to replace it (it may be a real customer database)")

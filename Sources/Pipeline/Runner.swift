@@ -3,6 +3,7 @@ import ExportConfig
 import ExportCore
 import Foundation
 import Ledger
+import Postgres
 import Reports
 
 /// The batch job as one call: `run PARTNER…`, `run --all`, `run --due` and `rerun` all come here and
@@ -118,6 +119,7 @@ public final class Runner: @unchecked Sendable {
 
     /// A wrong `--db` is configuration (exit 2), never a failed delivery; the ledger is never the source.
     func checkSource() throws {
+        if PostgresURL.matches(settings.sourcePath) { return }
         guard FileManager.default.fileExists(atPath: settings.sourcePath) else {
             throw ExportError.sourceMissing(path: settings.sourcePath)
         }

@@ -105,11 +105,14 @@ public enum Fixtures {
     /// A database where customer k holds hostile text k in every text column, then one customer per
     /// services value, then customers with NULLs in every optional column. Everyone has `scope` in force.
     /// Returns the ids of customers whose services are malformed.
+    ///
+    /// `postgresSafe` leaves out the values PostgreSQL text cannot hold (a NUL, invalid UTF-8), so that
+    /// the same rows can be loaded into a server.
     @discardableResult
-    public static func writeHostile(_ path: String, scope: String = "partner-offers") throws -> [Int64] {
+    public static func writeHostile(_ path: String, scope: String = "partner-offers", postgresSafe: Bool = false) throws -> [Int64] {
         var customers: [Customer] = []
         var id: Int64 = 0
-        for (_, bytes) in hostileTexts {
+        for (_, bytes) in hostileTexts where !postgresSafe || (!bytes.contains(0) && String(validating: bytes, as: UTF8.self) != nil) {
             id += 1
             var values: [String: Value] = [:]
             for column in hostileColumns { values[column] = .textBytes(bytes) }

@@ -76,7 +76,7 @@ struct SelectionTests {
     func columnsRead() throws {
         let source = try CustomerDatabase(path: try database())
         var reads: Set<String> = []
-        source.database.observeReads { table, column in reads.insert("\(table).\(column)") }
+        try #require(source.sqlite).observeReads { table, column in reads.insert("\(table).\(column)") }
         let plan = try ExportPlan(partner: partner, pseudonymKey: testKey)
         _ = try ChunkedReader(source, plan: plan, range: .all, classify: false)
         _ = try ChunkedReader(source, plan: plan, range: .all, classify: true)

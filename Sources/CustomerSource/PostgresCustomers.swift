@@ -1,0 +1,80 @@
+import ExportCore
+import Postgres
+import SQLite
+
+/// The rows of a selection as the reader takes them: a SQLite statement or a PostgreSQL COPY.
+/// Column 0 and integers are `int64`; every other column is text bytes (nil for NULL).
+protocol SelectionCursor: AnyObject {
+    func step() throws -> Bool
+    func int64(_ column: Int32) -> Int64
+    func textBytes(_ column: Int32) -> UnsafeRawBufferPointer?
+    func string(_ column: Int32) -> String?
+    /// Ends the rows early (or after the end); the connection is then free for the next statement.
+    func reset()
+}
+
+extension Statement: SelectionCursor {}
+extension CopyOut: SelectionCursor {}
+
+/// The PostgreSQL side of ``CustomerDatabase`` (docs/design.md, "PostgreSQL"): the session it reads
+/// in and the checks of the canonical schema, done on the catalogue (`pg_attribute`, `pg_index`),
+/// never on the data.
+enum PostgresCustomers {
+    /// Connects read-only: every statement of the session is READ ONLY, and REPEATABLE READ unless
+    /// told otherwise.
+    static func connect(_ url: String) throws -> Connection {
+        do {
+            return try Connection(url: url, setup: ["SET default_transaction_read_only = on",
+                                                    "SET default_transaction_isolation = 'repeatable read'"])
+        } catch let error as PostgresError {
+            throw ExportError.sourceUnreadable("cannot open the customer database \(PostgresURL.redacted(url)): \(error.message)")
+        }
+    }
+
+    /// Runs `body`, turning a server error into a message naming the database.
+    static func reading<T>(_ connection: Connection, label: String, _ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let error as PostgresError {
+            throw ExportError.sourceUnreadable("cannot read the customer database \(label): \(error.message)"
+                                               + (error.sqlState.map { " (SQLSTATE \($0))" } ?? ""))
+        }
+    }
+
+    /// The columns of `table` as the session's search path finds it (empty when there is none).
+    static func columns(of table: String, _ connection: Connection, label: String) throws -> [String] {
+        try reading(connection, label: label) {
+            let rows = try connection.query("SELECT attname FROM pg_attribute WHERE attrelid = to_regclass($1) AND attnum > 0 "
+                                            + "AND NOT attisdropped ORDER BY attnum", [table])
+            return (0..<rows.count).compactMap { rows.text($0, 0) }
+        }
+    }
+
+    /// `customers` and `consents` exist; `customers.id` is the primary key and an integer type, so
+    /// every id is an integer that names one customer.
+    static func checkTables(_ connection: Connection, label: String) throws {
+        try reading(connection, label: label) {
+            for table in ["customers", "consents"] {
+                let found = try connection.query("SELECT to_regclass($1) IS NOT NULL", [table])
+                if found.text(0, 0) != "t" {
+                    throw ExportError.sourceSchema("the customer database \(label) has no table '\(table)' in its search path "
+                                                   + "(the schema is in docs/design.md, \"Source data\")")
+                }
+            }
+            let keys = try connection.query("SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_index i "
+                                            + "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) "
+                                            + "WHERE i.indrelid = to_regclass('customers') AND i.indisprimary")
+            let found = (0..<keys.count).map { (keys.text($0, 0) ?? "", keys.text($0, 1) ?? "") }
+            guard found.count == 1, found[0].0 == "id", ["smallint", "integer", "bigint"].contains(found[0].1) else {
+                throw ExportError.sourceSchema("the customer database \(label): customers.id must be the table's primary key, of an "
+                                               + "integer type (found " + (found.isEmpty ? "no primary key"
+                                                   : found.map { "\($0.0) \($0.1)" }.joined(separator: ", "))
+                                               + "); ids that are not integers cannot identify customers")
+            }
+            let consents = Set(try columns(of: "consents", connection, label: label))
+            for name in ["customer_id", "scope", "granted_at", "withdrawn_at"] where !consents.contains(name) {
+                throw ExportError.sourceSchema("the customer database \(label) has no column '\(name)' in consents")
+            }
+        }
+    }
+}

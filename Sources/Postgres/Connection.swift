@@ -1,0 +1,287 @@
+import CPostgres
+
+/// A connection to a PostgreSQL server: a small typed layer over libpq.
+///
+/// Not thread-safe: use one connection per thread (or hand it from thread to thread, never share it
+/// at once). Errors carry the server's message, its SQLSTATE and the SQL text, never parameter
+/// values (which may be customer data) and never the password of the URL.
+///
+/// ```swift
+/// let connection = try Connection(url: "postgresql://exporter@db.internal/crm?sslmode=verify-full")
+/// let rows = try connection.query("SELECT scope FROM consents WHERE customer_id = $1", ["42"])
+/// let copy = try connection.copyOut("SELECT id::int8, email FROM customers ORDER BY id")
+/// while try copy.step() { use(copy.int64(0), copy.textBytes(1)) }
+/// ```
+public final class Connection {
+    let handle: OpaquePointer
+    /// The URL with its password removed, for messages.
+    public let label: String
+
+    /// Opens `url` (libpq's URI or key=value syntax) and sets up the session: UTF-8, UTC, ISO dates,
+    /// standard strings, and the statements given in `setup`.
+    public init(url: String, setup: [String] = []) throws {
+        label = PostgresURL.redacted(url)
+        guard let connection = PQconnectdb(url) else {
+            throw PostgresError(message: "out of memory", sqlState: nil, context: "connecting to \(label)")
+        }
+        guard PQstatus(connection) == CONNECTION_OK else {
+            let message = Self.trimmed(PQerrorMessage(connection))
+            PQfinish(connection)
+            throw PostgresError(message: message, sqlState: nil, context: "connecting to \(label)")
+        }
+        handle = connection
+        guard PQsetClientEncoding(connection, "UTF8") == 0 else {
+            throw PostgresError(message: Self.trimmed(PQerrorMessage(connection)), sqlState: nil, context: "setting client_encoding")
+        }
+        try execute("SET standard_conforming_strings = on; SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; "
+                    + "SET IntervalStyle = 'iso_8601'; SET extra_float_digits = 3; SET application_name = 'partner-export'")
+        for statement in setup { try execute(statement) }
+    }
+
+    deinit {
+        PQfinish(handle)
+    }
+
+    /// Runs one or more statements whose rows, if any, are not wanted.
+    public func execute(_ sql: String) throws {
+        let result = PQexec(handle, sql)
+        defer { PQclear(result) }
+        try check(result, sql)
+    }
+
+    /// Runs `sql` with `$1…` bound to `parameters` (text form; nil is NULL) and returns every row, in
+    /// text form. For small results: a feed's rows come through ``copyOut(_:)``.
+    public func query(_ sql: String, _ parameters: [String?] = []) throws -> QueryResult {
+        try query(sql, values: parameters.map { $0.map(Parameter.text) ?? .null })
+    }
+
+    /// Runs `sql` with `$1…` bound to `parameters`; each parameter is text (nil: NULL) or binary
+    /// (`bytea`), and the rows come back in text form. Returns the rows, if any.
+    public func query(_ sql: String, values parameters: [Parameter]) throws -> QueryResult {
+        var texts: [[UInt8]?] = []
+        var formats: [Int32] = []
+        for parameter in parameters {
+            switch parameter {
+            case .null: texts.append(nil); formats.append(0)
+            case .text(let s):
+                guard !s.utf8.contains(0) else {
+                    throw PostgresError(message: "a parameter holds a NUL character, which PostgreSQL text cannot hold", sqlState: nil,
+                                        context: sql)
+                }
+                texts.append(Array(s.utf8)); formats.append(0)
+            case .integer(let n): texts.append(Array(String(n).utf8)); formats.append(0)
+            case .bytes(let b): texts.append(b); formats.append(1)
+            }
+        }
+        var pointers: [UnsafePointer<CChar>?] = []
+        var lengths: [Int32] = []
+        var storage: [UnsafeMutablePointer<CChar>] = []
+        defer { for pointer in storage { pointer.deallocate() } }
+        for text in texts {
+            guard let text else {
+                pointers.append(nil)
+                lengths.append(0)
+                continue
+            }
+            let pointer = UnsafeMutablePointer<CChar>.allocate(capacity: max(1, text.count + 1))
+            text.withUnsafeBytes { bytes in
+                if let base = bytes.baseAddress { UnsafeMutableRawPointer(pointer).copyMemory(from: base, byteCount: text.count) }
+            }
+            pointer[text.count] = 0
+            storage.append(pointer)
+            pointers.append(UnsafePointer(pointer))
+            lengths.append(Int32(text.count))
+        }
+        let result = PQexecParams(handle, sql, Int32(parameters.count), nil, pointers, lengths, formats, 0)
+        do {
+            try check(result, sql)
+        } catch {
+            PQclear(result)
+            throw error
+        }
+        return QueryResult(result!, sql: sql)
+    }
+
+    /// Starts `COPY (sql) TO STDOUT (FORMAT binary)`: the rows stream in one at a time, in the binary
+    /// form (integers big-endian, text as UTF-8 bytes). Read them all, or ``CopyOut/reset()`` to
+    /// cancel, before the next statement on this connection.
+    public func copyOut(_ sql: String) throws -> CopyOut {
+        let command = "COPY (\(sql)) TO STDOUT (FORMAT binary)"
+        let result = PQexec(handle, command)
+        defer { PQclear(result) }
+        guard PQresultStatus(result) == PGRES_COPY_OUT else {
+            try check(result, command)
+            throw PostgresError(message: "the server did not start a COPY", sqlState: nil, context: command)
+        }
+        return CopyOut(connection: self, sql: command)
+    }
+
+    /// `text` as an SQL string literal, quoted by libpq for this connection's encoding.
+    public func literal(_ text: String) throws -> String {
+        let bytes = Array(text.utf8)
+        guard !bytes.contains(0) else {
+            throw PostgresError(message: "a text value holds a NUL character, which PostgreSQL cannot hold", sqlState: nil,
+                                context: "quoting a literal")
+        }
+        guard let quoted = bytes.withUnsafeBufferPointer({ buffer in
+            buffer.withMemoryRebound(to: CChar.self) { PQescapeLiteral(handle, $0.baseAddress, buffer.count) }
+        }) else {
+            throw PostgresError(message: Self.trimmed(PQerrorMessage(handle)), sqlState: nil, context: "quoting a literal")
+        }
+        defer { PQfreemem(quoted) }
+        return String(cString: quoted)
+    }
+
+    /// Runs `body` inside `BEGIN … COMMIT` (`begin` gives the isolation), rolling back when it throws.
+    public func transaction<T>(_ begin: String = "BEGIN", _ body: () throws -> T) throws -> T {
+        try execute(begin)
+        do {
+            let result = try body()
+            try execute("COMMIT")
+            return result
+        } catch {
+            try? execute("ROLLBACK")
+            throw error
+        }
+    }
+
+    /// Asks the server to stop the statement in progress (for a COPY nobody reads to its end).
+    func cancel() {
+        guard let cancel = PQgetCancel(handle) else { return }
+        var message = [CChar](repeating: 0, count: 256)
+        _ = PQcancel(cancel, &message, Int32(message.count))
+        PQfreeCancel(cancel)
+    }
+
+    func check(_ result: OpaquePointer?, _ sql: String) throws {
+        guard let result else {
+            throw PostgresError(message: Self.trimmed(PQerrorMessage(handle)), sqlState: nil, context: sql)
+        }
+        switch PQresultStatus(result) {
+        case PGRES_COMMAND_OK, PGRES_TUPLES_OK, PGRES_EMPTY_QUERY: return
+        default:
+            let state = PQresultErrorField(result, Int32(UInt8(ascii: "C"))).map { String(cString: $0) }
+            var message = Self.trimmed(PQresultErrorMessage(result))
+            if message.isEmpty { message = Self.trimmed(PQerrorMessage(handle)) }
+            throw PostgresError(message: message, sqlState: state, context: sql)
+        }
+    }
+
+    static func trimmed(_ message: UnsafePointer<CChar>?) -> String {
+        guard let message else { return "" }
+        var text = String(cString: message)
+        while text.last?.isWhitespace == true { text.removeLast() }
+        return text
+    }
+
+    /// Where the part after `scheme://` starts.
+    private static func schemeEnd(_ text: String) -> String.Index? {
+        for prefix in ["postgresql://", "postgres://"] where text.hasPrefix(prefix) {
+            return text.index(text.startIndex, offsetBy: prefix.count)
+        }
+        return nil
+    }
+}
+
+/// A parameter of ``Connection/query(_:values:)``.
+public enum Parameter: Sendable, Hashable {
+    case null
+    case text(String)
+    case integer(Int64)
+    /// Sent in binary form, for a `bytea` parameter.
+    case bytes([UInt8])
+}
+
+/// Every row of a query, in text form.
+public final class QueryResult {
+    let result: OpaquePointer
+    let sql: String
+    public let count: Int
+    private let columns: [String: Int32]
+
+    init(_ result: OpaquePointer, sql: String) {
+        self.result = result
+        self.sql = sql
+        count = Int(PQntuples(result))
+        var columns: [String: Int32] = [:]
+        for i in 0..<PQnfields(result) { columns[String(cString: PQfname(result, i))] = i }
+        self.columns = columns
+    }
+
+    deinit {
+        PQclear(result)
+    }
+
+    /// Rows changed by an INSERT, UPDATE or DELETE.
+    public var changes: Int { Int(String(cString: PQcmdTuples(result))) ?? 0 }
+
+    /// The value of `column` (by position) in row `row`, nil for NULL.
+    public func text(_ row: Int, _ column: Int) -> String? {
+        guard PQgetisnull(result, Int32(row), Int32(column)) == 0 else { return nil }
+        return String(cString: PQgetvalue(result, Int32(row), Int32(column)))
+    }
+
+    /// The value of the column called `name` in row `row`, nil for NULL.
+    public func text(_ row: Int, _ name: String) throws -> String? {
+        guard let column = columns[name] else {
+            throw PostgresError(message: "column \(name) is not in the result", sqlState: nil, context: sql)
+        }
+        return text(row, Int(column))
+    }
+
+    /// An integer column that must not be NULL.
+    public func int64(_ row: Int, _ column: Int) throws -> Int64 {
+        guard let text = text(row, column), let value = Int64(text) else {
+            throw PostgresError(message: "column \(column) of row \(row) is not an integer", sqlState: nil, context: sql)
+        }
+        return value
+    }
+}
+
+/// A PostgreSQL failure: the server's (or libpq's) message, the SQLSTATE when the server gave one,
+/// and what was being done.
+public struct PostgresError: Error, Sendable, CustomStringConvertible {
+    public let message: String
+    public let sqlState: String?
+    public let context: String
+
+    public var description: String {
+        "\(message)" + (sqlState.map { " (SQLSTATE \($0)" } ?? " (") + ", while \(context.prefix(200)))"
+    }
+}
+
+/// PostgreSQL connection URLs as the command line takes them (`--db`, `--state`).
+public enum PostgresURL {
+    /// Whether `text` names a PostgreSQL server (libpq's URI form) rather than a file.
+    public static func matches(_ text: String) -> Bool {
+        text.hasPrefix("postgresql://") || text.hasPrefix("postgres://")
+    }
+
+    /// `url` without its password (in the user-info part or a `password=` parameter), for messages.
+    public static func redacted(_ url: String) -> String {
+        var text = url
+        if let slash = schemeEnd(text) {
+            let rest = text[slash...]
+            let authorityEnd = rest.firstIndex { $0 == "/" || $0 == "?" } ?? rest.endIndex
+            if let at = rest[..<authorityEnd].lastIndex(of: "@"), let colon = rest[..<at].firstIndex(of: ":") {
+                text.replaceSubrange(colon..<at, with: ":***")
+            }
+        }
+        if let query = text.firstIndex(of: "?") {
+            let head = text[..<query]
+            let parameters = text[text.index(after: query)...].split(separator: "&", omittingEmptySubsequences: false).map { part in
+                part.lowercased().hasPrefix("password=") ? "password=***" : String(part)
+            }
+            text = head + "?" + parameters.joined(separator: "&")
+        }
+        return text
+    }
+
+    /// Where the part after `scheme://` starts.
+    private static func schemeEnd(_ text: String) -> String.Index? {
+        for prefix in ["postgresql://", "postgres://"] where text.hasPrefix(prefix) {
+            return text.index(text.startIndex, offsetBy: prefix.count)
+        }
+        return nil
+    }
+}

@@ -1,0 +1,169 @@
+import CPostgres
+
+/// The rows of a `COPY … TO STDOUT (FORMAT binary)`, one at a time: libpq hands over one row per
+/// message, and the fields are read in place (no copy, no text parsing, no escapes).
+///
+/// The binary format (PostgreSQL manual, "COPY", "Binary Format"): an 11-byte signature, a flags
+/// word and a header extension, then per row a 16-bit field count and per field a 32-bit length
+/// (-1 for NULL) and the bytes; a count of -1 ends the data.
+public final class CopyOut {
+    let connection: Connection
+    let sql: String
+    private var buffer: UnsafeMutablePointer<CChar>?
+    private var length = 0
+    private var starts: [Int] = []
+    private var lengths: [Int] = []
+    private var headerSeen = false
+    public private(set) var finished = false
+
+    static let signature: [UInt8] = Array("PGCOPY\n".utf8) + [0xFF, 0x0D, 0x0A, 0x00]
+
+    init(connection: Connection, sql: String) {
+        self.connection = connection
+        self.sql = sql
+        starts.reserveCapacity(32)
+        lengths.reserveCapacity(32)
+    }
+
+    deinit {
+        reset()
+    }
+
+    /// Moves to the next row; false at the end (and the COPY's outcome checked).
+    public func step() throws -> Bool {
+        release()
+        while !finished {
+            var data: UnsafeMutablePointer<CChar>?
+            let n = PQgetCopyData(connection.handle, &data, 0)
+            if n == -1 {
+                finished = true
+                try settle()
+                return false
+            }
+            guard n > 0, let data else {
+                finished = true
+                let message = Connection.trimmed(PQerrorMessage(connection.handle))
+                try? settle()
+                throw PostgresError(message: message.isEmpty ? "the COPY stream failed" : message, sqlState: nil, context: sql)
+            }
+            buffer = data
+            length = Int(n)
+            if try parse() { return true }
+            release()
+        }
+        return false
+    }
+
+    /// Field `column` of the current row as bytes (text comes as UTF-8), nil for NULL; valid until
+    /// the next ``step()``.
+    @inline(__always)
+    public func textBytes(_ column: Int32) -> UnsafeRawBufferPointer? {
+        let i = Int(column)
+        let start = starts[i]
+        guard start >= 0, let buffer else { return nil }
+        return UnsafeRawBufferPointer(start: UnsafeRawPointer(buffer) + start, count: lengths[i])
+    }
+
+    /// Field `column` as an integer (an `int8`, `int4` or `int2` field; 0 for NULL).
+    @inline(__always)
+    public func int64(_ column: Int32) -> Int64 {
+        guard let bytes = textBytes(column) else { return 0 }
+        var value: Int64 = 0
+        for byte in bytes { value = value << 8 | Int64(byte) }
+        switch bytes.count {
+        case 4: return Int64(Int32(truncatingIfNeeded: value))
+        case 2: return Int64(Int16(truncatingIfNeeded: value))
+        default: return value
+        }
+    }
+
+    /// Whether field `column` of the current row is NULL.
+    public func isNull(_ column: Int32) -> Bool { starts[Int(column)] < 0 }
+
+    /// Ends the COPY: when rows are still coming, asks the server to cancel it and reads what is
+    /// left, so the connection can take the next statement. (Inside a transaction, a cancelled COPY
+    /// leaves it aborted: the caller ends it.)
+    public func reset() {
+        release()
+        guard !finished else { return }
+        finished = true
+        connection.cancel()
+        while true {
+            var data: UnsafeMutablePointer<CChar>?
+            let n = PQgetCopyData(connection.handle, &data, 0)
+            if let data { PQfreemem(data) }
+            if n < 0 { break }
+        }
+        try? settle()
+    }
+
+    private func release() {
+        if let buffer { PQfreemem(buffer) }
+        buffer = nil
+        length = 0
+    }
+
+    /// Collects the COPY's results (one, then nil) and checks them.
+    private func settle() throws {
+        var failure: Error?
+        while let result = PQgetResult(connection.handle) {
+            if failure == nil {
+                do { try connection.check(result, sql) } catch { failure = error }
+            }
+            PQclear(result)
+        }
+        if let failure { throw failure }
+    }
+
+    /// Reads the fields of the row in `buffer`; false for a message with no row (the header alone,
+    /// or the trailer).
+    private func parse() throws -> Bool {
+        guard let buffer else { return false }
+        let bytes = UnsafeRawBufferPointer(start: buffer, count: length)
+        var position = 0
+        if !headerSeen {
+            guard length >= 19, Array(bytes[0..<11]) == Self.signature else { throw malformed("no binary COPY signature") }
+            let extensionLength = Int(readInt32(bytes, 15))
+            position = 19 + extensionLength
+            guard extensionLength >= 0, position <= length else { throw malformed("a header longer than its message") }
+            headerSeen = true
+            if position == length { return false }
+        }
+        guard position + 2 <= length else { throw malformed("a row without its field count") }
+        let fields = Int(Int16(bitPattern: UInt16(bytes[position]) << 8 | UInt16(bytes[position + 1])))
+        position += 2
+        if fields == -1 { return false }
+        starts.removeAll(keepingCapacity: true)
+        lengths.removeAll(keepingCapacity: true)
+        for _ in 0..<max(0, fields) {
+            guard position + 4 <= length else { throw malformed("a field without its length") }
+            let size = Int(readInt32(bytes, position))
+            position += 4
+            if size < 0 {
+                starts.append(-1)
+                lengths.append(0)
+                continue
+            }
+            guard position + size <= length else { throw malformed("a field longer than its row") }
+            starts.append(position)
+            lengths.append(size)
+            position += size
+        }
+        return true
+    }
+
+    private func readInt32(_ bytes: UnsafeRawBufferPointer, _ at: Int) -> Int32 {
+        Int32(bitPattern: UInt32(bytes[at]) << 24 | UInt32(bytes[at + 1]) << 16 | UInt32(bytes[at + 2]) << 8 | UInt32(bytes[at + 3]))
+    }
+
+    private func malformed(_ what: String) -> PostgresError {
+        PostgresError(message: "the COPY data is malformed: \(what)", sqlState: nil, context: sql)
+    }
+}
+
+extension CopyOut {
+    /// Field `column` as a string (invalid UTF-8 cannot come from PostgreSQL text), nil for NULL.
+    public func string(_ column: Int32) -> String? {
+        textBytes(column).map { String(decoding: $0, as: UTF8.self) }
+    }
+}

@@ -1,0 +1,214 @@
+import Foundation
+import Postgres
+import SQLite
+
+/// A throw-away PostgreSQL cluster for the tests: `initdb` into a temporary folder, started on
+/// loopback at a free port, every statement logged, stopped when the test process exits. The
+/// server refuses to run as root, so as root its programs run as the `postgres` user.
+///
+/// ```swift
+/// let cluster = try PostgresCluster.shared()
+/// let url = try cluster.createDatabase()                 // a database of the test's own
+/// try PostgresFixtures.load(sqlite: path, into: url)     // the canonical schema and a SQLite file's rows
+/// let statements = try cluster.statements(database: url, user: PostgresCluster.reader)
+/// ```
+public final class PostgresCluster: @unchecked Sendable {
+    public let folder: String
+    public let port: Int
+    /// A role with SELECT on what ``PostgresFixtures`` loads: what the export connects as, so that the
+    /// log tells its statements from the loader's.
+    public static let reader = "exporter"
+
+    private static let lock = NSLock()
+    nonisolated(unsafe) private static var started: Result<PostgresCluster, Error>?
+    private let counterLock = NSLock()
+    private var databases = 0
+
+    /// The cluster of this test process, started on first use.
+    public static func shared() throws -> PostgresCluster {
+        lock.lock()
+        defer { lock.unlock() }
+        if started == nil {
+            started = Result { try PostgresCluster() }
+            if case .success = started { atexit { PostgresCluster.stopShared() } }
+        }
+        return try started!.get()
+    }
+
+    private static func stopShared() {
+        guard case .success(let cluster)? = started else { return }
+        cluster.stop()
+    }
+
+    /// The folder of the PostgreSQL programs (`initdb`, `pg_ctl`), newest version first.
+    static func programs() throws -> String {
+        let root = "/usr/lib/postgresql"
+        let versions = ((try? FileManager.default.contentsOfDirectory(atPath: root)) ?? [])
+            .compactMap(Int.init).sorted(by: >)
+        for version in versions where FileManager.default.isExecutableFile(atPath: "\(root)/\(version)/bin/initdb") {
+            return "\(root)/\(version)/bin"
+        }
+        throw PostgresClusterError("no PostgreSQL server programs under \(root) (make deps installs postgresql-15)")
+    }
+
+    init() throws {
+        let bin = try Self.programs()
+        folder = TestFiles.temporaryDirectory("pg").path
+        // The server runs as `postgres`: the folder and those above it must be reachable by that user.
+        chmod(folder, 0o755)
+        let asRoot = getuid() == 0
+        if asRoot { _ = try Self.command(["/usr/bin/chown", "postgres:postgres", folder]) }
+        var url = URL(fileURLWithPath: folder).deletingLastPathComponent()
+        while url.path != "/" {
+            var info = stat()
+            if stat(url.path, &info) == 0 && info.st_mode & 0o001 == 0 { chmod(url.path, info.st_mode & 0o7777 | 0o711) }
+            url.deleteLastPathComponent()
+        }
+        func run(_ arguments: [String]) throws -> String {
+            try Self.command(asRoot ? ["/usr/sbin/runuser", "-u", "postgres", "--"] + arguments : arguments)
+        }
+        _ = try run(["\(bin)/initdb", "-D", "\(folder)/data", "-A", "trust", "-U", "postgres", "-E", "UTF8", "--locale=C.UTF-8"])
+        var lastError: Error?
+        var chosen: Int?
+        for _ in 0..<5 where chosen == nil {
+            let candidate = Int.random(in: 20_000...60_000)
+            do {
+                _ = try run(["\(bin)/pg_ctl", "-D", "\(folder)/data", "-l", "\(folder)/log", "-w", "-t", "30", "-o",
+                             "-p \(candidate) -k \(folder) -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off "
+                             + "-c full_page_writes=off -c log_statement=all -c log_line_prefix='%d|%u|' -c max_connections=200",
+                             "start"])
+                chosen = candidate
+            } catch {
+                lastError = error
+            }
+        }
+        guard let chosen else { throw lastError ?? PostgresClusterError("could not start PostgreSQL") }
+        port = chosen
+        let admin = try Connection(url: "postgresql://postgres@127.0.0.1:\(chosen)/postgres")
+        try admin.execute("CREATE ROLE \(Self.reader) LOGIN")
+    }
+
+    /// Stops the server at once (its data is thrown away with the folder).
+    public func stop() {
+        let bin = (try? Self.programs()) ?? "/usr/lib/postgresql/15/bin"
+        let arguments = ["\(bin)/pg_ctl", "-D", "\(folder)/data", "-m", "immediate", "stop"]
+        _ = try? Self.command(getuid() == 0 ? ["/usr/sbin/runuser", "-u", "postgres", "--"] + arguments : arguments)
+        try? FileManager.default.removeItem(atPath: folder)
+    }
+
+    /// The URL of `database` as `user`.
+    public func url(database: String, user: String = "postgres") -> String {
+        "postgresql://\(user)@127.0.0.1:\(port)/\(database)"
+    }
+
+    /// Creates an empty database of its own and returns its URL (as the `postgres` superuser).
+    public func createDatabase(_ prefix: String = "t") throws -> String {
+        counterLock.lock()
+        databases += 1
+        let name = "\(prefix)_\(getpid())_\(databases)"
+        counterLock.unlock()
+        let admin = try Connection(url: url(database: "postgres"))
+        try admin.execute("CREATE DATABASE \(name)")
+        return url(database: name)
+    }
+
+    /// The statements the server logged for `database` (a name or a URL of it) run by `user`, in order.
+    public func statements(database: String, user: String) throws -> [String] {
+        let name = database.split(separator: "/").last.map { String($0.split(separator: "?")[0]) } ?? database
+        let text = try String(contentsOfFile: "\(folder)/log", encoding: .utf8)
+        var result: [String] = []
+        var current: String?
+        // The server writes a message's further lines after a tab: any other line starts a message.
+        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            if line.hasPrefix("\t") {
+                if current != nil { current! += "\n" + line }
+                continue
+            }
+            if let current { result.append(current) }
+            current = line.hasPrefix("\(name)|\(user)|") ? String(line) : nil
+        }
+        if let current { result.append(current) }
+        return result
+    }
+
+    /// Runs `arguments` and waits for it; throws with its output when it fails.
+    ///
+    /// Not `Process`: Foundation learns that a child ended through a socket the child inherits, and
+    /// `pg_ctl start` leaves a server running that would inherit it too, so the wait would last as
+    /// long as the server. Here the child gets /dev/null, a file for its output, and nothing else.
+    @discardableResult
+    static func command(_ arguments: [String]) throws -> String {
+        let outputPath = NSTemporaryDirectory() + "partner-export-pg-command-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: outputPath) }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        // Every other descriptor closed in the child (closing one that is not open is no error).
+        for fd in 3..<Int32(4096) { posix_spawn_file_actions_addclose(&actions, fd) }
+        var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
+        defer { for pointer in argv { free(pointer) } }
+        var pid: pid_t = 0
+        let rc = posix_spawn(&pid, arguments[0], &actions, nil, &argv, environ)
+        guard rc == 0 else { throw PostgresClusterError("cannot start \(arguments[0]): \(String(cString: strerror(rc)))") }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        let text = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
+        let exited = status & 0x7F == 0
+        let code = (status >> 8) & 0xFF
+        guard exited && code == 0 else {
+            throw PostgresClusterError("\(arguments.joined(separator: " ")) failed (status \(status)): \(text.suffix(2000))")
+        }
+        return text
+    }
+}
+
+public struct PostgresClusterError: Error, CustomStringConvertible {
+    public let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// The canonical schema in PostgreSQL, and SQLite files' rows copied into it.
+public enum PostgresFixtures {
+    /// docs/design.md's tables, in PostgreSQL's types (every value TEXT, as the canonical schema says).
+    public static let schema = """
+        CREATE TABLE customers (
+          id bigint PRIMARY KEY, first_name text NOT NULL, last_name text NOT NULL, email text NOT NULL, phone text,
+          street text, city text, region text, postal_code text, country text NOT NULL, card_number text, card_expiry text,
+          account_status text NOT NULL, services text NOT NULL DEFAULT '[]', created_at text NOT NULL, updated_at text NOT NULL);
+        CREATE TABLE consents (
+          customer_id bigint NOT NULL REFERENCES customers(id), scope text NOT NULL, granted_at text NOT NULL,
+          withdrawn_at text, source text, PRIMARY KEY (customer_id, scope));
+        CREATE TABLE customer_logs (customer_id bigint NOT NULL REFERENCES customers(id), at text NOT NULL, event text NOT NULL);
+        """
+
+    /// Creates the canonical tables in the database at `url` and copies every row of the SQLite file
+    /// at `sqlite` into them (each value as the text SQLite gives for it); grants the cluster's
+    /// reader SELECT on them.
+    public static func load(sqlite: String, into url: String) throws {
+        let connection = try Connection(url: url)
+        try connection.execute(schema)
+        let source = try Database(path: sqlite, mode: .readOnly)
+        try connection.transaction {
+            for table in ["customers", "consents", "customer_logs"] {
+                let columns = try source.columns(of: table)
+                let statement = try source.prepare("SELECT \(columns.map { "\"\($0)\"" }.joined(separator: ", ")) FROM \(table)")
+                let insert = "INSERT INTO \(table) (\(columns.joined(separator: ", "))) VALUES ("
+                    + columns.indices.map { "$\($0 + 1)" }.joined(separator: ", ") + ")"
+                while try statement.step() {
+                    let values: [String?] = try columns.indices.map { i in
+                        guard let bytes = statement.textBytes(Int32(i)) else { return nil }
+                        guard !bytes.contains(0), let text = String(validating: bytes, as: UTF8.self) else {
+                            throw PostgresClusterError("\(table).\(columns[i]) holds a NUL or invalid UTF-8, which PostgreSQL cannot hold")
+                        }
+                        return text
+                    }
+                    _ = try connection.query(insert, values)
+                }
+            }
+        }
+        try connection.execute("GRANT SELECT ON ALL TABLES IN SCHEMA public TO \(PostgresCluster.reader)")
+    }
+}

@@ -1,0 +1,153 @@
+@testable import CustomerSource
+import ExportCore
+import FeedRendering
+import Foundation
+import Pipeline
+import Postgres
+import TestSupport
+import Testing
+
+/// The PostgreSQL source against a real server (a throw-away PostgreSQL cluster started by the tests),
+/// compared with the SQLite source on the same rows.
+@Suite("PostgreSQL source")
+struct PostgresSourceTests {
+    /// A SQLite file written by `write`, and the same rows in a database of their own on the test
+    /// cluster; the URL connects as the cluster's reader role (what the export's statements are logged as).
+    func twin(_ name: String, _ write: (String) throws -> Void) throws -> (sqlite: String, postgres: String, cluster: PostgresCluster) {
+        let cluster = try PostgresCluster.shared()
+        let sqlite = TestFiles.temporaryDirectory(name).appendingPathComponent("c.sqlite").path
+        try write(sqlite)
+        let admin = try cluster.createDatabase(name)
+        try PostgresFixtures.load(sqlite: sqlite, into: admin)
+        let database = String(admin.split(separator: "/").last!)
+        return (sqlite, cluster.url(database: database, user: PostgresCluster.reader), cluster)
+    }
+
+    @Test("JSON and XML feeds of the hostile rows are byte for byte the ones the SQLite file gives, rejections by id included",
+          arguments: [FeedFormat.json, .xml])
+    func hostileRecordsEqual(format: FeedFormat) throws {
+        var malformed: [Int64] = []
+        let (sqlite, postgres, _) = try twin("pg_hostile") { malformed = try Fixtures.writeHostile($0, postgresSafe: true) }
+        let partner = makePartner(format: format, fields: everyColumnInClear, batch: BatchLimits(maxRecords: 4, maxBytes: 1 << 20),
+                                  namespace: format == .xml ? "https://example.test/ns/1" : nil)
+        let (fromFile, fileTally) = try batches(partner, sqlite)
+        let (fromServer, serverTally) = try batches(partner, postgres)
+        #expect(fromFile.count > 3)
+        #expect(fromServer.count == fromFile.count)
+        for (a, b) in zip(fromFile, fromServer) {
+            #expect(a.customerIDs == b.customerIDs)
+            #expect(a.payload == b.payload, "batch \(a.envelope.batch): the feeds differ")
+            #expect(a.grants == b.grants)
+        }
+        #expect(serverTally.rejected.map(\.customerID).sorted() == malformed)
+        #expect(serverTally.rejected.map(\.customerID) == fileTally.rejected.map(\.customerID))
+        #expect(serverTally.eligible == fileTally.eligible)
+        // The hostile values did arrive (emoji, right-to-left, controls, an 8 KiB value), not an empty feed.
+        let all = fromServer.flatMap(\.payload)
+        for text in ["👩‍👩‍👧", "שלום", "Lorem ipsum dolor sit amet Lorem", "Blobville", "12345"] {
+            #expect(String(decoding: all, as: UTF8.self).contains(text), "\(text) missing")
+        }
+    }
+
+    @Test("selection is fail-closed on the server too: no consent row, withdrawn (even empty), a NULL in a filtered column")
+    func failClosed() throws {
+        let (sqlite, postgres, _) = try twin("pg_select") { path in
+            try Fixtures.write(path, customers: [
+                .init(id: 1), .init(id: 2), .init(id: 3), .init(id: 4), .init(id: 5),
+                .init(id: 6, ["account_status": .text("suspended")]), .init(id: 7, ["region": .null]), .init(id: 8),
+                .init(id: 9, ["region": .text("Bayern")]),
+            ], consents: [
+                .init(1, "offers"), .init(2, "programs"), .init(3, "offers", withdrawnAt: .text("2025-06-01T00:00:00Z")),
+                .init(4, "offers", withdrawnAt: .text("")), .init(5, "offers"), .init(6, "offers"), .init(7, "offers"),
+                .init(8, "OFFERS"), .init(9, "offers"),
+            ])
+        }
+        let partner = makePartner(consent: ["offers"], filters: [Filter(column: "account_status", values: ["active"]),
+                                                                Filter(column: "region", values: ["England", "Bayern"])],
+                                  fields: [MappedField(name: "e", from: "email", form: .sha256)])
+        for path in [sqlite, postgres] {
+            let (found, tally) = try batches(partner, path)
+            #expect(found.flatMap(\.customerIDs) == [1, 5, 9], "\(path)")
+            #expect(tally.eligible == 3)
+        }
+        // The classifying pass (preview) counts the same reasons on both.
+        func classify(_ path: String) throws -> [Int] {
+            let plan = try ExportPlan(partner: partner, pseudonymKey: testKey)
+            let reader = try ChunkedReader(try CustomerDatabase(path: path), plan: plan, range: .all, classify: true)
+            defer { reader.stop() }
+            while let (_, chunk) = try reader.nextNumbered() { reader.recycle(chunk) }
+            return [reader.classification.customers] + reader.classification.excluded
+        }
+        #expect(try classify(postgres) == classify(sqlite))
+        #expect(try classify(postgres) == [9, 2, 2, 1, 1])
+        // Why a customer is no longer sent: the same answers, in one query per chunk on the server.
+        let plan = try ExportPlan(partner: partner, pseudonymKey: testKey)
+        let ids: [Int64] = Array(1...10)
+        let fromServer = try CustomerDatabase(path: postgres).exclusions(of: ids, plan: plan)
+        #expect(fromServer == (try CustomerDatabase(path: sqlite).exclusions(of: ids, plan: plan)))
+        #expect(fromServer[9] == .erased)
+        #expect(fromServer[0] == nil)
+        var eligible: [Int64] = []
+        try CustomerDatabase(path: postgres).forEachEligibleID(plan) { eligible.append($0) }
+        #expect(eligible == [1, 5, 9])
+        #expect(try CustomerDatabase(path: postgres).consents(of: 3).map(\.withdrawnAt) == ["2025-06-01T00:00:00Z"])
+    }
+
+    @Test("the server's statement log shows the export reads neither card columns nor customer_logs, in one read-only snapshot")
+    func neverRead() throws {
+        let (_, postgres, cluster) = try twin("pg_never") { try Fixtures.writeHostile($0, postgresSafe: true) }
+        // Every column a mapping may read, with the statements of a run, a preview and the notices' checks.
+        let partner = makePartner(fields: everyColumnInClear + [MappedField(name: "h", from: "email", form: .sha256)])
+        let (job, source) = try job(partner, postgres)
+        _ = try job.snapshot {
+            try job.runBatches(runID: "run_test", generatedAt: "2026-11-27T02:00:00Z", consent: true, deliveryID: { "dlv_\($0)" }) { _ in }
+        }
+        _ = try Preview(job: job).run(samples: 1, out: nil, generatedAt: "2026-11-27T02:00:00Z")
+        let plan = try ExportPlan(partner: partner, pseudonymKey: testKey)
+        _ = try source.exclusions(of: [1, 2, 999], plan: plan)
+        try source.forEachEligibleID(plan) { _ in }
+        _ = try source.consents(of: 1)
+
+        let statements = try cluster.statements(database: postgres, user: PostgresCluster.reader)
+        #expect(statements.contains { $0.contains("COPY (SELECT") && $0.contains("first_name") }, "the log holds the export's COPY")
+        #expect(statements.contains { $0.contains("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") })
+        #expect(statements.contains { $0.contains("default_transaction_read_only = on") })
+        let offending = statements.filter { $0.lowercased().contains("card_") || $0.lowercased().contains("customer_logs") }
+        #expect(offending.isEmpty, "\(offending)")
+        // The loader (another user) did write card data and logs: the filter on the user is what keeps them out.
+        let loader = try cluster.statements(database: postgres, user: "postgres")
+        #expect(loader.contains { $0.contains("card_number") })
+    }
+
+    @Test("a wrong schema, a missing table, a refused connection: a sentence naming the server, never its password")
+    func problemsNamed() throws {
+        let cluster = try PostgresCluster.shared()
+        let url = try cluster.createDatabase("pg_wrong")
+        let admin = try Connection(url: url)
+        try admin.execute("CREATE TABLE customers (id text PRIMARY KEY, email text)")
+        #expect(throws: ExportError.self) { try CustomerDatabase(path: url) }
+        do {
+            _ = try CustomerDatabase(path: url)
+        } catch let error as ExportError {
+            #expect(error.message.contains("no table 'consents'"), "\(error.message)")
+        }
+        try admin.execute("CREATE TABLE consents (customer_id text, scope text, granted_at text, withdrawn_at text)")
+        do {
+            _ = try CustomerDatabase(path: url)
+            Issue.record("a text id was accepted")
+        } catch let error as ExportError {
+            #expect(error.message.contains("customers.id must be the table's primary key, of an integer type (found id text)"),
+                    "\(error.message)")
+        }
+        let secret = "postgresql://postgres:s3cr3t-pw@127.0.0.1:1/nowhere?connect_timeout=2"
+        do {
+            _ = try CustomerDatabase(path: secret)
+            Issue.record("a closed port was reached")
+        } catch let error as ExportError {
+            #expect(error.code == "source.unreadable")
+            #expect(error.message.contains("postgresql://postgres:***@127.0.0.1:1/nowhere"), "\(error.message)")
+            #expect(!error.message.contains("s3cr3t"))
+        }
+        #expect(PostgresURL.redacted("postgres://u@h/db?sslmode=require&password=x1") == "postgres://u@h/db?sslmode=require&password=***")
+    }
+}
