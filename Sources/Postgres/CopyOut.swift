@@ -11,8 +11,12 @@ public final class CopyOut {
     let sql: String
     private var buffer: UnsafeMutablePointer<CChar>?
     private var length = 0
-    private var starts: [Int] = []
-    private var lengths: [Int] = []
+    /// Per field of the current row: its offset in `buffer` (-1 for NULL) and length. Plain memory,
+    /// not arrays: this is written for every field of every row.
+    private var starts: UnsafeMutablePointer<Int>
+    private var lengths: UnsafeMutablePointer<Int>
+    private var capacity = 64
+    private var fieldCount = 0
     private var headerSeen = false
     public private(set) var finished = false
 
@@ -21,12 +25,14 @@ public final class CopyOut {
     init(connection: Connection, sql: String) {
         self.connection = connection
         self.sql = sql
-        starts.reserveCapacity(32)
-        lengths.reserveCapacity(32)
+        starts = .allocate(capacity: capacity)
+        lengths = .allocate(capacity: capacity)
     }
 
     deinit {
         reset()
+        starts.deallocate()
+        lengths.deallocate()
     }
 
     /// Moves to the next row; false at the end (and the COPY's outcome checked).
@@ -59,8 +65,9 @@ public final class CopyOut {
     @inline(__always)
     public func textBytes(_ column: Int32) -> UnsafeRawBufferPointer? {
         let i = Int(column)
+        guard i < fieldCount, let buffer else { return nil }
         let start = starts[i]
-        guard start >= 0, let buffer else { return nil }
+        guard start >= 0 else { return nil }
         return UnsafeRawBufferPointer(start: UnsafeRawPointer(buffer) + start, count: lengths[i])
     }
 
@@ -78,7 +85,7 @@ public final class CopyOut {
     }
 
     /// Whether field `column` of the current row is NULL.
-    public func isNull(_ column: Int32) -> Bool { starts[Int(column)] < 0 }
+    public func isNull(_ column: Int32) -> Bool { Int(column) >= fieldCount || starts[Int(column)] < 0 }
 
     /// Ends the COPY: when rows are still coming, asks the server to cancel it and reads what is
     /// left, so the connection can take the next statement. (Inside a transaction, a cancelled COPY
@@ -133,22 +140,29 @@ public final class CopyOut {
         let fields = Int(Int16(bitPattern: UInt16(bytes[position]) << 8 | UInt16(bytes[position + 1])))
         position += 2
         if fields == -1 { return false }
-        starts.removeAll(keepingCapacity: true)
-        lengths.removeAll(keepingCapacity: true)
-        for _ in 0..<max(0, fields) {
+        if fields > capacity {
+            starts.deallocate()
+            lengths.deallocate()
+            capacity = fields
+            starts = .allocate(capacity: capacity)
+            lengths = .allocate(capacity: capacity)
+        }
+        fieldCount = 0
+        for k in 0..<max(0, fields) {
             guard position + 4 <= length else { throw malformed("a field without its length") }
             let size = Int(readInt32(bytes, position))
             position += 4
             if size < 0 {
-                starts.append(-1)
-                lengths.append(0)
+                starts[k] = -1
+                lengths[k] = 0
                 continue
             }
             guard position + size <= length else { throw malformed("a field longer than its row") }
-            starts.append(position)
-            lengths.append(size)
+            starts[k] = position
+            lengths[k] = size
             position += size
         }
+        fieldCount = max(0, fields)
         return true
     }
 

@@ -172,24 +172,18 @@ public struct PostgresClusterError: Error, CustomStringConvertible {
 
 /// The canonical schema in PostgreSQL, and SQLite files' rows copied into it.
 public enum PostgresFixtures {
-    /// docs/design.md's tables, in PostgreSQL's types (every value TEXT, as the canonical schema says).
-    public static let schema = """
-        CREATE TABLE customers (
-          id bigint PRIMARY KEY, first_name text NOT NULL, last_name text NOT NULL, email text NOT NULL, phone text,
-          street text, city text, region text, postal_code text, country text NOT NULL, card_number text, card_expiry text,
-          account_status text NOT NULL, services text NOT NULL DEFAULT '[]', created_at text NOT NULL, updated_at text NOT NULL);
-        CREATE TABLE consents (
-          customer_id bigint NOT NULL REFERENCES customers(id), scope text NOT NULL, granted_at text NOT NULL,
-          withdrawn_at text, source text, PRIMARY KEY (customer_id, scope));
-        CREATE TABLE customer_logs (customer_id bigint NOT NULL REFERENCES customers(id), at text NOT NULL, event text NOT NULL);
-        """
+    /// The canonical tables in PostgreSQL: the repository's ops/postgresql-schema.sql, the file operators use.
+    public static func schema() throws -> String {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        return try String(contentsOf: root.appendingPathComponent("ops/postgresql-schema.sql"), encoding: .utf8)
+    }
 
     /// Creates the canonical tables in the database at `url` and copies every row of the SQLite file
     /// at `sqlite` into them (each value as the text SQLite gives for it); grants the cluster's
     /// reader SELECT on them.
     public static func load(sqlite: String, into url: String) throws {
         let connection = try Connection(url: url)
-        try connection.execute(schema)
+        try connection.execute(try schema())
         let source = try Database(path: sqlite, mode: .readOnly)
         try connection.transaction {
             for table in ["customers", "consents", "customer_logs"] {

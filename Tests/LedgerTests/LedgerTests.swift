@@ -238,7 +238,7 @@ struct LedgerTests {
         // Hex keys are kept as raw bytes, half the size; anything else as it is.
         let hex = Array("00ff7a9e".utf8)
         #expect(KeyPacking.pack(hex) == [0xFF, 0x00, 0xFF, 0x7A, 0x9E] && KeyPacking.unpack(KeyPacking.pack(hex)) == hex)
-        for text in ["", "ABCD", "abc", "anna@example.com", "12345"] {
+        for text in ["", "ABCD", "abc", "anna@example.com", "12345", "00fg", "0123456789abcdeF", "12\u{0}3"] {
             let bytes = Array(text.utf8)
             #expect(KeyPacking.unpack(KeyPacking.pack(bytes)) == bytes)
             #expect(bytes.withUnsafeBytes { KeyPacking.matches(KeyPacking.pack(bytes), text: $0) })
