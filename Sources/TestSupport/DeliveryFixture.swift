@@ -167,7 +167,7 @@ public struct DeliveryFixture {
     public func waitUntil(_ sql: String, seconds: Double = 20) -> Bool {
         let deadline = Date().addingTimeInterval(seconds)
         while Date() < deadline {
-            if FileManager.default.fileExists(atPath: state), let value = try? query(sql).first?[0], let n = Int(value ?? "0"), n > 0 {
+            if FileManager.default.fileExists(atPath: state), let value = try? query(sql).first?[0], let n = Int(value), n > 0 {
                 return true
             }
             usleep(10_000)

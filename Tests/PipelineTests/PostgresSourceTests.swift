@@ -4,6 +4,7 @@ import FeedRendering
 import Foundation
 import Pipeline
 import Postgres
+import SQLite
 import TestSupport
 import Testing
 
@@ -149,5 +150,33 @@ struct PostgresSourceTests {
             #expect(!error.message.contains("s3cr3t"))
         }
         #expect(PostgresURL.redacted("postgres://u@h/db?sslmode=require&password=x1") == "postgres://u@h/db?sslmode=require&password=***")
+    }
+
+    @Test("a read stopped part way cancels the COPY on the server: the same connection answers the next question")
+    func stoppedEarly() throws {
+        // 5,000 customers with a 2 KB name: 10 MB of rows, more than the sockets hold, so the server is
+        // still sending when the reader stops.
+        let (_, postgres, cluster) = try twin("pg_stop") { path in
+            let ids = (1...Int64(5000))
+            let name = Value.text(String(repeating: "n", count: 2048))
+            try Fixtures.write(path, customers: ids.map { .init(id: $0, ["first_name": name]) },
+                               consents: ids.map { Fixtures.Consent($0, "offers") })
+        }
+        let source = try CustomerDatabase(path: postgres)
+        let plan = try ExportPlan(partner: makePartner(consent: ["offers"], fields: [MappedField(name: "n", from: "first_name")]),
+                                  pseudonymKey: testKey)
+        let reader = try ChunkedReader(source, plan: plan, range: .all, classify: false)
+        let first = try #require(try reader.nextNumbered())
+        #expect(first.1.count > 0 && first.1.count < 5000)
+        reader.recycle(first.1)
+        reader.stop()
+        // Outside a transaction and inside a new snapshot, the connection is free again.
+        #expect(try source.consents(of: 42).map(\.scope) == ["offers"])
+        var count = 0
+        try source.snapshot { try source.forEachEligibleID(plan) { _ in count += 1 } }
+        #expect(count == 5000)
+        // The server stopped the statement when asked (rather than libpq reading the rest and throwing it away).
+        let log = try cluster.statements(database: postgres, user: PostgresCluster.reader)
+        #expect(log.contains { $0.contains("canceling statement due to user request") }, "\(log.suffix(5))")
     }
 }
