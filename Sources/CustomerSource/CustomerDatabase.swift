@@ -20,6 +20,7 @@ public final class CustomerDatabase {
 
     /// Opens `path` (a file, or a `postgresql://` URL) read-only and checks that it has the canonical tables.
     public init(path: String) throws {
+        try Self.refuseKeywordForm(path)
         if PostgresURL.matches(path) {
             self.path = PostgresURL.redacted(path)
             let connection = try PostgresCustomers.connect(path)
@@ -40,6 +41,14 @@ public final class CustomerDatabase {
         } catch let error as SQLiteError {
             throw ExportError.sourceUnreadable("cannot open the customer database \(path): \(error.message)")
         }
+    }
+
+    /// libpq's keyword/value form (`host=… password=…`) is not taken: it would be read as a file
+    /// name and printed in messages, password and all.
+    public static func refuseKeywordForm(_ path: String) throws {
+        guard PostgresURL.looksLikeKeywords(path) else { return }
+        throw ExportError.usage("--db looks like a libpq keyword/value string (host=… dbname=…); give the server as a "
+                                + "postgresql://user@host/db URL instead (the value is not shown: it may hold a password)")
     }
 
     /// The SQLite connection (nil for a PostgreSQL source), for tests that watch what is read.

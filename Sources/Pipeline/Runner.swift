@@ -119,6 +119,7 @@ public final class Runner: @unchecked Sendable {
 
     /// A wrong `--db` is configuration (exit 2), never a failed delivery; the ledger is never the source.
     func checkSource() throws {
+        try CustomerDatabase.refuseKeywordForm(settings.sourcePath)
         if PostgresURL.matches(settings.sourcePath) { return }
         guard FileManager.default.fileExists(atPath: settings.sourcePath) else {
             throw ExportError.sourceMissing(path: settings.sourcePath)

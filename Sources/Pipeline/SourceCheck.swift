@@ -9,6 +9,7 @@ import Postgres
 /// sentence naming the path, the table or the column.
 public enum SourceCheck {
     public static func check(_ path: String, partners: [Partner]) throws {
+        try CustomerDatabase.refuseKeywordForm(path)
         guard PostgresURL.matches(path) || FileManager.default.fileExists(atPath: path) else { throw ExportError.sourceMissing(path: path) }
         let database = try CustomerDatabase(path: path)
         for partner in partners {

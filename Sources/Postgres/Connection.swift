@@ -1,4 +1,7 @@
 import CPostgres
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A connection to a PostgreSQL server: a small typed layer over libpq.
 ///
@@ -17,15 +20,29 @@ public final class Connection {
     /// The URL with its password removed, for messages.
     public let label: String
 
-    /// Opens `url` (libpq's URI or key=value syntax) and sets up the session: UTF-8, UTC, ISO dates,
-    /// standard strings, and the statements given in `setup`.
+    /// Opens `url` (libpq's URI form) and sets up the session: UTF-8, UTC, ISO dates, standard
+    /// strings, and the statements given in `setup`.
+    ///
+    /// The password never reaches libpq inside the URL: it is taken out (and percent-decoded) here and
+    /// handed over as a parameter of its own, so that no message of libpq's — which quote the URL
+    /// when it is malformed — can contain it. Messages are scrubbed of it all the same.
     public init(url: String, setup: [String] = []) throws {
-        label = PostgresURL.redacted(url)
-        guard let connection = PQconnectdb(url) else {
+        let parts = try PostgresURL.split(url)
+        label = parts.label
+        var keywords = ["dbname"]
+        var values = [parts.url]
+        if let password = parts.password {
+            keywords.append("password")
+            values.append(password)
+        }
+        let connection: OpaquePointer? = withCStrings(keywords) { k in
+            withCStrings(values) { v in PQconnectdbParams(k, v, 1) }
+        }
+        guard let connection else {
             throw PostgresError(message: "out of memory", sqlState: nil, context: "connecting to \(label)")
         }
         guard PQstatus(connection) == CONNECTION_OK else {
-            let message = Self.trimmed(PQerrorMessage(connection))
+            let message = parts.scrub(Self.trimmed(PQerrorMessage(connection)))
             PQfinish(connection)
             throw PostgresError(message: message, sqlState: nil, context: "connecting to \(label)")
         }
@@ -41,6 +58,9 @@ public final class Connection {
     deinit {
         PQfinish(handle)
     }
+
+    /// The password libpq holds for this connection (for tests of how URLs are taken apart).
+    var password: String? { PQpass(handle).map { String(cString: $0) } }
 
     /// Runs one or more statements whose rows, if any, are not wanted.
     public func execute(_ sql: String) throws {
@@ -252,36 +272,147 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
 
 /// PostgreSQL connection URLs as the command line takes them (`--db`, `--state`).
 public enum PostgresURL {
-    /// Whether `text` names a PostgreSQL server (libpq's URI form) rather than a file.
-    public static func matches(_ text: String) -> Bool {
-        text.hasPrefix("postgresql://") || text.hasPrefix("postgres://")
+    /// Whether `text` names a PostgreSQL server (libpq's URI form, scheme in any case) rather than a file.
+    public static func matches(_ text: String) -> Bool { schemeEnd(text) != nil }
+
+    /// Whether `text` looks like libpq's keyword/value form (`host=… password=…`), which `--db` does
+    /// not take: it would be read as a file name, and messages would print it.
+    public static func looksLikeKeywords(_ text: String) -> Bool {
+        let lower = text.lowercased()
+        return !matches(text) && ["host=", "hostaddr=", "dbname=", "user=", "password=", "port="].contains { lower.hasPrefix($0) || lower.contains(" " + $0) }
     }
 
     /// `url` without its password (in the user-info part or a `password=` parameter), for messages.
     public static func redacted(_ url: String) -> String {
-        var text = url
-        if let slash = schemeEnd(text) {
-            let rest = text[slash...]
-            let authorityEnd = rest.firstIndex { $0 == "/" || $0 == "?" } ?? rest.endIndex
-            if let at = rest[..<authorityEnd].lastIndex(of: "@"), let colon = rest[..<at].firstIndex(of: ":") {
-                text.replaceSubrange(colon..<at, with: ":***")
-            }
-        }
-        if let query = text.firstIndex(of: "?") {
-            let head = text[..<query]
-            let parameters = text[text.index(after: query)...].split(separator: "&", omittingEmptySubsequences: false).map { part in
-                part.lowercased().hasPrefix("password=") ? "password=***" : String(part)
-            }
-            text = head + "?" + parameters.joined(separator: "&")
-        }
-        return text
+        (try? split(url, decoding: false).label) ?? "the PostgreSQL URL given (not shown: it may hold a password)"
     }
 
-    /// Where the part after `scheme://` starts.
+    /// A URL taken apart for libpq: without its password, the password on its own (decoded), and
+    /// the label for messages.
+    public struct Parts: Sendable {
+        /// The URL as libpq gets it: lower-case scheme, no password.
+        public let url: String
+        public let password: String?
+        /// The URL with `***` where the password was.
+        public let label: String
+        /// The password as written in the URL (percent-encoded), to scrub from messages too.
+        let written: [String]
+
+        /// `message` with the password, as written or decoded, replaced by `***`.
+        public func scrub(_ message: String) -> String {
+            var text = message
+            for secret in written + (password.map { [$0] } ?? []) where secret.count >= 1 {
+                text = text.replacingAll(secret, with: "***")
+            }
+            return text
+        }
+    }
+
+    /// Splits `url`: the user-info ends at the last `@` before the query (a password may hold an
+    /// unencoded `@` or `/`), the password after the first `:` in it; a `password=` parameter is
+    /// taken out of the query likewise.
+    public static func split(_ url: String, decoding: Bool = true) throws -> Parts {
+        guard let start = schemeEnd(url) else {
+            throw PostgresError(message: "not a postgresql:// URL", sqlState: nil, context: "reading a PostgreSQL URL")
+        }
+        let scheme = url[..<start].lowercased()
+        var rest = String(url[start...])
+        var query = ""
+        if let mark = rest.firstIndex(of: "?") {
+            query = String(rest[rest.index(after: mark)...])
+            rest = String(rest[..<mark])
+        }
+        var password: String?
+        var written: [String] = []
+        var shown = rest
+        if let at = rest.lastIndex(of: "@"), let colon = rest[..<at].firstIndex(of: ":") {
+            let encoded = String(rest[rest.index(after: colon)..<at])
+            written.append(encoded)
+            password = decoding ? try decode(encoded) : nil
+            shown = String(rest[..<colon]) + ":***" + String(rest[at...])
+            rest = String(rest[..<colon]) + String(rest[at...])
+        }
+        var kept: [String] = []
+        var shownQuery: [String] = []
+        if !query.isEmpty {
+            for part in query.split(separator: "&", omittingEmptySubsequences: false).map(String.init) {
+                if part.lowercased().hasPrefix("password=") {
+                    let encoded = String(part.dropFirst("password=".count))
+                    written.append(encoded)
+                    password = decoding ? try decode(encoded) : nil
+                    shownQuery.append("password=***")
+                } else {
+                    kept.append(part)
+                    shownQuery.append(part)
+                }
+            }
+        }
+        let clean = scheme + rest + (kept.isEmpty ? "" : "?" + kept.joined(separator: "&"))
+        let label = scheme + shown + (shownQuery.isEmpty ? "" : "?" + shownQuery.joined(separator: "&"))
+        return Parts(url: clean, password: password, label: label, written: written)
+    }
+
+    /// Percent-decoding of a password; a bad escape or a NUL is refused without quoting it.
+    private static func decode(_ text: String) throws -> String {
+        var bytes: [UInt8] = []
+        var iterator = Array(text.utf8).makeIterator()
+        while let byte = iterator.next() {
+            guard byte == UInt8(ascii: "%") else {
+                bytes.append(byte)
+                continue
+            }
+            guard let high = iterator.next().flatMap(hexValue), let low = iterator.next().flatMap(hexValue) else {
+                throw PostgresError(message: "the password in the URL is not validly percent-encoded (it is not shown)", sqlState: nil,
+                                    context: "reading a PostgreSQL URL")
+            }
+            bytes.append(high << 4 | low)
+        }
+        guard !bytes.contains(0), let decoded = String(validating: bytes, as: UTF8.self) else {
+            throw PostgresError(message: "the password in the URL decodes to a NUL or invalid UTF-8 (it is not shown)", sqlState: nil,
+                                context: "reading a PostgreSQL URL")
+        }
+        return decoded
+    }
+
+    private static func hexValue(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
+        default: nil
+        }
+    }
+
+    /// Where the part after `scheme://` starts (the scheme in any case).
     private static func schemeEnd(_ text: String) -> String.Index? {
-        for prefix in ["postgresql://", "postgres://"] where text.hasPrefix(prefix) {
-            return text.index(text.startIndex, offsetBy: prefix.count)
+        for prefix in ["postgresql://", "postgres://"] {
+            guard text.utf8.count >= prefix.utf8.count else { continue }
+            let head = text.prefix(prefix.count)
+            if head.lowercased() == prefix { return head.endIndex }
         }
         return nil
+    }
+}
+
+/// Calls `body` with `strings` as a NULL-terminated array of C strings.
+func withCStrings<R>(_ strings: [String], _ body: (UnsafePointer<UnsafePointer<CChar>?>) -> R) -> R {
+    let copies = strings.map { strdup($0) }
+    defer { for copy in copies { free(copy) } }
+    let pointers: [UnsafePointer<CChar>?] = copies.map { UnsafePointer($0) } + [nil]
+    return pointers.withUnsafeBufferPointer { body($0.baseAddress!) }
+}
+
+extension String {
+    /// Every occurrence of `target` replaced (no Foundation in this target).
+    func replacingAll(_ target: String, with replacement: String) -> String {
+        guard !target.isEmpty else { return self }
+        var result = ""
+        var rest = Substring(self)
+        while let range = rest.firstRange(of: target) {
+            result += rest[..<range.lowerBound]
+            result += replacement
+            rest = rest[range.upperBound...]
+        }
+        return result + rest
     }
 }

@@ -3,7 +3,7 @@ import ExportCore
 import FeedRendering
 import Foundation
 import Pipeline
-import Postgres
+@testable import Postgres
 import SQLite
 import TestSupport
 import Testing
@@ -178,5 +178,37 @@ struct PostgresSourceTests {
         // The server stopped the statement when asked (rather than libpq reading the rest and throwing it away).
         let log = try cluster.statements(database: postgres, user: PostgresCluster.reader)
         #expect(log.contains { $0.contains("canceling statement due to user request") }, "\(log.suffix(5))")
+    }
+
+    @Test("a password in the URL never appears in a message: malformed URLs, bad escapes, an @ in it, any case of scheme, keyword form")
+    func passwordsNeverPrinted() throws {
+        let cases = [
+            "postgresql://exporter:S3cretPW@[::1:5999/postgres",
+            "postgresql://exporter:S3cretPW%zz@127.0.0.1:1/postgres",
+            "postgresql://exporter:S3cretPW%00@127.0.0.1:1/postgres",
+            "postgresql://exporter:S3c@ret@127.0.0.1:1/postgres?connect_timeout=2",
+            "POSTGRESQL://exporter:S3cretPW@127.0.0.1:1/postgres?connect_timeout=2",
+            "postgres://exporter@127.0.0.1:1/postgres?password=S3cretPW&connect_timeout=2",
+            "host=127.0.0.1 port=1 user=exporter password=S3cretPW",
+        ]
+        for url in cases {
+            do {
+                _ = try CustomerDatabase(path: url)
+                Issue.record("\(url.prefix(20)) connected")
+            } catch let error as ExportError {
+                for secret in ["S3cretPW", "S3c@ret", "ret@", "S3c"] {
+                    #expect(!error.message.contains(secret), "\(error.message)")
+                }
+                #expect(error.code == "source.unreadable" || error.code == "usage", "\(error.code): \(error.message)")
+            }
+        }
+        // The password reaches libpq decoded, as a parameter of its own, and the server is still found.
+        let cluster = try PostgresCluster.shared()
+        let url = "postgresql://postgres:p%40ss%2Fw%C3%B6rd@127.0.0.1:\(cluster.port)/postgres"
+        let connection = try Connection(url: url)
+        #expect(connection.password == "p@ss/wörd")
+        #expect(connection.label == "postgresql://postgres:***@127.0.0.1:\(cluster.port)/postgres")
+        let upper = try Connection(url: "PostgreSQL://postgres@127.0.0.1:\(cluster.port)/postgres")
+        #expect(try upper.query("SELECT 1").text(0, 0) == "1")
     }
 }
