@@ -102,9 +102,7 @@ public struct MerkleFrontier: Equatable, Sendable {
         var hasher = SHA256Hasher()
         withUnsafeBytes(of: UInt8(0)) { hasher.update($0) }
         hasher.update(leaf)
-        let start = storage.count
-        storage.append(contentsOf: repeatElement(0, count: Merkle.hashLength))
-        hasher.finalize { digest in storage.withUnsafeMutableBytes { $0.baseAddress!.advanced(by: start).copyMemory(from: digest.baseAddress!, byteCount: Merkle.hashLength) } }
+        hasher.finalize { digest in storage.append(contentsOf: digest) }
         carry(from: 0)
         size += 1
     }

@@ -90,10 +90,10 @@ public struct LeafWriter: Sendable {
         // One growth of `out`, then bytes copied in place: this runs once per entry recorded.
         let most = head.count + 20 + middle.count + 21 + tail.count + scope.count * 6 + 2 + granted.count
             + grantedAt.count * 6 + 2 + end.count
-        let start = out.count
-        out.append(contentsOf: repeatElement(0, count: most))
-        var n = start
-        out.withUnsafeMutableBytes { buffer in
+        // Written on the stack, then one copy into `out` (growing `out` by a generic sequence of
+        // zeros first showed in profiles).
+        var n = 0
+        withUnsafeTemporaryAllocation(byteCount: most, alignment: 1) { buffer in
             let base = buffer.baseAddress!
             func put(_ bytes: UnsafeRawBufferPointer) {
                 guard bytes.count > 0 else { return }
@@ -150,8 +150,8 @@ public struct LeafWriter: Sendable {
             granted.withUnsafeBytes(put)
             string(grantedAt)
             end.withUnsafeBytes(put)
+            out.append(contentsOf: UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(buffer)[0..<n]))
         }
-        out.removeLast(start + most - n)
     }
 
     static func appendString(_ text: String, to out: inout [UInt8]) {
