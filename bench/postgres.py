@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """make bench (second part): partner-export reading PostgreSQL, against the floor of the same work.
 
-A throw-away PostgreSQL cluster (initdb in bench-data/pg, loopback, a free port) is loaded with the
+A throw-away PostgreSQL cluster (initdb in a folder under /tmp, loopback, a free port) is loaded with the
 same customers as bench.py's SQLite file. The floor is psql reading the same columns with the same
 consent and filter conditions to /dev/null (`\\copy (SELECT …) TO '/dev/null'`); then `preview --out`
 of the JSON partner from PostgreSQL, and the same from the SQLite file for comparison. Wall time is
@@ -16,6 +16,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -42,10 +43,6 @@ class Cluster:
         self.prefix = ["runuser", "-u", "postgres", "--"] if os.getuid() == 0 else []
         if os.getuid() == 0:
             shutil.chown(folder, "postgres", "postgres")
-            path = os.path.dirname(folder)
-            while path != "/":
-                os.chmod(path, os.stat(path).st_mode | 0o711)
-                path = os.path.dirname(path)
         subprocess.check_call(self.prefix + [f"{self.bin}/initdb", "-D", f"{folder}/data", "-A", "trust", "-U", "postgres",
                                              "-E", "UTF8", "--locale=C.UTF-8"], stdout=subprocess.DEVNULL)
         subprocess.check_call(self.prefix + [f"{self.bin}/pg_ctl", "-D", f"{folder}/data", "-l", f"{folder}/log", "-w", "-o",
@@ -87,7 +84,8 @@ def main():
     if not os.path.exists(db):
         print(f"bench: generating {n:,} customers (once; kept in {args.data})", flush=True)
         subprocess.check_call([args.binary, "demo-data", "--customers", str(n), "--seed", "7", "--db", db], stdout=subprocess.DEVNULL)
-    cluster = Cluster(os.path.join(args.data, "pg"))
+    # A folder of its own under /tmp: the server's user must reach it, and nothing above it is loosened.
+    cluster = Cluster(tempfile.mkdtemp(prefix="partner-export-bench-pg-"))
     try:
         started = time.monotonic()
         load(cluster, db)

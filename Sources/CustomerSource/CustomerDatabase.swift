@@ -286,7 +286,7 @@ struct SelectionSQL {
             return "?\(arguments.count)"
         }
         switch value {
-        case .integer(let n): return "\(n)::int8"
+        case .integer(let n): return "'\(n)'::int8"  // quoted: a leading minus binds looser than ::
         case .text(let text): return try postgres.literal(text)
         default: throw ExportError.internalFailure("unexpected value kind in a PostgreSQL selection")
         }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CustomerSource
 import DemoData
 import ExportCore
 import Foundation
@@ -31,6 +32,7 @@ extension PartnerExportCommand {
         func run() throws {
             common.startLogging()
             let path = common.databasePath
+            try CustomerDatabase.refuseKeywordForm(path)
             guard !PostgresURL.matches(path) else {
                 throw ExportError.usage("demo-data writes a SQLite file; to try a PostgreSQL source, load that file into the server "
                                         + "as docs/postgresql.md shows, then pass its URL to --db")

@@ -6,8 +6,9 @@ import Glibc
 /// A connection to a PostgreSQL server: a small typed layer over libpq.
 ///
 /// Not thread-safe: use one connection per thread (or hand it from thread to thread, never share it
-/// at once). Errors carry the server's message, its SQLSTATE and the SQL text, never parameter
-/// values (which may be customer data) and never the password of the URL.
+/// at once). Errors carry the server's message, its SQLSTATE and the SQL text, never the password of
+/// the URL. Parameter values are not added to them, but a server's message may quote one (a
+/// duplicate key's DETAIL): the export's own statements only read.
 ///
 /// ```swift
 /// let connection = try Connection(url: "postgresql://exporter@db.internal/crm?sslmode=verify-full")
@@ -29,12 +30,8 @@ public final class Connection {
     public init(url: String, setup: [String] = []) throws {
         let parts = try PostgresURL.split(url)
         label = parts.label
-        var keywords = ["dbname"]
-        var values = [parts.url]
-        if let password = parts.password {
-            keywords.append("password")
-            values.append(password)
-        }
+        let keywords = ["dbname"] + parts.secrets.map(\.keyword)
+        let values = [parts.url] + parts.secrets.map(\.value)
         let connection: OpaquePointer? = withCStrings(keywords) { k in
             withCStrings(values) { v in PQconnectdbParams(k, v, 1) }
         }
@@ -292,7 +289,9 @@ public enum PostgresURL {
     public struct Parts: Sendable {
         /// The URL as libpq gets it: lower-case scheme, no password.
         public let url: String
-        public let password: String?
+        /// The passwords taken out (decoded), as libpq's keywords: `password`, `sslpassword`.
+        public let secrets: [(keyword: String, value: String)]
+        public var password: String? { secrets.first { $0.keyword == "password" }?.value }
         /// The URL with `***` where the password was.
         public let label: String
         /// The password as written in the URL (percent-encoded), to scrub from messages too.
@@ -301,15 +300,16 @@ public enum PostgresURL {
         /// `message` with the password, as written or decoded, replaced by `***`.
         public func scrub(_ message: String) -> String {
             var text = message
-            for secret in written + (password.map { [$0] } ?? []) where secret.count >= 1 {
+            for secret in written + secrets.map(\.value) where !secret.isEmpty {
                 text = text.replacingAll(secret, with: "***")
             }
             return text
         }
     }
 
-    /// Splits `url`: the user-info ends at the last `@` before the query (a password may hold an
-    /// unencoded `@` or `/`), the password after the first `:` in it; a `password=` parameter is
+    /// Splits `url`: the user-info ends at the last `@` of the URL (a password may hold an unencoded
+    /// `@`, `/` or `?`; an `@` later in the URL only makes more of it hidden), the password after the
+    /// first `:` in it; every parameter whose name ends in `password` (`password`, `sslpassword`) is
     /// taken out of the query likewise.
     public static func split(_ url: String, decoding: Bool = true) throws -> Parts {
         guard let start = schemeEnd(url) else {
@@ -317,39 +317,48 @@ public enum PostgresURL {
         }
         let scheme = url[..<start].lowercased()
         var rest = String(url[start...])
+        var userInfo = ""
+        var written: [String] = []
+        var secrets: [(keyword: String, value: String)] = []
+        var shownUserInfo = ""
+        if let at = rest.lastIndex(of: "@") {
+            userInfo = String(rest[..<at])
+            rest = String(rest[rest.index(after: at)...])
+            if let colon = userInfo.firstIndex(of: ":") {
+                let encoded = String(userInfo[userInfo.index(after: colon)...])
+                written.append(encoded)
+                if decoding { secrets.append(("password", try decode(encoded))) }
+                userInfo = String(userInfo[..<colon])
+                shownUserInfo = userInfo + ":***@"
+            } else {
+                shownUserInfo = userInfo + "@"
+            }
+            userInfo += "@"
+        }
         var query = ""
         if let mark = rest.firstIndex(of: "?") {
             query = String(rest[rest.index(after: mark)...])
             rest = String(rest[..<mark])
         }
-        var password: String?
-        var written: [String] = []
-        var shown = rest
-        if let at = rest.lastIndex(of: "@"), let colon = rest[..<at].firstIndex(of: ":") {
-            let encoded = String(rest[rest.index(after: colon)..<at])
-            written.append(encoded)
-            password = decoding ? try decode(encoded) : nil
-            shown = String(rest[..<colon]) + ":***" + String(rest[at...])
-            rest = String(rest[..<colon]) + String(rest[at...])
-        }
         var kept: [String] = []
         var shownQuery: [String] = []
         if !query.isEmpty {
             for part in query.split(separator: "&", omittingEmptySubsequences: false).map(String.init) {
-                if part.lowercased().hasPrefix("password=") {
-                    let encoded = String(part.dropFirst("password=".count))
+                let name = part.split(separator: "=", maxSplits: 1).first.map { $0.lowercased() } ?? ""
+                if name.hasSuffix("password"), let equals = part.firstIndex(of: "=") {
+                    let encoded = String(part[part.index(after: equals)...])
                     written.append(encoded)
-                    password = decoding ? try decode(encoded) : nil
-                    shownQuery.append("password=***")
+                    if decoding { secrets.append((name, try decode(encoded))) }
+                    shownQuery.append(name + "=***")
                 } else {
                     kept.append(part)
                     shownQuery.append(part)
                 }
             }
         }
-        let clean = scheme + rest + (kept.isEmpty ? "" : "?" + kept.joined(separator: "&"))
-        let label = scheme + shown + (shownQuery.isEmpty ? "" : "?" + shownQuery.joined(separator: "&"))
-        return Parts(url: clean, password: password, label: label, written: written)
+        let clean = scheme + userInfo + rest + (kept.isEmpty ? "" : "?" + kept.joined(separator: "&"))
+        let label = scheme + shownUserInfo + rest + (shownQuery.isEmpty ? "" : "?" + shownQuery.joined(separator: "&"))
+        return Parts(url: clean, secrets: secrets, label: label, written: written)
     }
 
     /// Percent-decoding of a password; a bad escape or a NUL is refused without quoting it.

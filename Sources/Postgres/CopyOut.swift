@@ -65,7 +65,7 @@ public final class CopyOut {
     @inline(__always)
     public func textBytes(_ column: Int32) -> UnsafeRawBufferPointer? {
         let i = Int(column)
-        guard i < fieldCount, let buffer else { return nil }
+        guard i >= 0, i < fieldCount, let buffer else { return nil }
         let start = starts[i]
         guard start >= 0 else { return nil }
         return UnsafeRawBufferPointer(start: UnsafeRawPointer(buffer) + start, count: lengths[i])
@@ -85,7 +85,7 @@ public final class CopyOut {
     }
 
     /// Whether field `column` of the current row is NULL.
-    public func isNull(_ column: Int32) -> Bool { Int(column) >= fieldCount || starts[Int(column)] < 0 }
+    public func isNull(_ column: Int32) -> Bool { column < 0 || Int(column) >= fieldCount || starts[Int(column)] < 0 }
 
     /// Ends the COPY: when rows are still coming, asks the server to cancel it and reads what is
     /// left, so the connection can take the next statement. (Inside a transaction, a cancelled COPY
@@ -130,6 +130,8 @@ public final class CopyOut {
         var position = 0
         if !headerSeen {
             guard length >= 19, Array(bytes[0..<11]) == Self.signature else { throw malformed("no binary COPY signature") }
+            // Bits 16–31 of the flags are critical: a format this reader does not know.
+            guard UInt32(bitPattern: readInt32(bytes, 11)) & 0xFFFF_0000 == 0 else { throw malformed("unknown critical flags") }
             let extensionLength = Int(readInt32(bytes, 15))
             position = 19 + extensionLength
             guard extensionLength >= 0, position <= length else { throw malformed("a header longer than its message") }
@@ -140,6 +142,7 @@ public final class CopyOut {
         let fields = Int(Int16(bitPattern: UInt16(bytes[position]) << 8 | UInt16(bytes[position + 1])))
         position += 2
         if fields == -1 { return false }
+        guard fields >= 0 else { throw malformed("a row with \(fields) fields") }
         if fields > capacity {
             starts.deallocate()
             lengths.deallocate()
@@ -148,7 +151,7 @@ public final class CopyOut {
             lengths = .allocate(capacity: capacity)
         }
         fieldCount = 0
-        for k in 0..<max(0, fields) {
+        for k in 0..<fields {
             guard position + 4 <= length else { throw malformed("a field without its length") }
             let size = Int(readInt32(bytes, position))
             position += 4
@@ -162,7 +165,7 @@ public final class CopyOut {
             lengths[k] = size
             position += size
         }
-        fieldCount = max(0, fields)
+        fieldCount = fields
         return true
     }
 

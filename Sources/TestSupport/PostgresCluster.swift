@@ -58,10 +58,15 @@ public final class PostgresCluster: @unchecked Sendable {
         chmod(folder, 0o755)
         let asRoot = getuid() == 0
         if asRoot { _ = try Self.command(["/usr/bin/chown", "postgres:postgres", folder]) }
+        // Every folder above must be traversable by that user; the test folders live under /tmp, which is.
         var url = URL(fileURLWithPath: folder).deletingLastPathComponent()
         while url.path != "/" {
+            guard access(url.path, X_OK) == 0 else { break }
             var info = stat()
-            if stat(url.path, &info) == 0 && info.st_mode & 0o001 == 0 { chmod(url.path, info.st_mode & 0o7777 | 0o711) }
+            if stat(url.path, &info) == 0 && info.st_mode & 0o001 == 0 {
+                throw PostgresClusterError("\(url.path) is not traversable by others, so the postgres user cannot reach \(folder); "
+                                           + "set TMPDIR to a folder it can reach")
+            }
             url.deleteLastPathComponent()
         }
         func run(_ arguments: [String]) throws -> String {
@@ -180,7 +185,8 @@ public enum PostgresFixtures {
 
     /// Creates the canonical tables in the database at `url` and copies every row of the SQLite file
     /// at `sqlite` into them (each value as the text SQLite gives for it); grants the cluster's
-    /// reader SELECT on them.
+    /// reader SELECT on every column of customers but the card columns, and on consents (the grants
+    /// docs/postgresql.md recommends).
     public static func load(sqlite: String, into url: String) throws {
         let connection = try Connection(url: url)
         try connection.execute(try schema())
@@ -203,6 +209,10 @@ public enum PostgresFixtures {
                 }
             }
         }
-        try connection.execute("GRANT SELECT ON ALL TABLES IN SCHEMA public TO \(PostgresCluster.reader)")
+        // The reader may read what an export may read, and no more: a statement that touched card data
+        // or the logs (even as `SELECT *`) would fail with "permission denied".
+        let readable = try source.columns(of: "customers").filter { !$0.hasPrefix("card_") }
+        try connection.execute("GRANT SELECT (\(readable.joined(separator: ", "))) ON customers TO \(PostgresCluster.reader); "
+                               + "GRANT SELECT ON consents TO \(PostgresCluster.reader)")
     }
 }

@@ -45,39 +45,43 @@ public struct LogEntry: Sendable, Equatable {
     }
 }
 
-/// Writes leaves for many entries of one delivery: what they share is encoded once.
+/// Writes leaves for many entries of one delivery: what they share is encoded once, into one
+/// template (one buffer, so that writing a leaf touches one array, not five).
 public struct LeafWriter: Sendable {
-    private let head: [UInt8]
-    private let middle: [UInt8]
-    private let tail: [UInt8]
+    /// `{"index":` · `,"kind":…,"customer_id":` · `,"fields":[…],"reason":…,"consent_scope":` ·
+    /// `,"consent_granted_at":` · `,"disclosed_at":…}` — the pieces between an entry's own values.
+    private let template: [UInt8]
+    private let cuts: (Int, Int, Int, Int)
 
     public init(kind: DisclosureKind, partner: String, delivery: String, fields: [String], reason: DeletionReason?, disclosedAt: String?) {
-        head = Array(#"{"index":"#.utf8)
-        var middle = Array(#","kind":"#.utf8)
-        Self.appendString(kind.rawValue, to: &middle)
-        middle.append(contentsOf: #","partner":"#.utf8)
-        Self.appendString(partner, to: &middle)
-        middle.append(contentsOf: #","delivery":"#.utf8)
-        Self.appendString(delivery, to: &middle)
-        middle.append(contentsOf: #","customer_id":"#.utf8)
-        self.middle = middle
-        var tail = Array(#","fields":["#.utf8)
+        var template = Array(#"{"index":"#.utf8)
+        let head = template.count
+        template.append(contentsOf: #","kind":"#.utf8)
+        Self.appendString(kind.rawValue, to: &template)
+        template.append(contentsOf: #","partner":"#.utf8)
+        Self.appendString(partner, to: &template)
+        template.append(contentsOf: #","delivery":"#.utf8)
+        Self.appendString(delivery, to: &template)
+        template.append(contentsOf: #","customer_id":"#.utf8)
+        let middle = template.count
+        template.append(contentsOf: #","fields":["#.utf8)
         for (i, field) in fields.enumerated() {
-            if i > 0 { tail.append(UInt8(ascii: ",")) }
-            Self.appendString(field, to: &tail)
+            if i > 0 { template.append(UInt8(ascii: ",")) }
+            Self.appendString(field, to: &template)
         }
-        tail.append(contentsOf: #"],"reason":"#.utf8)
-        if let reason { Self.appendString(reason.rawValue, to: &tail) } else { tail.append(contentsOf: "null".utf8) }
-        tail.append(contentsOf: #","consent_scope":"#.utf8)
-        self.tail = tail
-        var end = Array(#","disclosed_at":"#.utf8)
-        if let disclosedAt { Self.appendString(disclosedAt, to: &end) } else { end.append(contentsOf: "null".utf8) }
-        end.append(UInt8(ascii: "}"))
-        self.end = end
+        template.append(contentsOf: #"],"reason":"#.utf8)
+        if let reason { Self.appendString(reason.rawValue, to: &template) } else { template.append(contentsOf: "null".utf8) }
+        template.append(contentsOf: #","consent_scope":"#.utf8)
+        let tail = template.count
+        template.append(contentsOf: #","consent_granted_at":"#.utf8)
+        let granted = template.count
+        template.append(contentsOf: #","disclosed_at":"#.utf8)
+        if let disclosedAt { Self.appendString(disclosedAt, to: &template) } else { template.append(contentsOf: "null".utf8) }
+        template.append(UInt8(ascii: "}"))
+        self.template = template
+        cuts = (head, middle, tail, granted)
     }
 
-    private let end: [UInt8]
-    private let granted = Array(#","consent_granted_at":"#.utf8)
     private static let hex = Array("0123456789abcdef".utf8)
 
     /// Appends the leaf of one entry to `out`.
@@ -87,72 +91,88 @@ public struct LeafWriter: Sendable {
 
     public func write(index: UInt64, customerID: Int64, scope: UnsafeRawBufferPointer, grantedAt: UnsafeRawBufferPointer,
                       into out: inout [UInt8]) {
-        // One growth of `out`, then bytes copied in place: this runs once per entry recorded.
-        let most = head.count + 20 + middle.count + 21 + tail.count + scope.count * 6 + 2 + granted.count
-            + grantedAt.count * 6 + 2 + end.count
-        // Written on the stack, then one copy into `out` (growing `out` by a generic sequence of
-        // zeros first showed in profiles).
-        var n = 0
-        withUnsafeTemporaryAllocation(byteCount: most, alignment: 1) { buffer in
-            let base = buffer.baseAddress!
-            func put(_ bytes: UnsafeRawBufferPointer) {
-                guard bytes.count > 0 else { return }
-                (base + n).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
-                n += bytes.count
+        withLeaf(index: index, customerID: customerID, scope: scope, grantedAt: grantedAt) { out.append(contentsOf: $0) }
+    }
+
+    /// Calls `body` with the leaf of one entry, written on the stack (valid during the call only):
+    /// this runs once per entry recorded, so nothing is allocated or reference-counted per leaf.
+    public func withLeaf<R>(index: UInt64, customerID: Int64, scope: UnsafeRawBufferPointer, grantedAt: UnsafeRawBufferPointer,
+                            _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        let most = template.count + 20 + 21 + scope.count * 6 + 2 + grantedAt.count * 6 + 2
+        return try template.withUnsafeBytes { pieces in
+            try withUnsafeTemporaryAllocation(byteCount: most, alignment: 1) { buffer in
+                var cursor = LeafCursor(base: buffer.baseAddress!)
+                let (head, middle, tail, granted) = cuts
+                cursor.put(UnsafeRawBufferPointer(rebasing: pieces[0..<head]))
+                cursor.decimal(index, negative: false)
+                cursor.put(UnsafeRawBufferPointer(rebasing: pieces[head..<middle]))
+                cursor.decimal(customerID.magnitude, negative: customerID < 0)
+                cursor.put(UnsafeRawBufferPointer(rebasing: pieces[middle..<tail]))
+                cursor.string(scope)
+                cursor.put(UnsafeRawBufferPointer(rebasing: pieces[tail..<granted]))
+                cursor.string(grantedAt)
+                cursor.put(UnsafeRawBufferPointer(rebasing: pieces[granted...]))
+                return try body(UnsafeRawBufferPointer(start: buffer.baseAddress, count: cursor.n))
             }
-            func decimal(_ value: UInt64, negative: Bool) {
-                if negative {
-                    base.storeBytes(of: UInt8(ascii: "-"), toByteOffset: n, as: UInt8.self)
-                    n += 1
-                }
-                var digits = 1
-                var rest = value / 10
-                while rest > 0 {
-                    digits += 1
-                    rest /= 10
-                }
-                rest = value
-                for i in stride(from: digits - 1, through: 0, by: -1) {
-                    base.storeBytes(of: UInt8(ascii: "0") + UInt8(rest % 10), toByteOffset: n + i, as: UInt8.self)
-                    rest /= 10
-                }
-                n += digits
-            }
-            func string(_ bytes: UnsafeRawBufferPointer) {
-                base.storeBytes(of: UInt8(ascii: "\""), toByteOffset: n, as: UInt8.self)
-                n += 1
-                for byte in bytes {
-                    switch byte {
-                    case UInt8(ascii: "\""), UInt8(ascii: "\\"):
-                        base.storeBytes(of: UInt8(ascii: "\\"), toByteOffset: n, as: UInt8.self)
-                        base.storeBytes(of: byte, toByteOffset: n + 1, as: UInt8.self)
-                        n += 2
-                    case 0..<0x20:
-                        for (i, b) in [UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"),
-                                       Self.hex[Int(byte >> 4)], Self.hex[Int(byte & 0x0F)]].enumerated() {
-                            base.storeBytes(of: b, toByteOffset: n + i, as: UInt8.self)
-                        }
-                        n += 6
-                    default:
-                        base.storeBytes(of: byte, toByteOffset: n, as: UInt8.self)
-                        n += 1
-                    }
-                }
-                base.storeBytes(of: UInt8(ascii: "\""), toByteOffset: n, as: UInt8.self)
-                n += 1
-            }
-            head.withUnsafeBytes(put)
-            decimal(index, negative: false)
-            middle.withUnsafeBytes(put)
-            decimal(customerID.magnitude, negative: customerID < 0)
-            tail.withUnsafeBytes(put)
-            string(scope)
-            granted.withUnsafeBytes(put)
-            string(grantedAt)
-            end.withUnsafeBytes(put)
-            out.append(contentsOf: UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(buffer)[0..<n]))
         }
     }
+
+    /// Writes a leaf's pieces into memory the caller sized for the worst case.
+    private struct LeafCursor {
+        let base: UnsafeMutableRawPointer
+        var n = 0
+
+        mutating func put(_ bytes: UnsafeRawBufferPointer) {
+            guard bytes.count > 0 else { return }
+            (base + n).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
+            n += bytes.count
+        }
+
+        mutating func byte(_ value: UInt8) {
+            base.storeBytes(of: value, toByteOffset: n, as: UInt8.self)
+            n += 1
+        }
+
+        mutating func decimal(_ value: UInt64, negative: Bool) {
+            if negative { byte(UInt8(ascii: "-")) }
+            var digits = 1
+            var rest = value / 10
+            while rest > 0 {
+                digits += 1
+                rest /= 10
+            }
+            rest = value
+            for i in stride(from: digits - 1, through: 0, by: -1) {
+                base.storeBytes(of: UInt8(ascii: "0") + UInt8(rest % 10), toByteOffset: n + i, as: UInt8.self)
+                rest /= 10
+            }
+            n += digits
+        }
+
+        /// A JSON string: `"` and `\` escaped, control characters as \u00XX, everything else as it is.
+        mutating func string(_ bytes: UnsafeRawBufferPointer) {
+            byte(UInt8(ascii: "\""))
+            for value in bytes {
+                switch value {
+                case UInt8(ascii: "\""), UInt8(ascii: "\\"):
+                    byte(UInt8(ascii: "\\"))
+                    byte(value)
+                case 0..<0x20:
+                    byte(UInt8(ascii: "\\"))
+                    byte(UInt8(ascii: "u"))
+                    byte(UInt8(ascii: "0"))
+                    byte(UInt8(ascii: "0"))
+                    byte(LeafWriter.hexDigit(value >> 4))
+                    byte(LeafWriter.hexDigit(value & 0x0F))
+                default:
+                    byte(value)
+                }
+            }
+            byte(UInt8(ascii: "\""))
+        }
+    }
+
+    static func hexDigit(_ value: UInt8) -> UInt8 { value < 10 ? UInt8(ascii: "0") + value : UInt8(ascii: "a") + value - 10 }
 
     static func appendString(_ text: String, to out: inout [UInt8]) {
         var text = text

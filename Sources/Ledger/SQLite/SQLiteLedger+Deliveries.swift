@@ -384,14 +384,14 @@ private final class HashedLeaves: @unchecked Sendable {
     init(tree: MerkleFrontier) { self.tree = tree }
 
     func hash(manifest: [UInt8], scopes: [[UInt8]], leaves: LeafWriter) {
-        var leaf: [UInt8] = []
         do {
             try manifest.withUnsafeBytes { raw in
                 try Manifest.forEachGrant(in: raw) { id, scope, grant in
                     guard scope < scopes.count else { throw ManifestError() }
-                    leaf.removeAll(keepingCapacity: true)
-                    scopes[scope].withUnsafeBytes { leaves.write(index: tree.size, customerID: id, scope: $0, grantedAt: grant, into: &leaf) }
-                    leaf.withUnsafeBytes { tree.appendLeaf($0) }
+                    // Hashed where it is written (no copy of the leaf per entry).
+                    scopes[scope].withUnsafeBytes { scope in
+                        leaves.withLeaf(index: tree.size, customerID: id, scope: scope, grantedAt: grant) { tree.appendLeaf($0) }
+                    }
                 }
             }
             result = tree
