@@ -5,6 +5,7 @@ import Foundation
 import Logging
 import Ledger
 import Pipeline
+import Postgres
 
 /// The options every subcommand takes (docs/design.md, "Commands"), each with an environment variable and a default.
 struct CommonOptions: ParsableArguments {
@@ -37,6 +38,16 @@ struct CommonOptions: ParsableArguments {
     var metricsOption: String?
 
     var environment: [String: String] { Host.environment }
+
+    /// A ledger in PostgreSQL is not built yet: a `postgresql://` state (or libpq's keyword form) is
+    /// refused at once, without repeating it (it may hold a password), instead of being taken for a
+    /// folder name.
+    func validate() throws {
+        if PostgresURL.matches(statePath) || PostgresURL.looksLikeKeywords(statePath) {
+            throw ValidationError("--state takes the ledger's SQLite file; a ledger in PostgreSQL is not available yet "
+                                  + "(the value given is not shown: it may hold a password)")
+        }
+    }
 
     var databasePath: String { databaseOption ?? environment["PARTNER_EXPORT_DB"] ?? "customers.sqlite" }
     var statePath: String { stateOption ?? environment["PARTNER_EXPORT_STATE"] ?? "state/ledger.sqlite" }

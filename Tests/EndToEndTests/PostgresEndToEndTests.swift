@@ -47,5 +47,11 @@ struct PostgresEndToEndTests {
         #expect(wrong.status == 2, "\(wrong.output)")
         #expect(wrong.output.contains("postgresql://exporter:***@127.0.0.1:1/crm"), "\(wrong.output)")
         #expect(!wrong.output.contains("hunter2"))
+        // A ledger in PostgreSQL is refused plainly (not taken for a folder called "postgresql:"), its URL not repeated.
+        let state = try Binary.run(["runs", "--config", fixture.config.path, "--db", url,
+                                    "--state", "postgresql://exporter:hunter2@127.0.0.1:1/ledger"], environment: fixture.environment)
+        #expect(state.status == 2, "\(state.output)")
+        #expect(state.output.contains("a ledger in PostgreSQL is not available yet"), "\(state.output)")
+        #expect(!state.output.contains("hunter2"))
     }
 }
