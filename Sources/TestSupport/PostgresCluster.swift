@@ -53,7 +53,10 @@ public final class PostgresCluster: @unchecked Sendable {
 
     init() throws {
         let bin = try Self.programs()
+        Self.stopAbandoned(bin)
         folder = TestFiles.temporaryDirectory("pg").path
+        // Whose cluster this is: a later test process stops it if this one was killed before its exit handler ran.
+        try String(getpid()).write(toFile: "\(folder)/owner.pid", atomically: true, encoding: .utf8)
         // The server runs as `postgres`: the folder and those above it must be reachable by that user.
         chmod(folder, 0o755)
         let asRoot = getuid() == 0
@@ -91,6 +94,21 @@ public final class PostgresCluster: @unchecked Sendable {
         port = chosen
         let admin = try Connection(url: "postgresql://postgres@127.0.0.1:\(chosen)/postgres")
         try admin.execute("CREATE ROLE \(Self.reader) LOGIN")
+    }
+
+    /// Clusters of earlier test processes that were killed (their exit handler never ran): stopped and
+    /// removed, so that killed test runs do not leave servers behind.
+    static func stopAbandoned(_ bin: String) {
+        let temporary = FileManager.default.temporaryDirectory.path
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: temporary)) ?? [] where entry.hasPrefix("partner-export-pg-") {
+            let folder = "\(temporary)/\(entry)"
+            guard let text = try? String(contentsOfFile: "\(folder)/owner.pid", encoding: .utf8),
+                  let owner = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)),
+                  kill(owner, 0) != 0 && errno == ESRCH else { continue }
+            let arguments = ["\(bin)/pg_ctl", "-D", "\(folder)/data", "-m", "immediate", "stop"]
+            _ = try? command(getuid() == 0 ? ["/usr/sbin/runuser", "-u", "postgres", "--"] + arguments : arguments)
+            try? FileManager.default.removeItem(atPath: folder)
+        }
     }
 
     /// Stops the server at once (its data is thrown away with the folder).
