@@ -11,28 +11,16 @@ public final class CopyOut {
     let sql: String
     private var buffer: UnsafeMutablePointer<CChar>?
     private var length = 0
-    /// Per field of the current row: its offset in `buffer` (-1 for NULL) and length. Plain memory,
-    /// not arrays: this is written for every field of every row.
-    private var starts: UnsafeMutablePointer<Int>
-    private var lengths: UnsafeMutablePointer<Int>
-    private var capacity = 64
-    private var fieldCount = 0
-    private var headerSeen = false
+    private let rows = CopyRows()
     public private(set) var finished = false
-
-    static let signature: [UInt8] = Array("PGCOPY\n".utf8) + [0xFF, 0x0D, 0x0A, 0x00]
 
     init(connection: Connection, sql: String) {
         self.connection = connection
         self.sql = sql
-        starts = .allocate(capacity: capacity)
-        lengths = .allocate(capacity: capacity)
     }
 
     deinit {
         reset()
-        starts.deallocate()
-        lengths.deallocate()
     }
 
     /// Moves to the next row; false at the end (and the COPY's outcome checked).
@@ -54,7 +42,11 @@ public final class CopyOut {
             }
             buffer = data
             length = Int(n)
-            if try parse() { return true }
+            do {
+                if try rows.parse(UnsafeRawBufferPointer(start: data, count: length)) { return true }
+            } catch let error as CopyRows.Malformed {
+                throw PostgresError(message: "the COPY data is malformed: \(error.what)", sqlState: nil, context: sql)
+            }
             release()
         }
         return false
@@ -64,11 +56,8 @@ public final class CopyOut {
     /// the next ``step()``.
     @inline(__always)
     public func textBytes(_ column: Int32) -> UnsafeRawBufferPointer? {
-        let i = Int(column)
-        guard i >= 0, i < fieldCount, let buffer else { return nil }
-        let start = starts[i]
-        guard start >= 0 else { return nil }
-        return UnsafeRawBufferPointer(start: UnsafeRawPointer(buffer) + start, count: lengths[i])
+        guard let buffer, let (start, count) = rows.field(Int(column)) else { return nil }
+        return UnsafeRawBufferPointer(start: UnsafeRawPointer(buffer) + start, count: count)
     }
 
     /// Field `column` as an integer (an `int8`, `int4` or `int2` field; 0 for NULL).
@@ -85,7 +74,7 @@ public final class CopyOut {
     }
 
     /// Whether field `column` of the current row is NULL.
-    public func isNull(_ column: Int32) -> Bool { column < 0 || Int(column) >= fieldCount || starts[Int(column)] < 0 }
+    public func isNull(_ column: Int32) -> Bool { rows.field(Int(column)) == nil }
 
     /// Ends the COPY: when rows are still coming, asks the server to cancel it and reads what is
     /// left, so the connection can take the next statement. (Inside a transaction, a cancelled COPY
@@ -122,27 +111,63 @@ public final class CopyOut {
         if let failure { throw failure }
     }
 
-    /// Reads the fields of the row in `buffer`; false for a message with no row (the header alone,
-    /// or the trailer).
-    private func parse() throws -> Bool {
-        guard let buffer else { return false }
-        let bytes = UnsafeRawBufferPointer(start: buffer, count: length)
+}
+
+/// The binary COPY format's rows, parsed in place from one message at a time: per field of the
+/// current row its offset (-1 for NULL) and length, kept in plain memory (written for every field of
+/// every row). Every length is checked against the message before it is used.
+final class CopyRows {
+    struct Malformed: Error {
+        let what: String
+    }
+
+    static let signature: [UInt8] = Array("PGCOPY\n".utf8) + [0xFF, 0x0D, 0x0A, 0x00]
+
+    private var starts: UnsafeMutablePointer<Int>
+    private var lengths: UnsafeMutablePointer<Int>
+    private var capacity = 64
+    private(set) var fieldCount = 0
+    private var headerSeen = false
+
+    init() {
+        starts = .allocate(capacity: capacity)
+        lengths = .allocate(capacity: capacity)
+    }
+
+    deinit {
+        starts.deallocate()
+        lengths.deallocate()
+    }
+
+    /// Field `i` of the last row parsed: offset and length in its message, nil for NULL or no such field.
+    @inline(__always)
+    func field(_ i: Int) -> (Int, Int)? {
+        guard i >= 0, i < fieldCount, starts[i] >= 0 else { return nil }
+        return (starts[i], lengths[i])
+    }
+
+    /// Reads the row in `bytes` (one CopyData message); false for a message with no row (the header
+    /// alone, or the trailer).
+    func parse(_ bytes: UnsafeRawBufferPointer) throws -> Bool {
+        let length = bytes.count
+        fieldCount = 0
         var position = 0
         if !headerSeen {
-            guard length >= 19, Array(bytes[0..<11]) == Self.signature else { throw malformed("no binary COPY signature") }
-            // Bits 16–31 of the flags are critical: a format this reader does not know.
-            guard UInt32(bitPattern: readInt32(bytes, 11)) & 0xFFFF_0000 == 0 else { throw malformed("unknown critical flags") }
+            guard length >= 19, Array(bytes[0..<11]) == Self.signature else { throw Malformed(what: "no binary COPY signature") }
+            // Flag bits 0–15 are format-critical, bit 16 says each row carries an OID first: either is a
+            // format this reader does not read (bits 17–31 may be ignored).
+            guard UInt32(bitPattern: readInt32(bytes, 11)) & 0x0001_FFFF == 0 else { throw Malformed(what: "unexpected header flags") }
             let extensionLength = Int(readInt32(bytes, 15))
             position = 19 + extensionLength
-            guard extensionLength >= 0, position <= length else { throw malformed("a header longer than its message") }
+            guard extensionLength >= 0, position <= length else { throw Malformed(what: "a header longer than its message") }
             headerSeen = true
             if position == length { return false }
         }
-        guard position + 2 <= length else { throw malformed("a row without its field count") }
+        guard position + 2 <= length else { throw Malformed(what: "a row without its field count") }
         let fields = Int(Int16(bitPattern: UInt16(bytes[position]) << 8 | UInt16(bytes[position + 1])))
         position += 2
         if fields == -1 { return false }
-        guard fields >= 0 else { throw malformed("a row with \(fields) fields") }
+        guard fields >= 0 else { throw Malformed(what: "a row with \(fields) fields") }
         if fields > capacity {
             starts.deallocate()
             lengths.deallocate()
@@ -150,31 +175,28 @@ public final class CopyOut {
             starts = .allocate(capacity: capacity)
             lengths = .allocate(capacity: capacity)
         }
-        fieldCount = 0
         for k in 0..<fields {
-            guard position + 4 <= length else { throw malformed("a field without its length") }
+            guard position + 4 <= length else { throw Malformed(what: "a field without its length") }
             let size = Int(readInt32(bytes, position))
             position += 4
             if size < 0 {
+                guard size == -1 else { throw Malformed(what: "a field of length \(size)") }
                 starts[k] = -1
                 lengths[k] = 0
                 continue
             }
-            guard position + size <= length else { throw malformed("a field longer than its row") }
+            guard size <= length - position else { throw Malformed(what: "a field longer than its row") }
             starts[k] = position
             lengths[k] = size
             position += size
         }
+        guard position == length else { throw Malformed(what: "bytes after the row's last field") }
         fieldCount = fields
         return true
     }
 
     private func readInt32(_ bytes: UnsafeRawBufferPointer, _ at: Int) -> Int32 {
         Int32(bitPattern: UInt32(bytes[at]) << 24 | UInt32(bytes[at + 1]) << 16 | UInt32(bytes[at + 2]) << 8 | UInt32(bytes[at + 3]))
-    }
-
-    private func malformed(_ what: String) -> PostgresError {
-        PostgresError(message: "the COPY data is malformed: \(what)", sqlState: nil, context: sql)
     }
 }
 

@@ -236,4 +236,47 @@ struct PostgresSourceTests {
         let upper = try Connection(url: "PostgreSQL://postgres@127.0.0.1:\(cluster.port)/postgres")
         #expect(try upper.query("SELECT 1").text(0, 0) == "1")
     }
+
+    @Test("the binary COPY reader: header, fields, NULLs and the trailer read in place; every malformed length refused, never read past")
+    func copyFormat() throws {
+        func be16(_ v: Int16) -> [UInt8] { withUnsafeBytes(of: v.bigEndian, Array.init) }
+        func be32(_ v: Int32) -> [UInt8] { withUnsafeBytes(of: v.bigEndian, Array.init) }
+        let header = CopyRows.signature + be32(0) + be32(0)
+        let row = be16(3) + be32(8) + be32(0) + be32(42) + be32(-1) + be32(3) + Array("abc".utf8)
+        func parse(_ messages: [[UInt8]]) throws -> [[Int]?] {
+            let rows = CopyRows()
+            var found: [[Int]?] = []
+            for message in messages {
+                if try message.withUnsafeBytes({ try rows.parse($0) }) {
+                    found.append((0..<rows.fieldCount).flatMap { i -> [Int] in rows.field(i).map { [$0.0, $0.1] } ?? [-1] })
+                } else {
+                    found.append(nil)
+                }
+            }
+            return found
+        }
+        // The header with the first row, a second row, the trailer in a message of its own.
+        #expect(try parse([header + row, row, be16(-1)]) == [[25, 8, -1, 41, 3], [6, 8, -1, 22, 3], nil])
+        // The header alone, then rows.
+        #expect(try parse([header, row]) == [nil, [6, 8, -1, 22, 3]])
+        let broken: [(String, [[UInt8]])] = [
+            ("no signature", [Array("PGCOPY\n".utf8) + [0, 0, 0, 0] + be32(0) + be32(0)]),
+            ("critical flag", [CopyRows.signature + be32(1) + be32(0)]),
+            ("OIDs", [CopyRows.signature + be32(1 << 16) + be32(0)]),
+            ("extension longer than the message", [CopyRows.signature + be32(0) + be32(100)]),
+            ("negative extension", [CopyRows.signature + be32(0) + be32(-5)]),
+            ("negative field count", [header, be16(-2)]),
+            ("count without fields", [header, be16(2) + be32(1) + [7]]),
+            ("field longer than the row", [header, be16(1) + be32(Int32.max) + [1, 2]]),
+            ("field length below -1", [header, be16(1) + be32(-7)]),
+            ("half a length", [header, be16(1) + [0, 0]]),
+            ("bytes after the last field", [header, be16(1) + be32(1) + [1, 2, 3]]),
+            ("half a count", [header, [0]]),
+        ]
+        for (label, messages) in broken {
+            #expect(throws: CopyRows.Malformed.self, "\(label)") { _ = try parse(messages) }
+        }
+        // Ignorable flags (bits 17–31) are ignored.
+        #expect(try parse([CopyRows.signature + be32(1 << 20) + be32(0) + row]) == [[25, 8, -1, 41, 3]])
+    }
 }
