@@ -12,17 +12,19 @@ enum Hex {
         return table
     }()
 
+    /// Written on the stack, then one copy into `out` (as the log's leaves and the ledger's keys are:
+    /// growing `out` by a generic sequence of zeros first showed in profiles).
     static func append(_ bytes: UnsafeRawBufferPointer, to out: inout [UInt8]) {
-        let start = out.count
-        out.append(contentsOf: repeatElement(0, count: bytes.count * 2))
-        out.withUnsafeMutableBufferPointer { buffer in
-            pairs.withUnsafeBufferPointer { table in
-                var k = start
+        let count = bytes.count * 2
+        pairs.withUnsafeBufferPointer { table in
+            withUnsafeTemporaryAllocation(of: UInt8.self, capacity: count) { buffer in
+                var k = 0
                 for b in bytes {
                     buffer[k] = table[Int(b) &* 2]
                     buffer[k &+ 1] = table[Int(b) &* 2 &+ 1]
                     k &+= 2
                 }
+                out.append(contentsOf: UnsafeBufferPointer(rebasing: buffer[0..<count]))
             }
         }
     }
