@@ -38,7 +38,7 @@ let package = Package(
         .target(name: "FeedRendering", dependencies: ["ExportCore", "CLibXML2"], swiftSettings: hotPath),
         // recover -> select -> minimise -> render -> batch -> deliver -> record: PartnerRun.swift, and the Runner
         // that `run` and `rerun` share; preview, dry run, metrics.
-        .target(name: "Pipeline", dependencies: ["ExportCore", "ExportConfig", "CustomerSource", "FeedRendering", "Delivery", "Ledger", "Postgres",
+        .target(name: "Pipeline", dependencies: ["ExportCore", "ExportConfig", "CustomerSource", "FeedRendering", "Delivery", "Ledger",
                                                  "Reports", "SafeFiles"],
                 swiftSettings: hotPath),
         // The `--json` shapes and the stored run report: one Codable type per shape.

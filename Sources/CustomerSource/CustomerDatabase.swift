@@ -1,4 +1,5 @@
 import ExportCore
+import Foundation
 import Postgres
 import SQLite
 
@@ -40,6 +41,15 @@ public final class CustomerDatabase {
             try checkKeys(database)
         } catch let error as SQLiteError {
             throw ExportError.sourceUnreadable("cannot open the customer database \(path): \(error.message)")
+        }
+    }
+
+    /// That `path` names a source at all, before anything opens it: a server URL, or a file that
+    /// exists (``ExportError/sourceMissing(path:)`` otherwise); libpq's keyword form is refused.
+    public static func checkPresent(_ path: String) throws {
+        try refuseKeywordForm(path)
+        guard PostgresURL.matches(path) || FileManager.default.fileExists(atPath: path) else {
+            throw ExportError.sourceMissing(path: path)
         }
     }
 
@@ -153,7 +163,7 @@ public final class CustomerDatabase {
         if let through = range.through { conditions.append("c.id <= \(try sql.literal(.integer(through)))") }
         let reason = classify && !cases.isEmpty ? "CASE \(cases.joined(separator: " ")) ELSE -1 END" : "-1"
         let selected = idOnly ? [sql.integer("c.id")]
-            : [sql.integer(reason)] + plan.columns.names.map { $0 == "id" ? sql.integer("c.id") : sql.text("c.\(quote($0))") }
+            : [sql.integer(reason)] + plan.columns.names.map { $0 == "id" ? sql.integer("c.id") : sql.text("c.\(SelectionSQL.quote($0))") }
                 + contract.consent.indices.map { sql.text("k\($0).granted_at") }
         var text = "SELECT \(selected.joined(separator: ", ")) FROM customers AS c " + joins.joined(separator: " ")
         if !conditions.isEmpty { text += " WHERE " + conditions.joined(separator: " AND ") }
@@ -258,9 +268,6 @@ public final class CustomerDatabase {
         }
     }
 
-    func quote(_ identifier: String) -> String {
-        "\"" + identifier.replacingOccurrences(of: "\"", with: "\"\"") + "\""
-    }
 }
 
 /// A selection's SQL and, for SQLite, the values bound to its `?N` parameters.
@@ -295,8 +302,12 @@ struct SelectionSQL {
     /// `c.column IN (values…)`: compared as text in PostgreSQL, whatever the column's type.
     mutating func filterTest(_ filter: Filter) throws -> String {
         let values = try filter.values.map { try literal(.text($0)) }
-        let column = "c.\"" + filter.column.replacingOccurrences(of: "\"", with: "\"\"") + "\""
-        return "\(text(column)) IN (\(values.joined(separator: ", ")))"
+        return "\(text("c." + Self.quote(filter.column))) IN (\(values.joined(separator: ", ")))"
+    }
+
+    /// `identifier` as a quoted SQL identifier (the same in both dialects).
+    static func quote(_ identifier: String) -> String {
+        "\"" + identifier.replacingOccurrences(of: "\"", with: "\"\"") + "\""
     }
 
     /// True when `test` is false or NULL (a NULL never passes a filter).

@@ -1,6 +1,5 @@
 import ArgumentParser
 import Foundation
-import Postgres
 import CustomerSource
 import ExportCore
 import Ledger
@@ -101,7 +100,7 @@ extension PartnerExportCommand {
                 Terminal.warning("the configuration could not be read (\(error)); partners are named by their ids")
             }
             var consents: [(scope: String, grantedAt: String?, withdrawnAt: String?)]?
-            if PostgresURL.matches(common.databasePath) || FileManager.default.fileExists(atPath: common.databasePath) {
+            if (try? CustomerDatabase.checkPresent(common.databasePath)) != nil {
                 consents = try? CustomerDatabase(path: common.databasePath).consents(of: customerID)
             }
             let audit = Audit(files: Audit.Files(stateFolder: common.stateDirectory, environment: common.environment))

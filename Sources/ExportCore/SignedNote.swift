@@ -57,7 +57,7 @@ public struct NoteSigner: Sendable {
 
     /// The secret form, for the key file.
     public var encoded: String {
-        "PRIVATE+KEY+\(name)+\(Self.hex(keyID))+" + Data([0x01] + key.seed).base64EncodedString()
+        "PRIVATE+KEY+\(name)+\(Hex.string(keyID))+" + Data([0x01] + key.seed).base64EncodedString()
     }
 
     public init(encoded text: String) throws {
@@ -67,7 +67,7 @@ public struct NoteSigner: Sendable {
             throw SignedNoteError("not a signer key (expected PRIVATE+KEY+name+id+key)")
         }
         try self.init(name: String(parts[2]), key: try Ed25519Key(seed: Array(bytes.dropFirst())))
-        guard Self.hex(keyID) == parts[3] else { throw SignedNoteError("the signer key's id does not match its key") }
+        guard Hex.string(keyID) == parts[3] else { throw SignedNoteError("the signer key's id does not match its key") }
     }
 
     /// A signed note: the text (ending in a newline), a blank line, and this key's signature line.
@@ -77,7 +77,6 @@ public struct NoteSigner: Sendable {
         return text + "\n" + "\u{2014} \(name) " + Data(keyID + signature).base64EncodedString() + "\n"
     }
 
-    static func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
 }
 
 public struct NoteVerifier: Sendable, Equatable {
@@ -97,12 +96,12 @@ public struct NoteVerifier: Sendable, Equatable {
             throw SignedNoteError("not a verifier key (expected name+id+key)")
         }
         self.init(name: String(parts[0]), publicKey: Array(bytes.dropFirst()))
-        guard NoteSigner.hex(keyID) == parts[1] else { throw SignedNoteError("the verifier key's id does not match its key") }
+        guard Hex.string(keyID) == parts[1] else { throw SignedNoteError("the verifier key's id does not match its key") }
     }
 
     public var keyID: [UInt8] { Self.keyID(name: name, publicKey: publicKey) }
 
-    public var encoded: String { "\(name)+\(NoteSigner.hex(keyID))+" + Data([0x01] + publicKey).base64EncodedString() }
+    public var encoded: String { "\(name)+\(Hex.string(keyID))+" + Data([0x01] + publicKey).base64EncodedString() }
 
     static func keyID(name: String, publicKey: [UInt8]) -> [UInt8] {
         var hasher = SHA256Hasher()
@@ -135,7 +134,7 @@ public struct NoteVerifier: Sendable, Equatable {
             if Ed25519Key.isValid(signature: Array(bytes.dropFirst(4)), of: Array(text.utf8), publicKey: publicKey) { return text }
         }
         throw SignedNoteError(named ? "the signature of \(name) does not match the note (altered, or forged)"
-                                    : "not signed by \(name)'s key \(NoteSigner.hex(keyID))")
+                                    : "not signed by \(name)'s key \(Hex.string(keyID))")
     }
 }
 

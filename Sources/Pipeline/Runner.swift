@@ -3,7 +3,6 @@ import ExportConfig
 import ExportCore
 import Foundation
 import Ledger
-import Postgres
 import Reports
 
 /// The batch job as one call: `run PARTNER…`, `run --all`, `run --due` and `rerun` all come here and
@@ -119,11 +118,7 @@ public final class Runner: @unchecked Sendable {
 
     /// A wrong `--db` is configuration (exit 2), never a failed delivery; the ledger is never the source.
     func checkSource() throws {
-        try CustomerDatabase.refuseKeywordForm(settings.sourcePath)
-        if PostgresURL.matches(settings.sourcePath) { return }
-        guard FileManager.default.fileExists(atPath: settings.sourcePath) else {
-            throw ExportError.sourceMissing(path: settings.sourcePath)
-        }
+        try CustomerDatabase.checkPresent(settings.sourcePath)
         if Self.sameFile(settings.sourcePath, settings.statePath) {
             throw ExportError.usage("--state \(settings.statePath) is the customer database (--db): the ledger must be a file of "
                                     + "its own")

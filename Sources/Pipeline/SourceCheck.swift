@@ -1,16 +1,13 @@
 import CustomerSource
 import ExportConfig
 import ExportCore
-import Foundation
-import Postgres
 
 /// The customer database is shared configuration: a missing file (or a server that cannot be reached), a missing table or a column a
 /// selected partner reads is checked before anything starts, and stops the command (exit 2) with a
 /// sentence naming the path, the table or the column.
 public enum SourceCheck {
     public static func check(_ path: String, partners: [Partner]) throws {
-        try CustomerDatabase.refuseKeywordForm(path)
-        guard PostgresURL.matches(path) || FileManager.default.fileExists(atPath: path) else { throw ExportError.sourceMissing(path: path) }
+        try CustomerDatabase.checkPresent(path)
         let database = try CustomerDatabase(path: path)
         for partner in partners {
             let columns = (try? SourceColumns(reading: partner.mapping.fields.map(\.from)))?.names ?? []

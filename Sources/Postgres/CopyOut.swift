@@ -73,9 +73,6 @@ public final class CopyOut {
         }
     }
 
-    /// Whether field `column` of the current row is NULL.
-    public func isNull(_ column: Int32) -> Bool { rows.field(Int(column)) == nil }
-
     /// Ends the COPY: when rows are still coming, asks the server to cancel it and reads what is
     /// left, so the connection can take the next statement. (Inside a transaction, a cancelled COPY
     /// leaves it aborted: the caller ends it.)

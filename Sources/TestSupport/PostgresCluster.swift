@@ -72,9 +72,7 @@ public final class PostgresCluster: @unchecked Sendable {
             }
             url.deleteLastPathComponent()
         }
-        func run(_ arguments: [String]) throws -> String {
-            try Self.command(asRoot ? ["/usr/sbin/runuser", "-u", "postgres", "--"] + arguments : arguments)
-        }
+        func run(_ arguments: [String]) throws -> String { try Self.command(Self.asServerUser(arguments)) }
         _ = try run(["\(bin)/initdb", "-D", "\(folder)/data", "-A", "trust", "-U", "postgres", "-E", "UTF8", "--locale=C.UTF-8"])
         var lastError: Error?
         var chosen: Int?
@@ -106,7 +104,7 @@ public final class PostgresCluster: @unchecked Sendable {
                   let owner = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)),
                   kill(owner, 0) != 0 && errno == ESRCH else { continue }
             let arguments = ["\(bin)/pg_ctl", "-D", "\(folder)/data", "-m", "immediate", "stop"]
-            _ = try? command(getuid() == 0 ? ["/usr/sbin/runuser", "-u", "postgres", "--"] + arguments : arguments)
+            _ = try? command(asServerUser(arguments))
             try? FileManager.default.removeItem(atPath: folder)
         }
     }
@@ -115,7 +113,7 @@ public final class PostgresCluster: @unchecked Sendable {
     public func stop() {
         let bin = (try? Self.programs()) ?? "/usr/lib/postgresql/15/bin"
         let arguments = ["\(bin)/pg_ctl", "-D", "\(folder)/data", "-m", "immediate", "stop"]
-        _ = try? Self.command(getuid() == 0 ? ["/usr/sbin/runuser", "-u", "postgres", "--"] + arguments : arguments)
+        _ = try? Self.command(Self.asServerUser(arguments))
         try? FileManager.default.removeItem(atPath: folder)
     }
 
@@ -152,6 +150,11 @@ public final class PostgresCluster: @unchecked Sendable {
         }
         if let current { result.append(current) }
         return result
+    }
+
+    /// `arguments` as the `postgres` user when this process is root (the server refuses to run as root).
+    static func asServerUser(_ arguments: [String]) -> [String] {
+        getuid() == 0 ? ["/usr/sbin/runuser", "-u", "postgres", "--"] + arguments : arguments
     }
 
     /// Runs `arguments` and waits for it; throws with its output when it fails.

@@ -82,8 +82,6 @@ public struct LeafWriter: Sendable {
         cuts = (head, middle, tail, granted)
     }
 
-    private static let hex = Array("0123456789abcdef".utf8)
-
     /// Appends the leaf of one entry to `out`.
     public func write(index: UInt64, customerID: Int64, scope: [UInt8], grantedAt: [UInt8], into out: inout [UInt8]) {
         scope.withUnsafeBytes { s in grantedAt.withUnsafeBytes { g in write(index: index, customerID: customerID, scope: s, grantedAt: g, into: &out) } }
@@ -179,28 +177,12 @@ public struct LeafWriter: Sendable {
         text.withUTF8 { appendString(UnsafeRawBufferPointer($0), to: &out) }
     }
 
-    /// A JSON string: `"` and `\` escaped, control characters as \u00XX, everything else as it is.
+    /// A JSON string, escaped as in every leaf (``LeafCursor/string(_:)``), appended to `out`.
     static func appendString(_ bytes: UnsafeRawBufferPointer, to out: inout [UInt8]) {
-        out.append(UInt8(ascii: "\""))
-        // Most values (scopes, times, ids) need no escape: copied whole.
-        if !bytes.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
-            out.append(contentsOf: bytes)
-            out.append(UInt8(ascii: "\""))
-            return
+        withUnsafeTemporaryAllocation(byteCount: bytes.count * 6 + 2, alignment: 1) { buffer in
+            var cursor = LeafCursor(base: buffer.baseAddress!)
+            cursor.string(bytes)
+            out.append(contentsOf: UnsafeRawBufferPointer(start: buffer.baseAddress, count: cursor.n))
         }
-        for byte in bytes {
-            switch byte {
-            case UInt8(ascii: "\""), UInt8(ascii: "\\"):
-                out.append(UInt8(ascii: "\\"))
-                out.append(byte)
-            case 0..<0x20:
-                out.append(contentsOf: #"\u00"#.utf8)
-                out.append(hex[Int(byte >> 4)])
-                out.append(hex[Int(byte & 0x0F)])
-            default:
-                out.append(byte)
-            }
-        }
-        out.append(UInt8(ascii: "\""))
     }
 }
