@@ -106,7 +106,7 @@ struct CommonOptions: ParsableArguments {
 enum ReadOnlyLedger {
     /// What partners hold, for `preview` and `run --dry-run`: nil when there is no ledger yet, or when
     /// an earlier version wrote it (the next run migrates it); then everything counts as new.
-    static func holdings(_ common: CommonOptions) throws -> SQLiteLedger? {
+    static func holdings(_ common: CommonOptions) throws -> SQLLedger? {
         guard FileManager.default.fileExists(atPath: common.statePath) else { return nil }
         do {
             return try open(common)
@@ -116,7 +116,7 @@ enum ReadOnlyLedger {
         }
     }
 
-    static func open(_ common: CommonOptions) throws -> SQLiteLedger {
+    static func open(_ common: CommonOptions) throws -> SQLLedger {
         // What a reader is shown must be the ledger the tool wrote: a folder others can write to is refused here too.
         try StateFolder.check(common.stateDirectory, create: false)
         return try SQLiteLedger.open(at: common.statePath, access: .read)

@@ -49,7 +49,7 @@ public struct Retention {
         let lock = try StateLock(folder: folder, now: Timestamps.rfc3339(settings.time.now()))
         defer { withExtendedLifetime(lock) {} }
         let ledger = try SQLiteLedger.open(at: settings.statePath, access: .write(create: false))
-        let store = FilePayloadStore(folder: ledger.folder)
+        let store = FilePayloadStore(folder: SQLiteLedger.folder(of: ledger.location))
         // The ledger's times are the run clock's; files are dated by the real clock, whatever the run clock says.
         let now = settings.time.now()
         let fileNow = Date()
@@ -76,7 +76,7 @@ public struct Retention {
         // Files no delivery refers to (left by a crash between writing and recording, or earlier versions' gzips).
         let referenced = try ledger.payloadPaths()
         for path in Self.files(under: store.absolute("payloads")) where isOlder(path, than: fileNow, days: settings.payloadDays) {
-            let relative = String(path.dropFirst(ledger.folder.count + 1))
+            let relative = String(path.dropFirst(store.folder.count + 1))
             let base = relative.hasSuffix(".gz") ? String(relative.dropLast(3)) : relative
             if !referenced.contains(base) || relative.hasSuffix(".gz") {
                 let (bytes, removed) = remove(path)

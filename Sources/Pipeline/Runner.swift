@@ -98,7 +98,7 @@ public final class Runner: @unchecked Sendable {
         // The file says a run is in progress: if this process dies, it keeps saying so (an alert can see it).
         writeMetrics(ledger)
         let context = RunContext(runID: runID, trigger: trigger, sourcePath: settings.sourcePath,
-                                 payloads: FilePayloadStore(folder: ledger.folder), policy: settings.policy, time: settings.time,
+                                 payloads: FilePayloadStore(folder: SQLiteLedger.folder(of: ledger.location)), policy: settings.policy, time: settings.time,
                                  random: settings.random, events: settings.events, allowDeletions: settings.allowDeletions)
         let reports = forEachPartner(partners, ledger: ledger) { partner, connection in
             let outcome = self.runPartner(partner, mode: mode, context: context, ledger: connection)

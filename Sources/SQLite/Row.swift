@@ -64,6 +64,12 @@ public struct RowError: Error, Sendable, CustomStringConvertible {
     public let problem: String
     public let sql: String
 
+    public init(column: String, problem: String, sql: String) {
+        self.column = column
+        self.problem = problem
+        self.sql = sql
+    }
+
     public var description: String { "column '\(column)' \(problem) (while reading \(sql.prefix(120)))" }
 }
 

@@ -4,7 +4,7 @@ import CSQLite
 public final class Statement {
     let handle: OpaquePointer
     let database: Database
-    let sql: String
+    public let sql: String
 
     init(handle: OpaquePointer, database: Database, sql: String) {
         self.handle = handle
@@ -85,6 +85,8 @@ public final class Statement {
     }
 
     public var columnCount: Int32 { sqlite3_column_count(handle) }
+
+    public func columnName(_ column: Int32) -> String? { sqlite3_column_name(handle, column).map { String(cString: $0) } }
 
     public func isNull(_ column: Int32) -> Bool { sqlite3_column_type(handle, column) == SQLITE_NULL }
 

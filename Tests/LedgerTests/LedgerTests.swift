@@ -13,7 +13,7 @@ struct LedgerTests {
         return folder
     }
 
-    func ledger() throws -> SQLiteLedger {
+    func ledger() throws -> SQLLedger {
         try SQLiteLedger.open(at: folder() + "/ledger.sqlite", access: .write(create: true))
     }
 
@@ -46,7 +46,7 @@ struct LedgerTests {
     @Test("the ledger file is owner-only, and disclosures are written only with a delivered status, with the counters")
     func deliveredOnly() throws {
         let ledger = try ledger()
-        #expect(((try FileManager.default.attributesOfItem(atPath: ledger.path))[.posixPermissions] as? Int) == 0o600)
+        #expect(((try FileManager.default.attributesOfItem(atPath: ledger.location))[.posixPermissions] as? Int) == 0o600)
         try ledger.startRun(id: "r1", trigger: .manual, partners: ["p"], at: "2026-11-27T02:00:00Z")
         let delivery = try ledger.createDelivery(newDelivery("d1", customers: [10, 11]), superseding: nil, at: "t")
         try ledger.beginAttempt(delivery: delivery, number: 1, run: "r1", at: "2026-11-27T02:00:01Z")

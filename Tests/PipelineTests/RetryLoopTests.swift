@@ -76,7 +76,7 @@ struct RetryLoopTests {
     }
 
     /// A ledger with one pending delivery of customers 1…3, in a folder of its own.
-    static func ledgerWithDelivery() throws -> (SQLiteLedger, DeliveryRecord) {
+    static func ledgerWithDelivery() throws -> (SQLLedger, DeliveryRecord) {
         let folder = TestFiles.temporaryDirectory("retry")
         let state = folder.appendingPathComponent("state")
         try FileManager.default.createDirectory(at: state, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])

@@ -4,9 +4,8 @@ import SQLite
 
 /// The ledger in a SQLite file of the tool's own (WAL, full sync for the commit before a request
 /// leaves). A file that exists must be a partner-export ledger (`application_id`, or the tables of
-/// the first version): anything else is refused untouched. Not thread-safe: one connection per thread
-/// (``connect()``).
-public final class SQLiteLedger: LedgerStore {
+/// the first version): anything else is refused untouched.
+public enum SQLiteLedger {
     /// How a command uses the ledger.
     public enum Access: Sendable {
         /// Read only: the file must exist and be a ledger; nothing is written, not even WAL mode.
@@ -15,26 +14,25 @@ public final class SQLiteLedger: LedgerStore {
         case write(create: Bool)
     }
 
-    let database: Database
-    public let path: String
-    let access: Access
-
-    public var location: String { path }
-
-    /// The folder the ledger lives in: payloads, the lock and metrics go beside it.
-    public var folder: String {
+    /// The folder the ledger at `path` lives in: payloads, the lock and metrics go beside it.
+    public static func folder(of path: String) -> String {
         let folder = Paths.folder(of: path)
         return folder.isEmpty ? "." : folder
     }
 
-    private init(database: Database, path: String, access: Access) {
-        self.database = database
-        self.path = path
-        self.access = access
+    static func ledger(_ database: Database, path: String, access: Access) -> SQLLedger {
+        SQLLedger(database: database, location: path) {
+            let database = try openDatabase(path, mode: {
+                if case .read = access { return .readOnly }
+                return .readWrite
+            }())
+            if case .write = access { try configureForWriting(database) }
+            return ledger(database, path: path, access: access)
+        }
     }
 
     /// Opens the ledger at `path` (see ``Access``).
-    public static func open(at path: String, access: Access) throws -> SQLiteLedger {
+    public static func open(at path: String, access: Access) throws -> SQLLedger {
         let folder = Paths.folder(of: path)
         var info = stat()
         let exists = lstat(path, &info) == 0
@@ -45,14 +43,13 @@ public final class SQLiteLedger: LedgerStore {
             }
             try checkIsLedger(path)
             let database = try openDatabase(path, mode: .readOnly)
-            let ledger = SQLiteLedger(database: database, path: path, access: access)
-            let version = try ledger.schemaVersion()
+            let version = try schemaVersion(database)
             guard version == Schema.migrations.count else {
                 throw version > Schema.migrations.count ? newerVersion(path, version)
                     : ExportError.ledger("the ledger \(path) was written by an earlier partner-export (schema \(version)); "
                                          + "the next run, rerun or prune brings it up to date")
             }
-            return ledger
+            return ledger(database, path: path, access: access)
         case .write(let create):
             try StateFolder.check(folder, create: create)
             if exists {
@@ -63,21 +60,11 @@ public final class SQLiteLedger: LedgerStore {
                 try createFresh(at: path)
             }
             let database = try openDatabase(path, mode: .readWrite)
-            let ledger = SQLiteLedger(database: database, path: path, access: access)
-            try ledger.configureForWriting()
-            try ledger.migrate(fresh: false)
+            try configureForWriting(database)
+            let ledger = ledger(database, path: path, access: access)
+            try migrate(ledger, database, fresh: false)
             return ledger
         }
-    }
-
-    public func connect() throws -> any LedgerStore {
-        let database = try Self.openDatabase(path, mode: {
-            if case .read = access { return .readOnly }
-            return .readWrite
-        }())
-        let ledger = SQLiteLedger(database: database, path: path, access: access)
-        if case .write = access { try ledger.configureForWriting() }
-        return ledger
     }
 
     private static func openDatabase(_ path: String, mode: Database.Mode) throws -> Database {
@@ -88,8 +75,8 @@ public final class SQLiteLedger: LedgerStore {
         }
     }
 
-    private func configureForWriting() throws {
-        chmod(path, 0o600)
+    private static func configureForWriting(_ database: Database) throws {
+        chmod(database.path, 0o600)
         // WAL: commits are durable against a killed process; the one that must survive a power cut
         // too, an attempt about to leave, is synced on its own (see beginAttempt).
         try database.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; "
@@ -148,11 +135,10 @@ public final class SQLiteLedger: LedgerStore {
         close(fd)
         do {
             try {
-                let ledger = SQLiteLedger(database: try openDatabase(temporary, mode: .readWrite), path: temporary,
-                                          access: .write(create: true))
-                try ledger.configureForWriting()
-                try ledger.migrate(fresh: true)
-                try ledger.database.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                let database = try openDatabase(temporary, mode: .readWrite)
+                try configureForWriting(database)
+                try migrate(ledger(database, path: temporary, access: .write(create: true)), database, fresh: true)
+                try database.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             }()
             // link() never replaces: if another process made the ledger meanwhile, that one stands.
             if link(temporary, path) != 0 && errno != EEXIST {
@@ -177,58 +163,30 @@ public final class SQLiteLedger: LedgerStore {
         }
     }
 
-    private func schemaVersion() throws -> Int { Int(try database.scalarInt("PRAGMA user_version") ?? 0) }
+    private static func schemaVersion(_ database: Database) throws -> Int { Int(try database.scalarInt("PRAGMA user_version") ?? 0) }
 
     private static func newerVersion(_ path: String, _ version: Int) -> ExportError {
         ExportError.ledger("the ledger \(path) was written by a newer partner-export (schema \(version)); upgrade first")
     }
 
-    private func migrate(fresh: Bool) throws {
-        let version = try schemaVersion()
-        guard version <= Schema.migrations.count else { throw Self.newerVersion(path, version) }
+    private static func migrate(_ ledger: SQLLedger, _ database: Database, fresh: Bool) throws {
+        let path = database.path
+        let version = try schemaVersion(database)
+        guard version <= Schema.migrations.count else { throw newerVersion(path, version) }
         for (index, migration) in Schema.migrations.enumerated() where index >= version {
             if migration.rebuildsTables { try database.execute("PRAGMA foreign_keys = OFF") }
             try database.transaction {
                 try database.execute(migration.sql)
                 // The log's tree over the rows already there is computed here, not in SQL.
-                if index == 3 { try buildLogState() }
+                if index == 3 { try ledger.buildLogState() }
                 if migration.rebuildsTables {
-                    let problems = try database.prepare("PRAGMA foreign_key_check").rows { _ in 1 }
+                    let problems = try database.prepare("PRAGMA foreign_key_check").rows { (_: Row) in 1 }
                     guard problems.isEmpty else { throw LedgerError.damaged("migrating the ledger \(path) broke its references") }
                 }
                 try database.execute("PRAGMA user_version = \(index + 1)")
                 try database.execute("PRAGMA application_id = \(Schema.applicationID)")
             }
             if migration.rebuildsTables { try database.execute("PRAGMA foreign_keys = ON") }
-        }
-    }
-
-    // MARK: - Helpers for the conformance's files
-
-    func optional(_ value: String?) -> Value { value.map { .text($0) } ?? .null }
-    func optional(_ value: Int?) -> Value { value.map { .integer(Int64($0)) } ?? .null }
-    func optional(_ value: Int64?) -> Value { value.map { .integer($0) } ?? .null }
-
-    /// Runs `body`, turning SQLite's failures into ledger errors naming the file.
-    func checked<T>(_ body: () throws -> T) throws -> T {
-        do {
-            return try body()
-        } catch let error as SQLiteError {
-            throw ExportError.ledger("the ledger \(path): \(error.message)")
-        }
-    }
-}
-
-/// The ledger's small JSON columns (lists of names, shapes, counts).
-enum Column {
-    static func encode<T: Encodable>(_ value: T) -> String { (try? JSONCoding.compact(value)) ?? "[]" }
-
-    static func decode<T: Decodable>(_ type: T.Type, _ text: String?, column: String) throws -> T {
-        guard let text else { throw LedgerError.damaged("the ledger's \(column) column is NULL") }
-        do {
-            return try JSONCoding.decode(type, from: text)
-        } catch {
-            throw LedgerError.damaged("the ledger's \(column) column is not the JSON this version writes")
         }
     }
 }

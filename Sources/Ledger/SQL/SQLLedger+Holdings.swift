@@ -1,7 +1,7 @@
 import ExportCore
 import SQLite
 
-extension SQLiteLedger: HoldingsLog {
+extension SQLLedger: HoldingsLog {
     public func holdingsCount(partner: String) throws -> Int {
         try checked { Int(try database.scalarInt("SELECT count(*) FROM holdings WHERE partner = ?", [.text(partner)]) ?? 0) }
     }

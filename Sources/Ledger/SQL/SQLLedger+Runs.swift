@@ -1,7 +1,7 @@
 import ExportCore
 import SQLite
 
-extension SQLiteLedger: RunLog {
+extension SQLLedger: RunLog {
     public func startRun(id: String, trigger: RunTrigger, partners: [String], at time: String) throws {
         try checked {
             try database.prepare("INSERT INTO runs (id, started_at, trigger, partners) VALUES (?, ?, ?, ?)")
@@ -45,8 +45,7 @@ extension SQLiteLedger: RunLog {
     public func runs(limit: Int?) throws -> [RunRecord] {
         try checked {
             let statement = try database.prepare("SELECT id, started_at, finished_at, trigger, status, partners FROM runs "
-                                                 + "ORDER BY started_at DESC, rowid DESC LIMIT ?")
-            try statement.bind([.integer(Int64(limit ?? -1))])
+                                                 + "ORDER BY started_at DESC, rowid DESC" + (limit.map { " LIMIT \($0)" } ?? ""))
             return try statement.rows(RunRecord.init(row:))
         }
     }
@@ -88,7 +87,7 @@ extension SQLiteLedger: RunLog {
 }
 
 extension RunRecord {
-    init(row: Row) throws {
+    init(row: LedgerRow) throws {
         self.init(id: try row.text("id"), startedAt: try row.text("started_at"), finishedAt: try row.optionalText("finished_at"),
                   trigger: try .decoded(try row.text("trigger"), column: "runs.trigger"),
                   status: try .decoded(try row.text("status"), column: "runs.status"),
@@ -97,7 +96,7 @@ extension RunRecord {
 }
 
 extension PartnerRunRecord {
-    init(row: Row) throws {
+    init(row: LedgerRow) throws {
         self.init(partner: try row.text("partner"), status: try .decoded(try row.text("status"), column: "run_partners.status"),
                   eligible: try row.int("eligible"), records: try row.int("records"), rejected: try row.int("rejected"),
                   deliveries: try row.int("deliveries"), bytes: try row.int("bytes"), startedAt: try row.text("started_at"),

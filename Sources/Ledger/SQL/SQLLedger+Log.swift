@@ -3,13 +3,19 @@ import SQLite
 
 /// The tamper-evident disclosure log (docs/audit.md): every row of `disclosures` is an entry with a
 /// leaf index; the tree's state (`log_state`) is updated in the transaction that writes the entries.
-extension SQLiteLedger: AuditLog {
+extension SQLLedger: AuditLog {
     public func logState() throws -> LogState {
-        try checked {
-            let statement = try database.prepare("SELECT frontier, pruned FROM log_state WHERE id = 1")
+        try checked { try logState(forUpdate: false) }
+    }
+
+    /// The tree's state; `forUpdate`: locked until the transaction ends, for the transaction that grows it.
+    func logState(forUpdate: Bool) throws -> LogState {
+        do {
+            let statement = try database.prepare("SELECT frontier, pruned FROM log_state WHERE id = 1" + (forUpdate ? database.forUpdate : ""))
+            defer { statement.reset() }
             return try withExtendedLifetime(statement) {
                 guard try statement.step(), let tree = statement.textBytes(0), let pruned = statement.textBytes(1) else {
-                    throw LedgerError.damaged("the ledger \(path) has no state for its disclosure log")
+                    throw LedgerError.damaged("the ledger \(location) has no state for its disclosure log")
                 }
                 return LogState(tree: try MerkleFrontier(decoding: Array(tree)), pruned: try MerkleFrontier(decoding: Array(pruned)))
             }
@@ -24,11 +30,11 @@ extension SQLiteLedger: AuditLog {
 
     func leaves(from: UInt64, before: UInt64?, _ body: (LogLeafRow) throws -> Void) throws {
         do {
-            let statement = try database.prepare("""
+            let statement = try database.prepareStreaming("""
                 SELECT x.log_index, x.kind, x.customer_id, x.scope, x.granted_at, x.reason, x.delivery,
                        d.partner, d.id, d.fields, d.key_field, d.delivered_at
                 FROM disclosures AS x JOIN deliveries AS d ON d.seq = x.delivery
-                WHERE (x.log_index IS NULL OR x.log_index >= ?1) AND (?2 IS NULL OR x.log_index < ?2) ORDER BY x.log_index
+                WHERE (x.log_index IS NULL OR x.log_index >= ?1) AND (?2 IS NULL OR x.log_index < ?2) ORDER BY x.log_index NULLS FIRST
                 """)
             try statement.bind([.integer(Int64(bitPattern: from)), before.map { .integer(Int64(bitPattern: $0)) } ?? .null])
             var writers = LeafWriters()
@@ -63,12 +69,12 @@ extension SQLiteLedger: AuditLog {
         guard boundary > state.pruned.size else { return }
         try leaves(from: state.pruned.size, before: boundary) { row in
             guard let index = row.index, index == Int64(state.pruned.size) else {
-                throw LedgerError.damaged("the disclosure log of \(path) is not numbered 0, 1, 2…: run 'partner-export audit verify' before pruning")
+                throw LedgerError.damaged("the disclosure log of \(location) is not numbered 0, 1, 2…: run 'partner-export audit verify' before pruning")
             }
             state.pruned.append(leafHash: Merkle.leafHash(row.leaf))
         }
         guard state.pruned.size == boundary else {
-            throw LedgerError.damaged("the disclosure log of \(path) misses entries before \(boundary): run 'partner-export audit verify'")
+            throw LedgerError.damaged("the disclosure log of \(location) misses entries before \(boundary): run 'partner-export audit verify'")
         }
         try database.prepare("UPDATE log_state SET pruned = ? WHERE id = 1").run([.blob(state.pruned.encoded())])
     }
@@ -78,23 +84,24 @@ extension SQLiteLedger: AuditLog {
         var tree = MerkleFrontier()
         try leaves(from: 0, before: nil) { row in
             guard let index = row.index, index == Int64(tree.size) else {
-                throw LedgerError.damaged("the disclosure rows of \(path) cannot be numbered for the log")
+                throw LedgerError.damaged("the disclosure rows of \(location) cannot be numbered for the log")
             }
             tree.append(leafHash: Merkle.leafHash(row.leaf))
         }
-        try database.prepare("INSERT OR REPLACE INTO log_state (id, frontier, pruned) VALUES (1, ?, ?)")
+        try database.prepare("INSERT INTO log_state (id, frontier, pruned) VALUES (1, ?, ?) "
+                             + "ON CONFLICT (id) DO UPDATE SET frontier = excluded.frontier, pruned = excluded.pruned")
             .run([.blob(tree.encoded()), .blob(MerkleFrontier().encoded())])
     }
 
     /// Inside the transaction that writes entries: the tree as it stands, appended to, saved once.
     final class LogAppender {
-        private let ledger: SQLiteLedger
+        private let ledger: SQLLedger
         private var state: LogState
         private var leaf: [UInt8] = []
 
-        init(_ ledger: SQLiteLedger) throws {
+        init(_ ledger: SQLLedger) throws {
             self.ledger = ledger
-            state = try ledger.logState()
+            state = try ledger.logState(forUpdate: true)
         }
 
         /// The index the next entry gets.
@@ -124,7 +131,7 @@ private struct LeafWriters {
     private var cache: [String: LeafWriter] = [:]
     private var seq: Int64?
 
-    mutating func writer(for statement: Statement) throws -> LeafWriter {
+    mutating func writer(for statement: any LedgerStatement) throws -> LeafWriter {
         let delivery = statement.int64(6)
         if delivery != seq {
             cache.removeAll(keepingCapacity: true)

@@ -1,7 +1,7 @@
 import ExportCore
 import SQLite
 
-extension SQLiteLedger: DisclosureLog {
+extension SQLLedger: DisclosureLog {
     /// Uses the (customer_id, …) primary key: one index search however many rows there are.
     public func disclosures(customerID: Int64) throws -> [DisclosureRecord] {
         try checked {

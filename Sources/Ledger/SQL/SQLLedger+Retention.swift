@@ -1,7 +1,7 @@
 import ExportCore
 import SQLite
 
-extension SQLiteLedger: RetentionLog {
+extension SQLLedger: RetentionLog {
     public func payloadsToPrune(createdBefore cutoff: String, includeFailed: Bool) throws
         -> (prunable: [DeliveryRecord], kept: [DeliveryRecord]) {
         let candidates = try select(where: "payload_pruned_at IS NULL AND created_at < ? AND status != 'pending' AND in_doubt = 0",

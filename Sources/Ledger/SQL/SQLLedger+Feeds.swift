@@ -1,7 +1,7 @@
 import ExportCore
 import SQLite
 
-extension SQLiteLedger: FeedLog {
+extension SQLLedger: FeedLog {
     static let feedColumns = "id, partner, run_id, started_at, shape, rendered, batches, completed_at, completed_by, superseded_by"
 
     public func startFeed(_ feed: FeedRecord) throws {
@@ -33,7 +33,7 @@ extension SQLiteLedger: FeedLog {
         try checked {
             try database.transaction {
                 guard let current = try self.feed(feed) else { throw LedgerError.damaged("there is no feed \(feed) in the ledger") }
-                try database.prepare("UPDATE feeds SET rendered = 1, batches = max(batches, ?) WHERE id = ?")
+                try database.prepare("UPDATE feeds SET rendered = 1, batches = CASE WHEN batches > ?1 THEN batches ELSE ?1 END WHERE id = ?2")
                     .run([.integer(Int64(batches)), .text(feed)])
                 let older = try select(where: """
                     partner = ? AND feed != ? AND status IN ('pending', 'failed', 'rejected', 'held') AND in_doubt = 0
@@ -80,7 +80,7 @@ extension SQLiteLedger: FeedLog {
 }
 
 extension FeedRecord {
-    init(row: Row) throws {
+    init(row: LedgerRow) throws {
         self.init(id: try row.text("id"), partner: try row.text("partner"), runID: try row.text("run_id"),
                   startedAt: try row.text("started_at"), shape: try row.text("shape"), rendered: try row.bool("rendered"),
                   batches: try row.int("batches"), completedAt: try row.optionalText("completed_at"),

@@ -2,7 +2,7 @@ import ExportCore
 import Foundation
 import SQLite
 
-extension SQLiteLedger: DeliveryLog {
+extension SQLLedger: DeliveryLog {
     static let deliveryColumns = """
         seq, id, run_id, feed, partner, batch, record_count, notice_count, last_customer, bytes, sha256, records_offset, records_length,
         payload_path, content_type, gzip, status, attempts, in_doubt, last_http_status, last_error, last_error_code, answer_prefix,
@@ -40,14 +40,12 @@ extension SQLiteLedger: DeliveryLog {
 
     public func beginAttempt(delivery: DeliveryRecord, number: Int, run: String, at time: String) throws {
         try checked {
-            try database.execute("PRAGMA synchronous = FULL")
-            defer { try? database.execute("PRAGMA synchronous = NORMAL") }
-            try database.transaction {
+            try database.durably { try database.transaction {
                 try database.prepare("INSERT INTO attempts (delivery, number, run_id, started_at) VALUES (?, ?, ?, ?)")
                     .run([.integer(delivery.seq), .integer(Int64(number)), .text(run), .text(time)])
                 try database.prepare("UPDATE deliveries SET attempts = ? WHERE seq = ?")
                     .run([.integer(Int64(number)), .integer(delivery.seq)])
-            }
+            } }
         }
     }
 
@@ -91,7 +89,7 @@ extension SQLiteLedger: DeliveryLog {
                 }
                 try database.prepare("""
                     UPDATE deliveries SET status = ?, last_http_status = coalesce(?, last_http_status), last_error = ?,
-                      last_error_code = ?, answer_prefix = ?, in_doubt = CASE WHEN ? THEN 0 ELSE (in_doubt OR ?) END,
+                      last_error_code = ?, answer_prefix = ?, in_doubt = CASE WHEN ? = 1 THEN 0 WHEN ? = 1 THEN 1 ELSE in_doubt END,
                       delivered_at = ? WHERE seq = ?
                     """).run([.text(status.rawValue), optional(result.httpStatus), optional(error), optional(code),
                               .blob(result.answerPrefix), .integer(refused ? 1 : 0), .integer(inDoubt ? 1 : 0),
@@ -140,9 +138,9 @@ extension SQLiteLedger: DeliveryLog {
     func supersedeRow(_ delivery: DeliveryRecord, by successor: String?, reason: String, at time: String) throws -> Bool {
         try database.prepare("""
             UPDATE deliveries SET status = 'superseded', superseded_by = ?, last_error = ?, delivered_at = NULL,
-              payload_pruned_at = coalesce(payload_pruned_at, ?), manifest = x'', changes = x''
+              payload_pruned_at = coalesce(payload_pruned_at, ?), manifest = ?, changes = ?
             WHERE seq = ? AND in_doubt = 0 AND status IN ('pending', 'failed', 'rejected', 'held')
-            """).run([optional(successor), .text(reason), .text(time), .integer(delivery.seq)])
+            """).run([optional(successor), .text(reason), .text(time), .blob([]), .blob([]), .integer(delivery.seq)])
         return database.changes == 1
     }
 
@@ -156,7 +154,8 @@ extension SQLiteLedger: DeliveryLog {
             return Array(bytes)
         }
         let insert = try database.prepare(
-            "INSERT OR IGNORE INTO disclosures (customer_id, delivery, scope, granted_at, confirmed, log_index) VALUES (?, ?, ?, ?, 1, ?)")
+            "INSERT INTO disclosures (customer_id, delivery, scope, granted_at, confirmed, log_index) VALUES (?, ?, ?, ?, 1, ?) "
+            + "ON CONFLICT DO NOTHING")
         try insert.bind(.integer(delivery.seq), at: 2)
         let leaves = LeafWriter(kind: .disclosure, partner: delivery.partner, delivery: delivery.id, fields: delivery.fields,
                                 reason: nil, disclosedAt: time)
@@ -210,7 +209,7 @@ extension SQLiteLedger: DeliveryLog {
     /// Once its customers are in `disclosures`, a delivery's manifest is personal data nothing needs: it
     /// goes, and so does its change set (applied to `holdings`).
     private func clearManifest(_ delivery: DeliveryRecord) throws {
-        try database.prepare("UPDATE deliveries SET manifest = x'', changes = x'' WHERE seq = ?").run([.integer(delivery.seq)])
+        try database.prepare("UPDATE deliveries SET manifest = ?, changes = ? WHERE seq = ?").run([.blob([]), .blob([]), .integer(delivery.seq)])
     }
 
     /// What the partner now holds: each new or changed record's key and digest, and for each deletion
@@ -231,10 +230,10 @@ extension SQLiteLedger: DeliveryLog {
         // Only the holding the notice names: a notice for a key replaced by a new one (an e-mail key whose
         // address changed) must not forget the record just sent under the new key. An unknown key (a
         // ledger from before keys) is the one the notice names.
-        let forget = try database.prepare("DELETE FROM holdings WHERE partner = ?1 AND customer_id = ?2 AND (key = ?3 OR key = x'')")
+        let forget = try database.prepare("DELETE FROM holdings WHERE partner = ?1 AND customer_id = ?2 AND (key = ?3 OR length(key) = 0)")
         let notice = try database.prepare("""
-            INSERT OR IGNORE INTO disclosures (customer_id, delivery, scope, granted_at, confirmed, kind, reason, log_index)
-            VALUES (?1, ?2, '', '', 1, 'deletion', ?3, ?4)
+            INSERT INTO disclosures (customer_id, delivery, scope, granted_at, confirmed, kind, reason, log_index)
+            VALUES (?1, ?2, '', '', 1, 'deletion', ?3, ?4) ON CONFLICT DO NOTHING
             """)
         // A notice carries the key field alone.
         let keyStatement = try database.prepare("SELECT key_field FROM deliveries WHERE seq = ?")
@@ -344,7 +343,7 @@ extension SQLiteLedger: DeliveryLog {
     func select(where condition: String, _ arguments: [Value], order: String = "seq", limit: Int? = nil) throws -> [DeliveryRecord] {
         try checked {
             let statement = try database.prepare("SELECT \(Self.deliveryColumns) FROM deliveries WHERE \(condition) "
-                                                 + "ORDER BY \(order) LIMIT \(limit ?? -1)")
+                                                 + "ORDER BY \(order)" + (limit.map { " LIMIT \($0)" } ?? ""))
             try statement.bind(arguments)
             return try statement.rows(DeliveryRecord.init(row:))
         }
@@ -352,7 +351,7 @@ extension SQLiteLedger: DeliveryLog {
 }
 
 extension DeliveryRecord {
-    init(row: Row) throws {
+    init(row: LedgerRow) throws {
         let offset = try row.int("records_offset")
         self.init(
             seq: try row.int64("seq"), id: try row.text("id"), runID: try row.text("run_id"), feed: try row.text("feed"),

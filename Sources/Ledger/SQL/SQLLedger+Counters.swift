@@ -1,13 +1,13 @@
 import ExportCore
 import SQLite
 
-extension SQLiteLedger: CounterLog {
+extension SQLLedger: CounterLog {
     public func add(_ amount: Int, to counter: String, partner: String) throws {
         guard amount != 0 else { return }
         try checked {
             try database.prepare("""
                 INSERT INTO counters (partner, name, value) VALUES (?, ?, ?)
-                ON CONFLICT (partner, name) DO UPDATE SET value = value + excluded.value
+                ON CONFLICT (partner, name) DO UPDATE SET value = counters.value + excluded.value
                 """).run([.text(partner), .text(counter), .integer(Int64(amount))])
         }
     }

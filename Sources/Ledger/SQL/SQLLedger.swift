@@ -1,0 +1,55 @@
+import ExportCore
+import Foundation
+import SQLite
+
+/// The ledger (docs/design.md, "The ledger"): one implementation of every ledger protocol over SQL
+/// that SQLite and PostgreSQL both run (``LedgerSQL``), so that the guarantees — a delivery marked
+/// delivered with its disclosures in one transaction, the log's tree grown with its entries — are
+/// written once. ``SQLiteLedger`` opens a SQLite file of the tool's own; ``PostgresLedger`` a
+/// schema `partner_export` in PostgreSQL.
+///
+/// Not thread-safe: one connection per thread (``connect()``).
+public final class SQLLedger: LedgerStore {
+    let database: any LedgerSQL
+    /// Where it is, for messages: a path, or a URL without its password.
+    public let location: String
+    private let reconnect: () throws -> SQLLedger
+
+    init(database: any LedgerSQL, location: String, reconnect: @escaping () throws -> SQLLedger) {
+        self.database = database
+        self.location = location
+        self.reconnect = reconnect
+    }
+
+    public func connect() throws -> any LedgerStore { try reconnect() }
+
+    // MARK: - Helpers for the conformance's files
+
+    func optional(_ value: String?) -> Value { value.map { .text($0) } ?? .null }
+    func optional(_ value: Int?) -> Value { value.map { .integer(Int64($0)) } ?? .null }
+    func optional(_ value: Int64?) -> Value { value.map { .integer($0) } ?? .null }
+
+    /// Runs `body`, turning the database's failures into ledger errors naming the ledger.
+    func checked<T>(_ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch {
+            if let mapped = database.ledgerError(error) { throw mapped }
+            throw error
+        }
+    }
+}
+
+/// The ledger's small JSON columns (lists of names, shapes, counts).
+enum Column {
+    static func encode<T: Encodable>(_ value: T) -> String { (try? JSONCoding.compact(value)) ?? "[]" }
+
+    static func decode<T: Decodable>(_ type: T.Type, _ text: String?, column: String) throws -> T {
+        guard let text else { throw LedgerError.damaged("the ledger's \(column) column is NULL") }
+        do {
+            return try JSONCoding.decode(type, from: text)
+        } catch {
+            throw LedgerError.damaged("the ledger's \(column) column is not the JSON this version writes")
+        }
+    }
+}
