@@ -51,7 +51,7 @@ let package = Package(
         .target(name: "Delivery", dependencies: ["ExportCore", "CCurl", "CZlib"]),
         // The ledger: a protocol the pipeline uses (runs, feeds, deliveries, disclosures, retention, counters), its
         // SQLite conformance, the payload store, the state folder and its lock.
-        .target(name: "Ledger", dependencies: ["ExportCore", "SQLite", "SafeFiles"], swiftSettings: hotPath),
+        .target(name: "Ledger", dependencies: ["ExportCore", "SQLite", "Postgres", "SafeFiles"], swiftSettings: hotPath),
         // A small typed layer over the SQLite C API: open, prepare, bind, step, read bytes.
         .target(name: "SQLite", dependencies: ["CSQLite"]),
         // A small typed layer over libpq: connect, execute, query with parameters, COPY out in binary form.

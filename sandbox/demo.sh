@@ -47,7 +47,9 @@ for partner, (listener, path, extra) in where.items():
     text = text.replace("delivery:\n", "delivery:\n" + "\n".join([f"  ca_file: {pki}/ca.pem"] + extra) + "\n", 1)
     open(file, "w").write(text)
 PY
-common=(--config "$DEMO/config" --db "$DEMO/customers.sqlite" --state "$DEMO/state/ledger.sqlite")
+# DEMO_STATE=postgresql://… keeps the ledger in PostgreSQL instead (its local files stay under $DEMO/state).
+export PARTNER_EXPORT_STATE_DIR="$DEMO/state"
+common=(--config "$DEMO/config" --db "$DEMO/customers.sqlite" --state "${DEMO_STATE:-$DEMO/state/ledger.sqlite}")
 
 say validate
 "$BIN" validate --config "$DEMO/config"

@@ -34,8 +34,8 @@ extension PartnerExportCommand {
                 try StandardOutput.line("Verifier key (give it to whoever checks receipts and checkpoints):")
                 try StandardOutput.line(verifier.encoded)
                 // The log as it stands gets its first checkpoint at once.
-                if FileManager.default.fileExists(atPath: common.statePath),
-                   let signed = try audit.checkpoint(try SQLiteLedger.open(at: common.statePath, access: .write(create: false)), at: Date()) {
+                if try common.ledger.exists(),
+                   let signed = try audit.checkpoint(try common.ledger.open(.write(create: false)), at: Date()) {
                     try StandardOutput.line("First checkpoint: \(signed.path)")
                 }
             }
@@ -49,7 +49,7 @@ extension PartnerExportCommand {
 
             func run() throws {
                 common.startLogging()
-                let ledger = try SQLiteLedger.open(at: common.statePath, access: .write(create: false))
+                let ledger = try common.ledger.open(.write(create: false))
                 guard let signed = try AuditCommand.audit(common).checkpoint(ledger, at: Date()) else {
                     throw ExportError.configuration("no signing key: run 'partner-export audit init' first")
                 }

@@ -13,8 +13,9 @@ struct CommonOptions: ParsableArguments {
             discussion: "Env: PARTNER_EXPORT_DB. Default: customers.sqlite", valueName: "path-or-url"))
     var databaseOption: String?
 
-    @Option(name: .customLong("state"), help: ArgumentHelp("The ledger (SQLite); payloads, the lock and metrics live beside it.",
-            discussion: "Env: PARTNER_EXPORT_STATE. Default: state/ledger.sqlite", valueName: "path"))
+    @Option(name: .customLong("state"), help: ArgumentHelp("The ledger: a SQLite file (payloads, the lock and metrics live beside it), or a postgresql:// URL.",
+            discussion: "Env: PARTNER_EXPORT_STATE. Default: state/ledger.sqlite. With a PostgreSQL ledger, metrics, checkpoints "
+                        + "and dry runs go to PARTNER_EXPORT_STATE_DIR (default: state)", valueName: "path-or-url"))
     var stateOption: String?
 
     @Option(name: .customLong("config"), help: ArgumentHelp("The folder holding partners/ and mappings/.",
@@ -39,13 +40,12 @@ struct CommonOptions: ParsableArguments {
 
     var environment: [String: String] { Host.environment }
 
-    /// A ledger in PostgreSQL is not built yet: a `postgresql://` state (or libpq's keyword form) is
-    /// refused at once, without repeating it (it may hold a password), instead of being taken for a
-    /// folder name.
+    /// libpq's keyword form (`host=… password=…`) is refused at once, without repeating it (it may
+    /// hold a password), instead of being taken for a file name: a PostgreSQL ledger is a URL.
     func validate() throws {
-        if PostgresURL.matches(statePath) || PostgresURL.looksLikeKeywords(statePath) {
-            throw ValidationError("--state takes the ledger's SQLite file; a ledger in PostgreSQL is not available yet "
-                                  + "(the value given is not shown: it may hold a password)")
+        if !PostgresURL.matches(statePath) && PostgresURL.looksLikeKeywords(statePath) {
+            throw ValidationError("--state takes the ledger's SQLite file or a postgresql:// URL; libpq's keyword form is not "
+                                  + "accepted (the value given is not shown: it may hold a password)")
         }
     }
 
@@ -53,11 +53,12 @@ struct CommonOptions: ParsableArguments {
     var statePath: String { stateOption ?? environment["PARTNER_EXPORT_STATE"] ?? "state/ledger.sqlite" }
     var configDirectory: String { configOption ?? environment["PARTNER_EXPORT_CONFIG"] ?? "." }
 
-    /// The folder holding the ledger, where everything else the tool writes goes by default.
-    var stateDirectory: String {
-        let folder = Paths.folder(of: statePath)
-        return folder.isEmpty ? "." : folder
-    }
+    /// Where the ledger is (a file, or a PostgreSQL database).
+    var ledger: LedgerLocation { LedgerLocation(statePath, stateFolder: environment["PARTNER_EXPORT_STATE_DIR"]) }
+
+    /// The folder holding a SQLite ledger, where everything else the tool writes goes by default
+    /// (with a PostgreSQL ledger, `PARTNER_EXPORT_STATE_DIR`, default `state`).
+    var stateDirectory: String { ledger.stateFolder }
 
     /// Where and how the metrics file is written: owner-only by default like everything the tool
     /// writes; `PARTNER_EXPORT_METRICS_MODE=0644` lets a collector running as another user read it.
@@ -98,6 +99,7 @@ struct CommonOptions: ParsableArguments {
         settings.time = Host.time
         settings.events = events
         settings.metrics = metrics
+        settings.stateFolder = ledger.stateFolder
         return settings
     }
 }
@@ -107,7 +109,7 @@ enum ReadOnlyLedger {
     /// What partners hold, for `preview` and `run --dry-run`: nil when there is no ledger yet, or when
     /// an earlier version wrote it (the next run migrates it); then everything counts as new.
     static func holdings(_ common: CommonOptions) throws -> SQLLedger? {
-        guard FileManager.default.fileExists(atPath: common.statePath) else { return nil }
+        guard try common.ledger.exists() else { return nil }
         do {
             return try open(common)
         } catch let error as ExportError where error.code == "ledger" {
@@ -118,7 +120,7 @@ enum ReadOnlyLedger {
 
     static func open(_ common: CommonOptions) throws -> SQLLedger {
         // What a reader is shown must be the ledger the tool wrote: a folder others can write to is refused here too.
-        try StateFolder.check(common.stateDirectory, create: false)
-        return try SQLiteLedger.open(at: common.statePath, access: .read)
+        if !common.ledger.isPostgres { try StateFolder.check(common.stateDirectory, create: false) }
+        return try common.ledger.open(.read)
     }
 }

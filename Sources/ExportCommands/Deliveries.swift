@@ -43,7 +43,7 @@ extension PartnerExportCommand {
             let listing = ListingLimit(explicit: limit, tableDefault: 200)
             // Pending deliveries are owed too once no run is alive to send them (a killed run leaves them pending,
             // in doubt when a request went out); while a run holds the lock they are its work in progress.
-            let runAlive = StateLock.holderAlive(in: common.stateDirectory)
+            let runAlive = common.ledger.holderAlive()
             var query = DeliveryQuery(statuses: failed ? (runAlive ? DeliveryStatus.unsuccessful : DeliveryStatus.owed) : nil,
                                       partner: partner, run: runID)
             let total = try ledger.deliveryCount(query)

@@ -67,7 +67,7 @@ extension PartnerExportCommand {
                 return
             }
             if disclosures.isEmpty {
-                try StandardOutput.line("No disclosure of customer \(customerID) is recorded in \(common.statePath).")
+                try StandardOutput.line("No disclosure of customer \(customerID) is recorded in \(common.ledger.label).")
                 return
             }
             let deletions = disclosures.filter { $0.kind == .deletion }.count

@@ -42,6 +42,7 @@ extension PartnerExportCommand {
                                               includeFailed: includeFailed, dryRun: dryRun)
             settings.time = Host.time
             settings.metrics = common.metrics
+            settings.stateFolder = common.stateDirectory
             let report = try Retention(settings).prune()
             let verb = dryRun ? "Would delete" : "Deleted"
             try StandardOutput.line("\(verb) \(Terminal.count(report.payloads)) delivery payload(s), \(report.strays) stray file(s) and "

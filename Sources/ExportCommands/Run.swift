@@ -74,7 +74,7 @@ extension PartnerExportCommand {
             var selected = due ? [] : try select(configuration)
             if due {
                 // Only the partners that are due, by the ledger's record of their last runs (read-only).
-                let ledger = FileManager.default.fileExists(atPath: common.statePath) ? try ReadOnlyLedger.open(common) : nil
+                let ledger = try common.ledger.exists() ? try ReadOnlyLedger.open(common) : nil
                 selected = try Runner.duePartners(configuration.partners, ledger: ledger, now: Host.time.now())
             }
             for partner in selected {

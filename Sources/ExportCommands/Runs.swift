@@ -32,7 +32,7 @@ extension PartnerExportCommand {
                 let listing = ListingLimit(explicit: limit, tableDefault: 50)
                 let total = try ledger.runCount()
                 // A run still marked running whose process is gone was interrupted (the next run records it so).
-                let alive = StateLock.holderAlive(in: common.stateDirectory)
+                let alive = common.ledger.holderAlive()
                 let entries = try ledger.runs(limit: listing.rows(json: json)).map { run -> RunEntry in
                     var entry = RunEntry(run, partners: try ledger.partnerRuns(run: run.id))
                     if run.status == .running && !alive { entry.status = RunStatus.interrupted.rawValue }

@@ -7,6 +7,8 @@ import Ledger
 public struct Retention {
     public struct Settings: Sendable {
         public var statePath: String
+        /// The local folder of a PostgreSQL ledger (dry runs, checkpoints); a SQLite ledger's is its folder.
+        public var stateFolder: String?
         public var payloadDays: Int
         public var ledgerDays: Int
         public var includeFailed: Bool
@@ -44,12 +46,13 @@ public struct Retention {
     public init(_ settings: Settings) { self.settings = settings }
 
     public func prune() throws -> Report {
-        let folder = Paths.folder(of: settings.statePath)
-        try StateFolder.check(folder, create: false)
-        let lock = try StateLock(folder: folder, now: Timestamps.rfc3339(settings.time.now()))
+        let location = LedgerLocation(settings.statePath, stateFolder: settings.stateFolder)
+        let folder = location.stateFolder
+        if !location.isPostgres { try StateFolder.check(folder, create: false) }
+        let lock = try location.lock(now: Timestamps.rfc3339(settings.time.now()))
         defer { withExtendedLifetime(lock) {} }
-        let ledger = try SQLiteLedger.open(at: settings.statePath, access: .write(create: false))
-        let store = FilePayloadStore(folder: SQLiteLedger.folder(of: ledger.location))
+        let ledger = try location.open(.write(create: false))
+        let payloads = location.payloads
         // The ledger's times are the run clock's; files are dated by the real clock, whatever the run clock says.
         let now = settings.time.now()
         let fileNow = Date()
@@ -61,7 +64,10 @@ public struct Retention {
         report.kept = kept.map(\.id)
         for delivery in prunable {
             var removedAll = true
-            for path in store.files(of: delivery) {
+            if let rows = payloads as? PostgresPayloadStore {
+                report.bytes += settings.dryRun ? 0 : try rows.remove(delivery.payloadPath)
+            }
+            for path in payloads.files(of: delivery) {
                 let (bytes, removed) = remove(path)
                 report.bytes += bytes
                 removedAll = removedAll && removed
@@ -75,8 +81,17 @@ public struct Retention {
         }
         // Files no delivery refers to (left by a crash between writing and recording, or earlier versions' gzips).
         let referenced = try ledger.payloadPaths()
-        for path in Self.files(under: store.absolute("payloads")) where isOlder(path, than: fileNow, days: settings.payloadDays) {
-            let relative = String(path.dropFirst(store.folder.count + 1))
+        if let rows = payloads as? PostgresPayloadStore {
+            for (path, bytes) in try rows.stored(before: fileNow.addingTimeInterval(-Double(settings.payloadDays) * 86_400))
+            where !referenced.contains(path) {
+                if !settings.dryRun { try rows.remove(path) }
+                report.bytes += bytes
+                report.strays += 1
+            }
+        }
+        let files = payloads as? FilePayloadStore
+        for path in files.map({ Self.files(under: $0.absolute("payloads")) }) ?? [] where isOlder(path, than: fileNow, days: settings.payloadDays) {
+            let relative = String(path.dropFirst((files?.folder.count ?? 0) + 1))
             let base = relative.hasSuffix(".gz") ? String(relative.dropLast(3)) : relative
             if !referenced.contains(base) || relative.hasSuffix(".gz") {
                 let (bytes, removed) = remove(path)
@@ -107,7 +122,7 @@ public struct Retention {
             report.ledger = try ledger.pruneLedger(createdBefore: ledgerCutoff)
             // After every prune, the log's checkpoint (its size is unchanged: pruned entries stay in the tree).
             do {
-                report.checkpoint = try Audit(files: Audit.Files(stateFolder: folder.isEmpty ? "." : folder)).checkpoint(ledger, at: Date())?.path
+                report.checkpoint = try Audit(files: Audit.Files(stateFolder: folder)).checkpoint(ledger, at: Date())?.path
             } catch {
                 report.warnings.append(ExportError.wrapping(error).located("signing the disclosure log's checkpoint"))
             }

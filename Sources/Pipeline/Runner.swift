@@ -17,7 +17,10 @@ public final class Runner: @unchecked Sendable {
     public struct Settings: Sendable {
         public var configuration: Configuration
         public var sourcePath: String
+        /// The ledger: a SQLite file, or a `postgresql://` URL (``LedgerLocation``).
         public var statePath: String
+        /// The local folder of a PostgreSQL ledger (metrics, checkpoints); a SQLite ledger's is its folder.
+        public var stateFolder: String?
         /// Secrets are read from here (the process environment in production).
         public var environment: [String: String]
         /// Partners delivered at the same time.
@@ -59,10 +62,8 @@ public final class Runner: @unchecked Sendable {
 
     public init(_ settings: Settings) { self.settings = settings }
 
-    var stateFolder: String {
-        let folder = Paths.folder(of: settings.statePath)
-        return folder.isEmpty ? "." : folder
-    }
+    var location: LedgerLocation { LedgerLocation(settings.statePath, stateFolder: settings.stateFolder) }
+    var stateFolder: String { location.stateFolder }
 
     public func run(_ request: Request) throws -> RunReport {
         try checkSource()
@@ -70,19 +71,20 @@ public final class Runner: @unchecked Sendable {
         try SourceCheck.check(settings.sourcePath, partners: [])
         try StateFolder.check(stateFolder, create: true)
         let now = settings.time.now()
-        let lock: StateLock
+        let location = location
+        let lock: AnyObject
         do {
-            lock = try StateLock(folder: stateFolder, now: Timestamps.rfc3339(now))
+            lock = try location.lock(now: Timestamps.rfc3339(now))
         } catch let held as ExportError where held.code == "lock.held" {
             // Skipped, not silent: counted in the ledger and the metrics (a collector sees overlapping schedules).
-            if let ledger = try? SQLiteLedger.open(at: settings.statePath, access: .write(create: false)) {
+            if let ledger = try? location.open(.write(create: false)) {
                 try? ledger.add(1, to: CounterName.lockSkips, partner: "")
                 writeMetrics(ledger)
             }
             throw held
         }
         defer { withExtendedLifetime(lock) {} }
-        let ledger = try SQLiteLedger.open(at: settings.statePath, access: .write(create: true))
+        let ledger = try location.open(.write(create: true))
         _ = try ledger.markInterruptedRuns(at: Timestamps.precise(now))
 
         let (partners, mode, trigger, empty) = try select(request, ledger: ledger, now: now)
@@ -98,7 +100,7 @@ public final class Runner: @unchecked Sendable {
         // The file says a run is in progress: if this process dies, it keeps saying so (an alert can see it).
         writeMetrics(ledger)
         let context = RunContext(runID: runID, trigger: trigger, sourcePath: settings.sourcePath,
-                                 payloads: FilePayloadStore(folder: SQLiteLedger.folder(of: ledger.location)), policy: settings.policy, time: settings.time,
+                                 payloads: location.payloads, policy: settings.policy, time: settings.time,
                                  random: settings.random, events: settings.events, allowDeletions: settings.allowDeletions)
         let reports = forEachPartner(partners, ledger: ledger) { partner, connection in
             let outcome = self.runPartner(partner, mode: mode, context: context, ledger: connection)
@@ -119,7 +121,7 @@ public final class Runner: @unchecked Sendable {
     /// A wrong `--db` is configuration (exit 2), never a failed delivery; the ledger is never the source.
     func checkSource() throws {
         try CustomerDatabase.checkPresent(settings.sourcePath)
-        if Self.sameFile(settings.sourcePath, settings.statePath) {
+        if !location.isPostgres && Self.sameFile(settings.sourcePath, settings.statePath) {
             throw ExportError.usage("--state \(settings.statePath) is the customer database (--db): the ledger must be a file of "
                                     + "its own")
         }
@@ -151,7 +153,7 @@ public final class Runner: @unchecked Sendable {
             var partners: [String] = []
             for id in ids {
                 guard let delivery = try ledger.delivery(id) else {
-                    throw ExportError.usage("there is no delivery \(id) in \(settings.statePath) ('partner-export deliveries --failed' "
+                    throw ExportError.usage("there is no delivery \(id) in \(location.label) ('partner-export deliveries --failed' "
                                             + "lists the owed ones)")
                 }
                 switch delivery.status {

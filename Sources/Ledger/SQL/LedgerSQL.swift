@@ -78,9 +78,13 @@ extension LedgerStatement {
 
     /// Steps through every row, handing each to `body` by name.
     func forEachRow(_ body: (LedgerRow) throws -> Void) throws {
-        let row = LedgerRow(self)
         defer { reset() }
-        while try step() { try body(row) }
+        // The columns are known once the statement ran (PostgreSQL says them with the rows).
+        var row: LedgerRow?
+        while try step() {
+            if row == nil { row = LedgerRow(self) }
+            try body(row!)
+        }
     }
 
     /// Every row decoded by `decode`.
@@ -92,10 +96,9 @@ extension LedgerStatement {
 
     /// The first row decoded by `decode`, or nil.
     func firstRow<T>(_ decode: (LedgerRow) throws -> T) throws -> T? {
-        let row = LedgerRow(self)
         defer { reset() }
         guard try step() else { return nil }
-        return try decode(row)
+        return try decode(LedgerRow(self))
     }
 }
 

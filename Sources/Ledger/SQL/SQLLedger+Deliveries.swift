@@ -337,7 +337,7 @@ extension SQLLedger: DeliveryLog {
             conditions.append("feed = ?")
             arguments.append(.text(feed))
         }
-        return (conditions.isEmpty ? "1" : conditions.joined(separator: " AND "), arguments)
+        return (conditions.isEmpty ? "1 = 1" : conditions.joined(separator: " AND "), arguments)
     }
 
     func select(where condition: String, _ arguments: [Value], order: String = "seq", limit: Int? = nil) throws -> [DeliveryRecord] {

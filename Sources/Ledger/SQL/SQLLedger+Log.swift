@@ -34,7 +34,7 @@ extension SQLLedger: AuditLog {
                 SELECT x.log_index, x.kind, x.customer_id, x.scope, x.granted_at, x.reason, x.delivery,
                        d.partner, d.id, d.fields, d.key_field, d.delivered_at
                 FROM disclosures AS x JOIN deliveries AS d ON d.seq = x.delivery
-                WHERE (x.log_index IS NULL OR x.log_index >= ?1) AND (?2 IS NULL OR x.log_index < ?2) ORDER BY x.log_index NULLS FIRST
+                WHERE (x.log_index IS NULL OR x.log_index >= ?1) AND (CAST(?2 AS BIGINT) IS NULL OR x.log_index < ?2) ORDER BY x.log_index NULLS FIRST
                 """)
             try statement.bind([.integer(Int64(bitPattern: from)), before.map { .integer(Int64(bitPattern: $0)) } ?? .null])
             var writers = LeafWriters()

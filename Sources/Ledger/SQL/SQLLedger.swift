@@ -40,6 +40,14 @@ public final class SQLLedger: LedgerStore {
     }
 }
 
+/// How a command uses the ledger.
+public enum LedgerAccess: Sendable {
+    /// Read only: the ledger must exist; nothing is written (SQLite: not even WAL mode).
+    case read
+    /// Read and write, migrating an older schema; `create` makes a missing ledger.
+    case write(create: Bool)
+}
+
 /// The ledger's small JSON columns (lists of names, shapes, counts).
 enum Column {
     static func encode<T: Encodable>(_ value: T) -> String { (try? JSONCoding.compact(value)) ?? "[]" }

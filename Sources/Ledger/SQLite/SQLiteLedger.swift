@@ -6,13 +6,7 @@ import SQLite
 /// leaves). A file that exists must be a partner-export ledger (`application_id`, or the tables of
 /// the first version): anything else is refused untouched.
 public enum SQLiteLedger {
-    /// How a command uses the ledger.
-    public enum Access: Sendable {
-        /// Read only: the file must exist and be a ledger; nothing is written, not even WAL mode.
-        case read
-        /// Read and write, migrating an older schema; `create` makes a missing ledger.
-        case write(create: Bool)
-    }
+    public typealias Access = LedgerAccess
 
     /// The folder the ledger at `path` lives in: payloads, the lock and metrics go beside it.
     public static func folder(of path: String) -> String {

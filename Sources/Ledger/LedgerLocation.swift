@@ -1,0 +1,131 @@
+import ExportCore
+import Foundation
+import Postgres
+
+/// Where the ledger is (`--state`): a SQLite file, or a PostgreSQL database (`postgresql://…`,
+/// schema `partner_export`). Everything that differs between the two beyond SQL lives here: how to
+/// open it, where payloads go, and the lock that keeps two runs from overlapping.
+///
+/// The local folder (`stateFolder`) holds what is always a file on this machine — metrics, the
+/// audit key and checkpoints, dry runs — and, for a SQLite ledger, the ledger, its payloads and its lock.
+public struct LedgerLocation: Sendable {
+    public enum Kind: Sendable, Equatable {
+        case sqlite(path: String)
+        case postgres(url: String)
+    }
+
+    public let kind: Kind
+    public let stateFolder: String
+
+    /// `text` as given to `--state`; `stateFolder`: the local folder for a PostgreSQL ledger (a
+    /// SQLite ledger's is the folder it is in).
+    public init(_ text: String, stateFolder: String? = nil) {
+        if PostgresURL.matches(text) {
+            kind = .postgres(url: text)
+            self.stateFolder = stateFolder ?? "state"
+        } else {
+            kind = .sqlite(path: text)
+            self.stateFolder = SQLiteLedger.folder(of: text)
+        }
+    }
+
+    public var isPostgres: Bool {
+        if case .postgres = kind { return true }
+        return false
+    }
+
+    /// For messages: the path, or the URL without its password.
+    public var label: String {
+        switch kind {
+        case .sqlite(let path): path
+        case .postgres(let url): PostgresURL.redacted(url)
+        }
+    }
+
+    public func open(_ access: LedgerAccess) throws -> SQLLedger {
+        switch kind {
+        case .sqlite(let path): try SQLiteLedger.open(at: path, access: access)
+        case .postgres(let url): try PostgresLedger.open(url: url, access: access)
+        }
+    }
+
+    /// Whether there is a ledger there yet (a PostgreSQL server that cannot be reached is an error).
+    public func exists() throws -> Bool {
+        switch kind {
+        case .sqlite(let path):
+            return FileManager.default.fileExists(atPath: path)
+        case .postgres(let url):
+            do {
+                _ = try PostgresLedger.open(url: url, access: .read)
+                return true
+            } catch let error as ExportError where error.message.hasPrefix("there is no ledger") {
+                return false
+            }
+        }
+    }
+
+    public var payloads: any PayloadStore {
+        switch kind {
+        case .sqlite: FilePayloadStore(folder: stateFolder)
+        case .postgres(let url): PostgresPayloadStore(url: url)
+        }
+    }
+
+    /// Takes the lock that keeps two runs on this ledger from overlapping, or throws `lock.held` (exit 75).
+    public func lock(now: String) throws -> AnyObject {
+        switch kind {
+        case .sqlite: try StateLock(folder: stateFolder, now: now)
+        case .postgres(let url): try PostgresRunLock(url: url, now: now)
+        }
+    }
+
+    /// Whether a run holds the lock now.
+    public func holderAlive() -> Bool {
+        switch kind {
+        case .sqlite: StateLock.holderAlive(in: stateFolder)
+        case .postgres(let url): PostgresRunLock.held(url: url)
+        }
+    }
+}
+
+/// The run lock of a PostgreSQL ledger: a session advisory lock held by a connection of its own for
+/// as long as the run lasts. The server releases it when that connection ends, so a killed run never
+/// leaves it behind; who holds it shows in `pg_stat_activity` (application name `partner-export pid
+/// N on HOST since T`).
+public final class PostgresRunLock {
+    /// 'PEXQ': beside the write-transaction lock ('PEXP').
+    static let key: Int64 = 0x5045_5851
+    private let connection: Connection
+
+    public init(url: String, now: String) throws {
+        var host = [CChar](repeating: 0, count: 256)
+        gethostname(&host, host.count - 1)
+        let name = "partner-export pid \(getpid()) on \(String(cString: host)) since \(now)"
+        do {
+            connection = try Connection(url: url)
+            try connection.execute("SET application_name = \(try connection.literal(String(name.prefix(63))))")
+            let taken = try connection.query("SELECT pg_try_advisory_lock(\(Self.key))").text(0, 0)
+            guard taken == "t" else {
+                let holder = try? connection.query("""
+                    SELECT a.application_name FROM pg_locks AS l JOIN pg_stat_activity AS a ON a.pid = l.pid
+                    WHERE l.locktype = 'advisory' AND l.granted AND l.classid = 0 AND l.objid = \(Self.key) AND l.objsubid = 1
+                      AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+                    """).text(0, 0)
+                throw ExportError.lockHeld("another partner-export run holds the ledger's lock in \(PostgresURL.redacted(url))"
+                                           + (holder.map { " (\($0 ?? "unknown"))" } ?? "") + "; nothing was done")
+            }
+        } catch let error as PostgresError {
+            throw ExportError.environment("cannot take the ledger's lock in \(PostgresURL.redacted(url)): \(error.message)")
+        }
+    }
+
+    /// Whether some session holds the run lock of the ledger at `url`.
+    static func held(url: String) -> Bool {
+        guard let connection = try? Connection(url: url) else { return false }
+        let count = try? connection.query("""
+            SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND classid = 0 AND objid = \(key) AND objsubid = 1
+              AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+            """).text(0, 0)
+        return (count.flatMap { $0 }.flatMap { Int($0) } ?? 0) > 0
+    }
+}

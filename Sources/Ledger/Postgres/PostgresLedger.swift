@@ -1,0 +1,115 @@
+import ExportCore
+import Postgres
+
+/// The ledger in PostgreSQL (`--state postgresql://…`): the schema `partner_export` of the database
+/// the URL names, with the same tables, statements and guarantees as the SQLite ledger (``SQLLedger``).
+/// A schema of that name that is not a partner-export ledger is refused untouched.
+public enum PostgresLedger {
+    /// Opens the ledger at `url` (see ``LedgerAccess``); creating it needs the right to create a
+    /// schema in that database.
+    public static func open(url: String, access: LedgerAccess) throws -> SQLLedger {
+        let database = try connect(url, access: access)
+        let label = database.label
+        let ledger = ledger(database, url: url, access: access)
+        let version = try database.checked(label) { try schemaVersion(database) }
+        switch access {
+        case .read:
+            guard let version else {
+                throw ExportError.environment("there is no ledger in \(label) yet (no schema \(PostgresSchema.name) with a "
+                                              + "partner-export ledger in it)")
+            }
+            guard version == PostgresSchema.migrations.count else {
+                throw version > PostgresSchema.migrations.count ? newerVersion(label, version)
+                    : ExportError.ledger("the ledger \(label) was written by an earlier partner-export (schema \(version)); "
+                                         + "the next run, rerun or prune brings it up to date")
+            }
+        case .write(let create):
+            if version == PostgresSchema.migrations.count { return ledger }
+            try database.checked(label) {
+                try database.transaction {
+                    // Checked again under the lock: another process may have made it meanwhile.
+                    let current = try schemaVersion(database)
+                    if current == nil {
+                        guard create else {
+                            throw ExportError.environment("there is no ledger in \(label) yet (no schema \(PostgresSchema.name))")
+                        }
+                        try checkSchemaFree(database)
+                        try database.execute("CREATE SCHEMA IF NOT EXISTS \(PostgresSchema.name); SET LOCAL search_path = \(PostgresSchema.name); "
+                                             + "CREATE TABLE schema_version (version integer NOT NULL)")
+                        try database.execute("INSERT INTO schema_version (version) VALUES (0)")
+                    }
+                    let from = current ?? 0
+                    guard from <= PostgresSchema.migrations.count else { throw newerVersion(label, from) }
+                    for (index, migration) in PostgresSchema.migrations.enumerated() where index >= from {
+                        try database.execute(migration)
+                        if index == 0 {
+                            try ledger.buildLogState()
+                            // lz4 where the server has it (it compresses faster than the default); else the default.
+                            try database.execute("SAVEPOINT compression")
+                            do {
+                                try database.execute("ALTER TABLE payloads ALTER COLUMN data SET COMPRESSION lz4")
+                                try database.execute("RELEASE SAVEPOINT compression")
+                            } catch {
+                                try database.execute("ROLLBACK TO SAVEPOINT compression")
+                            }
+                        }
+                        try database.execute("UPDATE schema_version SET version = \(index + 1)")
+                    }
+                }
+            }
+        }
+        return ledger
+    }
+
+    /// Whether `text` names a PostgreSQL ledger (`postgresql://` or `postgres://`, any case).
+    public static func matches(_ text: String) -> Bool { PostgresURL.matches(text) }
+
+    static func ledger(_ database: PostgresSQL, url: String, access: LedgerAccess) -> SQLLedger {
+        SQLLedger(database: database, location: database.label) {
+            ledger(try connect(url, access: access), url: url, access: access)
+        }
+    }
+
+    static func connect(_ url: String, access: LedgerAccess) throws -> PostgresSQL {
+        var setup = ["SET search_path = \(PostgresSchema.name)", "SET synchronous_commit = on"]
+        if case .read = access { setup.append("SET default_transaction_read_only = on") }
+        do {
+            return PostgresSQL(try Connection(url: url, setup: setup))
+        } catch let error as PostgresError {
+            throw ExportError.environment("cannot open the ledger \(PostgresURL.redacted(url)): \(error.message)")
+        }
+    }
+
+    /// The schema's version, or nil when there is no ledger in it.
+    private static func schemaVersion(_ database: PostgresSQL) throws -> Int? {
+        guard try database.scalarInt("SELECT count(*) FROM pg_catalog.pg_tables WHERE schemaname = ? AND tablename = 'schema_version'",
+                                     [.text(PostgresSchema.name)]) == 1 else { return nil }
+        return Int(try database.scalarInt("SELECT max(version) FROM schema_version") ?? 0)
+    }
+
+    /// A schema of the ledger's name that holds other tables is somebody else's: refused untouched.
+    private static func checkSchemaFree(_ database: PostgresSQL) throws {
+        let tables = try database.scalarInt("SELECT count(*) FROM pg_catalog.pg_tables WHERE schemaname = ?",
+                                            [.text(PostgresSchema.name)]) ?? 0
+        guard tables == 0 else {
+            throw ExportError.environment("the schema \(PostgresSchema.name) in \(database.label) holds \(tables) tables but is not a "
+                                          + "partner-export ledger; it was not touched")
+        }
+    }
+
+    private static func newerVersion(_ label: String, _ version: Int) -> ExportError {
+        ExportError.ledger("the ledger \(label) was written by a newer partner-export (schema \(version)); upgrade first")
+    }
+}
+
+extension PostgresSQL {
+    /// Runs `body`, turning PostgreSQL's failures into ledger errors naming `label`.
+    func checked<T>(_ label: String, _ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch {
+            if let mapped = ledgerError(error) { throw mapped }
+            throw error
+        }
+    }
+}

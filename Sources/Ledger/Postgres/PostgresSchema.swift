@@ -1,0 +1,146 @@
+/// The PostgreSQL ledger's schema `partner_export`, as numbered migrations (`schema_version` holds
+/// the last applied). It starts at the SQLite ledger's fourth version: the same tables and columns,
+/// in PostgreSQL's types, so that one set of statements (``SQLLedger``) serves both. Migrations are
+/// never edited once released.
+enum PostgresSchema {
+    static let name = "partner_export"
+
+    static let migrations: [String] = [version1]
+
+    /// Booleans stay integers (0/1) as in SQLite, so that the statements compare them the same way;
+    /// `rowid` is the order rows were written in, which SQLite keeps implicitly.
+    static let version1 = """
+        CREATE TABLE runs (
+          rowid        bigserial NOT NULL UNIQUE,
+          id           text PRIMARY KEY,
+          started_at   text NOT NULL,
+          finished_at  text,
+          trigger      text NOT NULL CHECK (trigger IN ('scheduled', 'manual', 'rerun')),
+          status       text NOT NULL DEFAULT 'running' CHECK (status IN ('running', 'succeeded', 'failed', 'interrupted')),
+          partners     text NOT NULL
+        );
+        CREATE TABLE run_partners (
+          run_id       text NOT NULL REFERENCES runs(id),
+          partner      text NOT NULL,
+          status       text NOT NULL,
+          eligible     bigint NOT NULL DEFAULT 0,
+          records      bigint NOT NULL DEFAULT 0,
+          rejected     bigint NOT NULL DEFAULT 0,
+          deliveries   bigint NOT NULL DEFAULT 0,
+          bytes        bigint NOT NULL DEFAULT 0,
+          started_at   text NOT NULL,
+          finished_at  text,
+          error        text,
+          report       text,
+          error_code   text,
+          feed         text,
+          feed_complete integer NOT NULL DEFAULT 0,
+          PRIMARY KEY (run_id, partner)
+        );
+        CREATE TABLE deliveries (
+          seq             bigserial PRIMARY KEY,
+          id              text NOT NULL UNIQUE,
+          run_id          text NOT NULL REFERENCES runs(id),
+          feed            text NOT NULL,
+          partner         text NOT NULL,
+          batch           bigint NOT NULL,
+          record_count    bigint NOT NULL,
+          last_customer   bigint,
+          bytes           bigint NOT NULL,
+          sha256          text NOT NULL,
+          records_offset  bigint NOT NULL,
+          records_length  bigint NOT NULL,
+          payload_path    text NOT NULL,
+          content_type    text NOT NULL,
+          gzip            integer NOT NULL DEFAULT 0,
+          status          text NOT NULL DEFAULT 'pending'
+                          CHECK (status IN ('pending', 'delivered', 'failed', 'rejected', 'held', 'superseded')),
+          attempts        bigint NOT NULL DEFAULT 0,
+          in_doubt        integer NOT NULL DEFAULT 0,
+          last_http_status bigint,
+          last_error      text,
+          last_error_code text,
+          answer_prefix   bytea,
+          created_at      text NOT NULL,
+          delivered_at    text,
+          superseded_by   text,
+          supersedes      text,
+          fields          text NOT NULL,
+          shape           text NOT NULL DEFAULT '[]',
+          field_counts    text NOT NULL DEFAULT '[]',
+          payload_pruned_at text,
+          purpose         text NOT NULL,
+          consent_scopes  text NOT NULL,
+          manifest        bytea NOT NULL,
+          changes         bytea NOT NULL DEFAULT ''::bytea,
+          notice_count    bigint NOT NULL DEFAULT 0,
+          key_field       text
+        );
+        CREATE INDEX deliveries_partner_status ON deliveries(partner, status);
+        CREATE INDEX deliveries_run ON deliveries(run_id);
+        CREATE INDEX deliveries_feed ON deliveries(feed, batch);
+        CREATE TABLE attempts (
+          delivery     bigint NOT NULL REFERENCES deliveries(seq),
+          number       bigint NOT NULL,
+          run_id       text NOT NULL,
+          started_at   text NOT NULL,
+          duration_ms  bigint,
+          http_status  bigint,
+          curl_code    bigint,
+          error        text,
+          outcome      text,
+          PRIMARY KEY (delivery, number)
+        );
+        CREATE TABLE disclosures (
+          customer_id  bigint NOT NULL,
+          delivery     bigint NOT NULL REFERENCES deliveries(seq),
+          scope        text NOT NULL,
+          granted_at   text NOT NULL,
+          confirmed    integer NOT NULL DEFAULT 1,
+          kind         text NOT NULL DEFAULT 'disclosure' CHECK (kind IN ('disclosure', 'deletion')),
+          reason       text,
+          log_index    bigint,
+          PRIMARY KEY (customer_id, delivery, scope)
+        );
+        CREATE INDEX disclosures_delivery ON disclosures(delivery);
+        CREATE TABLE feeds (
+          rowid        bigserial NOT NULL UNIQUE,
+          id           text PRIMARY KEY,
+          partner      text NOT NULL,
+          run_id       text NOT NULL,
+          started_at   text NOT NULL,
+          shape        text NOT NULL,
+          rendered     integer NOT NULL DEFAULT 0,
+          batches      bigint NOT NULL DEFAULT 0,
+          completed_at text,
+          completed_by text,
+          superseded_by text
+        );
+        CREATE INDEX feeds_partner ON feeds(partner, started_at);
+        CREATE TABLE counters (
+          partner text NOT NULL,
+          name    text NOT NULL,
+          value   bigint NOT NULL DEFAULT 0,
+          PRIMARY KEY (partner, name)
+        );
+        CREATE TABLE holdings (
+          partner      text NOT NULL,
+          customer_id  bigint NOT NULL,
+          key          bytea NOT NULL,
+          digest       bytea NOT NULL,
+          PRIMARY KEY (partner, customer_id)
+        );
+        CREATE TABLE log_state (
+          id        integer PRIMARY KEY CHECK (id = 1),
+          frontier  bytea NOT NULL,
+          pruned    bytea NOT NULL
+        );
+        -- Every delivery's bytes, for resends by any worker: keyed by the path the delivery records,
+        -- checked against its SHA-256 before reuse. Large values are compressed by PostgreSQL itself.
+        CREATE TABLE payloads (
+          path       text PRIMARY KEY,
+          data       bytea NOT NULL,
+          stored_at  timestamptz NOT NULL DEFAULT now()
+        );
+        """
+}
