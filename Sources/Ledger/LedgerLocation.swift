@@ -111,7 +111,7 @@ public final class PostgresRunLock {
                     WHERE l.locktype = 'advisory' AND l.granted AND l.classid = 0 AND l.objid = \(Self.key) AND l.objsubid = 1
                       AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
                     """).text(0, 0)
-                throw ExportError.lockHeld("another partner-export run holds the ledger's lock in \(PostgresURL.redacted(url))"
+                throw ExportError.lockHeld("another partner-export run holds the lock of the ledger in \(PostgresURL.redacted(url))"
                                            + (holder.map { " (\($0 ?? "unknown"))" } ?? "") + "; nothing was done")
             }
         } catch let error as PostgresError {

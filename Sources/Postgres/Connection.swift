@@ -229,6 +229,8 @@ public final class QueryResult {
         PQclear(result)
     }
 
+    public var columnCount: Int { Int(PQnfields(result)) }
+
     /// Rows changed by an INSERT, UPDATE or DELETE.
     public var changes: Int { Int(String(cString: PQcmdTuples(result))) ?? 0 }
 

@@ -1,6 +1,13 @@
 import ExportCore
 import Foundation
+import Postgres
 import SQLite
+
+/// Which ledger a test runs against: the same scenarios must hold for both.
+public enum LedgerKind: String, CaseIterable, Sendable {
+    case sqlite
+    case postgres
+}
 
 /// A complete delivery set-up for tests: a customer database, a config folder whose partners point at
 /// a running sandbox, the secrets in an environment, and a state folder.
@@ -8,7 +15,9 @@ public struct DeliveryFixture {
     public let folder: URL
     public let config: URL
     public let database: String
+    /// The ledger: a SQLite file, or (``LedgerKind/postgres``) a URL of a fresh database on the test cluster.
     public let state: String
+    public let ledgerKind: LedgerKind
     public let environment: [String: String]
 
     /// Secrets with recognisable values, so tests can prove none of them leaks.
@@ -35,12 +44,20 @@ public struct DeliveryFixture {
     ///   - globex: whether to configure the XML partner (over mTLS) too.
     public init(sandbox: Sandbox, customers: Int = 30, maxRecords: Int = 10, maxAttempts: Int = 4, timeout: Int = 5,
                 acme: String = "", acmeCA: String = "ca.pem", globex: Bool = false, globexClientCertificate: Bool = true,
-                globexExtra: String = "") throws {
+                globexExtra: String = "", ledger: LedgerKind = .sqlite) throws {
         folder = TestFiles.temporaryDirectory("delivery")
         config = folder.appendingPathComponent("config")
         database = folder.appendingPathComponent("customers.sqlite").path
-        state = folder.appendingPathComponent("state/ledger.sqlite").path
-        environment = Self.secrets
+        ledgerKind = ledger
+        switch ledger {
+        case .sqlite:
+            state = folder.appendingPathComponent("state/ledger.sqlite").path
+            environment = Self.secrets
+        case .postgres:
+            let cluster = try PostgresCluster.shared()
+            state = try cluster.createDatabase("ledger")
+            environment = Self.secrets.merging(["PARTNER_EXPORT_STATE_DIR": folder.appendingPathComponent("state").path]) { $1 }
+        }
         try TestFiles.write("""
             id: acme
             name: ACME Offers Ltd
@@ -111,6 +128,14 @@ public struct DeliveryFixture {
                            consents: ids.flatMap { [Fixtures.Consent($0, "partner-offers"), Fixtures.Consent($0, "partner-programs")] })
     }
 
+    /// The local folder: the SQLite ledger's, or PARTNER_EXPORT_STATE_DIR beside a PostgreSQL one.
+    public var stateFolder: String {
+        ledgerKind == .postgres ? folder.appendingPathComponent("state").path : Paths.folder(of: state)
+    }
+
+    /// Where run, rerun and prune write the metrics by default.
+    public var metricsPath: String { Paths.join(stateFolder, "metrics/partner_export.prom") }
+
     /// The common options for the binary.
     public var options: [String] { ["--config", config.path, "--db", database, "--state", state] }
 
@@ -163,11 +188,13 @@ public struct DeliveryFixture {
         try Data(text.replacingOccurrences(of: old, with: new).utf8).write(to: file)
     }
 
-    /// Waits (up to `seconds`) until `sql` on the ledger returns a non-zero count; false when it never did.
+    /// Waits (up to `seconds`) until `sql` on the ledger returns a non-zero count or true (PostgreSQL's
+    /// `t`); false when it never did.
     public func waitUntil(_ sql: String, seconds: Double = 20) -> Bool {
         let deadline = Date().addingTimeInterval(seconds)
         while Date() < deadline {
-            if FileManager.default.fileExists(atPath: state), let value = try? query(sql).first?[0], let n = Int(value), n > 0 {
+            if ledgerKind == .postgres || FileManager.default.fileExists(atPath: state), let value = try? query(sql).first?[0],
+               value == "t" || (Int(value) ?? 0) > 0 {
                 return true
             }
             usleep(10_000)
@@ -188,11 +215,20 @@ public struct DeliveryFixture {
     /// Whether the payload at `relative` (a `payload_path` of the ledger) is on disk.
     public func payloadExists(_ relative: String?) -> Bool {
         guard let relative, !relative.isEmpty else { return false }
+        if ledgerKind == .postgres {
+            let quoted = "'" + relative.replacingOccurrences(of: "'", with: "''") + "'"
+            return (try? query("SELECT count(*) FROM payloads WHERE path = \(quoted)").first?[0]) == "1"
+        }
         let folder = Paths.folder(of: state)
         return FileManager.default.fileExists(atPath: Paths.join(folder, relative))
     }
 
     public func query(_ sql: String) throws -> [[String?]] {
+        if ledgerKind == .postgres {
+            let connection = try Connection(url: state, setup: ["SET search_path = partner_export"])
+            let result = try connection.query(sql)
+            return (0..<result.count).map { row in (0..<result.columnCount).map { result.text(row, $0) } }
+        }
         let db = try ledger()
         let statement = try db.prepare(sql)
         var rows: [[String?]] = []

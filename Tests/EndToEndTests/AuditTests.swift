@@ -31,7 +31,7 @@ struct AuditTests {
             #expect(second.status == 0, "\(second.output)")
         }
 
-        var stateFolder: String { (fixture.state as NSString).deletingLastPathComponent }
+        var stateFolder: String { fixture.stateFolder }
 
         /// A copy of the state folder (ledger, key, checkpoints) to tamper with.
         func copy() throws -> String {

@@ -5,14 +5,14 @@ import Testing
 /// Delivery over real TLS to the partner sandbox, driving the real binary.
 @Suite("Delivery over HTTPS", .serialized)
 struct DeliveryEndToEndTests {
-    @Test("retries through 500, 503, 429 with Retry-After, a dropped connection and a stall, then delivers; same key, valid signature")
-    func retriesThenDelivers() throws {
+    @Test("retries through 500, 503, 429 with Retry-After, a dropped connection and a stall, then delivers; same key, valid signature", arguments: LedgerKind.allCases)
+    func retriesThenDelivers(ledger: LedgerKind) throws {
         // The stall comes before the drop: a timed-out connection is closed, so the drop meets a fresh one (libcurl
         // transparently retries a request once when a *reused* connection turns out dead).
         let faults: [[String: Any]] = [["status": 500], ["status": 503], ["status": 429, "retry_after": 1],
                                        ["stall": 4, "status": 503], ["drop": true]]
         let sandbox = try Sandbox(routes: DeliveryFixture.routes(acmeFaults: faults), environment: DeliveryFixture.secrets)
-        let fixture = try DeliveryFixture(sandbox: sandbox, customers: 5, maxAttempts: 6, timeout: 2)
+        let fixture = try DeliveryFixture(sandbox: sandbox, customers: 5, maxAttempts: 6, timeout: 2, ledger: ledger)
         let started = Date()
         let result = try fixture.run(["run", "acme", "--json"])
         #expect(result.status == 0, "\(result.output)")
@@ -46,12 +46,12 @@ struct DeliveryEndToEndTests {
     }
 
     @Test("permanent answers are not retried: the delivery is rejected, the later batches held, run exits 1, nothing is disclosed",
-          arguments: [400, 401, 403, 302, 501])
-    func permanentFailure(_ status: Int) throws {
+          arguments: [400, 401, 403, 302, 501], LedgerKind.allCases)
+    func permanentFailure(_ status: Int, ledger: LedgerKind) throws {
         var fault: [String: Any] = ["status": status]
         if status == 302 { fault["location"] = "https://elsewhere.example/" }
         let sandbox = try Sandbox(routes: DeliveryFixture.routes(acmeFaults: [fault]), environment: DeliveryFixture.secrets)
-        let fixture = try DeliveryFixture(sandbox: sandbox, customers: 25, maxRecords: 10)
+        let fixture = try DeliveryFixture(sandbox: sandbox, customers: 25, maxRecords: 10, ledger: ledger)
         let result = try fixture.run(["run", "acme"])
         #expect(result.status == 1, "\(result.output)")
         #expect(result.stdout.contains("NOT EVERYTHING WAS DELIVERED"))
@@ -155,11 +155,11 @@ struct DeliveryEndToEndTests {
         #expect(refused.stdout.contains("asks for a TLS client certificate and the contract names none"), "\(refused.output)")
     }
 
-    @Test("rerun after a withdrawal sends the batch without that customer; disclosures show nothing new for them")
-    func rerunAfterWithdrawal() throws {
+    @Test("rerun after a withdrawal sends the batch without that customer; disclosures show nothing new for them", arguments: LedgerKind.allCases)
+    func rerunAfterWithdrawal(ledger: LedgerKind) throws {
         let failTwice: [[String: Any]] = [["status": 503], ["status": 503]]
         let sandbox = try Sandbox(routes: DeliveryFixture.routes(acmeFaults: failTwice), environment: DeliveryFixture.secrets)
-        let fixture = try DeliveryFixture(sandbox: sandbox, customers: 6, maxAttempts: 2)
+        let fixture = try DeliveryFixture(sandbox: sandbox, customers: 6, maxAttempts: 2, ledger: ledger)
         #expect(try fixture.run(["run", "acme"]).status == 1)
         let failed = try #require(try fixture.query("SELECT id, record_count FROM deliveries WHERE status = 'failed'").first)
         #expect(failed[1] == "6")
@@ -193,11 +193,11 @@ struct DeliveryEndToEndTests {
         #expect(other?.first?["fields"] as? [String] == ["ref", "email_sha256", "firstName", "country"])
     }
 
-    @Test("rerun with unchanged records resends the very same bytes under the same delivery id")
-    func rerunSameBytes() throws {
+    @Test("rerun with unchanged records resends the very same bytes under the same delivery id", arguments: LedgerKind.allCases)
+    func rerunSameBytes(ledger: LedgerKind) throws {
         let sandbox = try Sandbox(routes: DeliveryFixture.routes(acmeFaults: [["status": 503], ["status": 503]]),
                                   environment: DeliveryFixture.secrets)
-        let fixture = try DeliveryFixture(sandbox: sandbox, customers: 4, maxAttempts: 2)
+        let fixture = try DeliveryFixture(sandbox: sandbox, customers: 4, maxAttempts: 2, ledger: ledger)
         #expect(try fixture.run(["run", "acme"]).status == 1)
         let id = try #require(try fixture.query("SELECT id FROM deliveries").first?[0] ?? nil)
         let rerun = try fixture.run(["rerun", id])
@@ -213,10 +213,10 @@ struct DeliveryEndToEndTests {
         #expect(try fixture.run(["rerun", id]).status == 2)
     }
 
-    @Test("two runs cannot overlap: the second exits 75 and changes nothing")
-    func lock() throws {
+    @Test("two runs cannot overlap: the second exits 75 and changes nothing", arguments: LedgerKind.allCases)
+    func lock(ledger: LedgerKind) throws {
         let sandbox = try Sandbox(routes: DeliveryFixture.routes(acmeFaults: [["stall": 3]]), environment: DeliveryFixture.secrets)
-        let fixture = try DeliveryFixture(sandbox: sandbox, customers: 3, timeout: 10)
+        let fixture = try DeliveryFixture(sandbox: sandbox, customers: 3, timeout: 10, ledger: ledger)
         let first = Process()
         first.executableURL = Binary.url
         first.arguments = ["run", "acme"] + fixture.options

@@ -29,8 +29,7 @@ struct FeedCompletenessTests {
                                     as? [[String: Any]], sourceLocation: sourceLocation)
         let latest = (runs.first?["results"] as? [[String: Any]])?.first
         #expect(latest?["feed_complete"] as? Bool == true, sourceLocation: sourceLocation)
-        let metrics = try String(contentsOfFile: ((fixture.state as NSString).deletingLastPathComponent as NSString)
-            .appendingPathComponent("metrics/partner_export.prom"), encoding: .utf8)
+        let metrics = try String(contentsOfFile: fixture.metricsPath, encoding: .utf8)
         #expect(metrics.contains("partner_export_feed_complete{partner=\"acme\"} 1"), sourceLocation: sourceLocation)
         #expect(metrics.contains("partner_export_open_failures{partner=\"acme\"} 0"), sourceLocation: sourceLocation)
 
@@ -44,10 +43,10 @@ struct FeedCompletenessTests {
         #expect(delivered == Set(holdings.feeds.map(\.key)), sourceLocation: sourceLocation)
     }
 
-    @Test("400 on batch 1 of 3: the later batches are held, listed and owed; the rerun sends all three under their ids, same bytes")
-    func rejectedFirstBatch() throws {
+    @Test("400 on batch 1 of 3: the later batches are held, listed and owed; the rerun sends all three under their ids, same bytes", arguments: LedgerKind.allCases)
+    func rejectedFirstBatch(ledger: LedgerKind) throws {
         let sandbox = try Sandbox(routes: DeliveryFixture.routes(acmeFaults: [["status": 400]]), environment: DeliveryFixture.secrets)
-        let fixture = try DeliveryFixture(sandbox: sandbox, customers: 25, maxRecords: 10)
+        let fixture = try DeliveryFixture(sandbox: sandbox, customers: 25, maxRecords: 10, ledger: ledger)
         let first = try fixture.run(["run", "acme"])
         #expect(first.status == 1)
         #expect(first.stdout.contains("INCOMPLETE"), "\(first.stdout)")
@@ -66,11 +65,11 @@ struct FeedCompletenessTests {
         #expect(resent.map(\.bodySHA256) == rows.compactMap { $0[3] }, "the very bytes recorded")
     }
 
-    @Test("503 until the attempts run out on batch 2 of 4: the rerun sends 2, 3 and 4 under their own ids")
-    func exhaustedSecondBatch() throws {
+    @Test("503 until the attempts run out on batch 2 of 4: the rerun sends 2, 3 and 4 under their own ids", arguments: LedgerKind.allCases)
+    func exhaustedSecondBatch(ledger: LedgerKind) throws {
         let faults: [[String: Any]] = [[:], ["status": 503], ["status": 503], ["status": 503]]
         let sandbox = try Sandbox(routes: DeliveryFixture.routes(acmeFaults: faults), environment: DeliveryFixture.secrets)
-        let fixture = try DeliveryFixture(sandbox: sandbox, customers: 40, maxRecords: 10, maxAttempts: 3)
+        let fixture = try DeliveryFixture(sandbox: sandbox, customers: 40, maxRecords: 10, maxAttempts: 3, ledger: ledger)
         let first = try fixture.run(["run", "acme", "--json"])
         #expect(first.status == 1)
         let rows = try fixture.query("SELECT id, status, sha256 FROM deliveries ORDER BY batch")
@@ -97,11 +96,11 @@ struct FeedCompletenessTests {
         try expectComplete(fixture, sandbox, rerun: try fixture.run(["rerun", "--failed", "--json"]), eligible: Self.eligibleRefs(1...15))
     }
 
-    @Test("kill -9 during a batch: the rerun resends the one in doubt under its id and completes the rest")
-    func killedMidFeed() throws {
+    @Test("kill -9 during a batch: the rerun resends the one in doubt under its id and completes the rest", arguments: LedgerKind.allCases)
+    func killedMidFeed(ledger: LedgerKind) throws {
         let sandbox = try Sandbox(routes: DeliveryFixture.routes(acmeFaults: [[:], [:], ["stall": 30]]),
                                   environment: DeliveryFixture.secrets)
-        let fixture = try DeliveryFixture(sandbox: sandbox, customers: 60, maxRecords: 10, timeout: 60)
+        let fixture = try DeliveryFixture(sandbox: sandbox, customers: 60, maxRecords: 10, timeout: 60, ledger: ledger)
         let process = try fixture.launch(["run", "acme"])
         // The third batch's attempt is recorded (synced) before its request leaves; the partner stalls on it.
         #expect(fixture.waitUntil("SELECT count(*) FROM attempts AS a JOIN deliveries AS d ON d.seq = a.delivery "
@@ -114,8 +113,7 @@ struct FeedCompletenessTests {
         let owed = try JSONSerialization.jsonObject(with: Data(try fixture.run(["deliveries", "--failed", "--json"]).stdout.utf8))
             as? [[String: Any]] ?? []
         #expect(owed.contains { $0["batch"] as? Int == 3 && $0["status"] as? String == "pending" }, "\(owed)")
-        let metricsPath = ((fixture.state as NSString).deletingLastPathComponent as NSString)
-            .appendingPathComponent("metrics/partner_export.prom")
+        let metricsPath = fixture.metricsPath
         #expect(try OperationsTests.parsePrometheus(metricsPath)["partner_export_run_in_progress{}"] == 1,
                 "the dead run's file still says a run is in progress")
         let rerun = try fixture.run(["rerun", "--failed", "--json"])
@@ -127,10 +125,10 @@ struct FeedCompletenessTests {
         #expect(try fixture.query("SELECT status FROM runs ORDER BY started_at").map { $0[0] } == ["interrupted", "succeeded"])
     }
 
-    @Test("a customer withdraws between the failure and the rerun: not sent, not disclosed; the other batches keep their ids")
-    func withdrawalBeforeRerun() throws {
+    @Test("a customer withdraws between the failure and the rerun: not sent, not disclosed; the other batches keep their ids", arguments: LedgerKind.allCases)
+    func withdrawalBeforeRerun(ledger: LedgerKind) throws {
         let sandbox = try Sandbox(routes: DeliveryFixture.routes(acmeFaults: [["status": 400]]), environment: DeliveryFixture.secrets)
-        let fixture = try DeliveryFixture(sandbox: sandbox, customers: 25, maxRecords: 10)
+        let fixture = try DeliveryFixture(sandbox: sandbox, customers: 25, maxRecords: 10, ledger: ledger)
         #expect(try fixture.run(["run", "acme"]).status == 1)
         let before = try fixture.query("SELECT id FROM deliveries ORDER BY batch").compactMap { $0[0] }
         try fixture.withdraw(5)
@@ -144,11 +142,11 @@ struct FeedCompletenessTests {
         #expect(!sandbox.holdings(path: Self.path).feeds.contains { $0.records.contains { $0["ref"] as? String == DeliveryFixture.acmeRef(5) } })
     }
 
-    @Test("two failed runs, then one rerun: what is owed is one thing, each record sent once")
-    func twoFailedRuns() throws {
+    @Test("two failed runs, then one rerun: what is owed is one thing, each record sent once", arguments: LedgerKind.allCases)
+    func twoFailedRuns(ledger: LedgerKind) throws {
         let faults: [[String: Any]] = [["status": 503], ["status": 503], ["status": 503], ["status": 503]]
         let sandbox = try Sandbox(routes: DeliveryFixture.routes(acmeFaults: faults), environment: DeliveryFixture.secrets)
-        let fixture = try DeliveryFixture(sandbox: sandbox, customers: 20, maxRecords: 10, maxAttempts: 2)
+        let fixture = try DeliveryFixture(sandbox: sandbox, customers: 20, maxRecords: 10, maxAttempts: 2, ledger: ledger)
         #expect(try fixture.run(["run", "acme"]).status == 1)
         #expect(try fixture.run(["run", "acme"]).status == 1)
         let owed = try fixture.query("SELECT id FROM deliveries WHERE status IN ('failed', 'held')").compactMap { $0[0] }
@@ -164,11 +162,11 @@ struct FeedCompletenessTests {
                 "the report names every delivery the rerun sent")
     }
 
-    @Test("a 422, a mapping fix, a rerun: the whole feed again in the new shape, batches numbered from 1")
-    func mappingFixedAfterRejection() throws {
+    @Test("a 422, a mapping fix, a rerun: the whole feed again in the new shape, batches numbered from 1", arguments: LedgerKind.allCases)
+    func mappingFixedAfterRejection(ledger: LedgerKind) throws {
         let sandbox = try Sandbox(routes: DeliveryFixture.routes(acmeFaults: [[:], [:], ["status": 422]]),
                                   environment: DeliveryFixture.secrets)
-        let fixture = try DeliveryFixture(sandbox: sandbox, customers: 45, maxRecords: 5)
+        let fixture = try DeliveryFixture(sandbox: sandbox, customers: 45, maxRecords: 5, ledger: ledger)
         #expect(try fixture.run(["run", "acme"]).status == 1)
         #expect(try fixture.query("SELECT status FROM deliveries ORDER BY batch").map { $0[0] }
                 == ["delivered", "delivered", "rejected"] + Array(repeating: "held", count: 6))

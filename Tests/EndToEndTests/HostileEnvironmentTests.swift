@@ -97,7 +97,7 @@ struct HostileEnvironmentTests {
         kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
         let row = try #require(try fixture.query("SELECT id, payload_path FROM deliveries").first)
-        let payload = ((fixture.state as NSString).deletingLastPathComponent as NSString).appendingPathComponent(row[1] ?? "")
+        let payload = (fixture.stateFolder as NSString).appendingPathComponent(row[1] ?? "")
         var bytes = try Data(contentsOf: URL(fileURLWithPath: payload))
         bytes[bytes.count / 2] ^= 0x01
         try bytes.write(to: URL(fileURLWithPath: payload))
@@ -119,7 +119,7 @@ struct HostileEnvironmentTests {
         let fixture = try DeliveryFixture(sandbox: sandbox, customers: 30, maxRecords: 10)
         #expect(try fixture.run(["run", "acme"]).status == 1)
         let held = try #require(try fixture.query("SELECT id, payload_path FROM deliveries WHERE status = 'held' ORDER BY batch").first)
-        let payload = ((fixture.state as NSString).deletingLastPathComponent as NSString).appendingPathComponent(held[1] ?? "")
+        let payload = (fixture.stateFolder as NSString).appendingPathComponent(held[1] ?? "")
         var bytes = try Data(contentsOf: URL(fileURLWithPath: payload))
         bytes.append(0x20)
         try bytes.write(to: URL(fileURLWithPath: payload))
@@ -129,8 +129,7 @@ struct HostileEnvironmentTests {
         let logged = rerun.stderr.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
         #expect(logged.contains { $0["level"] as? String == "error" && $0["error.code"] as? String == "payload.mismatch"
             && $0["delivery.id"] as? String == held[0] }, "\(rerun.stderr)")
-        let metrics = try OperationsTests.parsePrometheus(((fixture.state as NSString).deletingLastPathComponent as NSString)
-            .appendingPathComponent("metrics/partner_export.prom"))
+        let metrics = try OperationsTests.parsePrometheus(fixture.metricsPath)
         #expect(metrics["partner_export_errors_total{acme}{payload.mismatch}"] == 1)
         #expect(try Data(contentsOf: URL(fileURLWithPath: payload)) == bytes, "the evidence is kept")
         #expect(!sandbox.requests().contains { $0.body == bytes }, "the altered bytes never left")
@@ -144,7 +143,7 @@ struct HostileEnvironmentTests {
         let fixture = try DeliveryFixture(sandbox: sandbox, customers: 4, maxAttempts: 2, globex: true)
         #expect(try fixture.run(["run", "globex"]).status == 1)
         let row = try #require(try fixture.query("SELECT payload_path, sha256 FROM deliveries").first)
-        let payload = ((fixture.state as NSString).deletingLastPathComponent as NSString).appendingPathComponent(row[0] ?? "")
+        let payload = (fixture.stateFolder as NSString).appendingPathComponent(row[0] ?? "")
         try Data("planted".utf8).write(to: URL(fileURLWithPath: payload + ".gz"))
         #expect(try fixture.run(["rerun", "--failed"]).status == 0)
         let last = try #require(sandbox.requests().last)
@@ -175,7 +174,7 @@ struct HostileEnvironmentTests {
     func emptyLedger() throws {
         let (sandbox, fixture) = try fixture()
         defer { withExtendedLifetime(sandbox) {} }
-        try FileManager.default.createDirectory(atPath: (fixture.state as NSString).deletingLastPathComponent,
+        try FileManager.default.createDirectory(atPath: fixture.stateFolder,
                                                 withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         _ = FileManager.default.createFile(atPath: fixture.state, contents: Data(), attributes: [.posixPermissions: 0o600])
         let disclosures = try fixture.run(["disclosures", "1"])
@@ -212,7 +211,7 @@ struct HostileEnvironmentTests {
     func lockAndFolder() throws {
         let (sandbox, fixture) = try fixture()
         defer { withExtendedLifetime(sandbox) {} }
-        let folder = (fixture.state as NSString).deletingLastPathComponent
+        let folder = fixture.stateFolder
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let victim = fixture.folder.appendingPathComponent("victim").path
         try Data("someone else's\n".utf8).write(to: URL(fileURLWithPath: victim))

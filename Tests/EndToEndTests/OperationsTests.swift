@@ -125,7 +125,7 @@ struct OperationsTests {
         let sandbox = try Sandbox(routes: DeliveryFixture.routes(globexFaults: [["status": 400]]), environment: DeliveryFixture.secrets)
         let fixture = try DeliveryFixture(sandbox: sandbox, customers: 7, globex: true)
         #expect(try fixture.run(["run", "--all"], extra: ["PARTNER_EXPORT_NOW": "2026-11-27T02:00:00Z"]).status == 1)
-        let path = ((fixture.state as NSString).deletingLastPathComponent as NSString).appendingPathComponent("metrics/partner_export.prom")
+        let path = fixture.metricsPath
         #expect(TestFiles.mode(of: path) == 0o600)
         let parsed = try Self.parsePrometheus(path)
         #expect(parsed["partner_export_last_success_timestamp_seconds{acme}"] == 1_795_744_800)
@@ -172,7 +172,7 @@ struct OperationsTests {
         let fixture = try DeliveryFixture(sandbox: sandbox, customers: 6, globex: true)
         let day0 = ["PARTNER_EXPORT_NOW": "2026-11-27T02:00:00Z"]
         #expect(try fixture.run(["run", "--all"], extra: day0).status == 1)
-        let stateFolder = (fixture.state as NSString).deletingLastPathComponent
+        let stateFolder = fixture.stateFolder
         let payloads = TestFiles.files(under: (stateFolder as NSString).appendingPathComponent("payloads"))
         #expect(payloads.count == 2, "acme's JSON and globex's XML (a gzip body is made in memory, never stored)")
         // Stray files are judged by their real age: one left by a crash (no delivery refers to it), 40 days old,

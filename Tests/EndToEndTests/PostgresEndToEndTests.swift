@@ -47,11 +47,19 @@ struct PostgresEndToEndTests {
         #expect(wrong.status == 2, "\(wrong.output)")
         #expect(wrong.output.contains("postgresql://exporter:***@127.0.0.1:1/crm"), "\(wrong.output)")
         #expect(!wrong.output.contains("hunter2"))
-        // A ledger in PostgreSQL is refused plainly (not taken for a folder called "postgresql:"), its URL not repeated.
+        // A ledger in PostgreSQL that cannot be reached is named without its password (not taken for a
+        // folder called "postgresql:"); libpq's keyword form is refused without being repeated.
         let state = try Binary.run(["runs", "--config", fixture.config.path, "--db", url,
-                                    "--state", "postgresql://exporter:hunter2@127.0.0.1:1/ledger"], environment: fixture.environment)
-        #expect(state.status == 2, "\(state.output)")
-        #expect(state.output.contains("a ledger in PostgreSQL is not available yet"), "\(state.output)")
+                                    "--state", "postgresql://exporter:hunter2@127.0.0.1:1/ledger?connect_timeout=2"],
+                                   environment: fixture.environment)
+        #expect(state.status != 0, "\(state.output)")
+        #expect(state.output.contains("cannot open the ledger postgresql://exporter:***@127.0.0.1:1/ledger"), "\(state.output)")
         #expect(!state.output.contains("hunter2"))
+        #expect(!FileManager.default.fileExists(atPath: "postgresql:"))
+        let keywords = try Binary.run(["runs", "--config", fixture.config.path, "--state", "host=127.0.0.1 password=hunter2"],
+                                      environment: fixture.environment)
+        #expect(keywords.status == 2, "\(keywords.output)")
+        #expect(keywords.output.contains("keyword form is not accepted"), "\(keywords.output)")
+        #expect(!keywords.output.contains("hunter2"))
     }
 }

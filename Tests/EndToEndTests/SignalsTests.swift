@@ -15,8 +15,7 @@ struct SignalsTests {
     }
 
     func metrics(_ fixture: DeliveryFixture) throws -> [String: Double] {
-        try OperationsTests.parsePrometheus(((fixture.state as NSString).deletingLastPathComponent as NSString)
-            .appendingPathComponent("metrics/partner_export.prom"))
+        try OperationsTests.parsePrometheus(fixture.metricsPath)
     }
 
     @Test("1: a partner that is down is an error in the log at the default level, counted as failed; retries = attempts − 1")
@@ -152,7 +151,7 @@ struct SignalsTests {
         unlink(collector)
         #expect(try fixture.run(["run", "--due"], extra: settings.merging(["PARTNER_EXPORT_NOW": "2026-11-27T03:00:00Z"]) { $1 }).status == 0)
         #expect(FileManager.default.fileExists(atPath: collector), "refreshed by a check that ran nobody")
-        let lock = try StateLockHolder(folder: (fixture.state as NSString).deletingLastPathComponent)
+        let lock = try StateLockHolder(folder: fixture.stateFolder)
         #expect(try fixture.run(["run", "acme"], extra: settings).status == 75)
         withExtendedLifetime(lock) {}
         #expect(try OperationsTests.parsePrometheus(collector)["partner_export_lock_skips_total{}"] == 1)
@@ -253,7 +252,7 @@ struct SignalsTests {
         #expect(acmeNotes.contains { $0.contains("ACME_TOKEN") }, "\(acmeNotes)")
         #expect(globexNotes.contains { $0.contains("3600 s") }, "\(globexNotes)")
         #expect(partners.first { $0["partner"] as? String == "globex" }?["gzip"] as? Bool == true)
-        let holder = try StateLockHolder(folder: (fixture.state as NSString).deletingLastPathComponent)
+        let holder = try StateLockHolder(folder: fixture.stateFolder)
         let locked = try fixture.run(["run", "acme"])
         withExtendedLifetime(holder) {}
         #expect(locked.status == 75 && locked.stderr.contains("pid \(getpid()) on"), "\(locked.stderr)")
