@@ -76,7 +76,7 @@ let package = Package(
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "CustomerSource", "ExportConfig", "TestSupport", "SQLite", "Ledger",
                                                     "Postgres"]),
         .testTarget(name: "DeliveryTests", dependencies: ["Delivery", "ExportCore"]),
-        .testTarget(name: "LedgerTests", dependencies: ["Ledger", "SQLite", "ExportCore"]),
+        .testTarget(name: "LedgerTests", dependencies: ["Ledger", "SQLite", "Postgres", "ExportCore", "TestSupport"]),
         .testTarget(name: "EndToEndTests", dependencies: ["partner-export", "partner-export-fixed-clock", "TestSupport", "DemoData", "Postgres",
                                                      "Reports", "ExportCore"],
                     exclude: ["Golden"]),

@@ -2,6 +2,7 @@ import ExportCore
 import Foundation
 @testable import Ledger
 import SQLite
+import TestSupport
 import Testing
 
 @Suite("Ledger")
@@ -13,8 +14,11 @@ struct LedgerTests {
         return folder
     }
 
-    func ledger() throws -> SQLLedger {
-        try SQLiteLedger.open(at: folder() + "/ledger.sqlite", access: .write(create: true))
+    func ledger(_ kind: LedgerKind = .sqlite) throws -> SQLLedger {
+        switch kind {
+        case .sqlite: try SQLiteLedger.open(at: folder() + "/ledger.sqlite", access: .write(create: true))
+        case .postgres: try PostgresLedger.open(url: try PostgresCluster.shared().createDatabase("ledger"), access: .write(create: true))
+        }
     }
 
     func newDelivery(_ id: String, customers: [Int64], batch: Int = 1, feed: String = "r1/p") -> NewDelivery {
@@ -43,10 +47,12 @@ struct LedgerTests {
         #expect(Manifest.encoded(customerIDs: manifest.customerIDs, scopes: 2, grantStream: stream) == manifest.encoded())
     }
 
-    @Test("the ledger file is owner-only, and disclosures are written only with a delivered status, with the counters")
-    func deliveredOnly() throws {
-        let ledger = try ledger()
-        #expect(((try FileManager.default.attributesOfItem(atPath: ledger.location))[.posixPermissions] as? Int) == 0o600)
+    @Test("the ledger file is owner-only, and disclosures are written only with a delivered status, with the counters", arguments: LedgerKind.allCases)
+    func deliveredOnly(kind: LedgerKind) throws {
+        let ledger = try ledger(kind)
+        if kind == .sqlite {
+            #expect(((try FileManager.default.attributesOfItem(atPath: ledger.location))[.posixPermissions] as? Int) == 0o600)
+        }
         try ledger.startRun(id: "r1", trigger: .manual, partners: ["p"], at: "2026-11-27T02:00:00Z")
         let delivery = try ledger.createDelivery(newDelivery("d1", customers: [10, 11]), superseding: nil, at: "t")
         try ledger.beginAttempt(delivery: delivery, number: 1, run: "r1", at: "2026-11-27T02:00:01Z")
@@ -68,9 +74,9 @@ struct LedgerTests {
         #expect(totals.counter(CounterName.deliveriesDelivered) == 1)
     }
 
-    @Test("a delivery in doubt is never superseded; one that never left is, its manifest and payload go")
-    func inDoubtNeverSuperseded() throws {
-        let ledger = try ledger()
+    @Test("a delivery in doubt is never superseded; one that never left is, its manifest and payload go", arguments: LedgerKind.allCases)
+    func inDoubtNeverSuperseded(kind: LedgerKind) throws {
+        let ledger = try ledger(kind)
         try ledger.startRun(id: "r1", trigger: .manual, partners: ["p"], at: "2026-11-27T02:00:00Z")
         let doubtful = try ledger.createDelivery(newDelivery("d1", customers: [1]), superseding: nil, at: "t")
         try ledger.beginAttempt(delivery: doubtful, number: 1, run: "r1", at: "t")
@@ -93,9 +99,9 @@ struct LedgerTests {
         #expect(try ledger.manifest(of: superseded).customerIDs.isEmpty)
     }
 
-    @Test("a refusal clears the doubt an earlier attempt raised; held deliveries are owed and listed")
-    func refusalAndHeld() throws {
-        let ledger = try ledger()
+    @Test("a refusal clears the doubt an earlier attempt raised; held deliveries are owed and listed", arguments: LedgerKind.allCases)
+    func refusalAndHeld(kind: LedgerKind) throws {
+        let ledger = try ledger(kind)
         try ledger.startRun(id: "r1", trigger: .manual, partners: ["p"], at: "t")
         let first = try ledger.createDelivery(newDelivery("d1", customers: [1]), superseding: nil, at: "t")
         try ledger.beginAttempt(delivery: first, number: 1, run: "r1", at: "t")
@@ -112,9 +118,9 @@ struct LedgerTests {
         #expect(try ledger.owedByPartner() == ["p": 2])
     }
 
-    @Test("a feed is complete once it is rendered and nothing of it is owed; a new feed's render supersedes what older ones owe")
-    func feeds() throws {
-        let ledger = try ledger()
+    @Test("a feed is complete once it is rendered and nothing of it is owed; a new feed's render supersedes what older ones owe", arguments: LedgerKind.allCases)
+    func feeds(kind: LedgerKind) throws {
+        let ledger = try ledger(kind)
         try ledger.startRun(id: "r1", trigger: .manual, partners: ["p"], at: "2026-11-27T01:00:00Z")
         try ledger.startFeed(FeedRecord(id: "r1/p", partner: "p", runID: "r1", startedAt: "2026-11-27T01:00:00Z", shape: "s",
                                         rendered: false, batches: 0, completedAt: nil, completedBy: nil, supersededBy: nil))
@@ -137,12 +143,13 @@ struct LedgerTests {
         #expect(try ledger.totals()["p"]?.feedComplete == true)
     }
 
-    @Test("a status this version does not know is an error naming it, never a guess")
-    func unknownStatus() throws {
-        let ledger = try ledger()
+    @Test("a status this version does not know is an error naming it, never a guess", arguments: LedgerKind.allCases)
+    func unknownStatus(kind: LedgerKind) throws {
+        let ledger = try ledger(kind)
         try ledger.startRun(id: "r1", trigger: .manual, partners: ["p"], at: "t")
         _ = try ledger.createDelivery(newDelivery("d1", customers: [1]), superseding: nil, at: "t")
-        try ledger.database.execute("PRAGMA ignore_check_constraints = ON; UPDATE deliveries SET status = 'teleported'")
+        try ledger.database.execute(kind == .sqlite ? "PRAGMA ignore_check_constraints = ON; UPDATE deliveries SET status = 'teleported'"
+                                    : "ALTER TABLE deliveries DROP CONSTRAINT deliveries_status_check; UPDATE deliveries SET status = 'teleported'")
         #expect { _ = try ledger.delivery("d1") } throws: { error in
             (error as? ExportError)?.code == "ledger.damaged" && "\(error)".contains("'teleported'")
         }
@@ -278,9 +285,9 @@ struct LedgerTests {
         #expect(String(decoding: plain.leafBytes, as: UTF8.self) == #"{"index":0,"kind":"disclosure","partner":"p","delivery":"d","customer_id":-9223372036854775808,"fields":[],"reason":null,"consent_scope":"s","consent_granted_at":"t","disclosed_at":"u"}"#)
     }
 
-    @Test("the log's tree grows with every delivery recorded, equal to a recomputation from the rows; a duplicate row takes no index")
-    func logGrowsWithDeliveries() throws {
-        let ledger = try ledger()
+    @Test("the log's tree grows with every delivery recorded, equal to a recomputation from the rows; a duplicate row takes no index", arguments: LedgerKind.allCases)
+    func logGrowsWithDeliveries(kind: LedgerKind) throws {
+        let ledger = try ledger(kind)
         try ledger.startRun(id: "r1", trigger: .manual, partners: ["p"], at: "2026-11-27T02:00:00Z")
         // A manifest naming a customer twice (the second row is ignored, so the leaves are made again for what went in).
         for (n, customers) in [[1, 2, 3], [4, 4, 5], Array(6...40)].enumerated() {

@@ -1,5 +1,6 @@
 import ExportCore
 import Foundation
+import Postgres
 import SQLite
 
 extension SQLLedger: DeliveryLog {
@@ -153,10 +154,7 @@ extension SQLLedger: DeliveryLog {
             guard try statement.step(), let bytes = statement.textBytes(0) else { throw ManifestError() }
             return Array(bytes)
         }
-        let insert = try database.prepare(
-            "INSERT INTO disclosures (customer_id, delivery, scope, granted_at, confirmed, log_index) VALUES (?, ?, ?, ?, 1, ?) "
-            + "ON CONFLICT DO NOTHING")
-        try insert.bind(.integer(delivery.seq), at: 2)
+        let rows = try DisclosureRows(database, delivery: delivery.seq)
         let leaves = LeafWriter(kind: .disclosure, partner: delivery.partner, delivery: delivery.id, fields: delivery.fields,
                                 reason: nil, disclosedAt: time)
         let scopes = delivery.consentScopes.map { Array($0.utf8) }
@@ -176,15 +174,14 @@ extension SQLLedger: DeliveryLog {
                 try Manifest.forEachGrant(in: raw) { id, scope, grant in
                     defer { position += 1 }
                     guard scope < scopes.count else { throw ManifestError() }
-                    try insert.bind(.integer(id), at: 1)
-                    try scopes[scope].withUnsafeBytes { try insert.bindText($0, at: 3) }
-                    try insert.bindText(grant, at: 4)
-                    try insert.bind(.integer(Int64(next)), at: 5)
-                    try insert.step()
-                    insert.reset()
-                    if database.changes == 1 { next += 1 } else { ignored.insert(position) }
+                    if try scopes[scope].withUnsafeBytes({ try rows.insert(customer: id, scope: $0, grantedAt: grant, index: Int64(next)) }) {
+                        next += 1
+                    } else {
+                        ignored.insert(position)
+                    }
                 }
             }
+            try rows.finish()
         } catch {
             group.wait()
             throw error
@@ -223,10 +220,7 @@ extension SQLLedger: DeliveryLog {
             return Array(bytes)
         }
         guard !changes.isEmpty else { return }
-        let upsert = try database.prepare("""
-            INSERT INTO holdings (partner, customer_id, key, digest) VALUES (?1, ?2, ?3, ?4)
-            ON CONFLICT (partner, customer_id) DO UPDATE SET key = excluded.key, digest = excluded.digest
-            """)
+        let upsert = try HoldingRows(database, partner: delivery.partner)
         // Only the holding the notice names: a notice for a key replaced by a new one (an e-mail key whose
         // address changed) must not forget the record just sent under the new key. An unknown key (a
         // ledger from before keys) is the one the notice names.
@@ -245,19 +239,16 @@ extension SQLLedger: DeliveryLog {
         })
         let partner = Array(delivery.partner.utf8)
         try partner.withUnsafeBytes { partnerBytes in
-            try upsert.bindText(partnerBytes, at: 1)
             try forget.bindText(partnerBytes, at: 1)
         }
         try notice.bind(.integer(delivery.seq), at: 2)
         var notices = 0
         try changes.withUnsafeBytes { raw in
             try ChangeSet.walk(raw, record: { id, key, digest in
-                try upsert.bind(.integer(id), at: 2)
-                try upsert.bindBlob(key, at: 3)
-                try upsert.bindBlob(digest, at: 4)
-                try upsert.step()
-                upsert.reset()
+                try upsert.write(customer: id, key: key, digest: digest)
             }, notice: { id, reason, key in
+                // Every record's holding is written before the first notice's is forgotten (the order the change set gives).
+                try upsert.finish()
                 try forget.bind(.integer(id), at: 2)
                 try forget.bindBlob(key, at: 3)
                 try forget.step()
@@ -273,6 +264,7 @@ extension SQLLedger: DeliveryLog {
                 }
                 notices += 1
             })
+            try upsert.finish()
         }
         try add(notices, to: CounterName.noticesSent, partner: delivery.partner)
     }
@@ -397,5 +389,134 @@ private final class HashedLeaves: @unchecked Sendable {
         } catch {
             result = nil
         }
+    }
+}
+
+/// A delivery's disclosure rows as they are written: on SQLite one prepared INSERT per row (a row
+/// already there is left out, and takes no log index); on PostgreSQL one COPY for all of them, a
+/// row the delivery repeats (the same customer and scope) left out here, before it is sent.
+private final class DisclosureRows {
+    private let statement: (any LedgerStatement)?
+    private let database: any LedgerSQL
+    private let copy: CopyIn?
+    private var seen: Set<DisclosureKey> = []
+
+    private struct DisclosureKey: Hashable {
+        let customer: Int64
+        let scope: [UInt8]
+    }
+
+    init(_ database: any LedgerSQL, delivery seq: Int64) throws {
+        self.database = database
+        if let postgres = database as? PostgresSQL {
+            statement = nil
+            copy = try postgres.connection.copyIn("""
+                COPY disclosures (delivery, customer_id, scope, granted_at, log_index) FROM STDIN (FORMAT binary)
+                """)
+            self.seq = seq
+        } else {
+            let insert = try database.prepare(
+                "INSERT INTO disclosures (customer_id, delivery, scope, granted_at, confirmed, log_index) VALUES (?, ?, ?, ?, 1, ?) "
+                + "ON CONFLICT DO NOTHING")
+            try insert.bind(.integer(seq), at: 2)
+            statement = insert
+            copy = nil
+            self.seq = seq
+        }
+    }
+
+    private let seq: Int64
+
+    /// Writes one row; false when it was already there (left out).
+    func insert(customer: Int64, scope: UnsafeRawBufferPointer, grantedAt: UnsafeRawBufferPointer, index: Int64) throws -> Bool {
+        if let copy {
+            guard seen.insert(DisclosureKey(customer: customer, scope: Array(scope))).inserted else { return false }
+            try copy.startRow(fields: 5)
+            copy.int64(seq)
+            copy.int64(customer)
+            copy.bytes(scope)
+            copy.bytes(grantedAt)
+            copy.int64(index)
+            return true
+        }
+        guard let statement else { return false }
+        try statement.bind(.integer(customer), at: 1)
+        try statement.bindText(scope, at: 3)
+        try statement.bindText(grantedAt, at: 4)
+        try statement.bind(.integer(index), at: 5)
+        try statement.step()
+        statement.reset()
+        return database.changes == 1
+    }
+
+    func finish() throws {
+        try copy?.finish()
+    }
+}
+
+/// What a delivery's records change in `holdings`, as they are written: on SQLite one prepared upsert
+/// per record; on PostgreSQL one COPY into a temporary table and one upsert from it (the last of a
+/// customer's rows wins, as it would row by row).
+private final class HoldingRows {
+    private let statement: (any LedgerStatement)?
+    private let postgres: PostgresSQL?
+    private let partner: String
+    private var copy: CopyIn?
+    private var written: Int64 = 0
+
+    init(_ database: any LedgerSQL, partner: String) throws {
+        self.partner = partner
+        if let postgres = database as? PostgresSQL {
+            self.postgres = postgres
+            statement = nil
+            try postgres.execute("""
+                CREATE TEMPORARY TABLE IF NOT EXISTS holdings_in (n bigint, customer_id bigint, key bytea, digest bytea)
+                ON COMMIT DELETE ROWS
+                """)
+        } else {
+            postgres = nil
+            let upsert = try database.prepare("""
+                INSERT INTO holdings (partner, customer_id, key, digest) VALUES (?1, ?2, ?3, ?4)
+                ON CONFLICT (partner, customer_id) DO UPDATE SET key = excluded.key, digest = excluded.digest
+                """)
+            try upsert.bind(.text(partner), at: 1)
+            statement = upsert
+        }
+    }
+
+    func write(customer: Int64, key: UnsafeRawBufferPointer, digest: UnsafeRawBufferPointer) throws {
+        if let postgres {
+            if copy == nil {
+                copy = try postgres.connection.copyIn("COPY holdings_in (n, customer_id, key, digest) FROM STDIN (FORMAT binary)")
+            }
+            guard let copy else { return }
+            written += 1
+            try copy.startRow(fields: 4)
+            copy.int64(written)
+            copy.int64(customer)
+            copy.bytes(key)
+            copy.bytes(digest)
+            return
+        }
+        guard let statement else { return }
+        try statement.bind(.integer(customer), at: 2)
+        try statement.bindBlob(key, at: 3)
+        try statement.bindBlob(digest, at: 4)
+        try statement.step()
+        statement.reset()
+    }
+
+    /// Every row written so far is in `holdings`.
+    func finish() throws {
+        guard let postgres, let copy else { return }
+        self.copy = nil
+        try copy.finish()
+        try postgres.prepare("""
+            INSERT INTO holdings (partner, customer_id, key, digest)
+            SELECT ?, customer_id, key, digest FROM (
+              SELECT DISTINCT ON (customer_id) customer_id, key, digest FROM holdings_in ORDER BY customer_id, n DESC) AS latest
+            ON CONFLICT (partner, customer_id) DO UPDATE SET key = excluded.key, digest = excluded.digest
+            """).run([.text(partner)])
+        try postgres.execute("TRUNCATE holdings_in")
     }
 }

@@ -1,0 +1,106 @@
+import ExportCore
+import Foundation
+@testable import Ledger
+import Postgres
+import TestSupport
+import Testing
+
+/// What only the PostgreSQL ledger has: its schema, its lock, its payload table (the shared
+/// behaviour runs in the other suites against both ledgers).
+@Suite("PostgreSQL ledger")
+struct PostgresLedgerTests {
+    @Test("the schema is made once under a lock, opened read-only only when it is there, and a foreign schema of that name is refused untouched")
+    func schema() throws {
+        let cluster = try PostgresCluster.shared()
+        let url = try cluster.createDatabase("ledger")
+        #expect { _ = try PostgresLedger.open(url: url, access: .read) } throws: { error in
+            (error as? ExportError)?.message.contains("there is no ledger in") == true
+        }
+        #expect { _ = try PostgresLedger.open(url: url, access: .write(create: false)) } throws: { error in
+            (error as? ExportError)?.message.contains("there is no ledger in") == true
+        }
+        // Two processes creating it at once: one makes it, the other finds it made.
+        let group = DispatchGroup()
+        let failures = Slots(2)
+        for i in 0..<2 {
+            DispatchQueue.global().async(group: group) {
+                do { _ = try PostgresLedger.open(url: url, access: .write(create: true)) } catch { failures.set(i, "\(error)") }
+            }
+        }
+        group.wait()
+        #expect(failures.values.compactMap { $0 }.isEmpty, "\(failures.values)")
+        let admin = try Connection(url: url)
+        #expect(try admin.query("SELECT version FROM partner_export.schema_version").text(0, 0) == String(PostgresSchema.migrations.count))
+        let ledger = try PostgresLedger.open(url: url, access: .read)
+        #expect(try ledger.runCount() == 0)
+        // Read-only means read-only: the session refuses writes.
+        #expect(throws: ExportError.self) { try ledger.startRun(id: "r", trigger: .manual, partners: [], at: "t") }
+
+        // A newer version is refused; a foreign schema called partner_export is never touched.
+        try admin.execute("UPDATE partner_export.schema_version SET version = 99")
+        #expect { _ = try PostgresLedger.open(url: url, access: .write(create: true)) } throws: { error in
+            (error as? ExportError)?.message.contains("newer partner-export (schema 99)") == true
+        }
+        let other = try cluster.createDatabase("foreign")
+        let foreign = try Connection(url: other)
+        try foreign.execute("CREATE SCHEMA partner_export; CREATE TABLE partner_export.orders (id int)")
+        #expect { _ = try PostgresLedger.open(url: other, access: .write(create: true)) } throws: { error in
+            (error as? ExportError)?.message.contains("holds 1 tables but is not a partner-export ledger") == true
+        }
+        #expect(try foreign.query("SELECT count(*) FROM pg_tables WHERE schemaname = 'partner_export'").text(0, 0) == "1")
+    }
+
+    @Test("one run at a time: the lock is a session advisory lock that names its holder and goes when the holder dies")
+    func lock() throws {
+        let url = try PostgresCluster.shared().createDatabase("ledger")
+        _ = try PostgresLedger.open(url: url, access: .write(create: true))
+        let location = LedgerLocation(url)
+        var first: AnyObject? = try location.lock(now: "2026-12-01T02:00:00Z")
+        #expect(location.holderAlive())
+        #expect { _ = try location.lock(now: "2026-12-01T02:00:01Z") } throws: { error in
+            let error = error as? ExportError
+            return error?.code == "lock.held" && error?.message.contains("partner-export pid \(getpid()) on ") == true
+        }
+        withExtendedLifetime(first) {}
+        first = nil
+        #expect(!location.holderAlive())
+        _ = try location.lock(now: "2026-12-01T02:00:02Z")
+    }
+
+    @Test("payloads live in the ledger, any connection reads them back, checked against the SHA-256 the delivery recorded")
+    func payloads() throws {
+        let url = try PostgresCluster.shared().createDatabase("ledger")
+        let ledger = try PostgresLedger.open(url: url, access: .write(create: true))
+        let store = PostgresPayloadStore(url: url)
+        let feed = FeedBytes(parts: [Array(#"{"records":["#.utf8), Array(repeating: UInt8(ascii: "7"), count: 200_000), Array("]}".utf8)])
+        let path = try store.store(feed, partner: "p", delivery: "d1", fileExtension: "json")
+        #expect(path == "payloads/p/d1.json")
+        try ledger.startRun(id: "r1", trigger: .manual, partners: ["p"], at: "t")
+        let delivery = try ledger.createDelivery(
+            NewDelivery(id: "d1", runID: "r1", feed: "r1/p", partner: "p", batch: 1, bytes: feed.count, sha256: feed.sha256,
+                        recordsRange: 0..<feed.count, payloadPath: path, contentType: "application/json", gzip: false,
+                        createdAt: "t", fields: [], purpose: "x", consentScopes: ["s"],
+                        manifest: Manifest(customerIDs: [1], grants: [["g"]]).encoded(), recordCount: 1, lastCustomer: 1),
+            superseding: nil, at: "t")
+        #expect(try PostgresPayloadStore(url: url).load(delivery).joined == feed.joined, "another worker's connection reads the same bytes")
+        #expect(try ledger.payloadPaths() == [path])
+        // Stored compressed: the table holds far fewer bytes than the feed.
+        let admin = try Connection(url: url)
+        let stored = Int(try admin.query("SELECT pg_column_size(data) FROM partner_export.payloads").text(0, 0) ?? "") ?? 0
+        #expect(stored > 0 && stored < feed.count / 10, "\(stored) bytes stored for \(feed.count)")
+        // Altered bytes are refused and kept as evidence.
+        try admin.execute("UPDATE partner_export.payloads SET data = overlay(data placing '8'::bytea from 100)")
+        #expect { _ = try store.load(delivery) } throws: { error in (error as? ExportError)?.code == "payload.mismatch" }
+        try admin.execute("DELETE FROM partner_export.payloads")
+        #expect { _ = try store.load(delivery) } throws: { error in (error as? ExportError)?.code == "payload.missing" }
+    }
+}
+
+/// Results from other threads.
+private final class Slots: @unchecked Sendable {
+    private let lock = NSLock()
+    private var storage: [String?]
+    init(_ count: Int) { storage = Array(repeating: nil, count: count) }
+    func set(_ i: Int, _ value: String) { lock.lock(); storage[i] = value; lock.unlock() }
+    var values: [String?] { lock.lock(); defer { lock.unlock() }; return storage }
+}
