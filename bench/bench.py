@@ -117,6 +117,10 @@ def main():
     parser.add_argument("--baseline", help="another partner-export binary, measured alternately on every step")
     parser.add_argument("--data", default=os.path.join(ROOT, "bench-data"))
     parser.add_argument("--changes-only", action="store_true", help="only the changes-mode measurement (and the floor)")
+    parser.add_argument("--postgres-ledger", metavar="URL",
+                        help="also measure the run with its ledger in this PostgreSQL database (its schema partner_export is "
+                             "dropped before each run)")
+    parser.add_argument("--ledger-only", action="store_true", help="with --postgres-ledger: only the two runs (SQLite, PostgreSQL ledger)")
     args = parser.parse_args()
     DATA = args.data
     os.makedirs(DATA, exist_ok=True)
@@ -200,6 +204,17 @@ def main():
             Step("run over HTTPS to nginx (JSON)", lambda b: [b, "run", "bench-json", "--state", ledger] + common,
                  records=eligible, output=payload_bytes, before=fresh_state),
         ]
+        if args.postgres_ledger:
+            def fresh_schema(_binary, _index):
+                fresh_state(_binary, _index)
+                subprocess.check_call(["psql", "-q", "-X", args.postgres_ledger, "-c",
+                                       "DROP SCHEMA IF EXISTS partner_export CASCADE"], stdout=subprocess.DEVNULL)
+            steps.append(Step("run over HTTPS to nginx (JSON), PostgreSQL ledger",
+                              lambda b: [b, "run", "bench-json", "--state", args.postgres_ledger] + common,
+                              records=eligible, before=fresh_schema))
+            env["PARTNER_EXPORT_STATE_DIR"] = state
+            if args.ledger_only:
+                steps = [steps[0], steps[3], steps[4]]
         if args.changes_only:
             steps = steps[:2]
         for step in steps:
@@ -211,6 +226,18 @@ def main():
             if os.path.exists(path):
                 os.remove(path)
 
+        if args.postgres_ledger and args.ledger_only:
+            sqlite_run, postgres_run = steps[1], steps[2]
+            print()
+            print(f"{'step':<52} {'wall s':>8} {'CPU s':>7} {'peak RSS':>10}")
+            for step in (steps[0], sqlite_run, postgres_run):
+                print(f"{step.name:<52} {step.wall('this'):>8.2f} {statistics.median(step.cpus['this']):>7.2f} "
+                      f"{step.rss['this'] / 1024:>6.1f} MiB")
+            ratio = postgres_run.wall("this") / sqlite_run.wall("this")
+            print(f"PostgreSQL ledger / SQLite ledger, the same run: {ratio:.2f} x by medians "
+                  f"(runs (s) SQLite {', '.join(f'{w:.2f}' for w in sqlite_run.walls['this'])}; "
+                  f"PostgreSQL {', '.join(f'{w:.2f}' for w in postgres_run.walls['this'])})")
+            return
         changes = measure_changes(binaries[0][1], db, changes_config, config, env, args.repeat, n, no_ledger)
         # disclosures ID at ten million rows: each binary's own last run's ledger, topped up with synthetic rows.
         for label, binary in ([] if args.changes_only else binaries):

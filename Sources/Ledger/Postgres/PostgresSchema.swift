@@ -93,7 +93,10 @@ enum PostgresSchema {
         );
         CREATE TABLE disclosures (
           customer_id  bigint NOT NULL,
-          delivery     bigint NOT NULL REFERENCES deliveries(seq),
+          -- No foreign key: PostgreSQL would look up and lock the delivery once per row, and a delivery
+          -- writes up to a million rows in the transaction that marks it delivered (which makes the
+          -- reference true by construction; prune deletes the rows before their delivery).
+          delivery     bigint NOT NULL,
           scope        text NOT NULL,
           granted_at   text NOT NULL,
           confirmed    integer NOT NULL DEFAULT 1,
@@ -102,7 +105,6 @@ enum PostgresSchema {
           log_index    bigint,
           PRIMARY KEY (customer_id, delivery, scope)
         );
-        CREATE INDEX disclosures_delivery ON disclosures(delivery);
         CREATE TABLE feeds (
           rowid        bigserial NOT NULL UNIQUE,
           id           text PRIMARY KEY,
