@@ -120,7 +120,7 @@ def main():
     parser.add_argument("--postgres-ledger", metavar="URL",
                         help="also measure the run with its ledger in this PostgreSQL database (its schema partner_export is "
                              "dropped before each run)")
-    parser.add_argument("--ledger-only", action="store_true", help="with --postgres-ledger: only the two runs (SQLite, PostgreSQL ledger)")
+    parser.add_argument("--ledger-only", action="store_true", help="only the floor and the runs (with --postgres-ledger, both ledgers)")
     args = parser.parse_args()
     DATA = args.data
     os.makedirs(DATA, exist_ok=True)
@@ -213,8 +213,8 @@ def main():
                               lambda b: [b, "run", "bench-json", "--state", args.postgres_ledger] + common,
                               records=eligible, before=fresh_schema))
             env["PARTNER_EXPORT_STATE_DIR"] = state
-            if args.ledger_only:
-                steps = [steps[0], steps[3], steps[4]]
+        if args.ledger_only:
+            steps = [steps[0]] + steps[3:]
         if args.changes_only:
             steps = steps[:2]
         for step in steps:
@@ -226,6 +226,15 @@ def main():
             if os.path.exists(path):
                 os.remove(path)
 
+        if args.ledger_only and not args.postgres_ledger:
+            print()
+            for step in steps:
+                line = f"{step.name:<52} {step.wall('this'):>8.2f} s, CPU {statistics.median(step.cpus['this']):.2f} s"
+                if args.baseline and not step.floor:
+                    ratio = statistics.median(t / b for t, b in zip(step.walls["this"], step.walls["baseline"]))
+                    line += f"; baseline {step.wall('baseline'):.2f} s, paired {100 * (ratio - 1):+.1f}%"
+                print(line)
+            return
         if args.postgres_ledger and args.ledger_only:
             sqlite_run, postgres_run = steps[1], steps[2]
             print()

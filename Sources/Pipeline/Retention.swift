@@ -65,7 +65,7 @@ public struct Retention {
         for delivery in prunable {
             var removedAll = true
             if let rows = payloads as? PostgresPayloadStore {
-                report.bytes += settings.dryRun ? 0 : try rows.remove(delivery.payloadPath)
+                report.bytes += settings.dryRun ? try rows.size(of: delivery.payloadPath) : try rows.remove(delivery.payloadPath)
             }
             for path in payloads.files(of: delivery) {
                 let (bytes, removed) = remove(path)

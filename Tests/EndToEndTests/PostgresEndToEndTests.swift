@@ -3,9 +3,9 @@ import Postgres
 import TestSupport
 import Testing
 
-/// The real binary with `--db postgresql://…` (a throw-away PostgreSQL cluster), delivering over real
+/// The real binary with `--db` or `--state postgresql://…` (a throw-away PostgreSQL cluster), delivering over real
 /// TLS to the partner sandbox: what the partner holds is what the SQLite file would have given.
-@Suite("PostgreSQL source end to end")
+@Suite("PostgreSQL end to end")
 struct PostgresEndToEndTests {
     @Test("run from PostgreSQL: the partner holds every eligible customer; a withdrawal on the server becomes a notice")
     func runFromPostgres() throws {
@@ -62,4 +62,64 @@ struct PostgresEndToEndTests {
         #expect(keywords.output.contains("keyword form is not accepted"), "\(keywords.output)")
         #expect(!keywords.output.contains("hunter2"))
     }
+
+    @Test("with the ledger in PostgreSQL, prune deletes payload rows past retention, keeps what an owed delivery needs, and the strays")
+    func pruneLedgerInPostgres() throws {
+        let sandbox = try Sandbox(routes: DeliveryFixture.routes(globexFaults: [["status": 400]]), environment: DeliveryFixture.secrets)
+        let fixture = try DeliveryFixture(sandbox: sandbox, customers: 6, globex: true, ledger: .postgres)
+        #expect(try fixture.run(["run", "--all"], extra: ["PARTNER_EXPORT_NOW": "2026-11-27T02:00:00Z"]).status == 1)
+        #expect(try fixture.query("SELECT count(*) FROM payloads").first?[0] == "2")
+        #expect(!FileManager.default.fileExists(atPath: fixture.stateFolder + "/payloads"), "no payload is a file")
+        // A payload row no delivery refers to (a crash between storing it and recording the delivery), 40 days old.
+        _ = try fixture.query("INSERT INTO payloads (path, data, stored_at) VALUES ('payloads/acme/dlv_lost.json', '\\x7b7d', "
+                              + "now() - interval '40 days') RETURNING 1")
+        let later = ["PARTNER_EXPORT_NOW": "2027-01-06T02:00:00Z"]
+        let dry = try fixture.run(["prune", "--dry-run"], extra: later)
+        #expect(dry.stdout.contains("Would delete 1 delivery payload(s), 1 stray file(s)"), "\(dry.stdout)")
+        #expect(!dry.stdout.contains("(0 bytes"), "the dry run counts what it would delete: \(dry.stdout)")
+        #expect(try fixture.query("SELECT count(*) FROM payloads").first?[0] == "3", "a dry run deletes nothing")
+        let pruned = try fixture.run(["prune"], extra: later)
+        #expect(pruned.status == 0, "\(pruned.output)")
+        #expect(pruned.stdout.contains("Deleted 1 delivery payload(s), 1 stray file(s)"), "\(pruned.stdout)")
+        #expect(pruned.stdout.contains("Kept 1 payload(s) that owed deliveries still need"))
+        #expect(try fixture.query("SELECT path FROM payloads").map { $0[0] ?? "" }.allSatisfy { $0.contains("/globex/") })
+        #expect(try fixture.query("SELECT count(*) FROM disclosures").first?[0] == "6", "the accounting stays")
+        #expect(try fixture.query("SELECT count(*) FROM deliveries WHERE payload_pruned_at IS NOT NULL").first?[0] == "1")
+        // The owed delivery's payload is still there for the rerun, which sends it once the partner accepts.
+        let rerun = try fixture.run(["rerun", "--failed"], extra: later)
+        #expect(rerun.status == 0, "\(rerun.output)")
+    }
+
+    @Test("two run --due started at the same minute on one PostgreSQL ledger make one run: the other waits for nothing and changes nothing")
+    func dueTogether() throws {
+        let sandbox = try Sandbox(routes: DeliveryFixture.routes(acmeFaults: [["stall": 1, "status": 200]]), environment: DeliveryFixture.secrets)
+        let fixture = try DeliveryFixture(sandbox: sandbox, customers: 20, acme: "schedule: \"0 2 * * *\"", ledger: .postgres)
+        #expect(try fixture.run(["run", "--due"], extra: ["PARTNER_EXPORT_NOW": "2026-11-26T02:00:30Z"]).status == 0)
+        let before = sandbox.requests().count
+        let results = ResultSlots()
+        let group = DispatchGroup()
+        let arguments = ["run", "--due", "--json"] + fixture.options
+        let environment = fixture.environment
+        for i in 0..<2 {
+            DispatchQueue.global().async(group: group) {
+                results.set(i, try? Binary.run(arguments, environment: environment.merging(["PARTNER_EXPORT_NOW": "2026-11-27T02:00:0\(i)Z"]) { $1 }))
+            }
+        }
+        group.wait()
+        let outcomes = results.values.compactMap { $0 }
+        #expect(outcomes.count == 2)
+        // One ran the slot; the other found the lock taken (exit 75) or, when it came second, nothing due.
+        #expect(outcomes.filter { $0.status == 0 && $0.stdout.contains("\"run\" : \"run_") }.count == 1, "\(outcomes.map(\.output))")
+        #expect(outcomes.allSatisfy { $0.status == 0 || $0.status == 75 }, "\(outcomes.map(\.output))")
+        #expect(try fixture.query("SELECT count(*) FROM runs").first?[0] == "2", "the first day's run and one run of this slot")
+        #expect(before == 2 && sandbox.requests().count == 2 * before, "the slot's feed (two batches, like the first day's) was sent once")
+    }
+}
+
+/// Results from other threads.
+private final class ResultSlots: @unchecked Sendable {
+    private let lock = NSLock()
+    private var storage: [Binary.Result?] = [nil, nil]
+    func set(_ i: Int, _ value: Binary.Result?) { lock.lock(); storage[i] = value; lock.unlock() }
+    var values: [Binary.Result?] { lock.lock(); defer { lock.unlock() }; return storage }
 }

@@ -60,14 +60,17 @@ public final class PostgresPayloadStore: PayloadStore, @unchecked Sendable {
     /// Nothing of a PostgreSQL ledger's payloads is a file.
     public func files(of delivery: DeliveryRecord) -> [String] { [] }
 
+    /// The size of the payload stored under `path` (0 when there is none).
+    public func size(of path: String) throws -> Int {
+        try withDatabase { Int(try $0.scalarInt("SELECT octet_length(data) FROM payloads WHERE path = ?", [.text(path)]) ?? 0) }
+    }
+
     /// Deletes the payload stored under `path`; returns its size (0 when there was none).
     @discardableResult
     public func remove(_ path: String) throws -> Int {
-        try withDatabase { database in
-            let size = try database.scalarInt("SELECT octet_length(data) FROM payloads WHERE path = ?", [.text(path)]) ?? 0
-            try database.prepare("DELETE FROM payloads WHERE path = ?").run([.text(path)])
-            return Int(size)
-        }
+        let bytes = try size(of: path)
+        try withDatabase { try $0.prepare("DELETE FROM payloads WHERE path = ?").run([.text(path)]) }
+        return bytes
     }
 
     /// Stored payloads older than `cutoff` and their sizes.

@@ -396,8 +396,9 @@ private final class HashedLeaves: @unchecked Sendable {
 /// already there is left out, and takes no log index); on PostgreSQL one COPY for all of them, a
 /// row the delivery repeats (the same customer and scope) left out here, before it is sent.
 private final class DisclosureRows {
-    private let statement: (any LedgerStatement)?
-    private let database: any LedgerSQL
+    /// Concrete, not `any LedgerStatement`: it runs once per row.
+    private let statement: Statement?
+    private let database: Database?
     private let copy: CopyIn?
     private var seen: Set<DisclosureKey> = []
 
@@ -407,15 +408,17 @@ private final class DisclosureRows {
     }
 
     init(_ database: any LedgerSQL, delivery seq: Int64) throws {
-        self.database = database
         if let postgres = database as? PostgresSQL {
+            self.database = nil
             statement = nil
             copy = try postgres.connection.copyIn("""
                 COPY disclosures (delivery, customer_id, scope, granted_at, log_index) FROM STDIN (FORMAT binary)
                 """)
             self.seq = seq
         } else {
-            let insert = try database.prepare(
+            guard let sqlite = database as? Database else { throw LedgerError.damaged("the ledger's database is of no known kind") }
+            self.database = sqlite
+            let insert = try sqlite.prepare(
                 "INSERT INTO disclosures (customer_id, delivery, scope, granted_at, confirmed, log_index) VALUES (?, ?, ?, ?, 1, ?) "
                 + "ON CONFLICT DO NOTHING")
             try insert.bind(.integer(seq), at: 2)
@@ -439,7 +442,7 @@ private final class DisclosureRows {
             copy.int64(index)
             return true
         }
-        guard let statement else { return false }
+        guard let statement, let database else { return false }
         try statement.bind(.integer(customer), at: 1)
         try statement.bindText(scope, at: 3)
         try statement.bindText(grantedAt, at: 4)
@@ -458,7 +461,7 @@ private final class DisclosureRows {
 /// per record; on PostgreSQL one COPY into a temporary table and one upsert from it (the last of a
 /// customer's rows wins, as it would row by row).
 private final class HoldingRows {
-    private let statement: (any LedgerStatement)?
+    private let statement: Statement?
     private let postgres: PostgresSQL?
     private let partner: String
     private var copy: CopyIn?
@@ -475,7 +478,8 @@ private final class HoldingRows {
                 """)
         } else {
             postgres = nil
-            let upsert = try database.prepare("""
+            guard let sqlite = database as? Database else { throw LedgerError.damaged("the ledger's database is of no known kind") }
+            let upsert = try sqlite.prepare("""
                 INSERT INTO holdings (partner, customer_id, key, digest) VALUES (?1, ?2, ?3, ?4)
                 ON CONFLICT (partner, customer_id) DO UPDATE SET key = excluded.key, digest = excluded.digest
                 """)
