@@ -96,6 +96,85 @@ struct PostgresLedgerTests {
     }
 }
 
+extension PostgresLedgerTests {
+    func sharedRun(items count: Int) throws -> (url: String, run: String) {
+        let url = try PostgresCluster.shared().createDatabase("ledger")
+        let ledger = try PostgresLedger.open(url: url, access: .write(create: true))
+        try ledger.startRun(id: "r1", trigger: .scheduled, partners: ["p"], at: "2026-12-01T02:00:00Z")
+        let bounds: [Int64?] = [nil] + (1..<count).map { Int64($0 * 1000) } + [nil]
+        try RunItems(ledger).add((0..<count).map { i in
+            RunItem(runID: "r1", partner: "p", shard: i + 1, shards: count, range: IDRange(after: bounds[i], through: bounds[i + 1]))
+        })
+        return (url, "r1")
+    }
+
+    @Test("two workers claiming side by side never get the same item, and between them get every one")
+    func claimsAreExclusive() throws {
+        let (url, run) = try sharedRun(items: 12)
+        let taken = Slots(2)
+        let group = DispatchGroup()
+        for worker in 0..<2 {
+            DispatchQueue.global().async(group: group) {
+                do {
+                    let items = try RunItems(try PostgresLedger.open(url: url, access: .write(create: false)))
+                    var shards: [String] = []
+                    while let item = try items.claim(run: run, worker: "w\(worker)", leaseSeconds: 60) {
+                        shards.append(String(item.shard))
+                        #expect(try items.finish(item, worker: "w\(worker)", status: .done, report: nil))
+                    }
+                    taken.set(worker, shards.joined(separator: ","))
+                } catch {
+                    taken.set(worker, "error: \(error)")
+                }
+            }
+        }
+        group.wait()
+        let all = taken.values.compactMap { $0 }.flatMap { $0.split(separator: ",").map { Int($0) ?? -1 } }
+        #expect(all.sorted() == Array(1...12), "\(taken.values)")
+        let items = try RunItems(try PostgresLedger.open(url: url, access: .write(create: false))).items(run: run)
+        #expect(items.allSatisfy { $0.status == .done && $0.takeovers == 0 })
+        #expect(items.first?.range == IDRange(after: nil, through: 1000) && items.last?.range == IDRange(after: 11000, through: nil))
+    }
+
+    @Test("a lease renewed holds the item; one that runs out is taken over, and the earlier holder can neither renew nor finish it")
+    func leasesAndTakeover() throws {
+        let (url, run) = try sharedRun(items: 1)
+        let a = try RunItems(try PostgresLedger.open(url: url, access: .write(create: false)))
+        let b = try RunItems(try PostgresLedger.open(url: url, access: .write(create: false)))
+        let held = try #require(try a.claim(run: run, worker: "host-a pid 1", leaseSeconds: 1))
+        for _ in 0..<4 {
+            usleep(400_000)
+            #expect(try a.renew(held, worker: "host-a pid 1", leaseSeconds: 1))
+            #expect(try b.claim(run: run, worker: "host-b pid 2", leaseSeconds: 1) == nil, "a renewed lease keeps the item")
+        }
+        // host-a stops renewing (it died, or hangs): after the lease, host-b takes the item over.
+        usleep(1_300_000)
+        let taken = try #require(try b.claim(run: run, worker: "host-b pid 2", leaseSeconds: 30))
+        #expect(taken.shard == held.shard && taken.takeovers == 1 && taken.earlierHolders == ["host-a pid 1"])
+        #expect(try !a.renew(held, worker: "host-a pid 1", leaseSeconds: 30), "the earlier holder learns it lost the item")
+        #expect(try !a.finish(held, worker: "host-a pid 1", status: .done, report: "{}"))
+        #expect(try b.finish(taken, worker: "host-b pid 2", status: .done, report: #"{"records":3}"#))
+        let item = try #require(try a.items(run: run).first)
+        #expect(item.status == .done && item.holder == "host-b pid 2" && item.report == #"{"records":3}"#)
+        #expect(try a.claim(run: run, worker: "host-a pid 1", leaseSeconds: 30) == nil, "a done item is never claimed again")
+    }
+
+    @Test("a schedule slot becomes one run, whoever asks first; the others are told which")
+    func slots() throws {
+        let url = try PostgresCluster.shared().createDatabase("ledger")
+        let ledger = try PostgresLedger.open(url: url, access: .write(create: true))
+        try ledger.startRun(id: "run_a", trigger: .scheduled, partners: ["p"], at: "t")
+        try ledger.startRun(id: "run_b", trigger: .scheduled, partners: ["p"], at: "t")
+        let items = try RunItems(ledger)
+        let first = try items.run(forSlot: "2026-12-01T02:00Z p", proposed: "run_a")
+        #expect(first.run == "run_a" && first.made)
+        let second = try items.run(forSlot: "2026-12-01T02:00Z p", proposed: "run_b")
+        #expect(second.run == "run_a" && !second.made, "the second process joins the slot's run instead of making one")
+        #expect(throws: ExportError.self) { _ = try RunItems(try SQLiteLedger.open(at: NSTemporaryDirectory() + "/\(UUID()).sqlite",
+                                                                                      access: .write(create: true))) }
+    }
+}
+
 /// Results from other threads.
 private final class Slots: @unchecked Sendable {
     private let lock = NSLock()

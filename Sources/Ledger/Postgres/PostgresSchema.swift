@@ -5,7 +5,7 @@
 enum PostgresSchema {
     static let name = "partner_export"
 
-    static let migrations: [String] = [version1]
+    static let migrations: [String] = [version1, version2]
 
     /// Booleans stay integers (0/1) as in SQLite, so that the statements compare them the same way;
     /// `rowid` is the order rows were written in, which SQLite keeps implicitly.
@@ -143,6 +143,32 @@ enum PostgresSchema {
           path       text PRIMARY KEY,
           data       bytea NOT NULL,
           stored_at  timestamptz NOT NULL DEFAULT now()
+        );
+        """
+
+    /// Work shared by several processes (several machines): a run's items (partner × id-range shard),
+    /// each claimed by one worker under a lease it renews; and which run each schedule slot became.
+    static let version2 = """
+        CREATE TABLE run_items (
+          run_id       text NOT NULL REFERENCES runs(id),
+          partner      text NOT NULL,
+          shard        integer NOT NULL,            -- 1…shards
+          shards       integer NOT NULL,
+          range_after  bigint,                      -- the shard's customers: id > range_after (NULL: from the first)
+          range_through bigint,                     --   and id <= range_through (NULL: to the last)
+          status       text NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'running', 'done', 'failed')),
+          holder       text,                        -- the worker that has it (or had it, once done)
+          lease_until  timestamptz,                 -- the holder must renew before this (the server's clock)
+          claimed_at   timestamptz,
+          finished_at  timestamptz,
+          takeovers    integer NOT NULL DEFAULT 0,  -- how often a lease ran out and another worker took it
+          earlier_holders text NOT NULL DEFAULT '[]', -- JSON: the workers whose lease ran out, in order
+          report       text,                        -- JSON: the item's outcome, as its worker recorded it
+          PRIMARY KEY (run_id, partner, shard)
+        );
+        CREATE TABLE run_slots (
+          slot     text PRIMARY KEY,                -- a due schedule slot: the minute it came due, and the partners
+          run_id   text NOT NULL REFERENCES runs(id)
         );
         """
 }

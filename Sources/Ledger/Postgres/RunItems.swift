@@ -1,0 +1,162 @@
+import ExportCore
+import Foundation
+import Postgres
+import SQLite
+
+/// One item of a shared run: a partner's customers in one id range, done by one worker at a time.
+public struct RunItem: Sendable, Equatable {
+    public enum Status: String, Sendable, Codable, CaseIterable {
+        case pending, running, done, failed
+    }
+
+    public let runID: String
+    public let partner: String
+    /// 1…shards.
+    public let shard: Int
+    public let shards: Int
+    public let range: IDRange
+    public let status: Status
+    /// Who has it now (running), or did it (done, failed).
+    public let holder: String?
+    /// Workers whose lease ran out before they finished it, oldest first.
+    public let earlierHolders: [String]
+    public let takeovers: Int
+    public let report: String?
+
+    public init(runID: String, partner: String, shard: Int, shards: Int, range: IDRange, status: Status = .pending,
+                holder: String? = nil, earlierHolders: [String] = [], takeovers: Int = 0, report: String? = nil) {
+        self.runID = runID
+        self.partner = partner
+        self.shard = shard
+        self.shards = shards
+        self.range = range
+        self.status = status
+        self.holder = holder
+        self.earlierHolders = earlierHolders
+        self.takeovers = takeovers
+        self.report = report
+    }
+}
+
+/// The items of shared runs in a PostgreSQL ledger: claimed with `FOR UPDATE SKIP LOCKED` (two
+/// workers never get the same item, and neither waits for the other's claim), held under a lease
+/// the holder renews, taken over by another worker once the lease ran out. Leases are measured by
+/// the server's clock, so the workers' clocks need not agree.
+///
+/// ```swift
+/// let items = try RunItems(ledger)
+/// while let item = try items.claim(run: runID, worker: "host-a pid 41", leaseSeconds: 60) {
+///     // … export item.range of item.partner, renewing the lease every few seconds …
+///     _ = try items.finish(item, worker: "host-a pid 41", status: .done, report: json)
+/// }
+/// ```
+public final class RunItems {
+    private let database: PostgresSQL
+
+    /// The run items of `ledger`, which must be a PostgreSQL ledger.
+    public init(_ ledger: SQLLedger) throws {
+        guard let database = ledger.database as? PostgresSQL else {
+            throw ExportError.usage("several workers share a run only with a PostgreSQL ledger (--state postgresql://…)")
+        }
+        self.database = database
+    }
+
+    /// Adds `items` (already there: left as they are).
+    public func add(_ items: [RunItem]) throws {
+        try checked {
+            try database.transaction {
+                let insert = try database.prepare("""
+                    INSERT INTO run_items (run_id, partner, shard, shards, range_after, range_through)
+                    VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING
+                    """)
+                for item in items {
+                    try insert.run([.text(item.runID), .text(item.partner), .integer(Int64(item.shard)), .integer(Int64(item.shards)),
+                                    item.range.after.map { .integer($0) } ?? .null, item.range.through.map { .integer($0) } ?? .null])
+                }
+            }
+        }
+    }
+
+    /// Takes the next item of `run` that nobody holds: a pending one, or one whose holder's lease
+    /// ran out (a takeover, counted and the earlier holder remembered). Nil when there is none now.
+    public func claim(run: String, worker: String, leaseSeconds: Int) throws -> RunItem? {
+        try checked {
+            try database.prepare("""
+                UPDATE run_items AS i SET
+                  takeovers = i.takeovers + CASE WHEN i.status = 'running' THEN 1 ELSE 0 END,
+                  earlier_holders = CASE WHEN i.status = 'running'
+                    THEN (i.earlier_holders::jsonb || to_jsonb(i.holder))::text ELSE i.earlier_holders END,
+                  status = 'running', holder = ?2, claimed_at = now(), lease_until = now() + make_interval(secs => ?3)
+                FROM (SELECT run_id, partner, shard FROM run_items
+                      WHERE run_id = ?1 AND (status = 'pending' OR (status = 'running' AND lease_until < now()))
+                      ORDER BY partner, shard LIMIT 1 FOR UPDATE SKIP LOCKED) AS next
+                WHERE i.run_id = next.run_id AND i.partner = next.partner AND i.shard = next.shard
+                RETURNING \(Self.columns.map { "i." + $0 }.joined(separator: ", "))
+                """).firstRowBound([.text(run), .text(worker), .integer(Int64(leaseSeconds))], RunItem.init(row:))
+        }
+    }
+
+    /// Extends the lease of `item` by `leaseSeconds` from now; false when `worker` no longer holds it
+    /// (its lease ran out and another worker took it over): the worker must stop working on it.
+    public func renew(_ item: RunItem, worker: String, leaseSeconds: Int) throws -> Bool {
+        try checked {
+            try database.prepare("""
+                UPDATE run_items SET lease_until = now() + make_interval(secs => ?5)
+                WHERE run_id = ?1 AND partner = ?2 AND shard = ?3 AND holder = ?4 AND status = 'running'
+                """).run([.text(item.runID), .text(item.partner), .integer(Int64(item.shard)), .text(worker), .integer(Int64(leaseSeconds))])
+            return database.changes == 1
+        }
+    }
+
+    /// Records how `item` ended; false (and nothing written) when `worker` no longer holds it.
+    public func finish(_ item: RunItem, worker: String, status: RunItem.Status, report: String?) throws -> Bool {
+        try checked {
+            try database.prepare("""
+                UPDATE run_items SET status = ?5, report = ?6, finished_at = now(), lease_until = NULL
+                WHERE run_id = ?1 AND partner = ?2 AND shard = ?3 AND holder = ?4 AND status = 'running'
+                """).run([.text(item.runID), .text(item.partner), .integer(Int64(item.shard)), .text(worker), .text(status.rawValue),
+                          report.map { .text($0) } ?? .null])
+            return database.changes == 1
+        }
+    }
+
+    /// Every item of `run`, by partner and shard.
+    public func items(run: String) throws -> [RunItem] {
+        try checked {
+            let statement = try database.prepare("SELECT \(Self.columns.joined(separator: ", ")) FROM run_items WHERE run_id = ? "
+                                                 + "ORDER BY partner, shard")
+            try statement.bind([.text(run)])
+            return try statement.rows(RunItem.init(row:))
+        }
+    }
+
+    /// The run a due schedule slot became: `proposed` if this call made the slot (the caller then
+    /// starts that run), or the run another process made for it.
+    public func run(forSlot slot: String, proposed: String) throws -> (run: String, made: Bool) {
+        try checked {
+            try database.prepare("INSERT INTO run_slots (slot, run_id) VALUES (?, ?) ON CONFLICT DO NOTHING")
+                .run([.text(slot), .text(proposed)])
+            if database.changes == 1 { return (proposed, true) }
+            let existing = try database.prepare("SELECT run_id FROM run_slots WHERE slot = ?")
+                .firstRowBound([.text(slot)]) { try $0.text("run_id") }
+            guard let existing else { throw LedgerError.damaged("the schedule slot \(slot) vanished from the ledger") }
+            return (existing, false)
+        }
+    }
+
+    static let columns = ["run_id", "partner", "shard", "shards", "range_after", "range_through", "status", "holder", "takeovers",
+                          "earlier_holders", "report"]
+
+    private func checked<T>(_ body: () throws -> T) throws -> T { try database.checked(database.label, body) }
+}
+
+extension RunItem {
+    init(row: LedgerRow) throws {
+        self.init(runID: try row.text("run_id"), partner: try row.text("partner"), shard: try row.int("shard"),
+                  shards: try row.int("shards"),
+                  range: IDRange(after: try row.optionalInt64("range_after"), through: try row.optionalInt64("range_through")),
+                  status: try .decoded(try row.text("status"), column: "run_items.status"), holder: try row.optionalText("holder"),
+                  earlierHolders: try Column.decode([String].self, try row.optionalText("earlier_holders"), column: "run_items.earlier_holders"),
+                  takeovers: try row.int("takeovers"), report: try row.optionalText("report"))
+    }
+}
