@@ -47,6 +47,10 @@ struct CommonOptions: ParsableArguments {
             throw ValidationError("--state takes the ledger's SQLite file or a postgresql:// URL; libpq's keyword form is not "
                                   + "accepted (the value given is not shown: it may hold a password)")
         }
+        for (option, value) in [("--db", databasePath), ("--state", statePath)] where PostgresURL.looksMistyped(value) {
+            throw ValidationError("\(option) looks like a PostgreSQL URL but is not one: write postgresql://user@host/database "
+                                  + "(the value given is not shown: it may hold a password)")
+        }
     }
 
     var databasePath: String { databaseOption ?? environment["PARTNER_EXPORT_DB"] ?? "customers.sqlite" }

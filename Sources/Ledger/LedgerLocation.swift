@@ -55,12 +55,7 @@ public struct LedgerLocation: Sendable {
         case .sqlite(let path):
             return FileManager.default.fileExists(atPath: path)
         case .postgres(let url):
-            do {
-                _ = try PostgresLedger.open(url: url, access: .read)
-                return true
-            } catch let error as ExportError where error.message.hasPrefix("there is no ledger") {
-                return false
-            }
+            return try PostgresLedger.exists(url: url)
         }
     }
 
@@ -102,8 +97,13 @@ public final class PostgresRunLock {
         gethostname(&host, host.count - 1)
         let name = "partner-export pid \(getpid()) on \(String(cString: host)) since \(now)"
         do {
-            connection = try Connection(url: url)
+            // Keepalives: a holder whose machine vanished loses the lock within a minute or two, not
+            // when the kernel gives up on the connection hours later.
+            connection = try Connection(url: url, parameters: [("keepalives", "1"), ("keepalives_idle", "30"),
+                                                               ("keepalives_interval", "10"), ("keepalives_count", "3")])
             try connection.execute("SET application_name = \(try connection.literal(String(name.prefix(63))))")
+            // An idle lock connection must not be closed by the server's idle_session_timeout (PostgreSQL 14+).
+            try? connection.execute("SET idle_session_timeout = 0")
             let taken = try connection.query("SELECT pg_try_advisory_lock(\(Self.key))").text(0, 0)
             guard taken == "t" else {
                 let holder = try? connection.query("""

@@ -29,11 +29,16 @@ public final class BinaryRows {
         self.sql = sql
         self.streaming = streaming
         try Parameter.withLibpqArrays(parameters, sql: sql) { count, types, values, lengths, formats in
+            try connection.checkIdle(sql)
             if streaming {
                 guard PQsendQueryParams(connection.handle, sql, count, types, values, lengths, formats, 1) == 1 else {
                     throw PostgresError(message: Connection.trimmed(PQerrorMessage(connection.handle)), sqlState: nil, context: sql)
                 }
-                PQsetSingleRowMode(connection.handle)
+                connection.streaming = true
+                guard PQsetSingleRowMode(connection.handle) == 1 else {
+                    close()
+                    throw PostgresError(message: "the server's rows could not be read one at a time", sqlState: nil, context: sql)
+                }
             } else {
                 let result = PQexecParams(connection.handle, sql, count, types, values, lengths, formats, 1)
                 do {
@@ -66,8 +71,10 @@ public final class BinaryRows {
         result = nil
         guard !finished else { return false }
         guard let next = PQgetResult(connection.handle) else {
-            finished = true
-            return false
+            // A stream ends with a result of its own, then nil: nil first means the rows were lost.
+            finish()
+            throw PostgresError(message: "the rows stopped before their end (\(Connection.trimmed(PQerrorMessage(connection.handle))))",
+                                sqlState: nil, context: sql)
         }
         if PQresultStatus(next) == PGRES_SINGLE_TUPLE {
             result = next
@@ -77,7 +84,7 @@ public final class BinaryRows {
         }
         // The end of the rows (or the failure): one result, then nil.
         defer { PQclear(next) }
-        finished = true
+        finish()
         var failure: Error?
         do { try connection.check(next, sql) } catch { failure = error }
         changes = Int(String(cString: PQcmdTuples(next))) ?? 0
@@ -91,9 +98,14 @@ public final class BinaryRows {
         if let result { PQclear(result) }
         result = nil
         guard !finished else { return }
-        finished = true
+        finish()
         connection.cancel()
         while let extra = PQgetResult(connection.handle) { PQclear(extra) }
+    }
+
+    private func finish() {
+        finished = true
+        if streaming { connection.streaming = false }
     }
 
     public var columnCount: Int32 { Int32(types.count) }

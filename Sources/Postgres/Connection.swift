@@ -27,11 +27,12 @@ public final class Connection {
     /// The password never reaches libpq inside the URL: it is taken out (and percent-decoded) here and
     /// handed over as a parameter of its own, so that no message of libpq's — which quote the URL
     /// when it is malformed — can contain it. Messages are scrubbed of it all the same.
-    public init(url: String, setup: [String] = []) throws {
+    public init(url: String, setup: [String] = [], parameters: [(keyword: String, value: String)] = []) throws {
         let parts = try PostgresURL.split(url)
         label = parts.label
-        let keywords = ["dbname"] + parts.secrets.map(\.keyword)
-        let values = [parts.url] + parts.secrets.map(\.value)
+        // `parameters` (keepalives, say) come after the URL: libpq lets a later keyword override it.
+        let keywords = ["dbname"] + parts.secrets.map(\.keyword) + parameters.map(\.keyword)
+        let values = [parts.url] + parts.secrets.map(\.value) + parameters.map(\.value)
         let connection: OpaquePointer? = withCStrings(keywords) { k in
             withCStrings(values) { v in PQconnectdbParams(k, v, 1) }
         }
@@ -59,8 +60,20 @@ public final class Connection {
     /// The password libpq holds for this connection (for tests of how URLs are taken apart).
     var password: String? { PQpass(handle).map { String(cString: $0) } }
 
+    /// Set while a streamed read (``rows(_:_:streaming:)``) is open: libpq would silently drop its
+    /// remaining rows if another statement started, so every other statement is refused meanwhile.
+    var streaming = false
+
+    func checkIdle(_ sql: String) throws {
+        guard !streaming else {
+            throw PostgresError(message: "a streamed read is still open on this connection; another statement cannot start",
+                                sqlState: nil, context: sql)
+        }
+    }
+
     /// Runs one or more statements whose rows, if any, are not wanted.
     public func execute(_ sql: String) throws {
+        try checkIdle(sql)
         let result = PQexec(handle, sql)
         defer { PQclear(result) }
         try check(result, sql)
@@ -75,6 +88,7 @@ public final class Connection {
     /// Runs `sql` with `$1…` bound to `parameters`; each parameter is text (nil: NULL) or binary
     /// (`bytea`), and the rows come back in text form. Returns the rows, if any.
     public func query(_ sql: String, values parameters: [Parameter]) throws -> QueryResult {
+        try checkIdle(sql)
         var texts: [[UInt8]?] = []
         var formats: [Int32] = []
         for parameter in parameters {
@@ -124,6 +138,7 @@ public final class Connection {
     /// cancel, before the next statement on this connection.
     public func copyOut(_ sql: String) throws -> CopyOut {
         let command = "COPY (\(sql)) TO STDOUT (FORMAT binary)"
+        try checkIdle(command)
         let result = PQexec(handle, command)
         defer { PQclear(result) }
         guard PQresultStatus(result) == PGRES_COPY_OUT else {
@@ -150,10 +165,16 @@ public final class Connection {
     }
 
     /// Runs `body` inside `BEGIN … COMMIT` (`begin` gives the isolation), rolling back when it throws.
+    /// A failure anywhere — in `begin` too — ends with ROLLBACK, so the session never stays in an
+    /// aborted transaction; a transaction that an error aborted without `body` noticing is rolled
+    /// back and reported, never committed (PostgreSQL would answer that COMMIT with a ROLLBACK).
     public func transaction<T>(_ begin: String = "BEGIN", _ body: () throws -> T) throws -> T {
-        try execute(begin)
         do {
+            try execute(begin)
             let result = try body()
+            guard PQtransactionStatus(handle) != PQTRANS_INERROR else {
+                throw PostgresError(message: "the transaction was aborted by an earlier error", sqlState: nil, context: "COMMIT")
+            }
             try execute("COMMIT")
             return result
         } catch {
@@ -273,6 +294,12 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
 public enum PostgresURL {
     /// Whether `text` names a PostgreSQL server (libpq's URI form, scheme in any case) rather than a file.
     public static func matches(_ text: String) -> Bool { schemeEnd(text) != nil }
+
+    /// Whether `text` begins like a PostgreSQL URL without being one (`postgresql:/…`, `postgres:…`):
+    /// it must not be taken for a file name and printed (it may hold a password).
+    public static func looksMistyped(_ text: String) -> Bool {
+        !matches(text) && text.lowercased().hasPrefix("postgres") && text.prefix(12).contains(":")
+    }
 
     /// Whether `text` looks like libpq's keyword/value form (`host=… password=…`), which `--db` does
     /// not take: it would be read as a file name, and messages would print it.

@@ -87,10 +87,17 @@ public final class CopyIn {
         while let result = PQgetResult(connection.handle) { PQclear(result) }
     }
 
+    /// The server's reason when it ended the COPY (read from its results), else libpq's.
     private func failure() -> PostgresError {
-        let message = Connection.trimmed(PQerrorMessage(connection.handle))
-        abort("failed")
-        return PostgresError(message: message.isEmpty ? "the COPY could not be sent" : message, sqlState: nil, context: sql)
+        let local = Connection.trimmed(PQerrorMessage(connection.handle))
+        finished = true
+        _ = PQputCopyEnd(connection.handle, "failed")
+        var reason: PostgresError?
+        while let result = PQgetResult(connection.handle) {
+            if reason == nil { do { try connection.check(result, sql) } catch let error as PostgresError { reason = error } catch {} }
+            PQclear(result)
+        }
+        return reason ?? PostgresError(message: local.isEmpty ? "the COPY could not be sent" : local, sqlState: nil, context: sql)
     }
 
     private func append16(_ value: UInt16) {
@@ -109,6 +116,7 @@ public final class CopyIn {
 extension Connection {
     /// Starts `sql`, a `COPY … FROM STDIN (FORMAT binary)`; write every row, then ``CopyIn/finish()``.
     public func copyIn(_ sql: String) throws -> CopyIn {
+        try checkIdle(sql)
         let result = PQexec(handle, sql)
         defer { PQclear(result) }
         guard PQresultStatus(result) == PGRES_COPY_IN else {

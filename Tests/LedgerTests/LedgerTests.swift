@@ -308,4 +308,37 @@ struct LedgerTests {
         #expect(try ledger.logState().tree.size == UInt64(2 * (3 + 2 + 35)), "two scopes per customer; customer 4 once")
         #expect(try ledger.disclosures(customerID: 4).count == 2)
     }
+
+    @Test("consent grants of any bytes (invalid UTF-8, a NUL) are recorded and logged exactly as given, alike on both ledgers")
+    func hostileGrants() throws {
+        var roots: [[UInt8]] = []
+        for kind in LedgerKind.allCases {
+            let ledger = try ledger(kind)
+            try ledger.startRun(id: "r1", trigger: .manual, partners: ["p"], at: "t")
+            var grants: [UInt8] = []
+            let hostile: [[UInt8]] = [[0xFF, 0xFE, 0x41], [0x32, 0x00, 0x33], Array("2026-11-27T00:00:00Z".utf8), []]
+            for grant in hostile {
+                grant.withUnsafeBytes { Manifest.appendGrant($0, to: &grants) }
+                grant.withUnsafeBytes { Manifest.appendGrant($0, to: &grants) }
+            }
+            var new = newDelivery("d1", customers: [1, 2, 3, 4])
+            new.manifest = Manifest.encoded(customerIDs: [1, 2, 3, 4], scopes: 2, grantStream: grants)
+            let delivery = try ledger.createDelivery(new, superseding: nil, at: "t")
+            try ledger.beginAttempt(delivery: delivery, number: 1, run: "r1", at: "t")
+            try ledger.finishAttempt(delivery: delivery, number: 1, result: attempt(200, .delivered), transition: .delivered, at: "t2")
+            #expect(try ledger.disclosures(customerID: 1).first?.consentGrantedAt == String(decoding: hostile[0], as: UTF8.self))
+            #expect(try ledger.disclosures(customerID: 2).first?.consentGrantedAt == "2\u{0}3")
+            var leaves: [[UInt8]] = []
+            try ledger.forEachLogLeaf(from: 0) { leaves.append(Array($0.leaf)) }
+            #expect(leaves.count == 8)
+            // The leaf format (docs/audit.md) escapes quotes, backslashes and control characters and
+            // keeps every other byte as it is: a NUL becomes \u0000, the invalid UTF-8 stays.
+            #expect(String(decoding: leaves[2], as: UTF8.self).contains(#""2\u00003""#), "\(String(decoding: leaves[2], as: UTF8.self))")
+            #expect(leaves[0].indices.contains { Array(leaves[0][$0...].prefix(3)) == [0xFF, 0xFE, 0x41] })
+            let state = try ledger.logState()
+            #expect(state.tree.size == 8)
+            roots.append(state.tree.root)
+        }
+        #expect(roots.count == 2 && roots[0] == roots[1], "the same leaves, byte for byte, on both ledgers")
+    }
 }

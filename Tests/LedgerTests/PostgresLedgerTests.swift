@@ -175,6 +175,34 @@ extension PostgresLedgerTests {
     }
 }
 
+extension PostgresLedgerTests {
+    @Test("a connection never loses rows or transactions quietly: a second statement during a stream is refused, an aborted transaction is never committed, a failed BEGIN leaves no transaction open")
+    func connectionDiscipline() throws {
+        let connection = try Connection(url: try PostgresCluster.shared().createDatabase("conn"))
+        try connection.execute("CREATE TABLE t (n int PRIMARY KEY)")
+        let rows = try connection.rows("SELECT g FROM generate_series(1, 5) AS g", [], streaming: true)
+        #expect(try rows.next())
+        #expect(throws: PostgresError.self) { _ = try connection.query("SELECT 1") }
+        var count = 1
+        while try rows.next() { count += 1 }
+        #expect(count == 5, "every row arrived although another statement was attempted")
+        #expect(try connection.query("SELECT 1").text(0, 0) == "1")
+
+        // An error inside the transaction that its body caught: the transaction is rolled back and says so.
+        #expect(throws: PostgresError.self) {
+            try connection.transaction {
+                try connection.execute("INSERT INTO t VALUES (1)")
+                _ = try? connection.execute("INSERT INTO t VALUES (1)")
+            }
+        }
+        #expect(try connection.query("SELECT count(*) FROM t").text(0, 0) == "0")
+        // A BEGIN that fails part way (its lock cannot be had): nothing stays open.
+        #expect(throws: PostgresError.self) { try connection.transaction("BEGIN; SELECT 1 / 0") {} }
+        try connection.execute("INSERT INTO t VALUES (2)")
+        #expect(try connection.query("SELECT count(*) FROM t").text(0, 0) == "1")
+    }
+}
+
 /// Results from other threads.
 private final class Slots: @unchecked Sendable {
     private let lock = NSLock()

@@ -71,13 +71,22 @@ public enum PostgresLedger {
     }
 
     static func connect(_ url: String, access: LedgerAccess) throws -> PostgresSQL {
-        var setup = ["SET search_path = \(PostgresSchema.name)", "SET synchronous_commit = on"]
+        // The database's or role's timeouts must not cut a delivered batch's transaction short after the
+        // partner said 2xx (its rows go in one transaction, behind the write lock).
+        var setup = ["SET search_path = \(PostgresSchema.name)", "SET synchronous_commit = on", "SET statement_timeout = 0",
+                     "SET lock_timeout = 0", "SET idle_in_transaction_session_timeout = 0"]
         if case .read = access { setup.append("SET default_transaction_read_only = on") }
         do {
             return PostgresSQL(try Connection(url: url, setup: setup))
         } catch let error as PostgresError {
             throw ExportError.environment("cannot open the ledger \(PostgresURL.redacted(url)): \(error.message)")
         }
+    }
+
+    /// Whether the database at `url` holds a ledger (of any version).
+    static func exists(url: String) throws -> Bool {
+        let database = try connect(url, access: .read)
+        return try database.checked(database.label) { try schemaVersion(database) != nil }
     }
 
     /// The schema's version, or nil when there is no ledger in it.

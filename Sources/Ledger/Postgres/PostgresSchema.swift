@@ -97,8 +97,10 @@ enum PostgresSchema {
           -- writes up to a million rows in the transaction that marks it delivered (which makes the
           -- reference true by construction; prune deletes the rows before their delivery).
           delivery     bigint NOT NULL,
-          scope        text NOT NULL,
-          granted_at   text NOT NULL,
+          -- bytea, not text: the consent's grant time is the source's bytes as stored (a SQLite source
+          -- may hold any bytes), and the log's leaves are made from them exactly.
+          scope        bytea NOT NULL,
+          granted_at   bytea NOT NULL,
           confirmed    integer NOT NULL DEFAULT 1,
           kind         text NOT NULL DEFAULT 'disclosure' CHECK (kind IN ('disclosure', 'deletion')),
           reason       text,
@@ -166,6 +168,9 @@ enum PostgresSchema {
           report       text,                        -- JSON: the item's outcome, as its worker recorded it
           PRIMARY KEY (run_id, partner, shard)
         );
+        -- Where a delivered batch's holdings are staged before one upsert (written and emptied inside
+        -- that transaction, which holds the write lock; unlogged: nothing in it outlives a transaction).
+        CREATE UNLOGGED TABLE holdings_in (n bigint, customer_id bigint, key bytea, digest bytea);
         CREATE TABLE run_slots (
           slot     text PRIMARY KEY,                -- a due schedule slot: the minute it came due, and the partners
           run_id   text NOT NULL REFERENCES runs(id)

@@ -158,6 +158,8 @@ extension SQLLedger: DeliveryLog {
         let leaves = LeafWriter(kind: .disclosure, partner: delivery.partner, delivery: delivery.id, fields: delivery.fields,
                                 reason: nil, disclosedAt: time)
         let scopes = delivery.consentScopes.map { Array($0.utf8) }
+        // A scope listed twice is one scope: the first index it has.
+        let firstScope = scopes.indices.map { i in scopes.firstIndex(of: scopes[i]) ?? i }
         // The log's leaves are built and hashed on another core while this one inserts the rows (both
         // walk the manifest in the same order); the result is used when every row was inserted, which
         // is always but for a duplicate row, when the leaves are made again here for the rows that went in.
@@ -174,7 +176,9 @@ extension SQLLedger: DeliveryLog {
                 try Manifest.forEachGrant(in: raw) { id, scope, grant in
                     defer { position += 1 }
                     guard scope < scopes.count else { throw ManifestError() }
-                    if try scopes[scope].withUnsafeBytes({ try rows.insert(customer: id, scope: $0, grantedAt: grant, index: Int64(next)) }) {
+                    if try scopes[scope].withUnsafeBytes({
+                        try rows.insert(customer: id, scope: $0, scopeIndex: firstScope[scope], grantedAt: grant, index: Int64(next))
+                    }) {
                         next += 1
                     } else {
                         ignored.insert(position)
@@ -404,7 +408,7 @@ private final class DisclosureRows {
 
     private struct DisclosureKey: Hashable {
         let customer: Int64
-        let scope: [UInt8]
+        let scope: Int
     }
 
     init(_ database: any LedgerSQL, delivery seq: Int64) throws {
@@ -431,9 +435,10 @@ private final class DisclosureRows {
     private let seq: Int64
 
     /// Writes one row; false when it was already there (left out).
-    func insert(customer: Int64, scope: UnsafeRawBufferPointer, grantedAt: UnsafeRawBufferPointer, index: Int64) throws -> Bool {
+    func insert(customer: Int64, scope: UnsafeRawBufferPointer, scopeIndex: Int, grantedAt: UnsafeRawBufferPointer,
+                index: Int64) throws -> Bool {
         if let copy {
-            guard seen.insert(DisclosureKey(customer: customer, scope: Array(scope))).inserted else { return false }
+            guard seen.insert(DisclosureKey(customer: customer, scope: scopeIndex)).inserted else { return false }
             try copy.startRow(fields: 5)
             copy.int64(seq)
             copy.int64(customer)
@@ -458,8 +463,9 @@ private final class DisclosureRows {
 }
 
 /// What a delivery's records change in `holdings`, as they are written: on SQLite one prepared upsert
-/// per record; on PostgreSQL one COPY into a temporary table and one upsert from it (the last of a
-/// customer's rows wins, as it would row by row).
+/// per record; on PostgreSQL one COPY into the staging table `holdings_in` and one upsert from it
+/// (the last of a customer's rows wins, as it would row by row). The staging table is the schema's,
+/// not a temporary one: a role without the TEMP privilege can keep a ledger.
 private final class HoldingRows {
     private let statement: Statement?
     private let postgres: PostgresSQL?
@@ -472,10 +478,6 @@ private final class HoldingRows {
         if let postgres = database as? PostgresSQL {
             self.postgres = postgres
             statement = nil
-            try postgres.execute("""
-                CREATE TEMPORARY TABLE IF NOT EXISTS holdings_in (n bigint, customer_id bigint, key bytea, digest bytea)
-                ON COMMIT DELETE ROWS
-                """)
         } else {
             postgres = nil
             guard let sqlite = database as? Database else { throw LedgerError.damaged("the ledger's database is of no known kind") }
