@@ -129,6 +129,13 @@ def main():
         size = os.path.getsize(out)
         os.remove(out)
         shutil.rmtree(feeds, ignore_errors=True)
+        # The ledger in PostgreSQL: the bench's run over HTTPS with each ledger (bench.py's nginx sink),
+        # the server durable again (fsync on) as a ledger's server would be.
+        cluster.psql("-c", "ALTER SYSTEM SET fsync = on", "-c", "SELECT pg_reload_conf()", "-c", "CREATE DATABASE ledger")
+        ledger_url = cluster.url.rsplit("/", 1)[0] + "/ledger"
+        subprocess.check_call([sys.executable, os.path.join(ROOT, "bench/bench.py"), "--customers", str(args.customers),
+                               "--repeat", str(args.repeat), "--binary", args.binary, "--ledger-only",
+                               "--postgres-ledger", ledger_url])
     finally:
         cluster.stop()
         shutil.rmtree(cluster.folder, ignore_errors=True)
