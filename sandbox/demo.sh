@@ -54,7 +54,7 @@ common=(--config "$DEMO/config" --db "$DEMO/customers.sqlite" --state "${DEMO_ST
 say validate
 "$BIN" validate --config "$DEMO/config"
 say audit init --name demo.example
-verifier=$("$BIN" audit init --name demo.example "${common[@]}" | tee /dev/stderr | grep -E '^demo\.example\+')
+verifier=$("$BIN" audit init --name demo.example "${common[@]}" | tee -a /dev/stderr | grep -E '^demo\.example\+')
 say preview acme-offers --limit 1
 "$BIN" preview acme-offers --limit 1 "${common[@]}"
 say run --all

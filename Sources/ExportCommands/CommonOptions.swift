@@ -48,8 +48,14 @@ struct CommonOptions: ParsableArguments {
                                   + "accepted (the value given is not shown: it may hold a password)")
         }
         for (option, value) in [("--db", databasePath), ("--state", statePath)] where PostgresURL.looksMistyped(value) {
-            throw ValidationError("\(option) looks like a PostgreSQL URL but is not one: write postgresql://user@host/database "
+            throw ValidationError("\(option) looks like a PostgreSQL URL but is not one: write postgresql://user@host/database, "
+                                  + "or a file name without a scheme, a user:password@ part or surrounding spaces "
                                   + "(the value given is not shown: it may hold a password)")
+        }
+        if PostgresURL.matches(statePath) && (environment["PARTNER_EXPORT_STATE_DIR"] ?? "").isEmpty {
+            throw ValidationError("with the ledger in PostgreSQL, set PARTNER_EXPORT_STATE_DIR to this machine's folder for the "
+                                  + "metrics, the audit key and checkpoints, and dry runs (an absolute path, the same for the "
+                                  + "scheduled job and for commands run by hand)")
         }
     }
 

@@ -87,15 +87,18 @@ public struct LedgerLocation: Sendable {
 /// as long as the run lasts. The server releases it when that connection ends, so a killed run never
 /// leaves it behind; who holds it shows in `pg_stat_activity` (application name `partner-export pid
 /// N on HOST since T`).
-public final class PostgresRunLock {
+public final class PostgresRunLock: @unchecked Sendable {
     /// 'PEXQ': beside the write-transaction lock ('PEXP').
     static let key: Int64 = 0x5045_5851
     private let connection: Connection
+    private let label: String
+    private let lock = NSLock()
 
     public init(url: String, now: String) throws {
         var host = [CChar](repeating: 0, count: 256)
         gethostname(&host, host.count - 1)
         let name = "partner-export pid \(getpid()) on \(String(cString: host)) since \(now)"
+        label = PostgresURL.redacted(url)
         do {
             // Keepalives: a holder whose machine vanished loses the lock within a minute or two, not
             // when the kernel gives up on the connection hours later.
@@ -116,6 +119,20 @@ public final class PostgresRunLock {
             }
         } catch let error as PostgresError {
             throw ExportError.environment("cannot take the ledger's lock in \(PostgresURL.redacted(url)): \(error.message)")
+        }
+    }
+
+    /// Throws unless the lock's connection is still there (and so the lock still held): a session the
+    /// server ended (`pg_terminate_backend`, a restart, a timeout) took the lock with it, and another
+    /// run may have started — nothing more may be sent.
+    public func check() throws {
+        lock.lock()
+        defer { lock.unlock() }
+        do {
+            _ = try connection.query("SELECT 1")
+        } catch {
+            throw ExportError.environment("this run lost its lock on the ledger \(label) (the server ended its session); it "
+                                          + "stopped before sending more. Run again: what was not sent is owed (rerun --failed)")
         }
     }
 

@@ -49,9 +49,10 @@ struct PostgresEndToEndTests {
         #expect(!wrong.output.contains("hunter2"))
         // A ledger in PostgreSQL that cannot be reached is named without its password (not taken for a
         // folder called "postgresql:"); libpq's keyword form is refused without being repeated.
+        let local = ["PARTNER_EXPORT_STATE_DIR": fixture.folder.appendingPathComponent("local").path]
         let state = try Binary.run(["runs", "--config", fixture.config.path, "--db", url,
                                     "--state", "postgresql://exporter:hunter2@127.0.0.1:1/ledger?connect_timeout=2"],
-                                   environment: fixture.environment)
+                                   environment: fixture.environment.merging(local) { $1 })
         #expect(state.status != 0, "\(state.output)")
         #expect(state.output.contains("cannot open the ledger postgresql://exporter:***@127.0.0.1:1/ledger"), "\(state.output)")
         #expect(!state.output.contains("hunter2"))
@@ -61,6 +62,25 @@ struct PostgresEndToEndTests {
         #expect(keywords.status == 2, "\(keywords.output)")
         #expect(keywords.output.contains("keyword form is not accepted"), "\(keywords.output)")
         #expect(!keywords.output.contains("hunter2"))
+        // Mistyped URLs are never taken for file names (which would be created, and printed).
+        let folder = fixture.folder.appendingPathComponent("typos").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        for typo in ["postgres//exporter:hunter2@127.0.0.1:1/ledger", "psql://exporter:hunter2@127.0.0.1/ledger",
+                     "postgresql:/exporter:hunter2@127.0.0.1/ledger", " postgresql://exporter:hunter2@127.0.0.1/ledger",
+                     "ledger:hunter2@host/db"] {
+            for option in ["--state", "--db"] {
+                let typed = try Binary.run(["run", "acme", "--config", fixture.config.path, option, typo], environment: fixture.environment,
+                                           in: URL(fileURLWithPath: folder))
+                #expect(typed.status == 2, "\(option) \(typo): \(typed.output)")
+                #expect(typed.output.contains("looks like a PostgreSQL URL but is not one"), "\(typed.output)")
+                #expect(!typed.output.contains("hunter2"))
+            }
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: folder).isEmpty, "nothing was created")
+        // A PostgreSQL ledger needs this machine's folder named: metrics, the audit key and checkpoints live there.
+        let noFolder = try Binary.run(["runs", "--config", fixture.config.path, "--state", "postgresql://exporter@127.0.0.1:1/ledger"],
+                                      environment: fixture.environment)
+        #expect(noFolder.status == 2 && noFolder.output.contains("set PARTNER_EXPORT_STATE_DIR"), "\(noFolder.output)")
     }
 
     @Test("with the ledger in PostgreSQL, prune deletes payload rows past retention, keeps what an owed delivery needs, and the strays")
@@ -113,6 +133,61 @@ struct PostgresEndToEndTests {
         #expect(outcomes.allSatisfy { $0.status == 0 || $0.status == 75 }, "\(outcomes.map(\.output))")
         #expect(try fixture.query("SELECT count(*) FROM runs").first?[0] == "2", "the first day's run and one run of this slot")
         #expect(before == 2 && sandbox.requests().count == 2 * before, "the slot's feed (two batches, like the first day's) was sent once")
+    }
+}
+
+extension PostgresEndToEndTests {
+    @Test("a run whose lock session the server ended stops before sending more; what it did not send is owed and the next run completes it")
+    func lostLock() throws {
+        let stalls: [[String: Any]] = Array(repeating: ["stall": 0.5, "status": 200], count: 20)
+        let sandbox = try Sandbox(routes: DeliveryFixture.routes(acmeFaults: stalls), environment: DeliveryFixture.secrets)
+        let fixture = try DeliveryFixture(sandbox: sandbox, customers: 60, maxRecords: 5, timeout: 10, ledger: .postgres)
+        let process = Process()
+        process.executableURL = Binary.url
+        process.arguments = ["run", "acme"] + fixture.options
+        process.environment = fixture.environment.merging(["PATH": "/usr/bin:/bin"]) { $1 }
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        #expect(fixture.waitUntil("SELECT count(*) >= 2 FROM attempts"))
+        // What an administrator (or a restart, or a timeout) does to the lock's session.
+        _ = try fixture.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE 'partner-export pid%'")
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus != 0, "\(text)")
+        #expect(text.contains("lost its lock on the ledger"), "\(text)")
+        let sent = sandbox.requests().count
+        #expect(sent < 12, "it stopped: \(sent) of 12 batches sent")
+        #expect(try fixture.query("SELECT count(*) FROM deliveries WHERE status = 'delivered'").first?[0].flatMap { Int($0) } ?? 0 <= sent)
+        // The next run completes the feed; the partner then holds every customer, each acknowledged delivery in the ledger.
+        let next = try fixture.run(["run", "acme"])
+        #expect(next.status == 0, "\(next.output)")
+        let acknowledged = Set(sandbox.requests().filter(\.acknowledged).compactMap(\.idempotencyKey))
+        let delivered = Set(try fixture.query("SELECT id FROM deliveries WHERE status = 'delivered'").compactMap { $0[0] })
+        #expect(delivered == acknowledged)
+    }
+
+    @Test("a role that may not create the schema is told what to grant; a schema made for it beforehand is used")
+    func schemaPrivileges() throws {
+        let cluster = try PostgresCluster.shared()
+        let admin = try Connection(url: try cluster.createDatabase("grants"))
+        let name = try admin.query("SELECT current_database()").text(0, 0) ?? ""
+        try admin.execute("DO $$ BEGIN CREATE ROLE ledger_writer LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$;"
+                          + "REVOKE CREATE ON DATABASE \(name) FROM PUBLIC")
+        let url = cluster.url(database: name, user: "ledger_writer")
+        let sandbox = try Sandbox(routes: DeliveryFixture.routes(), environment: DeliveryFixture.secrets)
+        let fixture = try DeliveryFixture(sandbox: sandbox, customers: 3, ledger: .postgres)
+        let options = ["--config", fixture.config.path, "--db", fixture.database, "--state", url]
+        let refused = try Binary.run(["run", "acme"] + options, environment: fixture.environment)
+        #expect(refused.status == 2, "\(refused.output)")
+        #expect(refused.output.contains("GRANT CREATE ON DATABASE") && refused.output.contains("AUTHORIZATION"), "\(refused.output)")
+        #expect(sandbox.requests().isEmpty, "nothing was sent")
+        try admin.execute("CREATE SCHEMA partner_export AUTHORIZATION ledger_writer")
+        let ran = try Binary.run(["run", "acme"] + options, environment: fixture.environment)
+        #expect(ran.status == 0, "\(ran.output)")
+        #expect(!ran.output.contains("NOTICE"), "\(ran.output)")
+        #expect(sandbox.requests().count == 1)
     }
 }
 

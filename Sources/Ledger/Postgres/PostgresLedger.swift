@@ -34,8 +34,19 @@ public enum PostgresLedger {
                             throw ExportError.environment("there is no ledger in \(label) yet (no schema \(PostgresSchema.name))")
                         }
                         try checkSchemaFree(database)
-                        try database.execute("CREATE SCHEMA IF NOT EXISTS \(PostgresSchema.name); SET LOCAL search_path = \(PostgresSchema.name); "
-                                             + "CREATE TABLE schema_version (version integer NOT NULL)")
+                        // A schema a DBA made beforehand (CREATE SCHEMA partner_export AUTHORIZATION …) is used as it is.
+                        let made = try database.scalarInt("SELECT count(*) FROM pg_catalog.pg_namespace WHERE nspname = ?",
+                                                          [.text(PostgresSchema.name)]) == 1
+                        do {
+                            if !made { try database.execute("CREATE SCHEMA \(PostgresSchema.name)") }
+                            try database.execute("SET LOCAL search_path = \(PostgresSchema.name); "
+                                                 + "CREATE TABLE schema_version (version integer NOT NULL)")
+                        } catch let error as PostgresError where error.sqlState == "42501" {
+                            throw ExportError.environment(
+                                "the ledger's role may not create \(made ? "tables in the schema" : "the schema") \(PostgresSchema.name) in "
+                                + "\(label) (\(error.message)). For the first run, grant it: GRANT CREATE ON DATABASE … TO …; or "
+                                + "have the schema made for it: CREATE SCHEMA \(PostgresSchema.name) AUTHORIZATION …")
+                        }
                         try database.execute("INSERT INTO schema_version (version) VALUES (0)")
                     }
                     let from = current ?? 0
@@ -74,7 +85,7 @@ public enum PostgresLedger {
         // The database's or role's timeouts must not cut a delivered batch's transaction short after the
         // partner said 2xx (its rows go in one transaction, behind the write lock).
         var setup = ["SET search_path = \(PostgresSchema.name)", "SET synchronous_commit = on", "SET statement_timeout = 0",
-                     "SET lock_timeout = 0", "SET idle_in_transaction_session_timeout = 0"]
+                     "SET lock_timeout = 0", "SET idle_in_transaction_session_timeout = 0", "SET client_min_messages = warning"]
         if case .read = access { setup.append("SET default_transaction_read_only = on") }
         do {
             return PostgresSQL(try Connection(url: url, setup: setup))

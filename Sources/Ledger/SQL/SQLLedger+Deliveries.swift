@@ -40,6 +40,7 @@ extension SQLLedger: DeliveryLog {
     }
 
     public func beginAttempt(delivery: DeliveryRecord, number: Int, run: String, at time: String) throws {
+        try beforeAttempt?()
         try checked {
             try database.durably { try database.transaction {
                 try database.prepare("INSERT INTO attempts (delivery, number, run_id, started_at) VALUES (?, ?, ?, ?)")

@@ -21,7 +21,15 @@ public final class SQLLedger: LedgerStore {
         self.reconnect = reconnect
     }
 
-    public func connect() throws -> any LedgerStore { try reconnect() }
+    /// Called before every attempt is recorded (and so before any request may leave): the run's lock
+    /// must still be held. Connections made by ``connect()`` inherit it.
+    public var beforeAttempt: (@Sendable () throws -> Void)?
+
+    public func connect() throws -> any LedgerStore {
+        let connection = try reconnect()
+        connection.beforeAttempt = beforeAttempt
+        return connection
+    }
 
     // MARK: - Helpers for the conformance's files
 
