@@ -110,6 +110,9 @@ public protocol AuditLog: AnyObject {
     func forEachLogLeaf(from: UInt64, _ body: (LogLeafRow) throws -> Void) throws
     /// Rows numbered below `index` (or below 0): how many, and the first one's customer.
     func logRows(before index: UInt64) throws -> (count: Int, firstCustomer: Int64?)
+    /// Runs `body`, whose reads all see the ledger as of one moment (a run committing meanwhile is
+    /// not seen half): the log's stored state and its rows agree.
+    func readSnapshot<T>(_ body: () throws -> T) throws -> T
 }
 
 /// The log's tree as the ledger keeps it: over every entry, and over the prefix `prune` removed.

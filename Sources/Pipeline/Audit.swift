@@ -120,6 +120,11 @@ public struct Audit {
     /// Recomputes the tree from the rows and checks it against the stored tree state, every kept
     /// checkpoint and every one in `extra` (files).
     public func verify(_ ledger: any AuditLog, extra: [String], verifier given: NoteVerifier? = nil) throws -> Verification {
+        // The stored tree and the rows read in one snapshot: a run committing meanwhile is not "rows changed".
+        try ledger.readSnapshot { try verifyInSnapshot(ledger, extra: extra, verifier: given) }
+    }
+
+    private func verifyInSnapshot(_ ledger: any AuditLog, extra: [String], verifier given: NoteVerifier?) throws -> Verification {
         var result = Verification()
         // The kept checkpoints with the signing key's verifier; those given with `--key`'s, if given (a
         // rotated-out key's checkpoints stay verifiable with its verifier key).
@@ -227,6 +232,10 @@ public struct Audit {
     /// Receipts for the entries at `indices` against the newest kept checkpoint (entries recorded
     /// after it have none yet). One pass over the log's rows.
     public func receipts(_ ledger: any AuditLog, indices: [UInt64]) throws -> [UInt64: Receipt] {
+        try ledger.readSnapshot { try receiptsInSnapshot(ledger, indices: indices) }
+    }
+
+    private func receiptsInSnapshot(_ ledger: any AuditLog, indices: [UInt64]) throws -> [UInt64: Receipt] {
         guard let signer = try signer() else {
             throw ExportError.configuration("no signing key, so no checkpoint: run 'partner-export audit init', then a run")
         }

@@ -341,4 +341,28 @@ struct LedgerTests {
         }
         #expect(roots.count == 2 && roots[0] == roots[1], "the same leaves, byte for byte, on both ledgers")
     }
+
+    @Test("audit reads see one moment: a delivery committed by another connection meanwhile is not half seen", arguments: LedgerKind.allCases)
+    func readSnapshot(kind: LedgerKind) throws {
+        let ledger = try ledger(kind)
+        let writer = try ledger.connect()
+        try ledger.startRun(id: "r1", trigger: .manual, partners: ["p"], at: "t")
+        func deliver(_ id: String, _ customers: [Int64], batch: Int) throws {
+            let delivery = try writer.createDelivery(newDelivery(id, customers: customers, batch: batch), superseding: nil, at: "t")
+            try writer.beginAttempt(delivery: delivery, number: 1, run: "r1", at: "t")
+            try writer.finishAttempt(delivery: delivery, number: 1, result: attempt(200, .delivered), transition: .delivered, at: "t")
+        }
+        try deliver("d1", [1, 2], batch: 1)
+        let (stored, rows) = try ledger.readSnapshot {
+            let state = try ledger.logState()
+            try deliver("d2", [3, 4, 5], batch: 2)  // another connection commits between the two reads
+            var rows: UInt64 = 0
+            try ledger.forEachLogLeaf(from: 0) { _ in rows += 1 }
+            return (state.tree.size, rows)
+        }
+        #expect(stored == 4 && rows == 4, "the state and the rows of one moment: \(stored) and \(rows)")
+        var now: UInt64 = 0
+        try ledger.forEachLogLeaf(from: 0) { _ in now += 1 }
+        #expect(try ledger.logState().tree.size == 10 && now == 10, "after it, the new delivery is there")
+    }
 }

@@ -31,6 +31,10 @@ final class PostgresSQL: LedgerSQL {
         try connection.transaction("BEGIN; SELECT pg_advisory_xact_lock(\(Self.writeLock))", body)
     }
 
+    func readSnapshot<T>(_ body: () throws -> T) throws -> T {
+        try connection.transaction("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", body)
+    }
+
     /// A commit is durable once it returns (the session runs with `synchronous_commit = on`).
     func durably<T>(_ body: () throws -> T) throws -> T { try body() }
 

@@ -18,6 +18,8 @@ protocol LedgerSQL: AnyObject {
     /// Runs `body` in a transaction that no other writer of the ledger runs beside (SQLite's
     /// `BEGIN IMMEDIATE`; PostgreSQL's transaction advisory lock), rolling back when it throws.
     func transaction<T>(_ body: () throws -> T) throws -> T
+    /// Runs `body` in one read snapshot (SQLite: a deferred transaction; PostgreSQL: REPEATABLE READ READ ONLY).
+    func readSnapshot<T>(_ body: () throws -> T) throws -> T
     /// Runs `body`, whose commits must survive a power cut before it returns (an attempt about to leave).
     func durably<T>(_ body: () throws -> T) throws -> T
     /// Rows changed by the last statement.
@@ -160,6 +162,19 @@ struct LedgerRow {
 
 extension Database: LedgerSQL {
     func prepareStreaming(_ sql: String) throws -> Statement { try prepare(sql) }
+
+    func readSnapshot<T>(_ body: () throws -> T) throws -> T {
+        // In WAL mode a deferred transaction reads one snapshot, from its first read to COMMIT.
+        try execute("BEGIN DEFERRED")
+        do {
+            let result = try body()
+            try execute("COMMIT")
+            return result
+        } catch {
+            try? execute("ROLLBACK")
+            throw error
+        }
+    }
 
     func durably<T>(_ body: () throws -> T) throws -> T {
         // WAL with NORMAL sync survives a killed process; FULL makes this commit survive a power cut.

@@ -52,6 +52,10 @@ extension SQLLedger: AuditLog {
         }
     }
 
+    public func readSnapshot<T>(_ body: () throws -> T) throws -> T {
+        try checked { try database.readSnapshot(body) }
+    }
+
     public func logRows(before index: UInt64) throws -> (count: Int, firstCustomer: Int64?) {
         try checked {
             let statement = try database.prepare("SELECT count(*), min(customer_id) FROM disclosures WHERE log_index < ?1")
