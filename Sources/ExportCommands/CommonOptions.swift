@@ -81,10 +81,13 @@ struct CommonOptions: ParsableArguments {
 
     /// Sets up logging once, from the options and the environment, and the output's width; every
     /// command calls it first.
+    /// The log lines' format, from the option or the environment.
+    var resolvedLogFormat: LogFormat { logFormat ?? environment["PARTNER_EXPORT_LOG_FORMAT"].flatMap(LogFormat.init(rawValue:)) ?? .text }
+
     func startLogging() {
         if wide { Terminal.layoutWidth = nil }
         LoggingBootstrap.bootstrap(
-            format: logFormat ?? environment["PARTNER_EXPORT_LOG_FORMAT"].flatMap(LogFormat.init(rawValue:)) ?? .text,
+            format: resolvedLogFormat,
             level: (logLevel ?? environment["PARTNER_EXPORT_LOG_LEVEL"]).flatMap(Logger.Level.init(rawValue:)) ?? .warning)
     }
 

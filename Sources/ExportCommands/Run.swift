@@ -133,6 +133,11 @@ enum RunCommand {
         } else {
             try StandardOutput.write(RunReportText.render(report))
             if let checkpoint = runner.checkpoint { try StandardOutput.line("Disclosure log checkpoint: \(checkpoint)") }
+            // Said to the person reading the text report (JSON-line logs stay one object per line).
+            if let key = runner.missingSigningKey, report.run != nil, common.resolvedLogFormat == .text {
+                Terminal.warning("the disclosure log's checkpoint was not signed: there is no signing key at \(key) "
+                                 + "('partner-export audit init' makes one)")
+            }
         }
         if report.run != nil && !report.succeeded { throw ExitCode(1) }
     }

@@ -59,6 +59,8 @@ public final class Runner: @unchecked Sendable {
     public private(set) var warnings: [ExportError] = []
     /// The checkpoint of the disclosure log signed after the run (nil without a signing key).
     public private(set) var checkpoint: String?
+    /// Where the signing key was looked for, when there was none (so nothing was signed).
+    public private(set) var missingSigningKey: String?
 
     public init(_ settings: Settings) { self.settings = settings }
 
@@ -257,8 +259,9 @@ public final class Runner: @unchecked Sendable {
     /// After every run, the log's checkpoint (docs/audit.md); a failure to sign is a warning, the run stands.
     func signCheckpoint(_ ledger: any LedgerStore) {
         do {
-            checkpoint = try Audit(files: Audit.Files(stateFolder: stateFolder, environment: settings.environment))
-                .checkpoint(ledger, at: Date())?.path
+            let files = Audit.Files(stateFolder: stateFolder, environment: settings.environment)
+            checkpoint = try Audit(files: files).checkpoint(ledger, at: Date())?.path
+            if checkpoint == nil { missingSigningKey = files.keyPath }
         } catch {
             warnings.append(ExportError.wrapping(error).located("signing the disclosure log's checkpoint"))
         }

@@ -60,6 +60,19 @@ struct AuditTests {
 
     static let verifierScript = TestFiles.packageRoot.appendingPathComponent("tools/verify_receipt.py").path
 
+    @Test("a run with no signing key says its checkpoint was not signed (and where it looked); after audit init it signs and says so")
+    func unsignedRunSaysSo() throws {
+        let sandbox = try Sandbox(routes: DeliveryFixture.routes(), environment: DeliveryFixture.secrets)
+        let fixture = try DeliveryFixture(sandbox: sandbox, customers: 3)
+        let unsigned = try fixture.run(["run", "acme"])
+        #expect(unsigned.status == 0, "\(unsigned.output)")
+        #expect(unsigned.stderr.contains("checkpoint was not signed: there is no signing key at \(fixture.stateFolder)/audit.key"),
+                "\(unsigned.output)")
+        #expect(try fixture.run(["audit", "init", "--name", "test.example"]).status == 0)
+        let signed = try fixture.run(["run", "acme"])
+        #expect(signed.stdout.contains("Disclosure log checkpoint: ") && !signed.stderr.contains("not signed"), "\(signed.output)")
+    }
+
     @Test("receipts verify with a Python verifier (hashlib, cryptography's Ed25519) and the verifier key alone; an altered one does not")
     func receipts() throws {
         let logged = try Logged()
