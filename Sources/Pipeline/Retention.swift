@@ -49,7 +49,8 @@ public struct Retention {
         let location = LedgerLocation(settings.statePath, stateFolder: settings.stateFolder)
         let folder = location.stateFolder
         if !location.isPostgres { try StateFolder.check(folder, create: false) }
-        let lock = try location.lock(now: Timestamps.rfc3339(settings.time.now()))
+        // A dry run deletes nothing, so it needs no lock: it can say what a prune would do while a run is on.
+        let lock = settings.dryRun ? nil : try location.lock(now: Timestamps.rfc3339(settings.time.now()))
         defer { withExtendedLifetime(lock) {} }
         let ledger = try location.open(.write(create: false))
         let payloads = location.payloads

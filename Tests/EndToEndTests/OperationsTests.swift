@@ -183,8 +183,14 @@ struct OperationsTests {
         FileManager.default.createFile(atPath: strayNew, contents: Data("{}".utf8), attributes: [.posixPermissions: 0o600])
         try FileManager.default.setAttributes([.modificationDate: Date().addingTimeInterval(-40 * 86_400)], ofItemAtPath: strayOld)
         let later = ["PARTNER_EXPORT_NOW": "2027-01-06T02:00:00Z"]
-        let dry = try fixture.run(["prune", "--dry-run"], extra: later)
-        #expect(dry.stdout.contains("Would delete 1 delivery payload(s), 1 stray file(s)"), "\(dry.stdout)")
+        // While a run holds the lock (the dry run deletes nothing, so it does not wait for it).
+        do {
+            let held = try StateLockHolder(folder: stateFolder)
+            let dry = try fixture.run(["prune", "--dry-run"], extra: later)
+            #expect(dry.stdout.contains("Would delete 1 delivery payload(s), 1 stray file(s)"), "\(dry.stdout)")
+            #expect(try fixture.run(["prune"], extra: later).status == 75, "a real prune waits for no run: it is refused")
+            withExtendedLifetime(held) {}
+        }
         #expect(TestFiles.files(under: (stateFolder as NSString).appendingPathComponent("payloads")).count == 4)
 
         let pruned = try fixture.run(["prune"], extra: later)
