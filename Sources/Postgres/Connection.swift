@@ -298,13 +298,14 @@ public enum PostgresURL {
     /// Whether `text` begins like a PostgreSQL URL without being one (`postgresql:/…`, `postgres:…`):
     /// it must not be taken for a file name and printed (it may hold a password).
     ///
-    /// Caught: a PostgreSQL-like start (`postgres`, `psql`, `pgsql`, any case), any other `scheme://`,
-    /// a `user:password@` part, or spaces around the value — none of which a file name the operator
-    /// meant would have, and each of which, taken for a file name, would be created and printed.
+    /// Caught: a PostgreSQL-like scheme (`postgres:`, `postgresql:`, `psql:`, `pgsql:`, any case), any
+    /// other `scheme://`, a `user:password@` part, or spaces around the value — none of which a file
+    /// name the operator meant would have (`postgres.sqlite` or a folder `postgres/` is a file name),
+    /// and each of which, taken for a file name, would be created and printed.
     public static func looksMistyped(_ text: String) -> Bool {
         guard !matches(text) else { return false }
         let lower = text.lowercased()
-        if ["postgres", "psql", "pgsql"].contains(where: { lower.hasPrefix($0) }) { return true }
+        if ["postgresql:", "postgres:", "psql:", "pgsql:"].contains(where: { lower.hasPrefix($0) }) { return true }
         if text.contains("://") { return true }
         if text.first?.isWhitespace == true || text.last?.isWhitespace == true { return true }
         if let at = text.firstIndex(of: "@"), text[..<at].contains(":") { return true }

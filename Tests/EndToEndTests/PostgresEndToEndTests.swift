@@ -77,6 +77,10 @@ struct PostgresEndToEndTests {
             }
         }
         #expect(try FileManager.default.contentsOfDirectory(atPath: folder).isEmpty, "nothing was created")
+        // File names that merely start with the word are file names.
+        for name in ["postgres.sqlite", "psql/ledger.sqlite"] {
+            #expect(!PostgresURL.looksMistyped(name), "\(name)")
+        }
         // A PostgreSQL ledger needs this machine's folder named: metrics, the audit key and checkpoints live there.
         let noFolder = try Binary.run(["runs", "--config", fixture.config.path, "--state", "postgresql://exporter@127.0.0.1:1/ledger"],
                                       environment: fixture.environment)
@@ -114,7 +118,8 @@ struct PostgresEndToEndTests {
     func dueTogether() throws {
         let sandbox = try Sandbox(routes: DeliveryFixture.routes(acmeFaults: [["stall": 1, "status": 200]]), environment: DeliveryFixture.secrets)
         let fixture = try DeliveryFixture(sandbox: sandbox, customers: 20, acme: "schedule: \"0 2 * * *\"", ledger: .postgres)
-        #expect(try fixture.run(["run", "--due"], extra: ["PARTNER_EXPORT_NOW": "2026-11-26T02:00:30Z"]).status == 0)
+        let firstDay = try fixture.run(["run", "--due"], extra: ["PARTNER_EXPORT_NOW": "2026-11-26T02:00:30Z"])
+        #expect(firstDay.status == 0, "\(firstDay.output)")
         let before = sandbox.requests().count
         let results = ResultSlots()
         let group = DispatchGroup()
@@ -152,7 +157,8 @@ extension PostgresEndToEndTests {
         try process.run()
         #expect(fixture.waitUntil("SELECT count(*) >= 2 FROM attempts"))
         // What an administrator (or a restart, or a timeout) does to the lock's session.
-        _ = try fixture.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE 'partner-export pid%'")
+        _ = try fixture.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE 'partner-export pid%' "
+                              + "AND datname = current_database()")
         let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
         #expect(process.terminationStatus != 0, "\(text)")
