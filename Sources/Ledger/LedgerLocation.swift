@@ -103,10 +103,15 @@ public final class PostgresRunLock: @unchecked Sendable {
             // Keepalives: a holder whose machine vanished loses the lock within a minute or two, not
             // when the kernel gives up on the connection hours later.
             connection = try Connection(url: url, parameters: [("keepalives", "1"), ("keepalives_idle", "30"),
-                                                               ("keepalives_interval", "10"), ("keepalives_count", "3")])
+                                                               ("keepalives_interval", "10"), ("keepalives_count", "3"),
+                                                               ("tcp_user_timeout", "60000")])
             try connection.execute("SET application_name = \(try connection.literal(String(name.prefix(63))))")
-            // An idle lock connection must not be closed by the server's idle_session_timeout (PostgreSQL 14+).
+            // An idle lock connection must not be closed by the server's idle_session_timeout (PostgreSQL 14+);
+            // and the server must notice a holder that vanished (its own keepalives: the kernel's default
+            // waits two hours before the first probe, the lock would be held all that time).
             try? connection.execute("SET idle_session_timeout = 0")
+            try connection.execute("SET tcp_keepalives_idle = 30; SET tcp_keepalives_interval = 10; SET tcp_keepalives_count = 3; "
+                                   + "SET tcp_user_timeout = 60000")
             let taken = try connection.query("SELECT pg_try_advisory_lock(\(Self.key))").text(0, 0)
             guard taken == "t" else {
                 let holder = try? connection.query("""

@@ -52,7 +52,8 @@ public struct Retention {
         // A dry run deletes nothing, so it needs no lock: it can say what a prune would do while a run is on.
         let lock = settings.dryRun ? nil : try location.lock(now: Timestamps.rfc3339(settings.time.now()))
         defer { withExtendedLifetime(lock) {} }
-        let ledger = try location.open(.write(create: false))
+        // A dry run, without the lock, only reads (it migrates nothing under a run of an older version).
+        let ledger = try location.open(settings.dryRun ? .read : .write(create: false))
         let payloads = location.payloads
         // The ledger's times are the run clock's; files are dated by the real clock, whatever the run clock says.
         let now = settings.time.now()

@@ -88,7 +88,7 @@ public final class Runner: @unchecked Sendable {
         defer { withExtendedLifetime(lock) {} }
         let ledger = try location.open(.write(create: true))
         // A PostgreSQL lock lives in a session the server can end: checked before every attempt.
-        if let held = lock as? PostgresRunLock { ledger.beforeAttempt = { try held.check() } }
+        if let held = lock as? PostgresRunLock { ledger.writeGuard = { try held.check() } }
         _ = try ledger.markInterruptedRuns(at: Timestamps.precise(now))
 
         let (partners, mode, trigger, empty) = try select(request, ledger: ledger, now: now)

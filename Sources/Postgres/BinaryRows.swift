@@ -20,7 +20,10 @@ public final class BinaryRows {
     private var row: Int32 = -1
     private var rowCount: Int32 = 0
     private var types: [Oid] = []
-    private var finished = false
+    /// Nothing sent yet, or every result read (a refused or failed query has nothing to cancel).
+    private var finished = true
+    /// Whether this read set the connection's `streaming` flag (only its owner clears it).
+    private var ownsStream = false
     /// Rows an INSERT, UPDATE or DELETE changed (known once every row was read).
     public private(set) var changes = 0
 
@@ -34,6 +37,8 @@ public final class BinaryRows {
                 guard PQsendQueryParams(connection.handle, sql, count, types, values, lengths, formats, 1) == 1 else {
                     throw PostgresError(message: Connection.trimmed(PQerrorMessage(connection.handle)), sqlState: nil, context: sql)
                 }
+                finished = false
+                ownsStream = true
                 connection.streaming = true
                 guard PQsetSingleRowMode(connection.handle) == 1 else {
                     close()
@@ -50,7 +55,6 @@ public final class BinaryRows {
                 self.result = result
                 rowCount = PQntuples(result)
                 changes = Int(String(cString: PQcmdTuples(result))) ?? 0
-                finished = true
                 readTypes()
             }
         }
@@ -105,7 +109,10 @@ public final class BinaryRows {
 
     private func finish() {
         finished = true
-        if streaming { connection.streaming = false }
+        if ownsStream {
+            connection.streaming = false
+            ownsStream = false
+        }
     }
 
     public var columnCount: Int32 { Int32(types.count) }

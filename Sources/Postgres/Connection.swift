@@ -169,11 +169,16 @@ public final class Connection {
     /// aborted transaction; a transaction that an error aborted without `body` noticing is rolled
     /// back and reported, never committed (PostgreSQL would answer that COMMIT with a ROLLBACK).
     public func transaction<T>(_ begin: String = "BEGIN", _ body: () throws -> T) throws -> T {
+        guard PQtransactionStatus(handle) == PQTRANS_IDLE else {
+            throw PostgresError(message: "a transaction or statement is already in progress on this connection", sqlState: nil,
+                                context: begin)
+        }
         do {
             try execute(begin)
             let result = try body()
-            guard PQtransactionStatus(handle) != PQTRANS_INERROR else {
-                throw PostgresError(message: "the transaction was aborted by an earlier error", sqlState: nil, context: "COMMIT")
+            guard PQtransactionStatus(handle) == PQTRANS_INTRANS else {
+                throw PostgresError(message: "the transaction was aborted by an earlier error, or a statement is still open",
+                                    sqlState: nil, context: "COMMIT")
             }
             try execute("COMMIT")
             return result
@@ -306,6 +311,8 @@ public enum PostgresURL {
         guard !matches(text) else { return false }
         let lower = text.lowercased()
         if ["postgresql:", "postgres:", "psql:", "pgsql:"].contains(where: { lower.hasPrefix($0) }) { return true }
+        if lower.hasPrefix("postgres") && lower.contains("//") { return true }
+        if lower.contains("password=") { return true }
         if text.contains("://") { return true }
         if text.first?.isWhitespace == true || text.last?.isWhitespace == true { return true }
         if let at = text.firstIndex(of: "@"), text[..<at].contains(":") { return true }
@@ -361,7 +368,13 @@ public enum PostgresURL {
         var written: [String] = []
         var secrets: [(keyword: String, value: String)] = []
         var shownUserInfo = ""
-        if let at = rest.lastIndex(of: "@") {
+        // The user-info ends at the last '@' (a password may hold an unencoded '@', '/' or '?') — unless
+        // that '@' is in the query, after a password parameter: then at the last '@' before the query.
+        var userInfoEnd = rest.lastIndex(of: "@")
+        if let at = userInfoEnd, let mark = rest[..<at].firstIndex(of: "?"), rest[mark..<at].lowercased().contains("password=") {
+            userInfoEnd = rest[..<mark].lastIndex(of: "@")
+        }
+        if let at = userInfoEnd {
             userInfo = String(rest[..<at])
             rest = String(rest[rest.index(after: at)...])
             if let colon = userInfo.firstIndex(of: ":") {

@@ -215,6 +215,9 @@ struct PostgresSourceTests {
             "postgresql://exporter:S3c?retPW@127.0.0.1:1/postgres?connect_timeout=2",
             "postgresql://exporter@127.0.0.1:1/postgres?sslpassword=S3cretPW&connect_timeout=2",
             "postgresql://exporter:S3cretPW@[::1:5999/postgres?sslpassword=S3cretPW",
+            // An '@' in a parameter after the password: the user-info still ends before the query.
+            "postgresql://exporter@127.0.0.1:1/postgres?password=S3cretPW&application_name=ops@host1&connect_timeout=2",
+            "postgresql://exporter@127.0.0.1/postgres?port=1&password=S3cretPW&application_name=ops@host1&connect_timeout=2",
         ]
         for url in cases {
             do {

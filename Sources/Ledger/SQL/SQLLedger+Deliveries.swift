@@ -11,7 +11,8 @@ extension SQLLedger: DeliveryLog {
         """
 
     public func createDelivery(_ new: NewDelivery, superseding old: DeliveryRecord?, at time: String) throws -> DeliveryRecord {
-        try checked {
+        try writeGuard?()
+        return try checked {
             try database.transaction {
                 try database.prepare("""
                     INSERT INTO deliveries (id, run_id, feed, partner, batch, record_count, last_customer, bytes, sha256,
@@ -40,7 +41,7 @@ extension SQLLedger: DeliveryLog {
     }
 
     public func beginAttempt(delivery: DeliveryRecord, number: Int, run: String, at time: String) throws {
-        try beforeAttempt?()
+        try writeGuard?()
         try checked {
             try database.durably { try database.transaction {
                 try database.prepare("INSERT INTO attempts (delivery, number, run_id, started_at) VALUES (?, ?, ?, ?)")
@@ -113,6 +114,7 @@ extension SQLLedger: DeliveryLog {
     }
 
     public func hold(_ delivery: DeliveryRecord, reason: String) throws {
+        try writeGuard?()
         try checked {
             try database.prepare("UPDATE deliveries SET status = 'held', last_error = ?, last_error_code = NULL WHERE seq = ? "
                                  + "AND status IN ('pending', 'failed', 'rejected', 'held')")
@@ -121,6 +123,7 @@ extension SQLLedger: DeliveryLog {
     }
 
     public func fail(_ delivery: DeliveryRecord, error: ExportError) throws {
+        try writeGuard?()
         try checked {
             try database.transaction {
                 try database.prepare("UPDATE deliveries SET status = 'failed', last_error = ?, last_error_code = ? WHERE seq = ?")
@@ -132,7 +135,8 @@ extension SQLLedger: DeliveryLog {
     }
 
     public func supersede(_ delivery: DeliveryRecord, by successor: String?, reason: String, at time: String) throws -> Bool {
-        try checked { try database.transaction { try supersedeRow(delivery, by: successor, reason: reason, at: time) } }
+        try writeGuard?()
+        return try checked { try database.transaction { try supersedeRow(delivery, by: successor, reason: reason, at: time) } }
     }
 
     /// Inside a transaction: supersedes the row unless it is in doubt or settled; its manifest goes,
@@ -524,6 +528,7 @@ private final class HoldingRows {
               SELECT DISTINCT ON (customer_id) customer_id, key, digest FROM holdings_in ORDER BY customer_id, n DESC) AS latest
             ON CONFLICT (partner, customer_id) DO UPDATE SET key = excluded.key, digest = excluded.digest
             """).run([.text(partner)])
-        try postgres.execute("TRUNCATE holdings_in")
+        // DELETE, not TRUNCATE: a role with plain row privileges may run it.
+        try postgres.execute("DELETE FROM holdings_in")
     }
 }

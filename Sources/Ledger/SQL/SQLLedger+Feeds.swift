@@ -5,6 +5,7 @@ extension SQLLedger: FeedLog {
     static let feedColumns = "id, partner, run_id, started_at, shape, rendered, batches, completed_at, completed_by, superseded_by"
 
     public func startFeed(_ feed: FeedRecord) throws {
+        try writeGuard?()
         try checked {
             try database.prepare("""
                 INSERT INTO feeds (id, partner, run_id, started_at, shape, rendered, batches) VALUES (?, ?, ?, ?, ?, 0, 0)
@@ -30,7 +31,8 @@ extension SQLLedger: FeedLog {
     }
 
     public func finishRender(feed: String, batches: Int, at time: String) throws -> [DeliveryRecord] {
-        try checked {
+        try writeGuard?()
+        return try checked {
             try database.transaction {
                 guard let current = try self.feed(feed) else { throw LedgerError.damaged("there is no feed \(feed) in the ledger") }
                 try database.prepare("UPDATE feeds SET rendered = 1, batches = CASE WHEN batches > ?1 THEN batches ELSE ?1 END WHERE id = ?2")

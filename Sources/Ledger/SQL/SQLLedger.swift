@@ -21,13 +21,15 @@ public final class SQLLedger: LedgerStore {
         self.reconnect = reconnect
     }
 
-    /// Called before every attempt is recorded (and so before any request may leave): the run's lock
-    /// must still be held. Connections made by ``connect()`` inherit it.
-    public var beforeAttempt: (@Sendable () throws -> Void)?
+    /// Called before every write that moves a feed or a delivery on (a feed started or rendered, a
+    /// delivery created, held, failed or superseded, an attempt begun — never before an attempt's
+    /// outcome is recorded, which is what happened): the run's lock must still be held. Connections
+    /// made by ``connect()`` inherit it.
+    public var writeGuard: (@Sendable () throws -> Void)?
 
     public func connect() throws -> any LedgerStore {
         let connection = try reconnect()
-        connection.beforeAttempt = beforeAttempt
+        connection.writeGuard = writeGuard
         return connection
     }
 
