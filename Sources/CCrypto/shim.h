@@ -13,6 +13,8 @@
 #include <openssl/x509.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <openssl/pem.h>
+#include <openssl/err.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -125,6 +127,24 @@ static inline int pe_ed25519_verify(const uint8_t *public_key, const void *messa
     EVP_MD_CTX_free(context);
     EVP_PKEY_free(key);
     return ok ? 0 : -1;
+}
+
+/// Whether the PEM private key at `key_path` (unencrypted) belongs to the PEM certificate at
+/// `cert_path`: 1 yes, 0 no, -1 when either cannot be read as PEM.
+static inline int pe_key_matches_certificate(const char *cert_path, const char *key_path) {
+    int result = -1;
+    BIO *cert_bio = BIO_new_file(cert_path, "r");
+    BIO *key_bio = BIO_new_file(key_path, "r");
+    X509 *cert = cert_bio ? PEM_read_bio_X509(cert_bio, NULL, NULL, NULL) : NULL;
+    /* An empty passphrase callback: an encrypted key is not read (the caller skips those). */
+    EVP_PKEY *key = key_bio ? PEM_read_bio_PrivateKey(key_bio, NULL, NULL, (void *)"") : NULL;
+    if (cert && key) result = X509_check_private_key(cert, key) == 1 ? 1 : 0;
+    EVP_PKEY_free(key);
+    X509_free(cert);
+    BIO_free(key_bio);
+    BIO_free(cert_bio);
+    ERR_clear_error();
+    return result;
 }
 
 #endif

@@ -249,6 +249,15 @@ struct ContractLoader {
                                "delivery.client_key is encrypted: name the environment variable that holds its passphrase with "
                                + "client_key_password_env (a run never prompts for it)")
         }
+        if let clientCert, let clientKey {
+            let certificatePath = ConfigPaths.resolve(clientCert, in: configDirectory).path
+            let keyPath = ConfigPaths.resolve(clientKey, in: configDirectory).path
+            if !Self.isEncryptedKey(keyPath), ClientCertificate.keyMatches(certificatePath: certificatePath, keyPath: keyPath) == false {
+                diagnostics.report(map.value("client_key")?.mark?.line,
+                                   "delivery.client_key is not the key of delivery.client_cert (their public keys differ): every "
+                                   + "handshake would fail; name the key the certificate was issued for")
+            }
+        }
         if keyPassword != nil && clientKey == nil {
             diagnostics.report(map.value("client_key_password_env")?.mark?.line,
                                "delivery.client_key_password_env goes with delivery.client_key")

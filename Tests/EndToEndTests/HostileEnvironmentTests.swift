@@ -368,6 +368,26 @@ struct HostileConfigurationTests {
         #expect(missing.status == 1 && missing.output.contains("GLOBEX_KEY_PASSPHRASE"), "a missing passphrase fails the partner, no prompt")
     }
 
+    @Test("15b: a client key that is not the certificate's is refused by validate, before any handshake fails")
+    func mismatchedClientKey() throws {
+        let (sandbox, fixture) = try fixture()
+        defer { withExtendedLifetime(sandbox) {} }
+        let other = fixture.folder.appendingPathComponent("other.key").path
+        let openssl = Process()
+        openssl.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        openssl.arguments = ["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", other]
+        openssl.standardError = FileHandle.nullDevice
+        try openssl.run()
+        openssl.waitUntilExit()
+        #expect(openssl.terminationStatus == 0)
+        #expect(try validate(fixture).status == 0, "the shipped pair matches")
+        let globex = fixture.config.appendingPathComponent("partners/globex.yaml")
+        try fixture.edit(globex, replacing: Sandbox.pki("client.key"), with: other)
+        let refused = try validate(fixture)
+        #expect(refused.status == 2 && refused.stdout.contains("client_key is not the key of delivery.client_cert"), "\(refused.output)")
+        #expect(refused.stdout.contains("globex.yaml:"), "the problem is named by file and line: \(refused.output)")
+    }
+
     @Test("16: YAML aliases are refused at once, long lists are checked in linear time, oversized files are refused")
     func yamlBombs() throws {
         let (sandbox, fixture) = try fixture(globex: false)
