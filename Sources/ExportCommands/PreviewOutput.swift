@@ -38,7 +38,9 @@ enum PreviewOutput {
         return document
     }
 
-    static func text(_ report: PreviewReport, reveal: Bool) -> String {
+    /// `holds`: how many customers the partner holds (nil without a ledger), to say whether the
+    /// deletion guard would hold a run.
+    static func text(_ report: PreviewReport, reveal: Bool, holds: Int? = nil) -> String {
         let partner = report.partner
         let contract = partner.contract
         var lines: [String] = []
@@ -70,6 +72,14 @@ enum PreviewOutput {
             rows.append(["characters replaced by U+FFFD", Terminal.count(report.tally.replacedCharacters)])
         }
         lines.append(Terminal.table(nil, rows))
+        if let holds, holds > 0, changes.noticeCount > DeletionGuard.limit(holding: holds, percent: contract.maxDeletionsPercent) {
+            let share = String(format: "%.1f", Double(changes.noticeCount) * 100 / Double(holds))
+            lines.append("")
+            lines.append("The deletion guard would hold a run: \(Terminal.count(changes.noticeCount)) notices of the "
+                         + "\(Terminal.count(holds)) customers the partner holds (\(share)%) is more than max_deletions_percent "
+                         + "allows (at most \(DeletionGuard.limit(holding: holds, percent: contract.maxDeletionsPercent))); "
+                         + "a run would send nothing for this partner without --allow-deletions.")
+        }
         let rejected = sortedRejections(report)
         if !rejected.isEmpty {
             lines.append("")

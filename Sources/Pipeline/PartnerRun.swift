@@ -177,14 +177,7 @@ struct PartnerRun {
         return try settle(held, stoppedBy: nil)
     }
 
-    /// The most notices a run may send without `--allow-deletions`: `max_deletions_percent` of what
-    /// the partner holds, and never fewer than ``guardFloor`` (a partner holding five customers is not
-    /// held every time one of them withdraws).
-    static func noticeLimit(holding holds: Int, percent: Double) -> Int {
-        max(guardFloor, Int((Double(holds) * percent / 100).rounded(.down)))
-    }
-
-    static let guardFloor = 10
+    static func noticeLimit(holding holds: Int, percent: Double) -> Int { DeletionGuard.limit(holding: holds, percent: percent) }
 
     private static func format(_ percent: Double) -> String {
         percent == percent.rounded() ? String(Int(percent)) : String(percent)
@@ -302,4 +295,16 @@ struct WaitingBatches {
     func send(_ deliver: (DeliveryRecord, FeedBox?, FeedBuilder.ReportAction) throws -> Void) throws {
         for (delivery, box, action) in items { try deliver(delivery, box, action) }
     }
+}
+
+/// The deletion guard's arithmetic, shared by a run (which holds the partner) and `preview` (which says it would).
+public enum DeletionGuard {
+    /// The most notices a run may send without `--allow-deletions`: `max_deletions_percent` of what
+    /// the partner holds, and never fewer than ``floor`` (a partner holding five customers is not
+    /// held every time one of them withdraws).
+    public static func limit(holding holds: Int, percent: Double) -> Int {
+        max(floor, Int((Double(holds) * percent / 100).rounded(.down)))
+    }
+
+    public static let floor = 10
 }

@@ -172,6 +172,10 @@ struct ChangeFeedTests {
         try fixture.customers().execute("UPDATE consents SET withdrawn_at = '2026-11-28T00:00:00Z' WHERE customer_id <= 30")
         // Changed records are held with the rest (a changes feed has only these).
         try fixture.customers().execute("UPDATE customers SET first_name = 'Changed' WHERE id IN (41, 90)")
+        // The preview says so before any run.
+        let preview = try fixture.run(["preview", "acme", "--limit", "0"])
+        #expect(preview.stdout.contains("The deletion guard would hold a run: 30 notices of the 100 customers the partner holds (30.0%)"),
+                "\(preview.stdout)")
         let held = try fixture.run(["run", "acme"])
         #expect(held.status == 1, "\(held.output)")
         #expect(sandbox.requests().count == sent, "nothing was sent")
