@@ -138,13 +138,7 @@ public final class BinaryRows {
         guard let bytes = bytes(column) else { return 0 }
         switch types[Int(column)] {
         case 20, 23, 21, 16:
-            var value: Int64 = 0
-            for byte in bytes { value = value << 8 | Int64(byte) }
-            switch bytes.count {
-            case 4: return Int64(Int32(truncatingIfNeeded: value))
-            case 2: return Int64(Int16(truncatingIfNeeded: value))
-            default: return value
-            }
+            return bigEndianInteger(bytes)
         case 25, 1043, 705, 19:
             // Text holding a number (a `max()` over a text column holding one).
             return Int64(String(decoding: bytes, as: UTF8.self)) ?? 0

@@ -85,45 +85,13 @@ public final class Connection {
         try query(sql, values: parameters.map { $0.map(Parameter.text) ?? .null })
     }
 
-    /// Runs `sql` with `$1…` bound to `parameters`; each parameter is text (nil: NULL) or binary
-    /// (`bytea`), and the rows come back in text form. Returns the rows, if any.
+    /// Runs `sql` with `$1…` bound to `parameters` (typed as ``BinaryRows`` binds them: text as text,
+    /// integers as `int8`, bytes as `bytea`), and the rows come back in text form. Returns the rows, if any.
     public func query(_ sql: String, values parameters: [Parameter]) throws -> QueryResult {
         try checkIdle(sql)
-        var texts: [[UInt8]?] = []
-        var formats: [Int32] = []
-        for parameter in parameters {
-            switch parameter {
-            case .null: texts.append(nil); formats.append(0)
-            case .text(let s):
-                guard !s.utf8.contains(0) else {
-                    throw PostgresError(message: "a parameter holds a NUL character, which PostgreSQL text cannot hold", sqlState: nil,
-                                        context: sql)
-                }
-                texts.append(Array(s.utf8)); formats.append(0)
-            case .integer(let n): texts.append(Array(String(n).utf8)); formats.append(0)
-            case .bytes(let b): texts.append(b); formats.append(1)
-            }
+        let result = try Parameter.withLibpqArrays(parameters, sql: sql) { count, types, values, lengths, formats in
+            PQexecParams(handle, sql, count, types, values, lengths, formats, 0)
         }
-        var pointers: [UnsafePointer<CChar>?] = []
-        var lengths: [Int32] = []
-        var storage: [UnsafeMutablePointer<CChar>] = []
-        defer { for pointer in storage { pointer.deallocate() } }
-        for text in texts {
-            guard let text else {
-                pointers.append(nil)
-                lengths.append(0)
-                continue
-            }
-            let pointer = UnsafeMutablePointer<CChar>.allocate(capacity: max(1, text.count + 1))
-            text.withUnsafeBytes { bytes in
-                if let base = bytes.baseAddress { UnsafeMutableRawPointer(pointer).copyMemory(from: base, byteCount: text.count) }
-            }
-            pointer[text.count] = 0
-            storage.append(pointer)
-            pointers.append(UnsafePointer(pointer))
-            lengths.append(Int32(text.count))
-        }
-        let result = PQexecParams(handle, sql, Int32(parameters.count), nil, pointers, lengths, formats, 0)
         do {
             try check(result, sql)
         } catch {
@@ -138,14 +106,19 @@ public final class Connection {
     /// cancel, before the next statement on this connection.
     public func copyOut(_ sql: String) throws -> CopyOut {
         let command = "COPY (\(sql)) TO STDOUT (FORMAT binary)"
+        try startCopy(command, expecting: PGRES_COPY_OUT)
+        return CopyOut(connection: self, sql: command)
+    }
+
+    /// Sends `command`, a COPY, and checks the server started it in the direction expected.
+    func startCopy(_ command: String, expecting status: ExecStatusType) throws {
         try checkIdle(command)
         let result = PQexec(handle, command)
         defer { PQclear(result) }
-        guard PQresultStatus(result) == PGRES_COPY_OUT else {
+        guard PQresultStatus(result) == status else {
             try check(result, command)
             throw PostgresError(message: "the server did not start a COPY", sqlState: nil, context: command)
         }
-        return CopyOut(connection: self, sql: command)
     }
 
     /// `text` as an SQL string literal, quoted by libpq for this connection's encoding.

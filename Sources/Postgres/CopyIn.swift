@@ -116,13 +116,7 @@ public final class CopyIn {
 extension Connection {
     /// Starts `sql`, a `COPY … FROM STDIN (FORMAT binary)`; write every row, then ``CopyIn/finish()``.
     public func copyIn(_ sql: String) throws -> CopyIn {
-        try checkIdle(sql)
-        let result = PQexec(handle, sql)
-        defer { PQclear(result) }
-        guard PQresultStatus(result) == PGRES_COPY_IN else {
-            try check(result, sql)
-            throw PostgresError(message: "the server did not start a COPY", sqlState: nil, context: sql)
-        }
+        try startCopy(sql, expecting: PGRES_COPY_IN)
         return CopyIn(connection: self, sql: sql)
     }
 }

@@ -64,13 +64,7 @@ public final class CopyOut {
     @inline(__always)
     public func int64(_ column: Int32) -> Int64 {
         guard let bytes = textBytes(column) else { return 0 }
-        var value: Int64 = 0
-        for byte in bytes { value = value << 8 | Int64(byte) }
-        switch bytes.count {
-        case 4: return Int64(Int32(truncatingIfNeeded: value))
-        case 2: return Int64(Int16(truncatingIfNeeded: value))
-        default: return value
-        }
+        return bigEndianInteger(bytes)
     }
 
     /// Ends the COPY: when rows are still coming, asks the server to cancel it and reads what is
@@ -108,6 +102,18 @@ public final class CopyOut {
         if let failure { throw failure }
     }
 
+}
+
+/// A binary-form integer field (`int8`, `int4`, `int2`, or a 1-byte `bool`), big-endian and signed.
+@inline(__always)
+func bigEndianInteger(_ bytes: UnsafeRawBufferPointer) -> Int64 {
+    var value: Int64 = 0
+    for byte in bytes { value = value << 8 | Int64(byte) }
+    switch bytes.count {
+    case 4: return Int64(Int32(truncatingIfNeeded: value))
+    case 2: return Int64(Int16(truncatingIfNeeded: value))
+    default: return value
+    }
 }
 
 /// The binary COPY format's rows, parsed in place from one message at a time: per field of the

@@ -343,17 +343,23 @@ struct HostileConfigurationTests {
         #expect(try validate(fixture).status == 0, "29 February fires in leap years")
     }
 
+    /// Runs the `openssl` command line with `arguments`; its exit status.
+    func openssl(_ arguments: [String]) throws -> Int32 {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["openssl"] + arguments
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+
     @Test("15: an encrypted client key needs client_key_password_env; with it, mTLS works and nothing prompts")
     func encryptedKey() throws {
         let (sandbox, fixture) = try fixture()
         defer { withExtendedLifetime(sandbox) {} }
         let encrypted = fixture.folder.appendingPathComponent("client-enc.key").path
-        let openssl = Process()
-        openssl.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        openssl.arguments = ["openssl", "pkey", "-in", Sandbox.pki("client.key"), "-aes256", "-passout", "pass:Quokka-42", "-out", encrypted]
-        try openssl.run()
-        openssl.waitUntilExit()
-        #expect(openssl.terminationStatus == 0)
+        #expect(try openssl(["pkey", "-in", Sandbox.pki("client.key"), "-aes256", "-passout", "pass:Quokka-42", "-out", encrypted]) == 0)
         let globex = fixture.config.appendingPathComponent("partners/globex.yaml")
         try fixture.edit(globex, replacing: Sandbox.pki("client.key"), with: encrypted)
         let refused = try validate(fixture)
@@ -373,13 +379,7 @@ struct HostileConfigurationTests {
         let (sandbox, fixture) = try fixture()
         defer { withExtendedLifetime(sandbox) {} }
         let other = fixture.folder.appendingPathComponent("other.key").path
-        let openssl = Process()
-        openssl.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        openssl.arguments = ["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", other]
-        openssl.standardError = FileHandle.nullDevice
-        try openssl.run()
-        openssl.waitUntilExit()
-        #expect(openssl.terminationStatus == 0)
+        #expect(try openssl(["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", other]) == 0)
         #expect(try validate(fixture).status == 0, "the shipped pair matches")
         let globex = fixture.config.appendingPathComponent("partners/globex.yaml")
         try fixture.edit(globex, replacing: Sandbox.pki("client.key"), with: other)

@@ -11,7 +11,7 @@ public enum PostgresLedger {
         let database = try connect(url, access: access)
         let label = database.label
         let ledger = ledger(database, url: url, access: access)
-        let version = try database.checked(label) { try schemaVersion(database) }
+        let version = try database.checked { try schemaVersion(database) }
         switch access {
         case .read:
             guard let version else {
@@ -25,7 +25,7 @@ public enum PostgresLedger {
             }
         case .write(let create):
             if version == PostgresSchema.migrations.count { return ledger }
-            try database.checked(label) {
+            try database.checked {
                 try database.transaction {
                     // Checked again under the lock: another process may have made it meanwhile.
                     let current = try schemaVersion(database)
@@ -72,9 +72,6 @@ public enum PostgresLedger {
         return ledger
     }
 
-    /// Whether `text` names a PostgreSQL ledger (`postgresql://` or `postgres://`, any case).
-    public static func matches(_ text: String) -> Bool { PostgresURL.matches(text) }
-
     static func ledger(_ database: PostgresSQL, url: String, access: LedgerAccess) -> SQLLedger {
         SQLLedger(database: database, location: database.label) {
             ledger(try connect(url, access: access), url: url, access: access)
@@ -97,7 +94,7 @@ public enum PostgresLedger {
     /// Whether the database at `url` holds a ledger (of any version).
     static func exists(url: String) throws -> Bool {
         let database = try connect(url, access: .read)
-        return try database.checked(database.label) { try schemaVersion(database) != nil }
+        return try database.checked { try schemaVersion(database) != nil }
     }
 
     /// The schema's version, or nil when there is no ledger in it.
@@ -123,8 +120,8 @@ public enum PostgresLedger {
 }
 
 extension PostgresSQL {
-    /// Runs `body`, turning PostgreSQL's failures into ledger errors naming `label`.
-    func checked<T>(_ label: String, _ body: () throws -> T) throws -> T {
+    /// Runs `body`, turning PostgreSQL's failures into ledger errors naming the ledger.
+    func checked<T>(_ body: () throws -> T) throws -> T {
         do {
             return try body()
         } catch {

@@ -68,9 +68,9 @@ public final class PostgresPayloadStore: PayloadStore, @unchecked Sendable {
     /// Deletes the payload stored under `path`; returns its size (0 when there was none).
     @discardableResult
     public func remove(_ path: String) throws -> Int {
-        let bytes = try size(of: path)
-        try withDatabase { try $0.prepare("DELETE FROM payloads WHERE path = ?").run([.text(path)]) }
-        return bytes
+        try withDatabase {
+            Int(try $0.scalarInt("DELETE FROM payloads WHERE path = ? RETURNING octet_length(data)", [.text(path)]) ?? 0)
+        }
     }
 
     /// Stored payloads older than `cutoff` and their sizes.

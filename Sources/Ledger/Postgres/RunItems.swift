@@ -147,7 +147,7 @@ public final class RunItems {
     static let columns = ["run_id", "partner", "shard", "shards", "range_after", "range_through", "status", "holder", "takeovers",
                           "earlier_holders", "report"]
 
-    private func checked<T>(_ body: () throws -> T) throws -> T { try database.checked(database.label, body) }
+    private func checked<T>(_ body: () throws -> T) throws -> T { try database.checked(body) }
 }
 
 extension RunItem {

@@ -165,15 +165,7 @@ extension Database: LedgerSQL {
 
     func readSnapshot<T>(_ body: () throws -> T) throws -> T {
         // In WAL mode a deferred transaction reads one snapshot, from its first read to COMMIT.
-        try execute("BEGIN DEFERRED")
-        do {
-            let result = try body()
-            try execute("COMMIT")
-            return result
-        } catch {
-            try? execute("ROLLBACK")
-            throw error
-        }
+        try transaction("BEGIN DEFERRED", body)
     }
 
     func durably<T>(_ body: () throws -> T) throws -> T {
