@@ -212,10 +212,27 @@ public final class CustomerDatabase {
         }
     }
 
+    /// The lowest and highest customer id (nil when there are no customers): where a feed split
+    /// between several workers puts the bounds of its id ranges. Only the id column is read.
+    public func idSpan() throws -> (lowest: Int64, highest: Int64)? {
+        let sql = try dialect()
+        let query = SelectionQuery(sql: "SELECT \(sql.integer("min(id)")), \(sql.integer("max(id)")) FROM customers", arguments: [])
+        do {
+            let cursor = try open(query)
+            defer { cursor.reset() }
+            guard try cursor.step(), cursor.string(0) != nil, cursor.string(1) != nil else { return nil }
+            return (cursor.int64(0), cursor.int64(1))
+        } catch let error as SQLiteError {
+            throw ExportError.sourceUnreadable("cannot read the customer ids' span in \(path): \(error.message)")
+        } catch let error as PostgresError {
+            throw ExportError.sourceUnreadable("cannot read the customer ids' span in \(path): \(error.message)")
+        }
+    }
+
     /// Calls `body` with the id of every customer eligible for the partner now, in id order (consent and
     /// filters as for the feed, nothing else read).
-    public func forEachEligibleID(_ plan: ExportPlan, _ body: (Int64) throws -> Void) throws {
-        let cursor = try open(try selection(plan, range: .all, classify: false, idOnly: true))
+    public func forEachEligibleID(_ plan: ExportPlan, range: IDRange = .all, _ body: (Int64) throws -> Void) throws {
+        let cursor = try open(try selection(plan, range: range, classify: false, idOnly: true))
         defer { cursor.reset() }
         while try cursor.step() { try body(cursor.int64(0)) }
     }

@@ -23,6 +23,15 @@ extension PartnerExportCommand {
         @Flag(help: "Run every partner whose schedule (cron, UTC) has come due since its last completed run, and nothing else.")
         var due = false
 
+        @Flag(help: ArgumentHelp("Help with the run other processes share (a PostgreSQL ledger): take its items until it is done.",
+                                 discussion: "The newest run in progress that still has items to do; nothing when there is none."))
+        var join = false
+
+        @Option(help: ArgumentHelp("With a PostgreSQL ledger: how long this process holds an item of a shared run without "
+                                   + "renewing it (a heartbeat renews it every third); an item whose holder died is taken over "
+                                   + "by another worker once this ran out.", valueName: "seconds"))
+        var leaseSeconds = 60
+
         @Flag(help: "Render every batch to files under --out instead of delivering; no network, no ledger.")
         var dryRun = false
 
@@ -40,10 +49,12 @@ extension PartnerExportCommand {
         var parallel = 2
 
         func validate() throws {
-            guard [all, due, !partners.isEmpty].filter({ $0 }).count == 1 else {
-                throw ValidationError("name the partners to run, or pass --all or --due (one of them)")
+            guard [all, due, join, !partners.isEmpty].filter({ $0 }).count == 1 else {
+                throw ValidationError("name the partners to run, or pass --all, --due or --join (one of them)")
             }
             if out != nil && !dryRun { throw ValidationError("--out goes with --dry-run") }
+            if join && dryRun { throw ValidationError("--join helps a run in progress; a dry run renders on its own (leave out --join)") }
+            guard (2...3600).contains(leaseSeconds) else { throw ValidationError("--lease-seconds must be between 2 and 3600") }
             guard (1...16).contains(parallel) else { throw ValidationError("--parallel must be between 1 and 16") }
         }
 
@@ -54,9 +65,9 @@ extension PartnerExportCommand {
                 try runDry(configuration)
                 return
             }
-            let request: Runner.Request = due ? .due : .partners(try select(configuration), trigger: .manual)
+            let request: Runner.Request = join ? .join : due ? .due : .partners(try select(configuration), trigger: .manual)
             try RunCommand.execute(request, common: common, configuration: configuration, parallel: parallel, json: json,
-                                   allowDeletions: allowDeletions)
+                                   allowDeletions: allowDeletions, leaseSeconds: leaseSeconds)
         }
 
         private func select(_ configuration: Configuration) throws -> [Partner] {
@@ -114,10 +125,12 @@ extension PartnerExportCommand {
 /// What `run` and `rerun` share: one call into the library, the report printed, the exit code.
 enum RunCommand {
     static func execute(_ request: Runner.Request, common: CommonOptions, configuration: Configuration, parallel: Int,
-                        json: Bool, allowDeletions: Bool) throws {
+                        json: Bool, allowDeletions: Bool, leaseSeconds: Int = 60) throws {
         let progress = ProgressLine()
         var settings = common.runSettings(configuration, parallel: parallel, events: RunEventsLog.events(progress: progress))
         settings.allowDeletions = allowDeletions
+        settings.leaseSeconds = leaseSeconds
+        settings.worker = ProcessInfo.processInfo.environment["PARTNER_EXPORT_WORKER_NAME"].flatMap { $0.isEmpty ? nil : $0 }
         let runner = Runner(settings)
         let report: RunReport
         do {

@@ -30,6 +30,15 @@ enum RunReportText {
                          + "left out: records that could not be rendered.")
         }
         for p in report.partners { lines += details(p) }
+        // Said when the work was split or shared: shards, takeovers, or more than one process.
+        let processes = Set((report.work ?? []).compactMap { $0.worker?.split(separator: "#").first })
+        if let work = report.work, processes.count > 1 || work.contains(where: { $0.shards > 1 || $0.takeovers > 0 }) {
+            lines.append("Shared between workers:")
+            lines.append(Terminal.table(["partner", "shard", "customers", "status", "worker", "taken over from"], work.map { item in
+                [item.partner, "\(item.shard)/\(item.shards)", item.ids, item.status, item.worker ?? "-",
+                 item.earlierWorkers.isEmpty ? "-" : item.earlierWorkers.joined(separator: ", ")]
+            }, dropOrder: [2, 5, 1, 3, 4, 0]))
+        }
         if !report.incompleteElsewhere.isEmpty {
             lines.append("Also owed from earlier runs: " + report.incompleteElsewhere.joined(separator: ", ")
                          + " ('partner-export deliveries --failed').")

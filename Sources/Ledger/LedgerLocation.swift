@@ -67,10 +67,12 @@ public struct LedgerLocation: Sendable {
     }
 
     /// Takes the lock that keeps two runs on this ledger from overlapping, or throws `lock.held` (exit 75).
-    public func lock(now: String) throws -> AnyObject {
+    /// `shared` (a PostgreSQL ledger only): the workers of shared runs hold it together, and only a
+    /// process that needs the ledger to itself (`rerun`, `prune`) is kept out — and keeps them out.
+    public func lock(now: String, shared: Bool = false) throws -> AnyObject {
         switch kind {
         case .sqlite: try StateLock(folder: stateFolder, now: now)
-        case .postgres(let url): try PostgresRunLock(url: url, now: now)
+        case .postgres(let url): try PostgresRunLock(url: url, now: now, shared: shared)
         }
     }
 
@@ -94,7 +96,7 @@ public final class PostgresRunLock: @unchecked Sendable {
     private let label: String
     private let lock = NSLock()
 
-    public init(url: String, now: String) throws {
+    public init(url: String, now: String, shared: Bool = false) throws {
         var host = [CChar](repeating: 0, count: 256)
         gethostname(&host, host.count - 1)
         let name = "partner-export pid \(getpid()) on \(String(cString: host)) since \(now)"
@@ -112,14 +114,18 @@ public final class PostgresRunLock: @unchecked Sendable {
             try? connection.execute("SET idle_session_timeout = 0")
             try connection.execute("SET tcp_keepalives_idle = 30; SET tcp_keepalives_interval = 10; SET tcp_keepalives_count = 3; "
                                    + "SET tcp_user_timeout = 60000")
-            let taken = try connection.query("SELECT pg_try_advisory_lock(\(Self.key))").text(0, 0)
+            let taken = try connection.query("SELECT pg_try_advisory_lock\(shared ? "_shared" : "")(\(Self.key))").text(0, 0)
             guard taken == "t" else {
+                // Who keeps this process out: the exclusive holder, or (for an exclusive request) the workers.
                 let holder = try? connection.query("""
                     SELECT a.application_name FROM pg_locks AS l JOIN pg_stat_activity AS a ON a.pid = l.pid
                     WHERE l.locktype = 'advisory' AND l.granted AND l.classid = 0 AND l.objid = \(Self.key) AND l.objsubid = 1
                       AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+                    ORDER BY l.mode = 'ExclusiveLock' DESC LIMIT 1
                     """).text(0, 0)
-                throw ExportError.lockHeld("another partner-export run holds the lock of the ledger in \(PostgresURL.redacted(url))"
+                let who = shared ? "a partner-export process that needs the ledger to itself (rerun, prune) holds the lock of the "
+                    : "another partner-export run holds the lock of the "
+                throw ExportError.lockHeld(who + "ledger in \(PostgresURL.redacted(url))"
                                            + (holder.map { " (\($0 ?? "unknown"))" } ?? "") + "; nothing was done")
             }
         } catch let error as PostgresError {

@@ -15,6 +15,8 @@ public protocol RunLog: AnyObject {
     func partnerRuns(run: String) throws -> [PartnerRunRecord]
     /// When `partner`'s last run (manual or scheduled, not a rerun) finished, whatever its outcome.
     func lastCompletedRun(partner: String) throws -> String?
+    /// The items of a run shared by several workers, by partner and shard (none in a SQLite ledger).
+    func workItems(run: String) throws -> [RunItem]
 }
 
 /// Feeds: which run started each partner's feed, whether every batch of it was rendered and acknowledged.
@@ -75,7 +77,8 @@ public protocol DisclosureLog: AnyObject {
 /// What each partner holds: per customer it received and was not told to forget, the key value and a
 /// digest of the record as it acknowledged them (written only when a delivery is marked delivered).
 public protocol HoldingsLog: AnyObject {
-    func holdingsCount(partner: String) throws -> Int
+    /// How many customers of `range` the partner holds.
+    func holdingsCount(partner: String, range: IDRange) throws -> Int
     /// Up to `limit` of the partner's holdings within `range` and after `after`, in id order; with
     /// `idsOnly`, their keys and digests are left empty (a merge with ids alone needs none).
     func holdings(partner: String, range: IDRange, after: Int64?, limit: Int, idsOnly: Bool) throws -> HoldingsPage
@@ -147,4 +150,9 @@ public protocol LedgerStore: RunLog, FeedLog, DeliveryLog, DisclosureLog, Holdin
     var location: String { get }
     /// A new connection to the same ledger, for another thread.
     func connect() throws -> any LedgerStore
+}
+
+extension HoldingsLog {
+    /// How many customers the partner holds.
+    public func holdingsCount(partner: String) throws -> Int { try holdingsCount(partner: partner, range: .all) }
 }

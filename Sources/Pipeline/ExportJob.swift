@@ -118,9 +118,9 @@ public final class ExportJob {
     /// What the render of the whole feed would have found gone, without rendering: the customers the
     /// partner holds that are not eligible now (a merge of its holdings with the eligible ids). A
     /// completion rerun uses it, since it renders only the owed spans.
-    func goneCustomers(holdings: any HoldingsLog) throws -> GoneCustomers {
-        let tracker = ChangeTracker(holdings: holdings, partner: plan.partner.id, range: .all, idsOnly: true)
-        try source.forEachEligibleID(plan) { id in try tracker.skip(through: id) }
+    func goneCustomers(holdings: any HoldingsLog, range: IDRange = .all) throws -> GoneCustomers {
+        let tracker = ChangeTracker(holdings: holdings, partner: plan.partner.id, range: range, idsOnly: true)
+        try source.forEachEligibleID(plan, range: range) { id in try tracker.skip(through: id) }
         return try tracker.finish()
     }
 

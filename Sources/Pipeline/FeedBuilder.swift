@@ -65,6 +65,11 @@ final class FeedBuilder: @unchecked Sendable {
     let events: RunEvents
     /// The deletion guard: at most this many notices (nil: no guard).
     let noticeLimit: Int?
+    /// What is done once the render reached the end of the plan, on the builder's connection, given
+    /// the highest batch number recorded: the owed deliveries of older feeds it replaced come back.
+    /// By default the feed is marked rendered; a shard's worker marks its shard, and the feed only
+    /// once every shard is rendered.
+    var rendered: (@Sendable (any LedgerStore, Int) throws -> [DeliveryRecord])?
     /// Whether the guard counts before the render (an id-only pass, so that a snapshot feed's batches
     /// can leave as they are rendered) or from the render itself (a changes feed's few batches wait for it).
     var guardCountsFirst: Bool { export.partner.contract.mode == .snapshot }
@@ -118,15 +123,16 @@ final class FeedBuilder: @unchecked Sendable {
                 try channel.send(.guardCount(count))
             }
             if let noticeLimit, plan.rendersNotices, guardCountsFirst {
-                try decide(try job.goneCustomers(holdings: ledger), limit: noticeLimit)
+                try decide(try job.goneCustomers(holdings: ledger, range: plan.coverage), limit: noticeLimit)
             }
             var gone: GoneCustomers?
             for segment in plan.segments {
                 summary.tally.add(try render(segment, job: job, ledger: ledger, notes: &summary.notes) { gone = $0 })
             }
             if plan.rendersNotices {
-                // A new feed's render saw every customer; a completion asks who the partner holds that is not eligible now.
-                let held = try counted?.held ?? (plan.isNew ? (gone ?? GoneCustomers()) : job.goneCustomers(holdings: ledger))
+                // A render of the plan's whole coverage saw every customer in it; otherwise (a completion, a
+                // shard taken over) the partner's holdings are merged with who is eligible now.
+                let held = try counted?.held ?? gone ?? job.goneCustomers(holdings: ledger, range: plan.coverage)
                 if counted == nil, let noticeLimit { try decide(held, limit: noticeLimit) }
                 if let count = counted?.count, count.tripped {
                     // Counted, never rendered: an emptied consents table must not write millions of notices.
@@ -139,8 +145,12 @@ final class FeedBuilder: @unchecked Sendable {
         }
         // A feed whose notices the guard withheld is not rendered to its end: completing it renders them.
         if summary.guardTripped != nil { return summary }
-        summary.supersededOlder = try ledger.finishRender(feed: plan.feed.id, batches: max(highest, plan.nextNumber - 1),
-                                                          at: Timestamps.rfc3339(time.now()))
+        let batches = max(highest, plan.nextNumber - plan.stride)
+        if let rendered {
+            summary.supersededOlder = try rendered(ledger, batches)
+        } else {
+            summary.supersededOlder = try ledger.finishRender(feed: plan.feed.id, batches: batches, at: Timestamps.rfc3339(time.now()))
+        }
         for delivery in summary.supersededOlder { payloads.discard(delivery) }
         return summary
     }
@@ -205,7 +215,7 @@ final class FeedBuilder: @unchecked Sendable {
             },
             deliveryID: { _ in Timestamps.identifier("dlv", at: self.generatedAt) },
             buffers: { [returned] in returned.take() },
-            gone: segment.range == .all ? gone : nil
+            gone: segment.range == plan.coverage ? gone : nil
         ) { batch in
             produced += 1
             if produced == 1, let owed = segment.owed, let owedRecords, owedRecords == batch.recordsAndNotices {
@@ -254,7 +264,7 @@ final class FeedBuilder: @unchecked Sendable {
     }
 
     private func takeNumber() -> Int {
-        defer { nextNumber += 1 }
+        defer { nextNumber += plan.stride }
         return nextNumber
     }
 }

@@ -30,13 +30,47 @@ struct FeedPlan {
     /// batches are owed or whose render was cut short), and the owed notice batches they replace.
     let rendersNotices: Bool
     let owedNotices: [DeliveryRecord]
+    /// The customers this render answers for (a shard's range when several workers split the feed;
+    /// every customer otherwise): its notices are for the customers held in it.
+    var coverage: IDRange = .all
+    /// Batch numbers go up by this much (the feed's number of shards: each shard has its own numbers).
+    var stride = 1
+    /// The shard this plan renders, when the feed is split between workers.
+    var shard: Shard?
 
-    /// A new feed of every eligible customer, started by `run`.
-    static func newFeed(partner: String, run: String, shape: String, at time: String, reason: String? = nil) -> FeedPlan {
+    /// A new feed of every eligible customer, started by `run` (of the customers of `shard`, when the
+    /// feed is split between workers: the first worker to begin records the feed).
+    static func newFeed(partner: String, run: String, shape: String, at time: String, reason: String? = nil,
+                        shard: Shard? = nil) -> FeedPlan {
         let feed = FeedRecord(id: FeedRecord.id(run: run, partner: partner), partner: partner, runID: run, startedAt: time,
-                              shape: shape, rendered: false, batches: 0, completedAt: nil, completedBy: nil, supersededBy: nil)
-        return FeedPlan(feed: feed, isNew: true, reason: reason, segments: [Segment(range: .all, owed: nil, number: nil)],
-                        nextNumber: 1, rendersNotices: true, owedNotices: [])
+                              shape: shape, rendered: false, batches: 0, completedAt: nil, completedBy: nil, supersededBy: nil,
+                              shards: shard?.count ?? 1)
+        let range = shard?.range ?? .all
+        var plan = FeedPlan(feed: feed, isNew: true, reason: reason, segments: [Segment(range: range, owed: nil, number: nil)],
+                            nextNumber: shard?.index ?? 1, rendersNotices: true, owedNotices: [])
+        plan.coverage = range
+        plan.stride = shard?.count ?? 1
+        plan.shard = shard
+        return plan
+    }
+
+    /// What a worker taking over `shard` of `feed` still renders, given the shard's deliveries the
+    /// earlier holder recorded (each sent, or about to be sent, by the caller under its own id): the
+    /// customers after the last one they cover, then the shard's notices — or nothing when the earlier
+    /// holder reached the notices (they come after every record) or rendered the shard to its end.
+    static func resumption(of feed: FeedRecord, shard: Shard, recorded: [DeliveryRecord], rendered: Bool) -> FeedPlan {
+        let current = recorded.filter { $0.status != .superseded }
+        let reachedNotices = current.contains { $0.recordCount == 0 && $0.noticeCount > 0 }
+        let last = current.compactMap(\.lastCustomer).max() ?? shard.range.after
+        let highest = recorded.map(\.batch).max()
+        let done = rendered || reachedNotices
+        var plan = FeedPlan(feed: feed, isNew: true, reason: nil,
+                            segments: done ? [] : [Segment(range: IDRange(after: last, through: shard.range.through), owed: nil, number: nil)],
+                            nextNumber: highest.map { $0 + shard.count } ?? shard.index, rendersNotices: !done, owedNotices: [])
+        plan.coverage = shard.range
+        plan.stride = shard.count
+        plan.shard = shard
+        return plan
     }
 
     /// What completes `latest` (the partner's newest feed), given its deliveries; nil when it is
@@ -50,6 +84,11 @@ struct FeedPlan {
         guard !latest.shape.isEmpty else {
             return newFeed(partner: partner, run: run, shape: shape, at: time,
                            reason: "feed \(latest.id) was written by an earlier version, so it is rendered again whole")
+        }
+        guard latest.rendered || latest.shards == 1 else {
+            return newFeed(partner: partner, run: run, shape: shape, at: time,
+                           reason: "feed \(latest.id) was split between \(latest.shards) workers and not every part of it was "
+                               + "rendered to its end, so it is rendered again whole")
         }
         guard latest.shape == shape else {
             return newFeed(partner: partner, run: run, shape: shape, at: time,
@@ -89,5 +128,31 @@ struct FeedPlan {
         let owedNotices = noticeBatches.filter(\.isOwed).sorted { $0.batch < $1.batch }
         return FeedPlan(feed: latest, isNew: false, reason: nil, segments: segments, nextNumber: highest + 1,
                         rendersNotices: !owedNotices.isEmpty || !latest.rendered, owedNotices: owedNotices)
+    }
+}
+
+/// One of the id ranges a partner's feed is split into when several workers share a run: shard
+/// `index` of `count` (1-based) numbers its batches `index`, `index + count`, `index + 2·count`, …, so
+/// that workers rendering side by side never take the same number.
+struct Shard: Sendable, Equatable {
+    let index: Int
+    let count: Int
+    let range: IDRange
+
+    /// Whether `delivery` (of the split feed) is one of this shard's.
+    func owns(_ delivery: DeliveryRecord) -> Bool { (delivery.batch - index) % count == 0 }
+
+    /// `count` consecutive ranges covering every id: the span between `lowest` and `highest` cut in
+    /// near-equal parts, the first open below and the last open above (customers added later belong
+    /// to the last). One range of everything when there are no customers.
+    static func split(lowest: Int64, highest: Int64, into count: Int) -> [IDRange] {
+        guard count > 1, highest > lowest else { return [.all] }
+        let span = Int128(highest) - Int128(lowest) + 1
+        let parts = min(Int128(count), span)
+        return (1...Int(parts)).map { k in
+            let after = k == 1 ? nil : Int64(Int128(lowest) - 1 + span * Int128(k - 1) / parts)
+            let through = Int128(k) == parts ? nil : Int64(Int128(lowest) - 1 + span * Int128(k) / parts)
+            return IDRange(after: after, through: through)
+        }
     }
 }

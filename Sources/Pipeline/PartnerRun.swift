@@ -23,6 +23,9 @@ struct PartnerRun {
     let context: RunContext
     /// This thread's own ledger connection.
     let ledger: any LedgerStore
+    /// The shard of the partner's feed this worker renders, in a run shared by several workers (nil:
+    /// the whole feed).
+    var work: ShardWork?
 
     func run() -> PartnerOutcome {
         var outcome = PartnerOutcome(partner: partner.partner, startedAt: Timestamps.precise(context.time.now()))
@@ -31,8 +34,9 @@ struct PartnerRun {
                                 ledger: ledger, runID: context.runID, time: context.time, random: context.random,
                                 events: context.events)
 
-            // 1. Recover.
-            for delivery in try Recovery(ledger: ledger, runID: context.runID).inDoubt(of: partner.id) {
+            // 1. Recover (in a shared run, the first shard's worker recovers what earlier runs left).
+            let recovers = work.map { $0.shard.index == 1 } ?? true
+            for delivery in try recovers ? Recovery(ledger: ledger, runID: context.runID).inDoubt(of: partner.id) : [] {
                 outcome.recovered += 1
                 let stored: FeedBytes
                 do {
@@ -50,8 +54,17 @@ struct PartnerRun {
                 }
             }
 
-            // 2. Plan.
-            guard let plan = try plan() else {
+            // 2. Plan (a shard: its range, or what an earlier holder of it left, sent first).
+            var stop: Sender.Result?
+            let planned: FeedPlan?
+            if let work {
+                let (plan, stopped) = try resume(work, sender: sender, outcome: &outcome)
+                planned = plan
+                stop = stopped
+            } else {
+                planned = try plan()
+            }
+            guard let plan = planned else {
                 outcome.feed = try ledger.latestFeed(partner: partner.id)
                 outcome.notes.append("its feed is complete: nothing is owed")
                 return try settle(outcome, stoppedBy: nil)
@@ -67,17 +80,25 @@ struct PartnerRun {
             // leave as they are rendered; a changes feed's batches wait for the count at the render's end (in
             // memory up to a budget, reloaded from their verified payloads beyond it). When the guard trips,
             // every batch is held.
-            let holds = try ledger.holdingsCount(partner: partner.id)
+            let holds = try ledger.holdingsCount(partner: partner.id, range: plan.coverage)
             let guarded = holds > 0 && !context.allowDeletions
             let limit = Self.noticeLimit(holding: holds, percent: partner.partner.contract.maxDeletionsPercent)
             let builder = FeedBuilder(plan: plan, export: partner.export, schema: partner.schema, sourcePath: context.sourcePath,
                                       ledger: ledger, payloads: context.payloads, runID: context.runID,
                                       generatedAt: context.time.now(), time: context.time, events: context.events,
                                       noticeLimit: guarded ? limit : nil)
+            if let work {
+                // The feed is rendered once every shard of it is; the last shard to get there marks it.
+                let feedID = plan.feed.id
+                let time = context.time
+                builder.rendered = { ledger, batches in
+                    guard let all = try work.lease.markRendered() else { throw work.lease.lostError() }
+                    return all ? try ledger.finishRender(feed: feedID, batches: batches, at: Timestamps.rfc3339(time.now())) : []
+                }
+            }
             let batches = builder.start()
 
             // 4. Deliver and record, in order; after the first batch that does not get through, hold the rest.
-            var stop: Sender.Result?
             var tripped: FeedBuilder.GuardCount?
             var waiting = guarded ? WaitingBatches() : nil
             /// Why a batch is held instead of sent, if it is: the guard tripped, or an earlier batch did not get through.
@@ -183,6 +204,52 @@ struct PartnerRun {
         percent == percent.rounded() ? String(Int(percent)) : String(percent)
     }
 
+    /// A shard's plan: a fresh render of its range, or — taken over from a worker whose lease ran out
+    /// — what that worker left: its recorded batches still pending go out first, in order, under their
+    /// own ids and bytes (one that may have left is in doubt, and its id makes the resend harmless),
+    /// then the shard's customers after the last batch recorded. A batch of the shard that failed
+    /// earlier stops the rest, as it would have in one run (the result that stopped them comes back).
+    private func resume(_ work: ShardWork, sender: Sender, outcome: inout PartnerOutcome) throws -> (FeedPlan?, Sender.Result?) {
+        let now = Timestamps.precise(context.time.now())
+        let fresh = FeedPlan.newFeed(partner: partner.id, run: context.runID, shape: partner.export.shape, at: now, shard: work.shard)
+        guard let feed = try ledger.feed(fresh.feed.id) else { return (fresh, nil) }
+        let recorded = try ledger.deliveries(DeliveryQuery(partner: partner.id, feed: feed.id)).filter(work.shard.owns)
+            .sorted { $0.batch < $1.batch }
+        guard !recorded.isEmpty || work.rendered else { return (fresh, nil) }
+        outcome.notes.append("shard \(work.shard.index) of \(work.shard.count) taken over: \(recorded.count) batch(es) recorded by "
+                             + "an earlier worker")
+        var stop: Sender.Result?
+        for delivery in recorded where delivery.isOwed {
+            if stop != nil || delivery.status != .pending {
+                // Failed or held already, or after one that failed: owed until a rerun.
+                if delivery.status == .pending {
+                    try ledger.hold(delivery, reason: "not sent: batch \(stop?.delivery.batch ?? 0) was not delivered; owed until a rerun")
+                    outcome.noteHeld(delivery)
+                }
+                continue
+            }
+            var delivery = delivery
+            if delivery.attempts > 0 && !delivery.inDoubt {
+                try ledger.markInDoubt(delivery)
+                delivery = try ledger.delivery(delivery.id) ?? delivery
+            }
+            let result = sender.send(delivery, feed: try context.payloads.load(delivery))
+            outcome.count(result, action: delivery.attempts > 0 ? .resentInDoubt : .sent)
+            if delivery.attempts > 0 { outcome.recovered += 1 }
+            if result.status == .pending {
+                throw result.error ?? ExportError.ledger("the ledger failed while delivery \(delivery.id) was sent")
+            }
+            if !result.delivered { stop = result }
+        }
+        if stop == nil, let earlier = recorded.first(where: { $0.status == .failed || $0.status == .rejected || $0.status == .held }) {
+            // An earlier holder's batch did not get through: what comes after it is held, as in one run.
+            stop = Sender.Result(delivery: earlier, status: earlier.status, attempts: 0,
+                                 error: ExportError.deliveryExhausted("delivery \(earlier.id) of this shard was not delivered"),
+                                 inDoubt: false)
+        }
+        return (FeedPlan.resumption(of: feed, shard: work.shard, recorded: recorded, rendered: work.rendered), stop)
+    }
+
     /// A `run` renders a new feed; a `rerun` completes the partner's newest one (or renders a new
     /// one when that cannot be done in place).
     private func plan() throws -> FeedPlan? {
@@ -259,16 +326,18 @@ struct Recovery {
     let ledger: any LedgerStore
     let runID: String
 
-    /// The partner's deliveries in doubt, oldest first, after settling the pending ones.
+    /// The partner's deliveries in doubt, oldest first, after settling the pending ones. Never this
+    /// run's own: in a shared run, other workers are sending those right now.
     func inDoubt(of partner: String) throws -> [DeliveryRecord] {
-        for delivery in try ledger.owed(partner: partner) where delivery.status == .pending && !delivery.inDoubt {
+        for delivery in try ledger.owed(partner: partner) where delivery.status == .pending && !delivery.inDoubt
+            && delivery.runID != runID {
             if delivery.attempts > 0 {
                 try ledger.markInDoubt(delivery)
             } else {
                 try ledger.hold(delivery, reason: "not sent: run \(delivery.runID) stopped before it; owed until a rerun")
             }
         }
-        return try ledger.owed(partner: partner).filter(\.inDoubt)
+        return try ledger.owed(partner: partner).filter { $0.inDoubt && $0.runID != runID }
     }
 }
 

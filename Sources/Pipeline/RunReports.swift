@@ -19,9 +19,18 @@ public enum RunReports {
             }
             partners.append(report)
         }
-        return RunReport(run: record.id, trigger: record.trigger.rawValue, status: record.status.rawValue,
-                         startedAt: record.startedAt, finishedAt: record.finishedAt,
-                         durationSeconds: Timestamps.seconds(from: record.startedAt, to: record.finishedAt), partners: partners)
+        var report = RunReport(run: record.id, trigger: record.trigger.rawValue, status: record.status.rawValue,
+                               startedAt: record.startedAt, finishedAt: record.finishedAt,
+                               durationSeconds: Timestamps.seconds(from: record.startedAt, to: record.finishedAt), partners: partners)
+        let items = try ledger.workItems(run: run)
+        if !items.isEmpty {
+            report.work = items.map { item in
+                WorkItemReport(partner: item.partner, shard: item.shard, shards: item.shards, ids: item.range.description,
+                               status: item.status.rawValue, worker: item.holder, earlierWorkers: item.earlierHolders,
+                               takeovers: item.takeovers)
+            }
+        }
+        return report
     }
 
     /// The stored report, or (for a row an earlier version wrote) what its columns say.

@@ -33,6 +33,11 @@ public final class Runner: @unchecked Sendable {
         public var metrics: MetricsFile.Target?
         /// Send deletion notices even beyond a partner's `max_deletions_percent` (`--allow-deletions`).
         public var allowDeletions = false
+        /// A shared run's items are held under a lease this long (renewed by a heartbeat); an item whose
+        /// holder did not renew it is taken over after it ran out (`--lease-seconds`).
+        public var leaseSeconds = 60
+        /// How this process is named as a worker of a shared run (default: `HOST pid N`).
+        public var worker: String?
 
         public init(configuration: Configuration, sourcePath: String, statePath: String, environment: [String: String]) {
             self.configuration = configuration
@@ -52,6 +57,8 @@ public final class Runner: @unchecked Sendable {
         case rerunFailed(partner: String?)
         /// Complete the feeds these owed deliveries belong to.
         case rerunDeliveries([String])
+        /// Help with the shared run in progress (a PostgreSQL ledger): take its items until it is done.
+        case join
     }
 
     let settings: Settings
@@ -68,23 +75,23 @@ public final class Runner: @unchecked Sendable {
     var stateFolder: String { location.stateFolder }
 
     public func run(_ request: Request) throws -> RunReport {
+        // With a PostgreSQL ledger a run is shared: several processes, on several machines, may work on it.
+        switch request {
+        case .partners, .due, .join:
+            if location.isPostgres { return try runShared(request) }
+            if case .join = request {
+                throw ExportError.usage("run --join helps with a run shared by several workers, which needs a PostgreSQL ledger "
+                                        + "(--state postgresql://…); the ledger \(settings.statePath) is a SQLite file")
+            }
+        case .rerunFailed, .rerunDeliveries: break
+        }
         try checkSource()
         // The source's file and keys before anything is written; the columns once the partners are known.
         try SourceCheck.check(settings.sourcePath, partners: [])
         try StateFolder.check(stateFolder, create: true)
         let now = settings.time.now()
         let location = location
-        let lock: AnyObject
-        do {
-            lock = try location.lock(now: Timestamps.rfc3339(now))
-        } catch let held as ExportError where held.code == "lock.held" {
-            // Skipped, not silent: counted in the ledger and the metrics (a collector sees overlapping schedules).
-            if let ledger = try? location.open(.write(create: false)) {
-                try? ledger.add(1, to: CounterName.lockSkips, partner: "")
-                writeMetrics(ledger)
-            }
-            throw held
-        }
+        let lock = try takeLock(now: now, shared: false)
         defer { withExtendedLifetime(lock) {} }
         let ledger = try location.open(.write(create: true))
         // A PostgreSQL lock lives in a session the server can end: checked before every attempt.
@@ -120,6 +127,20 @@ public final class Runner: @unchecked Sendable {
         return RunReport(run: runID, trigger: trigger.rawValue, status: succeeded ? RunStatus.succeeded.rawValue : RunStatus.failed.rawValue,
                          startedAt: started, finishedAt: finished, durationSeconds: Timestamps.seconds(from: started, to: finished),
                          partners: reports, incompleteElsewhere: elsewhere.sorted())
+    }
+
+    /// The ledger's lock, or `lock.held` (exit 75) — skipped, not silent: counted in the ledger and the
+    /// metrics (a collector sees overlapping schedules).
+    func takeLock(now: Date, shared: Bool) throws -> AnyObject {
+        do {
+            return try location.lock(now: Timestamps.rfc3339(now), shared: shared)
+        } catch let held as ExportError where held.code == "lock.held" {
+            if let ledger = try? location.open(.write(create: false)) {
+                try? ledger.add(1, to: CounterName.lockSkips, partner: "")
+                writeMetrics(ledger)
+            }
+            throw held
+        }
     }
 
     /// A wrong `--db` is configuration (exit 2), never a failed delivery; the ledger is never the source.
@@ -171,6 +192,8 @@ public final class Runner: @unchecked Sendable {
                 }
             }
             return (try partners.map(configured), .complete, .rerun, nil)
+        case .join:
+            throw ExportError.internalFailure("run --join is a shared run's (a PostgreSQL ledger)")
         }
     }
 
@@ -191,12 +214,13 @@ public final class Runner: @unchecked Sendable {
         }
     }
 
-    /// One partner's part: prepared (what only it needs), then run; whatever fails stays its own.
-    private func runPartner(_ partner: Partner, mode: RunMode, context: RunContext, ledger: any LedgerStore) -> PartnerOutcome {
+    /// One partner's part (or one shard of it): prepared (what only it needs), then run; whatever fails stays its own.
+    func runPartner(_ partner: Partner, mode: RunMode, context: RunContext, ledger: any LedgerStore,
+                    work: ShardWork? = nil) -> PartnerOutcome {
         do {
             let prepared = try PreparedPartner.prepare(partner, in: settings.configuration, environment: settings.environment,
                                                        transport: settings.transport)
-            return PartnerRun(partner: prepared, mode: mode, context: context, ledger: ledger).run()
+            return PartnerRun(partner: prepared, mode: mode, context: context, ledger: ledger, work: work).run()
         } catch {
             var outcome = PartnerOutcome(partner: partner, startedAt: Timestamps.precise(context.time.now()))
             outcome.status = .error
@@ -210,18 +234,26 @@ public final class Runner: @unchecked Sendable {
 
     /// Records how a partner's part ended (with its report and its error's code), at once.
     private func record(_ outcome: PartnerOutcome, run: String, ledger: any LedgerStore) throws -> PartnerReport {
-        let finished = Timestamps.precise(settings.time.now())
-        let report = outcome.report(finishedAt: finished)
-        // A delivery's failure is counted with the delivery; a partner that could not run at all is counted here.
+        let report = try count(outcome, ledger: ledger)
+        try Self.record(report, run: run, ledger: ledger)
+        return report
+    }
+
+    /// The partner's report; a delivery's failure is counted with the delivery, a partner that could
+    /// not run at all is counted here.
+    func count(_ outcome: PartnerOutcome, ledger: any LedgerStore) throws -> PartnerReport {
         if let error = outcome.error, outcome.status == .error {
             try ledger.add(1, to: CounterName.errors(error.code), partner: outcome.partner.id)
         }
+        return outcome.report(finishedAt: Timestamps.precise(settings.time.now()))
+    }
+
+    static func record(_ report: PartnerReport, run: String, ledger: any LedgerStore) throws {
         try ledger.recordPartner(run: run, PartnerRunRecord(
-            partner: report.partner, status: outcome.status ?? .error, eligible: report.eligible ?? 0, records: report.records,
-            rejected: report.rejectedRecords, deliveries: report.deliveries, bytes: report.bytes, startedAt: report.startedAt,
-            finishedAt: finished, error: report.error?.message, errorCode: report.error?.code, feed: report.feed?.id,
-            feedComplete: report.feed?.complete ?? false, report: try JSONCoding.compact(report)))
-        return report
+            partner: report.partner, status: PartnerStatus(rawValue: report.status) ?? .error, eligible: report.eligible ?? 0,
+            records: report.records, rejected: report.rejectedRecords, deliveries: report.deliveries, bytes: report.bytes,
+            startedAt: report.startedAt, finishedAt: report.finishedAt, error: report.error?.message, errorCode: report.error?.code,
+            feed: report.feed?.id, feedComplete: report.feed?.complete ?? false, report: try JSONCoding.compact(report)))
     }
 
     /// Runs `work` for each partner on a thread of its own, at most `parallel` at a time, each with its

@@ -17,6 +17,8 @@ public struct RunReport: Codable, Equatable, Sendable {
     public var incompleteElsewhere: [String]
     /// Why nothing was done, when nothing was.
     public var message: String?
+    /// A run shared by several workers: its items, and which worker did each (nil otherwise).
+    public var work: [WorkItemReport]?
 
     public init(run: String?, trigger: String, status: String, startedAt: String, finishedAt: String?, durationSeconds: Double?,
                 partners: [PartnerReport], incompleteElsewhere: [String] = [], message: String? = nil) {
@@ -32,7 +34,7 @@ public struct RunReport: Codable, Equatable, Sendable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case run, trigger, status, partners, message
+        case run, trigger, status, partners, message, work
         case startedAt = "started_at"
         case finishedAt = "finished_at"
         case durationSeconds = "duration_seconds"
@@ -50,6 +52,7 @@ public struct RunReport: Codable, Equatable, Sendable {
         try c.encode(partners, forKey: .partners)
         try c.encode(incompleteElsewhere, forKey: .incompleteElsewhere)
         try c.encode(message, forKey: .message)
+        try c.encodeIfPresent(work, forKey: .work)
     }
 
     /// Every partner succeeded and every feed is complete.
@@ -401,5 +404,39 @@ public struct ChangesReport: Codable, Equatable, Sendable {
         case new, changed, unchanged, unnamed
         case noticesDue = "notices_due"
         case noticesSent = "notices_sent"
+    }
+}
+
+/// One item of a shared run: a partner's shard (an id range), who did it, and who held it before
+/// their lease ran out.
+public struct WorkItemReport: Codable, Equatable, Sendable {
+    public var partner: String
+    public var shard: Int
+    public var shards: Int
+    /// The shard's customers, in words (`ids after 500 through 1000`).
+    public var ids: String
+    /// `pending`, `running`, `done` or `failed`.
+    public var status: String
+    /// The worker that did it (or holds it now).
+    public var worker: String?
+    /// Workers whose lease ran out before they finished it, oldest first.
+    public var earlierWorkers: [String]
+    public var takeovers: Int
+
+    public init(partner: String, shard: Int, shards: Int, ids: String, status: String, worker: String?, earlierWorkers: [String],
+                takeovers: Int) {
+        self.partner = partner
+        self.shard = shard
+        self.shards = shards
+        self.ids = ids
+        self.status = status
+        self.worker = worker
+        self.earlierWorkers = earlierWorkers
+        self.takeovers = takeovers
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case partner, shard, shards, ids, status, worker, takeovers
+        case earlierWorkers = "earlier_workers"
     }
 }

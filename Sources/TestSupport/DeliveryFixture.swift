@@ -157,6 +157,39 @@ public struct DeliveryFixture {
         return process
     }
 
+    /// Starts the binary with the fixture's options and secrets and returns at once; its output is
+    /// kept (in a file: a pipe nobody reads would stall it) for ``Started/wait()``.
+    public func start(_ arguments: [String], extra: [String: String] = [:]) throws -> Started {
+        let process = Process()
+        process.executableURL = Binary.url
+        process.arguments = arguments + options
+        process.environment = environment.merging(["PATH": "/usr/bin:/bin"]) { $1 }.merging(extra) { $1 }
+        let folder = TestFiles.temporaryDirectory("started")
+        let stdout = folder.appendingPathComponent("stdout")
+        let stderr = folder.appendingPathComponent("stderr")
+        FileManager.default.createFile(atPath: stdout.path, contents: nil)
+        FileManager.default.createFile(atPath: stderr.path, contents: nil)
+        process.standardOutput = try FileHandle(forWritingTo: stdout)
+        process.standardError = try FileHandle(forWritingTo: stderr)
+        try process.run()
+        return Started(process: process, stdout: stdout, stderr: stderr)
+    }
+
+    /// A process ``start(_:extra:)`` started.
+    public struct Started {
+        public let process: Process
+        let stdout: URL
+        let stderr: URL
+
+        /// Waits for it to end: its status and what it printed.
+        public func wait() -> Binary.Result {
+            process.waitUntilExit()
+            return Binary.Result(status: process.terminationStatus,
+                                 stdout: (try? String(contentsOf: stdout, encoding: .utf8)) ?? "",
+                                 stderr: (try? String(contentsOf: stderr, encoding: .utf8)) ?? "")
+        }
+    }
+
     /// Runs the binary under script(1) with a terminal `columns` wide (a pseudo-terminal, as an
     /// operator's shell would give it); its exit status, and in `stdout` all it printed (the terminal
     /// mixes both streams).

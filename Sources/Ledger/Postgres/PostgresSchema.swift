@@ -5,7 +5,7 @@
 enum PostgresSchema {
     static let name = "partner_export"
 
-    static let migrations: [String] = [version1, version2]
+    static let migrations: [String] = [version1, version2, version3]
 
     /// Booleans stay integers (0/1) as in SQLite, so that the statements compare them the same way;
     /// `rowid` is the order rows were written in, which SQLite keeps implicitly.
@@ -175,5 +175,14 @@ enum PostgresSchema {
           slot     text PRIMARY KEY,                -- a due schedule slot: the minute it came due, and the partners
           run_id   text NOT NULL REFERENCES runs(id)
         );
+        """
+
+    /// A sharded feed: into how many id ranges its render was split, and which items rendered theirs
+    /// to the end (the feed is rendered when every one of them did).
+    static let version3 = """
+        ALTER TABLE feeds ADD COLUMN shards integer NOT NULL DEFAULT 1;
+        ALTER TABLE run_items ADD COLUMN rendered integer NOT NULL DEFAULT 0;
+        ALTER TABLE run_items ADD COLUMN created_at timestamptz NOT NULL DEFAULT now();
+        CREATE INDEX run_items_open ON run_items(run_id) WHERE status IN ('pending', 'running');
         """
 }

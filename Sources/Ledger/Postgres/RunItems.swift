@@ -22,9 +22,13 @@ public struct RunItem: Sendable, Equatable {
     public let earlierHolders: [String]
     public let takeovers: Int
     public let report: String?
+    /// Its worker rendered the shard to its end (every batch of it recorded).
+    public let rendered: Bool
 
     public init(runID: String, partner: String, shard: Int, shards: Int, range: IDRange, status: Status = .pending,
-                holder: String? = nil, earlierHolders: [String] = [], takeovers: Int = 0, report: String? = nil) {
+                holder: String? = nil, earlierHolders: [String] = [], takeovers: Int = 0, report: String? = nil,
+                rendered: Bool = false) {
+        self.rendered = rendered
         self.runID = runID
         self.partner = partner
         self.shard = shard
@@ -52,6 +56,7 @@ public struct RunItem: Sendable, Equatable {
 /// ```
 public final class RunItems {
     private let database: PostgresSQL
+    private let ledger: SQLLedger
 
     /// The run items of `ledger`, which must be a PostgreSQL ledger.
     public init(_ ledger: SQLLedger) throws {
@@ -59,21 +64,126 @@ public final class RunItems {
             throw ExportError.usage("several workers share a run only with a PostgreSQL ledger (--state postgresql://…)")
         }
         self.database = database
+        self.ledger = ledger
+    }
+
+    /// Starts a shared run and its items in one transaction, so that no worker ever sees the run
+    /// without its items. With `slot` (a due schedule slot), the run another process already made for
+    /// that slot is returned instead (made: false) and nothing is written: write transactions take the
+    /// ledger's write lock, so two processes deciding at the same moment decide one after the other.
+    ///
+    /// A partner is in one run at a time: when a run in progress has items of one of `partners` left,
+    /// this throws `lock.held` (exit 75) and writes nothing. A run is in progress while an item of it
+    /// is held under a lease that has not run out, or has waited less than `leaseSeconds` to be
+    /// claimed; one that is not (every worker of it died, nobody joined) is marked interrupted here.
+    public func start(run: String, trigger: RunTrigger, partners: [String], at time: String, items: [RunItem],
+                      slot: String?, leaseSeconds: Int) throws -> (run: String, made: Bool) {
+        try checked {
+            try database.transaction {
+                if let slot, let existing = try database.prepare("SELECT run_id FROM run_slots WHERE slot = ?")
+                    .firstRowBound([.text(slot)], { try $0.text("run_id") }) {
+                    return (existing, false)
+                }
+                let overlapping = try database.prepare("""
+                    SELECT i.run_id, string_agg(DISTINCT i.partner, ', ') AS partners,
+                           CASE WHEN bool_or((i.status = 'running' AND i.lease_until > now())
+                                   OR (i.status = 'pending' AND i.created_at > now() - make_interval(secs => ?2))) THEN 1 ELSE 0 END AS live,
+                           string_agg(DISTINCT i.holder, ', ') AS holders
+                    FROM run_items AS i JOIN runs AS r ON r.id = i.run_id
+                    WHERE r.status = 'running' AND i.status IN ('pending', 'running')
+                      AND i.run_id IN (SELECT run_id FROM run_items WHERE partner IN (SELECT jsonb_array_elements_text(?1::jsonb)))
+                    GROUP BY i.run_id
+                    """)
+                try overlapping.bind([.text(Column.encode(partners)), .integer(Int64(leaseSeconds))])
+                let found = try overlapping.rows { (try $0.text("run_id"), try $0.optionalText("partners") ?? "",
+                                                    try $0.int("live") == 1, try $0.optionalText("holders")) }
+                if let live = found.first(where: \.2) {
+                    throw ExportError.lockHeld("run \(live.0) holds the lock of \(live.1): it is in progress"
+                                               + (live.3.map { " (workers \($0))" } ?? "") + "; 'partner-export run --join' helps it "
+                                               + "finish; nothing was done")
+                }
+                for abandoned in found {
+                    try database.prepare("UPDATE runs SET status = 'interrupted', finished_at = ? WHERE id = ? AND status = 'running'")
+                        .run([.text(time), .text(abandoned.0)])
+                }
+                try ledger.startRun(id: run, trigger: trigger, partners: partners, at: time)
+                try insert(items)
+                if let slot { try database.prepare("INSERT INTO run_slots (slot, run_id) VALUES (?, ?)").run([.text(slot), .text(run)]) }
+                return (run, true)
+            }
+        }
+    }
+
+    /// The newest run still in progress that has items left to do (pending, or held by a worker), if any.
+    public func runInProgress() throws -> String? {
+        try checked {
+            try database.prepare("""
+                SELECT r.id FROM runs AS r WHERE r.status = 'running'
+                  AND EXISTS (SELECT 1 FROM run_items AS i WHERE i.run_id = r.id AND i.status IN ('pending', 'running'))
+                ORDER BY r.started_at DESC, r.rowid DESC LIMIT 1
+                """).firstRowBound([]) { try $0.text("id") }
+        }
+    }
+
+    /// How many items of `run` are not finished (pending, or held by a worker).
+    public func unfinished(run: String) throws -> Int {
+        try checked {
+            Int(try database.scalarInt("SELECT count(*) FROM run_items WHERE run_id = ? AND status IN ('pending', 'running')",
+                                       [.text(run)]) ?? 0)
+        }
+    }
+
+    /// How many items of `run` wait for someone other than the workers named `prefix…` (this
+    /// process's): pending ones, and ones another process holds — whose lease may run out, and then
+    /// they are this process's to take over.
+    public func waiting(run: String, notHeldBy prefix: String) throws -> Int {
+        try checked {
+            Int(try database.scalarInt("""
+                SELECT count(*) FROM run_items WHERE run_id = ?1
+                  AND (status = 'pending' OR (status = 'running' AND left(holder, length(?2)) <> ?2))
+                """, [.text(run), .text(prefix)]) ?? 0)
+        }
+    }
+
+    /// Whether `worker` still holds `item` under a lease that has not run out (by the server's clock).
+    public func holds(_ item: RunItem, worker: String) throws -> Bool {
+        try checked {
+            (try database.scalarInt("""
+                SELECT count(*) FROM run_items WHERE run_id = ?1 AND partner = ?2 AND shard = ?3 AND holder = ?4
+                  AND status = 'running' AND lease_until > now()
+                """, [.text(item.runID), .text(item.partner), .integer(Int64(item.shard)), .text(worker)]) ?? 0) == 1
+        }
+    }
+
+    /// Records that `worker` rendered `item`'s shard to its end; whether every shard of the partner's
+    /// feed now is (then the feed is rendered). Nil when `worker` no longer holds the item.
+    public func markRendered(_ item: RunItem, worker: String) throws -> Bool? {
+        try checked {
+            try database.transaction {
+                try database.prepare("""
+                    UPDATE run_items SET rendered = 1
+                    WHERE run_id = ?1 AND partner = ?2 AND shard = ?3 AND holder = ?4 AND status = 'running'
+                    """).run([.text(item.runID), .text(item.partner), .integer(Int64(item.shard)), .text(worker)])
+                guard database.changes == 1 else { return nil }
+                return (try database.scalarInt("SELECT count(*) FROM run_items WHERE run_id = ? AND partner = ? AND rendered = 0",
+                                               [.text(item.runID), .text(item.partner)]) ?? 0) == 0
+            }
+        }
     }
 
     /// Adds `items` (already there: left as they are).
     public func add(_ items: [RunItem]) throws {
-        try checked {
-            try database.transaction {
-                let insert = try database.prepare("""
-                    INSERT INTO run_items (run_id, partner, shard, shards, range_after, range_through)
-                    VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING
-                    """)
-                for item in items {
-                    try insert.run([.text(item.runID), .text(item.partner), .integer(Int64(item.shard)), .integer(Int64(item.shards)),
-                                    item.range.after.map { .integer($0) } ?? .null, item.range.through.map { .integer($0) } ?? .null])
-                }
-            }
+        try checked { try database.transaction { try insert(items) } }
+    }
+
+    private func insert(_ items: [RunItem]) throws {
+        let insert = try database.prepare("""
+            INSERT INTO run_items (run_id, partner, shard, shards, range_after, range_through)
+            VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING
+            """)
+        for item in items {
+            try insert.run([.text(item.runID), .text(item.partner), .integer(Int64(item.shard)), .integer(Int64(item.shards)),
+                            item.range.after.map { .integer($0) } ?? .null, item.range.through.map { .integer($0) } ?? .null])
         }
     }
 
@@ -145,7 +255,7 @@ public final class RunItems {
     }
 
     static let columns = ["run_id", "partner", "shard", "shards", "range_after", "range_through", "status", "holder", "takeovers",
-                          "earlier_holders", "report"]
+                          "earlier_holders", "report", "rendered"]
 
     private func checked<T>(_ body: () throws -> T) throws -> T { try database.checked(body) }
 }
@@ -157,6 +267,6 @@ extension RunItem {
                   range: IDRange(after: try row.optionalInt64("range_after"), through: try row.optionalInt64("range_through")),
                   status: try .decoded(try row.text("status"), column: "run_items.status"), holder: try row.optionalText("holder"),
                   earlierHolders: try Column.decode([String].self, try row.optionalText("earlier_holders"), column: "run_items.earlier_holders"),
-                  takeovers: try row.int("takeovers"), report: try row.optionalText("report"))
+                  takeovers: try row.int("takeovers"), report: try row.optionalText("report"), rendered: try row.bool("rendered"))
     }
 }

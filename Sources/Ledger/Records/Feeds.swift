@@ -20,9 +20,13 @@ public struct FeedRecord: Sendable, Equatable {
     public let completedBy: String?
     /// A newer feed that replaced it before it was complete.
     public let supersededBy: String?
+    /// Into how many id ranges its render was split (several workers; 1: one render of every customer).
+    /// Shard k of n numbers its batches k, k + n, k + 2n, …
+    public let shards: Int
 
     public init(id: String, partner: String, runID: String, startedAt: String, shape: String, rendered: Bool, batches: Int,
-                completedAt: String?, completedBy: String?, supersededBy: String?) {
+                completedAt: String?, completedBy: String?, supersededBy: String?, shards: Int = 1) {
+        self.shards = shards
         self.id = id
         self.partner = partner
         self.runID = runID

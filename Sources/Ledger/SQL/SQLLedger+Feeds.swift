@@ -2,14 +2,16 @@ import ExportCore
 import SQLite
 
 extension SQLLedger: FeedLog {
-    static let feedColumns = "id, partner, run_id, started_at, shape, rendered, batches, completed_at, completed_by, superseded_by"
+    static let feedColumns = "id, partner, run_id, started_at, shape, rendered, batches, completed_at, completed_by, superseded_by, shards"
 
     public func startFeed(_ feed: FeedRecord) throws {
         try writeGuard?()
         try checked {
             try database.prepare("""
-                INSERT INTO feeds (id, partner, run_id, started_at, shape, rendered, batches) VALUES (?, ?, ?, ?, ?, 0, 0)
-                """).run([.text(feed.id), .text(feed.partner), .text(feed.runID), .text(feed.startedAt), .text(feed.shape)])
+                INSERT INTO feeds (id, partner, run_id, started_at, shape, rendered, batches, shards) VALUES (?, ?, ?, ?, ?, 0, 0, ?)
+                ON CONFLICT (id) DO NOTHING
+                """).run([.text(feed.id), .text(feed.partner), .text(feed.runID), .text(feed.startedAt), .text(feed.shape),
+                          .integer(Int64(feed.shards))])
         }
     }
 
@@ -86,6 +88,7 @@ extension FeedRecord {
         self.init(id: try row.text("id"), partner: try row.text("partner"), runID: try row.text("run_id"),
                   startedAt: try row.text("started_at"), shape: try row.text("shape"), rendered: try row.bool("rendered"),
                   batches: try row.int("batches"), completedAt: try row.optionalText("completed_at"),
-                  completedBy: try row.optionalText("completed_by"), supersededBy: try row.optionalText("superseded_by"))
+                  completedBy: try row.optionalText("completed_by"), supersededBy: try row.optionalText("superseded_by"),
+                  shards: try row.int("shards"))
     }
 }

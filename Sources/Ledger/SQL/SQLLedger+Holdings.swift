@@ -2,8 +2,11 @@ import ExportCore
 import SQLite
 
 extension SQLLedger: HoldingsLog {
-    public func holdingsCount(partner: String) throws -> Int {
-        try checked { Int(try database.scalarInt("SELECT count(*) FROM holdings WHERE partner = ?", [.text(partner)]) ?? 0) }
+    public func holdingsCount(partner: String, range: IDRange) throws -> Int {
+        try checked {
+            Int(try database.scalarInt("SELECT count(*) FROM holdings WHERE partner = ?1 AND customer_id > ?2 AND customer_id <= ?3",
+                                       [.text(partner), .integer(range.after ?? .min), .integer(range.through ?? .max)]) ?? 0)
+        }
     }
 
     /// One short statement per page (on the (partner, customer_id) primary key): no read transaction

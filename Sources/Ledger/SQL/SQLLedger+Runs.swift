@@ -11,9 +11,15 @@ extension SQLLedger: RunLog {
 
     public func finishRun(id: String, status: RunStatus, at time: String) throws {
         try checked {
-            try database.prepare("UPDATE runs SET status = ?, finished_at = ? WHERE id = ?")
+            // Once: the workers of a shared run may each try to finish it.
+            try database.prepare("UPDATE runs SET status = ?, finished_at = ? WHERE id = ? AND status = 'running'")
                 .run([.text(status.rawValue), .text(time), .text(id)])
         }
+    }
+
+    public func workItems(run: String) throws -> [RunItem] {
+        guard database is PostgresSQL else { return [] }
+        return try RunItems(self).items(run: run)
     }
 
     public func markInterruptedRuns(at time: String) throws -> Int {

@@ -15,6 +15,7 @@ enum Schema {
         (version2, true),
         (version3, false),
         (version4, false),
+        (version5, false),
     ]
 
     /// The first released schema.
@@ -237,5 +238,11 @@ enum Schema {
           frontier  BLOB NOT NULL,            -- the tree of every entry (MerkleFrontier: size, then its subtrees)
           pruned    BLOB NOT NULL             -- the tree of the entries prune removed (a prefix of the log)
         );
+        """
+
+    /// A feed rendered by several workers records into how many id ranges it was split (always 1 in a
+    /// SQLite ledger, which has one worker; the column keeps one set of statements for both ledgers).
+    static let version5 = """
+        ALTER TABLE feeds ADD COLUMN shards INTEGER NOT NULL DEFAULT 1;
         """
 }

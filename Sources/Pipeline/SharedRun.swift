@@ -1,0 +1,368 @@
+import CustomerSource
+import ExportConfig
+import ExportCore
+import Foundation
+import Ledger
+import Reports
+
+/// A run shared by several processes, on one machine or several (a PostgreSQL ledger; docs/workers.md):
+///
+/// 1. **which run**: `run PARTNER…` / `--all` starts one; `run --due` starts the one for its schedule
+///    slot, or joins it when another process already did; `run --join` helps the newest one in progress.
+///    A run and its items (partner × id-range shard, `delivery.shards`) are written in one transaction;
+/// 2. **work**: each of `parallel` threads claims an item (`FOR UPDATE SKIP LOCKED`), holds it under a
+///    lease a heartbeat renews, and runs that partner's shard as any run does (``PartnerRun``); every
+///    write that moves the feed on first checks the lease is still this worker's. When nothing is left
+///    to claim but another process still holds an item, the thread waits: if that holder dies, its
+///    lease runs out and the item is taken over here;
+/// 3. **settle**: once every item is done, each partner's report is the sum of its shards' and the
+///    run is finished — by whichever process gets there first; every process prints the same report.
+extension Runner {
+    func runShared(_ request: Request) throws -> RunReport {
+        try checkSource()
+        try SourceCheck.check(settings.sourcePath, partners: [])
+        try StateFolder.check(stateFolder, create: true)
+        let now = settings.time.now()
+        let lock = try takeLock(now: now, shared: true)
+        defer { withExtendedLifetime(lock) {} }
+        let ledger = try location.open(.write(create: true))
+        var lockGuard: (@Sendable () throws -> Void)?
+        if let held = lock as? PostgresRunLock { lockGuard = { try held.check() } }
+        ledger.writeGuard = lockGuard
+        let items = try RunItems(ledger)
+
+        let found: (String, RunTrigger)?
+        do {
+            found = try sharedRun(request, ledger: ledger, items: items, now: now)
+        } catch let held as ExportError where held.code == "lock.held" {
+            // A partner already in a run in progress: skipped, and counted like a lock held.
+            try? ledger.add(1, to: CounterName.lockSkips, partner: "")
+            writeMetrics(ledger)
+            throw held
+        }
+        guard let (runID, trigger) = found else {
+            writeMetrics(ledger)
+            let message: String
+            switch request {
+            case .due: message = "No partner is due at \(Timestamps.rfc3339(now))."
+            default: message = "No shared run is in progress in \(location.label) to join."
+            }
+            return RunReport(run: nil, trigger: RunTrigger.manual.rawValue, status: "nothing-to-do", startedAt: Timestamps.precise(now),
+                             finishedAt: nil, durationSeconds: nil, partners: [], message: message)
+        }
+        writeMetrics(ledger)
+        let context = RunContext(runID: runID, trigger: trigger, sourcePath: settings.sourcePath, payloads: location.payloads,
+                                 policy: settings.policy, time: settings.time, random: settings.random, events: settings.events,
+                                 allowDeletions: settings.allowDeletions)
+        try work(on: runID, context: context, ledger: ledger, lockGuard: lockGuard)
+        try settleShared(runID, ledger: ledger, items: items)
+
+        var report = try RunReports.load(runID, from: ledger)
+        let ran = Set(report.partners.map(\.partner))
+        let configured = Set(settings.configuration.partners.map(\.id))
+        report.incompleteElsewhere = try ledger.owedByPartner().keys.filter { configured.contains($0) && !ran.contains($0) }.sorted()
+        signCheckpoint(ledger)
+        writeMetrics(ledger)
+        return report
+    }
+
+    var workerName: String {
+        if let worker = settings.worker { return worker }
+        var host = [CChar](repeating: 0, count: 256)
+        gethostname(&host, host.count - 1)
+        return "\(String(cString: host)) pid \(getpid())"
+    }
+
+    /// The run this process works on (started here, or found), or nil when there is nothing to do.
+    private func sharedRun(_ request: Request, ledger: SQLLedger, items: RunItems, now: Date) throws -> (String, RunTrigger)? {
+        let proposed = Timestamps.identifier("run", at: now, randomBytes: 3)
+        let started = Timestamps.precise(now)
+        switch request {
+        case .partners(let partners, let trigger):
+            var seen: Set<String> = []
+            let unique = partners.filter { seen.insert($0.id).inserted }
+            guard !unique.isEmpty else { return nil }
+            try SourceCheck.check(settings.sourcePath, partners: unique)
+            _ = try items.start(run: proposed, trigger: trigger, partners: unique.map(\.id), at: started,
+                                items: try workItems(unique, run: proposed), slot: nil, leaseSeconds: settings.leaseSeconds)
+            return (proposed, trigger)
+        case .due:
+            let due = try Self.duePartners(settings.configuration.partners, ledger: ledger, now: now)
+            guard !due.isEmpty else { return nil }
+            try SourceCheck.check(settings.sourcePath, partners: due)
+            // The slot: the latest time the due schedules fired. Processes started in the same minute
+            // find the same slot, and the first to write it starts the run the others join.
+            let seconds = Int64(now.timeIntervalSince1970)
+            let fired = due.compactMap { $0.contract.schedule.flatMap { try? CronSchedule(parsing: $0) }?.latestFire(atOrBefore: seconds) }
+            let slot = "due " + Timestamps.rfc3339(Date(timeIntervalSince1970: TimeInterval(fired.max() ?? seconds)))
+            let (run, _) = try items.start(run: proposed, trigger: .scheduled, partners: due.map(\.id), at: started,
+                                           items: try workItems(due, run: proposed), slot: slot, leaseSeconds: settings.leaseSeconds)
+            return (run, .scheduled)
+        case .join:
+            guard let run = try items.runInProgress(), let record = try ledger.run(run) else { return nil }
+            return (run, record.trigger)
+        case .rerunFailed, .rerunDeliveries:
+            throw ExportError.internalFailure("a rerun is not a shared run")
+        }
+    }
+
+    /// Each partner's items: one, or its `delivery.shards` id ranges (cut from the source's id span).
+    private func workItems(_ partners: [Partner], run: String) throws -> [RunItem] {
+        var span: (lowest: Int64, highest: Int64)??
+        return try partners.flatMap { partner -> [RunItem] in
+            let shards = partner.contract.delivery.shards
+            var ranges = [IDRange.all]
+            if shards > 1 {
+                if span == nil { span = .some(try CustomerDatabase(path: settings.sourcePath).idSpan()) }
+                if let bounds = span ?? nil { ranges = Shard.split(lowest: bounds.lowest, highest: bounds.highest, into: shards) }
+            }
+            return ranges.enumerated().map { index, range in
+                RunItem(runID: run, partner: partner.id, shard: index + 1, shards: ranges.count, range: range)
+            }
+        }
+    }
+
+    /// Claims and does items until none is left that this process could take: `parallel` threads,
+    /// each with its own ledger connections.
+    private func work(on run: String, context: RunContext, ledger: SQLLedger, lockGuard: (@Sendable () throws -> Void)?) throws {
+        let process = workerName
+        let problems = Slots<ExportError>(count: max(1, settings.parallel))
+        let group = DispatchGroup()
+        let base = UncheckedBox(ledger)
+        for thread in 1...max(1, settings.parallel) {
+            group.enter()
+            let worker = Thread {
+                defer { group.leave() }
+                do {
+                    try self.claimLoop(run: run, worker: "\(process) #\(thread)", process: "\(process) #", context: context,
+                                       base: base.value, lockGuard: lockGuard)
+                } catch {
+                    problems.set(thread - 1, ExportError.wrapping(error).located("worker \(process) #\(thread)"))
+                }
+            }
+            worker.stackSize = 8 << 20
+            worker.start()
+        }
+        group.wait()
+        // A worker that could not go on (the ledger unreachable, the lock lost) leaves its item to the others.
+        if let first = problems.all.first { throw first }
+    }
+
+    private func claimLoop(run: String, worker: String, process: String, context: RunContext, base: SQLLedger,
+                           lockGuard: (@Sendable () throws -> Void)?) throws {
+        guard let connection = try base.connect() as? SQLLedger else { return }
+        let items = try RunItems(connection)
+        let pause = min(1.0, Double(settings.leaseSeconds) / 4)
+        while true {
+            try lockGuard?()
+            if let item = try items.claim(run: run, worker: worker, leaseSeconds: settings.leaseSeconds) {
+                try work(item, worker: worker, context: context, base: base, lockGuard: lockGuard)
+                continue
+            }
+            // Nothing to claim now: done, unless another process holds an item that may yet be left to us.
+            if try items.waiting(run: run, notHeldBy: process) == 0 { return }
+            Thread.sleep(forTimeInterval: pause)
+        }
+    }
+
+    /// One item: its partner's shard, run under a lease; how it ended is recorded on the item.
+    private func work(_ item: RunItem, worker: String, context: RunContext, base: SQLLedger,
+                      lockGuard: (@Sendable () throws -> Void)?) throws {
+        let lease = try ItemLease(item, worker: worker, seconds: settings.leaseSeconds, base: base)
+        defer { lease.stop() }
+        guard let connection = try base.connect() as? SQLLedger else { return }
+        connection.writeGuard = {
+            try lockGuard?()
+            try lease.check()
+        }
+        let report: PartnerReport
+        if let partner = settings.configuration.partner(item.partner) {
+            let shard = Shard(index: item.shard, count: item.shards, range: item.range)
+            let outcome = runPartner(partner, mode: .run, context: context, ledger: connection,
+                                     work: ShardWork(shard: shard, rendered: item.rendered, lease: lease))
+            report = try count(outcome, ledger: connection)
+        } else {
+            let started = Timestamps.precise(settings.time.now())
+            report = PartnerReport(partner: item.partner, status: PartnerStatus.error.rawValue, error: ErrorReport(ExportError.configuration(
+                "partner \(item.partner) is not configured on worker \(worker): every worker of a shared run needs the same "
+                    + "configuration; nothing was sent for its shard \(item.shard) of \(item.shards)")),
+                startedAt: started, finishedAt: started)
+        }
+        // The shard's own outcome (the feed is complete only once every shard is).
+        let succeeded = PartnerStatus(rawValue: report.status)?.succeeded ?? false
+        _ = try lease.finish(status: succeeded ? .done : .failed, report: try JSONCoding.compact(report))
+    }
+
+    /// Once every item of `run` is done: each partner's report (its shards' summed, its feed settled)
+    /// and the run's end. Every process may do it; what it writes is the same, and the run ends once.
+    private func settleShared(_ run: String, ledger: SQLLedger, items: RunItems) throws {
+        let all = try items.items(run: run)
+        guard !all.isEmpty, all.allSatisfy({ $0.status == .done || $0.status == .failed }) else { return }
+        let now = Timestamps.rfc3339(settings.time.now())
+        var succeeded = true
+        for partner in Array(Set(all.map(\.partner))).sorted() {
+            let shards = all.filter { $0.partner == partner }
+            let reports = shards.compactMap { $0.report.flatMap { try? JSONCoding.decode(PartnerReport.self, from: $0) } }
+            guard var report = PartnerReport.merged(reports) else { continue }
+            if let feed = report.feed?.id {
+                report.feed?.complete = try ledger.settleFeed(feed, by: run, at: now)
+            }
+            report.feed?.owed = try ledger.owed(partner: partner).count
+            if (report.feed?.owed ?? 0) > 0 { report.feed?.complete = false }
+            if shards.count > 1 || shards.contains(where: { $0.takeovers > 0 }) {
+                report.notes.append("done by " + Array(Set(shards.compactMap(\.holder))).sorted().joined(separator: ", ")
+                                    + " in \(shards.count) shard(s); 'runs show \(run)' says which did what")
+            }
+            succeeded = succeeded && report.succeeded
+            try Self.record(report, run: run, ledger: ledger)
+        }
+        try ledger.finishRun(id: run, status: succeeded ? .succeeded : .failed, at: Timestamps.precise(settings.time.now()))
+    }
+}
+
+/// The shard a worker renders, the lease it holds it under, and whether an earlier holder already
+/// rendered it to its end.
+struct ShardWork: Sendable {
+    let shard: Shard
+    let rendered: Bool
+    let lease: ItemLease
+}
+
+/// A claimed item's lease, on a ledger connection of its own: renewed by a heartbeat every third of
+/// its length, checked (by the server's clock) before every write that moves the feed on. A worker
+/// whose lease ran out — stalled, cut off — stops before sending more; the item is someone else's.
+final class ItemLease: @unchecked Sendable {
+    let item: RunItem
+    let worker: String
+    private let seconds: Int
+    private let items: RunItems
+    private let lock = NSLock()
+    private let stopping = DispatchSemaphore(value: 0)
+    private let stopped = DispatchSemaphore(value: 0)
+    private var lost = false
+    private var ended = false
+
+    init(_ item: RunItem, worker: String, seconds: Int, base: SQLLedger) throws {
+        self.item = item
+        self.worker = worker
+        self.seconds = seconds
+        guard let connection = try base.connect() as? SQLLedger else { throw ExportError.internalFailure("not a SQL ledger") }
+        items = try RunItems(connection)
+        let heartbeat = Thread { [self] in
+            defer { stopped.signal() }
+            let interval = max(0.2, Double(seconds) / 3)
+            while stopping.wait(timeout: .now() + interval) == .timedOut {
+                lock.lock()
+                let renewed = (try? items.renew(item, worker: worker, leaseSeconds: seconds)) ?? false
+                if !renewed { lost = true }
+                lock.unlock()
+                if !renewed { return }
+            }
+        }
+        heartbeat.start()
+    }
+
+    /// Throws unless this worker still holds the item under a lease that has not run out.
+    func check() throws {
+        lock.lock()
+        defer { lock.unlock() }
+        let held = !lost && ((try? items.holds(item, worker: worker)) ?? false)
+        if !held {
+            lost = true
+            throw lostError()
+        }
+    }
+
+    func lostError() -> ExportError {
+        ExportError.environment("worker \(worker) lost its lease on partner \(item.partner)'s shard \(item.shard) of \(item.shards) "
+                                + "(not renewed within \(seconds) s; another worker takes it over): it stopped before sending more")
+    }
+
+    /// Records that this worker rendered the shard to its end; whether every shard of the feed is (nil: the lease is lost).
+    func markRendered() throws -> Bool? {
+        try check()
+        lock.lock()
+        defer { lock.unlock() }
+        return try items.markRendered(item, worker: worker)
+    }
+
+    /// Records how the item ended; false when the lease was lost (the item is someone else's now).
+    func finish(status: RunItem.Status, report: String) throws -> Bool {
+        stop()
+        lock.lock()
+        defer { lock.unlock() }
+        return try items.finish(item, worker: worker, status: status, report: report)
+    }
+
+    /// Stops the heartbeat (and waits for it).
+    func stop() {
+        lock.lock()
+        let first = !ended
+        ended = true
+        lock.unlock()
+        guard first else { return }
+        stopping.signal()
+        stopped.wait()
+    }
+}
+
+extension PartnerReport {
+    /// One partner's report from its shards' (each done by one worker): counts summed, the worst
+    /// status (and its error), the first start and the last end; nil for no reports.
+    static func merged(_ shards: [PartnerReport]) -> PartnerReport? {
+        guard var merged = shards.first else { return nil }
+        guard shards.count > 1 else { return merged }
+        let order: [PartnerStatus] = [.error, .held, .rejected, .failed, .delivered, .nothingToSend]
+        func rank(_ report: PartnerReport) -> Int { order.firstIndex { $0.rawValue == report.status } ?? 0 }
+        let worst = shards.min { rank($0) < rank($1) } ?? merged
+        merged.status = worst.status
+        merged.error = worst.error ?? shards.compactMap(\.error).first
+        for shard in shards.dropFirst() {
+            merged.eligible = (merged.eligible ?? shard.eligible).map { $0 + (shard.eligible ?? 0) }
+            merged.records += shard.records
+            merged.deliveries += shard.deliveries
+            merged.delivered += shard.delivered
+            merged.failed += shard.failed
+            merged.deliveriesRejected += shard.deliveriesRejected
+            merged.held += shard.held
+            merged.superseded += shard.superseded
+            merged.rejectedRecords += shard.rejectedRecords
+            merged.rejectedByReason.merge(shard.rejectedByReason, uniquingKeysWith: +)
+            merged.replacedCharacters += shard.replacedCharacters
+            merged.retries += shard.retries
+            merged.recovered += shard.recovered
+            merged.bytes += shard.bytes
+            merged.startedAt = min(merged.startedAt, shard.startedAt)
+            if let end = shard.finishedAt { merged.finishedAt = max(merged.finishedAt ?? end, end) }
+            for field in shard.fields {
+                if let k = merged.fields.firstIndex(where: { $0.name == field.name && $0.from == field.from && $0.form == field.form }) {
+                    merged.fields[k].values += field.values
+                } else {
+                    merged.fields.append(field)
+                }
+            }
+            merged.actions += shard.actions
+            merged.notes += shard.notes.filter { !merged.notes.contains($0) }
+            if let changes = shard.changes {
+                if var sum = merged.changes {
+                    sum.new += changes.new
+                    sum.changed += changes.changed
+                    sum.unchanged += changes.unchanged
+                    sum.noticesDue.merge(changes.noticesDue, uniquingKeysWith: +)
+                    sum.noticesSent += changes.noticesSent
+                    sum.unnamed += changes.unnamed
+                    merged.changes = sum
+                } else {
+                    merged.changes = changes
+                }
+            }
+        }
+        let sent = Set(merged.fields.filter { $0.values > 0 }.map(\.from))
+        merged.allowedNotSent = Array(Set(shards.flatMap(\.allowedNotSent).map(\.field))).sorted()
+            .filter { !sent.contains($0) }
+            .compactMap { field in shards.flatMap(\.allowedNotSent).first { $0.field == field } }
+        merged.actions.sort { $0.batch < $1.batch }
+        merged.durationSeconds = Timestamps.seconds(from: merged.startedAt, to: merged.finishedAt)
+        return merged
+    }
+}

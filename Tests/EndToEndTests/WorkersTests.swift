@@ -1,0 +1,138 @@
+import Foundation
+import TestSupport
+import Testing
+
+/// Several processes sharing one run through a PostgreSQL ledger (the real binary, the throw-away
+/// cluster, real TLS to the partner sandbox): what the partner holds at the end is every eligible
+/// customer, whoever sent it and whoever died on the way.
+@Suite("Several workers on one run", .serialized)
+struct WorkersTests {
+    /// Three processes on one run of three shards; one is killed with SIGKILL while it holds a shard
+    /// with a batch on the wire. The other two finish their own shards, wait for the dead one's lease
+    /// to run out, take its shard over and complete the feed.
+    @Test("three workers, one killed with SIGKILL mid-run: the survivors finish after its lease; the partner and the ledger agree")
+    func survivorsFinish() throws {
+        // Every answer takes a while, so that the run is still going when one worker is killed.
+        let stalls: [[String: Any]] = Array(repeating: ["stall": 0.4, "status": 200], count: 40)
+        let sandbox = try Sandbox(routes: DeliveryFixture.routes(acmeFaults: stalls), environment: DeliveryFixture.secrets)
+        let fixture = try DeliveryFixture(sandbox: sandbox, customers: 90, maxRecords: 5, timeout: 10, acme: "  shards: 3",
+                                          ledger: .postgres)
+        let lease = ["--lease-seconds", "3", "--parallel", "1"]
+        func named(_ name: String) -> [String: String] { ["PARTNER_EXPORT_WORKER_NAME": name] }
+
+        let first = try fixture.start(["run", "acme", "--json"] + lease, extra: named("w1"))
+        #expect(fixture.waitUntil("SELECT count(*) FROM run_items WHERE status = 'running'"), "the first worker claimed a shard")
+        let second = try fixture.start(["run", "--join", "--json"] + lease, extra: named("w2"))
+        let third = try fixture.start(["run", "--join", "--json"] + lease, extra: named("w3"))
+        // w2 holds a shard and has a batch on the wire (an attempt recorded, no answer yet): killed then.
+        #expect(fixture.waitUntil("""
+            SELECT count(*) FROM attempts AS a JOIN deliveries AS d ON d.seq = a.delivery
+            WHERE d.batch % 3 = (SELECT shard % 3 FROM run_items WHERE holder = 'w2 #1' AND status = 'running')
+              AND d.status = 'pending' AND a.outcome IS NULL
+            """, seconds: 30), "w2 sent a batch of its shard")
+        kill(second.process.processIdentifier, SIGKILL)
+        second.process.waitUntilExit()
+        // The batch it had on the wire: it may have reached the partner (in doubt).
+        let onTheWire = try fixture.query("""
+            SELECT d.id FROM attempts AS a JOIN deliveries AS d ON d.seq = a.delivery WHERE d.status = 'pending' AND a.outcome IS NULL
+              AND d.batch % 3 = (SELECT shard % 3 FROM run_items WHERE holder = 'w2 #1')
+            """).compactMap { $0[0] }
+        #expect(onTheWire.count == 1, "\(onTheWire)")
+
+        let results = [first.wait(), third.wait()]
+        for result in results { #expect(result.status == 0, "\(result.output)") }
+        // Both survivors print the whole run's report: the same run, every customer sent.
+        let reports = results.compactMap { try? JSONSerialization.jsonObject(with: Data($0.stdout.utf8)) as? [String: Any] }
+        #expect(reports.count == 2)
+        #expect(Set(reports.compactMap { $0["run"] as? String }).count == 1, "one run, reported by both")
+        #expect(try fixture.query("SELECT count(*) FROM runs").first?[0] == "1", "one run in runs")
+        #expect(try fixture.query("SELECT status FROM runs").first?[0] == "succeeded")
+
+        // The shard w2 held was taken over, and runs show says by whom.
+        let items = try fixture.query("SELECT shard, status, holder, takeovers, earlier_holders FROM run_items ORDER BY shard")
+        #expect(items.count == 3 && items.allSatisfy { $0[1] == "done" }, "\(items)")
+        let taken = items.filter { $0[3] != "0" }
+        #expect(taken.count == 1 && taken.first?[4] == "[\"w2 #1\"]" && taken.first?[2] != "w2 #1", "\(items)")
+        let show = try fixture.run(["runs", "show", reports.first?["run"] as? String ?? "", "--json"])
+        let work = (try JSONSerialization.jsonObject(with: Data(show.stdout.utf8)) as? [String: Any])?["work"] as? [[String: Any]] ?? []
+        #expect(work.count == 3 && work.contains { ($0["earlier_workers"] as? [String]) == ["w2 #1"] }, "\(show.output)")
+        let text = try fixture.run(["runs", "show", reports.first?["run"] as? String ?? ""])
+        #expect(text.stdout.contains("Shared between workers") && text.stdout.contains("w2 #1"), "\(text.stdout)")
+
+        // The partner holds every eligible customer; the ledger and the partner agree on every delivery.
+        let view = try sandbox.view(path: "/feeds/acme", key: "ref")
+        #expect(Set(view.records.keys) == Set((1...90).map { DeliveryFixture.acmeRef(Int64($0)) }))
+        let requests = sandbox.requests()
+        let received = Set(requests.compactMap(\.idempotencyKey))
+        let acknowledged = Set(requests.filter(\.acknowledged).compactMap(\.idempotencyKey))
+        let ledger = Dictionary(uniqueKeysWithValues: try fixture.query("SELECT id, status FROM deliveries").map { ($0[0] ?? "", $0[1] ?? "") })
+        let delivered = Set(ledger.filter { $0.value == "delivered" }.keys)
+        #expect(delivered == acknowledged, "nothing called delivered that the partner did not acknowledge, nothing acknowledged lost")
+        #expect(received.isSubset(of: Set(ledger.keys)), "nothing the partner received that the ledger does not account for")
+        #expect(try fixture.query("SELECT count(*) FROM deliveries WHERE status <> 'delivered'").first?[0] == "0")
+        let disclosed = try fixture.query("SELECT count(DISTINCT customer_id) FROM disclosures WHERE kind = 'disclosure'").first?[0]
+        #expect(disclosed == "90", "every customer's disclosure recorded")
+        #expect(try fixture.query("SELECT count(*) FROM feeds WHERE completed_at IS NOT NULL AND shards = 3").first?[0] == "1")
+        // The batch w2 had on the wire went out again under its own id (its idempotency key): delivered once in the ledger.
+        if let id = onTheWire.first {
+            #expect(ledger[id] == "delivered")
+            #expect(try fixture.query("SELECT count(*) FROM attempts AS a JOIN deliveries AS d ON d.seq = a.delivery WHERE d.id = '\(id)'")
+                .first?[0].flatMap { Int($0) } ?? 0 >= 2, "w2's attempt and the taker's resend")
+            #expect(requests.contains { $0.idempotencyKey == id && $0.acknowledged })
+        }
+        print("workers: \(requests.count) requests, \(requests.filter(\.duplicate).count) duplicate (resent under the same id "
+              + "after the takeover), \(ledger.count) deliveries")
+    }
+
+    @Test("a sharded run by one process renders each shard side by side: the partner holds every customer once; notices come from each shard")
+    func shardedRun() throws {
+        let sandbox = try Sandbox(routes: DeliveryFixture.routes(), environment: DeliveryFixture.secrets)
+        let fixture = try DeliveryFixture(sandbox: sandbox, customers: 40, maxRecords: 6, acme: "  shards: 4", ledger: .postgres)
+        let first = try fixture.run(["run", "acme", "--json"])
+        #expect(first.status == 0, "\(first.output)")
+        var view = try sandbox.view(path: "/feeds/acme", key: "ref")
+        #expect(Set(view.records.keys) == Set((1...40).map { DeliveryFixture.acmeRef(Int64($0)) }))
+        #expect(view.recordsReceived == 40, "each customer sent once")
+        let batches = try fixture.query("SELECT batch FROM deliveries ORDER BY batch").compactMap { $0[0].flatMap { Int($0) } }
+        #expect(Set(batches).count == batches.count, "no batch number taken twice: \(batches)")
+        #expect(try fixture.query("SELECT count(*) FROM run_items WHERE status = 'done'").first?[0] == "4")
+
+        // Customers of the first and the last shard withdraw: both shards' workers send their notices.
+        try fixture.withdraw(3)
+        try fixture.withdraw(38)
+        let second = try fixture.run(["run", "acme"])
+        #expect(second.status == 0, "\(second.output)")
+        view = try sandbox.view(path: "/feeds/acme", key: "ref")
+        #expect(Set(view.notices.map(\.key)) == [DeliveryFixture.acmeRef(3), DeliveryFixture.acmeRef(38)])
+        #expect(view.records.count == 38)
+        #expect(try fixture.run(["deliveries", "--failed", "--json"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "[]")
+    }
+
+    @Test("a shard's batch the partner refuses leaves the feed incomplete; rerun --failed completes it")
+    func rerunAfterShardedRun() throws {
+        // The third request is refused (every try: 422 is not retried).
+        let sandbox = try Sandbox(routes: DeliveryFixture.routes(acmeFaults: [["status": 200], ["status": 200], ["status": 422]]),
+                                  environment: DeliveryFixture.secrets)
+        let fixture = try DeliveryFixture(sandbox: sandbox, customers: 30, maxRecords: 4, acme: "  shards: 3", ledger: .postgres)
+        let first = try fixture.run(["run", "acme", "--parallel", "1"])
+        #expect(first.status == 1, "\(first.output)")
+        #expect(first.stdout.contains("INCOMPLETE"), "\(first.stdout)")
+        let rerun = try fixture.run(["rerun", "--failed"])
+        #expect(rerun.status == 0, "\(rerun.output)")
+        let view = try sandbox.view(path: "/feeds/acme", key: "ref")
+        #expect(Set(view.records.keys) == Set((1...30).map { DeliveryFixture.acmeRef(Int64($0)) }))
+        #expect(try fixture.query("SELECT count(*) FROM feeds WHERE completed_at IS NOT NULL").first?[0] == "1")
+    }
+
+    @Test("run --join with nothing in progress does nothing and says so; with a SQLite ledger it is refused")
+    func joinNothing() throws {
+        let sandbox = try Sandbox(routes: DeliveryFixture.routes(), environment: DeliveryFixture.secrets)
+        let postgres = try DeliveryFixture(sandbox: sandbox, customers: 5, ledger: .postgres)
+        let idle = try postgres.run(["run", "--join"])
+        #expect(idle.status == 0 && idle.stdout.contains("No shared run is in progress"), "\(idle.output)")
+        let sqlite = try DeliveryFixture(sandbox: sandbox, customers: 5)
+        let refused = try sqlite.run(["run", "--join"])
+        #expect(refused.status == 2 && refused.stderr.contains("needs a PostgreSQL ledger"), "\(refused.output)")
+        #expect(sandbox.requests().isEmpty)
+    }
+}
