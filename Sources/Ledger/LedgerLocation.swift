@@ -95,6 +95,8 @@ public final class PostgresRunLock: @unchecked Sendable {
     private let connection: Connection
     private let label: String
     private let lock = NSLock()
+    /// The lock session's backend pid: while it is in `pg_stat_activity`, this process is alive.
+    public private(set) var session: Int32 = 0
 
     public init(url: String, now: String, shared: Bool = false) throws {
         var host = [CChar](repeating: 0, count: 256)
@@ -128,6 +130,7 @@ public final class PostgresRunLock: @unchecked Sendable {
                 throw ExportError.lockHeld(who + "ledger in \(PostgresURL.redacted(url))"
                                            + (holder.map { " (\($0 ?? "unknown"))" } ?? "") + "; nothing was done")
             }
+            session = Int32(try connection.query("SELECT pg_backend_pid()").text(0, 0) ?? "") ?? 0
         } catch let error as PostgresError {
             throw ExportError.environment("cannot take the ledger's lock in \(PostgresURL.redacted(url)): \(error.message)")
         }

@@ -69,7 +69,16 @@ public final class Runner: @unchecked Sendable {
     /// Where the signing key was looked for, when there was none (so nothing was signed).
     public private(set) var missingSigningKey: String?
 
+    private let warningsLock = NSLock()
+
     public init(_ settings: Settings) { self.settings = settings }
+
+    /// Adds a warning (from any thread).
+    func warn(_ warning: ExportError) {
+        warningsLock.lock()
+        warnings.append(warning)
+        warningsLock.unlock()
+    }
 
     var location: LedgerLocation { LedgerLocation(settings.statePath, stateFolder: settings.stateFolder) }
     var stateFolder: String { location.stateFolder }

@@ -33,7 +33,7 @@ extension Runner {
 
         let found: (String, RunTrigger)?
         do {
-            found = try sharedRun(request, ledger: ledger, items: items, now: now)
+            found = try sharedRun(request, ledger: ledger, items: items, now: now, session: (lock as? PostgresRunLock)?.session)
         } catch let held as ExportError where held.code == "lock.held" {
             // A partner already in a run in progress: skipped, and counted like a lock held.
             try? ledger.add(1, to: CounterName.lockSkips, partner: "")
@@ -54,7 +54,7 @@ extension Runner {
         let context = RunContext(runID: runID, trigger: trigger, sourcePath: settings.sourcePath, payloads: location.payloads,
                                  policy: settings.policy, time: settings.time, random: settings.random, events: settings.events,
                                  allowDeletions: settings.allowDeletions)
-        try work(on: runID, context: context, ledger: ledger, lockGuard: lockGuard)
+        try work(on: runID, context: context, ledger: ledger, lockGuard: lockGuard, session: (lock as? PostgresRunLock)?.session)
         try settleShared(runID, ledger: ledger, items: items)
 
         var report = try RunReports.load(runID, from: ledger)
@@ -74,7 +74,8 @@ extension Runner {
     }
 
     /// The run this process works on (started here, or found), or nil when there is nothing to do.
-    private func sharedRun(_ request: Request, ledger: SQLLedger, items: RunItems, now: Date) throws -> (String, RunTrigger)? {
+    private func sharedRun(_ request: Request, ledger: SQLLedger, items: RunItems, now: Date,
+                           session: Int32?) throws -> (String, RunTrigger)? {
         let proposed = Timestamps.identifier("run", at: now, randomBytes: 3)
         let started = Timestamps.precise(now)
         switch request {
@@ -84,7 +85,8 @@ extension Runner {
             guard !unique.isEmpty else { return nil }
             try SourceCheck.check(settings.sourcePath, partners: unique)
             _ = try items.start(run: proposed, trigger: trigger, partners: unique.map(\.id), at: started,
-                                items: try workItems(unique, run: proposed), slot: nil, leaseSeconds: settings.leaseSeconds)
+                                items: try workItems(unique, run: proposed), slot: nil, leaseSeconds: settings.leaseSeconds,
+                                session: session)
             return (proposed, trigger)
         case .due:
             let due = try Self.duePartners(settings.configuration.partners, ledger: ledger, now: now)
@@ -96,7 +98,8 @@ extension Runner {
             let fired = due.compactMap { $0.contract.schedule.flatMap { try? CronSchedule(parsing: $0) }?.latestFire(atOrBefore: seconds) }
             let slot = "due " + Timestamps.rfc3339(Date(timeIntervalSince1970: TimeInterval(fired.max() ?? seconds)))
             let (run, _) = try items.start(run: proposed, trigger: .scheduled, partners: due.map(\.id), at: started,
-                                           items: try workItems(due, run: proposed), slot: slot, leaseSeconds: settings.leaseSeconds)
+                                           items: try workItems(due, run: proposed), slot: slot, leaseSeconds: settings.leaseSeconds,
+                                           session: session)
             return (run, .scheduled)
         case .join:
             guard let run = try items.runInProgress(), let record = try ledger.run(run) else { return nil }
@@ -124,7 +127,8 @@ extension Runner {
 
     /// Claims and does items until none is left that this process could take: `parallel` threads,
     /// each with its own ledger connections.
-    private func work(on run: String, context: RunContext, ledger: SQLLedger, lockGuard: (@Sendable () throws -> Void)?) throws {
+    private func work(on run: String, context: RunContext, ledger: SQLLedger, lockGuard: (@Sendable () throws -> Void)?,
+                      session: Int32?) throws {
         let process = workerName
         let problems = Slots<ExportError>(count: max(1, settings.parallel))
         let group = DispatchGroup()
@@ -135,7 +139,7 @@ extension Runner {
                 defer { group.leave() }
                 do {
                     try self.claimLoop(run: run, worker: "\(process) #\(thread)", process: "\(process) #", context: context,
-                                       base: base.value, lockGuard: lockGuard)
+                                       base: base.value, lockGuard: lockGuard, session: session)
                 } catch {
                     problems.set(thread - 1, ExportError.wrapping(error).located("worker \(process) #\(thread)"))
                 }
@@ -149,13 +153,13 @@ extension Runner {
     }
 
     private func claimLoop(run: String, worker: String, process: String, context: RunContext, base: SQLLedger,
-                           lockGuard: (@Sendable () throws -> Void)?) throws {
+                           lockGuard: (@Sendable () throws -> Void)?, session: Int32?) throws {
         guard let connection = try base.connect() as? SQLLedger else { return }
         let items = try RunItems(connection)
         let pause = min(1.0, Double(settings.leaseSeconds) / 4)
         while true {
             try lockGuard?()
-            if let item = try items.claim(run: run, worker: worker, leaseSeconds: settings.leaseSeconds) {
+            if let item = try items.claim(run: run, worker: worker, leaseSeconds: settings.leaseSeconds, session: session) {
                 try work(item, worker: worker, context: context, base: base, lockGuard: lockGuard)
                 continue
             }
@@ -190,7 +194,9 @@ extension Runner {
         }
         // The shard's own outcome (the feed is complete only once every shard is).
         let succeeded = PartnerStatus(rawValue: report.status)?.succeeded ?? false
-        _ = try lease.finish(status: succeeded ? .done : .failed, report: try JSONCoding.compact(report))
+        if try !lease.finish(status: succeeded ? .done : .failed, report: try JSONCoding.compact(report)) {
+            warn(lease.lostError())
+        }
     }
 
     /// Once every item of `run` is done: each partner's report (its shards' summed, its feed settled)

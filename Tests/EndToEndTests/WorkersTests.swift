@@ -8,9 +8,10 @@ import Testing
 @Suite("Several workers on one run", .serialized)
 struct WorkersTests {
     /// Three processes on one run of three shards; one is killed with SIGKILL while it holds a shard
-    /// with a batch on the wire. The other two finish their own shards, wait for the dead one's lease
-    /// to run out, take its shard over and complete the feed.
-    @Test("three workers, one killed with SIGKILL mid-run: the survivors finish after its lease; the partner and the ledger agree")
+    /// with a batch on the wire. The server closes the dead process's sessions, so its shard is free
+    /// at once (a stalled holder keeps it until its lease runs out: ``stalledWorker()``); a survivor
+    /// takes it over, resends the batch in doubt under its id, and completes the feed.
+    @Test("three workers, one killed with SIGKILL mid-run: the survivors take its shard over and finish; the partner and the ledger agree")
     func survivorsFinish() throws {
         // Every answer takes a while, so that the run is still going when one worker is killed.
         let stalls: [[String: Any]] = Array(repeating: ["stall": 0.4, "status": 200], count: 40)
@@ -82,6 +83,52 @@ struct WorkersTests {
         }
         print("workers: \(requests.count) requests, \(requests.filter(\.duplicate).count) duplicate (resent under the same id "
               + "after the takeover), \(ledger.count) deliveries")
+    }
+
+    /// A worker that stalls (SIGSTOP: its process and its connections stay, its heartbeat stops) keeps
+    /// its shard only until its lease runs out; then the other worker takes it over. Resumed, the
+    /// stalled worker finds its lease gone and stops before sending more: nothing is recorded twice.
+    @Test("a stalled worker loses its shard when its lease runs out; resumed, it sends nothing more and nothing is recorded twice")
+    func stalledWorker() throws {
+        let stalls: [[String: Any]] = Array(repeating: ["stall": 0.3, "status": 200], count: 30)
+        let sandbox = try Sandbox(routes: DeliveryFixture.routes(acmeFaults: stalls), environment: DeliveryFixture.secrets)
+        let fixture = try DeliveryFixture(sandbox: sandbox, customers: 60, maxRecords: 5, timeout: 10, acme: "  shards: 2",
+                                          ledger: .postgres)
+        let lease = ["--lease-seconds", "3", "--parallel", "1"]
+        let first = try fixture.start(["run", "acme", "--json"] + lease, extra: ["PARTNER_EXPORT_WORKER_NAME": "w1"])
+        #expect(fixture.waitUntil("SELECT count(*) FROM run_items WHERE status = 'running'"))
+        let second = try fixture.start(["run", "--join", "--json"] + lease, extra: ["PARTNER_EXPORT_WORKER_NAME": "w2"])
+        #expect(fixture.waitUntil("""
+            SELECT count(*) FROM attempts AS a JOIN deliveries AS d ON d.seq = a.delivery
+            WHERE d.batch % 2 = (SELECT shard % 2 FROM run_items WHERE holder = 'w2 #1' AND status = 'running')
+            """, seconds: 30), "w2 sent a batch of its shard")
+        kill(second.process.processIdentifier, SIGSTOP)
+        let stopped = Date()
+        let done = first.wait()
+        #expect(done.status == 0, "\(done.output)")
+        #expect(Date().timeIntervalSince(stopped) >= 3, "the shard was taken over only once w2's lease ran out")
+        let items = try fixture.query("SELECT holder, takeovers, earlier_holders, status FROM run_items ORDER BY shard")
+        #expect(items.allSatisfy { $0[0] == "w1 #1" && $0[3] == "done" }, "\(items)")
+        #expect(items.contains { $0[2] == "[\"w2 #1\"]" && $0[1] == "1" }, "\(items)")
+        let before = sandbox.requests().count
+
+        kill(second.process.processIdentifier, SIGCONT)
+        let resumed = second.wait()
+        #expect(resumed.stderr.contains("w2 #1 lost its lease"), "\(resumed.output)")
+        // At most the request it had on the wire when it stalled; nothing new.
+        #expect(sandbox.requests().count <= before + 1)
+        let view = try sandbox.view(path: "/feeds/acme", key: "ref")
+        #expect(Set(view.records.keys) == Set((1...60).map { DeliveryFixture.acmeRef(Int64($0)) }))
+        let requests = sandbox.requests()
+        let acknowledged = Set(requests.filter(\.acknowledged).compactMap(\.idempotencyKey))
+        let delivered = Set(try fixture.query("SELECT id FROM deliveries WHERE status = 'delivered'").compactMap { $0[0] })
+        #expect(delivered == acknowledged)
+        #expect(Set(requests.compactMap(\.idempotencyKey)).isSubset(of: Set(try fixture.query("SELECT id FROM deliveries").compactMap { $0[0] })))
+        // Each delivered batch's disclosures once: as many as the records the ledger calls delivered.
+        let disclosed = try fixture.query("SELECT count(*) FROM disclosures WHERE kind = 'disclosure'").first?[0]
+        let recorded = try fixture.query("SELECT sum(record_count) FROM deliveries WHERE status = 'delivered'").first?[0]
+        #expect(disclosed == recorded && disclosed == "60", "\(String(describing: disclosed)) \(String(describing: recorded))")
+        #expect(try fixture.query("SELECT count(*) FROM runs").first?[0] == "1")
     }
 
     @Test("a sharded run by one process renders each shard side by side: the partner holds every customer once; notices come from each shard")

@@ -183,6 +183,9 @@ enum PostgresSchema {
         ALTER TABLE feeds ADD COLUMN shards integer NOT NULL DEFAULT 1;
         ALTER TABLE run_items ADD COLUMN rendered integer NOT NULL DEFAULT 0;
         ALTER TABLE run_items ADD COLUMN created_at timestamptz NOT NULL DEFAULT now();
+        -- The backend pid of the holder's lock session: a holder whose session is gone (its process died) is
+        -- taken over at once, without waiting for its lease.
+        ALTER TABLE run_items ADD COLUMN holder_session integer;
         CREATE INDEX run_items_open ON run_items(run_id) WHERE status IN ('pending', 'running');
         """
 }

@@ -74,10 +74,11 @@ public final class RunItems {
     ///
     /// A partner is in one run at a time: when a run in progress has items of one of `partners` left,
     /// this throws `lock.held` (exit 75) and writes nothing. A run is in progress while an item of it
-    /// is held under a lease that has not run out, or has waited less than `leaseSeconds` to be
-    /// claimed; one that is not (every worker of it died, nobody joined) is marked interrupted here.
+    /// is held by a live worker (its lock session there, its lease not run out), or has waited less
+    /// than `leaseSeconds` to be claimed; one that is not (every worker of it died, nobody joined) is
+    /// marked interrupted here.
     public func start(run: String, trigger: RunTrigger, partners: [String], at time: String, items: [RunItem],
-                      slot: String?, leaseSeconds: Int) throws -> (run: String, made: Bool) {
+                      slot: String?, leaseSeconds: Int, session: Int32? = nil) throws -> (run: String, made: Bool) {
         try checked {
             try database.transaction {
                 if let slot, let existing = try database.prepare("SELECT run_id FROM run_slots WHERE slot = ?")
@@ -86,8 +87,10 @@ public final class RunItems {
                 }
                 let overlapping = try database.prepare("""
                     SELECT i.run_id, string_agg(DISTINCT i.partner, ', ') AS partners,
-                           CASE WHEN bool_or((i.status = 'running' AND i.lease_until > now())
-                                   OR (i.status = 'pending' AND i.created_at > now() - make_interval(secs => ?2))) THEN 1 ELSE 0 END AS live,
+                           CASE WHEN bool_or((i.status = 'running' AND \(Self.held))
+                                   OR (i.status = 'pending' AND i.created_at > now() - make_interval(secs => ?2)
+                                       AND (holder_session IS NULL OR holder_session IN (SELECT pid FROM pg_catalog.pg_stat_activity))))
+                             THEN 1 ELSE 0 END AS live,
                            string_agg(DISTINCT i.holder, ', ') AS holders
                     FROM run_items AS i JOIN runs AS r ON r.id = i.run_id
                     WHERE r.status = 'running' AND i.status IN ('pending', 'running')
@@ -107,7 +110,7 @@ public final class RunItems {
                         .run([.text(time), .text(abandoned.0)])
                 }
                 try ledger.startRun(id: run, trigger: trigger, partners: partners, at: time)
-                try insert(items)
+                try insert(items, session: session)
                 if let slot { try database.prepare("INSERT INTO run_slots (slot, run_id) VALUES (?, ?)").run([.text(slot), .text(run)]) }
                 return (run, true)
             }
@@ -176,35 +179,49 @@ public final class RunItems {
         try checked { try database.transaction { try insert(items) } }
     }
 
-    private func insert(_ items: [RunItem]) throws {
+    /// Inserts `items`, pending; `session`: the lock session of the process that made them (until it
+    /// claims them, it is what says whether someone is about to).
+    private func insert(_ items: [RunItem], session: Int32? = nil) throws {
         let insert = try database.prepare("""
-            INSERT INTO run_items (run_id, partner, shard, shards, range_after, range_through)
-            VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING
+            INSERT INTO run_items (run_id, partner, shard, shards, range_after, range_through, holder_session)
+            VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING
             """)
         for item in items {
             try insert.run([.text(item.runID), .text(item.partner), .integer(Int64(item.shard)), .integer(Int64(item.shards)),
-                            item.range.after.map { .integer($0) } ?? .null, item.range.through.map { .integer($0) } ?? .null])
+                            item.range.after.map { .integer($0) } ?? .null, item.range.through.map { .integer($0) } ?? .null,
+                            session.map { .integer(Int64($0)) } ?? .null])
         }
     }
 
     /// Takes the next item of `run` that nobody holds: a pending one, or one whose holder's lease
     /// ran out (a takeover, counted and the earlier holder remembered). Nil when there is none now.
-    public func claim(run: String, worker: String, leaseSeconds: Int) throws -> RunItem? {
+    ///
+    /// `session` is the backend pid of the worker's lock session: when that session is gone (the
+    /// process died, and the server closed its connection), the item is taken over at once; when it
+    /// is there but silent (a stalled process, a machine cut off), once the lease ran out.
+    public func claim(run: String, worker: String, leaseSeconds: Int, session: Int32? = nil) throws -> RunItem? {
         try checked {
             try database.prepare("""
                 UPDATE run_items AS i SET
                   takeovers = i.takeovers + CASE WHEN i.status = 'running' THEN 1 ELSE 0 END,
                   earlier_holders = CASE WHEN i.status = 'running'
                     THEN (i.earlier_holders::jsonb || to_jsonb(i.holder))::text ELSE i.earlier_holders END,
-                  status = 'running', holder = ?2, claimed_at = now(), lease_until = now() + make_interval(secs => ?3)
+                  status = 'running', holder = ?2, claimed_at = now(), lease_until = now() + make_interval(secs => ?3),
+                  holder_session = ?4
                 FROM (SELECT run_id, partner, shard FROM run_items
-                      WHERE run_id = ?1 AND (status = 'pending' OR (status = 'running' AND lease_until < now()))
+                      WHERE run_id = ?1 AND (status = 'pending' OR (status = 'running' AND NOT \(Self.held)))
                       ORDER BY partner, shard LIMIT 1 FOR UPDATE SKIP LOCKED) AS next
                 WHERE i.run_id = next.run_id AND i.partner = next.partner AND i.shard = next.shard
                 RETURNING \(Self.columns.map { "i." + $0 }.joined(separator: ", "))
-                """).firstRowBound([.text(run), .text(worker), .integer(Int64(leaseSeconds))], RunItem.init(row:))
+                """).firstRowBound([.text(run), .text(worker), .integer(Int64(leaseSeconds)), session.map { .integer(Int64($0)) } ?? .null],
+                                   RunItem.init(row:))
         }
     }
+
+    /// A running item's holder is alive: its lease has not run out and its lock session is still there.
+    static let held = """
+        (lease_until > now() AND (holder_session IS NULL OR holder_session IN (SELECT pid FROM pg_catalog.pg_stat_activity)))
+        """
 
     /// Extends the lease of `item` by `leaseSeconds` from now; false when `worker` no longer holds it
     /// (its lease ran out and another worker took it over): the worker must stop working on it.

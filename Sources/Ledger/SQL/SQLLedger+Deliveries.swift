@@ -66,37 +66,39 @@ extension SQLLedger: DeliveryLog {
                 var error: String?
                 var code: String?
                 var inDoubt = result.inDoubt
+                var counts: [(Int, String)] = []
                 switch transition {
                 case .stillPending:
                     status = .pending
                     error = result.error
-                    try add(1, to: CounterName.retries, partner: delivery.partner)
+                    counts = [(1, CounterName.retries)]
                 case .delivered:
                     status = .delivered
-                    try add(delivery.recordCount, to: CounterName.recordsSent, partner: delivery.partner)
-                    try add(delivery.bytes, to: CounterName.bytesSent, partner: delivery.partner)
-                    try add(1, to: CounterName.deliveriesDelivered, partner: delivery.partner)
+                    counts = [(delivery.recordCount, CounterName.recordsSent), (delivery.bytes, CounterName.bytesSent),
+                              (1, CounterName.deliveriesDelivered)]
                 case .failed(let failureCode, let message, let doubt):
                     (status, error, code, inDoubt) = (.failed, message, failureCode, doubt)
-                    try add(1, to: CounterName.deliveriesFailed, partner: delivery.partner)
-                    try add(1, to: CounterName.errors(failureCode), partner: delivery.partner)
+                    counts = [(1, CounterName.deliveriesFailed), (1, CounterName.errors(failureCode))]
                 case .rejected(let failureCode, let message):
                     (status, error, code, inDoubt) = (.rejected, message, failureCode, false)
-                    try add(1, to: CounterName.deliveriesRejected, partner: delivery.partner)
-                    try add(1, to: CounterName.errors(failureCode), partner: delivery.partner)
+                    counts = [(1, CounterName.deliveriesRejected), (1, CounterName.errors(failureCode))]
                 }
                 // A definite answer (a refusal, an acknowledgement) clears the doubt; otherwise it stays once raised.
                 let refused = switch transition {
                 case .rejected, .delivered: true
                 default: false
                 }
+                // Only a delivery still owed moves: one already delivered (by a worker that took it over and
+                // resent it while this one stalled) keeps its status, and its disclosures are not written twice.
                 try database.prepare("""
                     UPDATE deliveries SET status = ?, last_http_status = coalesce(?, last_http_status), last_error = ?,
                       last_error_code = ?, answer_prefix = ?, in_doubt = CASE WHEN ? = 1 THEN 0 WHEN ? = 1 THEN 1 ELSE in_doubt END,
-                      delivered_at = ? WHERE seq = ?
+                      delivered_at = ? WHERE seq = ? AND status IN ('pending', 'failed', 'rejected', 'held')
                     """).run([.text(status.rawValue), optional(result.httpStatus), optional(error), optional(code),
                               .blob(result.answerPrefix), .integer(refused ? 1 : 0), .integer(inDoubt ? 1 : 0),
                               status == .delivered ? .text(time) : .null, .integer(delivery.seq)])
+                guard database.changes == 1 else { return }
+                for (value, name) in counts { try add(value, to: name, partner: delivery.partner) }
                 if status == .delivered {
                     // The log's tree grows in the same transaction as its entries (docs/audit.md).
                     let log = try LogAppender(self)
