@@ -121,6 +121,9 @@ def main():
                         help="also measure the run with its ledger in this PostgreSQL database (its schema partner_export is "
                              "dropped before each run)")
     parser.add_argument("--ledger-only", action="store_true", help="only the floor and the runs (with --postgres-ledger, both ledgers)")
+    parser.add_argument("--workers-only", action="store_true",
+                        help="with --postgres-ledger: a two-shard partner's run by one worker, by two workers started "
+                             "together (two run --due), and by one process with two threads")
     args = parser.parse_args()
     DATA = args.data
     os.makedirs(DATA, exist_ok=True)
@@ -215,6 +218,23 @@ def main():
             env["PARTNER_EXPORT_STATE_DIR"] = state
         if args.ledger_only:
             steps = [steps[0]] + steps[3:]
+        if args.workers_only:
+            if not args.postgres_ledger:
+                sys.exit("bench: --workers-only needs --postgres-ledger URL")
+            shards = ["--db", db, "--config", write_config("bench/config-shards", "config-shards"), "--state", args.postgres_ledger]
+            run = lambda b, *extra: [b, "run", "--due", "--parallel", "1", *extra] + shards
+            quoted = lambda command: " ".join(f"'{c}'" for c in command)
+            steps = [
+                Step("floor: sqlite3 -csv", lambda b: ["sh", "-c", f'sqlite3 -csv "{db}" "{FLOOR_SQL}" > /dev/null'],
+                     records=eligible, floor=True),
+                Step("run, 2 shards, 1 worker (--parallel 1)", lambda b: run(b), records=eligible, before=fresh_schema),
+                Step("run, 2 shards, 2 workers (2 processes)",
+                     lambda b: ["sh", "-c", f"{quoted(run(b))} > /dev/null & a=$!; {quoted(run(b))} > /dev/null & c=$!; "
+                                            "wait $a && wait $c"],
+                     records=eligible, before=fresh_schema),
+                Step("run, 2 shards, 1 process, 2 threads", lambda b: [b, "run", "--due", "--parallel", "2"] + shards,
+                     records=eligible, before=fresh_schema),
+            ]
         if args.changes_only:
             steps = steps[:2]
         for step in steps:
@@ -234,6 +254,19 @@ def main():
                     ratio = statistics.median(t / b for t, b in zip(step.walls["this"], step.walls["baseline"]))
                     line += f"; baseline {step.wall('baseline'):.2f} s, paired {100 * (ratio - 1):+.1f}%"
                 print(line)
+            return
+        if args.workers_only:
+            print()
+            print(f"{'step':<52} {'wall s':>8} {'CPU s':>7} {'peak RSS':>10}")
+            for step in steps:
+                print(f"{step.name:<52} {step.wall('this'):>8.2f} {statistics.median(step.cpus['this']):>7.2f} "
+                      f"{step.rss['this'] / 1024:>6.1f} MiB")
+            one, two, threads = steps[1], steps[2], steps[3]
+            paired = statistics.median(t / o for t, o in zip(two.walls["this"], one.walls["this"]))
+            print(f"2 workers / 1 worker: {two.wall('this') / one.wall('this'):.2f} x by medians, {paired:.2f} x by paired ratios "
+                  f"(runs (s) 1 worker {', '.join(f'{w:.2f}' for w in one.walls['this'])}; "
+                  f"2 workers {', '.join(f'{w:.2f}' for w in two.walls['this'])}; "
+                  f"1 process 2 threads {', '.join(f'{w:.2f}' for w in threads.walls['this'])})")
             return
         if args.postgres_ledger and args.ledger_only:
             sqlite_run, postgres_run = steps[1], steps[2]

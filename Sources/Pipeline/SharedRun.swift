@@ -5,7 +5,8 @@ import Foundation
 import Ledger
 import Reports
 
-/// A run shared by several processes, on one machine or several (a PostgreSQL ledger; docs/workers.md):
+/// A run shared by several processes, on one machine or several (a PostgreSQL ledger; docs/postgresql.md,
+/// "Several workers"):
 ///
 /// 1. **which run**: `run PARTNER…` / `--all` starts one; `run --due` starts the one for its schedule
 ///    slot, or joins it when another process already did; `run --join` helps the newest one in progress.

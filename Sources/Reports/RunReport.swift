@@ -52,7 +52,7 @@ public struct RunReport: Codable, Equatable, Sendable {
         try c.encode(partners, forKey: .partners)
         try c.encode(incompleteElsewhere, forKey: .incompleteElsewhere)
         try c.encode(message, forKey: .message)
-        try c.encodeIfPresent(work, forKey: .work)
+        try c.encode(work, forKey: .work)
     }
 
     /// Every partner succeeded and every feed is complete.

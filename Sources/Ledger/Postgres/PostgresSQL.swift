@@ -31,6 +31,14 @@ final class PostgresSQL: LedgerSQL {
         try connection.transaction("BEGIN; SELECT pg_advisory_xact_lock(\(Self.writeLock))", body)
     }
 
+    func transactionLockingLater<T>(_ body: () throws -> T) throws -> T {
+        try connection.transaction("BEGIN", body)
+    }
+
+    func takeWriteTurn() throws {
+        try connection.execute("SELECT pg_advisory_xact_lock(\(Self.writeLock))")
+    }
+
     func readSnapshot<T>(_ body: () throws -> T) throws -> T {
         try connection.transaction("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", body)
     }

@@ -18,6 +18,12 @@ protocol LedgerSQL: AnyObject {
     /// Runs `body` in a transaction that no other writer of the ledger runs beside (SQLite's
     /// `BEGIN IMMEDIATE`; PostgreSQL's transaction advisory lock), rolling back when it throws.
     func transaction<T>(_ body: () throws -> T) throws -> T
+    /// A write transaction whose `body` first does what needs no writers' turn (rows no other writer
+    /// touches at the same time) and then takes the turn itself (``takeWriteTurn()``), so that what
+    /// comes before overlaps with other writers. SQLite: ``transaction(_:)`` (one writer anyway).
+    func transactionLockingLater<T>(_ body: () throws -> T) throws -> T
+    /// Inside ``transactionLockingLater(_:)``: from here on, no other writer runs beside.
+    func takeWriteTurn() throws
     /// Runs `body` in one read snapshot (SQLite: a deferred transaction; PostgreSQL: REPEATABLE READ READ ONLY).
     func readSnapshot<T>(_ body: () throws -> T) throws -> T
     /// Runs `body`, whose commits must survive a power cut before it returns (an attempt about to leave).
@@ -30,6 +36,11 @@ protocol LedgerSQL: AnyObject {
     var label: String { get }
     /// Turns this database's failure into a ledger error naming the ledger, or nil if it is none of its.
     func ledgerError(_ error: Error) -> ExportError?
+}
+
+extension LedgerSQL {
+    func transactionLockingLater<T>(_ body: () throws -> T) throws -> T { try transaction(body) }
+    func takeWriteTurn() throws {}
 }
 
 /// A prepared statement: parameters bound by position, rows read by column position while it steps.

@@ -54,14 +54,30 @@ extension SQLLedger: DeliveryLog {
 
     public func finishAttempt(delivery: DeliveryRecord, number: Int, result: AttemptRecord, transition: DeliveryTransition,
                               at time: String) throws {
-        try checked {
-            try database.transaction {
-                try database.prepare("""
-                    UPDATE attempts SET duration_ms = ?, http_status = ?, curl_code = ?, error = ?, outcome = ?
-                    WHERE delivery = ? AND number = ?
-                    """).run([.integer(Int64(result.durationMilliseconds)), optional(result.httpStatus),
-                              .integer(Int64(result.curlCode)), optional(result.error), .text(result.outcome.rawValue),
-                              .integer(delivery.seq), .integer(Int64(number))])
+        func recordAttempt() throws {
+            try database.prepare("""
+                UPDATE attempts SET duration_ms = ?, http_status = ?, curl_code = ?, error = ?, outcome = ?
+                WHERE delivery = ? AND number = ?
+                """).run([.integer(Int64(result.durationMilliseconds)), optional(result.httpStatus),
+                          .integer(Int64(result.curlCode)), optional(result.error), .text(result.outcome.rawValue),
+                          .integer(delivery.seq), .integer(Int64(number))])
+        }
+        let delivered = if case .delivered = transition { true } else { false }
+        do {
+            try checked { try finish() }
+        } catch is AlreadySettled {
+            // Another worker delivered it meanwhile (it took the item over while this one stalled): this
+            // attempt's end is recorded, nothing else moves.
+            try checked { try database.transaction { try recordAttempt() } }
+        }
+
+        func finish() throws {
+            try database.transactionLockingLater {
+                // What needs no writers' turn first, so that two workers' acknowledgements overlap there.
+                let changes = delivered ? try changeSet(delivery) : []
+                if delivered { try applyRecordHoldings(delivery, changes: changes) }
+                try database.takeWriteTurn()
+                try recordAttempt()
                 let status: DeliveryStatus
                 var error: String?
                 var code: String?
@@ -97,19 +113,22 @@ extension SQLLedger: DeliveryLog {
                     """).run([.text(status.rawValue), optional(result.httpStatus), optional(error), optional(code),
                               .blob(result.answerPrefix), .integer(refused ? 1 : 0), .integer(inDoubt ? 1 : 0),
                               status == .delivered ? .text(time) : .null, .integer(delivery.seq)])
-                guard database.changes == 1 else { return }
+                guard database.changes == 1 else { throw AlreadySettled() }
                 for (value, name) in counts { try add(value, to: name, partner: delivery.partner) }
                 if status == .delivered {
                     // The log's tree grows in the same transaction as its entries (docs/audit.md).
                     let log = try LogAppender(self)
                     try writeDisclosures(delivery, at: time, log: log)
-                    try applyChanges(delivery, at: time, log: log)
+                    try applyNotices(delivery, changes: changes, at: time, log: log)
                     try log.save()
                     try clearManifest(delivery)
                 }
             }
         }
     }
+
+    /// The delivery an attempt ended for is settled already (rolled back, then only the attempt is recorded).
+    private struct AlreadySettled: Error {}
 
     public func markInDoubt(_ delivery: DeliveryRecord) throws {
         try checked { try database.prepare("UPDATE deliveries SET in_doubt = 1 WHERE seq = ?").run([.integer(delivery.seq)]) }
@@ -222,16 +241,36 @@ extension SQLLedger: DeliveryLog {
 
     /// What the partner now holds: each new or changed record's key and digest, and for each deletion
     /// notice, the customer's holding gone and the notice in the disclosure log (kind `deletion`).
-    private func applyChanges(_ delivery: DeliveryRecord, at time: String, log: LogAppender) throws {
+    /// The delivery's change set (empty: nothing to apply).
+    private func changeSet(_ delivery: DeliveryRecord) throws -> [UInt8] {
         let statement = try database.prepare("SELECT changes FROM deliveries WHERE seq = ?")
         try statement.bind([.integer(delivery.seq)])
         // The bytes belong to the statement: copied while it is certainly alive.
-        let changes: [UInt8] = try withExtendedLifetime(statement) {
+        return try withExtendedLifetime(statement) {
             guard try statement.step(), let bytes = statement.textBytes(0) else { throw ChangeSetError() }
             return Array(bytes)
         }
+    }
+
+    /// What the partner holds now of each record the delivery carried (its key and digest). Needs
+    /// no writers' turn: these rows are the partner's holdings of this delivery's customers, which
+    /// no other writer of the same moment touches (a partner is in one run at a time, and its shards
+    /// hold other customers), and the staging rows are seen by this transaction alone.
+    private func applyRecordHoldings(_ delivery: DeliveryRecord, changes: [UInt8]) throws {
         guard !changes.isEmpty else { return }
         let upsert = try HoldingRows(database, partner: delivery.partner)
+        try changes.withUnsafeBytes { raw in
+            try ChangeSet.walk(raw, record: { id, key, digest in
+                try upsert.write(customer: id, key: key, digest: digest)
+            }, notice: { _, _, _ in })
+            try upsert.finish()
+        }
+    }
+
+    /// The delivery's deletion notices: each customer forgotten, and its notice in the disclosure
+    /// log (in the writers' turn: the log grows one entry after another).
+    private func applyNotices(_ delivery: DeliveryRecord, changes: [UInt8], at time: String, log: LogAppender) throws {
+        guard !changes.isEmpty else { return }
         // Only the holding the notice names: a notice for a key replaced by a new one (an e-mail key whose
         // address changed) must not forget the record just sent under the new key. An unknown key (a
         // ledger from before keys) is the one the notice names.
@@ -255,11 +294,8 @@ extension SQLLedger: DeliveryLog {
         try notice.bind(.integer(delivery.seq), at: 2)
         var notices = 0
         try changes.withUnsafeBytes { raw in
-            try ChangeSet.walk(raw, record: { id, key, digest in
-                try upsert.write(customer: id, key: key, digest: digest)
-            }, notice: { id, reason, key in
-                // Every record's holding is written before the first notice's is forgotten (the order the change set gives).
-                try upsert.finish()
+            // Every record's holding was written before (``applyRecordHoldings``): a notice forgets only what it names.
+            try ChangeSet.walk(raw, record: { _, _, _ in }, notice: { id, reason, key in
                 try forget.bind(.integer(id), at: 2)
                 try forget.bindBlob(key, at: 3)
                 try forget.step()
@@ -275,7 +311,6 @@ extension SQLLedger: DeliveryLog {
                 }
                 notices += 1
             })
-            try upsert.finish()
         }
         try add(notices, to: CounterName.noticesSent, partner: delivery.partner)
     }
