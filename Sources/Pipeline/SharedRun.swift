@@ -157,7 +157,8 @@ extension Runner {
                            lockGuard: (@Sendable () throws -> Void)?, session: Int32?) throws {
         guard let connection = try base.connect() as? SQLLedger else { return }
         let items = try RunItems(connection)
-        let pause = min(1.0, Double(settings.leaseSeconds) / 4)
+        // Short: a worker waiting for another process's last item ends (and reports) soon after it; one cheap query each time.
+        let pause = 0.1
         while true {
             try lockGuard?()
             if let item = try items.claim(run: run, worker: worker, leaseSeconds: settings.leaseSeconds, session: session) {
