@@ -5,10 +5,12 @@ import Foundation
 import Ledger
 import Reports
 
-/// The batch job as one call: `run PARTNER…`, `run --all`, `run --due` and `rerun` all come here and
-/// share one path. Under the state folder's lock it opens the ledger, marks runs a dead process left
-/// `running` as interrupted, records the run, runs each partner (side by side, a small bound; batches
-/// in order within each) and records how each ended, then writes the metrics file.
+/// The batch job as one call: `run PARTNER…`, `run --all`, `run --due`, `run --join` and `rerun` all
+/// come here and share one path. Under the state folder's lock it opens the ledger, marks runs a dead
+/// process left `running` as interrupted, records the run, runs each partner (side by side, a small
+/// bound; batches in order within each) and records how each ended, then writes the metrics file.
+/// With a PostgreSQL ledger a run is shared by whichever processes work on it (``runShared(_:)``,
+/// SharedRun.swift): the same partner runs, one shard of a partner's feed at a time.
 ///
 /// ```swift
 /// let report = try Runner(settings).run(.partners(["acme-offers"], trigger: .manual))
