@@ -140,7 +140,9 @@ struct Shard: Sendable, Equatable {
     let range: IDRange
 
     /// Whether `delivery` (of the split feed) is one of this shard's.
-    func owns(_ delivery: DeliveryRecord) -> Bool { (delivery.batch - index) % count == 0 }
+    func owns(_ delivery: DeliveryRecord) -> Bool { owns(batch: delivery.batch) }
+
+    func owns(batch: Int) -> Bool { (batch - index) % count == 0 }
 
     /// `count` consecutive ranges covering every id: the span between `lowest` and `highest` cut in
     /// near-equal parts, the first open below and the last open above (customers added later belong

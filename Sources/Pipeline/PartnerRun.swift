@@ -220,10 +220,17 @@ struct PartnerRun {
                              + "an earlier worker")
         var stop: Sender.Result?
         for delivery in recorded where delivery.isOwed {
-            if stop != nil || delivery.status != .pending {
-                // Failed or held already, or after one that failed: owed until a rerun.
+            if stop == nil, delivery.status != .pending {
+                // An earlier holder's batch that did not get through: what comes after it is held, as in one run.
+                stop = Sender.Result(delivery: delivery, status: delivery.status, attempts: 0,
+                                     error: ExportError.deliveryExhausted("delivery \(delivery.id) of this shard was not delivered"),
+                                     inDoubt: false)
+                continue
+            }
+            if let stop {
                 if delivery.status == .pending {
-                    try ledger.hold(delivery, reason: "not sent: batch \(stop?.delivery.batch ?? 0) was not delivered; owed until a rerun")
+                    try ledger.hold(delivery, reason: "not sent: batch \(stop.delivery.batch) (\(stop.delivery.id)) was not "
+                                    + "delivered; owed until a rerun")
                     outcome.noteHeld(delivery)
                 }
                 continue
@@ -240,12 +247,6 @@ struct PartnerRun {
                 throw result.error ?? ExportError.ledger("the ledger failed while delivery \(delivery.id) was sent")
             }
             if !result.delivered { stop = result }
-        }
-        if stop == nil, let earlier = recorded.first(where: { $0.status == .failed || $0.status == .rejected || $0.status == .held }) {
-            // An earlier holder's batch did not get through: what comes after it is held, as in one run.
-            stop = Sender.Result(delivery: earlier, status: earlier.status, attempts: 0,
-                                 error: ExportError.deliveryExhausted("delivery \(earlier.id) of this shard was not delivered"),
-                                 inDoubt: false)
         }
         return (FeedPlan.resumption(of: feed, shard: work.shard, recorded: recorded, rendered: work.rendered), stop)
     }

@@ -326,7 +326,7 @@ extension PartnerReport {
         merged.status = worst.status
         merged.error = worst.error ?? shards.compactMap(\.error).first
         for shard in shards.dropFirst() {
-            merged.eligible = (merged.eligible ?? shard.eligible).map { $0 + (shard.eligible ?? 0) }
+            if let eligible = shard.eligible { merged.eligible = (merged.eligible ?? 0) + eligible }
             merged.records += shard.records
             merged.deliveries += shard.deliveries
             merged.delivered += shard.delivered
@@ -365,10 +365,10 @@ extension PartnerReport {
                 }
             }
         }
-        let sent = Set(merged.fields.filter { $0.values > 0 }.map(\.from))
-        merged.allowedNotSent = Array(Set(shards.flatMap(\.allowedNotSent).map(\.field))).sorted()
-            .filter { !sent.contains($0) }
-            .compactMap { field in shards.flatMap(\.allowedNotSent).first { $0.field == field } }
+        // What the contract allows that no shard sent.
+        let sent = Set(merged.fields.map(\.from))
+        var listed: Set<String> = []
+        merged.allowedNotSent = shards.flatMap(\.allowedNotSent).filter { !sent.contains($0.field) && listed.insert($0.field).inserted }
         merged.actions.sort { $0.batch < $1.batch }
         merged.durationSeconds = Timestamps.seconds(from: merged.startedAt, to: merged.finishedAt)
         return merged

@@ -143,6 +143,15 @@ struct WorkersTests {
         let batches = try fixture.query("SELECT batch FROM deliveries ORDER BY batch").compactMap { $0[0].flatMap { Int($0) } }
         #expect(Set(batches).count == batches.count, "no batch number taken twice: \(batches)")
         #expect(try fixture.query("SELECT count(*) FROM run_items WHERE status = 'done'").first?[0] == "4")
+        // The partner's report is the sum of its four shards'.
+        let report = try JSONSerialization.jsonObject(with: Data(first.stdout.utf8)) as? [String: Any]
+        let acme = (report?["partners"] as? [[String: Any]])?.first ?? [:]
+        #expect(acme["eligible"] as? Int == 40 && acme["records"] as? Int == 40 && acme["delivered"] as? Int == batches.count,
+                "\(acme)")
+        #expect(acme["status"] as? String == "delivered" && (acme["feed"] as? [String: Any])?["complete"] as? Bool == true, "\(acme)")
+        let fields = acme["fields"] as? [[String: Any]] ?? []
+        #expect(fields.count == 4 && fields.allSatisfy { $0["values"] as? Int == 40 }, "\(fields)")
+        #expect((report?["work"] as? [[String: Any]])?.count == 4)
 
         // Customers of the first and the last shard withdraw: both shards' workers send their notices.
         try fixture.withdraw(3)
