@@ -159,17 +159,35 @@ extension PostgresLedgerTests {
         #expect(try a.claim(run: run, worker: "host-a pid 1", leaseSeconds: 30) == nil, "a done item is never claimed again")
     }
 
-    @Test("a schedule slot becomes one run, whoever asks first; the others are told which")
+    @Test("a schedule slot becomes one run, whoever asks first; the others are told which; a partner is in one run at a time")
     func slots() throws {
         let url = try PostgresCluster.shared().createDatabase("ledger")
         let ledger = try PostgresLedger.open(url: url, access: .write(create: true))
-        try ledger.startRun(id: "run_a", trigger: .scheduled, partners: ["p"], at: "t")
-        try ledger.startRun(id: "run_b", trigger: .scheduled, partners: ["p"], at: "t")
         let items = try RunItems(ledger)
-        let first = try items.run(forSlot: "2026-12-01T02:00Z p", proposed: "run_a")
+        func item(_ run: String, _ partner: String = "p") -> [RunItem] {
+            [RunItem(runID: run, partner: partner, shard: 1, shards: 1, range: .all)]
+        }
+        let first = try items.start(run: "run_a", trigger: .scheduled, partners: ["p"], at: "t", items: item("run_a"),
+                                    slot: "due 2026-12-01T02:00:00Z", leaseSeconds: 60)
         #expect(first.run == "run_a" && first.made)
-        let second = try items.run(forSlot: "2026-12-01T02:00Z p", proposed: "run_b")
+        let second = try items.start(run: "run_b", trigger: .scheduled, partners: ["p"], at: "t", items: item("run_b"),
+                                     slot: "due 2026-12-01T02:00:00Z", leaseSeconds: 60)
         #expect(second.run == "run_a" && !second.made, "the second process joins the slot's run instead of making one")
+        #expect(try ledger.run("run_b") == nil && items.items(run: "run_b").isEmpty, "and writes nothing")
+        // Another slot while run_a's item waits to be claimed: refused (exit 75), nothing written.
+        #expect(throws: ExportError.self) {
+            _ = try items.start(run: "run_c", trigger: .scheduled, partners: ["p"], at: "t", items: item("run_c"),
+                                slot: "due 2026-12-01T03:00:00Z", leaseSeconds: 60)
+        }
+        #expect(try ledger.run("run_c") == nil)
+        // Another partner is free to run.
+        #expect(try items.start(run: "run_d", trigger: .manual, partners: ["q"], at: "t", items: item("run_d", "q"), slot: nil,
+                                leaseSeconds: 60).made)
+        // Once run_a's item has waited longer than the lease with nobody to claim it, run_a is abandoned: marked interrupted.
+        Thread.sleep(forTimeInterval: 1.2)
+        #expect(try items.start(run: "run_e", trigger: .manual, partners: ["p"], at: "t", items: item("run_e"), slot: nil,
+                                leaseSeconds: 1).made)
+        #expect(try ledger.run("run_a")?.status == .interrupted)
         #expect(throws: ExportError.self) { _ = try RunItems(try SQLiteLedger.open(at: NSTemporaryDirectory() + "/\(UUID()).sqlite",
                                                                                       access: .write(create: true))) }
     }

@@ -257,20 +257,6 @@ public final class RunItems {
         }
     }
 
-    /// The run a due schedule slot became: `proposed` if this call made the slot (the caller then
-    /// starts that run), or the run another process made for it.
-    public func run(forSlot slot: String, proposed: String) throws -> (run: String, made: Bool) {
-        try checked {
-            try database.prepare("INSERT INTO run_slots (slot, run_id) VALUES (?, ?) ON CONFLICT DO NOTHING")
-                .run([.text(slot), .text(proposed)])
-            if database.changes == 1 { return (proposed, true) }
-            let existing = try database.prepare("SELECT run_id FROM run_slots WHERE slot = ?")
-                .firstRowBound([.text(slot)]) { try $0.text("run_id") }
-            guard let existing else { throw LedgerError.damaged("the schedule slot \(slot) vanished from the ledger") }
-            return (existing, false)
-        }
-    }
-
     static let columns = ["run_id", "partner", "shard", "shards", "range_after", "range_through", "status", "holder", "takeovers",
                           "earlier_holders", "report", "rendered"]
 
