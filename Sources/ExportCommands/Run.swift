@@ -28,8 +28,8 @@ extension PartnerExportCommand {
         var join = false
 
         @Option(help: ArgumentHelp("With a PostgreSQL ledger: how long this process holds an item of a shared run without "
-                                   + "renewing it (a heartbeat renews it every third); an item whose holder died is taken over "
-                                   + "by another worker once this ran out.", valueName: "seconds"))
+                                   + "renewing it (a heartbeat renews it every third). A holder that died loses its item at once "
+                                   + "(the server closed its session); one that stalls, once this ran out.", valueName: "seconds"))
         var leaseSeconds = 60
 
         @Flag(help: "Render every batch to files under --out instead of delivering; no network, no ledger.")

@@ -10,7 +10,13 @@ enum RunReportText {
         let span = report.finishedAt.map { "\(report.startedAt) → \($0)" } ?? "\(report.startedAt), \(report.status)"
         let incomplete = report.partners.filter { !$0.succeeded }
         // The outcome first, so that a narrow terminal never cuts it off.
-        if report.succeeded {
+        if report.status == "running" {
+            lines.append("IN PROGRESS: the run has not ended" + (report.partners.isEmpty ? "" : "; partners done so far below")
+                         + (report.work == nil ? "" : " ('partner-export run --join' helps it)"))
+        } else if report.status == "interrupted" {
+            lines.append("INTERRUPTED: the run stopped before it ended; what it did not send is owed "
+                         + "('partner-export deliveries --failed'; 'partner-export rerun --failed' sends it)")
+        } else if report.succeeded {
             lines.append("OK: every partner succeeded; " + (report.incompleteElsewhere.isEmpty ? "every feed is complete"
                 : "still owed from earlier runs: " + report.incompleteElsewhere.joined(separator: ", ")))
         } else {

@@ -124,6 +124,13 @@ public final class ExportJob {
         return try tracker.finish()
     }
 
+    /// How many customers of `range` are eligible now (ids alone are read).
+    func eligibleCount(in range: IDRange) throws -> Int {
+        var count = 0
+        try source.forEachEligibleID(plan, range: range) { _ in count += 1 }
+        return count
+    }
+
     /// How many deletion notices `gone` makes, by reason (read in the current snapshot; keys are not needed).
     func noticesDue(_ gone: GoneCustomers, holdings: any HoldingsLog) throws -> [DeletionReason: Int] {
         try NoticeFinder(plan: plan, source: source, holdings: holdings).due(gone).counts

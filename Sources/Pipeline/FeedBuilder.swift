@@ -125,6 +125,7 @@ final class FeedBuilder: @unchecked Sendable {
             if let noticeLimit, plan.rendersNotices, guardCountsFirst {
                 try decide(try job.goneCustomers(holdings: ledger, range: plan.coverage), limit: noticeLimit)
             }
+            if let range = plan.countsBefore { summary.tally.eligible += try job.eligibleCount(in: range) }
             var gone: GoneCustomers?
             for segment in plan.segments {
                 summary.tally.add(try render(segment, job: job, ledger: ledger, notes: &summary.notes) { gone = $0 })

@@ -37,6 +37,9 @@ struct FeedPlan {
     var stride = 1
     /// The shard this plan renders, when the feed is split between workers.
     var shard: Shard?
+    /// Customers of the coverage an earlier worker rendered (a shard taken over): counted as eligible
+    /// in the same snapshot, so that the shard's report counts its whole range.
+    var countsBefore: IDRange?
 
     /// A new feed of every eligible customer, started by `run` (of the customers of `shard`, when the
     /// feed is split between workers: the first worker to begin records the feed).
@@ -70,6 +73,11 @@ struct FeedPlan {
         plan.coverage = shard.range
         plan.stride = shard.count
         plan.shard = shard
+        if done {
+            plan.countsBefore = shard.range
+        } else if last != shard.range.after {
+            plan.countsBefore = IDRange(after: shard.range.after, through: last)
+        }
         return plan
     }
 

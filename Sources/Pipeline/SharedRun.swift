@@ -56,11 +56,18 @@ extension Runner {
                                  policy: settings.policy, time: settings.time, random: settings.random, events: settings.events,
                                  allowDeletions: settings.allowDeletions)
         try work(on: runID, context: context, ledger: ledger, lockGuard: lockGuard, session: (lock as? PostgresRunLock)?.session)
+        let configured = Set(settings.configuration.partners.map(\.id))
+        let foreign = Set(try items.items(run: runID).filter { !configured.contains($0.partner) && ($0.status == .pending
+                                                                || $0.status == .running) }.map(\.partner)).sorted()
+        if !foreign.isEmpty {
+            warn(ExportError.configuration("run \(runID) has shards of \(foreign.joined(separator: ", ")), which worker \(workerName) is "
+                                           + "not configured for: left to the workers that are (every worker of a shared run needs "
+                                           + "the same configuration); the run ends when they are done"))
+        }
         try settleShared(runID, ledger: ledger, items: items)
 
         var report = try RunReports.load(runID, from: ledger)
         let ran = Set(report.partners.map(\.partner))
-        let configured = Set(settings.configuration.partners.map(\.id))
         report.incompleteElsewhere = try ledger.owedByPartner().keys.filter { configured.contains($0) && !ran.contains($0) }.sorted()
         signCheckpoint(ledger)
         writeMetrics(ledger)
@@ -85,9 +92,10 @@ extension Runner {
             let unique = partners.filter { seen.insert($0.id).inserted }
             guard !unique.isEmpty else { return nil }
             try SourceCheck.check(settings.sourcePath, partners: unique)
-            _ = try items.start(run: proposed, trigger: trigger, partners: unique.map(\.id), at: started,
-                                items: try workItems(unique, run: proposed), slot: nil, leaseSeconds: settings.leaseSeconds,
-                                session: session)
+            let made = try items.start(run: proposed, trigger: trigger, partners: unique.map(\.id), at: started,
+                                       items: try workItems(unique, run: proposed), slot: nil, leaseSeconds: settings.leaseSeconds,
+                                       session: session)
+            if let busy = made.busy { warn(ExportError.lockHeld(busy + "; the other partners run now")) }
             return (proposed, trigger)
         case .due:
             let due = try Self.duePartners(settings.configuration.partners, ledger: ledger, now: now)
@@ -98,10 +106,11 @@ extension Runner {
             let seconds = Int64(now.timeIntervalSince1970)
             let fired = due.compactMap { $0.contract.schedule.flatMap { try? CronSchedule(parsing: $0) }?.latestFire(atOrBefore: seconds) }
             let slot = "due " + Timestamps.rfc3339(Date(timeIntervalSince1970: TimeInterval(fired.max() ?? seconds)))
-            let (run, _) = try items.start(run: proposed, trigger: .scheduled, partners: due.map(\.id), at: started,
-                                           items: try workItems(due, run: proposed), slot: slot, leaseSeconds: settings.leaseSeconds,
-                                           session: session)
-            return (run, .scheduled)
+            let found = try items.start(run: proposed, trigger: .scheduled, partners: due.map(\.id), at: started,
+                                        items: try workItems(due, run: proposed), slot: slot, leaseSeconds: settings.leaseSeconds,
+                                        session: session)
+            if let busy = found.busy { warn(ExportError.lockHeld(busy + "; the other due partners run now")) }
+            return (found.run, .scheduled)
         case .join:
             guard let run = try items.runInProgress(), let record = try ledger.run(run) else { return nil }
             return (run, record.trigger)
@@ -157,16 +166,19 @@ extension Runner {
                            lockGuard: (@Sendable () throws -> Void)?, session: Int32?) throws {
         guard let connection = try base.connect() as? SQLLedger else { return }
         let items = try RunItems(connection)
+        // Only the partners configured here: a shard of one this worker does not know is left to those that do.
+        let known = settings.configuration.partners.map(\.id)
         // Short: a worker waiting for another process's last item ends (and reports) soon after it; one cheap query each time.
         let pause = 0.1
         while true {
             try lockGuard?()
-            if let item = try items.claim(run: run, worker: worker, leaseSeconds: settings.leaseSeconds, session: session) {
+            if let item = try items.claim(run: run, worker: worker, leaseSeconds: settings.leaseSeconds, session: session,
+                                          partners: known) {
                 try work(item, worker: worker, context: context, base: base, lockGuard: lockGuard)
                 continue
             }
             // Nothing to claim now: done, unless another process holds an item that may yet be left to us.
-            if try items.waiting(run: run, notHeldBy: process) == 0 { return }
+            if try items.waiting(run: run, notHeldBy: process, partners: known) == 0 { return }
             Thread.sleep(forTimeInterval: pause)
         }
     }
@@ -212,14 +224,23 @@ extension Runner {
             let shards = all.filter { $0.partner == partner }
             let reports = shards.compactMap { $0.report.flatMap { try? JSONCoding.decode(PartnerReport.self, from: $0) } }
             guard var report = PartnerReport.merged(reports) else { continue }
+            // What a worker that died delivered before it did: in the ledger, in no shard's report.
+            let reported = Set(reports.flatMap(\.actions).map(\.delivery))
+            let contract = settings.configuration.partner(partner)?.contract
+            for delivery in try ledger.deliveries(DeliveryQuery(partner: partner, run: run))
+                where delivery.status == .delivered && !reported.contains(delivery.id) {
+                report.add(delivered: delivery, allowedForms: { contract?.allowedForms(for: $0)?.map(\.name) })
+            }
             if let feed = report.feed?.id {
                 report.feed?.complete = try ledger.settleFeed(feed, by: run, at: now)
             }
             report.feed?.owed = try ledger.owed(partner: partner).count
             if (report.feed?.owed ?? 0) > 0 { report.feed?.complete = false }
             if shards.count > 1 || shards.contains(where: { $0.takeovers > 0 }) {
+                let earlier = Array(Set(shards.flatMap(\.earlierHolders))).sorted()
                 report.notes.append("done by " + Array(Set(shards.compactMap(\.holder))).sorted().joined(separator: ", ")
-                                    + " in \(shards.count) shard(s); 'runs show \(run)' says which did what")
+                                    + (earlier.isEmpty ? "" : " (taken over from \(earlier.joined(separator: ", ")))")
+                                    + " in \(shards.count) shard(s)")
             }
             succeeded = succeeded && report.succeeded
             try Self.record(report, run: run, ledger: ledger)
@@ -315,6 +336,28 @@ final class ItemLease: @unchecked Sendable {
 }
 
 extension PartnerReport {
+    /// Counts a delivery the partner acknowledged in this run that no shard's report holds (its
+    /// worker died after the acknowledgement, before it reported).
+    mutating func add(delivered delivery: DeliveryRecord, allowedForms: (String) -> [String]?) {
+        delivered += 1
+        deliveries += 1
+        records += delivery.recordCount
+        bytes += delivery.bytes
+        changes?.noticesSent += delivery.noticeCount
+        for (i, shape) in delivery.shape.enumerated() {
+            let values = i < delivery.fieldCounts.count ? delivery.fieldCounts[i] : 0
+            if let k = fields.firstIndex(where: { $0.name == shape.name && $0.from == shape.from && $0.form == shape.form }) {
+                fields[k].values += values
+            } else {
+                fields.append(FieldReport(name: shape.name, from: shape.from, form: shape.form, values: values,
+                                          allowedForms: allowedForms(shape.from)))
+            }
+        }
+        actions.append(DeliveryAction(delivery: delivery.id, batch: delivery.batch, action: .sent,
+                                      status: DeliveryStatus.delivered.rawValue))
+        actions.sort { $0.batch < $1.batch }
+    }
+
     /// One partner's report from its shards' (each done by one worker): counts summed, the worst
     /// status (and its error), the first start and the last end; nil for no reports.
     static func merged(_ shards: [PartnerReport]) -> PartnerReport? {

@@ -55,8 +55,8 @@ public struct RunReport: Codable, Equatable, Sendable {
         try c.encode(work, forKey: .work)
     }
 
-    /// Every partner succeeded and every feed is complete.
-    public var succeeded: Bool { partners.allSatisfy { $0.succeeded } }
+    /// The run ended, every partner succeeded and every feed is complete.
+    public var succeeded: Bool { status != "running" && status != "interrupted" && partners.allSatisfy { $0.succeeded } }
 }
 
 /// One partner's part of a run.

@@ -25,12 +25,15 @@ struct WorkersTests {
         #expect(fixture.waitUntil("SELECT count(*) FROM run_items WHERE status = 'running'"), "the first worker claimed a shard")
         let second = try fixture.start(["run", "--join", "--json"] + lease, extra: named("w2"))
         let third = try fixture.start(["run", "--join", "--json"] + lease, extra: named("w3"))
-        // w2 holds a shard and has a batch on the wire (an attempt recorded, no answer yet): killed then.
+        // w2 holds a shard, has delivered a batch of it and has the next on the wire (an attempt recorded, no
+        // answer yet): killed then.
         #expect(fixture.waitUntil("""
             SELECT count(*) FROM attempts AS a JOIN deliveries AS d ON d.seq = a.delivery
             WHERE d.batch % 3 = (SELECT shard % 3 FROM run_items WHERE holder = 'w2 #1' AND status = 'running')
               AND d.status = 'pending' AND a.outcome IS NULL
-            """, seconds: 30), "w2 sent a batch of its shard")
+              AND (SELECT count(*) FROM deliveries WHERE status = 'delivered'
+                   AND batch % 3 = (SELECT shard % 3 FROM run_items WHERE holder = 'w2 #1')) >= 1
+            """, seconds: 30), "w2 delivered a batch of its shard and sent the next")
         kill(second.process.processIdentifier, SIGKILL)
         second.process.waitUntilExit()
         // The batch it had on the wire: it may have reached the partner (in doubt).
@@ -74,6 +77,13 @@ struct WorkersTests {
         let disclosed = try fixture.query("SELECT count(DISTINCT customer_id) FROM disclosures WHERE kind = 'disclosure'").first?[0]
         #expect(disclosed == "90", "every customer's disclosure recorded")
         #expect(try fixture.query("SELECT count(*) FROM feeds WHERE completed_at IS NOT NULL AND shards = 3").first?[0] == "1")
+        // The report counts the whole run, what the killed worker delivered before it died included.
+        for report in reports {
+            let acme = (report["partners"] as? [[String: Any]])?.first ?? [:]
+            #expect(acme["eligible"] as? Int == 90 && acme["records"] as? Int == 90 && acme["delivered"] as? Int == delivered.count,
+                    "\(acme)")
+            #expect(((acme["fields"] as? [[String: Any]]) ?? []).allSatisfy { $0["values"] as? Int == 90 }, "\(acme)")
+        }
         // The batch w2 had on the wire went out again under its own id (its idempotency key): delivered once in the ledger.
         if let id = onTheWire.first {
             #expect(ledger[id] == "delivered")
@@ -178,6 +188,63 @@ struct WorkersTests {
         let view = try sandbox.view(path: "/feeds/acme", key: "ref")
         #expect(Set(view.records.keys) == Set((1...30).map { DeliveryFixture.acmeRef(Int64($0)) }))
         #expect(try fixture.query("SELECT count(*) FROM feeds WHERE completed_at IS NOT NULL").first?[0] == "1")
+    }
+
+    /// A worker configured without a partner never takes that partner's shards (it says so and leaves
+    /// them to the workers that know it); a run of every partner while one partner's run is in
+    /// progress runs the others and says which it left out.
+    @Test("a worker leaves the shards of a partner it does not know; a busy partner is left out of a new run, the others run")
+    func leftToOthers() throws {
+        let stalls: [[String: Any]] = Array(repeating: ["stall": 0.3, "status": 200], count: 12)
+        let sandbox = try Sandbox(routes: DeliveryFixture.routes(acmeFaults: stalls), environment: DeliveryFixture.secrets)
+        let fixture = try DeliveryFixture(sandbox: sandbox, customers: 40, maxRecords: 5, timeout: 10, acme: "  shards: 2",
+                                          globex: true, ledger: .postgres)
+        let first = try fixture.start(["run", "acme", "--parallel", "1"], extra: ["PARTNER_EXPORT_WORKER_NAME": "w1"])
+        #expect(fixture.waitUntil("SELECT count(*) FROM attempts"))
+        // A worker whose configuration lacks acme (only globex): it takes nothing and says why.
+        let other = TestFiles.temporaryDirectory("config-globex")
+        try FileManager.default.createDirectory(at: other.appendingPathComponent("partners"), withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(at: other.appendingPathComponent("mappings"), withIntermediateDirectories: true)
+        for file in ["partners/globex.yaml", "mappings/globex.yaml"] {
+            try FileManager.default.copyItem(at: fixture.config.appendingPathComponent(file), to: other.appendingPathComponent(file))
+        }
+        var options = fixture.options
+        options[options.firstIndex(of: "--config")! + 1] = other.path
+        let joined = try Binary.run(["run", "--join"] + options, environment: fixture.environment.merging(["PARTNER_EXPORT_WORKER_NAME": "w9"]) { $1 })
+        #expect(joined.stderr.contains("not configured for"), "\(joined.output)")
+        #expect(try fixture.query("SELECT count(*) FROM run_items WHERE holder LIKE 'w9%'").first?[0] == "0")
+        // Every partner, while acme's run is in progress: globex runs, acme is left out with a warning.
+        let all = try fixture.run(["run", "--all", "--json"])
+        #expect(all.status == 0, "\(all.output)")
+        #expect(all.stderr.contains("holds the lock of acme"), "\(all.stderr)")
+        let partners = ((try JSONSerialization.jsonObject(with: Data(all.stdout.utf8)) as? [String: Any])?["partners"] as? [[String: Any]]) ?? []
+        #expect(partners.map { $0["partner"] as? String } == ["globex"], "\(partners)")
+        let done = first.wait()
+        #expect(done.status == 0, "\(done.output)")
+        #expect(try fixture.query("SELECT count(DISTINCT holder) FROM run_items WHERE partner = 'acme'").first?[0] == "1", "w1 did both")
+        #expect(try sandbox.view(path: "/feeds/acme", key: "ref").records.count == 40)
+    }
+
+    @Test("a run whose only worker was killed: the next run starts at once, marks it interrupted, and the partner gets everything")
+    func onlyWorkerKilled() throws {
+        let stalls: [[String: Any]] = Array(repeating: ["stall": 0.3, "status": 200], count: 10)
+        let sandbox = try Sandbox(routes: DeliveryFixture.routes(acmeFaults: stalls), environment: DeliveryFixture.secrets)
+        let fixture = try DeliveryFixture(sandbox: sandbox, customers: 30, maxRecords: 5, timeout: 10, acme: "  shards: 2",
+                                          ledger: .postgres)
+        let first = try fixture.start(["run", "acme", "--parallel", "1"])
+        #expect(fixture.waitUntil("SELECT count(*) FROM attempts"))
+        let running = try fixture.query("SELECT id FROM runs").first?[0] ?? ""
+        let progress = try fixture.run(["runs", "show", running])
+        #expect(progress.stdout.hasPrefix("IN PROGRESS"), "\(progress.output)")
+        kill(first.process.processIdentifier, SIGKILL)
+        _ = first.wait()
+        let next = try fixture.run(["run", "acme"])
+        #expect(next.status == 0, "\(next.output)")
+        #expect(try fixture.query("SELECT status FROM runs WHERE id = '\(running)'").first?[0] == "interrupted")
+        let old = try fixture.run(["runs", "show", running])
+        #expect(old.stdout.hasPrefix("INTERRUPTED") && old.status == 0, "\(old.output)")
+        #expect(try sandbox.view(path: "/feeds/acme", key: "ref").records.count == 30)
+        #expect(try fixture.run(["deliveries", "--failed", "--json"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "[]")
     }
 
     @Test("run --join with nothing in progress does nothing and says so; with a SQLite ledger it is refused")

@@ -72,47 +72,57 @@ public final class RunItems {
     /// that slot is returned instead (made: false) and nothing is written: write transactions take the
     /// ledger's write lock, so two processes deciding at the same moment decide one after the other.
     ///
-    /// A partner is in one run at a time: when a run in progress has items of one of `partners` left,
-    /// this throws `lock.held` (exit 75) and writes nothing. A run is in progress while an item of it
+    /// A partner is in one run at a time: the partners a run in progress still has items of are left
+    /// out of this one (`busy` says which, and which run has them), and when that is every one of
+    /// `partners` this throws `lock.held` (exit 75) and writes nothing. A run is in progress while an item of it
     /// is held by a live worker (its lock session there, its lease not run out), or has waited less
     /// than `leaseSeconds` to be claimed; one that is not (every worker of it died, nobody joined) is
     /// marked interrupted here.
     public func start(run: String, trigger: RunTrigger, partners: [String], at time: String, items: [RunItem],
-                      slot: String?, leaseSeconds: Int, session: Int32? = nil) throws -> (run: String, made: Bool) {
-        try checked {
+                      slot: String?, leaseSeconds: Int, session: Int32? = nil) throws -> (run: String, made: Bool, busy: String?) {
+        var busyMessage: String?
+        return try checked {
             try database.transaction {
                 if let slot, let existing = try database.prepare("SELECT run_id FROM run_slots WHERE slot = ?")
                     .firstRowBound([.text(slot)], { try $0.text("run_id") }) {
-                    return (existing, false)
+                    return (existing, false, nil)
                 }
-                let overlapping = try database.prepare("""
-                    SELECT i.run_id, string_agg(DISTINCT i.partner, ', ') AS partners,
-                           CASE WHEN bool_or((i.status = 'running' AND \(Self.held))
-                                   OR (i.status = 'pending' AND i.created_at > now() - make_interval(secs => ?2)
-                                       AND (holder_session IS NULL OR holder_session IN (SELECT pid FROM pg_catalog.pg_stat_activity))))
-                             THEN 1 ELSE 0 END AS live,
-                           string_agg(DISTINCT i.holder, ', ') AS holders
+                // The unfinished items of runs in progress: a run is live while one of its items is.
+                let unfinished = try database.prepare("""
+                    SELECT i.run_id, i.partner, i.holder,
+                           CASE WHEN (i.status = 'running' AND \(Self.held))
+                                  OR (i.status = 'pending' AND i.created_at > now() - make_interval(secs => ?1)
+                                      AND (holder_session IS NULL OR holder_session IN (SELECT pid FROM pg_catalog.pg_stat_activity)))
+                             THEN 1 ELSE 0 END AS live
                     FROM run_items AS i JOIN runs AS r ON r.id = i.run_id
                     WHERE r.status = 'running' AND i.status IN ('pending', 'running')
-                      AND i.run_id IN (SELECT run_id FROM run_items WHERE partner IN (SELECT jsonb_array_elements_text(?1::jsonb)))
-                    GROUP BY i.run_id
                     """)
-                try overlapping.bind([.text(Column.encode(partners)), .integer(Int64(leaseSeconds))])
-                let found = try overlapping.rows { (try $0.text("run_id"), try $0.optionalText("partners") ?? "",
-                                                    try $0.int("live") == 1, try $0.optionalText("holders")) }
-                if let live = found.first(where: \.2) {
-                    throw ExportError.lockHeld("run \(live.0) holds the lock of \(live.1): it is in progress"
-                                               + (live.3.map { " (workers \($0))" } ?? "") + "; 'partner-export run --join' helps it "
-                                               + "finish; nothing was done")
+                try unfinished.bind([.integer(Int64(leaseSeconds))])
+                let rows = try unfinished.rows { (run: try $0.text("run_id"), partner: try $0.text("partner"),
+                                                  holder: try $0.optionalText("holder"), live: try $0.int("live") == 1) }
+                let live = Set(rows.filter(\.live).map(\.run))
+                let wanted = Set(partners)
+                let busy = rows.filter { live.contains($0.run) && wanted.contains($0.partner) }
+                let skipped = Array(Set(busy.map(\.partner))).sorted()
+                if !busy.isEmpty {
+                    let runs = Array(Set(busy.map(\.run))).sorted()
+                    let holders = Array(Set(rows.filter { runs.contains($0.run) }.compactMap(\.holder))).sorted()
+                    busyMessage = "run \(runs.joined(separator: ", ")) holds the lock of \(skipped.joined(separator: ", ")): it is in "
+                        + "progress" + (holders.isEmpty ? "" : " (workers \(holders.joined(separator: ", ")))")
+                        + "; 'partner-export run --join' helps it finish"
                 }
-                for abandoned in found {
+                if skipped.count == wanted.count { throw ExportError.lockHeld((busyMessage ?? "") + "; nothing was done") }
+                // A run none of whose items has a live holder is over: every worker of it died, nobody joined.
+                for abandoned in Set(rows.filter { !live.contains($0.run) && wanted.contains($0.partner) }.map(\.run)) {
                     try database.prepare("UPDATE runs SET status = 'interrupted', finished_at = ? WHERE id = ? AND status = 'running'")
-                        .run([.text(time), .text(abandoned.0)])
+                        .run([.text(time), .text(abandoned)])
                 }
+                let partners = partners.filter { !skipped.contains($0) }
+                let items = items.filter { !skipped.contains($0.partner) }
                 try ledger.startRun(id: run, trigger: trigger, partners: partners, at: time)
                 try insert(items, session: session)
                 if let slot { try database.prepare("INSERT INTO run_slots (slot, run_id) VALUES (?, ?)").run([.text(slot), .text(run)]) }
-                return (run, true)
+                return (run, true, busyMessage)
             }
         }
     }
@@ -136,15 +146,16 @@ public final class RunItems {
         }
     }
 
-    /// How many items of `run` wait for someone other than the workers named `prefix…` (this
-    /// process's): pending ones, and ones another process holds — whose lease may run out, and then
-    /// they are this process's to take over.
-    public func waiting(run: String, notHeldBy prefix: String) throws -> Int {
+    /// How many items of `run` (of `partners`, when given: the ones this process can do) wait for
+    /// someone other than the workers named `prefix…` (this process's): pending ones, and ones another
+    /// process holds — whose lease may run out, and then they are this process's to take over.
+    public func waiting(run: String, notHeldBy prefix: String, partners: [String]? = nil) throws -> Int {
         try checked {
             Int(try database.scalarInt("""
                 SELECT count(*) FROM run_items WHERE run_id = ?1
                   AND (status = 'pending' OR (status = 'running' AND left(holder, length(?2)) <> ?2))
-                """, [.text(run), .text(prefix)]) ?? 0)
+                  AND (?3::text IS NULL OR partner IN (SELECT jsonb_array_elements_text(?3::jsonb)))
+                """, [.text(run), .text(prefix), partners.map { .text(Column.encode($0)) } ?? .null]) ?? 0)
         }
     }
 
@@ -199,7 +210,7 @@ public final class RunItems {
     /// `session` is the backend pid of the worker's lock session: when that session is gone (the
     /// process died, and the server closed its connection), the item is taken over at once; when it
     /// is there but silent (a stalled process, a machine cut off), once the lease ran out.
-    public func claim(run: String, worker: String, leaseSeconds: Int, session: Int32? = nil) throws -> RunItem? {
+    public func claim(run: String, worker: String, leaseSeconds: Int, session: Int32? = nil, partners: [String]? = nil) throws -> RunItem? {
         try checked {
             try database.prepare("""
                 UPDATE run_items AS i SET
@@ -210,11 +221,12 @@ public final class RunItems {
                   holder_session = ?4
                 FROM (SELECT run_id, partner, shard FROM run_items
                       WHERE run_id = ?1 AND (status = 'pending' OR (status = 'running' AND NOT \(Self.held)))
+                        AND (?5::text IS NULL OR partner IN (SELECT jsonb_array_elements_text(?5::jsonb)))
                       ORDER BY partner, shard LIMIT 1 FOR UPDATE SKIP LOCKED) AS next
                 WHERE i.run_id = next.run_id AND i.partner = next.partner AND i.shard = next.shard
                 RETURNING \(Self.columns.map { "i." + $0 }.joined(separator: ", "))
-                """).firstRowBound([.text(run), .text(worker), .integer(Int64(leaseSeconds)), session.map { .integer(Int64($0)) } ?? .null],
-                                   RunItem.init(row:))
+                """).firstRowBound([.text(run), .text(worker), .integer(Int64(leaseSeconds)), session.map { .integer(Int64($0)) } ?? .null,
+                                    partners.map { .text(Column.encode($0)) } ?? .null], RunItem.init(row:))
         }
     }
 
