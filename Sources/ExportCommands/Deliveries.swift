@@ -57,8 +57,14 @@ extension PartnerExportCommand {
                 ? try ledger.deliveryCount(DeliveryQuery(statuses: [.pending], partner: partner, run: runID)) : 0
             let running = inFlight > 0 ? "; \(inFlight) pending delivery(ies) belong to the run in progress" : ""
             if records.isEmpty {
-                try StandardOutput.line(failed ? "No failed, rejected or held deliveries" + (inFlight > 0 ? running
-                    : ": every feed is complete.") : "No deliveries.")
+                // Nothing owed, yet a feed may be incomplete: its render stopped part way (said unless a run is at it now).
+                let unfinished = failed && !runAlive ? try ledger.partnersWithIncompleteFeeds().filter { partner == nil || $0 == partner }
+                    : []
+                let feeds = unfinished.isEmpty ? ": every feed is complete."
+                    : "; the feed of \(unfinished.joined(separator: ", ")) is incomplete all the same (its render stopped part way): "
+                        + "'partner-export rerun --failed' completes it."
+                try StandardOutput.line(failed ? "No failed, rejected or held deliveries" + (inFlight > 0 ? running : feeds)
+                    : "No deliveries.")
                 return
             }
             try StandardOutput.line(Terminal.table(["delivery", "partner", "batch", "status", "attempts", "records", "http", "created",

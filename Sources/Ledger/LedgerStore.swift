@@ -25,6 +25,9 @@ public protocol FeedLog: AnyObject {
     func feed(_ id: String) throws -> FeedRecord?
     /// The partner's newest feed.
     func latestFeed(partner: String) throws -> FeedRecord?
+    /// The partners whose newest feed is not complete: owed deliveries, or a render that never
+    /// reached its end (a run stopped mid-render leaves nothing owed, yet the feed is incomplete).
+    func partnersWithIncompleteFeeds() throws -> [String]
     /// Every batch of `feed` is recorded (`batches` is the highest number). In the same transaction,
     /// what the partner's older feeds still owe (and is not in doubt) is superseded by it: the new
     /// feed holds every record that is eligible now. Returns the superseded deliveries, whose

@@ -132,7 +132,8 @@ public final class Runner: @unchecked Sendable {
         let finished = Timestamps.precise(settings.time.now())
         try ledger.finishRun(id: runID, status: succeeded ? .succeeded : .failed, at: finished)
         let configured = Set(settings.configuration.partners.map(\.id))
-        let elsewhere = try ledger.owedByPartner().keys.filter { configured.contains($0) && !partners.map(\.id).contains($0) }
+        let elsewhere = Set(try ledger.owedByPartner().keys).union(try ledger.partnersWithIncompleteFeeds())
+            .filter { configured.contains($0) && !partners.map(\.id).contains($0) }
         signCheckpoint(ledger)
         writeMetrics(ledger)
         return RunReport(run: runID, trigger: trigger.rawValue, status: succeeded ? RunStatus.succeeded.rawValue : RunStatus.failed.rawValue,
@@ -182,7 +183,9 @@ public final class Runner: @unchecked Sendable {
             let due = try Self.duePartners(configuration.partners, ledger: ledger, now: now)
             return (due, .run, .scheduled, "No partner is due at \(Timestamps.rfc3339(now)).")
         case .rerunFailed(let only):
-            let owed = try ledger.owedByPartner().keys.filter { only == nil || $0 == only }.sorted()
+            // Owed deliveries, or a newest feed whose render stopped part way (nothing owed, still incomplete).
+            let incomplete = try ledger.partnersWithIncompleteFeeds().filter { configuration.partner($0) != nil }
+            let owed = Set(try ledger.owedByPartner().keys).union(incomplete).filter { only == nil || $0 == only }.sorted()
             return (try owed.map(configured), .complete, .rerun, "No failed, rejected or held deliveries to rerun"
                         + (only.map { " for \($0)" } ?? "") + ".")
         case .rerunDeliveries(let ids):

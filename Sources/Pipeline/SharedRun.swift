@@ -68,7 +68,8 @@ extension Runner {
 
         var report = try RunReports.load(runID, from: ledger)
         let ran = Set(report.partners.map(\.partner))
-        report.incompleteElsewhere = try ledger.owedByPartner().keys.filter { configured.contains($0) && !ran.contains($0) }.sorted()
+        report.incompleteElsewhere = Set(try ledger.owedByPartner().keys).union(try ledger.partnersWithIncompleteFeeds())
+            .filter { configured.contains($0) && !ran.contains($0) }.sorted()
         signCheckpoint(ledger)
         writeMetrics(ledger)
         return report

@@ -84,6 +84,32 @@ struct FeedCompletenessTests {
         #expect(actions.compactMap { $0["action"] as? String } == ["resent-same-id", "resent-same-id", "resent-same-id"])
     }
 
+    /// A render that stopped part way after its batches were all acknowledged (a shard whose source
+    /// failed, a process killed between two batches) owes no delivery, yet its feed is incomplete: the
+    /// listing says so and `rerun --failed` renders what comes after the last batch.
+    @Test("a feed whose render stopped part way with nothing owed: deliveries --failed says so, rerun --failed completes it",
+          arguments: LedgerKind.allCases)
+    func stoppedWithNothingOwed(ledger: LedgerKind) throws {
+        let sandbox = try Sandbox(routes: DeliveryFixture.routes(), environment: DeliveryFixture.secrets)
+        let fixture = try DeliveryFixture(sandbox: sandbox, customers: 30, maxRecords: 5, ledger: ledger)
+        #expect(try fixture.run(["run", "acme"]).status == 0)
+        // The ledger as such a stop leaves it: every batch recorded acknowledged, the render not at its end.
+        let stop = "UPDATE feeds SET rendered = 0, completed_at = NULL, completed_by = NULL"
+        if ledger == .postgres { _ = try fixture.query(stop) } else { try fixture.ledgerForWriting().execute(stop) }
+        // Customers after the last batch, which the stopped render never reached.
+        let db = try fixture.customers()
+        for id in 31...33 {
+            try db.execute("INSERT INTO customers SELECT \(id), first_name, last_name, 'later\(id)@example.com', phone, street, city, "
+                           + "region, postal_code, country, card_number, card_expiry, account_status, services, created_at, updated_at "
+                           + "FROM customers WHERE id = 1")
+            try db.execute("INSERT INTO consents SELECT \(id), scope, granted_at, withdrawn_at, source FROM consents WHERE customer_id = 1")
+        }
+        let listing = try fixture.run(["deliveries", "--failed"])
+        #expect(listing.stdout.contains("the feed of acme is incomplete") && listing.stdout.contains("rerun --failed"), "\(listing.stdout)")
+        let rerun = try fixture.run(["rerun", "--failed", "--json"])
+        try expectComplete(fixture, sandbox, rerun: rerun, eligible: Self.eligibleRefs(1...33))
+    }
+
     @Test("an untrusted CA on the first run, fixed before the rerun")
     func untrustedThenFixed() throws {
         let sandbox = try Sandbox(routes: DeliveryFixture.routes(), environment: DeliveryFixture.secrets)

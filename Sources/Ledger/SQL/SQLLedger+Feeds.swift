@@ -32,6 +32,18 @@ extension SQLLedger: FeedLog {
         }
     }
 
+    public func partnersWithIncompleteFeeds() throws -> [String] {
+        try checked {
+            let statement = try database.prepare("""
+                SELECT f.partner FROM feeds AS f WHERE f.completed_at IS NULL
+                  AND NOT EXISTS (SELECT 1 FROM feeds AS g WHERE g.partner = f.partner
+                                  AND (g.started_at > f.started_at OR (g.started_at = f.started_at AND g.rowid > f.rowid)))
+                ORDER BY f.partner
+                """)
+            return try statement.rows { try $0.text("partner") }
+        }
+    }
+
     public func finishRender(feed: String, batches: Int, at time: String) throws -> [DeliveryRecord] {
         try writeGuard?()
         return try checked {
