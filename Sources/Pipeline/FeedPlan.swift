@@ -58,14 +58,15 @@ struct FeedPlan {
     }
 
     /// What a worker taking over `shard` of `feed` still renders, given the shard's deliveries the
-    /// earlier holder recorded (each sent, or about to be sent, by the caller under its own id): the
-    /// customers after the last one they cover, then the shard's notices — or nothing when the earlier
-    /// holder reached the notices (they come after every record) or rendered the shard to its end.
-    static func resumption(of feed: FeedRecord, shard: Shard, recorded: [DeliveryRecord], rendered: Bool) -> FeedPlan {
+    /// earlier holder recorded that stand (each sent, or about to be sent again, by the caller under
+    /// its own id): the customers after the last one they cover, then the shard's notices — or nothing
+    /// when those reached the notices (they come after every record) or the shard was rendered to its
+    /// end. Batch numbers go on after `highest`, the highest the shard recorded.
+    static func resumption(of feed: FeedRecord, shard: Shard, recorded: [DeliveryRecord], rendered: Bool,
+                           highest: Int?) -> FeedPlan {
         let current = recorded.filter { $0.status != .superseded }
         let reachedNotices = current.contains { $0.recordCount == 0 && $0.noticeCount > 0 }
         let last = current.compactMap(\.lastCustomer).max() ?? shard.range.after
-        let highest = recorded.map(\.batch).max()
         let done = rendered || reachedNotices
         var plan = FeedPlan(feed: feed, isNew: true, reason: nil,
                             segments: done ? [] : [Segment(range: IDRange(after: last, through: shard.range.through), owed: nil, number: nil)],

@@ -54,6 +54,16 @@ struct PartnerRun {
                 }
             }
 
+            if let work {
+                if work.shard.index == 1 {
+                    // What earlier runs left is settled: the partner's other shards may start.
+                    try work.lease.markRecovered()
+                } else if try !work.lease.partnerRecovered() {
+                    throw ExportError.inDoubt("the partner's first shard could not resend what an earlier run left in doubt, so "
+                                              + "this shard sent nothing; 'partner-export rerun --failed' completes the feed")
+                }
+            }
+
             // 2. Plan (a shard: its range, or what an earlier holder of it left, sent first).
             var stop: Sender.Result?
             let planned: FeedPlan?
@@ -204,20 +214,33 @@ struct PartnerRun {
         percent == percent.rounded() ? String(Int(percent)) : String(percent)
     }
 
-    /// A shard's plan: a fresh render of its range, or — taken over from a worker whose lease ran out
-    /// — what that worker left: its recorded batches still pending go out first, in order, under their
-    /// own ids and bytes (one that may have left is in doubt, and its id makes the resend harmless),
-    /// then the shard's customers after the last batch recorded. A batch of the shard that failed
-    /// earlier stops the rest, as it would have in one run (the result that stopped them comes back).
+    /// A shard's plan: a fresh render of its range, or — taken over from a worker that died or lost
+    /// its lease — what that worker left. Its batches that may have left (an attempt recorded) go out
+    /// again first, in order, under their own ids and bytes (the partner deduplicates on the id); the
+    /// ones it rendered but never tried are superseded and rendered again with the rest (so that they
+    /// pass the deletion guard, which the earlier holder may not have counted yet); then the shard's
+    /// customers after the last batch that may have left. A batch of the shard that failed or was
+    /// held stops the rest, as it would have in one run (the result that stopped them comes back).
     private func resume(_ work: ShardWork, sender: Sender, outcome: inout PartnerOutcome) throws -> (FeedPlan?, Sender.Result?) {
         let now = Timestamps.precise(context.time.now())
         let fresh = FeedPlan.newFeed(partner: partner.id, run: context.runID, shape: partner.export.shape, at: now, shard: work.shard)
         guard let feed = try ledger.feed(fresh.feed.id) else { return (fresh, nil) }
-        let recorded = try ledger.deliveries(DeliveryQuery(partner: partner.id, feed: feed.id)).filter(work.shard.owns)
+        var recorded = try ledger.deliveries(DeliveryQuery(partner: partner.id, feed: feed.id)).filter(work.shard.owns)
             .sorted { $0.batch < $1.batch }
         guard !recorded.isEmpty || work.rendered else { return (fresh, nil) }
         outcome.notes.append("shard \(work.shard.index) of \(work.shard.count) taken over: \(recorded.count) batch(es) recorded by "
                              + "an earlier worker")
+        // Never tried: rendered again below, under today's guard.
+        let untried = recorded.filter { $0.status == .pending && $0.attempts == 0 && !$0.inDoubt }
+        for delivery in untried {
+            let reason = "rendered again by run \(context.runID) after a takeover of its shard"
+            if try ledger.supersede(delivery, by: nil, reason: reason, at: Timestamps.rfc3339(context.time.now())) {
+                context.payloads.discard(delivery)
+                outcome.noteSuperseded(delivery, by: [], action: .replaced)
+            }
+        }
+        let superseded = Set(untried.map(\.id))
+        recorded = recorded.filter { !superseded.contains($0.id) }
         var stop: Sender.Result?
         for delivery in recorded where delivery.isOwed {
             if stop == nil, delivery.status != .pending {
@@ -236,19 +259,21 @@ struct PartnerRun {
                 continue
             }
             var delivery = delivery
-            if delivery.attempts > 0 && !delivery.inDoubt {
+            if !delivery.inDoubt {
                 try ledger.markInDoubt(delivery)
                 delivery = try ledger.delivery(delivery.id) ?? delivery
             }
             let result = sender.send(delivery, feed: try context.payloads.load(delivery))
-            outcome.count(result, action: delivery.attempts > 0 ? .resentInDoubt : .sent)
-            if delivery.attempts > 0 { outcome.recovered += 1 }
+            outcome.count(result, action: .resentInDoubt)
+            outcome.recovered += 1
             if result.status == .pending {
                 throw result.error ?? ExportError.ledger("the ledger failed while delivery \(delivery.id) was sent")
             }
             if !result.delivered { stop = result }
         }
-        return (FeedPlan.resumption(of: feed, shard: work.shard, recorded: recorded, rendered: work.rendered), stop)
+        // Rendered to its end only if nothing of it had to be rendered again; numbers go on after every one recorded.
+        return (FeedPlan.resumption(of: feed, shard: work.shard, recorded: recorded, rendered: work.rendered && untried.isEmpty,
+                                    highest: (recorded + untried).map(\.batch).max()), stop)
     }
 
     /// A `run` renders a new feed; a `rerun` completes the partner's newest one (or renders a new

@@ -31,6 +31,8 @@ extension Runner {
         if let held = lock as? PostgresRunLock { lockGuard = { try held.check() } }
         ledger.writeGuard = lockGuard
         let items = try RunItems(ledger)
+        // A run whose last item's worker stopped before settling it: settled here, whoever comes next.
+        for run in try items.unsettled() { try settleShared(run, ledger: ledger, items: items) }
 
         let found: (String, RunTrigger)?
         do {
@@ -194,6 +196,8 @@ extension Runner {
             try lockGuard?()
             try lease.check()
         }
+        // And inside each write's transaction, after the writers' turn: a takeover cannot come between.
+        connection.fence = lease.fence
         let report: PartnerReport
         if let partner = settings.configuration.partner(item.partner) {
             let shard = Shard(index: item.shard, count: item.shards, range: item.range)
@@ -206,6 +210,13 @@ extension Runner {
                 "partner \(item.partner) is not configured on worker \(worker): every worker of a shared run needs the same "
                     + "configuration; nothing was sent for its shard \(item.shard) of \(item.shards)")),
                 startedAt: started, finishedAt: started)
+        }
+        // A worker that lost its lease leaves the shard to whoever takes it over (this process too): it is
+        // not failed, its rest is still to do.
+        if lease.wasLost {
+            try lease.release()
+            warn(lease.lostError())
+            return
         }
         // The shard's own outcome (the feed is complete only once every shard is).
         let succeeded = PartnerStatus(rawValue: report.status)?.succeeded ?? false
@@ -283,29 +294,62 @@ final class ItemLease: @unchecked Sendable {
             let interval = max(0.2, Double(seconds) / 3)
             while stopping.wait(timeout: .now() + interval) == .timedOut {
                 lock.lock()
-                let renewed = (try? items.renew(item, worker: worker, leaseSeconds: seconds)) ?? false
-                if !renewed { lost = true }
+                // A failed query is tried again at the next beat; only "not yours any more" ends the lease.
+                let renewed = try? items.renew(item, worker: worker, leaseSeconds: seconds)
+                if renewed == false { lost = true }
                 lock.unlock()
-                if !renewed { return }
+                if renewed == false { return }
             }
         }
         heartbeat.start()
     }
 
-    /// Throws unless this worker still holds the item under a lease that has not run out.
+    /// Throws unless this worker still holds the item under a lease that has not run out (a failed
+    /// query is the ledger's error, not a lost lease).
     func check() throws {
         lock.lock()
         defer { lock.unlock() }
-        let held = !lost && ((try? items.holds(item, worker: worker)) ?? false)
-        if !held {
-            lost = true
-            throw lostError()
-        }
+        if !lost, try items.holds(item, worker: worker) { return }
+        lost = true
+        throw lostError()
+    }
+
+    /// Whether this worker found it no longer holds the item.
+    var wasLost: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return lost
+    }
+
+    /// The fence for the item's writes (checked inside their transactions).
+    var fence: SQLLedger.Fence { RunItems.fence(item, worker: worker, error: lostError()) }
+
+    /// Gives the item up for another worker (or this one) to take over from what is recorded.
+    func release() throws {
+        stop()
+        lock.lock()
+        defer { lock.unlock() }
+        try items.release(item, worker: worker)
+    }
+
+    /// Records that the first shard resent what earlier runs left in doubt (the other shards may start).
+    func markRecovered() throws {
+        lock.lock()
+        defer { lock.unlock() }
+        try items.markRecovered(item, worker: worker)
+    }
+
+    /// Whether the partner's first shard resent what earlier runs left in doubt.
+    func partnerRecovered() throws -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return try items.recovered(run: item.runID, partner: item.partner)
     }
 
     func lostError() -> ExportError {
         ExportError.environment("worker \(worker) lost its lease on partner \(item.partner)'s shard \(item.shard) of \(item.shards) "
-                                + "(not renewed within \(seconds) s; another worker takes it over): it stopped before sending more")
+                                + "(not renewed within \(seconds) s, or the run ended): it stopped before sending more, and the "
+                                + "shard is left to whichever worker takes it over")
     }
 
     /// Records that this worker rendered the shard to its end; whether every shard of the feed is (nil: the lease is lost).

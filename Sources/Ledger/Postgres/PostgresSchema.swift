@@ -169,7 +169,7 @@ enum PostgresSchema {
           PRIMARY KEY (run_id, partner, shard)
         );
         -- Where a delivered batch's holdings are staged before one upsert (written and emptied inside
-        -- that transaction, which holds the write lock; unlogged: nothing in it outlives a transaction).
+        -- that transaction, whose rows no other transaction sees; unlogged: nothing in it outlives one).
         CREATE UNLOGGED TABLE holdings_in (n bigint, customer_id bigint, key bytea, digest bytea);
         CREATE TABLE run_slots (
           slot     text PRIMARY KEY,                -- a due schedule slot: the minute it came due, and the partners
@@ -186,6 +186,8 @@ enum PostgresSchema {
         -- The backend pid of the holder's lock session: a holder whose session is gone (its process died) is
         -- taken over at once, without waiting for its lease.
         ALTER TABLE run_items ADD COLUMN holder_session integer;
+        -- The first shard's worker resent what earlier runs left in doubt (the other shards wait for it).
+        ALTER TABLE run_items ADD COLUMN recovered integer NOT NULL DEFAULT 0;
         CREATE INDEX run_items_open ON run_items(run_id) WHERE status IN ('pending', 'running');
         """
 }

@@ -88,11 +88,16 @@ public final class RunItems {
                     return (existing, false, nil)
                 }
                 // The unfinished items of runs in progress: a run is live while one of its items is.
+                // A run is live while a process that made it or worked on it is still there (its lock session),
+                // or an item is held under a lease that has not run out; a pending item made without a session
+                // counts for `leaseSeconds`.
                 let unfinished = try database.prepare("""
                     SELECT i.run_id, i.partner, i.holder,
-                           CASE WHEN (i.status = 'running' AND \(Self.held))
-                                  OR (i.status = 'pending' AND i.created_at > now() - make_interval(secs => ?1)
-                                      AND (holder_session IS NULL OR holder_session IN (SELECT pid FROM pg_catalog.pg_stat_activity)))
+                           CASE WHEN EXISTS (SELECT 1 FROM run_items AS k WHERE k.run_id = i.run_id
+                                  AND (k.holder_session IN (SELECT pid FROM pg_catalog.pg_stat_activity)
+                                       OR (k.status = 'running' AND \(Self.held))
+                                       OR (k.status = 'pending' AND k.holder_session IS NULL
+                                           AND k.created_at > now() - make_interval(secs => ?1))))
                              THEN 1 ELSE 0 END AS live
                     FROM run_items AS i JOIN runs AS r ON r.id = i.run_id
                     WHERE r.status = 'running' AND i.status IN ('pending', 'running')
@@ -161,11 +166,60 @@ public final class RunItems {
 
     /// Whether `worker` still holds `item` under a lease that has not run out (by the server's clock).
     public func holds(_ item: RunItem, worker: String) throws -> Bool {
+        let fence = Self.fence(item, worker: worker, error: ExportError.internalFailure(""))
+        return try checked { (try database.scalarInt(fence.sql, fence.arguments) ?? 0) == 1 }
+    }
+
+    /// The condition a worker's writes are fenced with (``SQLLedger/Fence``): it holds `item` under a
+    /// lease that has not run out, in a run still running.
+    public static func fence(_ item: RunItem, worker: String, error: ExportError) -> SQLLedger.Fence {
+        SQLLedger.Fence(sql: """
+            SELECT count(*) FROM run_items WHERE run_id = ?1 AND partner = ?2 AND shard = ?3 AND holder = ?4
+              AND status = 'running' AND lease_until > now()
+              AND EXISTS (SELECT 1 FROM runs WHERE id = ?1 AND status = 'running')
+            """, arguments: [.text(item.runID), .text(item.partner), .integer(Int64(item.shard)), .text(worker)], error: error)
+    }
+
+    /// Gives `item` up at once (its lease made to have run out): the worker lost it, or failed in a way
+    /// another worker may not; whoever claims it next takes it over from what is recorded.
+    public func release(_ item: RunItem, worker: String) throws {
         try checked {
-            (try database.scalarInt("""
-                SELECT count(*) FROM run_items WHERE run_id = ?1 AND partner = ?2 AND shard = ?3 AND holder = ?4
-                  AND status = 'running' AND lease_until > now()
-                """, [.text(item.runID), .text(item.partner), .integer(Int64(item.shard)), .text(worker)]) ?? 0) == 1
+            try database.prepare("""
+                UPDATE run_items SET lease_until = now() - interval '1 second'
+                WHERE run_id = ?1 AND partner = ?2 AND shard = ?3 AND holder = ?4 AND status = 'running'
+                """).run([.text(item.runID), .text(item.partner), .integer(Int64(item.shard)), .text(worker)])
+        }
+    }
+
+    /// Records that the first shard's worker resent what earlier runs left in doubt: the partner's
+    /// other shards may be claimed now.
+    public func markRecovered(_ item: RunItem, worker: String) throws {
+        try checked {
+            try database.prepare("""
+                UPDATE run_items SET recovered = 1
+                WHERE run_id = ?1 AND partner = ?2 AND shard = 1 AND holder = ?3 AND status = 'running'
+                """).run([.text(item.runID), .text(item.partner), .text(worker)])
+        }
+    }
+
+    /// Whether the partner's first shard resent what earlier runs left in doubt.
+    public func recovered(run: String, partner: String) throws -> Bool {
+        try checked {
+            (try database.scalarInt("SELECT count(*) FROM run_items WHERE run_id = ? AND partner = ? AND shard = 1 AND recovered = 1",
+                                    [.text(run), .text(partner)]) ?? 0) == 1
+        }
+    }
+
+    /// Runs still `running` every item of which is finished: the process that finished the last one
+    /// stopped before it settled the run; whoever finds one settles it.
+    public func unsettled() throws -> [String] {
+        try checked {
+            try database.prepare("""
+                SELECT r.id FROM runs AS r WHERE r.status = 'running'
+                  AND EXISTS (SELECT 1 FROM run_items AS i WHERE i.run_id = r.id)
+                  AND NOT EXISTS (SELECT 1 FROM run_items AS i WHERE i.run_id = r.id AND i.status IN ('pending', 'running'))
+                ORDER BY r.started_at
+                """).rows { try $0.text("id") }
         }
     }
 
@@ -211,7 +265,9 @@ public final class RunItems {
     /// process died, and the server closed its connection), the item is taken over at once; when it
     /// is there but silent (a stalled process, a machine cut off), once the lease ran out.
     public func claim(run: String, worker: String, leaseSeconds: Int, session: Int32? = nil, partners: [String]? = nil) throws -> RunItem? {
-        try checked {
+        // In the writers' turn: a takeover waits for the earlier holder's write in progress to commit
+        // (that write checked the lease inside its transaction), so what it reads next includes it.
+        try checked { try database.transaction {
             try database.prepare("""
                 UPDATE run_items AS i SET
                   takeovers = i.takeovers + CASE WHEN i.status = 'running' THEN 1 ELSE 0 END,
@@ -222,12 +278,16 @@ public final class RunItems {
                 FROM (SELECT run_id, partner, shard FROM run_items
                       WHERE run_id = ?1 AND (status = 'pending' OR (status = 'running' AND NOT \(Self.held)))
                         AND (?5::text IS NULL OR partner IN (SELECT jsonb_array_elements_text(?5::jsonb)))
+                        AND EXISTS (SELECT 1 FROM runs AS r WHERE r.id = run_id AND r.status = 'running')
+                        -- The other shards of a partner wait until its first shard resent what earlier runs left.
+                        AND (shard = 1 OR EXISTS (SELECT 1 FROM run_items AS f WHERE f.run_id = run_items.run_id
+                             AND f.partner = run_items.partner AND f.shard = 1 AND (f.recovered = 1 OR f.status IN ('done', 'failed'))))
                       ORDER BY partner, shard LIMIT 1 FOR UPDATE SKIP LOCKED) AS next
                 WHERE i.run_id = next.run_id AND i.partner = next.partner AND i.shard = next.shard
                 RETURNING \(Self.columns.map { "i." + $0 }.joined(separator: ", "))
                 """).firstRowBound([.text(run), .text(worker), .integer(Int64(leaseSeconds)), session.map { .integer(Int64($0)) } ?? .null,
                                     partners.map { .text(Column.encode($0)) } ?? .null], RunItem.init(row:))
-        }
+        } }
     }
 
     /// A running item's holder is alive: its lease has not run out and its lock session is still there.
@@ -236,12 +296,13 @@ public final class RunItems {
         """
 
     /// Extends the lease of `item` by `leaseSeconds` from now; false when `worker` no longer holds it
-    /// (its lease ran out and another worker took it over): the worker must stop working on it.
+    /// under a live lease (it ran out — a lease that ran out is never renewed, another worker may be
+    /// taking it over): the worker must stop working on it.
     public func renew(_ item: RunItem, worker: String, leaseSeconds: Int) throws -> Bool {
         try checked {
             try database.prepare("""
                 UPDATE run_items SET lease_until = now() + make_interval(secs => ?5)
-                WHERE run_id = ?1 AND partner = ?2 AND shard = ?3 AND holder = ?4 AND status = 'running'
+                WHERE run_id = ?1 AND partner = ?2 AND shard = ?3 AND holder = ?4 AND status = 'running' AND lease_until > now()
                 """).run([.text(item.runID), .text(item.partner), .integer(Int64(item.shard)), .text(worker), .integer(Int64(leaseSeconds))])
             return database.changes == 1
         }
@@ -252,7 +313,7 @@ public final class RunItems {
         try checked {
             try database.prepare("""
                 UPDATE run_items SET status = ?5, report = ?6, finished_at = now(), lease_until = NULL
-                WHERE run_id = ?1 AND partner = ?2 AND shard = ?3 AND holder = ?4 AND status = 'running'
+                WHERE run_id = ?1 AND partner = ?2 AND shard = ?3 AND holder = ?4 AND status = 'running' AND lease_until > now()
                 """).run([.text(item.runID), .text(item.partner), .integer(Int64(item.shard)), .text(worker), .text(status.rawValue),
                           report.map { .text($0) } ?? .null])
             return database.changes == 1

@@ -14,6 +14,7 @@ extension SQLLedger: DeliveryLog {
         try writeGuard?()
         return try checked {
             try database.transaction {
+                try fenced()
                 try database.prepare("""
                     INSERT INTO deliveries (id, run_id, feed, partner, batch, record_count, last_customer, bytes, sha256,
                       records_offset, records_length, payload_path, content_type, gzip, created_at, fields, purpose,
@@ -44,6 +45,7 @@ extension SQLLedger: DeliveryLog {
         try writeGuard?()
         try checked {
             try database.durably { try database.transaction {
+                try fenced()
                 try database.prepare("INSERT INTO attempts (delivery, number, run_id, started_at) VALUES (?, ?, ?, ?)")
                     .run([.integer(delivery.seq), .integer(Int64(number)), .text(run), .text(time)])
                 try database.prepare("UPDATE deliveries SET attempts = ? WHERE seq = ?")
@@ -147,8 +149,11 @@ extension SQLLedger: DeliveryLog {
         try writeGuard?()
         try checked {
             try database.transaction {
-                try database.prepare("UPDATE deliveries SET status = 'failed', last_error = ?, last_error_code = ? WHERE seq = ?")
+                try fenced()
+                try database.prepare("UPDATE deliveries SET status = 'failed', last_error = ?, last_error_code = ? WHERE seq = ? "
+                                     + "AND status IN ('pending', 'failed', 'rejected', 'held')")
                     .run([.text(error.message), .text(error.code), .integer(delivery.seq)])
+                guard database.changes == 1 else { return }
                 try add(1, to: CounterName.deliveriesFailed, partner: delivery.partner)
                 try add(1, to: CounterName.errors(error.code), partner: delivery.partner)
             }

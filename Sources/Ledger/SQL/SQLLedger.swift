@@ -26,11 +26,36 @@ public final class SQLLedger: LedgerStore {
     /// outcome is recorded, which is what happened): the run's lock must still be held. Connections
     /// made by ``connect()`` inherit it.
     public var writeGuard: (@Sendable () throws -> Void)?
+    /// See ``Fence``.
+    public var fence: Fence?
 
     public func connect() throws -> any LedgerStore {
         let connection = try reconnect()
         connection.writeGuard = writeGuard
+        connection.fence = fence
         return connection
+    }
+
+    /// A condition checked inside the transaction of every write that sends or moves a delivery on
+    /// (recorded, attempted, failed), after the writers' turn is taken: a count that must not be 0,
+    /// else `error` is thrown and nothing is written. A worker of a shared run fences its writes with
+    /// its lease, so that a check and the write it allows cannot be split by a takeover.
+    public struct Fence: Sendable {
+        public let sql: String
+        public let arguments: [Value]
+        public let error: ExportError
+
+        public init(sql: String, arguments: [Value], error: ExportError) {
+            self.sql = sql
+            self.arguments = arguments
+            self.error = error
+        }
+    }
+
+    /// Inside a write transaction: throws the fence's error unless its condition holds.
+    func fenced() throws {
+        guard let fence else { return }
+        if (try database.scalarInt(fence.sql, fence.arguments) ?? 0) == 0 { throw fence.error }
     }
 
     // MARK: - Helpers for the conformance's files
