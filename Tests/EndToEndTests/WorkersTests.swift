@@ -249,6 +249,32 @@ struct WorkersTests {
         #expect(try fixture.run(["deliveries", "--failed", "--json"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "[]")
     }
 
+    /// What an earlier run left in doubt goes out again before any shard of the next run sends its
+    /// new records: a stale record must never arrive after a fresh one of the same customer.
+    @Test("the next run's first shard resends what the killed run left in doubt before any shard sends anything new")
+    func recoveryBeforeShards() throws {
+        let stalls: [[String: Any]] = [["stall": 2, "status": 200]]
+        let sandbox = try Sandbox(routes: DeliveryFixture.routes(acmeFaults: stalls), environment: DeliveryFixture.secrets)
+        let fixture = try DeliveryFixture(sandbox: sandbox, customers: 40, maxRecords: 5, timeout: 10, acme: "  shards: 2",
+                                          ledger: .postgres)
+        let first = try fixture.start(["run", "acme", "--parallel", "1"])
+        #expect(fixture.waitUntil("SELECT count(*) FROM attempts WHERE outcome IS NULL"), "a batch on the wire")
+        let inDoubt = try fixture.query("SELECT d.id FROM attempts AS a JOIN deliveries AS d ON d.seq = a.delivery "
+                                        + "WHERE a.outcome IS NULL").compactMap { $0[0] }
+        kill(first.process.processIdentifier, SIGKILL)
+        _ = first.wait()
+        let next = try fixture.run(["run", "acme", "--parallel", "2"])
+        #expect(next.status == 0, "\(next.output)")
+        let requests = sandbox.requests().sorted { $0.seq < $1.seq }
+        let newRun = Set(try fixture.query("SELECT id FROM deliveries WHERE run_id = (SELECT id FROM runs ORDER BY rowid DESC LIMIT 1)")
+            .compactMap { $0[0] })
+        let firstNew = requests.firstIndex { newRun.contains($0.idempotencyKey ?? "") }
+        let resent = requests.lastIndex { $0.idempotencyKey == inDoubt.first }
+        #expect(inDoubt.count == 1 && firstNew != nil && resent != nil && resent! < firstNew!,
+                "the resend (request \(resent.map(String.init) ?? "-")) before the new run's first (\(firstNew.map(String.init) ?? "-"))")
+        #expect(try sandbox.view(path: "/feeds/acme", key: "ref").records.count == 40)
+    }
+
     @Test("run --join with nothing in progress does nothing and says so; with a SQLite ledger it is refused")
     func joinNothing() throws {
         let sandbox = try Sandbox(routes: DeliveryFixture.routes(), environment: DeliveryFixture.secrets)
