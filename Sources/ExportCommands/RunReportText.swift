@@ -148,6 +148,7 @@ enum RunReportText {
         case .nothingLeft: "none of its customers is eligible any more: nothing sent"
         case .held: "held (not sent: an earlier batch was not delivered)"
         case .supersededByFeed: "replaced by this run's complete feed"
+        case .renderedAgainAfterTakeover: "never tried by the worker that rendered it: rendered again after its shard was taken over"
         }
     }
 }

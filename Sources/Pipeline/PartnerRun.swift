@@ -236,7 +236,7 @@ struct PartnerRun {
             let reason = "rendered again by run \(context.runID) after a takeover of its shard"
             if try ledger.supersede(delivery, by: nil, reason: reason, at: Timestamps.rfc3339(context.time.now())) {
                 context.payloads.discard(delivery)
-                outcome.noteSuperseded(delivery, by: [], action: .replaced)
+                outcome.noteSuperseded(delivery, by: [], action: .renderedAgainAfterTakeover)
             }
         }
         let superseded = Set(untried.map(\.id))

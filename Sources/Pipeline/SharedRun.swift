@@ -70,8 +70,10 @@ extension Runner {
 
         var report = try RunReports.load(runID, from: ledger)
         let ran = Set(report.partners.map(\.partner))
+        // Owed from earlier runs: not a partner another run is working on now.
+        let busy = Set(try items.partnersInProgress(notIn: runID))
         report.incompleteElsewhere = Set(try ledger.owedByPartner().keys).union(try ledger.partnersWithIncompleteFeeds())
-            .filter { configured.contains($0) && !ran.contains($0) }.sorted()
+            .filter { configured.contains($0) && !ran.contains($0) && !busy.contains($0) }.sorted()
         signCheckpoint(ledger)
         writeMetrics(ledger)
         return report
@@ -348,8 +350,8 @@ final class ItemLease: @unchecked Sendable {
 
     func lostError() -> ExportError {
         ExportError.environment("worker \(worker) lost its lease on partner \(item.partner)'s shard \(item.shard) of \(item.shards) "
-                                + "(not renewed within \(seconds) s, or the run ended): it stopped before sending more, and the "
-                                + "shard is left to whichever worker takes it over")
+                                + "(not renewed within \(seconds) s, or the run ended): it stopped before sending more; whichever "
+                                + "worker claims the shard next (this one too) carries on from what is recorded")
     }
 
     /// Records that this worker rendered the shard to its end; whether every shard of the feed is (nil: the lease is lost).

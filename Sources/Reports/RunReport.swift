@@ -355,6 +355,9 @@ public struct DeliveryAction: Codable, Equatable, Sendable {
         case held
         /// Replaced by this run's new feed (a whole feed holds every eligible record).
         case supersededByFeed = "superseded-by-feed"
+        /// Rendered but never tried by a worker that died or lost its shard: rendered again by the worker
+        /// that took the shard over.
+        case renderedAgainAfterTakeover = "rendered-again-after-takeover"
     }
 
     public var delivery: String

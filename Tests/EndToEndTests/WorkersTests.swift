@@ -79,6 +79,11 @@ struct WorkersTests {
         let disclosed = try fixture.query("SELECT count(DISTINCT customer_id) FROM disclosures WHERE kind = 'disclosure'").first?[0]
         #expect(disclosed == "90", "every customer's disclosure recorded")
         #expect(try fixture.query("SELECT count(*) FROM feeds WHERE completed_at IS NOT NULL AND shards = 3").first?[0] == "1")
+        // Each batch the killed worker rendered and never tried: said so in the report, rendered again.
+        let superseded = Set(try fixture.query("SELECT id FROM deliveries WHERE status = 'superseded'").compactMap { $0[0] })
+        let actions = ((reports.first?["partners"] as? [[String: Any]])?.first?["actions"] as? [[String: Any]]) ?? []
+        let againIDs = Set(actions.filter { $0["action"] as? String == "rendered-again-after-takeover" }.compactMap { $0["delivery"] as? String })
+        #expect(againIDs == superseded, "\(againIDs) vs \(superseded)")
         // The report counts the whole run, what the killed worker delivered before it died included.
         for report in reports {
             let acme = (report["partners"] as? [[String: Any]])?.first ?? [:]

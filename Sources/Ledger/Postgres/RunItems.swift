@@ -143,6 +143,18 @@ public final class RunItems {
         }
     }
 
+    /// The partners another run still running has items of, left to do.
+    public func partnersInProgress(notIn run: String) throws -> [String] {
+        try checked {
+            let statement = try database.prepare("""
+                SELECT DISTINCT i.partner FROM run_items AS i JOIN runs AS r ON r.id = i.run_id
+                WHERE r.status = 'running' AND r.id <> ? AND i.status IN ('pending', 'running') ORDER BY i.partner
+                """)
+            try statement.bind([.text(run)])
+            return try statement.rows { try $0.text("partner") }
+        }
+    }
+
     /// How many items of `run` are not finished (pending, or held by a worker).
     public func unfinished(run: String) throws -> Int {
         try checked {
