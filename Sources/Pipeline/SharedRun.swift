@@ -26,6 +26,9 @@ extension Runner {
         let now = settings.time.now()
         let lock = try takeLock(now: now, shared: true)
         defer { withExtendedLifetime(lock) {} }
+        // A worker that stalls inside a write transaction would hold every worker's writers' turn: the
+        // server ends such a transaction once this worker's lease would have run out.
+        PostgresLedger.idleInTransactionSeconds = settings.leaseSeconds
         let ledger = try location.open(.write(create: true))
         var lockGuard: (@Sendable () throws -> Void)?
         if let held = lock as? PostgresRunLock { lockGuard = { try held.check() } }
@@ -205,6 +208,13 @@ extension Runner {
             let shard = Shard(index: item.shard, count: item.shards, range: item.range)
             let outcome = runPartner(partner, mode: .run, context: context, ledger: connection,
                                      work: ShardWork(shard: shard, rendered: item.rendered, lease: lease))
+            // Lost on the way (stalled past the lease; its connection may have been ended too): the shard is
+            // left to whoever claims it next, nothing more is recorded from here.
+            if lease.wasLost || (try? lease.check()) == nil {
+                try? lease.release()
+                warn(lease.lostError())
+                return
+            }
             report = try count(outcome, ledger: connection)
         } else {
             let started = Timestamps.precise(settings.time.now())
@@ -212,13 +222,6 @@ extension Runner {
                 "partner \(item.partner) is not configured on worker \(worker): every worker of a shared run needs the same "
                     + "configuration; nothing was sent for its shard \(item.shard) of \(item.shards)")),
                 startedAt: started, finishedAt: started)
-        }
-        // A worker that lost its lease leaves the shard to whoever takes it over (this process too): it is
-        // not failed, its rest is still to do.
-        if lease.wasLost {
-            try lease.release()
-            warn(lease.lostError())
-            return
         }
         // The shard's own outcome (the feed is complete only once every shard is).
         let succeeded = PartnerStatus(rawValue: report.status)?.succeeded ?? false

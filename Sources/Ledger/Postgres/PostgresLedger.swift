@@ -78,11 +78,17 @@ public enum PostgresLedger {
         }
     }
 
+    /// With several workers: a write transaction left idle this long (its process stalled while it held
+    /// the writers' turn, which every worker waits for) is ended by the server — by then the stalled
+    /// worker's lease has run out too. 0 (the default: one process at a time) never ends one.
+    nonisolated(unsafe) public static var idleInTransactionSeconds = 0
+
     static func connect(_ url: String, access: LedgerAccess) throws -> PostgresSQL {
         // The database's or role's timeouts must not cut a delivered batch's transaction short after the
-        // partner said 2xx (its rows go in one transaction, behind the write lock).
+        // partner said 2xx (its rows go in one transaction, behind the write lock) — only a stalled one.
         var setup = ["SET search_path = \(PostgresSchema.name)", "SET synchronous_commit = on", "SET statement_timeout = 0",
-                     "SET lock_timeout = 0", "SET idle_in_transaction_session_timeout = 0", "SET client_min_messages = warning"]
+                     "SET lock_timeout = 0", "SET idle_in_transaction_session_timeout = \(max(0, idleInTransactionSeconds) * 1000)",
+                     "SET client_min_messages = warning"]
         if case .read = access { setup.append("SET default_transaction_read_only = on") }
         do {
             return PostgresSQL(try Connection(url: url, setup: setup))
