@@ -72,12 +72,13 @@ enum PreviewOutput {
             rows.append(["characters replaced by U+FFFD", Terminal.count(report.tally.replacedCharacters)])
         }
         lines.append(Terminal.table(nil, rows))
-        if let holds, holds > 0, changes.noticeCount > DeletionGuard.limit(holding: holds, percent: contract.maxDeletionsPercent) {
+        if let holds, holds > 0, case let limit = DeletionGuard.limit(holding: holds, percent: contract.maxDeletionsPercent),
+           changes.noticeCount > limit {
             let share = String(format: "%.1f", Double(changes.noticeCount) * 100 / Double(holds))
             lines.append("")
             lines.append("The deletion guard would hold a run: \(Terminal.count(changes.noticeCount)) notices of the "
                          + "\(Terminal.count(holds)) customers the partner holds (\(share)%) is more than max_deletions_percent "
-                         + "allows (at most \(DeletionGuard.limit(holding: holds, percent: contract.maxDeletionsPercent))); "
+                         + "allows (at most \(limit)); "
                          + "a run would send nothing for this partner without --allow-deletions.")
         }
         let rejected = sortedRejections(report)

@@ -10,7 +10,7 @@ import Reports
 /// process left `running` as interrupted, records the run, runs each partner (side by side, a small
 /// bound; batches in order within each) and records how each ended, then writes the metrics file.
 /// With a PostgreSQL ledger a run is shared by whichever processes work on it (``runShared(_:)``,
-/// SharedRun.swift): the same partner runs, one shard of a partner's feed at a time.
+/// SharedRun.swift): each of its worker threads runs one shard of a partner's feed at a time.
 ///
 /// ```swift
 /// let report = try Runner(settings).run(.partners(["acme-offers"], trigger: .manual))
@@ -92,7 +92,7 @@ public final class Runner: @unchecked Sendable {
             if location.isPostgres { return try runShared(request) }
             if case .join = request {
                 throw ExportError.usage("run --join helps with a run shared by several workers, which needs a PostgreSQL ledger "
-                                        + "(--state postgresql://…); the ledger \(settings.statePath) is a SQLite file")
+                                        + "(--state postgresql://…); --state \(settings.statePath) names a SQLite ledger")
             }
         case .rerunFailed, .rerunDeliveries: break
         }

@@ -248,6 +248,7 @@ extension Runner {
                 where delivery.status == .delivered && !reported.contains(delivery.id) {
                 report.add(delivered: delivery, allowedForms: { contract?.allowedForms(for: $0)?.map(\.name) })
             }
+            report.actions.sort { $0.batch < $1.batch }
             if let feed = report.feed?.id {
                 report.feed?.complete = try ledger.settleFeed(feed, by: run, at: now)
             }
@@ -395,17 +396,21 @@ extension PartnerReport {
         bytes += delivery.bytes
         changes?.noticesSent += delivery.noticeCount
         for (i, shape) in delivery.shape.enumerated() {
-            let values = i < delivery.fieldCounts.count ? delivery.fieldCounts[i] : 0
-            if let k = fields.firstIndex(where: { $0.name == shape.name && $0.from == shape.from && $0.form == shape.form }) {
-                fields[k].values += values
-            } else {
-                fields.append(FieldReport(name: shape.name, from: shape.from, form: shape.form, values: values,
-                                          allowedForms: allowedForms(shape.from)))
-            }
+            addValues(of: FieldReport(name: shape.name, from: shape.from, form: shape.form,
+                                      values: i < delivery.fieldCounts.count ? delivery.fieldCounts[i] : 0,
+                                      allowedForms: allowedForms(shape.from)))
         }
         actions.append(DeliveryAction(delivery: delivery.id, batch: delivery.batch, action: .sent,
                                       status: DeliveryStatus.delivered.rawValue))
-        actions.sort { $0.batch < $1.batch }
+    }
+
+    /// Adds `field`'s values to the line of the same field (name, source and form), or adds the line.
+    mutating func addValues(of field: FieldReport) {
+        if let k = fields.firstIndex(where: { $0.name == field.name && $0.from == field.from && $0.form == field.form }) {
+            fields[k].values += field.values
+        } else {
+            fields.append(field)
+        }
     }
 
     /// One partner's report from its shards' (each done by one worker): counts summed, the worst
@@ -435,13 +440,7 @@ extension PartnerReport {
             merged.bytes += shard.bytes
             merged.startedAt = min(merged.startedAt, shard.startedAt)
             if let end = shard.finishedAt { merged.finishedAt = max(merged.finishedAt ?? end, end) }
-            for field in shard.fields {
-                if let k = merged.fields.firstIndex(where: { $0.name == field.name && $0.from == field.from && $0.form == field.form }) {
-                    merged.fields[k].values += field.values
-                } else {
-                    merged.fields.append(field)
-                }
-            }
+            for field in shard.fields { merged.addValues(of: field) }
             merged.actions += shard.actions
             merged.notes += shard.notes.filter { !merged.notes.contains($0) }
             if let changes = shard.changes {

@@ -155,14 +155,6 @@ public final class RunItems {
         }
     }
 
-    /// How many items of `run` are not finished (pending, or held by a worker).
-    public func unfinished(run: String) throws -> Int {
-        try checked {
-            Int(try database.scalarInt("SELECT count(*) FROM run_items WHERE run_id = ? AND status IN ('pending', 'running')",
-                                       [.text(run)]) ?? 0)
-        }
-    }
-
     /// How many items of `run` (of `partners`, when given: the ones this process can do) wait for
     /// someone other than the workers named `prefix…` (this process's): pending ones, and ones another
     /// process holds — whose lease may run out, and then they are this process's to take over.
