@@ -43,6 +43,8 @@ public struct ExportError: Error, Sendable, Hashable, CustomStringConvertible {
         case inDoubt
         case internalFailure
         case deletionGuard
+        case auditRollback
+        case auditInconsistent
     }
 
     private let kind: Kind
@@ -79,6 +81,8 @@ public struct ExportError: Error, Sendable, Hashable, CustomStringConvertible {
         case .transportSetup: "delivery.setup"
         case .inDoubt: "delivery.in_doubt"
         case .deletionGuard: "deletions.guard"
+        case .auditRollback: "audit.rollback"
+        case .auditInconsistent: "audit.inconsistent"
         case .internalFailure: "internal"
         }
     }
@@ -86,11 +90,11 @@ public struct ExportError: Error, Sendable, Hashable, CustomStringConvertible {
     public var fate: Fate {
         switch kind {
         case .configuration, .environment, .usage, .sourceMissing, .sourceUnreadable, .sourceSchema, .credentials, .ledger,
-             .ledgerDamaged, .envelopeSchema, .transportSetup:
+             .ledgerDamaged, .envelopeSchema, .transportSetup, .auditRollback:
             .configuration
         case .lockHeld, .deliveryExhausted, .deliveryRefusedWait, .inDoubt:
             .transient
-        case .payloadMissing, .payloadMismatch, .deliveryRejected, .tlsUntrusted, .internalFailure, .deletionGuard:
+        case .payloadMissing, .payloadMismatch, .deliveryRejected, .tlsUntrusted, .internalFailure, .deletionGuard, .auditInconsistent:
             .permanent
         }
     }
@@ -148,6 +152,10 @@ public struct ExportError: Error, Sendable, Hashable, CustomStringConvertible {
     /// More deletion notices than the contract's `max_deletions_percent` allows: held for a human.
     public static func deletionGuard(_ message: String) -> ExportError { ExportError(.deletionGuard, message) }
     public static func internalFailure(_ message: String) -> ExportError { ExportError(.internalFailure, message) }
+    /// The ledger's disclosure log does not extend a checkpoint the signing key signed: nothing is signed or sent.
+    public static func auditRollback(_ message: String) -> ExportError { ExportError(.auditRollback, message) }
+    /// Two checkpoints of one log that the rows cannot join: an audit check failed (exit 1).
+    public static func auditInconsistent(_ message: String) -> ExportError { ExportError(.auditInconsistent, message) }
 }
 
 extension ExportError {

@@ -71,6 +71,70 @@ public enum Merkle {
         return sn == 0 ? r : nil
     }
 
+    /// The ranges of leaves whose subtree hashes make the consistency proof that the tree of `size`
+    /// leaves extends the tree of its first `old` leaves (RFC 9162 §2.1.4.1), in the proof's order.
+    /// Empty when `old` is 0 or `size` (nothing to prove).
+    public static func consistencyRanges(old: UInt64, size: UInt64) -> [Range<UInt64>] {
+        precondition(old <= size, "a tree extends only smaller trees")
+        guard old > 0, old < size else { return [] }
+        var ranges: [Range<UInt64>] = []
+        // SUBPROOF(m, D[low:high], complete): `complete` while the old tree is a whole left part of this one.
+        func subproof(_ m: UInt64, _ low: UInt64, _ high: UInt64, _ complete: Bool) {
+            if m == high - low {
+                if !complete { ranges.append(low..<high) }
+                return
+            }
+            let k = largestPowerOfTwo(below: high - low)
+            if m <= k {
+                subproof(m, low, low + k, complete)
+                ranges.append((low + k)..<high)
+            } else {
+                subproof(m - k, low + k, high, false)
+                ranges.append(low..<(low + k))
+            }
+        }
+        subproof(old, 0, size, true)
+        return ranges
+    }
+
+    /// Whether `proof` shows that the tree of `size` leaves with root `root` extends the tree of
+    /// `old` leaves with root `oldRoot` (RFC 9162 §2.1.4.2). Every tree extends the empty one.
+    public static func verifyConsistency(old: UInt64, oldRoot: [UInt8], size: UInt64, root: [UInt8], proof: [[UInt8]]) -> Bool {
+        guard old <= size, proof.allSatisfy({ $0.count == hashLength }) else { return false }
+        if old == size { return proof.isEmpty && oldRoot == root }
+        if old == 0 { return proof.isEmpty }
+        var path = proof
+        // The old tree is a perfect subtree of the new one: its root is the proof's first node.
+        if old.nonzeroBitCount == 1 { path.insert(oldRoot, at: 0) }
+        guard let first = path.first else { return false }
+        var fn = old - 1
+        var sn = size - 1
+        while fn & 1 == 1 {
+            fn >>= 1
+            sn >>= 1
+        }
+        var fr = first
+        var sr = first
+        for c in path.dropFirst() {
+            guard sn != 0 else { return false }
+            if fn & 1 == 1 || fn == sn {
+                fr = nodeHash(c, fr)
+                sr = nodeHash(c, sr)
+                if fn & 1 == 0 {
+                    while fn & 1 == 0 && fn != 0 {
+                        fn >>= 1
+                        sn >>= 1
+                    }
+                }
+            } else {
+                sr = nodeHash(sr, c)
+            }
+            fn >>= 1
+            sn >>= 1
+        }
+        return fr == oldRoot && sr == root && sn == 0
+    }
+
     /// The largest power of two strictly less than `n` (n ≥ 2).
     static func largestPowerOfTwo(below n: UInt64) -> UInt64 {
         UInt64(1) << (63 - (n - 1).leadingZeroBitCount)

@@ -101,6 +101,9 @@ public struct NoteVerifier: Sendable, Equatable {
 
     public var keyID: [UInt8] { Self.keyID(name: name, publicKey: publicKey) }
 
+    /// The key id in hex, as the verifier key shows it.
+    public var keyIDHex: String { Hex.string(keyID) }
+
     public var encoded: String { "\(name)+\(Hex.string(keyID))+" + Data([0x01] + publicKey).base64EncodedString() }
 
     static func keyID(name: String, publicKey: [UInt8]) -> [UInt8] {
@@ -140,22 +143,32 @@ public struct NoteVerifier: Sendable, Equatable {
 
 /// A C2SP `tlog-checkpoint`: origin, tree size, root hash (base64), each on its line; then, once
 /// `prune` has removed a prefix of the log, the extension line `pruned <n>` (how many of the first
-/// entries the ledger no longer holds), so that a prune nobody signed shows.
+/// entries the ledger no longer holds), so that a prune nobody signed shows; and any other extension
+/// lines (an accepted rollback's record, docs/audit.md), kept in order.
 public struct Checkpoint: Sendable, Equatable {
     public let origin: String
     public let size: UInt64
     public let root: [UInt8]
     public let pruned: UInt64
+    /// Extension lines other than `pruned` (each one line of printable text).
+    public let extensions: [String]
 
-    public init(origin: String, size: UInt64, root: [UInt8], pruned: UInt64 = 0) {
+    public init(origin: String, size: UInt64, root: [UInt8], pruned: UInt64 = 0, extensions: [String] = []) {
         self.origin = origin
         self.size = size
         self.root = root
         self.pruned = pruned
+        self.extensions = extensions
     }
 
     public var text: String {
         "\(origin)\n\(size)\n\(Data(root).base64EncodedString())\n" + (pruned > 0 ? "pruned \(pruned)\n" : "")
+            + extensions.map { $0 + "\n" }.joined()
+    }
+
+    /// Whether the two say the same about the log (origin, size, root, pruned), whatever else they record.
+    public func sameTree(as other: Checkpoint) -> Bool {
+        origin == other.origin && size == other.size && root == other.root && pruned == other.pruned
     }
 
     /// Reads a checkpoint from a signed note that `verifier` signed.
@@ -166,11 +179,17 @@ public struct Checkpoint: Sendable, Equatable {
             throw SignedNoteError("not a checkpoint (origin, size and root hash lines)")
         }
         var pruned: UInt64 = 0
-        for line in lines.dropFirst(3) where line.hasPrefix("pruned ") {
-            guard let n = UInt64(line.dropFirst(7)), n <= size else { throw SignedNoteError("a checkpoint's pruned line is not a count") }
-            pruned = n
+        var extensions: [String] = []
+        // The text ends with a newline: its last "line" is empty.
+        for line in lines.dropFirst(3).dropLast() {
+            if line.hasPrefix("pruned ") {
+                guard let n = UInt64(line.dropFirst(7)), n <= size else { throw SignedNoteError("a checkpoint's pruned line is not a count") }
+                pruned = n
+            } else {
+                extensions.append(String(line))
+            }
         }
-        self.init(origin: String(lines[0]), size: size, root: Array(root), pruned: pruned)
+        self.init(origin: String(lines[0]), size: size, root: Array(root), pruned: pruned, extensions: extensions)
     }
 }
 

@@ -55,32 +55,6 @@ public struct Audit {
 
     // MARK: - Checkpoints
 
-    /// Signs a checkpoint of the log as it stands and keeps it in the checkpoints folder (unless the
-    /// newest one already says the same). Nil when there is no signing key.
-    @discardableResult
-    public func checkpoint(_ ledger: any AuditLog, at time: Date) throws -> (path: String, note: String)? {
-        guard let signer = try signer() else {
-            // A log that was being signed and no longer is: say so (a moved or deleted key).
-            if let kept = try? stored(), !kept.isEmpty {
-                throw ExportError.configuration("the disclosure log's signing key \(files.keyPath) is missing, so no checkpoint was "
-                                                + "signed; restore it, or start a new key (docs/runbook.md, section 6)")
-            }
-            return nil
-        }
-        let state = try ledger.logState()
-        let checkpoint = Checkpoint(origin: Self.origin(name: signer.name), size: state.tree.size, root: state.tree.root,
-                                    pruned: state.pruned.size)
-        if let newest = try stored().last, let old = try? Checkpoint(note: newest.note, verifier: signer.verifier), old == checkpoint {
-            return newest
-        }
-        let note = try signer.sign(checkpoint.text)
-        try PrivateFile.makeFolder(files.checkpointsFolder)
-        let stamp = Timestamps.identifier("checkpoint", at: time)
-        let path = Paths.join(files.checkpointsFolder, "\(stamp)-\(checkpoint.size).txt")
-        try PrivateFile.create(path, contents: Array(note.utf8))
-        return (path, note)
-    }
-
     /// The kept checkpoints, oldest first: by the tree size each names (the log only grows), then by
     /// name (the time they were signed).
     public func stored() throws -> [(path: String, note: String)] {
@@ -93,9 +67,33 @@ public struct Audit {
         return notes.enumerated().sorted { (size($0.element.note), $0.offset) < (size($1.element.note), $1.offset) }.map(\.element)
     }
 
+    /// A checkpoint is a few hundred bytes: a file over this is not one (and is never read whole).
+    public static let checkpointLimit = 64 << 10
+
+    /// A checkpoint file's text: a regular file of at most ``checkpointLimit`` bytes of UTF-8.
     static func read(_ path: String) throws -> String {
-        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
-            throw ExportError.configuration("the checkpoint \(path) cannot be read")
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+        guard fd >= 0 else { throw ExportError.usage("the checkpoint \(path) cannot be read: \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG else {
+            throw ExportError.usage("the checkpoint \(path) is not a regular file")
+        }
+        guard info.st_size <= Self.checkpointLimit else {
+            throw ExportError.usage("\(path) holds \(info.st_size) bytes: a checkpoint is a few hundred bytes (at most \(Self.checkpointLimit / 1024) KiB "
+                                    + "are read); is it the right file?")
+        }
+        var bytes = [UInt8](repeating: 0, count: Self.checkpointLimit + 1)
+        var count = 0
+        while count < bytes.count {
+            let n = bytes.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + count, $0.count - count) }
+            if n < 0 && errno == EINTR { continue }
+            guard n >= 0 else { throw ExportError.usage("the checkpoint \(path) cannot be read: \(String(cString: strerror(errno)))") }
+            if n == 0 { break }
+            count += n
+        }
+        guard count <= Self.checkpointLimit, let text = String(validating: bytes[..<count], as: UTF8.self) else {
+            throw ExportError.usage("the checkpoint \(path) is not a checkpoint (not UTF-8 text of at most \(Self.checkpointLimit / 1024) KiB)")
         }
         return text
     }
@@ -113,6 +111,8 @@ public struct Audit {
         public var problems: [String] = []
         /// Checkpoints about entries that were pruned (not checkable from the rows).
         public var unchecked: [String] = []
+        /// Rollbacks accepted on purpose (`audit accept-rollback`), as the signed checkpoints record them.
+        public var rollbacks: [String] = []
 
         public var ok: Bool { problems.isEmpty }
     }
@@ -145,6 +145,10 @@ public struct Audit {
                     continue
                 }
                 checkpoints.append((path, checkpoint))
+                if let rollback = Self.acceptedRollback(checkpoint) {
+                    result.rollbacks.append("\(path): the log went back from \(rollback.from) entries to \(checkpoint.size), because: "
+                                            + rollback.reason)
+                }
             } catch let error as SignedNoteError {
                 result.problems.append("checkpoint \(path) is not a valid checkpoint of this log: \(error.description)")
             }
@@ -217,6 +221,14 @@ public struct Audit {
         return result
     }
 
+    /// The rollback a checkpoint records as accepted (its extension lines), if any.
+    static func acceptedRollback(_ checkpoint: Checkpoint) -> (from: UInt64, reason: String)? {
+        guard let line = checkpoint.extensions.first(where: { $0.hasPrefix("rollback-accepted from ") }),
+              let from = line.split(separator: " ").dropFirst(2).first.flatMap({ UInt64($0) }) else { return nil }
+        let reason = checkpoint.extensions.first { $0.hasPrefix("rollback-reason ") }.map { String($0.dropFirst(16)) } ?? ""
+        return (from, reason)
+    }
+
     // MARK: - Receipts
 
     /// An entry's receipt: its leaf, and its inclusion proof in the tree of the newest checkpoint.
@@ -246,7 +258,7 @@ public struct Audit {
         let state = try ledger.logState()
         let wanted = indices.filter { $0 < checkpoint.size && $0 >= state.pruned.size }
         guard !wanted.isEmpty else { return [:] }
-        var builder = try ProofBuilder(indices: wanted, size: checkpoint.size, pruned: state.pruned)
+        var builder = try ProofBuilder(inclusionOf: wanted, size: checkpoint.size, pruned: state.pruned)
         var leaves: [UInt64: [UInt8]] = [:]
         let wantedSet = Set(wanted)
         try ledger.forEachLogLeaf(from: state.pruned.size) { row in
@@ -257,8 +269,8 @@ public struct Audit {
             try builder.add(index: position, leafHash: hash)
         }
         var receipts: [UInt64: Receipt] = [:]
-        for index in wanted {
-            guard let leaf = leaves[index], let proof = builder.proof(for: index),
+        for (p, index) in wanted.enumerated() {
+            guard let leaf = leaves[index], let proof = builder.proof(p),
                   Merkle.root(fromProof: proof, leafHash: Merkle.leafHash(leaf), index: index, size: checkpoint.size) == checkpoint.root else {
                 throw ExportError.ledger("the log's rows do not match its newest checkpoint \(newest.path): run 'partner-export audit verify'")
             }
@@ -269,8 +281,9 @@ public struct Audit {
     }
 }
 
-/// Inclusion proofs for a few leaves in one pass over all of them: each proof's subtrees (RFC 9162
-/// §2.1.3.1) are built as the leaves stream by; subtrees over the pruned prefix come from its
+/// Subtree hashes over given ranges of leaves, for several proofs at once, in one pass over the
+/// leaves: inclusion proofs (RFC 9162 §2.1.3.1), consistency proofs (§2.1.4.1) and roots. Each
+/// range's hash is built as the leaves stream by; subtrees over the pruned prefix come from its
 /// stored state.
 struct ProofBuilder {
     private struct Item {
@@ -284,13 +297,13 @@ struct ProofBuilder {
     private var order: [Int] = []
     private var next = 0
     private var active: [Int] = []
-    private var indexOfProof: [UInt64: Int] = [:]
-    private let size: UInt64
     private var expected: UInt64
+    private let proofCount: Int
 
-    init(indices: [UInt64], size: UInt64, pruned: MerkleFrontier) throws {
-        self.size = size
+    /// `proofs[p]` lists the ranges whose hashes make proof `p`, in order.
+    init(proofs: [[Range<UInt64>]], pruned: MerkleFrontier) throws {
         expected = pruned.size
+        proofCount = proofs.count
         // Where each stored subtree of the pruned prefix sits.
         var prunedNodes: [(start: UInt64, leaves: UInt64, hash: [UInt8])] = []
         var start: UInt64 = 0
@@ -298,9 +311,8 @@ struct ProofBuilder {
             prunedNodes.append((start, leaves, hash))
             start += leaves
         }
-        for (p, index) in indices.enumerated() {
-            indexOfProof[index] = p
-            for (slot, range) in Merkle.inclusionRanges(index: index, size: size).enumerated() {
+        for (p, ranges) in proofs.enumerated() {
+            for (slot, range) in ranges.enumerated() {
                 var item = Item(range: range, proof: p, slot: slot)
                 for node in prunedNodes where node.start < range.upperBound && node.start + node.leaves > range.lowerBound {
                     guard node.start >= range.lowerBound, node.start + node.leaves <= range.upperBound else {
@@ -312,6 +324,11 @@ struct ProofBuilder {
             }
         }
         order = items.indices.sorted { items[$0].range.lowerBound < items[$1].range.lowerBound }
+    }
+
+    /// Inclusion proofs for the leaves at `indices` in the tree of `size` leaves.
+    init(inclusionOf indices: [UInt64], size: UInt64, pruned: MerkleFrontier) throws {
+        try self.init(proofs: indices.map { Merkle.inclusionRanges(index: $0, size: size) }, pruned: pruned)
     }
 
     /// The leaves must come in index order, each once.
@@ -326,8 +343,9 @@ struct ProofBuilder {
         for i in active where items[i].range.contains(index) { items[i].tree.append(leafHash: leafHash) }
     }
 
-    func proof(for index: UInt64) -> [[UInt8]]? {
-        guard let p = indexOfProof[index] else { return nil }
+    /// Proof `p`'s hashes, once every leaf of its ranges came.
+    func proof(_ p: Int) -> [[UInt8]]? {
+        guard p < proofCount else { return nil }
         let mine = items.filter { $0.proof == p }.sorted { $0.slot < $1.slot }
         guard mine.allSatisfy({ $0.tree.size == UInt64($0.range.count) }) else { return nil }
         return mine.map(\.tree.root)

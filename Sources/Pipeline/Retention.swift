@@ -54,6 +54,9 @@ public struct Retention {
         defer { withExtendedLifetime(lock) {} }
         // A dry run, without the lock, only reads (it migrates nothing under a run of an older version).
         let ledger = try location.open(settings.dryRun ? .read : .write(create: false))
+        // Nothing is deleted from a ledger whose log no longer extends what the signing key signed.
+        let audit = Audit(files: Audit.Files(stateFolder: folder))
+        if !settings.dryRun { try audit.checkHistory(ledger) }
         let payloads = location.payloads
         // The ledger's times are the run clock's; files are dated by the real clock, whatever the run clock says.
         let now = settings.time.now()
@@ -124,7 +127,9 @@ public struct Retention {
             report.ledger = try ledger.pruneLedger(createdBefore: ledgerCutoff)
             // After every prune, the log's checkpoint (its size is unchanged: pruned entries stay in the tree).
             do {
-                report.checkpoint = try Audit(files: Audit.Files(stateFolder: folder)).checkpoint(ledger, at: Date())?.path
+                report.checkpoint = try audit.checkpoint(ledger, at: Date())?.path
+            } catch let error as ExportError where error.code == "audit.rollback" {
+                throw error
             } catch {
                 report.warnings.append(ExportError.wrapping(error).located("signing the disclosure log's checkpoint"))
             }

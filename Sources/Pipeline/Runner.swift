@@ -107,6 +107,8 @@ public final class Runner: @unchecked Sendable {
         let ledger = try location.open(.write(create: true))
         // A PostgreSQL lock lives in a session the server can end: checked before every attempt.
         if let held = lock as? PostgresRunLock { ledger.writeGuard = { try held.check() } }
+        // Nothing goes out over a ledger whose log no longer extends what the signing key signed.
+        try Audit(files: auditFiles).checkHistory(ledger)
         _ = try ledger.markInterruptedRuns(at: Timestamps.precise(now))
 
         let (partners, mode, trigger, empty) = try select(request, ledger: ledger, now: now)
@@ -134,7 +136,7 @@ public final class Runner: @unchecked Sendable {
         let configured = Set(settings.configuration.partners.map(\.id))
         let elsewhere = Set(try ledger.owedByPartner().keys).union(try ledger.partnersWithIncompleteFeeds())
             .filter { configured.contains($0) && !partners.map(\.id).contains($0) }
-        signCheckpoint(ledger)
+        try signCheckpoint(ledger)
         writeMetrics(ledger)
         return RunReport(run: runID, trigger: trigger.rawValue, status: succeeded ? RunStatus.succeeded.rawValue : RunStatus.failed.rawValue,
                          startedAt: started, finishedAt: finished, durationSeconds: Timestamps.seconds(from: started, to: finished),
@@ -302,12 +304,16 @@ public final class Runner: @unchecked Sendable {
         return results.all
     }
 
-    /// After every run, the log's checkpoint (docs/audit.md); a failure to sign is a warning, the run stands.
-    func signCheckpoint(_ ledger: any LedgerStore) {
+    var auditFiles: Audit.Files { Audit.Files(stateFolder: stateFolder, environment: settings.environment) }
+
+    /// After every run, the log's checkpoint (docs/audit.md); a failure to sign is a warning, the run
+    /// stands — but a log that no longer extends what the key signed stops the command (exit 2).
+    func signCheckpoint(_ ledger: any LedgerStore) throws {
         do {
-            let files = Audit.Files(stateFolder: stateFolder, environment: settings.environment)
-            checkpoint = try Audit(files: files).checkpoint(ledger, at: Date())?.path
-            if checkpoint == nil { missingSigningKey = files.keyPath }
+            checkpoint = try Audit(files: auditFiles).checkpoint(ledger, at: Date())?.path
+            if checkpoint == nil { missingSigningKey = auditFiles.keyPath }
+        } catch let error as ExportError where error.code == "audit.rollback" {
+            throw error
         } catch {
             warnings.append(ExportError.wrapping(error).located("signing the disclosure log's checkpoint"))
         }

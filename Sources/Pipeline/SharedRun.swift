@@ -33,6 +33,8 @@ extension Runner {
         var lockGuard: (@Sendable () throws -> Void)?
         if let held = lock as? PostgresRunLock { lockGuard = { try held.check() } }
         ledger.writeGuard = lockGuard
+        // Nothing goes out over a ledger whose log no longer extends what the signing key signed.
+        try Audit(files: auditFiles).checkHistory(ledger)
         let items = try RunItems(ledger)
         // A run whose last item's worker stopped before settling it: settled here, whoever comes next.
         for run in try items.unsettled() { try settleShared(run, ledger: ledger, items: items) }
@@ -77,7 +79,7 @@ extension Runner {
         let busy = Set(try items.partnersInProgress(notIn: runID))
         report.incompleteElsewhere = Set(try ledger.owedByPartner().keys).union(try ledger.partnersWithIncompleteFeeds())
             .filter { configured.contains($0) && !ran.contains($0) && !busy.contains($0) }.sorted()
-        signCheckpoint(ledger)
+        try signCheckpoint(ledger)
         writeMetrics(ledger)
         return report
     }

@@ -67,6 +67,55 @@ struct MerkleTests {
         }
     }
 
+    @Test("consistency proofs: the RFC 6962 reference vectors, every pair of sizes up to 40 verifies, and a fork or a wrong size does not")
+    func consistencyProofs() {
+        let hashes = Self.leaves.map(Merkle.leafHash)
+        func proof(_ old: UInt64, _ size: UInt64, _ leaves: [[UInt8]]) -> [[UInt8]] {
+            Merkle.consistencyRanges(old: old, size: size).map { Self.mth(leaves[Int($0.lowerBound)..<Int($0.upperBound)]) }
+        }
+        // The certificate-transparency reference implementation's vectors (sizes as leaf counts).
+        #expect(proof(1, 1, hashes).isEmpty)
+        #expect(proof(1, 8, hashes).map(Self.hex) == ["96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
+                                                      "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+                                                      "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4"])
+        #expect(proof(6, 8, hashes).map(Self.hex) == ["0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a",
+                                                      "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
+                                                      "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7"])
+        #expect(proof(2, 5, hashes).map(Self.hex) == ["5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+                                                      "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b"])
+        // Every pair of sizes of a 40-leaf log: the proof verifies against the recomputed roots; a
+        // root of another history (one leaf changed before the old size) or another size does not.
+        let many = (0..<40).map { Merkle.leafHash([UInt8($0), UInt8(truncatingIfNeeded: $0 &* 7)]) }
+        var forked = many
+        for size in UInt64(0)...40 {
+            for old in UInt64(0)...size {
+                let p = proof(old, size, many)
+                let oldRoot = Self.mth(many.prefix(Int(old)))
+                let root = Self.mth(many.prefix(Int(size)))
+                #expect(Merkle.verifyConsistency(old: old, oldRoot: oldRoot, size: size, root: root, proof: p), "\(old) → \(size)")
+                guard old > 0 else { continue }
+                forked[Int(old) - 1] = Merkle.leafHash([0xff])
+                let forkedRoot = Self.mth(forked.prefix(Int(size)))
+                forked[Int(old) - 1] = many[Int(old) - 1]
+                #expect(!Merkle.verifyConsistency(old: old, oldRoot: oldRoot, size: size, root: forkedRoot, proof: p), "fork \(old) → \(size)")
+                if old < size {
+                    #expect(!Merkle.verifyConsistency(old: old, oldRoot: oldRoot, size: size - 1,
+                                                      root: Self.mth(many.prefix(Int(size) - 1)), proof: p) || p.isEmpty,
+                            "wrong size \(old) → \(size)")
+                    var bad = p
+                    if !bad.isEmpty {
+                        bad[bad.count - 1][0] ^= 1
+                        #expect(!Merkle.verifyConsistency(old: old, oldRoot: oldRoot, size: size, root: root, proof: bad))
+                    }
+                }
+            }
+        }
+        // A smaller tree never extends a larger one; a proof of equal sizes is empty.
+        #expect(!Merkle.verifyConsistency(old: 5, oldRoot: Self.mth(many.prefix(5)), size: 4, root: Self.mth(many.prefix(4)), proof: []))
+        #expect(!Merkle.verifyConsistency(old: 4, oldRoot: Self.mth(many.prefix(4)), size: 4, root: Self.mth(many.prefix(4)),
+                                          proof: [Self.mth(many.prefix(4))]))
+    }
+
     @Test("the incremental tree equals a from-scratch recomputation after appends in batches of any size; its state round-trips")
     func incremental() throws {
         var state: UInt64 = 99
