@@ -198,6 +198,27 @@ struct AuditTests {
         #expect(try logged.verify(state: logged.stateFolder, ["--checkpoint", saved]).status == 0)
     }
 
+    @Test("audit verify --checkpoint takes several files after one option (the runbook's weekly check), and refuses a file over 64 KiB or not a file")
+    func verifySeveralCheckpoints() throws {
+        let logged = try Logged()
+        let kept = try FileManager.default.contentsOfDirectory(atPath: logged.stateFolder + "/checkpoints").sorted()
+            .map { logged.stateFolder + "/checkpoints/" + $0 }
+        let elsewhere = TestFiles.temporaryDirectory("worm")
+        for path in kept { try FileManager.default.copyItem(atPath: path, toPath: elsewhere.appendingPathComponent(URL(fileURLWithPath: path).lastPathComponent).path) }
+        let copies = try FileManager.default.contentsOfDirectory(atPath: elsewhere.path).map { elsewhere.appendingPathComponent($0).path }
+        #expect(copies.count == 2)
+        let several = try logged.fixture.run(["audit", "verify", "--checkpoint"] + copies)
+        #expect(several.status == 0 && several.stdout.components(separatedBy: "root matches").count - 1 == 4, "\(several.output)")
+        let repeated = try logged.fixture.run(["audit", "verify"] + copies.flatMap { ["--checkpoint", $0] })
+        #expect(repeated.status == 0 && repeated.stdout.components(separatedBy: "root matches").count - 1 == 4, "\(repeated.output)")
+        let big = elsewhere.appendingPathComponent("big.txt")
+        try Data(repeating: 0x41, count: 65 << 10).write(to: big)
+        let refused = try logged.fixture.run(["audit", "verify", "--checkpoint", big.path])
+        #expect(refused.status == 2 && refused.stderr.contains("a checkpoint is a few hundred bytes"), "\(refused.output)")
+        let device = try logged.fixture.run(["audit", "verify", "--checkpoint", "/dev/zero"])
+        #expect(device.status == 2 && device.stderr.contains("is not a regular file"), "\(device.output)")
+    }
+
     @Test("prune removes a prefix of the log and keeps its tree: audit verify still holds, and a later entry's receipt verifies in Python")
     func pruneKeepsTheTree() throws {
         let logged = try Logged()
