@@ -6,10 +6,14 @@
 
 For each entry: the checkpoint's Ed25519 signature (C2SP signed note), the leaf hash, and the
 RFC 9162 inclusion proof up to the checkpoint's root. Independent of partner-export's code: hashlib
-and the `cryptography` package only. Exit 0 when every entry with a receipt verifies, 1 otherwise.
+and the `cryptography` package only. Every field a receipt shows that its leaf holds must be the
+leaf's; `purpose` and `confirmed`, which the log does not hold, are named as not covered. Exit 0
+when every entry has a receipt that verifies, 1 otherwise (an empty list included), 2 on input that
+is not a list of receipts.
 """
 import argparse
 import base64
+import binascii
 import hashlib
 import json
 import sys
@@ -78,22 +82,64 @@ def root_from_inclusion_proof(index, size, leaf_hash, proof):
     return r
 
 
+# Each field a receipt shows that its leaf also holds: (receipt key, leaf key). The receipt must say
+# exactly what the leaf says (a deletion's consent scope and time are null in the receipt, "" in the
+# leaf; a disclosed_at the ledger does not know is "" in the receipt, null in the leaf).
+COVERED = (("leaf_index", "index"), ("log_index", "index"), ("kind", "kind"), ("partner", "partner"),
+           ("delivery", "delivery"), ("customer_id", "customer_id"), ("fields", "fields"), ("reason", "reason"),
+           ("consent_scope", "consent_scope"), ("consent_granted_at", "consent_granted_at"),
+           ("disclosed_at", "disclosed_at"))
+# What a receipt shows that the log does not hold: printed, never vouched for.
+NOT_COVERED = ("purpose", "confirmed")
+
+
+class Malformed(Exception):
+    """The input is not a list of receipts as 'disclosures ID --proof --json' writes them."""
+
+
+def same(receipt_key, claimed, logged):
+    if claimed == logged and type(claimed) is type(logged):
+        return True
+    if receipt_key in ("consent_scope", "consent_granted_at", "disclosed_at"):
+        return {claimed, logged} == {None, ""}
+    return False
+
+
+def check_shape(entry):
+    if not isinstance(entry, dict):
+        raise Malformed("an entry is not an object")
+    if "leaf" not in entry:
+        return
+    for key, kind in (("leaf", str), ("checkpoint", str), ("root_hash", str), ("inclusion_proof", list)):
+        if not isinstance(entry.get(key), kind):
+            raise Malformed(f"{key} is not a {kind.__name__}")
+    for key in ("leaf_index", "tree_size"):
+        if not isinstance(entry.get(key), int) or isinstance(entry.get(key), bool) or entry[key] < 0:
+            raise Malformed(f"{key} is not a whole number")
+    if not all(isinstance(p, str) for p in entry["inclusion_proof"]):
+        raise Malformed("inclusion_proof is not a list of base64 hashes")
+
+
 def verify_entry(entry, verifier, customer=None):
     origin, size, root = verify_checkpoint(entry["checkpoint"], verifier)
     if origin != "partner-export/" + verifier[0]:
         raise ValueError(f"the checkpoint is of another log ({origin})")
     if size != entry["tree_size"] or base64.b64encode(root).decode() != entry["root_hash"]:
         raise ValueError("the receipt's tree is not the checkpoint's")
-    leaf = base64.b64decode(entry["leaf"])
-    claims = json.loads(leaf)
-    for key, claim in (("leaf_index", claims["index"]), ("kind", claims["kind"]), ("partner", claims["partner"]),
-                       ("delivery", claims["delivery"]), ("fields", claims["fields"])):
-        if entry.get(key) != claim:
-            raise ValueError(f"the entry's {key} is not what its leaf says")
-    if customer is not None and claims["customer_id"] != customer:
-        raise ValueError(f"the leaf is about customer {claims['customer_id']}, not {customer}")
+    leaf = base64.b64decode(entry["leaf"], validate=True)
+    try:
+        claims = json.loads(leaf.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ValueError("the leaf is not UTF-8 text")
+    if not isinstance(claims, dict):
+        raise ValueError("the leaf is not a log entry")
+    for receipt_key, leaf_key in COVERED:
+        if receipt_key in entry and not same(receipt_key, entry[receipt_key], claims.get(leaf_key)):
+            raise ValueError(f"the receipt's {receipt_key} is not what its leaf says")
+    if customer is not None and claims.get("customer_id") != customer:
+        raise ValueError(f"the leaf is about customer {claims.get('customer_id')}, not {customer}")
     leaf_hash = hashlib.sha256(b"\x00" + leaf).digest()
-    proof = [base64.b64decode(p) for p in entry["inclusion_proof"]]
+    proof = [base64.b64decode(p, validate=True) for p in entry["inclusion_proof"]]
     if root_from_inclusion_proof(entry["leaf_index"], size, leaf_hash, proof) != root:
         raise ValueError("the inclusion proof does not lead to the checkpoint's root")
     return origin, claims
@@ -105,8 +151,24 @@ def main():
     parser.add_argument("--customer", type=int, help="the customer the receipts must be about")
     parser.add_argument("receipts", help="the output of 'disclosures ID --proof --json' (- for stdin)")
     args = parser.parse_args()
-    verifier = parse_verifier(args.key)
-    entries = json.load(sys.stdin if args.receipts == "-" else open(args.receipts))
+    try:
+        verifier = parse_verifier(args.key)
+    except (ValueError, binascii.Error) as error:
+        print(f"--key: {error}")
+        sys.exit(2)
+    try:
+        with (sys.stdin if args.receipts == "-" else open(args.receipts, encoding="utf-8")) as source:
+            entries = json.load(source)
+        if not isinstance(entries, list):
+            raise Malformed("not a list of receipts")
+        for entry in entries:
+            check_shape(entry)
+    except (OSError, ValueError, Malformed) as error:
+        print(f"{args.receipts}: MALFORMED: {error}")
+        sys.exit(2)
+    if not entries:
+        print("nothing to verify: the file holds no receipt")
+        sys.exit(1)
     failed = 0
     for entry in entries:
         if "leaf" not in entry:
@@ -115,9 +177,11 @@ def main():
             continue
         try:
             origin, claims = verify_entry(entry, verifier, args.customer)
+            shown = [key for key in NOT_COVERED if key in entry]
             print(f"entry {claims['index']}: verified in {origin} ({claims['kind']} of customer {claims['customer_id']} "
-                  f"to {claims['partner']}, {claims['disclosed_at']})")
-        except (ValueError, KeyError) as error:
+                  f"to {claims['partner']}, {claims['disclosed_at']})"
+                  + (f"; not covered by the log: {', '.join(shown)}" if shown else ""))
+        except (ValueError, KeyError, TypeError, binascii.Error) as error:
             failed += 1
             print(f"entry {entry.get('log_index')}: NOT VERIFIED: {error}")
     sys.exit(1 if failed else 0)

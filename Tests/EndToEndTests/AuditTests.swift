@@ -124,6 +124,60 @@ struct AuditTests {
         #expect(withNew.status == 1, "the old checkpoints are not the new key's: \(withNew.output)")
     }
 
+    @Test("a receipt is checked field by field: a forged consent scope, consent time, disclosure time or reason is refused; purpose and confirmed are named as not covered; [] and malformed input are not 'verified'")
+    func receiptsFieldByField() throws {
+        let logged = try Logged()
+        let receipts = try logged.fixture.run(["disclosures", "3", "--proof", "--json"])
+        let entries = try JSONSerialization.jsonObject(with: Data(receipts.stdout.utf8)) as? [[String: Any]] ?? []
+        #expect(entries.map { $0["kind"] as? String } == ["disclosure", "deletion"], "\(entries)")
+        func check(_ value: Any) throws -> (status: Int32, output: String) {
+            try Self.python([Self.verifierScript, "--key", logged.verifier, "-"],
+                            input: String(decoding: try JSONSerialization.data(withJSONObject: value), as: UTF8.self))
+        }
+        let genuine = try check(entries)
+        #expect(genuine.status == 0 && genuine.output.contains("not covered by the log: purpose, confirmed"), "\(genuine.output)")
+        for (index, key, forged) in [(0, "consent_scope", "partner-programs" as Any), (0, "consent_granted_at", "2019-01-01T00:00:00Z"),
+                                     (0, "disclosed_at", "2020-02-02T00:00:00Z"), (1, "reason", "erased"),
+                                     (1, "consent_scope", "partner-offers"), (0, "fields", ["ref"]), (0, "log_index", 99)] {
+            var altered = entries
+            altered[index][key] = forged
+            let refused = try check(altered)
+            #expect(refused.status == 1 && refused.output.contains("NOT VERIFIED: the receipt's \(key) is not what its leaf says"),
+                    "\(key): \(refused.output)")
+        }
+        let empty = try check([Any]())
+        #expect(empty.status == 1 && empty.output.contains("nothing to verify"), "\(empty.output)")
+        var floatIndex = entries
+        floatIndex[0]["leaf_index"] = 1.5
+        for malformed in [floatIndex as Any, ["not": "a list"], [1, 2]] {
+            let refused = try check(malformed)
+            #expect(refused.status == 2 && refused.output.contains("MALFORMED") && !refused.output.contains("Traceback"), "\(refused.output)")
+        }
+    }
+
+    @Test("a consent time that is invalid UTF-8 or holds NUL in the source: recorded as U+FFFD, its receipt's leaf is UTF-8 JSON and verifies in Python", arguments: LedgerKind.allCases)
+    func unreadableConsentTime(_ kind: LedgerKind) throws {
+        let sandbox = try Sandbox(routes: DeliveryFixture.routes(), environment: DeliveryFixture.secrets)
+        let fixture = try DeliveryFixture(sandbox: sandbox, customers: 6, ledger: kind)
+        try fixture.customers().execute("""
+            UPDATE consents SET granted_at = CAST(X'323032342D30312D30325AFF' AS TEXT) WHERE customer_id = 5;
+            UPDATE consents SET granted_at = CAST(X'323032340032' AS TEXT) WHERE customer_id = 6;
+            """)
+        let initialised = try fixture.run(["audit", "init", "--name", "test.example"])
+        let verifier = initialised.stdout.split(separator: "\n").map(String.init).first { $0.hasPrefix("test.example+") } ?? ""
+        let run = try fixture.run(["run", "acme"])
+        #expect(run.status == 0, "\(run.output)")
+        for (customer, shown) in [("5", "2024-01-02Z\u{FFFD}"), ("6", "2024\u{FFFD}2")] {
+            let receipts = try fixture.run(["disclosures", customer, "--proof", "--json"])
+            let entries = try JSONSerialization.jsonObject(with: Data(receipts.stdout.utf8)) as? [[String: Any]] ?? []
+            #expect(entries.first?["consent_granted_at"] as? String == shown, "\(receipts.output)")
+            let leaf = Data(base64Encoded: entries.first?["leaf"] as? String ?? "") ?? Data()
+            #expect(String(data: leaf, encoding: .utf8) != nil, "the leaf is UTF-8")
+            let checked = try Self.python([Self.verifierScript, "--key", verifier, "--customer", customer, "-"], input: receipts.stdout)
+            #expect(checked.status == 0, "\(checked.output)")
+        }
+    }
+
     /// Each tampering, applied to a copy of a real ledger, is reported with exit 1.
     @Test("an edited field, a deleted row, two rows swapped, an inserted row, a cut tail and a forged checkpoint are each caught")
     func tampering() throws {

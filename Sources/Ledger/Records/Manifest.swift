@@ -1,3 +1,4 @@
+import ExportCore
 /// Which customers a delivery holds and under which consents, in feed order; stored compactly with
 /// the delivery and turned into disclosure rows when the partner acknowledges it.
 public struct Manifest: Sendable, Equatable {
@@ -72,9 +73,47 @@ public struct Manifest: Sendable, Equatable {
 
     /// Appends one record's consent grants (one per scope) in the manifest's wire form, so that a
     /// batch's grants live in one byte buffer instead of a string per record.
+    ///
+    /// A grant is kept as the text a UTF-8 reader sees: invalid sequences and NUL become U+FFFD
+    /// (docs/decisions.md), so that the disclosure row, its log leaf (valid UTF-8 JSON, which any
+    /// verifier parses) and a PostgreSQL ledger (whose text cannot hold either) all say the same.
     public static func appendGrant(_ grant: UnsafeRawBufferPointer, to stream: inout [UInt8]) {
-        Varint.put(UInt64(grant.count), &stream)
-        stream.append(contentsOf: grant)
+        guard !isReadable(grant) else {
+            Varint.put(UInt64(grant.count), &stream)
+            stream.append(contentsOf: grant)
+            return
+        }
+        var clean: [UInt8] = []
+        clean.reserveCapacity(grant.count + 6)
+        var i = 0
+        while i < grant.count {
+            let n = UTF8Scan.sequenceLength(grant, at: i)
+            if n < 0 || grant[i] == 0 {
+                clean.append(contentsOf: UTF8Scan.replacement)
+                i += max(1, -n)
+            } else {
+                clean.append(contentsOf: UnsafeRawBufferPointer(rebasing: grant[i..<(i + n)]))
+                i += n
+            }
+        }
+        Varint.put(UInt64(clean.count), &stream)
+        stream.append(contentsOf: clean)
+    }
+
+    /// Valid UTF-8 without NUL (almost always: ASCII timestamps).
+    static func isReadable(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        var i = 0
+        while i < bytes.count {
+            if bytes[i] == 0 { return false }
+            if bytes[i] < 0x80 {
+                i += 1
+                continue
+            }
+            let n = UTF8Scan.sequenceLength(bytes, at: i)
+            if n < 0 { return false }
+            i += n
+        }
+        return true
     }
 
     /// Encodes a manifest from customer ids and the grants of each record, as ``appendGrant(_:to:)``
