@@ -18,6 +18,9 @@ public final class CustomerDatabase {
     let backend: Backend
     /// The file's path, or the server's URL without its password: what messages name.
     public let path: String
+    /// Whether a primary key or unique index makes `consents` unique on (customer_id, scope); when
+    /// not, every snapshot first looks for a duplicate (``checkConsentsUnique()``).
+    private(set) var consentsDeclaredUnique = false
 
     /// Opens `path` (a file, or a `postgresql://` URL) read-only and checks that it has the canonical tables.
     public init(path: String) throws {
@@ -27,6 +30,7 @@ public final class CustomerDatabase {
             let connection = try PostgresCustomers.connect(path)
             backend = .postgres(connection)
             try PostgresCustomers.checkTables(connection, label: self.path)
+            consentsDeclaredUnique = try PostgresCustomers.consentsDeclaredUnique(connection, label: self.path)
             return
         }
         self.path = path
@@ -39,6 +43,7 @@ public final class CustomerDatabase {
                 throw ExportError.sourceSchema("the customer database \(path) has no table '\(table)' (the schema is in docs/design.md, \"Source data\")")
             }
             try checkKeys(database)
+            consentsDeclaredUnique = try Self.consentsDeclaredUnique(database)
         } catch let error as SQLiteError {
             throw ExportError.sourceUnreadable("cannot open the customer database \(path): \(error.message)")
         }
@@ -92,6 +97,40 @@ public final class CustomerDatabase {
         }
     }
 
+    /// A primary key or a unique index (not a partial one) on exactly (customer_id, scope).
+    private static func consentsDeclaredUnique(_ database: Database) throws -> Bool {
+        let indexes = try database.prepare("SELECT name FROM pragma_index_list('consents') WHERE \"unique\" = 1 AND partial = 0")
+            .rows { try $0.text("name") }
+        for index in indexes {
+            let statement = try database.prepare("SELECT name FROM pragma_index_info(?)")
+            try statement.bind([.text(index)])
+            let columns = try statement.rows { try $0.optionalText("name") ?? "" }
+            if Set(columns) == ["customer_id", "scope"] && columns.count == 2 { return true }
+        }
+        return false
+    }
+
+    /// Consent is one row per customer and scope: with two (a withdrawn one and one in force, say),
+    /// which one decides is arbitrary, so such a source is refused before anything is read for a feed
+    /// (``ExportError/sourceSchema(_:)``, naming the first duplicate). Declared by a key or unique
+    /// index: nothing to look at; otherwise one query, which inside ``snapshot(_:)`` sees exactly the
+    /// rows the selection reads.
+    public func checkConsentsUnique() throws {
+        guard !consentsDeclaredUnique else { return }
+        var sql = try dialect()
+        let query = SelectionQuery(sql: "SELECT \(sql.integer("customer_id")), \(sql.text("scope")), \(sql.integer("count(*)")) FROM consents "
+                                   + "GROUP BY customer_id, scope HAVING count(*) > 1 ORDER BY customer_id, scope LIMIT 1",
+                                   arguments: sql.arguments)
+        let cursor = try open(query)
+        defer { cursor.reset() }
+        guard try cursor.step() else { return }
+        let scope = (cursor.string(1) ?? "").prefix(80)
+        throw ExportError.sourceSchema("the customer database \(path): consents holds \(cursor.int64(2)) rows for customer \(cursor.int64(0)) "
+                                       + "and scope \(String(scope).debugDescription); a consent must be one row per customer and scope "
+                                       + "(which row decides would be arbitrary, a withdrawal among them). Remove the duplicates and "
+                                       + "add PRIMARY KEY (customer_id, scope) or a unique index; nothing was read for any feed")
+    }
+
     /// Checks that `customers` has every column `names` lists.
     public func checkColumns(_ names: [String], partner: String) throws {
         let present = Set(try columns(of: "customers"))
@@ -118,10 +157,14 @@ public final class CustomerDatabase {
         case .sqlite(let database):
             try database.execute("BEGIN DEFERRED")
             defer { try? database.execute("COMMIT") }
+            try checkConsentsUnique()
             return try body()
         case .postgres(let connection):
             return try PostgresCustomers.reading(connection, label: path) {
-                try connection.transaction("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", body)
+                try connection.transaction("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") {
+                    try checkConsentsUnique()
+                    return try body()
+                }
             }
         }
     }

@@ -77,4 +77,16 @@ enum PostgresCustomers {
             }
         }
     }
+
+    /// A primary key or a unique index (not a partial one) on exactly (customer_id, scope) of `consents`.
+    static func consentsDeclaredUnique(_ connection: Connection, label: String) throws -> Bool {
+        try reading(connection, label: label) {
+            let rows = try connection.query("""
+                SELECT count(*) FROM pg_index i WHERE i.indrelid = to_regclass('consents') AND i.indisunique AND i.indpred IS NULL
+                  AND i.indnkeyatts = 2 AND (SELECT array_agg(a.attname::text ORDER BY a.attname) FROM pg_attribute a
+                       WHERE a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey[0:1])) = ARRAY['customer_id', 'scope']
+                """)
+            return (Int(rows.text(0, 0) ?? "0") ?? 0) > 0
+        }
+    }
 }

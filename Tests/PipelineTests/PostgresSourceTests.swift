@@ -50,6 +50,44 @@ struct PostgresSourceTests {
         }
     }
 
+    @Test("a consents table with two rows for one customer and scope (one withdrawn, one in force) is refused on both sources, naming the first; unique by a key or index, or without duplicates, it is read", arguments: [false, true])
+    func duplicateConsents(postgresSide: Bool) throws {
+        let (sqlite, postgres, cluster) = try twin("pg_dup") { path in
+            try Fixtures.write(path, customers: [.init(id: 1), .init(id: 2), .init(id: 3)],
+                               consents: [.init(1, "offers"), .init(2, "offers"), .init(3, "offers")])
+        }
+        let partner = makePartner(consent: ["offers"], fields: [MappedField(name: "e", from: "email", form: .sha256)])
+        // Without its key, the same rows are still read (nothing repeats: one query found no duplicate).
+        if postgresSide {
+            let admin = cluster.url(database: String(postgres.split(separator: "/").last ?? ""))
+            try Connection(url: admin).execute("ALTER TABLE consents DROP CONSTRAINT consents_pkey")
+        } else {
+            try Database(path: sqlite, mode: .readWrite).execute("""
+                CREATE TABLE c2 (customer_id INTEGER NOT NULL, scope TEXT NOT NULL, granted_at TEXT NOT NULL, withdrawn_at TEXT, source TEXT);
+                INSERT INTO c2 SELECT customer_id, scope, granted_at, withdrawn_at, source FROM consents;
+                DROP TABLE consents; ALTER TABLE c2 RENAME TO consents;
+                """)
+        }
+        let path = postgresSide ? postgres : sqlite
+        #expect(try batches(partner, path).0.flatMap(\.customerIDs) == [1, 2, 3])
+        // Customer 2 withdrew, and a second row in force for the same scope appears.
+        let duplicate = "INSERT INTO consents (customer_id, scope, granted_at, withdrawn_at) VALUES (2, 'offers', '2024-01-01T00:00:00Z', NULL)"
+        if postgresSide {
+            let admin = cluster.url(database: String(postgres.split(separator: "/").last ?? ""))
+            try Connection(url: admin).execute("UPDATE consents SET withdrawn_at = '2025-01-01T00:00:00Z' WHERE customer_id = 2; " + duplicate)
+        } else {
+            try Database(path: sqlite, mode: .readWrite).execute("UPDATE consents SET withdrawn_at = '2025-01-01T00:00:00Z' WHERE customer_id = 2; "
+                                                                 + duplicate)
+        }
+        #expect {
+            _ = try batches(partner, path)
+        } throws: { error in
+            let message = (error as? ExportError)?.message ?? "\(error)"
+            return (error as? ExportError)?.code == "source.schema" && message.contains("consents holds 2 rows for customer 2 and scope \"offers\"")
+        }
+        #expect(throws: ExportError.self) { try CustomerDatabase(path: path).checkConsentsUnique() }
+    }
+
     @Test("selection is fail-closed on the server too: no consent row, withdrawn (even empty), a NULL in a filtered column")
     func failClosed() throws {
         let (sqlite, postgres, _) = try twin("pg_select") { path in
