@@ -118,8 +118,8 @@ public final class CustomerDatabase {
     public func checkConsentsUnique() throws {
         guard !consentsDeclaredUnique else { return }
         var sql = try dialect()
-        let query = SelectionQuery(sql: "SELECT \(sql.integer("customer_id")), \(sql.text("scope")), \(sql.integer("count(*)")) FROM consents "
-                                   + "GROUP BY customer_id, scope HAVING count(*) > 1 ORDER BY customer_id, scope LIMIT 1",
+        let query = SelectionQuery(sql: "SELECT \(sql.integer("customer_id")), \(sql.text("scope")), \(sql.integer("count(1)")) FROM consents "
+                                   + "GROUP BY customer_id, scope HAVING count(1) > 1 ORDER BY customer_id, scope LIMIT 1",
                                    arguments: sql.arguments)
         let cursor = try open(query)
         defer { cursor.reset() }
@@ -176,7 +176,8 @@ public final class CustomerDatabase {
     /// comes back once with the index of the first reason that excludes them (see
     /// ``ExclusionReason/reasons(for:)``) or -1, so that a preview counts and renders in one pass;
     /// column values are then read for eligible rows only.
-    func selection(_ plan: ExportPlan, range: IDRange, classify: Bool, idOnly: Bool = false) throws -> SelectionQuery {
+    func selection(_ plan: ExportPlan, range: IDRange, classify: Bool, idOnly: Bool = false,
+                   alsoColumn: String? = nil) throws -> SelectionQuery {
         let contract = plan.partner.contract
         try checkColumns(plan.columns.names + contract.filters.map(\.column), partner: contract.id)
         var sql = try dialect()
@@ -205,7 +206,7 @@ public final class CustomerDatabase {
         if let after = range.after { conditions.append("c.id > \(try sql.literal(.integer(after)))") }
         if let through = range.through { conditions.append("c.id <= \(try sql.literal(.integer(through)))") }
         let reason = classify && !cases.isEmpty ? "CASE \(cases.joined(separator: " ")) ELSE -1 END" : "-1"
-        let selected = idOnly ? [sql.integer("c.id")]
+        let selected = idOnly ? [sql.integer("c.id")] + (alsoColumn.map { [sql.text("c.\(SelectionSQL.quote($0))")] } ?? [])
             : [sql.integer(reason)] + plan.columns.names.map { $0 == "id" ? sql.integer("c.id") : sql.text("c.\(SelectionSQL.quote($0))") }
                 + contract.consent.indices.map { sql.text("k\($0).granted_at") }
         var text = "SELECT \(selected.joined(separator: ", ")) FROM customers AS c " + joins.joined(separator: " ")
@@ -278,6 +279,17 @@ public final class CustomerDatabase {
         let cursor = try open(try selection(plan, range: range, classify: false, idOnly: true))
         defer { cursor.reset() }
         while try cursor.step() { try body(cursor.int64(0)) }
+    }
+
+    /// Calls `body` with the id of every customer eligible for the partner now, in id order, and the
+    /// bytes of one more `column` (nil for NULL; valid during the call only) — the key's source, for
+    /// the deletion guard to see which keys would change.
+    public func forEachEligible(_ plan: ExportPlan, range: IDRange = .all, column: String,
+                                _ body: (Int64, UnsafeRawBufferPointer?) throws -> Void) throws {
+        try checkColumns([column], partner: plan.partner.id)
+        let cursor = try open(try selection(plan, range: range, classify: false, idOnly: true, alsoColumn: column))
+        defer { cursor.reset() }
+        while try cursor.step() { try body(cursor.int64(0), cursor.textBytes(1)) }
     }
 
     /// Why each of `ids` is not eligible for the partner now, read in the current transaction: nil

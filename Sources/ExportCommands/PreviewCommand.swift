@@ -52,7 +52,7 @@ extension PartnerExportCommand {
             if json {
                 try StandardOutput.json(PreviewOutput.document(report, reveal: reveal))
             } else {
-                try StandardOutput.write(PreviewOutput.text(report, reveal: reveal, holds: try holdings?.holdingsCount(partner: partner.id)))
+                try StandardOutput.write(PreviewOutput.text(report, reveal: reveal))
             }
         }
     }

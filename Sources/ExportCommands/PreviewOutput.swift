@@ -38,9 +38,8 @@ enum PreviewOutput {
         return document
     }
 
-    /// `holds`: how many customers the partner holds (nil without a ledger), to say whether the
-    /// deletion guard would hold a run.
-    static func text(_ report: PreviewReport, reveal: Bool, holds: Int? = nil) -> String {
+    /// With the report's deletion guard, says whether it would hold a run.
+    static func text(_ report: PreviewReport, reveal: Bool) -> String {
         let partner = report.partner
         let contract = partner.contract
         var lines: [String] = []
@@ -72,14 +71,11 @@ enum PreviewOutput {
             rows.append(["characters replaced by U+FFFD", Terminal.count(report.tally.replacedCharacters)])
         }
         lines.append(Terminal.table(nil, rows))
-        if let holds, holds > 0, case let limit = DeletionGuard.limit(holding: holds, percent: contract.maxDeletionsPercent),
-           changes.noticeCount > limit {
-            let share = String(format: "%.1f", Double(changes.noticeCount) * 100 / Double(holds))
+        if let deletionGuard = report.deletionGuard, deletionGuard.tripped {
             lines.append("")
-            lines.append("The deletion guard would hold a run: \(Terminal.count(changes.noticeCount)) notices of the "
-                         + "\(Terminal.count(holds)) customers the partner holds (\(share)%) is more than max_deletions_percent "
-                         + "allows (at most \(limit)); "
-                         + "a run would send nothing for this partner without --allow-deletions.")
+            lines.append("The deletion guard would hold a run: " + deletionGuard.message(
+                partner: partner.id, pseudonymKeyEnv: contract.delivery.pseudonymKeyEnv,
+                action: "A run would send nothing for this partner without --allow-deletions."))
         }
         let rejected = sortedRejections(report)
         if !rejected.isEmpty {

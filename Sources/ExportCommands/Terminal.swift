@@ -1,3 +1,4 @@
+import ExportCore
 import Foundation
 
 /// Output helpers: tables for people that fit the terminal, nothing fancy when the output is a pipe.
@@ -25,15 +26,7 @@ enum Terminal {
     }
 
     /// `1234567` → `1,234,567`.
-    static func count(_ n: Int) -> String {
-        let digits = String(n.magnitude)
-        var out = ""
-        for (i, c) in digits.enumerated() {
-            if i > 0 && (digits.count - i) % 3 == 0 { out.append(",") }
-            out.append(c)
-        }
-        return (n < 0 ? "-" : "") + out
-    }
+    static func count(_ n: Int) -> String { Grouped.count(n) }
 
     /// `text` cut to `width` characters with an ellipsis, when longer.
     static func cut(_ text: String, to width: Int) -> String {

@@ -127,6 +127,19 @@ public struct Minimiser: Sendable {
         return Array(record.bytes[range])
     }
 
+    /// The column field `index` is read from.
+    public func source(ofField index: Int) -> String? { steps.indices.contains(index) ? steps[index].source : nil }
+
+    /// The text field `index` takes when its column holds `value` (nil: the value renders as null,
+    /// or the form gives no text) — the key a record would be sent under, computed without the record.
+    public func value(ofField index: Int, from value: UnsafeRawBufferPointer, customerID id: Int64) -> [UInt8]? {
+        guard steps.indices.contains(index) else { return nil }
+        var record = RecordBuffer()
+        record.reset(customerID: id)
+        guard apply(steps[index], to: value, record: &record) == nil, case .text(let range)? = record.values.last else { return nil }
+        return Array(record.bytes[range])
+    }
+
     /// Appends the first `count` characters (extended grapheme clusters) of `value`; returns how many
     /// invalid UTF-8 sequences were replaced.
     static func appendPrefix(of value: UnsafeRawBufferPointer, characters count: Int, to out: inout [UInt8]) -> Int {

@@ -75,6 +75,22 @@ final class ChangeTracker {
         if let current = try current(), current == id { position += 1 }
     }
 
+    /// For a merge with keys but no record (the deletion guard's count before a render): the held
+    /// customers before `id` are gone; returns whether `id` itself is held under a known key other
+    /// than `key` (its record would carry a notice for the old key). A nil `key` (the record would be
+    /// rejected, or renders no key) replaces nothing.
+    func skip(through id: Int64, key: [UInt8]?) throws -> Bool {
+        assert(!idsOnly, "a merge with ids alone has no keys")
+        while let current = try current(), current < id {
+            gone.append(current)
+            position += 1
+        }
+        guard let current = try current(), current == id else { return false }
+        defer { position += 1 }
+        guard let key, !page.key(at: position).isEmpty else { return false }
+        return !key.withUnsafeBytes { page.key(at: position, matches: $0) }
+    }
+
     /// Every held customer left after the last record: candidates for a notice.
     func finish() throws -> GoneCustomers {
         while let current = try current() {
@@ -176,6 +192,8 @@ public struct ChangeCounts: Sendable, Equatable {
     public var notices: [DeletionReason: Int] = [:]
     /// Customers held whose key is unknown (see ``NoticeFinder``).
     public var unnamed = 0
+    /// Of the notices, those for a held customer whose key changed (counted as `no_longer_shared`).
+    public var rekeyed = 0
 
     public init() {}
 
@@ -186,6 +204,7 @@ public struct ChangeCounts: Sendable, Equatable {
         changed += other.changed
         unchanged += other.unchanged
         unnamed += other.unnamed
+        rekeyed += other.rekeyed
         for (reason, count) in other.notices { notices[reason, default: 0] += count }
     }
 }

@@ -94,6 +94,7 @@ public final class ExportJob {
             }
             let verdict: ChangeTracker.Verdict? = tracks ? try tracker.classify(record) : nil
             if verdict?.kind == .unchanged && !sendsUnchanged { return }
+            if verdict?.replacedKey != nil { tally.value.changes.rekeyed += 1 }
             if var batch = try batcher.add(record, kind: verdict?.kind, replacedKey: verdict?.replacedKey, tally: tally) {
                 try emit(batch, tally)
                 batcher.reuse(&batch)
@@ -122,6 +123,30 @@ public final class ExportJob {
         let tracker = ChangeTracker(holdings: holdings, partner: plan.partner.id, range: range, idsOnly: true)
         try source.forEachEligibleID(plan, range: range) { id in try tracker.skip(through: id) }
         return try tracker.finish()
+    }
+
+    /// The deletion guard's count before a render (a snapshot feed): the customers the partner holds
+    /// that are not eligible now, and how many it holds that are eligible but under a key other than
+    /// the one they would be sent under now (another pseudonym key, an e-mail key whose source
+    /// changed: each is a deletion notice for the old key). Reads the ids and the key's column only.
+    func guardScan(holdings: any HoldingsLog, range: IDRange = .all) throws -> (gone: GoneCustomers, rekeyed: Int) {
+        guard let keyIndex = plan.keyIndex, let column = plan.minimiser.source(ofField: keyIndex) else {
+            return (try goneCustomers(holdings: holdings, range: range), 0)
+        }
+        let tracker = ChangeTracker(holdings: holdings, partner: plan.partner.id, range: range)
+        var rekeyed = 0
+        let minimiser = plan.minimiser
+        if column == "id" {
+            try source.forEachEligibleID(plan, range: range) { id in
+                if try tracker.skip(through: id, key: minimiser.value(ofField: keyIndex, forID: id)) { rekeyed += 1 }
+            }
+        } else {
+            try source.forEachEligible(plan, range: range, column: column) { id, value in
+                let key = value.flatMap { minimiser.value(ofField: keyIndex, from: $0, customerID: id) }
+                if try tracker.skip(through: id, key: key) { rekeyed += 1 }
+            }
+        }
+        return (try tracker.finish(), rekeyed)
     }
 
     /// How many customers of `range` are eligible now (ids alone are read).

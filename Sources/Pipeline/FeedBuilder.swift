@@ -22,18 +22,10 @@ final class FeedBuilder: @unchecked Sendable {
         /// An owed batch of notices, replaced by the notices due now (the first of their deliveries), or
         /// by nothing when none is due any more.
         case noticesReplaced(DeliveryRecord, by: String?)
-        /// The deletion guard's count (only when the builder has a ``noticeLimit`` and the feed renders
+        /// The deletion guard's count (only when the builder has ``guardSettings`` and the feed renders
         /// notices): before any batch in a snapshot feed, after the record batches in a changes feed. When
         /// `tripped`, every batch of the feed is to be held, and no notice is rendered.
-        case guardCount(GuardCount)
-    }
-
-    /// The notices a run would send to customers the partner stops holding, against the guard's limit.
-    struct GuardCount {
-        var counts: [DeletionReason: Int]
-        var limit: Int
-        var notices: Int { counts.values.reduce(0, +) }
-        var tripped: Bool { notices > limit }
+        case guardCount(DeletionGuard)
     }
 
     enum ReportAction {
@@ -48,7 +40,7 @@ final class FeedBuilder: @unchecked Sendable {
         var supersededOlder: [DeliveryRecord] = []
         var notes: [String] = []
         /// More notices were due than the deletion guard allows: none was rendered, the feed stays open.
-        var guardTripped: GuardCount?
+        var guardTripped: DeletionGuard?
     }
 
     typealias Channel = BatchChannel<Item, Summary>
@@ -63,8 +55,8 @@ final class FeedBuilder: @unchecked Sendable {
     let generatedAt: Date
     let time: TimeSource
     let events: RunEvents
-    /// The deletion guard: at most this many notices (nil: no guard).
-    let noticeLimit: Int?
+    /// The deletion guard: how many customers the partner holds and its `max_deletions_percent` (nil: no guard).
+    let guardSettings: (holds: Int, percent: Double)?
     /// What is done once the render reached the end of the plan, on the builder's connection, given
     /// the highest batch number recorded: the owed deliveries of older feeds it replaced come back.
     /// By default the feed is marked rendered; a shard's worker marks its shard, and the feed only
@@ -83,8 +75,8 @@ final class FeedBuilder: @unchecked Sendable {
 
     init(plan: FeedPlan, export: ExportPlan, schema: XSDSchema?, sourcePath: String, ledger: any LedgerStore,
          payloads: any PayloadStore, runID: String, generatedAt: Date, time: TimeSource, events: RunEvents,
-         noticeLimit: Int? = nil) {
-        self.noticeLimit = noticeLimit
+         guardSettings: (holds: Int, percent: Double)? = nil) {
+        self.guardSettings = guardSettings
         self.plan = plan
         self.export = export
         self.schema = schema
@@ -115,15 +107,18 @@ final class FeedBuilder: @unchecked Sendable {
         let job = try ExportJob(plan: export, source: source, schema: schema)
         var summary = Summary()
         try job.snapshot {
-            // The guard, in the same snapshot as the render: who the partner holds that is not eligible now.
-            var counted: (held: GoneCustomers, count: GuardCount)?
-            func decide(_ held: GoneCustomers, limit: Int) throws {
-                let count = GuardCount(counts: try job.noticesDue(held, holdings: ledger), limit: limit)
+            // The guard, in the same snapshot as the render: who the partner holds that is not eligible now,
+            // and who it holds under a key that would change.
+            var counted: (held: GoneCustomers, count: DeletionGuard)?
+            func decide(_ held: GoneCustomers, rekeyed: Int, _ settings: (holds: Int, percent: Double)) throws {
+                let count = DeletionGuard(holds: settings.holds, percent: settings.percent,
+                                          gone: try job.noticesDue(held, holdings: ledger), rekeyed: rekeyed)
                 counted = (held, count)
                 try channel.send(.guardCount(count))
             }
-            if let noticeLimit, plan.rendersNotices, guardCountsFirst {
-                try decide(try job.goneCustomers(holdings: ledger, range: plan.coverage), limit: noticeLimit)
+            if let guardSettings, plan.rendersNotices, guardCountsFirst {
+                let scan = try job.guardScan(holdings: ledger, range: plan.coverage)
+                try decide(scan.gone, rekeyed: scan.rekeyed, guardSettings)
             }
             if let range = plan.countsBefore { summary.tally.eligible += try job.eligibleCount(in: range) }
             var gone: GoneCustomers?
@@ -134,10 +129,11 @@ final class FeedBuilder: @unchecked Sendable {
                 // A render of the plan's whole coverage saw every customer in it; otherwise (a completion, a
                 // shard taken over) the partner's holdings are merged with who is eligible now.
                 let held = try counted?.held ?? gone ?? job.goneCustomers(holdings: ledger, range: plan.coverage)
-                if counted == nil, let noticeLimit { try decide(held, limit: noticeLimit) }
+                if counted == nil, let guardSettings { try decide(held, rekeyed: summary.tally.changes.rekeyed, guardSettings) }
                 if let count = counted?.count, count.tripped {
-                    // Counted, never rendered: an emptied consents table must not write millions of notices.
-                    for (reason, n) in count.counts { summary.tally.changes.notices[reason, default: 0] += n }
+                    // Counted, never rendered: an emptied consents table must not write millions of notices
+                    // (those for changed keys went into the records' batches, and are counted there).
+                    for (reason, n) in count.gone { summary.tally.changes.notices[reason, default: 0] += n }
                     summary.guardTripped = count
                 } else {
                     try renderNotices(held, job: job, ledger: ledger, tally: &summary.tally)

@@ -92,11 +92,10 @@ struct PartnerRun {
             // every batch is held.
             let holds = try ledger.holdingsCount(partner: partner.id, range: plan.coverage)
             let guarded = holds > 0 && !context.allowDeletions
-            let limit = Self.noticeLimit(holding: holds, percent: partner.partner.contract.maxDeletionsPercent)
             let builder = FeedBuilder(plan: plan, export: partner.export, schema: partner.schema, sourcePath: context.sourcePath,
                                       ledger: ledger, payloads: context.payloads, runID: context.runID,
                                       generatedAt: context.time.now(), time: context.time, events: context.events,
-                                      noticeLimit: guarded ? limit : nil)
+                                      guardSettings: guarded ? (holds, partner.partner.contract.maxDeletionsPercent) : nil)
             if let work {
                 // The feed is rendered once every shard of it is; the last shard to get there marks it.
                 let feedID = plan.feed.id
@@ -109,13 +108,13 @@ struct PartnerRun {
             let batches = builder.start()
 
             // 4. Deliver and record, in order; after the first batch that does not get through, hold the rest.
-            var tripped: FeedBuilder.GuardCount?
+            var tripped: DeletionGuard?
             var waiting = guarded ? WaitingBatches() : nil
             /// Why a batch is held instead of sent, if it is: the guard tripped, or an earlier batch did not get through.
             func holdReason() -> String? {
                 if let tripped {
-                    return "held by the deletion guard: \(tripped.notices) deletion notices for \(holds) customers held "
-                        + "(more than \(tripped.limit)); send with --allow-deletions"
+                    return "held by the deletion guard: \(tripped.notices) deletion notices for \(tripped.holds) customers held "
+                        + "(more than \(tripped.limit)" + (tripped.keyChanged ? "; the key changed" : "") + "); send with --allow-deletions"
                 }
                 return stop.map { "not sent: batch \($0.delivery.batch) (\($0.delivery.id)) was not delivered; owed until a rerun" }
             }
@@ -177,7 +176,7 @@ struct PartnerRun {
             // No count came (a rerun that renders no notices): what waited goes now.
             try waiting.take()?.send(deliver)
             if let tripped = summary.guardTripped {
-                return try holdForDeletions(tripped, holds: holds, outcome: outcome)
+                return try holdForDeletions(tripped, outcome: outcome)
             }
             // 5. Settle.
             return try settle(outcome, stoppedBy: stop)
@@ -191,27 +190,15 @@ struct PartnerRun {
 
     /// The deletion guard tripped: every batch of the feed is held (owed, nothing sent) and the
     /// partner's part ends `held`, saying how many notices, of how many customers held, and how to proceed.
-    private func holdForDeletions(_ count: FeedBuilder.GuardCount, holds: Int, outcome: PartnerOutcome) throws -> PartnerOutcome {
+    private func holdForDeletions(_ count: DeletionGuard, outcome: PartnerOutcome) throws -> PartnerOutcome {
         var held = outcome
-        let contract = partner.partner.contract
-        let share = Double(count.notices) * 100 / Double(holds)
-        let reasons = count.counts.sorted { $0.key.rawValue < $1.key.rawValue }.map { "\($0.value) \($0.key.rawValue)" }
-            .joined(separator: ", ")
-        let percent = String(format: "%.1f", share)
-        let message = "held by the deletion guard: this run would tell \(partner.id) to forget \(count.notices) of the \(holds) customers "
-            + "it holds (\(percent)%: \(reasons)), more than max_deletions_percent \(Self.format(contract.maxDeletionsPercent))%. "
-            + "Nothing was sent. Check the source (an emptied consents table, a wrong --db); if the withdrawals are real: "
-            + "'partner-export rerun --failed --partner \(partner.id) --allow-deletions'"
+        let message = "held by the deletion guard: " + count.message(partner: partner.id,
+                                                                     pseudonymKeyEnv: partner.partner.contract.delivery.pseudonymKeyEnv,
+                                                                     action: "Nothing was sent.")
         try ledger.add(1, to: CounterName.deletionGuardHolds, partner: partner.id)
         held.status = .held
         held.error = ExportError.deletionGuard(message)
         return try settle(held, stoppedBy: nil)
-    }
-
-    static func noticeLimit(holding holds: Int, percent: Double) -> Int { DeletionGuard.limit(holding: holds, percent: percent) }
-
-    private static func format(_ percent: Double) -> String {
-        percent == percent.rounded() ? String(Int(percent)) : String(percent)
     }
 
     /// A shard's plan: a fresh render of its range, or — taken over from a worker that died or lost
@@ -390,16 +377,4 @@ struct WaitingBatches {
     func send(_ deliver: (DeliveryRecord, FeedBox?, FeedBuilder.ReportAction) throws -> Void) throws {
         for (delivery, box, action) in items { try deliver(delivery, box, action) }
     }
-}
-
-/// The deletion guard's arithmetic, shared by a run (which holds the partner) and `preview` (which says it would).
-public enum DeletionGuard {
-    /// The most notices a run may send without `--allow-deletions`: `max_deletions_percent` of what
-    /// the partner holds, and never fewer than ``floor`` (a partner holding five customers is not
-    /// held every time one of them withdraws).
-    public static func limit(holding holds: Int, percent: Double) -> Int {
-        max(floor, Int((Double(holds) * percent / 100).rounded(.down)))
-    }
-
-    public static let floor = 10
 }

@@ -44,7 +44,12 @@ public struct Preview {
                 for rejected in pass.violations { schemaRejected[rejected.customerID] = rejected }
             }
         }
-        return PreviewReport(partner: partner, counts: counts, tally: tally, samples: sampled, output: output)
+        var report = PreviewReport(partner: partner, counts: counts, tally: tally, samples: sampled, output: output)
+        // The guard's numbers as a run computes them (one function, DeletionGuard).
+        if let holds = try holdings?.holdingsCount(partner: partner.id), holds > 0 {
+            report.deletionGuard = DeletionGuard(holds: holds, percent: partner.contract.maxDeletionsPercent, changes: tally.changes)
+        }
+        return report
     }
 
     private struct Pass {
@@ -87,8 +92,10 @@ public struct Preview {
             case .changed: tally.value.changes.changed += 1
             case .unchanged: if !sendsUnchanged { return }
             }
-            if let replaced = verdict.replacedKey { rekeyed.append(DeletionNotice(customerID: record.customerID, key: replaced,
-                                                                                  reason: .noLongerShared)) }
+            if let replaced = verdict.replacedKey {
+                rekeyed.append(DeletionNotice(customerID: record.customerID, key: replaced, reason: .noLongerShared))
+                tally.value.changes.rekeyed += 1
+            }
             written += 1
             bytes += record.fragment.count
             guard let scratch else { return }
@@ -184,4 +191,6 @@ public struct PreviewReport: Sendable {
     public let tally: ExportTally
     public let samples: [[SampleValue]]
     public let output: Output?
+    /// What the deletion guard would decide for a run now (nil without a ledger, or when nothing is held).
+    public var deletionGuard: DeletionGuard?
 }

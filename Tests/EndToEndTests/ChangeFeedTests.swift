@@ -174,7 +174,8 @@ struct ChangeFeedTests {
         try fixture.customers().execute("UPDATE customers SET first_name = 'Changed' WHERE id IN (41, 90)")
         // The preview says so before any run.
         let preview = try fixture.run(["preview", "acme", "--limit", "0"])
-        #expect(preview.stdout.contains("The deletion guard would hold a run: 30 notices of the 100 customers the partner holds (30.0%)"),
+        #expect(preview.stdout.contains("The deletion guard would hold a run: this run would tell acme to forget 30 of the 100 customers "
+                                        + "it holds (30.0%: 30 consent_withdrawn), more than max_deletions_percent 10% allows (at most 10)"),
                 "\(preview.stdout)")
         let held = try fixture.run(["run", "acme"])
         #expect(held.status == 1, "\(held.output)")

@@ -33,4 +33,47 @@ struct SourceTrustTests {
             .flatMap { $0["records"] as? [[String: Any]] ?? [] }.compactMap { $0["ref"] as? String }
         #expect(refs.count == 4 && !refs.contains(DeliveryFixture.acmeRef(4)), "\(refs)")
     }
+
+    @Test("a changed pseudonym key (staging's) holds the run like mass deletions: preview and run say the key changed, nothing is sent; --allow-deletions replaces the keys", arguments: ["snapshot", "changes"], LedgerKind.allCases)
+    func changedPseudonymKey(mode: String, ledger: LedgerKind) throws {
+        let sandbox = try Sandbox(routes: DeliveryFixture.routes(), environment: DeliveryFixture.secrets)
+        let fixture = try DeliveryFixture(sandbox: sandbox, customers: 30, maxRecords: 10, acme: "mode: \(mode)", ledger: ledger)
+        #expect(try fixture.run(["run", "acme"]).status == 0)
+        let sent = sandbox.requests().count
+        let staging = ["ACME_PSEUDONYM_KEY": "staging-key-Lemur-0000000000"]
+        let preview = try fixture.run(["preview", "acme", "--limit", "0"], extra: staging)
+        #expect(preview.stdout.contains("The deletion guard would hold a run: the pseudonym key or the key field's source changed: "
+                                        + "30 of 30 held keys would be replaced"), "\(preview.output)")
+        #expect(preview.stdout.contains("pseudonym_key_env (ACME_PSEUDONYM_KEY"), "\(preview.output)")
+        let held = try fixture.run(["run", "acme"], extra: staging)
+        #expect(held.status == 1 && held.stdout.contains("held by the deletion guard: the pseudonym key or the key field's source changed: "
+                                                          + "30 of 30 held keys would be replaced"), "\(held.output)")
+        #expect(sandbox.requests().count == sent, "nothing was sent under the new keys, no partner told to forget")
+        // When the new key is meant: the old keys are forgotten and everyone is sent under the new one.
+        let allowed = try fixture.run(["rerun", "--failed", "--partner", "acme", "--allow-deletions"], extra: staging)
+        #expect(allowed.status == 0, "\(allowed.output)")
+        let view = try sandbox.view(path: "/feeds/acme", key: "ref")
+        #expect(Set(view.notices.map(\.key)) == Set((1...30).map { DeliveryFixture.acmeRef(Int64($0)) }), "every old key forgotten")
+        #expect(view.records.count == 30 && view.records.keys.allSatisfy { key in !(1...30).contains { DeliveryFixture.acmeRef(Int64($0)) == key } })
+    }
+
+    @Test("an anonymised copy of the database under an e-mail key: every key would change, so the run is held and says so")
+    func anonymisedEmailKey() throws {
+        let sandbox = try Sandbox(routes: DeliveryFixture.routes(), environment: DeliveryFixture.secrets)
+        let fixture = try DeliveryFixture(sandbox: sandbox, customers: 40, maxRecords: 10)
+        try fixture.edit(fixture.acmeMapping, replacing: "partner: acme\n", with: "partner: acme\nkey: email_sha256\n")
+        #expect(try fixture.run(["run", "acme"]).status == 0)
+        let sent = sandbox.requests().count
+        // Three real changes of address are fine (under the floor of ten); an anonymised copy is not.
+        try fixture.customers().execute("UPDATE customers SET email = 'moved' || id || '@example.net' WHERE id <= 3")
+        let few = try fixture.run(["preview", "acme", "--limit", "0"])
+        #expect(!few.stdout.contains("deletion guard would hold"), "\(few.output)")
+        try fixture.customers().execute("UPDATE customers SET email = 'anon' || id || '@invalid'")
+        let preview = try fixture.run(["preview", "acme", "--limit", "0"])
+        #expect(preview.stdout.contains("the pseudonym key or the key field's source changed: 40 of 40 held keys would be replaced"),
+                "\(preview.output)")
+        let held = try fixture.run(["run", "acme"])
+        #expect(held.status == 1 && held.stdout.contains("40 of 40 held keys would be replaced"), "\(held.output)")
+        #expect(sandbox.requests().count == sent)
+    }
 }

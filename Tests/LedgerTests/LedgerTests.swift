@@ -309,7 +309,7 @@ struct LedgerTests {
         #expect(try ledger.disclosures(customerID: 4).count == 2)
     }
 
-    @Test("consent grants of any bytes (invalid UTF-8, a NUL) are recorded and logged exactly as given, alike on both ledgers")
+    @Test("consent grants of any bytes (invalid UTF-8, a NUL) are recorded and logged as a UTF-8 reader sees them (U+FFFD), alike on both ledgers")
     func hostileGrants() throws {
         var roots: [[UInt8]] = []
         for kind in LedgerKind.allCases {
@@ -326,15 +326,15 @@ struct LedgerTests {
             let delivery = try ledger.createDelivery(new, superseding: nil, at: "t")
             try ledger.beginAttempt(delivery: delivery, number: 1, run: "r1", at: "t")
             try ledger.finishAttempt(delivery: delivery, number: 1, result: attempt(200, .delivered), transition: .delivered, at: "t2")
-            #expect(try ledger.disclosures(customerID: 1).first?.consentGrantedAt == String(decoding: hostile[0], as: UTF8.self))
-            #expect(try ledger.disclosures(customerID: 2).first?.consentGrantedAt == "2\u{0}3")
+            #expect(try ledger.disclosures(customerID: 1).first?.consentGrantedAt == "\u{FFFD}\u{FFFD}A")
+            #expect(try ledger.disclosures(customerID: 2).first?.consentGrantedAt == "2\u{FFFD}3")
+            #expect(try ledger.disclosures(customerID: 3).first?.consentGrantedAt == "2026-11-27T00:00:00Z")
             var leaves: [[UInt8]] = []
             try ledger.forEachLogLeaf(from: 0) { leaves.append(Array($0.leaf)) }
             #expect(leaves.count == 8)
-            // The leaf format (docs/audit.md) escapes quotes, backslashes and control characters and
-            // keeps every other byte as it is: a NUL becomes \u0000, the invalid UTF-8 stays.
-            #expect(String(decoding: leaves[2], as: UTF8.self).contains(#""2\u00003""#), "\(String(decoding: leaves[2], as: UTF8.self))")
-            #expect(leaves[0].indices.contains { Array(leaves[0][$0...].prefix(3)) == [0xFF, 0xFE, 0x41] })
+            // Every leaf is UTF-8 JSON (docs/decisions.md): the NUL and the invalid bytes became U+FFFD.
+            #expect(leaves.allSatisfy { String(validating: $0, as: UTF8.self) != nil })
+            #expect(String(decoding: leaves[2], as: UTF8.self).contains(#""2\#u{FFFD}3""#), "\(String(decoding: leaves[2], as: UTF8.self))")
             let state = try ledger.logState()
             #expect(state.tree.size == 8)
             roots.append(state.tree.root)
