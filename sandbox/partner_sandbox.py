@@ -10,7 +10,8 @@ Standard library only (ssl is OpenSSL, as libcurl's is). It
   - injects faults on demand, per route, in order: a status (with Retry-After), a dropped
     connection, a stalled answer, an answer cut off after its status line ("cut": the status, 200
     unless given, is sent and the partner has the feed, then the connection is closed mid-body);
-    then answers 200.
+    an informational 1xx after reading the whole request and then nothing ("informational": 103, the
+    connection closed, after "stall" seconds if given); then answers 200.
 
 Routes and faults come from a JSON file given with --routes:
   {"/feeds/acme-offers": {"bearer_token_env": "ACME_TOKEN", "signing_secret_env": "ACME_SIGNING_SECRET",
@@ -193,6 +194,20 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self.connection.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
+            return
+        if fault and "informational" in fault:
+            # The whole request was read; a 1xx (100, 102, 103) goes back, then nothing: no final status.
+            entry["response_status"] = int(fault["informational"])
+            self.state.record(entry, body)
+            try:
+                self.wfile.write(b"HTTP/1.1 %d Informational\r\nLink: </hint>; rel=preload\r\n\r\n" % int(fault["informational"]))
+                self.wfile.flush()
+                if fault.get("stall"):
+                    time.sleep(float(fault["stall"]))
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            self.close_connection = True
             return
         if fault and fault.get("stall"):
             time.sleep(float(fault["stall"]))

@@ -85,14 +85,20 @@ public struct RetryPolicy: Sendable {
     /// The same policy with another attempt budget (each contract has its own `max_attempts`).
     public func with(maxAttempts: Int) -> RetryPolicy { RetryPolicy(baseSeconds: base, capSeconds: cap, maxAttempts: maxAttempts) }
 
+    /// The partner's final status, if one came: an informational `1xx` (100 Continue, 102
+    /// Processing, 103 Early Hints) says the request is being read or worked on, not what became of it.
+    static func finalStatus(_ exchange: Exchange) -> Int? {
+        exchange.status.flatMap { $0 >= 200 ? $0 : nil }
+    }
+
     /// Classifies one attempt from its HTTP status, libcurl code and `Retry-After`.
     public func classify(_ exchange: Exchange) -> AnswerClass {
-        if let status = exchange.status, (200...299).contains(status) {
+        if let status = Self.finalStatus(exchange), (200...299).contains(status) {
             // An acknowledgement stands even when the rest of the answer was cut off (curl 18, 28).
             return .acknowledged
         }
         // A status line is the partner's answer, even when the rest of the transfer broke (curl 18, 56).
-        if let status = exchange.status {
+        if let status = Self.finalStatus(exchange) {
             switch status {
             case 408, 425, 429, 500, 502...599:
                 if let retryAfter = exchange.retryAfter, Double(retryAfter) > cap {
@@ -111,7 +117,8 @@ public struct RetryPolicy: Sendable {
             }
         }
         let code = exchange.curlCode
-        let name = "\(Self.curlName(code)) (curl \(code))"
+        let informational = exchange.status.map { " after an informational HTTP \($0), no final status" } ?? ""
+        let name = "\(Self.curlName(code)) (curl \(code))" + informational
         if exchange.clientCertificateMissing {
             return .hopeless(.transportSetup(withDetail(name, exchange) + ": the partner asks for a TLS client certificate and "
                                              + "the contract names none: set client_cert and client_key"))
@@ -144,8 +151,9 @@ public struct RetryPolicy: Sendable {
 
     /// Whether the partner may have read this attempt's request without answering it definitely.
     public func leftInDoubt(_ exchange: Exchange) -> Bool {
-        // A refused client certificate ends the connection before the server reads any request.
-        exchange.status == nil && exchange.requestSent && !exchange.clientCertificateMissing
+        // A refused client certificate ends the connection before the server reads any request; a 1xx
+        // alone is no answer (the partner may be working on the request it read).
+        Self.finalStatus(exchange) == nil && exchange.requestSent && !exchange.clientCertificateMissing
             && !Self.refusedClientCertificate(exchange.error)
     }
 

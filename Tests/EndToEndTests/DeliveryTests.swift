@@ -45,6 +45,28 @@ struct DeliveryEndToEndTests {
         #expect(partner?["records"] as? Int == 5)
     }
 
+    @Test("a partner that reads the whole request and answers only 1xx (100, 102, 103), then nothing: in doubt, resent under its own id, the customer's disclosure kept though they withdrew meanwhile",
+          arguments: [100, 102, 103], LedgerKind.allCases)
+    func informationalOnly(_ status: Int, ledger: LedgerKind) throws {
+        let sandbox = try Sandbox(routes: DeliveryFixture.routes(acmeFaults: [["informational": status]]), environment: DeliveryFixture.secrets)
+        let fixture = try DeliveryFixture(sandbox: sandbox, customers: 15, maxRecords: 10, maxAttempts: 1, timeout: 5, ledger: ledger)
+        let first = try fixture.run(["run", "acme"])
+        #expect(first.status == 1, "\(first.output)")
+        let rows = try fixture.query("SELECT batch, status, in_doubt FROM deliveries ORDER BY batch")
+        #expect(rows.first?[1] == "failed" && ["1", "t", "true"].contains(rows.first?[2] ?? ""), "in doubt, not plainly failed: \(rows)")
+        let inDoubt = try #require(sandbox.requests().first?.idempotencyKey)
+        // Customer 3 (in that batch) withdraws before the rerun: the batch may have reached the partner,
+        // so it goes out again under its own id, never superseded, and the disclosure stands.
+        try fixture.withdraw(3)
+        let rerun = try fixture.run(["rerun", "--failed"])
+        #expect(rerun.status == 0, "\(rerun.output)")
+        #expect(sandbox.requests().filter { $0.idempotencyKey == inDoubt }.count == 2, "resent under its own id")
+        let three = try JSONSerialization.jsonObject(with: Data(try fixture.run(["disclosures", "3", "--json"]).stdout.utf8))
+            as? [[String: Any]] ?? []
+        #expect(three.contains { $0["kind"] as? String == "disclosure" && $0["delivery"] as? String == inDoubt }, "\(three)")
+        #expect(try fixture.run(["deliveries", "--failed", "--json"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "[]")
+    }
+
     @Test("permanent answers are not retried: the delivery is rejected, the later batches held, run exits 1, nothing is disclosed",
           arguments: [400, 401, 403, 302, 501], LedgerKind.allCases)
     func permanentFailure(_ status: Int, ledger: LedgerKind) throws {

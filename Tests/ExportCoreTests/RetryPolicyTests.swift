@@ -105,6 +105,13 @@ struct RetryPolicyTests {
         #expect(policy.leftInDoubt(answer(nil, curl: 28)))
         #expect(!policy.leftInDoubt(answer(nil, curl: 7, sent: false)), "nothing left: a connection that was never made")
         #expect(!policy.leftInDoubt(answer(503)), "a status is a definite answer")
+        for informational in [100, 101, 102, 103] {
+            #expect(policy.leftInDoubt(answer(informational, curl: 52)), "a \(informational) alone is no answer")
+            guard case .retryable = policy.classify(answer(informational, curl: 52)) else {
+                Issue.record("a \(informational) then nothing is retried like a dropped connection")
+                continue
+            }
+        }
         guard case .stop(let exhausted) = policy.with(maxAttempts: 1).verdict(after: answer(nil, curl: 52), attempt: 1,
                                                                             wasInDoubt: false, random: random) else {
             Issue.record("not stopped")
