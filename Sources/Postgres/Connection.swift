@@ -24,17 +24,17 @@ public final class Connection {
     /// Opens `url` (libpq's URI form) and sets up the session: UTF-8, UTC, ISO dates, standard
     /// strings, and the statements given in `setup`.
     ///
-    /// The password never reaches libpq inside the URL: it is taken out (and percent-decoded) here and
-    /// handed over as a parameter of its own, so that no message of libpq's — which quote the URL
-    /// when it is malformed — can contain it. Messages are scrubbed of it all the same.
+    /// The URL is taken apart by libpq's own parser here (``PostgresURL/split(_:)``) and the connection
+    /// opened with its options one by one, so that no message of libpq's — which quote a URL when it
+    /// is malformed — can contain a password. Messages are scrubbed of it all the same.
     public init(url: String, setup: [String] = [], parameters: [(keyword: String, value: String)] = []) throws {
         let parts = try PostgresURL.split(url)
         label = parts.label
-        // `parameters` (keepalives, say) come after the URL: libpq lets a later keyword override it.
-        let keywords = ["dbname"] + parts.secrets.map(\.keyword) + parameters.map(\.keyword)
-        let values = [parts.url] + parts.secrets.map(\.value) + parameters.map(\.value)
+        // `parameters` (keepalives, say) come after the URL's: libpq lets a later keyword override it.
+        let keywords = parts.options.map(\.keyword) + parameters.map(\.keyword)
+        let values = parts.options.map(\.value) + parameters.map(\.value)
         let connection: OpaquePointer? = withCStrings(keywords) { k in
-            withCStrings(values) { v in PQconnectdbParams(k, v, 1) }
+            withCStrings(values) { v in PQconnectdbParams(k, v, 0) }
         }
         guard let connection else {
             throw PostgresError(message: "out of memory", sqlState: nil, context: "connecting to \(label)")
@@ -299,123 +299,114 @@ public enum PostgresURL {
         return !matches(text) && ["host=", "hostaddr=", "dbname=", "user=", "password=", "port="].contains { lower.hasPrefix($0) || lower.contains(" " + $0) }
     }
 
-    /// `url` without its password (in the user-info part or a `password=` parameter), for messages.
+    /// `url` without its passwords, for messages: rebuilt from what libpq reads in it, every password
+    /// shown as `***`; a URL libpq cannot read is not shown at all.
     public static func redacted(_ url: String) -> String {
-        (try? split(url, decoding: false).label) ?? "the PostgreSQL URL given (not shown: it may hold a password)"
+        (try? split(url).label) ?? "the PostgreSQL URL given (not shown: it may hold a password)"
     }
 
-    /// A URL taken apart for libpq: without its password, the password on its own (decoded), and
-    /// the label for messages.
+    /// A URL as libpq reads it (`PQconninfoParse`, libpq's own parser: no second opinion on where the
+    /// user-info ends or what a parameter holds): the options it sets, the passwords among them, and a
+    /// label for messages rebuilt from the options without the passwords.
     public struct Parts: Sendable {
-        /// The URL as libpq gets it: lower-case scheme, no password.
-        public let url: String
-        /// The passwords taken out (decoded), as libpq's keywords: `password`, `sslpassword`.
+        /// Every option the URL sets, in libpq's order, passwords included: what the connection is opened with.
+        public let options: [(keyword: String, value: String)]
+        /// The options libpq marks as secret (`password`, `sslpassword`).
         public let secrets: [(keyword: String, value: String)]
         public var password: String? { secrets.first { $0.keyword == "password" }?.value }
-        /// The URL with `***` where the password was.
+        /// The URL rebuilt from the options, each secret as `***`.
         public let label: String
-        /// The password as written in the URL (percent-encoded), to scrub from messages too.
-        let written: [String]
 
-        /// `message` with the password, as written or decoded, replaced by `***`.
+        /// `message` with every secret, as given or percent-encoded, replaced by `***`.
         public func scrub(_ message: String) -> String {
             var text = message
-            for secret in written + secrets.map(\.value) where !secret.isEmpty {
-                text = text.replacingAll(secret, with: "***")
+            for (_, secret) in secrets where !secret.isEmpty {
+                for form in [secret, PostgresURL.encoded(secret)] { text = text.replacingAll(form, with: "***") }
             }
             return text
         }
     }
 
-    /// Splits `url`: the user-info ends at the last `@` of the URL (a password may hold an unencoded
-    /// `@`, `/` or `?`; an `@` later in the URL only makes more of it hidden), the password after the
-    /// first `:` in it; every parameter whose name ends in `password` (`password`, `sslpassword`) is
-    /// taken out of the query likewise.
-    public static func split(_ url: String, decoding: Bool = true) throws -> Parts {
+    /// Takes `url` apart with libpq's parser. Throws without quoting the URL (libpq's own message may
+    /// quote a part of it, password included).
+    public static func split(_ url: String) throws -> Parts {
         guard let start = schemeEnd(url) else {
             throw PostgresError(message: "not a postgresql:// URL", sqlState: nil, context: "reading a PostgreSQL URL")
         }
         let scheme = url[..<start].lowercased()
-        var rest = String(url[start...])
-        var userInfo = ""
-        var written: [String] = []
+        let normalised = scheme + url[start...]
+        var error: UnsafeMutablePointer<CChar>?
+        guard let parsed = PQconninfoParse(normalised, &error) else {
+            if let error { PQfreemem(error) }
+            throw PostgresError(message: "libpq cannot read this URL (it is not shown: it may hold a password); see libpq's "
+                                + "\"Connection URIs\" for the form", sqlState: nil, context: "reading a PostgreSQL URL")
+        }
+        defer { PQconninfoFree(parsed) }
+        var options: [(keyword: String, value: String)] = []
         var secrets: [(keyword: String, value: String)] = []
-        var shownUserInfo = ""
-        // The user-info ends at the last '@' (a password may hold an unencoded '@', '/' or '?') — unless
-        // that '@' is in the query, after a password parameter: then at the last '@' before the query.
-        var userInfoEnd = rest.lastIndex(of: "@")
-        if let at = userInfoEnd, let mark = rest[..<at].firstIndex(of: "?"), rest[mark..<at].lowercased().contains("password=") {
-            userInfoEnd = rest[..<mark].lastIndex(of: "@")
-        }
-        if let at = userInfoEnd {
-            userInfo = String(rest[..<at])
-            rest = String(rest[rest.index(after: at)...])
-            if let colon = userInfo.firstIndex(of: ":") {
-                let encoded = String(userInfo[userInfo.index(after: colon)...])
-                written.append(encoded)
-                if decoding { secrets.append(("password", try decode(encoded))) }
-                userInfo = String(userInfo[..<colon])
-                shownUserInfo = userInfo + ":***@"
-            } else {
-                shownUserInfo = userInfo + "@"
+        var option = parsed
+        while let keyword = option.pointee.keyword {
+            if let value = option.pointee.val {
+                let entry = (keyword: String(cString: keyword), value: String(cString: value))
+                options.append(entry)
+                if let display = option.pointee.dispchar, String(cString: display) == "*" { secrets.append(entry) }
             }
-            userInfo += "@"
+            option += 1
         }
-        var query = ""
-        if let mark = rest.firstIndex(of: "?") {
-            query = String(rest[rest.index(after: mark)...])
-            rest = String(rest[..<mark])
-        }
-        var kept: [String] = []
-        var shownQuery: [String] = []
-        if !query.isEmpty {
-            for part in query.split(separator: "&", omittingEmptySubsequences: false).map(String.init) {
-                let name = part.split(separator: "=", maxSplits: 1).first.map { $0.lowercased() } ?? ""
-                if name.hasSuffix("password"), let equals = part.firstIndex(of: "=") {
-                    let encoded = String(part[part.index(after: equals)...])
-                    written.append(encoded)
-                    if decoding { secrets.append((name, try decode(encoded))) }
-                    shownQuery.append(name + "=***")
-                } else {
-                    kept.append(part)
-                    shownQuery.append(part)
-                }
-            }
-        }
-        let clean = scheme + userInfo + rest + (kept.isEmpty ? "" : "?" + kept.joined(separator: "&"))
-        let label = scheme + shownUserInfo + rest + (shownQuery.isEmpty ? "" : "?" + shownQuery.joined(separator: "&"))
-        return Parts(url: clean, secrets: secrets, label: label, written: written)
-    }
-
-    /// Percent-decoding of a password; a bad escape or a NUL is refused without quoting it.
-    private static func decode(_ text: String) throws -> String {
-        var bytes: [UInt8] = []
-        var iterator = Array(text.utf8).makeIterator()
-        while let byte = iterator.next() {
-            guard byte == UInt8(ascii: "%") else {
-                bytes.append(byte)
-                continue
-            }
-            guard let high = iterator.next().flatMap(hexValue), let low = iterator.next().flatMap(hexValue) else {
-                throw PostgresError(message: "the password in the URL is not validly percent-encoded (it is not shown)", sqlState: nil,
-                                    context: "reading a PostgreSQL URL")
-            }
-            bytes.append(high << 4 | low)
-        }
-        guard !bytes.contains(0), let decoded = String(validating: bytes, as: UTF8.self) else {
-            throw PostgresError(message: "the password in the URL decodes to a NUL or invalid UTF-8 (it is not shown)", sqlState: nil,
+        // libpq ends the user-info at the first '@': the rest of a password with an unencoded '@' becomes the
+        // host, and messages would quote it. No host name holds an '@'.
+        if options.contains(where: { $0.keyword == "host" && $0.value.contains("@") }) {
+            throw PostgresError(message: "the URL's host part holds an '@': an '@' (or '/') in a user name or password must be "
+                                + "percent-encoded ('%40', '%2F'); the URL is not shown (it may hold a password)", sqlState: nil,
                                 context: "reading a PostgreSQL URL")
         }
-        return decoded
+        return Parts(options: options, secrets: secrets, label: label(scheme: String(scheme), options: options,
+                                                                        secret: Set(secrets.map(\.keyword))))
     }
 
-    private static func hexValue(_ byte: UInt8) -> UInt8? {
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
-        default: nil
+    /// `scheme://[user[:***]@][host[:port]][/dbname][?keyword=value&…]`, values percent-encoded; a
+    /// host list, a socket folder or a `hostaddr` go into the query, where libpq reads them the same.
+    static func label(scheme: String, options: [(keyword: String, value: String)], secret: Set<String>) -> String {
+        var rest = options
+        func take(_ keyword: String) -> String? {
+            guard let index = rest.firstIndex(where: { $0.keyword == keyword }) else { return nil }
+            return rest.remove(at: index).value
         }
+        let user = take("user")
+        let dbname = take("dbname")
+        var authority = ""
+        if let user {
+            authority = encoded(user)
+            if secret.contains("password"), take("password") != nil { authority += ":***" }
+            authority += "@"
+        }
+        if let host = rest.first(where: { $0.keyword == "host" })?.value, !host.contains(","), !host.hasPrefix("/"), !host.hasPrefix("@"),
+           !rest.contains(where: { $0.keyword == "port" && $0.value.contains(",") }) {
+            _ = take("host")
+            authority += host.contains(":") ? "[\(host)]" : encoded(host)
+            if let port = take("port") { authority += ":" + encoded(port) }
+        }
+        var text = scheme + authority
+        if let dbname { text += "/" + encoded(dbname) }
+        let query = rest.map { "\($0.keyword)=" + (secret.contains($0.keyword) ? "***" : encoded($0.value)) }
+        if !query.isEmpty { text += (dbname == nil ? "/" : "") + "?" + query.joined(separator: "&") }
+        return text
+    }
+
+    /// Percent-encoding of everything but RFC 3986's unreserved characters.
+    static func encoded(_ text: String) -> String {
+        var out = ""
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+                 UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
+                out.unicodeScalars.append(Unicode.Scalar(byte))
+            default:
+                let digits = Array("0123456789ABCDEF".unicodeScalars)
+                out += "%" + String(digits[Int(byte >> 4)]) + String(digits[Int(byte & 0x0F)])
+            }
+        }
+        return out
     }
 
     /// Where the part after `scheme://` starts (the scheme in any case).

@@ -209,7 +209,7 @@ struct PostgresSourceTests {
             #expect(error.message.contains("postgresql://postgres:***@127.0.0.1:1/nowhere"), "\(error.message)")
             #expect(!error.message.contains("s3cr3t"))
         }
-        #expect(PostgresURL.redacted("postgres://u@h/db?sslmode=require&password=x1") == "postgres://u@h/db?sslmode=require&password=***")
+        #expect(PostgresURL.redacted("postgres://u@h/db?sslmode=require&password=x1") == "postgres://u:***@h/db?sslmode=require")
     }
 
     @Test("a read stopped part way cancels the COPY on the server: the same connection answers the next question")
@@ -276,6 +276,52 @@ struct PostgresSourceTests {
         #expect(connection.label == "postgresql://postgres:***@127.0.0.1:\(cluster.port)/postgres")
         let upper = try Connection(url: "PostgreSQL://postgres@127.0.0.1:\(cluster.port)/postgres")
         #expect(try upper.query("SELECT 1").text(0, 0) == "1")
+    }
+
+    @Test("URLs are taken apart by libpq's own parser: every shape of libpq's documentation and the trials' tricks; the label never holds a password and libpq reads it back to the same options")
+    func urlShapes() throws {
+        let shapes = [
+            "postgresql://", "postgresql://localhost", "postgresql://localhost:5433", "postgresql://localhost/mydb",
+            "postgresql://user@localhost", "postgresql://user:secret@localhost",
+            "postgresql://other@localhost/otherdb?connect_timeout=10&application_name=myapp",
+            "postgresql://host1:123,host2:456/somedb?target_session_attrs=any&application_name=myapp",
+            "postgresql:///mydb?host=localhost&port=5433", "postgresql://[2001:db8::1234]/database",
+            "postgresql:///dbname?host=/var/lib/postgresql", "postgresql://%2Fvar%2Flib%2Fpostgresql/dbname",
+            "postgres://u@h/db?sslmode=verify-full&sslrootcert=/etc/ca.pem",
+            // From the trials: an '@' in a parameter before the password, passwords in every place.
+            "postgresql://u@host:5432/db?application_name=a@b&password=SECRET",
+            "postgresql://u:SECRET@host:5432/db?application_name=a@b",
+            "postgresql://u@host/db?sslpassword=SECRET&password=SECRET",
+            "postgresql://u:S%40CRET%2Fx@host/db", "POSTGRESQL://u:SECRET@host/db",
+            "postgresql:///db?user=u&password=SECRET&host=h1,h2&port=1,2",
+        ]
+        for url in shapes {
+            let parts = try PostgresURL.split(url)
+            #expect(!parts.label.contains("SECRET") && !parts.label.contains("secret") && !parts.label.contains("S%40CRET"),
+                    "\(url): \(parts.label)")
+            // The label says what the URL says, but the passwords: libpq reads it back to the same options.
+            let back = try PostgresURL.split(parts.label)
+            let expected = parts.options.map { option in
+                (option.keyword, parts.secrets.contains { $0.keyword == option.keyword } ? "***" : option.value)
+            }
+            #expect(back.options.map { "\($0.keyword)=\($0.value)" }.sorted() == expected.map { "\($0.0)=\($0.1)" }.sorted(),
+                    "\(url) → \(parts.label)")
+        }
+        let trial = try PostgresURL.split("postgresql://u@host:5432/db?application_name=a@b&password=SECRET")
+        #expect(trial.password == "SECRET" && trial.label == "postgresql://u:***@host:5432/db?application_name=a%40b", "\(trial.label)")
+        #expect(try PostgresURL.split("postgresql://u:S%40CRET%2Fx@host/db").password == "S@CRET/x")
+        #expect(PostgresURL.redacted("postgresql://u:SECRET@[::1/db") == "the PostgreSQL URL given (not shown: it may hold a password)")
+        // As --db (a preview reads it) and --state (runs reads it), the same URL is never printed with its password.
+        let url = "postgresql://u@127.0.0.1:1/db?application_name=a@b&password=SECRET&connect_timeout=1"
+        let sandbox = try Sandbox(routes: DeliveryFixture.routes(), environment: DeliveryFixture.secrets)
+        let fixture = try DeliveryFixture(sandbox: sandbox, customers: 1)
+        let asSource = try Binary.run(["preview", "acme", "--config", fixture.config.path, "--db", url, "--state", fixture.state],
+                                      environment: fixture.environment)
+        #expect(asSource.status == 2 && asSource.stderr.contains("postgresql://u:***@127.0.0.1:1/db?")
+                && !asSource.output.contains("SECRET"), "\(asSource.output)")
+        let asLedger = try Binary.run(["runs", "--state", url], environment: ["PARTNER_EXPORT_STATE_DIR": fixture.folder.path])
+        #expect(asLedger.status == 2 && asLedger.stderr.contains("application_name=a%40b") && !asLedger.output.contains("SECRET"),
+                "\(asLedger.output)")
     }
 
     @Test("the binary COPY reader: header, fields, NULLs and the trailer read in place; every malformed length refused, never read past")
