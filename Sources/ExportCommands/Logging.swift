@@ -54,15 +54,19 @@ struct JSONLinesLogHandler: LogHandler {
     }
 
     func log(event: LogEvent) {
-        var fields: [String: LogValue] = [
-            "time": .text(Timestamps.precise(Date())), "level": .text(event.level.rawValue), "logger": .text(label),
-            "message": .text("\(event.message)"),
-        ]
+        var fields: [String: LogValue] = ["level": .text(event.level.rawValue), "logger": .text(label), "message": .text("\(event.message)")]
         for (key, value) in metadata.merging(event.metadata ?? [:], uniquingKeysWith: { $1 }) { fields[key] = LogValue(value) }
+        Self.write(fields)
+    }
+
+    /// One JSON object, with the time, as one line on standard error (lines of several threads never interleave).
+    static func write(_ fields: [String: LogValue]) {
+        var fields = fields
+        fields["time"] = .text(Timestamps.precise(Date()))
         guard let line = try? JSONCoding.compact(fields) else { return }
-        Self.output.lock()
+        output.lock()
         FileHandle.standardError.write(Data((line + "\n").utf8))
-        Self.output.unlock()
+        output.unlock()
     }
 }
 

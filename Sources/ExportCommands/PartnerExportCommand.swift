@@ -22,18 +22,30 @@ public struct PartnerExportCommand: ParsableCommand {
 
     public init() {}
 
+    /// `--log-format json` (or `=json`) among the arguments, or `PARTNER_EXPORT_LOG_FORMAT=json` without one.
+    static func asksForJSONLogs(_ arguments: [String]) -> Bool {
+        var given: String?
+        for (i, argument) in arguments.enumerated() {
+            if argument == "--log-format", i + 1 < arguments.count { given = arguments[i + 1] }
+            if argument.hasPrefix("--log-format=") { given = String(argument.dropFirst("--log-format=".count)) }
+        }
+        return (given ?? ProcessInfo.processInfo.environment["PARTNER_EXPORT_LOG_FORMAT"]) == "json"
+    }
+
     /// Parses the arguments, runs the command and exits with the codes docs/design.md fixes ("Exit codes").
     public static func runAndExit(_ arguments: [String]? = nil) -> Never {
         // Batches are large buffers made and freed again and again from several threads. glibc's
         // adaptive threshold would soon serve them from its arenas, which keep freed memory resident;
         // a fixed threshold maps them and gives them back, so memory stays flat (see docs/performance.md).
         _ = pe_malloc_fix_mmap_threshold(128 * 1024)
+        // Decided before parsing, so that a usage error is a JSON line too when JSON was asked for.
+        Terminal.errorsAsJSON = Self.asksForJSONLogs(arguments ?? Array(CommandLine.arguments.dropFirst()))
         do {
             var command = try parseAsRoot(arguments)
             try command.run()
             Foundation.exit(0)
         } catch let error as ExportError {
-            Terminal.error(error.message)
+            Terminal.error(error.message, code: error.code)
             Foundation.exit(error.exitCode)
         } catch let code as ExitCode {
             Foundation.exit(code.rawValue)
@@ -48,7 +60,11 @@ public struct PartnerExportCommand: ParsableCommand {
                 Foundation.exit(0)
             }
             // Usage errors (exit 64 in ArgumentParser) are exit 2 here, as docs/design.md says ("Exit codes").
-            FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+            if Terminal.errorsAsJSON {
+                Terminal.error(fullMessage(for: error), code: "usage")
+            } else {
+                FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+            }
             Foundation.exit(code == .validationFailure ? 2 : (code.rawValue == 1 ? 1 : 2))
         }
     }

@@ -24,7 +24,7 @@ final class ProgressLine: @unchecked Sendable {
     /// Lines currently on the screen (the cursor sits on the last).
     private var drawnLines = 0
 
-    init(enabled: Bool = isatty(STDERR_FILENO) == 1) { self.enabled = enabled }
+    init(enabled: Bool = isatty(STDERR_FILENO) == 1 && !Terminal.errorsAsJSON) { self.enabled = enabled }
 
     func rendered(partner: String, batch: Int, records: Int) {
         update(partner) { state in

@@ -41,8 +41,9 @@ enum RunEventsLog {
                                                           "batch": .stringConvertible(batch), "records": .stringConvertible(records)])
             },
             problem: { run, partner, delivery, error in
-                logger.error("\(error.message)", metadata: ["run.id": .string(run), "partner.id": .string(partner),
-                                                           "delivery.id": .string(delivery), "error.code": .string(error.code)])
+                var metadata: Logger.Metadata = ["run.id": .string(run), "partner.id": .string(partner), "error.code": .string(error.code)]
+                if !delivery.isEmpty { metadata["delivery.id"] = .string(delivery) }
+                logger.error("\(error.message)", metadata: metadata)
             })
     }
 }

@@ -70,6 +70,12 @@ extension PartnerExportCommand {
             @Flag(help: "Print JSON.")
             var json = false
 
+            func validate() throws {
+                guard !runID.trimmingCharacters(in: .whitespaces).isEmpty else {
+                    throw ValidationError("a run id is needed: 'partner-export runs' lists them (e.g. runs show run_20261130T020000Z_1a2b3c)")
+                }
+            }
+
             func run() throws {
                 common.startLogging()
                 let report = try RunReports.load(runID, from: try ReadOnlyLedger.open(common))

@@ -9,12 +9,22 @@ enum Terminal {
     /// output is one, unlimited otherwise (a pipe or a file gets every column in full).
     nonisolated(unsafe) static var layoutWidth: Int? = standardOutputIsTerminal ? (width(of: STDOUT_FILENO) ?? 80) : nil
 
-    static func error(_ message: String) {
-        FileHandle.standardError.write(Data("partner-export: \(message)\n".utf8))
-    }
+    /// Every line this process writes on standard error is one JSON object (`--log-format json`):
+    /// decided once, before the arguments are parsed (``PartnerExportCommand/runAndExit(_:)``).
+    nonisolated(unsafe) static var errorsAsJSON = false
 
-    static func warning(_ message: String) {
-        FileHandle.standardError.write(Data("partner-export: warning: \(message)\n".utf8))
+    static func error(_ message: String, code: String? = nil) { say(level: "error", message, code: code) }
+
+    static func warning(_ message: String, code: String? = nil) { say(level: "warning", message, code: code) }
+
+    private static func say(level: String, _ message: String, code: String?) {
+        guard errorsAsJSON else {
+            FileHandle.standardError.write(Data(("partner-export: " + (level == "warning" ? "warning: " : "") + message + "\n").utf8))
+            return
+        }
+        var fields: [String: LogValue] = ["level": .text(level), "logger": .text("partner-export"), "message": .text(message)]
+        if let code { fields["code"] = .text(code) }
+        JSONLinesLogHandler.write(fields)
     }
 
     /// The width of the terminal on `fd` (`COLUMNS` wins when set), or nil when it is not one.

@@ -20,8 +20,9 @@ public struct RunEvents: Sendable {
     public var attempt: @Sendable (Attempt) -> Void
     /// A batch was rendered and recorded: run, partner, batch number, records.
     public var batchRendered: @Sendable (String, String, Int, Int) -> Void
-    /// Something a human must look at even though the run went on: run, partner, delivery, the error
-    /// (a stored payload that is not what the ledger recorded).
+    /// Something a human must look at even though the run went on: run, partner, delivery (empty when
+    /// none), the error (a stored payload that is not what the ledger recorded; a partner that could not
+    /// start, for a secret not set).
     public var problem: @Sendable (String, String, String, ExportError) -> Void
 
     public init(attempt: @escaping @Sendable (Attempt) -> Void = { _ in },

@@ -241,6 +241,8 @@ public final class Runner: @unchecked Sendable {
             var outcome = PartnerOutcome(partner: partner, startedAt: Timestamps.precise(context.time.now()))
             outcome.status = .error
             outcome.error = ExportError.wrapping(error).located("partner \(partner.id)")
+            // A partner that cannot start (a secret not set, a certificate missing) is logged, not only reported.
+            context.events.problem(context.runID, partner.id, "", outcome.error ?? ExportError.wrapping(error))
             outcome.feed = try? ledger.latestFeed(partner: partner.id)
             outcome.feedComplete = outcome.feed?.isComplete ?? false
             outcome.owedAfter = (try? ledger.owed(partner: partner.id).count) ?? 0

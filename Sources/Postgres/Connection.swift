@@ -45,6 +45,10 @@ public final class Connection {
             throw PostgresError(message: message, sqlState: nil, context: "connecting to \(label)")
         }
         handle = connection
+        // The server's notices and warnings (a schema that exists, a session being ended) would be printed
+        // on standard error by libpq's default receiver, once per connection and outside the log format:
+        // what matters of them comes back in the errors of the statements they concern.
+        _ = PQsetNoticeReceiver(connection, { _, _ in }, nil)
         guard PQsetClientEncoding(connection, "UTF8") == 0 else {
             throw PostgresError(message: Self.trimmed(PQerrorMessage(connection)), sqlState: nil, context: "setting client_encoding")
         }

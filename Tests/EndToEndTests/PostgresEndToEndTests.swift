@@ -165,6 +165,8 @@ extension PostgresEndToEndTests {
         process.waitUntilExit()
         #expect(process.terminationStatus != 0, "\(text)")
         #expect(text.contains("lost its lock on the ledger"), "\(text)")
+        // The server's own words about it come once, inside the error, not once per connection libpq had open.
+        #expect(text.components(separatedBy: "terminating connection due to administrator command").count - 1 <= 1, "\(text)")
         let sent = sandbox.requests().count
         #expect(sent < 12, "it stopped: \(sent) of 12 batches sent")
         #expect(try fixture.query("SELECT count(*) FROM deliveries WHERE status = 'delivered'").first?[0].flatMap { Int($0) } ?? 0 <= sent)
@@ -174,6 +176,23 @@ extension PostgresEndToEndTests {
         let acknowledged = Set(sandbox.requests().filter(\.acknowledged).compactMap(\.idempotencyKey))
         let delivered = Set(try fixture.query("SELECT id FROM deliveries WHERE status = 'delivered'").compactMap { $0[0] })
         #expect(delivered == acknowledged)
+    }
+
+    @Test("a ledger whose every session the server ends mid-run: the run stops, and the server's words come once, as the tool's own JSON lines (libpq prints nothing of its own)")
+    func lostLedger() throws {
+        let stalls: [[String: Any]] = Array(repeating: ["stall": 0.5, "status": 200], count: 20)
+        let sandbox = try Sandbox(routes: DeliveryFixture.routes(acmeFaults: stalls), environment: DeliveryFixture.secrets)
+        let fixture = try DeliveryFixture(sandbox: sandbox, customers: 60, maxRecords: 5, timeout: 10, globex: true, ledger: .postgres)
+        let started = try fixture.start(["run", "--all", "--parallel", "2", "--log-format", "json"])
+        #expect(fixture.waitUntil("SELECT count(*) >= 2 FROM attempts"))
+        _ = try fixture.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "
+                              + "AND pid <> pg_backend_pid()")
+        let result = started.wait()
+        #expect(result.status != 0, "\(result.output)")
+        // libpq's own printing of the server's notices (once per connection) is off: every line is the tool's.
+        let lines = LogFormatTests.objects(result.stderr, "a lost ledger").compactMap { $0["message"] as? String }
+        #expect(!lines.isEmpty && Set(lines).count == lines.count, "no line twice: \(result.stderr)")
+        #expect(result.stderr.components(separatedBy: "terminating connection due to administrator command").count - 1 <= 1, "\(result.stderr)")
     }
 
     @Test("a role that may not create the schema is told what to grant; a schema made for it beforehand is used")
