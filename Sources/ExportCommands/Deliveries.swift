@@ -85,6 +85,11 @@ extension PartnerExportCommand {
             if failed {
                 try StandardOutput.line("To complete these feeds under today's consent and contract: partner-export rerun --failed"
                                         + (partner.map { " --partner \($0)" } ?? ""))
+                // A batch the deletion guard held goes out only with the flag: a rerun without it is held again.
+                for guarded in Set(records.filter { $0.lastErrorCode == "deletions.guard" }.map(\.partner)).sorted() {
+                    try StandardOutput.line("Held by the deletion guard (\(guarded)): once the notices are confirmed, "
+                                            + "partner-export rerun --failed --partner \(guarded) --allow-deletions")
+                }
             }
         }
 

@@ -67,6 +67,10 @@ enum RunReportText {
         var rerun: [String] = []
         for p in partners where p.completedBy.isEmpty {
             switch p.error?.fate {
+            case _ where p.error?.code == "deletions.guard":
+                lines.append("\(p.partner): held by the deletion guard: check the numbers above; once the notices are confirmed, "
+                             + "'partner-export rerun --failed --partner \(p.partner) --allow-deletions' sends the feed and them "
+                             + "(without --allow-deletions it is held again; docs/runbook.md, section 5)")
             case "configuration"? where (p.feed?.owed ?? 0) == 0:
                 lines.append("\(p.partner): fix the problem above, then 'partner-export run \(p.partner)' "
                              + "(nothing of it is owed: there is nothing to rerun)")
@@ -127,11 +131,11 @@ enum RunReportText {
             if let reason = feed.reason { lines.append("\(name): a new feed: \(reason)") }
             if !feed.complete && feed.owed > 0 {
                 lines.append("\(name): its feed is incomplete: \(feed.owed) delivery(ies) owed"
-                             + (p.held > 0 ? " (\(p.held) held after the failure)" : ""))
+                             + (p.held > 0 ? " (\(p.held) held " + (heldByGuard(p) ? "by the deletion guard)" : "after the failure)") : ""))
             }
         }
         for action in p.actions where action.action != .sent {
-            lines.append("\(name): batch \(action.batch) (\(action.delivery)): " + describe(action))
+            lines.append("\(name): batch \(action.batch) (\(action.delivery)): " + describe(action, heldByGuard: heldByGuard(p)))
         }
         for by in p.completedBy { lines.append("\(name): its feed was completed later by run \(by)") }
         for note in p.notes { lines.append("\(name): \(note)") }
@@ -139,8 +143,12 @@ enum RunReportText {
         return lines
     }
 
-    static func describe(_ action: DeliveryAction) -> String {
+    /// The partner's part was held by the deletion guard: so was every batch of it that was held.
+    static func heldByGuard(_ p: PartnerReport) -> Bool { p.error?.code == "deletions.guard" }
+
+    static func describe(_ action: DeliveryAction, heldByGuard: Bool = false) -> String {
         switch action.action {
+        case .held where heldByGuard: "held by the deletion guard (not sent; send with --allow-deletions once the notices are confirmed)"
         case .sent: "sent (\(action.status))"
         case .resentSameID: "same records: resent as \(action.delivery) (\(action.status))"
         case .resentInDoubt: "left in doubt, resent under its own id (\(action.status))"

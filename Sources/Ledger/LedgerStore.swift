@@ -53,8 +53,9 @@ public protocol DeliveryLog: AnyObject {
                        at time: String) throws
     /// A pending delivery with an attempt on record whose run died: the request may have been read.
     func markInDoubt(_ delivery: DeliveryRecord) throws
-    /// Not sent because an earlier batch of its feed was not delivered: owed, `held`.
-    func hold(_ delivery: DeliveryRecord, reason: String) throws
+    /// Not sent because an earlier batch of its feed was not delivered, or the deletion guard held
+    /// the partner (`code` `deletions.guard`): owed, `held`.
+    func hold(_ delivery: DeliveryRecord, reason: String, code: String?) throws
     /// Ends `failed` without an attempt (its stored bytes could not be sent, a partner could not start).
     func fail(_ delivery: DeliveryRecord, error: ExportError) throws
     /// Marks `delivery` superseded by `successor` (nil: nothing left to send). Refused for a delivery
@@ -153,6 +154,11 @@ public protocol LedgerStore: RunLog, FeedLog, DeliveryLog, DisclosureLog, Holdin
     var location: String { get }
     /// A new connection to the same ledger, for another thread.
     func connect() throws -> any LedgerStore
+}
+
+extension DeliveryLog {
+    /// Held because an earlier batch of its feed was not delivered.
+    public func hold(_ delivery: DeliveryRecord, reason: String) throws { try hold(delivery, reason: reason, code: nil) }
 }
 
 extension HoldingsLog {

@@ -121,7 +121,7 @@ struct PartnerRun {
             func deliver(_ delivery: DeliveryRecord, _ box: FeedBox?, _ action: FeedBuilder.ReportAction) throws {
                 if let reason = holdReason() {
                     if let box { builder.giveBack(box) }
-                    try ledger.hold(delivery, reason: reason)
+                    try ledger.hold(delivery, reason: reason, code: tripped == nil ? nil : "deletions.guard")
                     outcome.noteHeld(delivery)
                     return
                 }

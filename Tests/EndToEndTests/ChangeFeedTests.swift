@@ -184,6 +184,14 @@ struct ChangeFeedTests {
         #expect(held.stdout.contains("forget 30 of the 100 customers it holds (30.0%: 30 consent_withdrawn), more than "
                                      + "max_deletions_percent 10%"), "\(held.stdout)")
         #expect(held.stdout.contains("'partner-export rerun --failed --partner acme --allow-deletions'"))
+        // Each held batch says why; the advice names the flag; the owed list says it too.
+        #expect(held.stdout.contains("): held by the deletion guard (not sent;") && !held.stdout.contains("an earlier batch was not delivered")
+                && held.stdout.contains("held by the deletion guard)") && !held.stdout.contains("held after the failure"), "\(held.stdout)")
+        #expect(held.stdout.contains("acme: held by the deletion guard: check the numbers above; once the notices are confirmed, "
+                                     + "'partner-export rerun --failed --partner acme --allow-deletions'"), "\(held.stdout)")
+        let owedList = try fixture.run(["deliveries", "--failed"])
+        #expect(owedList.stdout.contains("Held by the deletion guard (acme): once the notices are confirmed, partner-export rerun "
+                                         + "--failed --partner acme --allow-deletions"), "\(owedList.stdout)")
         let owed = try fixture.query("SELECT status, count(*) FROM deliveries WHERE run_id = (SELECT id FROM runs ORDER BY rowid DESC LIMIT 1) GROUP BY status")
         #expect(owed.count == 1 && owed.first?[0] == "held", "every batch held, owed: \(owed)")
         #expect(try fixture.query("SELECT count(*) FROM holdings").first?[0] == "100", "the partner still holds everyone")

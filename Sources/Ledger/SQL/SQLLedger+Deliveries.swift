@@ -136,12 +136,12 @@ extension SQLLedger: DeliveryLog {
         try checked { try database.prepare("UPDATE deliveries SET in_doubt = 1 WHERE seq = ?").run([.integer(delivery.seq)]) }
     }
 
-    public func hold(_ delivery: DeliveryRecord, reason: String) throws {
+    public func hold(_ delivery: DeliveryRecord, reason: String, code: String?) throws {
         try writeGuard?()
         try checked {
-            try database.prepare("UPDATE deliveries SET status = 'held', last_error = ?, last_error_code = NULL WHERE seq = ? "
+            try database.prepare("UPDATE deliveries SET status = 'held', last_error = ?, last_error_code = ? WHERE seq = ? "
                                  + "AND status IN ('pending', 'failed', 'rejected', 'held')")
-                .run([.text(reason), .integer(delivery.seq)])
+                .run([.text(reason), code.map { .text($0) } ?? .null, .integer(delivery.seq)])
         }
     }
 
