@@ -60,11 +60,13 @@ extension PartnerExportCommand {
                 // Nothing owed, yet a feed may be incomplete: its render stopped part way (said unless a run is at it now).
                 let unfinished = failed && !runAlive ? try ledger.partnersWithIncompleteFeeds().filter { partner == nil || $0 == partner }
                     : []
-                let feeds = unfinished.isEmpty ? ": every feed is complete."
+                let noticesOwed = try ledger.totals().contains { (partner == nil || $0.key == partner) && $0.value.counter(CounterName.noticesDue) > 0 }
+                let feeds = unfinished.isEmpty ? (noticesOwed ? ": every feed is complete, but deletion notices are owed:" : ": every feed is complete.")
                     : "; the feed of \(unfinished.joined(separator: ", ")) is incomplete all the same (its render stopped part way): "
                         + "'partner-export rerun --failed' completes it."
                 try StandardOutput.line(failed ? "No failed, rejected or held deliveries" + (inFlight > 0 ? running : feeds)
                     : "No deliveries.")
+                if failed { try noticesDue(ledger) }
                 return
             }
             try StandardOutput.line(Terminal.table(["delivery", "partner", "batch", "status", "attempts", "records", "http", "created",
@@ -82,6 +84,7 @@ extension PartnerExportCommand {
                 }
             }
             if !running.isEmpty { try StandardOutput.line(String(running.dropFirst(2)) + ".") }
+            if failed { try noticesDue(ledger) }
             if failed {
                 try StandardOutput.line("To complete these feeds under today's consent and contract: partner-export rerun --failed"
                                         + (partner.map { " --partner \($0)" } ?? ""))
@@ -90,6 +93,17 @@ extension PartnerExportCommand {
                     try StandardOutput.line("Held by the deletion guard (\(guarded)): once the notices are confirmed, "
                                             + "partner-export rerun --failed --partner \(guarded) --allow-deletions")
                 }
+            }
+        }
+
+        /// Deletion notices due to partners, as the last run or rerun counted them: owed, though no
+        /// delivery carries them yet (the partner's next run does).
+        private func noticesDue(_ ledger: any LedgerStore) throws {
+            for (name, totals) in try ledger.totals().sorted(by: { $0.key < $1.key }) where partner == nil || name == partner {
+                let due = totals.counter(CounterName.noticesDue)
+                guard due > 0 else { continue }
+                try StandardOutput.line("Deletion notices due to \(name): \(Terminal.count(due)) (as the last run or rerun counted them); "
+                                        + "its next run sends them: partner-export run \(name)")
             }
         }
 

@@ -5,7 +5,9 @@ import Reports
 /// How a run report reads on a terminal (the same for `run`, `rerun` and `runs show`).
 enum RunReportText {
     static func render(_ report: RunReport) -> String {
-        guard let run = report.run else { return (report.message ?? "Nothing to do.") + "\n" }
+        guard let run = report.run else {
+            return ([report.message ?? "Nothing to do."] + noticesDue(report)).joined(separator: "\n") + "\n"
+        }
         var lines: [String] = []
         let span = report.finishedAt.map { "\(report.startedAt) → \($0)" } ?? "\(report.startedAt), \(report.status)"
         let incomplete = report.partners.filter { !$0.succeeded }
@@ -17,8 +19,10 @@ enum RunReportText {
             lines.append("INTERRUPTED: the run stopped before it ended; what it did not send is owed "
                          + "('partner-export deliveries --failed'; 'partner-export rerun --failed' sends it)")
         } else if report.succeeded {
-            lines.append("OK: every partner succeeded; " + (report.incompleteElsewhere.isEmpty ? "every feed is complete"
-                : "still owed from earlier runs: " + report.incompleteElsewhere.joined(separator: ", ")))
+            lines.append("OK: every partner succeeded; " + (!report.incompleteElsewhere.isEmpty
+                ? "still owed from earlier runs: " + report.incompleteElsewhere.joined(separator: ", ")
+                : report.noticesDueElsewhere.isEmpty ? "every feed is complete"
+                : "deletion notices are due to " + report.noticesDueElsewhere.keys.sorted().joined(separator: ", ")))
         } else {
             lines.append("NOT EVERYTHING WAS DELIVERED: " + incomplete.map { "\($0.partner) (\($0.status))" }.joined(separator: ", "))
         }
@@ -49,6 +53,7 @@ enum RunReportText {
             lines.append("Also owed from earlier runs: " + report.incompleteElsewhere.joined(separator: ", ")
                          + " ('partner-export deliveries --failed').")
         }
+        lines += noticesDue(report)
         lines += advice(incomplete)
         return lines.map { $0.contains("\n") ? $0 : Terminal.line($0) }.joined(separator: "\n") + "\n"
     }
@@ -58,6 +63,14 @@ enum RunReportText {
         if p.status == "error" && !(p.feed?.new ?? false) { return p.feed.map { $0.complete ? "not run" : "INCOMPLETE" } ?? "not run" }
         guard let feed = p.feed else { return "complete" }
         return feed.complete ? "complete" : "INCOMPLETE"
+    }
+
+    /// Deletion notices due to partners whose feeds are otherwise complete: owed, and sent by their next run.
+    static func noticesDue(_ report: RunReport) -> [String] {
+        report.noticesDueElsewhere.sorted { $0.key < $1.key }.map { partner, count in
+            "Deletion notices due to \(partner): \(Terminal.count(count)) (customers it holds who are no longer eligible); "
+                + "its next run sends them ('partner-export run \(partner)')."
+        }
     }
 
     /// What to do next, per partner that did not succeed: fix a set-up problem and run again, or

@@ -106,6 +106,8 @@ public protocol RetentionLog: AnyObject {
 /// Counters that never go down, and each partner's figures for the metrics file.
 public protocol CounterLog: AnyObject {
     func add(_ amount: Int, to counter: String, partner: String) throws
+    /// Sets a figure that goes up and down (``CounterName/noticesDue``), as of the last look.
+    func set(_ value: Int, of gauge: String, partner: String) throws
     func totals() throws -> [String: PartnerTotals]
 }
 

@@ -114,9 +114,11 @@ public final class Runner: @unchecked Sendable {
         let (partners, mode, trigger, empty) = try select(request, ledger: ledger, now: now)
         try SourceCheck.check(settings.sourcePath, partners: partners)
         guard !partners.isEmpty else {
+            var report = RunReport(run: nil, trigger: trigger.rawValue, status: "nothing-to-do", startedAt: Timestamps.precise(now),
+                                   finishedAt: nil, durationSeconds: nil, partners: [], message: empty)
+            if mode == .complete { report.noticesDueElsewhere = try noticesDue(besides: [], ledger: ledger) }
             writeMetrics(ledger)
-            return RunReport(run: nil, trigger: trigger.rawValue, status: "nothing-to-do", startedAt: Timestamps.precise(now),
-                             finishedAt: nil, durationSeconds: nil, partners: [], message: empty)
+            return report
         }
         let runID = Timestamps.identifier("run", at: now, randomBytes: 3)
         let started = Timestamps.precise(now)
@@ -136,11 +138,27 @@ public final class Runner: @unchecked Sendable {
         let configured = Set(settings.configuration.partners.map(\.id))
         let elsewhere = Set(try ledger.owedByPartner().keys).union(try ledger.partnersWithIncompleteFeeds())
             .filter { configured.contains($0) && !partners.map(\.id).contains($0) }
+        var report = RunReport(run: runID, trigger: trigger.rawValue, status: succeeded ? RunStatus.succeeded.rawValue : RunStatus.failed.rawValue,
+                               startedAt: started, finishedAt: finished, durationSeconds: Timestamps.seconds(from: started, to: finished),
+                               partners: reports, incompleteElsewhere: elsewhere.sorted())
+        // A rerun completes what is owed; deletion notices due to the others are owed too, and said.
+        if mode == .complete { report.noticesDueElsewhere = try noticesDue(besides: Set(partners.map(\.id)).union(elsewhere), ledger: ledger) }
         try signCheckpoint(ledger)
         writeMetrics(ledger)
-        return RunReport(run: runID, trigger: trigger.rawValue, status: succeeded ? RunStatus.succeeded.rawValue : RunStatus.failed.rawValue,
-                         startedAt: started, finishedAt: finished, durationSeconds: Timestamps.seconds(from: started, to: finished),
-                         partners: reports, incompleteElsewhere: elsewhere.sorted())
+        return report
+    }
+
+    /// For each configured partner but `besides`: the deletion notices due to it now (counted from the
+    /// source, and kept for the metrics); those with any.
+    func noticesDue(besides: Set<String>, ledger: any LedgerStore) throws -> [String: Int] {
+        var due: [String: Int] = [:]
+        for partner in settings.configuration.partners where !besides.contains(partner.id) {
+            guard let count = try NoticesDue.count(partner, sourcePath: settings.sourcePath, ledger: ledger,
+                                                   environment: settings.environment) else { continue }
+            try ledger.set(count, of: CounterName.noticesDue, partner: partner.id)
+            if count > 0 { due[partner.id] = count }
+        }
+        return due
     }
 
     /// The ledger's lock, or `lock.held` (exit 75) — skipped, not silent: counted in the ledger and the
@@ -267,6 +285,10 @@ public final class Runner: @unchecked Sendable {
     }
 
     static func record(_ report: PartnerReport, run: String, ledger: any LedgerStore) throws {
+        // What the partner is still due of the notices this part counted (held by the guard, a batch failed).
+        if let changes = report.changes {
+            try ledger.set(max(0, changes.noticesDueCount - changes.noticesSent), of: CounterName.noticesDue, partner: report.partner)
+        }
         try ledger.recordPartner(run: run, PartnerRunRecord(
             partner: report.partner, status: PartnerStatus(rawValue: report.status) ?? .error, eligible: report.eligible ?? 0,
             records: report.records, rejected: report.rejectedRecords, deliveries: report.deliveries, bytes: report.bytes,

@@ -17,6 +17,9 @@ public struct RunReport: Codable, Equatable, Sendable {
     public var incompleteElsewhere: [String]
     /// Why nothing was done, when nothing was.
     public var message: String?
+    /// Partners not in this rerun whose feed is complete but to whom deletion notices are due (customers
+    /// who withdrew since): how many each; the next run of each sends them. Counted by reruns only.
+    public var noticesDueElsewhere: [String: Int] = [:]
     /// A run shared by several workers: its items, and which worker did each (nil otherwise).
     public var work: [WorkItemReport]?
 
@@ -39,6 +42,22 @@ public struct RunReport: Codable, Equatable, Sendable {
         case finishedAt = "finished_at"
         case durationSeconds = "duration_seconds"
         case incompleteElsewhere = "incomplete_elsewhere"
+        case noticesDueElsewhere = "notices_due_elsewhere"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        run = try c.decodeIfPresent(String.self, forKey: .run)
+        trigger = try c.decode(String.self, forKey: .trigger)
+        status = try c.decode(String.self, forKey: .status)
+        startedAt = try c.decode(String.self, forKey: .startedAt)
+        finishedAt = try c.decodeIfPresent(String.self, forKey: .finishedAt)
+        durationSeconds = try c.decodeIfPresent(Double.self, forKey: .durationSeconds)
+        partners = try c.decode([PartnerReport].self, forKey: .partners)
+        incompleteElsewhere = try c.decodeIfPresent([String].self, forKey: .incompleteElsewhere) ?? []
+        message = try c.decodeIfPresent(String.self, forKey: .message)
+        work = try c.decodeIfPresent([WorkItemReport].self, forKey: .work)
+        noticesDueElsewhere = try c.decodeIfPresent([String: Int].self, forKey: .noticesDueElsewhere) ?? [:]
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -51,6 +70,7 @@ public struct RunReport: Codable, Equatable, Sendable {
         try c.encode(durationSeconds, forKey: .durationSeconds)
         try c.encode(partners, forKey: .partners)
         try c.encode(incompleteElsewhere, forKey: .incompleteElsewhere)
+        try c.encode(noticesDueElsewhere, forKey: .noticesDueElsewhere)
         try c.encode(message, forKey: .message)
         try c.encode(work, forKey: .work)
     }

@@ -217,6 +217,28 @@ struct ChangeFeedTests {
         #expect(metrics["partner_export_notices_sent_total{acme}"] == 30)
     }
 
+    @Test("a withdrawal after a complete run: rerun --failed, deliveries --failed and the metrics say the notice is owed (not 'every feed is complete'); the next run sends it", arguments: LedgerKind.allCases)
+    func noticesDueAreOwed(ledger: LedgerKind) throws {
+        let sandbox = try Sandbox(routes: DeliveryFixture.routes(), environment: DeliveryFixture.secrets)
+        let fixture = try DeliveryFixture(sandbox: sandbox, customers: 20, ledger: ledger)
+        #expect(try fixture.run(["run", "acme"]).status == 0)
+        try fixture.withdraw(3)
+        let rerun = try fixture.run(["rerun", "--failed"])
+        #expect(rerun.status == 0 && rerun.stdout.contains("Deletion notices due to acme: 1 (customers it holds who are no longer eligible); "
+                                                           + "its next run sends them ('partner-export run acme')"), "\(rerun.output)")
+        let json = try JSONSerialization.jsonObject(with: Data(try fixture.run(["rerun", "--failed", "--json"]).stdout.utf8)) as? [String: Any]
+        #expect((json?["notices_due_elsewhere"] as? [String: Int]) == ["acme": 1], "\(json ?? [:])")
+        let owed = try fixture.run(["deliveries", "--failed"])
+        #expect(owed.stdout.contains("every feed is complete, but deletion notices are owed:")
+                && owed.stdout.contains("Deletion notices due to acme: 1"), "\(owed.stdout)")
+        #expect(try OperationsTests.parsePrometheus(fixture.metricsPath)["partner_export_notices_due{acme}"] == 1)
+        // The next run sends it: nothing is due any more, and nothing is said.
+        #expect(try fixture.run(["run", "acme"]).status == 0)
+        #expect(try sandbox.view(path: "/feeds/acme", key: "ref").notices.map(\.key) == [DeliveryFixture.acmeRef(3)])
+        #expect(try OperationsTests.parsePrometheus(fixture.metricsPath)["partner_export_notices_due{acme}"] == 0)
+        #expect(!(try fixture.run(["deliveries", "--failed"]).stdout.contains("Deletion notices due")))
+    }
+
     @Test("a notice owed after a failed delivery goes out with the rerun; a customer who consents again is sent again, no stale notice", arguments: LedgerKind.allCases)
     func owedNoticeAndConsentAgain(ledger: LedgerKind) throws {
         let down: [[String: Any]] = [["status": 503], ["status": 503]]

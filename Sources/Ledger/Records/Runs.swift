@@ -92,6 +92,9 @@ public enum CounterName {
     public static let noticesSent = "notices_sent"
     /// Partner runs the deletion guard held.
     public static let deletionGuardHolds = "deletion_guard_holds"
+    /// Deletion notices due and not yet acknowledged, as of the last run or rerun that counted them
+    /// (a figure, not a counter: ``CounterLog/set(_:of:partner:)``).
+    public static let noticesDue = "notices_due"
     /// Followed by an ``ExportCore/ExportError`` code: `errors:delivery.rejected`.
     public static func errors(_ code: String) -> String { "errors:\(code)" }
 }

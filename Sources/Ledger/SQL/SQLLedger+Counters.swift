@@ -12,6 +12,15 @@ extension SQLLedger: CounterLog {
         }
     }
 
+    public func set(_ value: Int, of gauge: String, partner: String) throws {
+        try checked {
+            try database.prepare("""
+                INSERT INTO counters (partner, name, value) VALUES (?, ?, ?)
+                ON CONFLICT (partner, name) DO UPDATE SET value = excluded.value
+                """).run([.text(partner), .text(gauge), .integer(Int64(value))])
+        }
+    }
+
     public func totals() throws -> [String: PartnerTotals] {
         try checked {
             var totals: [String: PartnerTotals] = [:]
