@@ -16,8 +16,14 @@ enum RunReportText {
             lines.append("IN PROGRESS: the run has not ended" + (report.partners.isEmpty ? "" : "; partners done so far below")
                          + (report.work == nil ? "" : " ('partner-export run --join' helps it)"))
         } else if report.status == "interrupted" {
-            lines.append("INTERRUPTED: the run stopped before it ended; what it did not send is owed "
-                         + "('partner-export deliveries --failed'; 'partner-export rerun --failed' sends it)")
+            let completed = report.partners.filter { !$0.completedBy.isEmpty }
+            if !report.partners.isEmpty && completed.count == report.partners.filter({ !$0.succeeded }).count {
+                lines.append("INTERRUPTED: the run stopped before it ended; later runs completed its feeds: "
+                             + completed.map { "\($0.partner) by \($0.completedBy.joined(separator: ", "))" }.joined(separator: "; "))
+            } else {
+                lines.append("INTERRUPTED: the run stopped before it ended; what it did not send is owed "
+                             + "('partner-export deliveries --failed'; 'partner-export rerun --failed' sends it)")
+            }
         } else if report.succeeded {
             lines.append("OK: every partner succeeded; " + (!report.incompleteElsewhere.isEmpty
                 ? "still owed from earlier runs: " + report.incompleteElsewhere.joined(separator: ", ")
@@ -62,7 +68,7 @@ enum RunReportText {
         // A partner that stopped before it rendered anything has no feed of this run to speak of.
         if p.status == "error" && !(p.feed?.new ?? false) { return p.feed.map { $0.complete ? "not run" : "INCOMPLETE" } ?? "not run" }
         guard let feed = p.feed else { return "complete" }
-        return feed.complete ? "complete" : "INCOMPLETE"
+        return feed.complete ? "complete" : (p.completedBy.isEmpty ? "INCOMPLETE" : "completed later")
     }
 
     /// Deletion notices due to partners whose feeds are otherwise complete: owed, and sent by their next run.
@@ -142,7 +148,10 @@ enum RunReportText {
         }
         if let feed = p.feed {
             if let reason = feed.reason { lines.append("\(name): a new feed: \(reason)") }
-            if !feed.complete && feed.owed > 0 {
+            if !feed.complete && feed.owed > 0 && !p.completedBy.isEmpty {
+                lines.append("\(name): its feed was incomplete when this run ended (\(feed.owed) delivery(ies) owed); "
+                             + "completed later by run \(p.completedBy.joined(separator: ", "))")
+            } else if !feed.complete && feed.owed > 0 {
                 lines.append("\(name): its feed is incomplete: \(feed.owed) delivery(ies) owed"
                              + (p.held > 0 ? " (\(p.held) held " + (heldByGuard(p) ? "by the deletion guard)" : "after the failure)") : ""))
             }

@@ -90,6 +90,32 @@ struct SignalsTests {
         #expect(text.contains("NOT EVERYTHING WAS DELIVERED") && text.contains("completed later by run \(rerun["run"] as? String ?? "?")"))
     }
 
+    @Test("4b: runs show of a killed run says what each partner ended with in it and which later run completed its feed; its shards are not 'running'",
+          arguments: LedgerKind.allCases)
+    func runsShowKilled(ledger: LedgerKind) throws {
+        let stalls: [[String: Any]] = Array(repeating: ["stall": 0.3, "status": 200], count: 30)
+        let sandbox = try Sandbox(routes: DeliveryFixture.routes(acmeFaults: stalls), environment: Self.keys)
+        let fixture = try DeliveryFixture(sandbox: sandbox, customers: 40, maxRecords: 5, timeout: 10,
+                                          acme: ledger == .postgres ? "  shards: 2" : "", ledger: ledger)
+        let process = try fixture.launch(["run", "acme"])
+        #expect(fixture.waitUntil("SELECT count(*) >= 2 FROM deliveries WHERE status = 'delivered'"))
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        let killed = try #require(try fixture.query("SELECT id FROM runs ORDER BY started_at LIMIT 1").first?[0] ?? nil)
+        let rerun = try json(try fixture.run(["rerun", "--failed", "--json"]))
+        let rerunID = try #require(rerun["run"] as? String)
+        let shown = try json(try fixture.run(["runs", "show", killed, "--json"]))
+        #expect(shown["status"] as? String == "interrupted", "\(shown)")
+        let partner = try #require((shown["partners"] as? [[String: Any]])?.first, "the partner is in the table: \(shown)")
+        let feeds = try fixture.query("SELECT id, run_id, rendered, completed_by, superseded_by FROM feeds")
+        #expect(partner["partner"] as? String == "acme" && partner["status"] as? String == "interrupted")
+        #expect((partner["delivered"] as? Int ?? 0) >= 2 && partner["completed_by"] as? [String] == [rerunID], "\(partner) \(feeds) \(rerun)")
+        for item in shown["work"] as? [[String: Any]] ?? [] { #expect(item["status"] as? String != "running", "\(item)") }
+        let text = try fixture.run(["runs", "show", killed]).stdout
+        #expect(text.contains("INTERRUPTED: the run stopped before it ended; later runs completed its feeds: acme by \(rerunID)")
+                && text.contains("completed later") && !text.contains("its feed is incomplete"), "\(text)")
+    }
+
     @Test("5: counts known at the end are reported: a fast failure still reports how many were eligible")
     func eligibleKnown() throws {
         let sandbox = try Sandbox(routes: DeliveryFixture.routes(acmeFaults: [["status": 400]]), environment: Self.keys)
