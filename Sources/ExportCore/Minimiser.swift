@@ -177,6 +177,11 @@ public struct Minimiser: Sendable {
             let t = value[10]
             guard t == UInt8(ascii: "T") || t == UInt8(ascii: "t") || t == UInt8(ascii: " ") else { return nil }
         }
-        return y0 * 1000 + y1 * 100 + y2 * 10 + y3
+        // PostgreSQL writes a date before year 1 as "0044-03-15 … BC": its year is not 44 (as `infinity` is no year).
+        var end = value.count
+        while end > 0, value[end - 1] == UInt8(ascii: " ") { end -= 1 }
+        if end >= 2, value[end - 2] | 0x20 == UInt8(ascii: "b"), value[end - 1] | 0x20 == UInt8(ascii: "c") { return nil }
+        let year = y0 * 1000 + y1 * 100 + y2 * 10 + y3
+        return year == 0 ? nil : year
     }
 }

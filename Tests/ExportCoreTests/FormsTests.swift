@@ -88,7 +88,9 @@ struct FormsTests {
         #expect(try output("1999-12-31", from: "created_at", form: .year) as? Int == 1999)
     }
 
-    @Test("a value that is not a timestamp rejects the record", arguments: ["", "2019", "yesterday", "2019-13-01T00:00:00Z", "20190314", "2019-03-14X"])
+    @Test("a value that is not a timestamp rejects the record", arguments: ["", "2019", "yesterday", "2019-13-01T00:00:00Z", "20190314", "2019-03-14X", "infinity", "-infinity",
+                                                                      "0044-03-15 00:00:00+00 BC", "0044-03-15 BC", "0001-01-01 00:00:00+00 bc ",
+                                                                      "0000-01-01T00:00:00Z"])
     func badYear(_ value: String) throws {
         let (_, rejection) = try minimise(Array(value.utf8), from: "created_at", form: .year)
         #expect(rejection == .invalidTimestamp(field: "created_at"))

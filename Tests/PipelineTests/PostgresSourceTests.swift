@@ -88,6 +88,25 @@ struct PostgresSourceTests {
         #expect(throws: ExportError.self) { try CustomerDatabase(path: path).checkConsentsUnique() }
     }
 
+    @Test("a timestamptz column: a date before year 1 (BC) and infinity are no year, and reject their record instead of becoming year 44")
+    func timestampsBeforeYearOne() throws {
+        let (_, postgres, cluster) = try twin("pg_bc") { path in
+            try Fixtures.write(path, customers: [.init(id: 1), .init(id: 2), .init(id: 3)],
+                               consents: [.init(1, "offers"), .init(2, "offers"), .init(3, "offers")])
+        }
+        let admin = try Connection(url: cluster.url(database: String(postgres.split(separator: "/").last ?? "")))
+        try admin.execute("""
+            ALTER TABLE customers ALTER COLUMN created_at TYPE timestamptz USING created_at::timestamptz;
+            UPDATE customers SET created_at = '0044-03-15 12:00:00+00 BC' WHERE id = 2;
+            UPDATE customers SET created_at = 'infinity' WHERE id = 3;
+            """)
+        let partner = makePartner(consent: ["offers"], fields: [MappedField(name: "since", from: "created_at", form: .year)])
+        let (found, tally) = try batches(partner, postgres)
+        #expect(found.flatMap(\.customerIDs) == [1])
+        #expect(tally.rejected.map(\.customerID) == [2, 3] && tally.rejected.allSatisfy { $0.reason.code == "invalid_timestamp" },
+                "\(tally.rejected)")
+    }
+
     @Test("selection is fail-closed on the server too: no consent row, withdrawn (even empty), a NULL in a filtered column")
     func failClosed() throws {
         let (sqlite, postgres, _) = try twin("pg_select") { path in
