@@ -215,6 +215,16 @@ extension PostgresEndToEndTests {
         #expect(ran.status == 0, "\(ran.output)")
         #expect(!ran.output.contains("NOTICE"), "\(ran.output)")
         #expect(sandbox.requests().count == 1)
+        // Another role, without USAGE on the schema: told what to grant, not that a relation does not exist.
+        try admin.execute("DO $$ BEGIN CREATE ROLE ledger_outsider LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$;")
+        let outsider = cluster.url(database: name, user: "ledger_outsider")
+        for command in [["runs"], ["run", "acme"]] {
+            let denied = try Binary.run(command + ["--config", fixture.config.path, "--db", fixture.database, "--state", outsider],
+                                        environment: fixture.environment)
+            #expect(denied.status == 2 && denied.stderr.contains("GRANT USAGE ON SCHEMA partner_export TO ledger_outsider")
+                    && !denied.stderr.contains("does not exist"), "\(command): \(denied.output)")
+        }
+        #expect(sandbox.requests().count == 1, "nothing more was sent")
     }
 }
 

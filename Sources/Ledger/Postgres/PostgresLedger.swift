@@ -107,6 +107,17 @@ public enum PostgresLedger {
     private static func schemaVersion(_ database: PostgresSQL) throws -> Int? {
         guard try database.scalarInt("SELECT count(*) FROM pg_catalog.pg_tables WHERE schemaname = ? AND tablename = 'schema_version'",
                                      [.text(PostgresSchema.name)]) == 1 else { return nil }
+        // Without USAGE the schema is skipped on the search path, and every table "does not exist": say what to grant.
+        let name = PostgresSchema.name
+        if try database.scalarInt("SELECT CASE WHEN has_schema_privilege(?, 'USAGE') THEN 1 ELSE 0 END", [.text(name)]) != 1
+            || database.scalarInt("SELECT CASE WHEN has_table_privilege(?, 'SELECT, INSERT, UPDATE, DELETE') THEN 1 ELSE 0 END",
+                                  [.text("\(name).runs")]) != 1 {
+            let role = try database.scalarText("SELECT current_user") ?? "the role"
+            throw ExportError.environment("the ledger's role \(role) may not use the schema \(name) in \(database.label), which holds "
+                                          + "a ledger: have its owner grant it (GRANT USAGE ON SCHEMA \(name) TO \(role); GRANT SELECT, "
+                                          + "INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA \(name) TO \(role); GRANT USAGE ON ALL "
+                                          + "SEQUENCES IN SCHEMA \(name) TO \(role)), or run partner-export as the schema's owner")
+        }
         return Int(try database.scalarInt("SELECT max(version) FROM schema_version") ?? 0)
     }
 

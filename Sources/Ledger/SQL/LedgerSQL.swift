@@ -69,6 +69,15 @@ extension LedgerSQL {
         guard try statement.step() else { return nil }
         return statement.isNull(0) ? nil : statement.int64(0)
     }
+
+    /// The first column of the first row of `sql`, as text.
+    func scalarText(_ sql: String, _ arguments: [Value] = []) throws -> String? {
+        let statement = try prepare(sql)
+        try statement.bind(arguments)
+        defer { statement.reset() }
+        guard try statement.step(), let bytes = statement.textBytes(0) else { return nil }
+        return String(decoding: bytes, as: UTF8.self)
+    }
 }
 
 extension LedgerStatement {
