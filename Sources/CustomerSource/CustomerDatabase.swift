@@ -256,6 +256,24 @@ public final class CustomerDatabase {
         }
     }
 
+    /// Whether customer `id` has a row, and when it was created (its `created_at`; nil when NULL or
+    /// not text): a disclosure recorded before then concerns an earlier customer who had the same id.
+    public func record(of id: Int64) throws -> (exists: Bool, createdAt: String?) {
+        var sql = try dialect()
+        let query = SelectionQuery(sql: "SELECT \(sql.text("created_at")) FROM customers WHERE id = \(try sql.literal(.integer(id)))",
+                                   arguments: sql.arguments)
+        do {
+            let cursor = try open(query)
+            defer { cursor.reset() }
+            guard try cursor.step() else { return (false, nil) }
+            return (true, cursor.string(0))
+        } catch let error as SQLiteError {
+            throw ExportError.sourceUnreadable("cannot read customer \(id) in \(path): \(error.message)")
+        } catch let error as PostgresError {
+            throw ExportError.sourceUnreadable("cannot read customer \(id) in \(path): \(error.message)")
+        }
+    }
+
     /// The lowest and highest customer id (nil when there are no customers): where a feed split
     /// between several workers puts the bounds of its id ranges. Only the id column is read.
     public func idSpan() throws -> (lowest: Int64, highest: Int64)? {

@@ -43,13 +43,34 @@ extension PartnerExportCommand {
         func run() throws {
             common.startLogging()
             let ledger = try ReadOnlyLedger.open(common)
-            let disclosures = try ledger.disclosures(customerID: customerID)
+            var disclosures = try ledger.disclosures(customerID: customerID)
+            // Who has this id now, when the customer database is at hand: an id used again (a customer
+            // erased, the number given to someone new) must not show an earlier person's history as theirs.
+            let source = (try? CustomerDatabase.checkPresent(common.databasePath)) != nil
+                ? try? CustomerDatabase(path: common.databasePath).record(of: customerID) : nil
+            let created = source?.createdAt.flatMap(Timestamps.parse)
+            let earlier = disclosures.filter { d in
+                guard let created, let at = Timestamps.parse(d.disclosedAt) else { return false }
+                return at < created
+            }
             if format != .text {
+                if source?.exists == false && disclosures.isEmpty {
+                    throw ExportError.usage("there is no customer \(customerID) in the customer database \(common.databasePath) and no "
+                                            + "disclosure of that id in \(common.ledger.label): check the number")
+                }
+                if !earlier.isEmpty {
+                    // The report is this customer's: the earlier holder's entries are theirs alone.
+                    Terminal.warning("\(earlier.count) entr\(earlier.count == 1 ? "y" : "ies") recorded before customer \(customerID)'s "
+                                     + "record was created (\(source?.createdAt ?? "?")) concern an earlier customer who had this id, "
+                                     + "and are left out of the report")
+                    disclosures.removeAll { d in earlier.contains(d) }
+                }
                 try writeReport(disclosures)
                 return
             }
             if json {
                 var entries = disclosures.map(DisclosureEntry.init)
+                for i in entries.indices where earlier.contains(disclosures[i]) { entries[i].earlierHolder = true }
                 if proof {
                     let audit = Audit(files: Audit.Files(stateFolder: common.stateDirectory, environment: common.environment))
                     let receipts = try audit.receipts(ledger, indices: disclosures.compactMap { $0.logIndex.map(UInt64.init) })
@@ -67,8 +88,15 @@ extension PartnerExportCommand {
                 return
             }
             if disclosures.isEmpty {
-                try StandardOutput.line("No disclosure of customer \(customerID) is recorded in \(common.ledger.label).")
+                try StandardOutput.line("No disclosure of customer \(customerID) is recorded in \(common.ledger.label)"
+                                        + (source?.exists == false ? ", and the customer database has no customer \(customerID) either: "
+                                           + "check the number." : "."))
                 return
+            }
+            if !earlier.isEmpty {
+                try StandardOutput.line("Customer \(customerID)'s record was created \(source?.createdAt ?? "?"): the \(earlier.count) "
+                                        + "entr\(earlier.count == 1 ? "y" : "ies") marked 'EARLIER CUSTOMER' below were recorded before, "
+                                        + "about an earlier customer who had this id — not about this one.")
             }
             let deletions = disclosures.filter { $0.kind == .deletion }.count
             let sent = disclosures.count - deletions
@@ -76,7 +104,7 @@ extension PartnerExportCommand {
                                     + (deletions > 0 ? " and \(deletions) deletion notice\(deletions == 1 ? "" : "s")" : "") + " recorded.")
             try StandardOutput.line(Terminal.table(["disclosed at", "partner", "kind", "delivery", "consent / reason", "fields", "purpose"],
                                                    disclosures.map { d in
-                [d.disclosedAt + (d.confirmed ? "" : " (unconfirmed)"), d.partner,
+                [d.disclosedAt + (d.confirmed ? "" : " (unconfirmed)") + (earlier.contains(d) ? " EARLIER CUSTOMER" : ""), d.partner,
                  d.kind == .deletion ? "deletion notice" : "disclosure", d.deliveryID,
                  d.kind == .deletion ? "told to forget: \(d.reason?.rawValue ?? "?")" : "\(d.consentScope) (given \(d.consentGrantedAt))",
                  d.fields.joined(separator: ", "), d.purpose]

@@ -100,6 +100,9 @@ public struct DisclosureEntry: Codable, Equatable, Sendable {
     public var confirmed: Bool
     /// The entry's place in the tamper-evident disclosure log.
     public var logIndex: Int64?
+    /// Recorded before this customer's record was created: it concerns an earlier customer who had
+    /// the same id (false when the customer database was not at hand to tell).
+    public var earlierHolder = false
     /// With `--proof`: the receipt (docs/audit.md) — the exact leaf bytes (base64), the tree of the
     /// newest checkpoint (size, root in base64), the inclusion proof (RFC 9162 order) and the signed
     /// checkpoint. Absent for an entry recorded after the newest checkpoint.
@@ -128,6 +131,7 @@ public struct DisclosureEntry: Codable, Equatable, Sendable {
     enum CodingKeys: String, CodingKey {
         case kind, partner, delivery, fields, purpose, reason, confirmed, leaf, checkpoint
         case logIndex = "log_index"
+        case earlierHolder = "earlier_holder"
         case leafIndex = "leaf_index"
         case treeSize = "tree_size"
         case rootHash = "root_hash"
@@ -150,6 +154,7 @@ public struct DisclosureEntry: Codable, Equatable, Sendable {
         try c.encode(reason, forKey: .reason)
         try c.encode(confirmed, forKey: .confirmed)
         try c.encode(logIndex, forKey: .logIndex)
+        try c.encode(earlierHolder, forKey: .earlierHolder)
         try c.encodeIfPresent(leafIndex, forKey: .leafIndex)
         try c.encodeIfPresent(leaf, forKey: .leaf)
         try c.encodeIfPresent(treeSize, forKey: .treeSize)

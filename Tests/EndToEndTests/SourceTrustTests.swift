@@ -76,4 +76,29 @@ struct SourceTrustTests {
         #expect(held.status == 1 && held.stdout.contains("40 of 40 held keys would be replaced"), "\(held.output)")
         #expect(sandbox.requests().count == sent)
     }
+
+    @Test("an id used again (customer 2 erased, the number given to someone new): disclosures marks the earlier customer's entries and the new customer's report leaves them out; an unknown id is said to be unknown")
+    func idReused() throws {
+        let sandbox = try Sandbox(routes: DeliveryFixture.routes(), environment: DeliveryFixture.secrets)
+        let fixture = try DeliveryFixture(sandbox: sandbox, customers: 5)
+        #expect(try fixture.run(["run", "acme"]).status == 0)
+        try fixture.customers().execute("UPDATE customers SET created_at = '2099-01-01T00:00:00Z', first_name = 'Someone Else' WHERE id = 2")
+        let text = try fixture.run(["disclosures", "2"])
+        #expect(text.status == 0 && text.stdout.contains("Customer 2's record was created 2099-01-01T00:00:00Z")
+                && text.stdout.contains("EARLIER CUSTOMER"), "\(text.output)")
+        let entries = try JSONSerialization.jsonObject(with: Data(try fixture.run(["disclosures", "2", "--json"]).stdout.utf8)) as? [[String: Any]] ?? []
+        #expect(!entries.isEmpty && entries.allSatisfy { $0["earlier_holder"] as? Bool == true }, "\(entries)")
+        let report = try fixture.run(["disclosures", "2", "--format", "json"])
+        let recipients = (try JSONSerialization.jsonObject(with: Data(report.stdout.utf8)) as? [String: Any])?["recipients"] as? [Any]
+        #expect(report.status == 0 && recipients?.isEmpty == true && report.stderr.contains("concern an earlier customer who had this id"),
+                "\(report.output)")
+        // Customer 3 is who they were: their entries are theirs.
+        let three = try JSONSerialization.jsonObject(with: Data(try fixture.run(["disclosures", "3", "--json"]).stdout.utf8)) as? [[String: Any]] ?? []
+        #expect(!three.isEmpty && three.allSatisfy { $0["earlier_holder"] as? Bool == false })
+        // A number nobody has and nothing was disclosed under.
+        let unknown = try fixture.run(["disclosures", "999"])
+        #expect(unknown.stdout.contains("the customer database has no customer 999 either: check the number"), "\(unknown.output)")
+        let unknownReport = try fixture.run(["disclosures", "999", "--format", "html"])
+        #expect(unknownReport.status == 2 && unknownReport.stderr.contains("there is no customer 999"), "\(unknownReport.output)")
+    }
 }
