@@ -89,11 +89,19 @@ public struct CustomerReport: Codable, Equatable, Sendable {
                 Notice(reason: row.reason?.rawValue ?? "", because: row.reason.map(PlainWords.describe(reason:)) ?? "",
                        acknowledgedAt: row.disclosedAt, delivery: row.deliveryID)
             }
-            return Recipient(partner: partner, legalName: contract?.name ?? partner,
-                             purpose: contract?.purpose ?? rows.last?.purpose ?? "", consent: consent, data: data,
+            return Recipient(partner: partner, legalName: Self.plain(contract?.name ?? partner),
+                             purpose: Self.plain(contract?.purpose ?? rows.last?.purpose ?? ""), consent: consent,
+                             data: data.map(Self.plain),
                              firstDisclosedAt: dates.first, lastDisclosedAt: dates.last,
                              deliveries: Set(sent.map(\.deliveryID)).count, deletionNotices: notices)
         }
+    }
+
+    /// Text from a contract as the report shows it: without the bidirectional embedding, override and
+    /// isolate controls (U+202A–U+202E, U+2066–U+2069), which can make a partner's name or purpose
+    /// read as something else on the customer's screen.
+    static func plain(_ text: String) -> String {
+        String(String.UnicodeScalarView(text.unicodeScalars.filter { !(0x202A...0x202E).contains($0.value) && !(0x2066...0x2069).contains($0.value) }))
     }
 
     enum CodingKeys: String, CodingKey {
@@ -154,6 +162,7 @@ public enum CustomerReportHTML {
             th[scope="row"] { width: 30%; }
             ul { margin: 0; padding-left: 1.2rem; }
             pre, code { white-space: pre-wrap; overflow-wrap: anywhere; background: #f4f4f4; padding: .6rem; font-size: .85rem; }
+            pre.key { word-break: break-all; margin-top: 0; }
             .note { color: #444; font-size: .95rem; }
             @media (max-width: 30rem) { body { padding: .6rem; } th[scope="row"] { width: 38%; } }
             @media print { body { padding: 0; } h2 { break-after: avoid; } table, pre { break-inside: avoid; } }
@@ -206,7 +215,8 @@ public enum CustomerReportHTML {
             html += "<p class=\"note\">Every entry above is part of a tamper-evident log. This is the latest signed summary of "
                 + "that log (a checkpoint). Anyone can check, with the key below, that the entries about you are in it and "
                 + "were not changed; ask us for your receipts.</p>\n<pre>\(escape(checkpoint))</pre>\n"
-            if let key = report.verifierKey { html += "<p class=\"note\">Verifier key: <code>\(escape(key))</code></p>\n" }
+            // The key on a line of its own, broken anywhere: at 375 px it wraps under its label instead of over it.
+            if let key = report.verifierKey { html += "<p class=\"note\">Verifier key:</p>\n<pre class=\"key\">\(escape(key))</pre>\n" }
         } else {
             html += "<p class=\"note\">The log of these entries has no signed checkpoint yet.</p>\n"
         }

@@ -374,6 +374,9 @@ struct AuditTests {
         let fixture = logged.fixture
         // A contract may word a field its own way; the form's words still follow.
         try fixture.edit(fixture.acmeContract, replacing: "format: json", with: "format: json\nwording:\n  first_name: the name you go by")
+        // Bidirectional controls in a contract's words (they can make text read as something else) never reach the report.
+        try fixture.edit(fixture.acmeContract, replacing: "purpose: Offers for", with: "purpose: \u{202E}\u{2066}Offers for")
+        try fixture.edit(fixture.acmeContract, replacing: "name: ACME Offers Ltd", with: "name: ACME Offers Ltd\u{2069}\u{202C}")
         let folder = TestFiles.temporaryDirectory("report")
         let page = folder.appendingPathComponent("customer-3.html").path
         let written = try fixture.run(["disclosures", "3", "--format", "html", "--out", page])
@@ -406,6 +409,32 @@ struct AuditTests {
             let fields = ink.output.split(separator: " ")
             #expect(fields.count == 3 && fields[0] == "\(width)" && (Double(fields[2].trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0) > 0.01,
                     "the screenshot at \(width) px shows content: \(ink.output)")
+        }
+        #expect(!html.unicodeScalars.contains { (0x202A...0x202E).contains($0.value) || (0x2066...0x2069).contains($0.value) },
+                "no bidirectional control reaches the report")
+        // At 375 px the verifier key wraps below its label, inside the page: measured in Chromium's own layout.
+        let probe = folder.appendingPathComponent("probe.html")
+        try """
+            <!doctype html><html><head><title>waiting</title></head><body style="margin:0">
+            <iframe id="r" src="customer-3.html" style="width:375px;height:4000px;border:0"></iframe>
+            <script>
+            document.getElementById('r').onload = function () {
+              var d = this.contentDocument, key = d.querySelector('pre.key'), label = key.previousElementSibling;
+              var k = key.getBoundingClientRect(), l = label.getBoundingClientRect(), line = parseFloat(getComputedStyle(key).lineHeight) || 16;
+              document.title = 'RESULT ' + [Math.round(k.top), Math.round(l.bottom), Math.round(k.right), d.documentElement.clientWidth,
+                d.documentElement.scrollWidth, Math.round(k.height / line)].join(' ');
+            };
+            </script></body></html>
+            """.write(to: probe, atomically: true, encoding: .utf8)
+        let measured = try Self.chromium(["--allow-file-access-from-files", "--virtual-time-budget=5000", "--dump-dom", probe.absoluteString],
+                                         folder: folder)
+        let figures = measured.output.components(separatedBy: "RESULT ").dropFirst().first?.prefix { $0 != "<" }
+            .split(separator: " ").compactMap { Int($0) } ?? []
+        #expect(figures.count == 6, "\(measured.output.suffix(400))")
+        if figures.count == 6 {
+            #expect(figures[0] >= figures[1], "the key starts below its label: \(figures)")
+            #expect(figures[2] <= figures[3] && figures[4] <= figures[3], "nothing runs off a 375 px screen: \(figures)")
+            #expect(figures[5] >= 2, "the key wraps onto several lines: \(figures)")
         }
         let pdf = folder.appendingPathComponent("report.pdf").path
         let printed = try Self.chromium(["--print-to-pdf=\(pdf)", "--no-pdf-header-footer", "file://" + page], folder: folder)
