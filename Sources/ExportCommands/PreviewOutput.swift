@@ -111,7 +111,8 @@ enum PreviewOutput {
         if let output = report.output {
             lines.append("")
             lines.append("Whole feed written to \(output.path): \(Terminal.count(output.records)) records, "
-                         + "\(Terminal.count(output.bytes)) bytes (mode 0600; it holds customer data).")
+                         + "\(Terminal.count(output.bytes)) bytes " + (output.isFile ? "(mode 0600; it holds customer data)."
+                            : "(a device or pipe, not a file: its permissions are its own; it holds customer data)."))
         }
         lines.append("")
         lines.append("Nothing was sent and nothing was recorded.")

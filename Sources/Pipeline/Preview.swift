@@ -137,7 +137,7 @@ public struct Preview {
         try file.write(try renderer.head(envelope, recordCount: written, deletionCount: noticeCount))
         try file.append(scratch)
         try file.write(renderer.tail(deletions: deletions, count: noticeCount))
-        pass.output = PreviewReport.Output(path: out, bytes: file.size, records: written)
+        pass.output = PreviewReport.Output(path: out, bytes: file.size, records: written, isFile: file.isFile)
         if let schema = job.schema {
             var seen: Set<Int64> = []
             try file.flush()
@@ -184,6 +184,8 @@ public struct PreviewReport: Sendable {
         public let path: String
         public let bytes: Int
         public let records: Int
+        /// A file of its own (mode 0600), not a device or a pipe.
+        public var isFile = true
     }
 
     public let partner: Partner

@@ -31,6 +31,13 @@ public final class OutputFile {
     public private(set) var size = 0
     private var closed = false
 
+    /// Whether the bytes went into a file of their own (mode ``mode``), rather than into a device, a
+    /// pipe or a terminal, whose permissions are not the tool's to set.
+    public var isFile: Bool {
+        if case .replace = target { return true }
+        return false
+    }
+
     static let bufferSize = 1 << 16
 
     /// - Parameters:

@@ -5,6 +5,18 @@ import Testing
 /// Operating it unattended: scheduled runs, progress, logs, reports, metrics, retention.
 @Suite("Operations", .serialized)
 struct OperationsTests {
+    @Test("preview --out onto a character device says so instead of claiming mode 0600; onto a file it is 0600")
+    func previewOntoDevice() throws {
+        let sandbox = try Sandbox(routes: DeliveryFixture.routes(), environment: DeliveryFixture.secrets)
+        let fixture = try DeliveryFixture(sandbox: sandbox, customers: 3)
+        let device = try fixture.run(["preview", "acme", "--out", "/dev/null"])
+        #expect(device.status == 0 && !device.stdout.contains("mode 0600") && device.stdout.contains("a device or pipe, not a file"),
+                "\(device.output)")
+        let file = fixture.folder.appendingPathComponent("feed.json").path
+        let written = try fixture.run(["preview", "acme", "--out", file])
+        #expect(written.stdout.contains("(mode 0600; it holds customer data)") && TestFiles.mode(of: file) == 0o600, "\(written.output)")
+    }
+
     @Test("one crontab line calling run --due drives two partners on different schedules (injected clock)")
     func dueRuns() throws {
         let sandbox = try Sandbox(routes: DeliveryFixture.routes(), environment: DeliveryFixture.secrets)
