@@ -192,7 +192,7 @@ struct SignalsTests {
             "PARTNER_EXPORT_BIN": Binary.url.path, "PARTNER_EXPORT_LOG_DIR": logs.path, "PARTNER_EXPORT_CONFIG": fixture.config.path,
             "PARTNER_EXPORT_DB": fixture.database, "PARTNER_EXPORT_STATE": fixture.state, "PARTNER_EXPORT_LOG_LEVEL": "info",
         ]) { $1 }
-        for _ in 0..<2 {
+        func tick() throws {
             let process = Process()
             process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
             process.arguments = ["bash", TestFiles.packageRoot.appendingPathComponent("ops/partner-export-cron.sh").path]
@@ -201,6 +201,12 @@ struct SignalsTests {
             process.waitUntilExit()
             #expect(process.terminationStatus == 0)
         }
+        try tick()
+        try tick()
+        // A tick while another run holds the lock: no report file (an empty one said nothing), the log says why.
+        let lock = try StateLockHolder(folder: fixture.stateFolder)
+        try tick()
+        withExtendedLifetime(lock) {}
         let reports = TestFiles.files(under: logs.appendingPathComponent("reports").path)
         #expect(reports.count == 1, "the idle second tick leaves no report: \(reports)")
         let report = try String(contentsOfFile: try #require(reports.first), encoding: .utf8)
@@ -208,6 +214,7 @@ struct SignalsTests {
         let log = try String(contentsOfFile: logs.appendingPathComponent("log.jsonl").path, encoding: .utf8)
         #expect(!log.isEmpty && log.split(separator: "\n").allSatisfy { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) != nil })
         #expect(!log.contains("Run run_") && !log.contains("every partner succeeded"), "no report in the log")
+        #expect(log.contains("\"code\":\"lock.held\""), "the skipped tick is in the log: \(log.suffix(300))")
     }
 
     @Test("9: tables and report lines fit 80 and 120 columns; --wide shows them whole; progress names every partner",
