@@ -48,6 +48,11 @@ extension PartnerExportCommand {
             try StandardOutput.line("\(verb) \(Terminal.count(report.payloads)) delivery payload(s), \(report.strays) stray file(s) and "
                                     + "\(report.dryRuns) dry-run folder(s) older than \(payloadsOlderThan) days "
                                     + "(\(Terminal.count(report.bytes)) bytes of customer data at rest).")
+            if !report.evidence.isEmpty {
+                try StandardOutput.line("Kept \(report.evidence.count) payload(s) found altered (payload.mismatch), as evidence: "
+                                        + report.evidence.prefix(5).joined(separator: ", ") + (report.evidence.count > 5 ? ", …" : "")
+                                        + " (--include-failed deletes them too)")
+            }
             if !report.kept.isEmpty {
                 try StandardOutput.line("Kept \(report.kept.count) payload(s) that owed deliveries still need: "
                                         + report.kept.prefix(5).joined(separator: ", ") + (report.kept.count > 5 ? ", …" : "")

@@ -29,6 +29,9 @@ enum RunReportText {
                 ? "still owed from earlier runs: " + report.incompleteElsewhere.joined(separator: ", ")
                 : report.noticesDueElsewhere.isEmpty ? "every feed is complete"
                 : "deletion notices are due to " + report.noticesDueElsewhere.keys.sorted().joined(separator: ", ")))
+        } else if incomplete.allSatisfy({ !$0.alerts.isEmpty && $0.status != "failed" && $0.status != "error" }) {
+            lines.append("NOT OK: evidence to look at (an altered stored payload): " + incomplete.map(\.partner).joined(separator: ", ")
+                         + "; the feeds went out rendered again from the source, see ALERT below")
         } else {
             lines.append("NOT EVERYTHING WAS DELIVERED: " + incomplete.map { "\($0.partner) (\($0.status))" }.joined(separator: ", "))
         }

@@ -58,6 +58,9 @@ public protocol DeliveryLog: AnyObject {
     func hold(_ delivery: DeliveryRecord, reason: String, code: String?) throws
     /// Ends `failed` without an attempt (its stored bytes could not be sent, a partner could not start).
     func fail(_ delivery: DeliveryRecord, error: ExportError) throws
+    /// Records that the delivery's stored payload is not the bytes it recorded (`payload.mismatch`):
+    /// the file is evidence, kept by `prune` (unless told) whatever becomes of the delivery.
+    func markAltered(_ delivery: DeliveryRecord, error: ExportError) throws
     /// Marks `delivery` superseded by `successor` (nil: nothing left to send). Refused for a delivery
     /// in doubt. Returns true: its payload may go (the caller deletes the file).
     func supersede(_ delivery: DeliveryRecord, by successor: String?, reason: String, at time: String) throws -> Bool
@@ -93,7 +96,8 @@ public protocol HoldingsLog: AnyObject {
 /// What `prune` may delete.
 public protocol RetentionLog: AnyObject {
     /// Deliveries created before `cutoff` whose payload is still stored and may go: delivered or
-    /// superseded ones, owed ones only when `includeFailed`. Never pending ones or ones in doubt.
+    /// superseded ones, owed ones and altered ones (evidence) only when `includeFailed`. Never pending
+    /// ones or ones in doubt. `kept` lists the owed and altered ones left.
     func payloadsToPrune(createdBefore cutoff: String, includeFailed: Bool) throws -> (prunable: [DeliveryRecord], kept: [DeliveryRecord])
     func markPayloadPruned(_ delivery: DeliveryRecord, at time: String) throws
     /// Deletes settled deliveries (with their attempts and disclosures) created before `cutoff`, and

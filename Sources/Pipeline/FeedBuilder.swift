@@ -39,6 +39,8 @@ final class FeedBuilder: @unchecked Sendable {
         /// Owed deliveries of the partner's older feeds that this (new, now fully rendered) feed replaced.
         var supersededOlder: [DeliveryRecord] = []
         var notes: [String] = []
+        /// Evidence found on the way (a stored payload altered): the run is not OK.
+        var alerts: [ExportError] = []
         /// More notices were due than the deletion guard allows: none was rendered, the feed stays open.
         var guardTripped: DeletionGuard?
     }
@@ -123,7 +125,7 @@ final class FeedBuilder: @unchecked Sendable {
             if let range = plan.countsBefore { summary.tally.eligible += try job.eligibleCount(in: range) }
             var gone: GoneCustomers?
             for segment in plan.segments {
-                summary.tally.add(try render(segment, job: job, ledger: ledger, notes: &summary.notes) { gone = $0 })
+                summary.tally.add(try render(segment, job: job, ledger: ledger, notes: &summary.notes, alerts: &summary.alerts) { gone = $0 })
             }
             if plan.rendersNotices {
                 // A render of the plan's whole coverage saw every customer in it; otherwise (a completion, a
@@ -180,8 +182,8 @@ final class FeedBuilder: @unchecked Sendable {
     }
 
     /// Renders one segment; hands over each batch (or the owed delivery itself when unchanged).
-    private func render(_ segment: FeedPlan.Segment, job: ExportJob, ledger: any LedgerStore,
-                        notes: inout [String], gone: @escaping (GoneCustomers) -> Void) throws -> ExportTally {
+    private func render(_ segment: FeedPlan.Segment, job: ExportJob, ledger: any LedgerStore, notes: inout [String],
+                        alerts: inout [ExportError], gone: @escaping (GoneCustomers) -> Void) throws -> ExportTally {
         var produced = 0
         var owedRecords: [UInt8]?
         var keepEvidence = false
@@ -194,8 +196,10 @@ final class FeedBuilder: @unchecked Sendable {
                 if error.code == "payload.mismatch" {
                     // Never sent; kept as evidence, and said loudly: a stored payload does not change by itself.
                     keepEvidence = true
+                    try ledger.markAltered(owed, error: error)
                     try ledger.add(1, to: CounterName.errors(error.code), partner: owed.partner)
                     events.problem(runID, owed.partner, owed.id, error)
+                    alerts.append(error.located("delivery \(owed.id)"))
                     notes.append("ALERT [payload.mismatch] delivery \(owed.id): \(error.message); the altered file was not "
                                  + "sent and is kept as evidence; the batch was rendered again from the source")
                 } else {

@@ -29,6 +29,8 @@ struct PartnerOutcome {
     var fieldValues: [(shape: FieldShape, values: Int)] = []
     var actions: [DeliveryAction] = []
     var notes: [String] = []
+    /// Evidence found on the way (a stored payload altered): the partner's part is not OK.
+    var alerts: [ExportError] = []
 
     init(partner: Partner, startedAt: String) {
         self.partner = partner
@@ -75,7 +77,7 @@ struct PartnerOutcome {
         let contract = partner.contract
         let sentSources = Set(fieldValues.map(\.shape.from))
         let status = status ?? .error
-        return PartnerReport(
+        var report = PartnerReport(
             partner: partner.id, status: status.rawValue, error: error.map(ErrorReport.init),
             feed: feed.map { FeedReport(id: $0.id, startedBy: $0.runID, new: feedIsNew, complete: feedComplete, owed: owedAfter,
                                         reason: feedReason) },
@@ -97,5 +99,7 @@ struct PartnerOutcome {
                               noticesDue: Dictionary(uniqueKeysWithValues: tally.changes.notices.map { ($0.key.rawValue, $0.value) }),
                               noticesSent: noticesSent, unnamed: tally.changes.unnamed)
             })
+        report.alerts = alerts.map(ErrorReport.init)
+        return report
     }
 }

@@ -167,6 +167,7 @@ struct PartnerRun {
                     summary = finished
                     outcome.tally = summary.tally
                     outcome.notes += summary.notes
+                    outcome.alerts += summary.alerts
                     for old in summary.supersededOlder { outcome.noteSuperseded(old, by: [], action: .supersededByFeed) }
                     break receiving
                 case .end(.failure(let error)):

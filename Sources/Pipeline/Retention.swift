@@ -34,6 +34,8 @@ public struct Retention {
         public var bytes = 0
         /// Owed deliveries whose payload was kept.
         public var kept: [String] = []
+        /// Deliveries whose payload was found altered, kept as evidence.
+        public var evidence: [String] = []
         public var failedRemovals: [String] = []
         public var ledger: (deliveries: Int, disclosures: Int, runs: Int)?
         /// The disclosure log's checkpoint signed after the prune.
@@ -66,7 +68,8 @@ public struct Retention {
         var report = Report()
 
         let (prunable, kept) = try ledger.payloadsToPrune(createdBefore: payloadCutoff, includeFailed: settings.includeFailed)
-        report.kept = kept.map(\.id)
+        report.kept = kept.filter(\.isOwed).map(\.id)
+        report.evidence = kept.filter { !$0.isOwed }.map(\.id)
         for delivery in prunable {
             var removedAll = true
             if let rows = payloads as? PostgresPayloadStore {

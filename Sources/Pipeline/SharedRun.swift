@@ -445,6 +445,7 @@ extension PartnerReport {
             for field in shard.fields { merged.addValues(of: field) }
             merged.actions += shard.actions
             merged.notes += shard.notes.filter { !merged.notes.contains($0) }
+            merged.alerts += shard.alerts
             if let changes = shard.changes {
                 if var sum = merged.changes {
                     sum.new += changes.new

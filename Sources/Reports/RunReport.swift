@@ -122,6 +122,9 @@ public struct PartnerReport: Codable, Equatable, Sendable {
     /// Runs that later completed the feed this partner left incomplete (filled in when read back).
     public var completedBy: [String]
     public var notes: [String]
+    /// Evidence a human must look at although the feed went out (a stored payload altered on disk):
+    /// the run does not count as succeeded while there is any.
+    public var alerts: [ErrorReport] = []
     /// `snapshot` or `changes` (nil in reports written before modes existed).
     public var mode: String?
     /// Records against what the partner holds, and the deletion notices (nil when not counted).
@@ -167,7 +170,7 @@ public struct PartnerReport: Codable, Equatable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case partner, status, error, feed, eligible, records, deliveries, delivered, failed, held, superseded, retries, recovered,
-             bytes, gzip, fields, actions, notes, mode, changes
+             bytes, gzip, fields, actions, notes, mode, changes, alerts
         case deliveriesRejected = "deliveries_rejected"
         case rejectedRecords = "rejected_records"
         case rejectedByReason = "rejected_by_reason"
@@ -211,6 +214,7 @@ public struct PartnerReport: Codable, Equatable, Sendable {
         actions = try c.decode([DeliveryAction].self, forKey: .actions)
         completedBy = try c.decode([String].self, forKey: .completedBy)
         notes = try c.decode([String].self, forKey: .notes)
+        alerts = try c.decodeIfPresent([ErrorReport].self, forKey: .alerts) ?? []
         mode = try c.decodeIfPresent(String.self, forKey: .mode)
         changes = try c.decodeIfPresent(ChangesReport.self, forKey: .changes)
     }
@@ -246,11 +250,12 @@ public struct PartnerReport: Codable, Equatable, Sendable {
         try c.encode(actions, forKey: .actions)
         try c.encode(completedBy, forKey: .completedBy)
         try c.encode(notes, forKey: .notes)
+        try c.encode(alerts, forKey: .alerts)
         try c.encode(mode, forKey: .mode)
         try c.encode(changes, forKey: .changes)
     }
 
-    public var succeeded: Bool { (status == "delivered" || status == "nothing-to-send") && (feed?.complete ?? true) }
+    public var succeeded: Bool { (status == "delivered" || status == "nothing-to-send") && (feed?.complete ?? true) && alerts.isEmpty }
 }
 
 /// An error in a report: its stable code, its fate and the sentence.

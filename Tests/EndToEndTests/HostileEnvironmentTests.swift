@@ -124,7 +124,9 @@ struct HostileEnvironmentTests {
         bytes.append(0x20)
         try bytes.write(to: URL(fileURLWithPath: payload))
         let rerun = try fixture.run(["rerun", "--failed", "--log-format", "json"])
-        #expect(rerun.status == 0, "\(rerun.output)")
+        // The feed went out whole, rendered again; the run is still not OK: someone changed a file of customer data.
+        #expect(rerun.status == 1 && rerun.stdout.hasPrefix("NOT OK: evidence to look at (an altered stored payload): acme")
+                && !rerun.stdout.contains("OK: every partner succeeded"), "\(rerun.output)")
         #expect(rerun.stdout.contains("ALERT [payload.mismatch] delivery \(held[0] ?? "?")"), "\(rerun.stdout)")
         let logged = rerun.stderr.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
         #expect(logged.contains { $0["level"] as? String == "error" && $0["error.code"] as? String == "payload.mismatch"
@@ -134,6 +136,14 @@ struct HostileEnvironmentTests {
         #expect(try Data(contentsOf: URL(fileURLWithPath: payload)) == bytes, "the evidence is kept")
         #expect(!sandbox.requests().contains { $0.body == bytes }, "the altered bytes never left")
         #expect(sandbox.holdings(path: "/feeds/acme").records(by: "ref").count == 30, "the partner holds every record")
+        // Prune keeps the evidence past its retention (it is not a payload like the others), unless told.
+        let later = ["PARTNER_EXPORT_NOW": "2030-01-01T00:00:00Z"]
+        let pruned = try fixture.run(["prune", "--payloads-older-than", "0"], extra: later)
+        #expect(pruned.status == 0 && pruned.stdout.contains("Kept 1 payload(s) found altered (payload.mismatch), as evidence: \(held[0] ?? "?")"),
+                "\(pruned.output)")
+        #expect(FileManager.default.fileExists(atPath: payload), "the altered file is still there")
+        #expect(try fixture.run(["prune", "--payloads-older-than", "0", "--include-failed"], extra: later).status == 0)
+        #expect(!FileManager.default.fileExists(atPath: payload), "--include-failed deletes it")
     }
 
     @Test("2: a gzip partner's body is made from the verified payload: what the partner decompresses is what the ledger hashed")

@@ -160,6 +160,14 @@ extension SQLLedger: DeliveryLog {
         }
     }
 
+    public func markAltered(_ delivery: DeliveryRecord, error: ExportError) throws {
+        try writeGuard?()
+        try checked {
+            try database.prepare("UPDATE deliveries SET last_error = ?, last_error_code = ?, payload_pruned_at = NULL WHERE seq = ?")
+                .run([.text(error.message), .text(error.code), .integer(delivery.seq)])
+        }
+    }
+
     public func supersede(_ delivery: DeliveryRecord, by successor: String?, reason: String, at time: String) throws -> Bool {
         try writeGuard?()
         return try checked { try database.transaction { try supersedeRow(delivery, by: successor, reason: reason, at: time) } }
@@ -170,7 +178,8 @@ extension SQLLedger: DeliveryLog {
     func supersedeRow(_ delivery: DeliveryRecord, by successor: String?, reason: String, at time: String) throws -> Bool {
         try database.prepare("""
             UPDATE deliveries SET status = 'superseded', superseded_by = ?, last_error = ?, delivered_at = NULL,
-              payload_pruned_at = coalesce(payload_pruned_at, ?), manifest = ?, changes = ?
+              payload_pruned_at = CASE WHEN last_error_code = 'payload.mismatch' THEN NULL ELSE coalesce(payload_pruned_at, ?) END,
+              manifest = ?, changes = ?
             WHERE seq = ? AND in_doubt = 0 AND status IN ('pending', 'failed', 'rejected', 'held')
             """).run([optional(successor), .text(reason), .text(time), .blob([]), .blob([]), .integer(delivery.seq)])
         return database.changes == 1

@@ -7,7 +7,9 @@ extension SQLLedger: RetentionLog {
         let candidates = try select(where: "payload_pruned_at IS NULL AND created_at < ? AND status != 'pending' AND in_doubt = 0",
                                     [.text(cutoff)])
         if includeFailed { return (candidates, []) }
-        return (candidates.filter { !$0.isOwed }, candidates.filter(\.isOwed))
+        // An altered payload is evidence: kept like an owed one, whatever became of its delivery.
+        func keep(_ d: DeliveryRecord) -> Bool { d.isOwed || d.lastErrorCode == "payload.mismatch" }
+        return (candidates.filter { !keep($0) }, candidates.filter(keep))
     }
 
     public func markPayloadPruned(_ delivery: DeliveryRecord, at time: String) throws {
