@@ -2,8 +2,8 @@ import ExportCore
 
 /// Runs and each partner's part of them.
 public protocol RunLog: AnyObject {
-    /// Records a run as `running`.
-    func startRun(id: String, trigger: RunTrigger, partners: [String], at time: String) throws
+    /// Records a run as `running`, with whether it sends deletion notices beyond the guard.
+    func startRun(id: String, trigger: RunTrigger, partners: [String], at time: String, allowDeletions: Bool) throws
     func finishRun(id: String, status: RunStatus, at time: String) throws
     /// Runs left `running` by a process that died (the caller holds the lock, so none is alive).
     func markInterruptedRuns(at time: String) throws -> Int
@@ -160,6 +160,13 @@ public protocol LedgerStore: RunLog, FeedLog, DeliveryLog, DisclosureLog, Holdin
     var location: String { get }
     /// A new connection to the same ledger, for another thread.
     func connect() throws -> any LedgerStore
+}
+
+extension RunLog {
+    /// A run that keeps to the deletion guard.
+    public func startRun(id: String, trigger: RunTrigger, partners: [String], at time: String) throws {
+        try startRun(id: id, trigger: trigger, partners: partners, at: time, allowDeletions: false)
+    }
 }
 
 extension DeliveryLog {

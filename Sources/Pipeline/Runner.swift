@@ -122,7 +122,8 @@ public final class Runner: @unchecked Sendable {
         }
         let runID = Timestamps.identifier("run", at: now, randomBytes: 3)
         let started = Timestamps.precise(now)
-        try ledger.startRun(id: runID, trigger: trigger, partners: partners.map(\.id), at: started)
+        try ledger.startRun(id: runID, trigger: trigger, partners: partners.map(\.id), at: started,
+                            allowDeletions: settings.allowDeletions)
         // The file says a run is in progress: if this process dies, it keeps saying so (an alert can see it).
         writeMetrics(ledger)
         let context = RunContext(runID: runID, trigger: trigger, sourcePath: settings.sourcePath,

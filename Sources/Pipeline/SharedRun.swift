@@ -59,9 +59,16 @@ extension Runner {
                              finishedAt: nil, durationSeconds: nil, partners: [], message: message)
         }
         writeMetrics(ledger)
+        // --allow-deletions is the run's, recorded when it started: a worker that joins it with another is refused.
+        let allowDeletions = try ledger.run(runID)?.allowDeletions ?? settings.allowDeletions
+        if allowDeletions != settings.allowDeletions {
+            throw ExportError.usage("run \(runID) was started " + (allowDeletions ? "with" : "without") + " --allow-deletions, and every "
+                                    + "worker of a run applies the run's choice: join it " + (allowDeletions ? "with" : "without")
+                                    + " the flag" + (allowDeletions ? "" : ", or start a run with it once this one is done"))
+        }
         let context = RunContext(runID: runID, trigger: trigger, sourcePath: settings.sourcePath, payloads: location.payloads,
                                  policy: settings.policy, time: settings.time, random: settings.random, events: settings.events,
-                                 allowDeletions: settings.allowDeletions)
+                                 allowDeletions: allowDeletions)
         try work(on: runID, context: context, ledger: ledger, lockGuard: lockGuard, session: (lock as? PostgresRunLock)?.session)
         let configured = Set(settings.configuration.partners.map(\.id))
         let foreign = Set(try items.items(run: runID).filter { !configured.contains($0.partner) && ($0.status == .pending
@@ -104,7 +111,7 @@ extension Runner {
             try SourceCheck.check(settings.sourcePath, partners: unique)
             let made = try items.start(run: proposed, trigger: trigger, partners: unique.map(\.id), at: started,
                                        items: try workItems(unique, run: proposed), slot: nil, leaseSeconds: settings.leaseSeconds,
-                                       session: session)
+                                       session: session, allowDeletions: settings.allowDeletions)
             if let busy = made.busy { warn(ExportError.lockHeld(busy + "; the other partners run now")) }
             return (proposed, trigger)
         case .due:
@@ -118,7 +125,7 @@ extension Runner {
             let slot = "due " + Timestamps.rfc3339(Date(timeIntervalSince1970: TimeInterval(fired.max() ?? seconds)))
             let found = try items.start(run: proposed, trigger: .scheduled, partners: due.map(\.id), at: started,
                                         items: try workItems(due, run: proposed), slot: slot, leaseSeconds: settings.leaseSeconds,
-                                        session: session)
+                                        session: session, allowDeletions: settings.allowDeletions)
             if let busy = found.busy { warn(ExportError.lockHeld(busy + "; the other due partners run now")) }
             return (found.run, .scheduled)
         case .join:

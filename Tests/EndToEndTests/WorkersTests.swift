@@ -291,4 +291,22 @@ struct WorkersTests {
         #expect(refused.status == 2 && refused.stderr.contains("needs a PostgreSQL ledger"), "\(refused.output)")
         #expect(sandbox.requests().isEmpty)
     }
+
+    @Test("--allow-deletions belongs to the run: a worker that joins with another choice is refused, one with the same helps; the run's choice is recorded")
+    func joinWithAnotherFlag() throws {
+        let stalls: [[String: Any]] = Array(repeating: ["stall": 0.4, "status": 200], count: 12)
+        let sandbox = try Sandbox(routes: DeliveryFixture.routes(acmeFaults: stalls), environment: DeliveryFixture.secrets)
+        let fixture = try DeliveryFixture(sandbox: sandbox, customers: 40, maxRecords: 5, timeout: 10, acme: "  shards: 4",
+                                          ledger: .postgres)
+        let first = try fixture.start(["run", "acme", "--parallel", "1"])
+        #expect(fixture.waitUntil("SELECT count(*) FROM attempts"))
+        #expect(try fixture.query("SELECT allow_deletions FROM runs").first?[0] == "0")
+        let refused = try fixture.run(["run", "--join", "--allow-deletions"])
+        #expect(refused.status == 2 && refused.stderr.contains("was started without --allow-deletions")
+                && refused.stderr.contains("every worker of a run applies the run's choice"), "\(refused.output)")
+        let helper = try fixture.run(["run", "--join", "--parallel", "1"])
+        #expect(helper.status == 0, "\(helper.output)")
+        #expect(first.wait().status == 0)
+        #expect(try fixture.query("SELECT count(DISTINCT holder) FROM run_items").first?[0].flatMap { Int($0) } ?? 0 >= 1)
+    }
 }

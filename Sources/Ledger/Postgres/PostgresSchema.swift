@@ -5,7 +5,7 @@
 enum PostgresSchema {
     static let name = "partner_export"
 
-    static let migrations: [String] = [version1, version2, version3]
+    static let migrations: [String] = [version1, version2, version3, version4]
 
     /// Booleans stay integers (0/1) as in SQLite, so that the statements compare them the same way;
     /// `rowid` is the order rows were written in, which SQLite keeps implicitly.
@@ -189,5 +189,11 @@ enum PostgresSchema {
         -- The first shard's worker resent what earlier runs left in doubt (the other shards wait for it).
         ALTER TABLE run_items ADD COLUMN recovered integer NOT NULL DEFAULT 0;
         CREATE INDEX run_items_open ON run_items(run_id) WHERE status IN ('pending', 'running');
+        """
+
+    /// A run's `--allow-deletions` is the run's: recorded when it starts, so that a worker that joins
+    /// it applies the same (or is refused).
+    static let version4 = """
+        ALTER TABLE runs ADD COLUMN allow_deletions integer NOT NULL DEFAULT 0;
         """
 }

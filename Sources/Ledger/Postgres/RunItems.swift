@@ -79,7 +79,8 @@ public final class RunItems {
     /// than `leaseSeconds` to be claimed; one that is not (every worker of it died, nobody joined) is
     /// marked interrupted here.
     public func start(run: String, trigger: RunTrigger, partners: [String], at time: String, items: [RunItem],
-                      slot: String?, leaseSeconds: Int, session: Int32? = nil) throws -> (run: String, made: Bool, busy: String?) {
+                      slot: String?, leaseSeconds: Int, session: Int32? = nil,
+                      allowDeletions: Bool = false) throws -> (run: String, made: Bool, busy: String?) {
         var busyMessage: String?
         return try checked {
             try database.transaction {
@@ -124,7 +125,7 @@ public final class RunItems {
                 }
                 let partners = partners.filter { !skipped.contains($0) }
                 let items = items.filter { !skipped.contains($0.partner) }
-                try ledger.startRun(id: run, trigger: trigger, partners: partners, at: time)
+                try ledger.startRun(id: run, trigger: trigger, partners: partners, at: time, allowDeletions: allowDeletions)
                 try insert(items, session: session)
                 if let slot { try database.prepare("INSERT INTO run_slots (slot, run_id) VALUES (?, ?)").run([.text(slot), .text(run)]) }
                 return (run, true, busyMessage)

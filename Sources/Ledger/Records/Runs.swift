@@ -7,8 +7,12 @@ public struct RunRecord: Sendable, Equatable {
     public let status: RunStatus
     /// The partners asked for.
     public let partners: [String]
+    /// Started with `--allow-deletions`: every worker of it sends notices beyond the deletion guard.
+    public let allowDeletions: Bool
 
-    public init(id: String, startedAt: String, finishedAt: String?, trigger: RunTrigger, status: RunStatus, partners: [String]) {
+    public init(id: String, startedAt: String, finishedAt: String?, trigger: RunTrigger, status: RunStatus, partners: [String],
+                allowDeletions: Bool = false) {
+        self.allowDeletions = allowDeletions
         self.id = id
         self.startedAt = startedAt
         self.finishedAt = finishedAt

@@ -2,10 +2,10 @@ import ExportCore
 import SQLite
 
 extension SQLLedger: RunLog {
-    public func startRun(id: String, trigger: RunTrigger, partners: [String], at time: String) throws {
+    public func startRun(id: String, trigger: RunTrigger, partners: [String], at time: String, allowDeletions: Bool) throws {
         try checked {
-            try database.prepare("INSERT INTO runs (id, started_at, trigger, partners) VALUES (?, ?, ?, ?)")
-                .run([.text(id), .text(time), .text(trigger.rawValue), .text(Column.encode(partners))])
+            try database.prepare("INSERT INTO runs (id, started_at, trigger, partners, allow_deletions) VALUES (?, ?, ?, ?, ?)")
+                .run([.text(id), .text(time), .text(trigger.rawValue), .text(Column.encode(partners)), .integer(allowDeletions ? 1 : 0)])
         }
     }
 
@@ -50,7 +50,7 @@ extension SQLLedger: RunLog {
 
     public func runs(limit: Int?) throws -> [RunRecord] {
         try checked {
-            let statement = try database.prepare("SELECT id, started_at, finished_at, trigger, status, partners FROM runs "
+            let statement = try database.prepare("SELECT id, started_at, finished_at, trigger, status, partners, allow_deletions FROM runs "
                                                  + "ORDER BY started_at DESC, rowid DESC" + (limit.map { " LIMIT \($0)" } ?? ""))
             return try statement.rows(RunRecord.init(row:))
         }
@@ -62,7 +62,7 @@ extension SQLLedger: RunLog {
 
     public func run(_ id: String) throws -> RunRecord? {
         try checked {
-            let statement = try database.prepare("SELECT id, started_at, finished_at, trigger, status, partners FROM runs WHERE id = ?")
+            let statement = try database.prepare("SELECT id, started_at, finished_at, trigger, status, partners, allow_deletions FROM runs WHERE id = ?")
             try statement.bind([.text(id)])
             return try statement.firstRow(RunRecord.init(row:))
         }
@@ -97,7 +97,8 @@ extension RunRecord {
         self.init(id: try row.text("id"), startedAt: try row.text("started_at"), finishedAt: try row.optionalText("finished_at"),
                   trigger: try .decoded(try row.text("trigger"), column: "runs.trigger"),
                   status: try .decoded(try row.text("status"), column: "runs.status"),
-                  partners: try Column.decode([String].self, try row.optionalText("partners"), column: "runs.partners"))
+                  partners: try Column.decode([String].self, try row.optionalText("partners"), column: "runs.partners"),
+                  allowDeletions: try row.bool("allow_deletions"))
     }
 }
 

@@ -16,6 +16,7 @@ enum Schema {
         (version3, false),
         (version4, false),
         (version5, false),
+        (version6, false),
     ]
 
     /// The first released schema.
@@ -244,5 +245,11 @@ enum Schema {
     /// SQLite ledger, which has one worker; the column keeps one set of statements for both ledgers).
     static let version5 = """
         ALTER TABLE feeds ADD COLUMN shards INTEGER NOT NULL DEFAULT 1;
+        """
+
+    /// Whether a run sends deletion notices beyond the guard (`--allow-deletions`): the run's, so that
+    /// every worker of a shared run applies the same (kept here too: one set of statements for both ledgers).
+    static let version6 = """
+        ALTER TABLE runs ADD COLUMN allow_deletions INTEGER NOT NULL DEFAULT 0;
         """
 }
