@@ -7,7 +7,7 @@
 For each entry: the checkpoint's Ed25519 signature (C2SP signed note), the leaf hash, and the
 RFC 9162 inclusion proof up to the checkpoint's root. Independent of partner-export's code: hashlib
 and the `cryptography` package only. Every field a receipt shows that its leaf holds must be the
-leaf's; `purpose` and `confirmed`, which the log does not hold, are named as not covered. Exit 0
+leaf's; `purpose`, `confirmed` and `earlier_holder`, which the log does not hold, are named as not covered. Exit 0
 when every entry has a receipt that verifies, 1 otherwise (an empty list included), 2 on input that
 is not a list of receipts.
 """
@@ -90,11 +90,19 @@ COVERED = (("leaf_index", "index"), ("log_index", "index"), ("kind", "kind"), ("
            ("consent_scope", "consent_scope"), ("consent_granted_at", "consent_granted_at"),
            ("disclosed_at", "disclosed_at"))
 # What a receipt shows that the log does not hold: printed, never vouched for.
-NOT_COVERED = ("purpose", "confirmed")
+NOT_COVERED = ("purpose", "confirmed", "earlier_holder")
 
 
 class Malformed(Exception):
     """The input is not a list of receipts as 'disclosures ID --proof --json' writes them."""
+
+
+def no_duplicate_keys(pairs):
+    """A JSON object whose keys repeat reads differently in different parsers: refused."""
+    keys = [key for key, _ in pairs]
+    if len(set(keys)) != len(keys):
+        raise Malformed("a key appears twice in one object")
+    return dict(pairs)
 
 
 def same(receipt_key, claimed, logged):
@@ -128,9 +136,11 @@ def verify_entry(entry, verifier, customer=None):
         raise ValueError("the receipt's tree is not the checkpoint's")
     leaf = base64.b64decode(entry["leaf"], validate=True)
     try:
-        claims = json.loads(leaf.decode("utf-8"))
+        claims = json.loads(leaf.decode("utf-8"), object_pairs_hook=no_duplicate_keys)
     except UnicodeDecodeError:
         raise ValueError("the leaf is not UTF-8 text")
+    except Malformed as error:
+        raise ValueError(f"the leaf is not one log entry: {error}")
     if not isinstance(claims, dict):
         raise ValueError("the leaf is not a log entry")
     for receipt_key, leaf_key in COVERED:
@@ -158,7 +168,7 @@ def main():
         sys.exit(2)
     try:
         with (sys.stdin if args.receipts == "-" else open(args.receipts, encoding="utf-8")) as source:
-            entries = json.load(source)
+            entries = json.load(source, object_pairs_hook=no_duplicate_keys)
         if not isinstance(entries, list):
             raise Malformed("not a list of receipts")
         for entry in entries:

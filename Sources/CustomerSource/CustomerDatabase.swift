@@ -99,6 +99,11 @@ public final class CustomerDatabase {
 
     /// A primary key or a unique index (not a partial one) on exactly (customer_id, scope).
     private static func consentsDeclaredUnique(_ database: Database) throws -> Bool {
+        // A column without integer affinity keeps 42 and '42' apart (a unique index too), while the join
+        // matches both to customer 42: only an integer customer_id makes the index a proof.
+        let type = try database.prepare("SELECT type FROM pragma_table_info('consents') WHERE name = 'customer_id'")
+            .rows { try $0.optionalText("type") ?? "" }.first ?? ""
+        guard type.uppercased().contains("INT") else { return false }
         let indexes = try database.prepare("SELECT name FROM pragma_index_list('consents') WHERE \"unique\" = 1 AND partial = 0")
             .rows { try $0.text("name") }
         for index in indexes {
@@ -118,8 +123,10 @@ public final class CustomerDatabase {
     public func checkConsentsUnique() throws {
         guard !consentsDeclaredUnique else { return }
         var sql = try dialect()
-        let query = SelectionQuery(sql: "SELECT \(sql.integer("customer_id")), \(sql.text("scope")), \(sql.integer("count(1)")) FROM consents "
-                                   + "GROUP BY customer_id, scope HAVING count(1) > 1 ORDER BY customer_id, scope LIMIT 1",
+        // Grouped as the selection joins them: 42 and '42' (a column without a type keeps both) are one customer.
+        let key = sql.postgres == nil ? "CAST(customer_id AS INTEGER)" : "customer_id"
+        let query = SelectionQuery(sql: "SELECT \(sql.integer(key)), \(sql.text("scope")), \(sql.integer("count(1)")) FROM consents "
+                                   + "GROUP BY \(key), scope HAVING count(1) > 1 ORDER BY 1, 2 LIMIT 1",
                                    arguments: sql.arguments)
         let cursor = try open(query)
         defer { cursor.reset() }

@@ -82,7 +82,7 @@ enum PostgresCustomers {
     static func consentsDeclaredUnique(_ connection: Connection, label: String) throws -> Bool {
         try reading(connection, label: label) {
             let rows = try connection.query("""
-                SELECT count(i.indexrelid) FROM pg_index i WHERE i.indrelid = to_regclass('consents') AND i.indisunique AND i.indpred IS NULL
+                SELECT count(i.indexrelid) FROM pg_index i WHERE i.indrelid = to_regclass('consents') AND i.indisunique AND i.indisvalid AND i.indpred IS NULL
                   AND i.indnkeyatts = 2 AND (SELECT array_agg(a.attname::text ORDER BY a.attname) FROM pg_attribute a
                        WHERE a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey[0:1])) = ARRAY['customer_id', 'scope']
                 """)

@@ -37,6 +37,7 @@ extension PartnerExportCommand {
                 if try common.ledger.exists(),
                    let signed = try audit.checkpoint(try common.ledger.open(.write(create: false)), at: Date()) {
                     try StandardOutput.line("First checkpoint: \(signed.path)")
+                    if let warning = signed.warning { Terminal.warning(warning.message, code: warning.code) }
                 }
             }
         }
@@ -54,6 +55,7 @@ extension PartnerExportCommand {
                     throw ExportError.configuration("no signing key: run 'partner-export audit init' first")
                 }
                 try StandardOutput.write(signed.note)
+                if let warning = signed.warning { Terminal.warning(warning.message, code: warning.code) }
             }
         }
 

@@ -126,6 +126,11 @@ public protocol AuditLog: AnyObject {
     /// Runs `body`, whose reads all see the ledger as of one moment (a run committing meanwhile is
     /// not seen half): the log's stored state and its rows agree.
     func readSnapshot<T>(_ body: () throws -> T) throws -> T
+    /// The id of the delivery acknowledged last (nil: none), remembered with a signature: it holds the
+    /// newest entries of the log.
+    func newestDelivered() throws -> String?
+    /// Whether delivery `id` is in the ledger, acknowledged.
+    func hasDelivered(_ id: String) throws -> Bool
 }
 
 /// The log's tree as the ledger keeps it: over every entry, and over the prefix `prune` removed.

@@ -9,12 +9,16 @@ public struct Audit {
     public struct Files: Sendable {
         public var keyPath: String
         public var checkpointsFolder: String
+        /// Where the newest signed checkpoint is remembered (``Audit/lastSignedPath``).
+        public var lastSignedPath: String
 
-        /// `audit.key` and `checkpoints/` in the state folder; `PARTNER_EXPORT_AUDIT_KEY_FILE` moves the key.
+        /// `audit.key` and `checkpoints/` in the state folder; `PARTNER_EXPORT_AUDIT_KEY_FILE` moves the key,
+        /// `PARTNER_EXPORT_AUDIT_LAST_FILE` the record of the newest checkpoint (default: beside the key).
         public init(stateFolder: String, environment: [String: String] = ProcessInfo.processInfo.environment) {
             keyPath = environment["PARTNER_EXPORT_AUDIT_KEY_FILE"].flatMap { $0.isEmpty ? nil : $0 }
                 ?? Paths.join(stateFolder, "audit.key")
             checkpointsFolder = Paths.join(stateFolder, "checkpoints")
+            lastSignedPath = environment["PARTNER_EXPORT_AUDIT_LAST_FILE"].flatMap { $0.isEmpty ? nil : $0 } ?? keyPath + ".last"
         }
     }
 

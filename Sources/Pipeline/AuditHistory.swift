@@ -18,11 +18,14 @@ extension Audit {
         /// The signing key's id (hex): a new key does not read an older key's record.
         var keyID: String
         var signedAt: String
+        /// The newest delivery acknowledged then (nil: none yet).
+        var newestDelivery: String?
 
         enum CodingKeys: String, CodingKey {
             case note, frontier
             case keyID = "key_id"
             case signedAt = "signed_at"
+            case newestDelivery = "newest_delivery"
         }
     }
 
@@ -32,10 +35,12 @@ extension Audit {
         let checkpoint: Checkpoint
         /// The tree at the checkpoint's size, when it is known (from `.last`).
         let frontier: MerkleFrontier?
+        /// The newest delivery acknowledged when it was signed (from `.last`): its row must still be there.
+        var newestDelivery: String? = nil
     }
 
     /// Where the newest signed checkpoint is remembered.
-    public var lastSignedPath: String { files.keyPath + ".last" }
+    public var lastSignedPath: String { files.lastSignedPath }
     /// Accepted rollbacks, one JSON line each (owner-only, beside the key).
     public var rollbacksPath: String { files.keyPath + ".rollbacks" }
 
@@ -57,7 +62,7 @@ extension Audit {
     /// signed — keeps it in the checkpoints folder (unless the newest one already says the same) and
     /// remembers it beside the key. Nil when there is no signing key.
     @discardableResult
-    public func checkpoint(_ ledger: any AuditLog, at time: Date) throws -> (path: String, note: String)? {
+    public func checkpoint(_ ledger: any AuditLog, at time: Date) throws -> Signed? {
         guard let signer = try signer() else {
             // A log that was being signed and no longer is: say so (a moved or deleted key).
             if let kept = try? stored(), !kept.isEmpty {
@@ -67,22 +72,43 @@ extension Audit {
             return nil
         }
         return try withKeyLock {
-            let state = try ledger.readSnapshot { () throws -> LogState in
+            let (state, delivered) = try ledger.readSnapshot { () throws -> (LogState, String?) in
                 let state = try ledger.logState()
                 if let problem = try historyProblem(ledger, signer: signer, state: state) { throw ExportError.auditRollback(problem) }
-                return state
+                return (state, try ledger.newestDelivered())
             }
             let checkpoint = Checkpoint(origin: Self.origin(name: signer.name), size: state.tree.size, root: state.tree.root,
                                         pruned: state.pruned.size)
             if let newest = try stored().last, let old = try? Checkpoint(note: newest.note, verifier: signer.verifier),
                old.sameTree(as: checkpoint) {
                 // Nothing new to sign; the record beside the key still says so (a ledger from before it existed).
-                try remember(newest.note, tree: state.tree, signer: signer, at: time)
-                return newest
+                return Signed(path: newest.path, note: newest.note,
+                              warning: remembering(newest.note, tree: state.tree, delivered: delivered, signer: signer, at: time))
             }
             let note = try signer.sign(checkpoint.text)
-            try remember(note, tree: state.tree, signer: signer, at: time)
-            return (try keep(note, size: checkpoint.size, at: time), note)
+            let path = try keep(note, size: checkpoint.size, at: time)
+            return Signed(path: path, note: note,
+                          warning: remembering(note, tree: state.tree, delivered: delivered, signer: signer, at: time))
+        }
+    }
+
+    /// A signed checkpoint, kept; `warning` when it could not be remembered beside the key.
+    public struct Signed: Sendable {
+        public let path: String
+        public let note: String
+        public let warning: ExportError?
+    }
+
+    /// Remembers the checkpoint (``remember(_:tree:delivered:signer:at:)``); a failure is a warning: the
+    /// checkpoint is signed and kept, but the next rollback would go unseen until `.last` can be written.
+    private func remembering(_ note: String, tree: MerkleFrontier, delivered: String?, signer: NoteSigner, at time: Date) -> ExportError? {
+        do {
+            try remember(note, tree: tree, delivered: delivered, signer: signer, at: time)
+            return nil
+        } catch {
+            return ExportError.environment("the checkpoint was signed and kept, but \(lastSignedPath), the record of it that lets "
+                                           + "a rolled-back ledger be refused, cannot be written (\(error)): make that folder writable "
+                                           + "for this user, or set PARTNER_EXPORT_AUDIT_LAST_FILE to a writable file outside the state folder")
         }
     }
 
@@ -107,6 +133,17 @@ extension Audit {
                 + "the first entry missing: \(size). " + Self.rollbackAdvice
         }
         guard let newest = bySize.values.max(by: { $0.checkpoint.size < $1.checkpoint.size }) else { return nil }
+        // A checkpoint over entries prune has removed since cannot be checked from rows (as audit verify says):
+        // the log must only not have shrunk below it.
+        if newest.checkpoint.size < state.pruned.size { return nil }
+        // The rows behind the stored tree: the newest delivery it remembers is still in the ledger (a backup
+        // restored with the newer tree state written back would keep the sizes and roots, not the rows).
+        // (A prune that reached the checkpoint's size may have removed that delivery with the entries it held.)
+        if let canary = newest.newestDelivery, state.pruned.size < newest.checkpoint.size, try !ledger.hasDelivered(canary) {
+            return "the ledger's disclosure log says it holds \(size) entries, but delivery \(canary), acknowledged before "
+                + "\(newest.path) was signed, is not in it: its rows were replaced by older ones (a backup restored under a newer "
+                + "tree state?); the first entry where it can tell: \(state.pruned.size). " + Self.rollbackAdvice
+        }
         if newest.checkpoint.size == size {
             if newest.checkpoint.root == state.tree.root { return nil }
             return try differs(newest, ledger: ledger, state: state, anchors: Array(bySize.values))
@@ -195,13 +232,13 @@ extension Audit {
             throw ExportError.auditRollback("\(lastSignedPath) does not hold a checkpoint this key signed (altered?); nothing was "
                                             + "signed or sent. " + Self.rollbackAdvice)
         }
-        return Anchor(path: lastSignedPath, checkpoint: checkpoint, frontier: frontier)
+        return Anchor(path: lastSignedPath, checkpoint: checkpoint, frontier: frontier, newestDelivery: record.newestDelivery)
     }
 
     /// Writes `.last` (a new file renamed over the old one): the checkpoint just signed, with its tree.
-    func remember(_ note: String, tree: MerkleFrontier, signer: NoteSigner, at time: Date) throws {
+    func remember(_ note: String, tree: MerkleFrontier, delivered: String?, signer: NoteSigner, at time: Date) throws {
         let record = LastSigned(note: note, frontier: Data(tree.encoded()).base64EncodedString(), keyID: signer.verifier.keyIDHex,
-                                signedAt: Timestamps.rfc3339(time))
+                                signedAt: Timestamps.rfc3339(time), newestDelivery: delivered)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let temporary = lastSignedPath + ".new"
@@ -314,8 +351,8 @@ extension Audit {
                                         pruned: state.pruned.size,
                                         extensions: ["rollback-accepted from \(newest.checkpoint.size) \(root)", "rollback-reason \(reason)"])
             let note = try signer.sign(checkpoint.text)
-            try remember(note, tree: state.tree, signer: signer, at: time)
             let path = try keep(note, size: checkpoint.size, at: time)
+            try remember(note, tree: state.tree, delivered: try ledger.readSnapshot { try ledger.newestDelivered() }, signer: signer, at: time)
             try journal(RollbackRecord(at: Timestamps.rfc3339(time), by: user, fromSize: newest.checkpoint.size, fromRoot: root,
                                        toSize: state.tree.size, toRoot: Data(state.tree.root).base64EncodedString(), reason: reason,
                                        checkpoint: path, movedTo: moved > 0 ? folder : nil))

@@ -130,7 +130,9 @@ public struct Retention {
             report.ledger = try ledger.pruneLedger(createdBefore: ledgerCutoff)
             // After every prune, the log's checkpoint (its size is unchanged: pruned entries stay in the tree).
             do {
-                report.checkpoint = try audit.checkpoint(ledger, at: Date())?.path
+                let signed = try audit.checkpoint(ledger, at: Date())
+                report.checkpoint = signed?.path
+                if let warning = signed?.warning { report.warnings.append(warning) }
             } catch let error as ExportError where error.code == "audit.rollback" {
                 throw error
             } catch {

@@ -62,8 +62,9 @@ public enum RunReports {
         let end = run.finishedAt.flatMap(Timestamps.parse)
         let delivered = deliveries.filter { d in
             guard d.status == .delivered else { return false }
+            // Acknowledgement times are kept to the second: one in the second the run was found dead may be a later run's.
             guard let end, let at = d.deliveredAt.flatMap(Timestamps.parse) else { return true }
-            return at <= end
+            return at.timeIntervalSince1970 < end.timeIntervalSince1970.rounded(.down)
         }
         let owed = deliveries.filter { d in !delivered.contains { $0.id == d.id } && d.status != .superseded }
         let status = run.status == .running ? "running" : "interrupted"

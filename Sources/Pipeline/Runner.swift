@@ -116,7 +116,7 @@ public final class Runner: @unchecked Sendable {
         guard !partners.isEmpty else {
             var report = RunReport(run: nil, trigger: trigger.rawValue, status: "nothing-to-do", startedAt: Timestamps.precise(now),
                                    finishedAt: nil, durationSeconds: nil, partners: [], message: empty)
-            if mode == .complete { report.noticesDueElsewhere = try noticesDue(besides: [], ledger: ledger) }
+            if mode == .complete { report.noticesDueElsewhere = noticesDue(besides: [], ledger: ledger) }
             writeMetrics(ledger)
             return report
         }
@@ -143,7 +143,7 @@ public final class Runner: @unchecked Sendable {
                                startedAt: started, finishedAt: finished, durationSeconds: Timestamps.seconds(from: started, to: finished),
                                partners: reports, incompleteElsewhere: elsewhere.sorted())
         // A rerun completes what is owed; deletion notices due to the others are owed too, and said.
-        if mode == .complete { report.noticesDueElsewhere = try noticesDue(besides: Set(partners.map(\.id)).union(elsewhere), ledger: ledger) }
+        if mode == .complete { report.noticesDueElsewhere = noticesDue(besides: Set(partners.map(\.id)).union(elsewhere), ledger: ledger) }
         try signCheckpoint(ledger)
         writeMetrics(ledger)
         return report
@@ -151,13 +151,18 @@ public final class Runner: @unchecked Sendable {
 
     /// For each configured partner but `besides`: the deletion notices due to it now (counted from the
     /// source, and kept for the metrics); those with any.
-    func noticesDue(besides: Set<String>, ledger: any LedgerStore) throws -> [String: Int] {
+    /// A partner that cannot be counted (its columns, the source) is a warning: the rerun's work stands.
+    func noticesDue(besides: Set<String>, ledger: any LedgerStore) -> [String: Int] {
         var due: [String: Int] = [:]
         for partner in settings.configuration.partners where !besides.contains(partner.id) {
-            guard let count = try NoticesDue.count(partner, sourcePath: settings.sourcePath, ledger: ledger,
-                                                   environment: settings.environment) else { continue }
-            try ledger.set(count, of: CounterName.noticesDue, partner: partner.id)
-            if count > 0 { due[partner.id] = count }
+            do {
+                guard let count = try NoticesDue.count(partner, sourcePath: settings.sourcePath, ledger: ledger,
+                                                       environment: settings.environment) else { continue }
+                try ledger.set(count, of: CounterName.noticesDue, partner: partner.id)
+                if count > 0 { due[partner.id] = count }
+            } catch {
+                warn(ExportError.wrapping(error).located("counting the deletion notices due to \(partner.id)"))
+            }
         }
         return due
     }
@@ -335,7 +340,9 @@ public final class Runner: @unchecked Sendable {
     /// stands — but a log that no longer extends what the key signed stops the command (exit 2).
     func signCheckpoint(_ ledger: any LedgerStore) throws {
         do {
-            checkpoint = try Audit(files: auditFiles).checkpoint(ledger, at: Date())?.path
+            let signed = try Audit(files: auditFiles).checkpoint(ledger, at: Date())
+            checkpoint = signed?.path
+            if let warning = signed?.warning { warn(warning) }
             if checkpoint == nil { missingSigningKey = auditFiles.keyPath }
         } catch let error as ExportError where error.code == "audit.rollback" {
             throw error

@@ -359,10 +359,16 @@ public enum PostgresURL {
         }
         // libpq ends the user-info at the first '@': the rest of a password with an unencoded '@' becomes the
         // host, and messages would quote it. No host name holds an '@'.
-        if options.contains(where: { $0.keyword == "host" && $0.value.contains("@") }) {
-            throw PostgresError(message: "the URL's host part holds an '@': an '@' (or '/') in a user name or password must be "
-                                + "percent-encoded ('%40', '%2F'); the URL is not shown (it may hold a password)", sqlState: nil,
-                                context: "reading a PostgreSQL URL")
+        // An unencoded '/' ends it before the '@': the password then lands in the host, the port or the database
+        // name. No host, port, user or database name holds an '@', and a port is digits.
+        let misread = options.contains { option in
+            (["host", "port", "dbname", "user", "hostaddr"].contains(option.keyword) && option.value.contains("@"))
+                || (option.keyword == "port" && !option.value.allSatisfy { $0.isASCII && ($0.isNumber || $0 == ",") })
+        }
+        if misread {
+            throw PostgresError(message: "libpq would read a part of this URL's user name or password as the host, port or "
+                                + "database (an '@' or '/' in them must be percent-encoded: '%40', '%2F'); the URL is not shown "
+                                + "(it may hold a password)", sqlState: nil, context: "reading a PostgreSQL URL")
         }
         return Parts(options: options, secrets: secrets, label: label(scheme: String(scheme), options: options,
                                                                         secret: Set(secrets.map(\.keyword))))

@@ -145,6 +145,16 @@ struct AuditTests {
             #expect(refused.status == 1 && refused.output.contains("NOT VERIFIED: the receipt's \(key) is not what its leaf says"),
                     "\(key): \(refused.output)")
         }
+        // A field the log does not hold is named, not vouched for; a receipt whose keys repeat is refused as malformed.
+        var flipped = entries
+        flipped[0]["earlier_holder"] = true
+        let named = try check(flipped)
+        #expect(named.status == 0 && named.output.contains("not covered by the log: purpose, confirmed, earlier_holder"), "\(named.output)")
+        let text = receipts.stdout
+        let duplicated = text.replacingOccurrences(of: "\"partner\" : \"acme\"", with: "\"partner\" : \"acme\", \"partner\" : \"acme\"")
+        #expect(duplicated != text)
+        let twice = try Self.python([Self.verifierScript, "--key", logged.verifier, "-"], input: duplicated)
+        #expect(twice.status == 2 && twice.output.contains("a key appears twice"), "\(twice.output)")
         let empty = try check([Any]())
         #expect(empty.status == 1 && empty.output.contains("nothing to verify"), "\(empty.output)")
         var floatIndex = entries

@@ -224,6 +224,50 @@ struct RollbackTests {
                 && rewritten.stderr.contains("the first entry where it can tell: 30"), "\(rewritten.output)")
     }
 
+    @Test("no false alarm: a key whose last checkpoint prune has since passed (another machine's key pruned), and a record that cannot be written beside the key (a warning, the checkpoint kept)")
+    func noFalseAlarms() throws {
+        let setup = try Setup(.sqlite)
+        let fixture = setup.fixture
+        #expect(try setup.run(["run", "acme"]).status == 0)
+        // A second key (another machine's) signs the next runs, then prunes past the first key's checkpoint.
+        let other = TestFiles.temporaryDirectory("other-key").appendingPathComponent("audit.key").path
+        let second: [String: String] = ["PARTNER_EXPORT_AUDIT_KEY_FILE": other]
+        #expect(try fixture.run(["audit", "init", "--name", "test.example"], extra: second).status == 0)
+        try fixture.customers().execute("UPDATE customers SET first_name = 'Again' WHERE id <= 30")
+        #expect(try fixture.run(["run", "acme"], extra: second).status == 0)
+        let pruned = try fixture.run(["prune", "--ledger-older-than", "1", "--payloads-older-than", "0"],
+                                     extra: second.merging(["PARTNER_EXPORT_NOW": "2030-01-01T00:00:00Z"]) { $1 })
+        #expect(pruned.status == 0, "\(pruned.output)")
+        #expect((Int(try fixture.query("SELECT count(*) FROM disclosures").first?[0] ?? "1") ?? 1) == 0, "every row pruned")
+        let first = try setup.run(["run", "acme"])
+        #expect(first.status == 0, "the first key's checkpoint is inside the pruned prefix, not a rollback: \(first.output)")
+        // The record beside the key cannot be written: the run signs and keeps its checkpoint, and says so.
+        let before = setup.checkpoints.count
+        try fixture.customers().execute("UPDATE customers SET first_name = 'Third' WHERE id <= 30")
+        let warned = try fixture.run(["run", "acme"], extra: ["PARTNER_EXPORT_AUDIT_KEY_FILE": setup.keyFile,
+                                                             "PARTNER_EXPORT_AUDIT_LAST_FILE": "/nonexistent/folder/audit.last"])
+        #expect(warned.status == 0 && warned.stderr.contains("the checkpoint was signed and kept, but /nonexistent/folder/audit.last")
+                && warned.stdout.contains("Disclosure log checkpoint: "), "\(warned.output)")
+        #expect(setup.checkpoints.count == before + 1)
+    }
+
+    @Test("a backup restored with the newer tree state written back over it (sizes and roots kept, rows not) is refused: the newest delivery the signature remembers is missing")
+    func treeStateWrittenBack() throws {
+        let setup = try Setup(.sqlite)
+        let fixture = setup.fixture
+        #expect(try setup.run(["run", "acme"]).status == 0)
+        let backup = try setup.backup()
+        try fixture.withdraw(3)
+        #expect(try setup.run(["run", "acme"]).status == 0)
+        let state = try #require(try fixture.ledger().prepare("SELECT frontier, pruned FROM log_state").rows { row in
+            (try row.bytes("frontier"), try row.bytes("pruned"))
+        }.first)
+        try setup.restore(backup)
+        try fixture.ledgerForWriting().prepare("UPDATE log_state SET frontier = ?, pruned = ?").run([.blob(state.0), .blob(state.1)])
+        let refused = try setup.run(["run", "acme"])
+        #expect(refused.status == 2 && refused.stderr.contains("is not in it: its rows were replaced by older ones"), "\(refused.output)")
+    }
+
     static let script = TestFiles.packageRoot.appendingPathComponent("tools/verify_consistency.py").path
 }
 

@@ -86,6 +86,25 @@ struct PostgresSourceTests {
             return (error as? ExportError)?.code == "source.schema" && message.contains("consents holds 2 rows for customer 2 and scope \"offers\"")
         }
         #expect(throws: ExportError.self) { try CustomerDatabase(path: path).checkConsentsUnique() }
+        if postgresSide {
+            // A unique index built while the duplicates are there fails and stays behind, invalid: it proves nothing.
+            let admin = try Connection(url: cluster.url(database: String(postgres.split(separator: "/").last ?? "")))
+            #expect(throws: PostgresError.self) { try admin.execute("CREATE UNIQUE INDEX CONCURRENTLY consents_unique ON consents (customer_id, scope)") }
+            #expect(try admin.query("SELECT count(*) FROM pg_index WHERE indrelid = 'consents'::regclass AND NOT indisvalid").text(0, 0) == "1")
+            #expect(throws: ExportError.self) { try CustomerDatabase(path: path).checkConsentsUnique() }
+        } else {
+            // A column without a type keeps 42 and '42' apart, a unique index too; the join matches both to customer 42.
+            try Database(path: sqlite, mode: .readWrite).execute("""
+                DELETE FROM consents WHERE customer_id = 2 AND withdrawn_at IS NULL;
+                CREATE TABLE c3 (customer_id, scope, granted_at, withdrawn_at, source, UNIQUE (customer_id, scope));
+                INSERT INTO c3 SELECT customer_id, scope, granted_at, withdrawn_at, source FROM consents;
+                INSERT INTO c3 VALUES ('2', 'offers', '2024-01-01T00:00:00Z', NULL, NULL);
+                DROP TABLE consents; ALTER TABLE c3 RENAME TO consents;
+                """)
+            #expect {
+                _ = try batches(partner, sqlite)
+            } throws: { error in (error as? ExportError)?.message.contains("consents holds 2 rows for customer 2") ?? false }
+        }
     }
 
     @Test("a timestamptz column: a date before year 1 (BC) and infinity are no year, and reject their record instead of becoming year 44")
@@ -330,6 +349,12 @@ struct PostgresSourceTests {
         #expect(trial.password == "SECRET" && trial.label == "postgresql://u:***@host:5432/db?application_name=a%40b", "\(trial.label)")
         #expect(try PostgresURL.split("postgresql://u:S%40CRET%2Fx@host/db").password == "S@CRET/x")
         #expect(PostgresURL.redacted("postgresql://u:SECRET@[::1/db") == "the PostgreSQL URL given (not shown: it may hold a password)")
+        // An unencoded '/' in the password: libpq ends the user-info there, the rest lands in host, port or dbname.
+        for misread in ["postgresql://alice:se/cret@db.example.com:5432/prod", "postgresql://u:p@ss/x@host/db",
+                        "postgresql://me@corp.example:SECRET@host/db"] {
+            #expect(throws: PostgresError.self) { try PostgresURL.split(misread) }
+            #expect(PostgresURL.redacted(misread) == "the PostgreSQL URL given (not shown: it may hold a password)", "\(misread)")
+        }
         // As --db (a preview reads it) and --state (runs reads it), the same URL is never printed with its password.
         let url = "postgresql://u@127.0.0.1:1/db?application_name=a@b&password=SECRET&connect_timeout=1"
         let sandbox = try Sandbox(routes: DeliveryFixture.routes(), environment: DeliveryFixture.secrets)

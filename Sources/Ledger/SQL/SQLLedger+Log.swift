@@ -52,6 +52,17 @@ extension SQLLedger: AuditLog {
         }
     }
 
+    public func newestDelivered() throws -> String? {
+        try checked {
+            try database.prepare("SELECT id FROM deliveries WHERE status = 'delivered' ORDER BY delivered_at DESC, seq DESC LIMIT 1")
+                .firstRowBound([]) { try $0.text("id") }
+        }
+    }
+
+    public func hasDelivered(_ id: String) throws -> Bool {
+        try checked { (try database.scalarInt("SELECT count(*) FROM deliveries WHERE id = ? AND status = 'delivered'", [.text(id)]) ?? 0) > 0 }
+    }
+
     public func readSnapshot<T>(_ body: () throws -> T) throws -> T {
         try checked { try database.readSnapshot(body) }
     }
