@@ -73,6 +73,8 @@ public protocol DeliveryLog: AnyObject {
     /// Partners with owed deliveries, and how many each.
     func owedByPartner() throws -> [String: Int]
     func manifest(of delivery: DeliveryRecord) throws -> Manifest
+    /// The deliveries an attempt of run `run` got acknowledged (the run that delivered them, whichever created them).
+    func acknowledged(inRun run: String) throws -> Set<String>
 }
 
 /// Who received which customer's data.

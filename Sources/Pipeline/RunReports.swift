@@ -58,14 +58,9 @@ public enum RunReports {
     /// in this run, by status, and its feed as the ledger holds it.
     static func unfinished(_ partner: String, run: RunRecord, feed: FeedRecord?, ledger: any LedgerStore) throws -> PartnerReport {
         let deliveries = try ledger.deliveries(DeliveryQuery(partner: partner, run: run.id))
-        // Acknowledged while this run was alive (an interrupted run's end is when the next process found it dead).
-        let end = run.finishedAt.flatMap(Timestamps.parse)
-        let delivered = deliveries.filter { d in
-            guard d.status == .delivered else { return false }
-            // Acknowledgement times are kept to the second: one in the second the run was found dead may be a later run's.
-            guard let end, let at = d.deliveredAt.flatMap(Timestamps.parse) else { return true }
-            return at.timeIntervalSince1970 < end.timeIntervalSince1970.rounded(.down)
-        }
+        // Acknowledged by this run's own attempts (a later run may have resent and delivered the rest).
+        let acknowledged = try ledger.acknowledged(inRun: run.id)
+        let delivered = deliveries.filter { acknowledged.contains($0.id) }
         let owed = deliveries.filter { d in !delivered.contains { $0.id == d.id } && d.status != .superseded }
         let status = run.status == .running ? "running" : "interrupted"
         var report = PartnerReport(

@@ -160,6 +160,17 @@ extension SQLLedger: DeliveryLog {
         }
     }
 
+    public func acknowledged(inRun run: String) throws -> Set<String> {
+        try checked {
+            let statement = try database.prepare("""
+                SELECT d.id AS id FROM attempts AS a JOIN deliveries AS d ON d.seq = a.delivery
+                WHERE a.run_id = ? AND a.outcome = 'delivered'
+                """)
+            try statement.bind([.text(run)])
+            return Set(try statement.rows { try $0.text("id") })
+        }
+    }
+
     public func markAltered(_ delivery: DeliveryRecord, error: ExportError) throws {
         try writeGuard?()
         try checked {
