@@ -69,10 +69,19 @@ public struct LedgerLocation: Sendable {
     /// Takes the lock that keeps two runs on this ledger from overlapping, or throws `lock.held` (exit 75).
     /// `shared` (a PostgreSQL ledger only): the workers of shared runs hold it together, and only a
     /// process that needs the ledger to itself (`rerun`, `prune`) is kept out — and keeps them out.
-    public func lock(now: String, shared: Bool = false) throws -> AnyObject {
+    public func lock(now: String, shared: Bool = false) throws -> any RunLock {
         switch kind {
         case .sqlite: try StateLock(folder: stateFolder, now: now)
         case .postgres(let url): try PostgresRunLock(url: url, now: now, shared: shared)
+        }
+    }
+
+    /// The queue a run's items wait in: this process's memory (SQLite: its runs are its own), or the
+    /// ledger's `run_items`, claimed under leases of `leaseSeconds` by any process holding `lock`.
+    public func workQueue(leaseSeconds: Int, lock: any RunLock) -> any WorkQueue {
+        switch kind {
+        case .sqlite: LocalWorkQueue()
+        case .postgres: SharedWorkQueue(leaseSeconds: leaseSeconds, session: lock.session)
         }
     }
 
@@ -89,16 +98,19 @@ public struct LedgerLocation: Sendable {
 /// as long as the run lasts. The server releases it when that connection ends, so a killed run never
 /// leaves it behind; who holds it shows in `pg_stat_activity` (application name `partner-export pid
 /// N on HOST since T`).
-public final class PostgresRunLock: @unchecked Sendable {
+public final class PostgresRunLock: RunLock, @unchecked Sendable {
     /// 'PEXQ': beside the write-transaction lock ('PEXP').
     static let key: Int64 = 0x5045_5851
     private let connection: Connection
     private let label: String
     private let lock = NSLock()
     /// The lock session's backend pid: while it is in `pg_stat_activity`, this process is alive.
-    public private(set) var session: Int32 = 0
+    public let session: Int32?
+    /// Taken alone (a rerun, a prune), not with the workers of shared runs.
+    public let exclusive: Bool
 
     public init(url: String, now: String, shared: Bool = false) throws {
+        exclusive = !shared
         var host = [CChar](repeating: 0, count: 256)
         gethostname(&host, host.count - 1)
         let name = "partner-export pid \(getpid()) on \(String(cString: host)) since \(now)"

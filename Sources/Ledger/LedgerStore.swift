@@ -165,8 +165,8 @@ public struct LogLeafRow {
 public protocol LedgerStore: RunLog, FeedLog, DeliveryLog, DisclosureLog, HoldingsLog, RetentionLog, CounterLog, AuditLog {
     /// Where it is, for messages (a path; never a password).
     var location: String { get }
-    /// A new connection to the same ledger, for another thread.
-    func connect() throws -> any LedgerStore
+    /// A new connection to the same ledger, for another thread (with the same write guard and fence).
+    func connect() throws -> Self
 }
 
 extension RunLog {

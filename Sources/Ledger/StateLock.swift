@@ -5,7 +5,7 @@ import Foundation
 /// `partner-export.lock` beside the ledger. The kernel releases it when the process dies, so a killed
 /// run never leaves a stale lock. The file is opened without following a symlink (never truncated
 /// through one) and holds who has the lock: pid, host and since when.
-public final class StateLock {
+public final class StateLock: RunLock {
     private let fd: Int32
     public let path: String
 
@@ -49,6 +49,13 @@ public final class StateLock {
         flock(fd, LOCK_UN)
         close(fd)
     }
+
+    /// A file lock is held while this process lives.
+    public func check() throws {}
+
+    public var session: Int32? { nil }
+
+    public var exclusive: Bool { true }
 
     /// Whether the process that last took the lock of `folder` is still alive on this machine; read
     /// from the lock file, without touching the lock itself (a probe could make a starting run exit 75).

@@ -23,9 +23,9 @@ struct PartnerRun {
     let context: RunContext
     /// This thread's own ledger connection.
     let ledger: any LedgerStore
-    /// The shard of the partner's feed this worker renders, in a run shared by several workers (nil:
-    /// the whole feed).
-    var work: ShardWork?
+    /// The item this worker took: the partner's whole feed (shard 1 of 1) or one shard of it, held
+    /// until it ends (or lost, when another worker takes it over).
+    let work: ShardWork
 
     func run() -> PartnerOutcome {
         var outcome = PartnerOutcome(partner: partner.partner, startedAt: Timestamps.precise(context.time.now()))
@@ -34,9 +34,8 @@ struct PartnerRun {
                                 ledger: ledger, runID: context.runID, time: context.time, random: context.random,
                                 events: context.events)
 
-            // 1. Recover (in a shared run, the first shard's worker recovers what earlier runs left).
-            let recovers = work.map { $0.shard.index == 1 } ?? true
-            for delivery in try recovers ? Recovery(ledger: ledger, runID: context.runID).inDoubt(of: partner.id) : [] {
+            // 1. Recover (the first shard's worker recovers what earlier runs left).
+            for delivery in try work.shard.index == 1 ? Recovery(ledger: ledger, runID: context.runID).inDoubt(of: partner.id) : [] {
                 outcome.recovered += 1
                 let stored: FeedBytes
                 do {
@@ -54,24 +53,24 @@ struct PartnerRun {
                 }
             }
 
-            if let work {
-                if work.shard.index == 1 {
-                    // What earlier runs left is settled: the partner's other shards may start.
-                    try work.lease.markRecovered()
-                } else if try !work.lease.partnerRecovered() {
-                    throw ExportError.inDoubt("the partner's first shard could not resend what an earlier run left in doubt, so "
-                                              + "this shard sent nothing; 'partner-export rerun --failed' completes the feed")
-                }
+            if work.shard.index == 1 {
+                // What earlier runs left is settled: the partner's other shards may start.
+                try work.hold.markRecovered()
+            } else if try !work.hold.partnerRecovered() {
+                throw ExportError.inDoubt("the partner's first shard could not resend what an earlier run left in doubt, so "
+                                          + "this shard sent nothing; 'partner-export rerun --failed' completes the feed")
             }
 
-            // 2. Plan (a shard: its range, or what an earlier holder of it left, sent first).
+            // 2. Plan: a run renders its shard of a new feed (or what an earlier holder of it left, sent
+            //    first); a rerun completes the partner's newest feed.
             var stop: Sender.Result?
             let planned: FeedPlan?
-            if let work {
+            switch mode {
+            case .run:
                 let (plan, stopped) = try resume(work, sender: sender, outcome: &outcome)
                 planned = plan
                 stop = stopped
-            } else {
+            case .complete:
                 planned = try plan()
             }
             guard let plan = planned else {
@@ -96,12 +95,13 @@ struct PartnerRun {
                                       ledger: ledger, payloads: context.payloads, runID: context.runID,
                                       generatedAt: context.time.now(), time: context.time, events: context.events,
                                       guardSettings: guarded ? (holds, partner.partner.contract.maxDeletionsPercent) : nil)
-            if let work {
+            if mode == .run {
                 // The feed is rendered once every shard of it is; the last shard to get there marks it.
                 let feedID = plan.feed.id
                 let time = context.time
+                let hold = work.hold
                 builder.rendered = { ledger, batches in
-                    guard let all = try work.lease.markRendered() else { throw work.lease.lostError() }
+                    guard let all = try hold.markRendered() else { throw hold.lostError() }
                     return all ? try ledger.finishRender(feed: feedID, batches: batches, at: Timestamps.rfc3339(time.now())) : []
                 }
             }
@@ -264,19 +264,14 @@ struct PartnerRun {
                                     highest: (recorded + untried).map(\.batch).max()), stop)
     }
 
-    /// A `run` renders a new feed; a `rerun` completes the partner's newest one (or renders a new
-    /// one when that cannot be done in place).
+    /// What a `rerun` renders: the completion of the partner's newest feed (or a new one when that
+    /// cannot be done in place); nil when it is complete.
     private func plan() throws -> FeedPlan? {
         let now = Timestamps.precise(context.time.now())
-        switch mode {
-        case .run:
-            return .newFeed(partner: partner.id, run: context.runID, shape: partner.export.shape, at: now)
-        case .complete:
-            let latest = try ledger.latestFeed(partner: partner.id)
-            let deliveries = try latest.map { try ledger.deliveries(DeliveryQuery(partner: partner.id, feed: $0.id)) } ?? []
-            return .completion(of: latest, deliveries: deliveries, partner: partner.id, run: context.runID,
-                               shape: partner.export.shape, at: now)
-        }
+        let latest = try ledger.latestFeed(partner: partner.id)
+        let deliveries = try latest.map { try ledger.deliveries(DeliveryQuery(partner: partner.id, feed: $0.id)) } ?? []
+        return .completion(of: latest, deliveries: deliveries, partner: partner.id, run: context.runID,
+                           shape: partner.export.shape, at: now)
     }
 
     /// Whether the feed is complete now, what is still owed, and how the partner's part ended.
@@ -326,6 +321,14 @@ extension PartnerRun {
             return nil
         }
     }
+}
+
+/// The item a worker took: which shard of the partner's feed (shard 1 of 1: the whole feed), whether
+/// an earlier holder of it rendered it to its end (a takeover), and the hold it is worked under.
+struct ShardWork: Sendable {
+    let shard: Shard
+    let rendered: Bool
+    let hold: any WorkHold
 }
 
 /// Whether a partner's part renders a new feed or completes the one it has.

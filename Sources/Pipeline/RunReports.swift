@@ -9,7 +9,9 @@ public enum RunReports {
         guard let record = try ledger.run(run) else {
             throw ExportError.usage("there is no run \(run) in \(ledger.location) (see 'partner-export runs')")
         }
-        let rows = try ledger.partnerRuns(run: run)
+        // In the order the run was asked for its partners.
+        let order = Dictionary(record.partners.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
+        let rows = try ledger.partnerRuns(run: run).sorted { (order[$0.partner] ?? .max, $0.partner) < (order[$1.partner] ?? .max, $1.partner) }
         var partners: [PartnerReport] = []
         for row in rows {
             var report = decode(row)

@@ -5,12 +5,20 @@ import Foundation
 import Ledger
 import Reports
 
-/// The batch job as one call: `run PARTNER…`, `run --all`, `run --due`, `run --join` and `rerun` all
-/// come here and share one path. Under the state folder's lock it opens the ledger, marks runs a dead
-/// process left `running` as interrupted, records the run, runs each partner (side by side, a small
-/// bound; batches in order within each) and records how each ended, then writes the metrics file.
-/// With a PostgreSQL ledger a run is shared by whichever processes work on it (``runShared(_:)``,
-/// SharedRun.swift): each of its worker threads runs one shard of a partner's feed at a time.
+/// The batch job as one call — `run PARTNER…`, `run --all`, `run --due`, `run --join` and `rerun` all
+/// come here, on either ledger, and take one path (docs/design.md, "The run on one page"):
+///
+/// 1. **guard**: the source and the state folder are what they must be; the ledger's lock (held
+///    together by the workers of runs on a PostgreSQL ledger, alone by a rerun); the disclosure log
+///    extends what the signing key signed;
+/// 2. **which run**: a new run of the partners asked for (or due, or owed), its work items recorded
+///    with it — partner × id-range shard (`delivery.shards`; a whole feed is shard 1 of 1) — or, with
+///    `--join` / the same due slot, the run another process started;
+/// 3. **work**: the ``Executor``'s threads take items from the ledger's ``WorkQueue`` until none is
+///    left, each running its partner's shard (``PartnerRun``);
+/// 4. **settle**: once every item ended, each partner's result is its shards' summed, its feed settled
+///    and recorded, and the run finished — by whichever process gets there first;
+/// 5. **sign** a checkpoint of the disclosure log, and write the metrics file.
 ///
 /// ```swift
 /// let report = try Runner(settings).run(.partners(["acme-offers"], trigger: .manual))
@@ -25,7 +33,7 @@ public final class Runner: @unchecked Sendable {
         public var stateFolder: String?
         /// Secrets are read from here (the process environment in production).
         public var environment: [String: String]
-        /// Partners delivered at the same time.
+        /// Items (partners, or shards of them) this process works on at the same time.
         public var parallel: Int = 2
         public var policy = RetryPolicy()
         public var time = TimeSource.system
@@ -35,10 +43,10 @@ public final class Runner: @unchecked Sendable {
         public var metrics: MetricsFile.Target?
         /// Send deletion notices even beyond a partner's `max_deletions_percent` (`--allow-deletions`).
         public var allowDeletions = false
-        /// A shared run's items are held under a lease this long (renewed by a heartbeat); an item whose
-        /// holder did not renew it is taken over after it ran out (`--lease-seconds`).
+        /// A PostgreSQL ledger's items are held under a lease this long (renewed by a heartbeat); an item
+        /// whose holder did not renew it is taken over after it ran out (`--lease-seconds`).
         public var leaseSeconds = 60
-        /// How this process is named as a worker of a shared run (default: `HOST pid N`).
+        /// How this process is named as a worker (default: `HOST pid N`).
         public var worker: String?
 
         public init(configuration: Configuration, sourcePath: String, statePath: String, environment: [String: String]) {
@@ -59,8 +67,16 @@ public final class Runner: @unchecked Sendable {
         case rerunFailed(partner: String?)
         /// Complete the feeds these owed deliveries belong to.
         case rerunDeliveries([String])
-        /// Help with the shared run in progress (a PostgreSQL ledger): take its items until it is done.
+        /// Help with the run in progress (a PostgreSQL ledger): take its items until it is done.
         case join
+
+        /// A rerun has the ledger to itself; runs may be shared by several processes.
+        var sharesTheLedger: Bool {
+            switch self {
+            case .partners, .due, .join: true
+            case .rerunFailed, .rerunDeliveries: false
+            }
+        }
     }
 
     let settings: Settings
@@ -86,90 +102,239 @@ public final class Runner: @unchecked Sendable {
     var stateFolder: String { location.stateFolder }
 
     public func run(_ request: Request) throws -> RunReport {
-        // With a PostgreSQL ledger a run is shared: several processes, on several machines, may work on it.
-        switch request {
-        case .partners, .due, .join:
-            if location.isPostgres { return try runShared(request) }
-            if case .join = request {
-                throw ExportError.usage("run --join helps with a run shared by several workers, which needs a PostgreSQL ledger "
-                                        + "(--state postgresql://…); --state \(settings.statePath) names a SQLite ledger")
-            }
-        case .rerunFailed, .rerunDeliveries: break
+        if case .join = request, !location.isPostgres {
+            throw ExportError.usage("run --join helps with a run shared by several workers, which needs a PostgreSQL ledger "
+                                    + "(--state postgresql://…); --state \(settings.statePath) names a SQLite ledger")
         }
+        // 1. Guard: the source's file and keys before anything is written; the columns once the partners are known.
         try checkSource()
-        // The source's file and keys before anything is written; the columns once the partners are known.
         try SourceCheck.check(settings.sourcePath, partners: [])
         try StateFolder.check(stateFolder, create: true)
         let now = settings.time.now()
-        let location = location
-        let lock = try takeLock(now: now, shared: false)
-        defer { withExtendedLifetime(lock) {} }
+        let lock = try takeLock(now: now, shared: request.sharesTheLedger)
+        // A worker stalled inside a write transaction would hold every worker's writers' turn: the server
+        // ends such a transaction once its lease would have run out.
+        if location.isPostgres { PostgresLedger.idleInTransactionSeconds = settings.leaseSeconds }
         let ledger = try location.open(.write(create: true))
-        // A PostgreSQL lock lives in a session the server can end: checked before every attempt.
-        if let held = lock as? PostgresRunLock { ledger.writeGuard = { try held.check() } }
+        // A PostgreSQL lock lives in a session the server can end: checked before every write that moves a feed on.
+        ledger.writeGuard = { try lock.check() }
         // Nothing goes out over a ledger whose log no longer extends what the signing key signed.
         try Audit(files: auditFiles).checkHistory(ledger)
-        _ = try ledger.markInterruptedRuns(at: Timestamps.precise(now))
+        // With the ledger to itself, a run still marked running was left by a process that died.
+        if lock.exclusive { _ = try ledger.markInterruptedRuns(at: Timestamps.precise(now)) }
+        let queue = location.workQueue(leaseSeconds: settings.leaseSeconds, lock: lock)
+        // A run whose last item's worker stopped before settling it: settled here, whoever comes next.
+        for run in try queue.unsettled(on: ledger) { try settle(run, queue: queue, ledger: ledger) }
 
-        let (partners, mode, trigger, empty) = try select(request, ledger: ledger, now: now)
-        try SourceCheck.check(settings.sourcePath, partners: partners)
-        guard !partners.isEmpty else {
-            var report = RunReport(run: nil, trigger: trigger.rawValue, status: "nothing-to-do", startedAt: Timestamps.precise(now),
-                                   finishedAt: nil, durationSeconds: nil, partners: [], message: empty)
-            if mode == .complete { report.noticesDueElsewhere = noticesDue(besides: [], ledger: ledger) }
+        // 2. Which run.
+        let chosen: Chosen
+        do {
+            chosen = try choose(request, queue: queue, ledger: ledger, now: now)
+        } catch let held as ExportError where held.code == "lock.held" {
+            // Every partner asked for is in a run still in progress: skipped, and counted like a lock held.
+            try? ledger.add(1, to: CounterName.lockSkips, partner: "")
+            writeMetrics(ledger)
+            throw held
+        }
+        guard let runID = chosen.run else {
+            var report = RunReport(run: nil, trigger: chosen.trigger.rawValue, status: "nothing-to-do", startedAt: Timestamps.precise(now),
+                                   finishedAt: nil, durationSeconds: nil, partners: [], message: chosen.message)
+            if chosen.mode == .complete { report.noticesDueElsewhere = noticesDue(besides: [], ledger: ledger) }
             writeMetrics(ledger)
             return report
         }
-        let runID = Timestamps.identifier("run", at: now, randomBytes: 3)
-        let started = Timestamps.precise(now)
-        try ledger.startRun(id: runID, trigger: trigger, partners: partners.map(\.id), at: started,
-                            allowDeletions: settings.allowDeletions)
         // The file says a run is in progress: if this process dies, it keeps saying so (an alert can see it).
         writeMetrics(ledger)
-        let context = RunContext(runID: runID, trigger: trigger, sourcePath: settings.sourcePath,
-                                 payloads: location.payloads, policy: settings.policy, time: settings.time,
-                                 random: settings.random, events: settings.events, allowDeletions: settings.allowDeletions)
-        let reports = forEachPartner(partners, ledger: ledger) { partner, connection in
-            let outcome = self.runPartner(partner, mode: mode, context: context, ledger: connection)
-            return try self.record(outcome, run: runID, ledger: connection)
+        // --allow-deletions is the run's, recorded when it started: a worker that joins it with another choice is refused.
+        let allowDeletions = try ledger.run(runID)?.allowDeletions ?? settings.allowDeletions
+        if allowDeletions != settings.allowDeletions {
+            throw ExportError.usage("run \(runID) was started " + (allowDeletions ? "with" : "without") + " --allow-deletions, and every "
+                                    + "worker of a run applies the run's choice: join it " + (allowDeletions ? "with" : "without")
+                                    + " the flag" + (allowDeletions ? "" : ", or start a run with it once this one is done"))
         }
-        let succeeded = reports.allSatisfy(\.succeeded)
-        let finished = Timestamps.precise(settings.time.now())
-        try ledger.finishRun(id: runID, status: succeeded ? .succeeded : .failed, at: finished)
+
+        // 3. Work.
+        let context = RunContext(runID: runID, trigger: chosen.trigger, sourcePath: settings.sourcePath, payloads: location.payloads,
+                                 policy: settings.policy, time: settings.time, random: settings.random, events: settings.events,
+                                 allowDeletions: allowDeletions)
+        let executor = Executor(runner: self, queue: queue, lock: lock, mode: chosen.mode, context: context)
+        try executor.work(base: ledger)
         let configured = Set(settings.configuration.partners.map(\.id))
-        let elsewhere = Set(try ledger.owedByPartner().keys).union(try ledger.partnersWithIncompleteFeeds())
-            .filter { configured.contains($0) && !partners.map(\.id).contains($0) }
-        var report = RunReport(run: runID, trigger: trigger.rawValue, status: succeeded ? RunStatus.succeeded.rawValue : RunStatus.failed.rawValue,
-                               startedAt: started, finishedAt: finished, durationSeconds: Timestamps.seconds(from: started, to: finished),
-                               partners: reports, incompleteElsewhere: elsewhere.sorted())
+        let foreign = Set(try queue.items(run: runID, on: ledger).filter { !configured.contains($0.partner)
+            && ($0.status == .pending || $0.status == .running) }.map(\.partner)).sorted()
+        if !foreign.isEmpty {
+            warn(ExportError.configuration("run \(runID) has shards of \(foreign.joined(separator: ", ")), which worker \(executor.process) "
+                                           + "is not configured for: left to the workers that are (every worker of a shared run needs "
+                                           + "the same configuration); the run ends when they are done"))
+        }
+
+        // 4. Settle.
+        try settle(runID, queue: queue, ledger: ledger)
+        var report = try RunReports.load(runID, from: ledger)
+        let ran = Set(report.partners.map(\.partner))
+        // Owed from earlier runs: not a partner another run is working on now.
+        let busy = Set(try queue.partnersInProgress(notIn: runID, on: ledger))
+        report.incompleteElsewhere = Set(try ledger.owedByPartner().keys).union(try ledger.partnersWithIncompleteFeeds())
+            .filter { configured.contains($0) && !ran.contains($0) && !busy.contains($0) }.sorted()
         // A rerun completes what is owed; deletion notices due to the others are owed too, and said.
-        if mode == .complete { report.noticesDueElsewhere = noticesDue(besides: Set(partners.map(\.id)).union(elsewhere), ledger: ledger) }
+        if chosen.mode == .complete {
+            report.noticesDueElsewhere = noticesDue(besides: ran.union(report.incompleteElsewhere), ledger: ledger)
+        }
+
+        // 5. Sign and say.
         try signCheckpoint(ledger)
         writeMetrics(ledger)
         return report
     }
 
-    /// For each configured partner but `besides`: the deletion notices due to it now (counted from the
-    /// source, and kept for the metrics); those with any.
-    /// A partner that cannot be counted (its columns, the source) is a warning: the rerun's work stands.
-    func noticesDue(besides: Set<String>, ledger: any LedgerStore) -> [String: Int] {
-        var due: [String: Int] = [:]
-        for partner in settings.configuration.partners where !besides.contains(partner.id) {
-            do {
-                guard let count = try NoticesDue.count(partner, sourcePath: settings.sourcePath, ledger: ledger,
-                                                       environment: settings.environment) else { continue }
-                try ledger.set(count, of: CounterName.noticesDue, partner: partner.id)
-                if count > 0 { due[partner.id] = count }
-            } catch {
-                warn(ExportError.wrapping(error).located("counting the deletion notices due to \(partner.id)"))
+    /// The run a request works on, how its partners run, and what to say when there is none.
+    private struct Chosen {
+        var run: String?
+        var trigger: RunTrigger
+        var mode: RunMode
+        var message: String?
+    }
+
+    /// Starts the run the request names (its items recorded with it), finds the one another process
+    /// started for the same due slot, or the one in progress to join; nil run when there is nothing to do.
+    private func choose(_ request: Request, queue: any WorkQueue, ledger: any LedgerStore, now: Date) throws -> Chosen {
+        let configuration = settings.configuration
+        let proposed = Timestamps.identifier("run", at: now, randomBytes: 3)
+        let started = Timestamps.precise(now)
+        func start(_ partners: [Partner], trigger: RunTrigger, mode: RunMode, slot: String?, others: String) throws -> String {
+            try SourceCheck.check(settings.sourcePath, partners: partners)
+            let made = try queue.start(NewRun(id: proposed, trigger: trigger, partners: partners.map(\.id), startedAt: started,
+                                              slot: slot, allowDeletions: settings.allowDeletions),
+                                       items: try workItems(partners, run: proposed, mode: mode), on: ledger)
+            if let busy = made.busy { warn(ExportError.lockHeld(busy + "; " + others)) }
+            return made.run
+        }
+        switch request {
+        case .partners(let partners, let trigger):
+            var seen: Set<String> = []
+            let unique = partners.filter { seen.insert($0.id).inserted }
+            guard !unique.isEmpty else { return Chosen(run: nil, trigger: trigger, mode: .run, message: "No partner to run.") }
+            return Chosen(run: try start(unique, trigger: trigger, mode: .run, slot: nil, others: "the other partners run now"),
+                          trigger: trigger, mode: .run)
+        case .due:
+            let due = try Self.duePartners(configuration.partners, ledger: ledger, now: now)
+            guard !due.isEmpty else {
+                return Chosen(run: nil, trigger: .scheduled, mode: .run, message: "No partner is due at \(Timestamps.rfc3339(now)).")
+            }
+            // The slot: the latest time the due schedules fired. Processes started in the same minute
+            // find the same slot, and the first to write it starts the run the others join.
+            let seconds = Int64(now.timeIntervalSince1970)
+            let fired = due.compactMap { $0.contract.schedule.flatMap { try? CronSchedule(parsing: $0) }?.latestFire(atOrBefore: seconds) }
+            let slot = queue.isShared ? "due " + Timestamps.rfc3339(Date(timeIntervalSince1970: TimeInterval(fired.max() ?? seconds))) : nil
+            return Chosen(run: try start(due, trigger: .scheduled, mode: .run, slot: slot, others: "the other due partners run now"),
+                          trigger: .scheduled, mode: .run)
+        case .rerunFailed(let only):
+            // Owed deliveries, or a newest feed whose render stopped part way (nothing owed, still incomplete).
+            let incomplete = try ledger.partnersWithIncompleteFeeds().filter { configuration.partner($0) != nil }
+            let owed = Set(try ledger.owedByPartner().keys).union(incomplete).filter { only == nil || $0 == only }.sorted()
+            guard !owed.isEmpty else {
+                return Chosen(run: nil, trigger: .rerun, mode: .complete,
+                              message: "No failed, rejected or held deliveries to rerun" + (only.map { " for \($0)" } ?? "") + ".")
+            }
+            return Chosen(run: try start(try owed.map(configured), trigger: .rerun, mode: .complete, slot: nil, others: ""),
+                          trigger: .rerun, mode: .complete)
+        case .rerunDeliveries(let ids):
+            var partners: [String] = []
+            for id in ids {
+                guard let delivery = try ledger.delivery(id) else {
+                    throw ExportError.usage("there is no delivery \(id) in \(location.label) ('partner-export deliveries --failed' "
+                                            + "lists the owed ones)")
+                }
+                switch delivery.status {
+                case .delivered:
+                    throw ExportError.usage("delivery \(id) was delivered at \(delivery.deliveredAt ?? "?"); nothing to rerun")
+                case .superseded:
+                    throw ExportError.usage("delivery \(id) was superseded" + (delivery.supersededBy.map { " by \($0)" } ?? "")
+                                            + "; rerun that one if it failed (partner-export deliveries --failed)")
+                case .pending, .failed, .rejected, .held:
+                    if !partners.contains(delivery.partner) { partners.append(delivery.partner) }
+                }
+            }
+            return Chosen(run: try start(try partners.map(configured), trigger: .rerun, mode: .complete, slot: nil, others: ""),
+                          trigger: .rerun, mode: .complete)
+        case .join:
+            guard let run = try queue.runInProgress(on: ledger), let record = try ledger.run(run) else {
+                return Chosen(run: nil, trigger: .manual, mode: .run, message: "No shared run is in progress in \(location.label) to join.")
+            }
+            return Chosen(run: run, trigger: record.trigger, mode: record.trigger == .rerun ? .complete : .run)
+        }
+    }
+
+    private func configured(_ id: String) throws -> Partner {
+        guard let partner = settings.configuration.partner(id) else {
+            throw ExportError.configuration("partner \(id) is owed deliveries but is no longer configured, so they cannot be "
+                                            + "sent again under a contract; nothing was sent")
+        }
+        return partner
+    }
+
+    /// Each partner's items: its `delivery.shards` id ranges (cut from the source's id span) for a new
+    /// feed; one for a rerun, which completes the partner's feed whatever it was split into.
+    private func workItems(_ partners: [Partner], run: String, mode: RunMode) throws -> [RunItem] {
+        var span: (lowest: Int64, highest: Int64)??
+        return try partners.flatMap { partner -> [RunItem] in
+            let shards = mode == .run ? partner.contract.delivery.shards : 1
+            var ranges = [IDRange.all]
+            if shards > 1 {
+                if span == nil { span = .some(try CustomerDatabase(path: settings.sourcePath).idSpan()) }
+                if let bounds = span ?? nil { ranges = Shard.split(lowest: bounds.lowest, highest: bounds.highest, into: shards) }
+            }
+            return ranges.enumerated().map { index, range in
+                RunItem(runID: run, partner: partner.id, shard: index + 1, shards: ranges.count, range: range)
             }
         }
-        return due
+    }
+
+    /// One partner's item (its whole feed, or a shard of it): prepared (what only it needs), then run;
+    /// whatever fails stays its own.
+    func runPartner(_ partner: Partner, mode: RunMode, context: RunContext, ledger: any LedgerStore, work: ShardWork) -> PartnerOutcome {
+        do {
+            let prepared = try PreparedPartner.prepare(partner, in: settings.configuration, environment: settings.environment,
+                                                       transport: settings.transport)
+            return PartnerRun(partner: prepared, mode: mode, context: context, ledger: ledger, work: work).run()
+        } catch {
+            var outcome = PartnerOutcome(partner: partner, startedAt: Timestamps.precise(context.time.now()))
+            outcome.status = .error
+            outcome.error = ExportError.wrapping(error).located("partner \(partner.id)")
+            // A partner that cannot start (a secret not set, a certificate missing) is logged, not only reported.
+            context.events.problem(context.runID, partner.id, "", outcome.error ?? ExportError.wrapping(error))
+            outcome.feed = try? ledger.latestFeed(partner: partner.id)
+            outcome.feedComplete = outcome.feed?.isComplete ?? false
+            outcome.owedAfter = (try? ledger.owed(partner: partner.id).count) ?? 0
+            return outcome
+        }
+    }
+
+    /// The partner's report; a delivery's failure is counted with the delivery, a partner that could
+    /// not run at all is counted here.
+    func count(_ outcome: PartnerOutcome, ledger: any LedgerStore) throws -> PartnerReport {
+        if let error = outcome.error, outcome.status == .error {
+            try ledger.add(1, to: CounterName.errors(error.code), partner: outcome.partner.id)
+        }
+        return outcome.report(finishedAt: Timestamps.precise(settings.time.now()))
+    }
+
+    /// Records how a partner's part of `run` ended (its report, its error's code, what it is still due).
+    static func record(_ report: PartnerReport, run: String, ledger: any LedgerStore) throws {
+        // What the partner is still due of the notices this part counted (held by the guard, a batch failed).
+        if let changes = report.changes {
+            try ledger.set(max(0, changes.noticesDueCount - changes.noticesSent), of: CounterName.noticesDue, partner: report.partner)
+        }
+        try ledger.recordPartner(run: run, PartnerRunRecord(
+            partner: report.partner, status: PartnerStatus(rawValue: report.status) ?? .error, eligible: report.eligible ?? 0,
+            records: report.records, rejected: report.rejectedRecords, deliveries: report.deliveries, bytes: report.bytes,
+            startedAt: report.startedAt, finishedAt: report.finishedAt, error: report.error?.message, errorCode: report.error?.code,
+            feed: report.feed?.id, feedComplete: report.feed?.complete ?? false, report: try JSONCoding.compact(report)))
     }
 
     /// The ledger's lock, or `lock.held` (exit 75) — skipped, not silent: counted in the ledger and the
     /// metrics (a collector sees overlapping schedules).
-    func takeLock(now: Date, shared: Bool) throws -> AnyObject {
+    func takeLock(now: Date, shared: Bool) throws -> any RunLock {
         do {
             return try location.lock(now: Timestamps.rfc3339(now), shared: shared)
         } catch let held as ExportError where held.code == "lock.held" {
@@ -197,54 +362,6 @@ public final class Runner: @unchecked Sendable {
         return x.st_dev == y.st_dev && x.st_ino == y.st_ino
     }
 
-    /// The partners a request names, how they run, and what to say when there are none.
-    private func select(_ request: Request, ledger: any LedgerStore, now: Date)
-        throws -> (partners: [Partner], mode: RunMode, trigger: RunTrigger, empty: String?) {
-        let configuration = settings.configuration
-        switch request {
-        case .partners(let partners, let trigger):
-            var seen: Set<String> = []
-            return (partners.filter { seen.insert($0.id).inserted }, .run, trigger, nil)
-        case .due:
-            let due = try Self.duePartners(configuration.partners, ledger: ledger, now: now)
-            return (due, .run, .scheduled, "No partner is due at \(Timestamps.rfc3339(now)).")
-        case .rerunFailed(let only):
-            // Owed deliveries, or a newest feed whose render stopped part way (nothing owed, still incomplete).
-            let incomplete = try ledger.partnersWithIncompleteFeeds().filter { configuration.partner($0) != nil }
-            let owed = Set(try ledger.owedByPartner().keys).union(incomplete).filter { only == nil || $0 == only }.sorted()
-            return (try owed.map(configured), .complete, .rerun, "No failed, rejected or held deliveries to rerun"
-                        + (only.map { " for \($0)" } ?? "") + ".")
-        case .rerunDeliveries(let ids):
-            var partners: [String] = []
-            for id in ids {
-                guard let delivery = try ledger.delivery(id) else {
-                    throw ExportError.usage("there is no delivery \(id) in \(location.label) ('partner-export deliveries --failed' "
-                                            + "lists the owed ones)")
-                }
-                switch delivery.status {
-                case .delivered:
-                    throw ExportError.usage("delivery \(id) was delivered at \(delivery.deliveredAt ?? "?"); nothing to rerun")
-                case .superseded:
-                    throw ExportError.usage("delivery \(id) was superseded" + (delivery.supersededBy.map { " by \($0)" } ?? "")
-                                            + "; rerun that one if it failed (partner-export deliveries --failed)")
-                case .pending, .failed, .rejected, .held:
-                    if !partners.contains(delivery.partner) { partners.append(delivery.partner) }
-                }
-            }
-            return (try partners.map(configured), .complete, .rerun, nil)
-        case .join:
-            throw ExportError.internalFailure("run --join is a shared run's (a PostgreSQL ledger)")
-        }
-    }
-
-    private func configured(_ id: String) throws -> Partner {
-        guard let partner = settings.configuration.partner(id) else {
-            throw ExportError.configuration("partner \(id) is owed deliveries but is no longer configured, so they cannot be "
-                                            + "sent again under a contract; nothing was sent")
-        }
-        return partner
-    }
-
     /// The partners whose schedule fired after their last completed run (manual or scheduled).
     public static func duePartners(_ partners: [Partner], ledger: (any LedgerStore)?, now: Date) throws -> [Partner] {
         try partners.filter { partner in
@@ -254,84 +371,22 @@ public final class Runner: @unchecked Sendable {
         }
     }
 
-    /// One partner's part (or one shard of it): prepared (what only it needs), then run; whatever fails stays its own.
-    func runPartner(_ partner: Partner, mode: RunMode, context: RunContext, ledger: any LedgerStore,
-                    work: ShardWork? = nil) -> PartnerOutcome {
-        do {
-            let prepared = try PreparedPartner.prepare(partner, in: settings.configuration, environment: settings.environment,
-                                                       transport: settings.transport)
-            return PartnerRun(partner: prepared, mode: mode, context: context, ledger: ledger, work: work).run()
-        } catch {
-            var outcome = PartnerOutcome(partner: partner, startedAt: Timestamps.precise(context.time.now()))
-            outcome.status = .error
-            outcome.error = ExportError.wrapping(error).located("partner \(partner.id)")
-            // A partner that cannot start (a secret not set, a certificate missing) is logged, not only reported.
-            context.events.problem(context.runID, partner.id, "", outcome.error ?? ExportError.wrapping(error))
-            outcome.feed = try? ledger.latestFeed(partner: partner.id)
-            outcome.feedComplete = outcome.feed?.isComplete ?? false
-            outcome.owedAfter = (try? ledger.owed(partner: partner.id).count) ?? 0
-            return outcome
-        }
-    }
-
-    /// Records how a partner's part ended (with its report and its error's code), at once.
-    private func record(_ outcome: PartnerOutcome, run: String, ledger: any LedgerStore) throws -> PartnerReport {
-        let report = try count(outcome, ledger: ledger)
-        try Self.record(report, run: run, ledger: ledger)
-        return report
-    }
-
-    /// The partner's report; a delivery's failure is counted with the delivery, a partner that could
-    /// not run at all is counted here.
-    func count(_ outcome: PartnerOutcome, ledger: any LedgerStore) throws -> PartnerReport {
-        if let error = outcome.error, outcome.status == .error {
-            try ledger.add(1, to: CounterName.errors(error.code), partner: outcome.partner.id)
-        }
-        return outcome.report(finishedAt: Timestamps.precise(settings.time.now()))
-    }
-
-    static func record(_ report: PartnerReport, run: String, ledger: any LedgerStore) throws {
-        // What the partner is still due of the notices this part counted (held by the guard, a batch failed).
-        if let changes = report.changes {
-            try ledger.set(max(0, changes.noticesDueCount - changes.noticesSent), of: CounterName.noticesDue, partner: report.partner)
-        }
-        try ledger.recordPartner(run: run, PartnerRunRecord(
-            partner: report.partner, status: PartnerStatus(rawValue: report.status) ?? .error, eligible: report.eligible ?? 0,
-            records: report.records, rejected: report.rejectedRecords, deliveries: report.deliveries, bytes: report.bytes,
-            startedAt: report.startedAt, finishedAt: report.finishedAt, error: report.error?.message, errorCode: report.error?.code,
-            feed: report.feed?.id, feedComplete: report.feed?.complete ?? false, report: try JSONCoding.compact(report)))
-    }
-
-    /// Runs `work` for each partner on a thread of its own, at most `parallel` at a time, each with its
-    /// own ledger connection; reports come back in the partners' order.
-    private func forEachPartner(_ partners: [Partner], ledger: any LedgerStore,
-                                _ work: @escaping @Sendable (Partner, any LedgerStore) throws -> PartnerReport) -> [PartnerReport] {
-        let results = Slots<PartnerReport>(count: partners.count)
-        let slots = DispatchSemaphore(value: max(1, settings.parallel))
-        let group = DispatchGroup()
-        let base = UncheckedBox(ledger)
-        let started = Timestamps.precise(settings.time.now())
-        for (index, partner) in partners.enumerated() {
-            slots.wait()
-            group.enter()
-            let thread = Thread {
-                defer {
-                    slots.signal()
-                    group.leave()
-                }
-                do {
-                    results.set(index, try work(partner, try base.value.connect()))
-                } catch {
-                    let failure = ExportError.wrapping(error).located("partner \(partner.id)")
-                    results.set(index, PartnerReport(partner: partner.id, status: PartnerStatus.error.rawValue,
-                                                     error: ErrorReport(failure), startedAt: started))
-                }
+    /// For each configured partner but `besides`: the deletion notices due to it now (counted from the
+    /// source, and kept for the metrics); those with any. A partner that cannot be counted (its
+    /// columns, the source) is a warning: the rerun's work stands.
+    func noticesDue(besides: Set<String>, ledger: any LedgerStore) -> [String: Int] {
+        var due: [String: Int] = [:]
+        for partner in settings.configuration.partners where !besides.contains(partner.id) {
+            do {
+                guard let count = try NoticesDue.count(partner, sourcePath: settings.sourcePath, ledger: ledger,
+                                                       environment: settings.environment) else { continue }
+                try ledger.set(count, of: CounterName.noticesDue, partner: partner.id)
+                if count > 0 { due[partner.id] = count }
+            } catch {
+                warn(ExportError.wrapping(error).located("counting the deletion notices due to \(partner.id)"))
             }
-            thread.stackSize = 8 << 20
-            thread.start()
         }
-        group.wait()
-        return results.all
+        return due
     }
 
     var auditFiles: Audit.Files { Audit.Files(stateFolder: stateFolder, environment: settings.environment) }
@@ -347,14 +402,14 @@ public final class Runner: @unchecked Sendable {
         } catch let error as ExportError where error.code == "audit.rollback" {
             throw error
         } catch {
-            warnings.append(ExportError.wrapping(error).located("signing the disclosure log's checkpoint"))
+            warn(ExportError.wrapping(error).located("signing the disclosure log's checkpoint"))
         }
     }
 
     func writeMetrics(_ ledger: any LedgerStore) {
         guard let target = settings.metrics else { return }
         if let failure = MetricsFile.write(ledger: ledger, partners: settings.configuration.partners.map(\.id), to: target) {
-            warnings.append(failure)
+            warn(failure)
         }
     }
 }
@@ -370,24 +425,4 @@ struct RunContext: @unchecked Sendable {
     let random: any RandomSource
     let events: RunEvents
     let allowDeletions: Bool
-}
-
-/// Results filled in by worker threads, in order.
-final class Slots<T>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var values: [T?]
-
-    init(count: Int) { values = Array(repeating: nil, count: count) }
-
-    func set(_ index: Int, _ value: T) {
-        lock.lock()
-        values[index] = value
-        lock.unlock()
-    }
-
-    var all: [T] {
-        lock.lock()
-        defer { lock.unlock() }
-        return values.compactMap { $0 }
-    }
 }

@@ -4,44 +4,6 @@ import Postgres
 import SQLite
 
 /// One item of a shared run: a partner's customers in one id range, done by one worker at a time.
-public struct RunItem: Sendable, Equatable {
-    public enum Status: String, Sendable, Codable, CaseIterable {
-        case pending, running, done, failed
-    }
-
-    public let runID: String
-    public let partner: String
-    /// 1…shards.
-    public let shard: Int
-    public let shards: Int
-    public let range: IDRange
-    public let status: Status
-    /// Who has it now (running), or did it (done, failed).
-    public let holder: String?
-    /// Workers whose lease ran out before they finished it, oldest first.
-    public let earlierHolders: [String]
-    public let takeovers: Int
-    public let report: String?
-    /// Its worker rendered the shard to its end (every batch of it recorded).
-    public let rendered: Bool
-
-    public init(runID: String, partner: String, shard: Int, shards: Int, range: IDRange, status: Status = .pending,
-                holder: String? = nil, earlierHolders: [String] = [], takeovers: Int = 0, report: String? = nil,
-                rendered: Bool = false) {
-        self.rendered = rendered
-        self.runID = runID
-        self.partner = partner
-        self.shard = shard
-        self.shards = shards
-        self.range = range
-        self.status = status
-        self.holder = holder
-        self.earlierHolders = earlierHolders
-        self.takeovers = takeovers
-        self.report = report
-    }
-}
-
 /// The items of shared runs in a PostgreSQL ledger: claimed with `FOR UPDATE SKIP LOCKED` (two
 /// workers never get the same item, and neither waits for the other's claim), held under a lease
 /// the holder renews, taken over by another worker once the lease ran out. Leases are measured by

@@ -29,7 +29,7 @@ public final class SQLLedger: LedgerStore {
     /// See ``Fence``.
     public var fence: Fence?
 
-    public func connect() throws -> any LedgerStore {
+    public func connect() throws -> SQLLedger {
         let connection = try reconnect()
         connection.writeGuard = writeGuard
         connection.fence = fence

@@ -1,0 +1,121 @@
+import ExportCore
+import Foundation
+import Ledger
+import Reports
+
+/// The one executor of every run (docs/design.md, "The run on one page"): `parallel` threads, each
+/// with its own ledger connection, take items from the run's ``WorkQueue`` and run each one's partner
+/// shard (``PartnerRun``) until none is left that this process could take. When nothing is free but
+/// an item is still to be done elsewhere (another process holds it, or a partner's first shard has
+/// not yet resent what earlier runs left), a thread waits and looks again: if that holder dies, its
+/// item is taken over here. A thread that cannot go on (the ledger unreachable, the lock lost) leaves
+/// its item to the others.
+struct Executor {
+    let runner: Runner
+    let queue: any WorkQueue
+    let lock: any RunLock
+    let mode: RunMode
+    let context: RunContext
+
+    /// How this process is named among the run's workers (each thread is `name #k`).
+    var process: String {
+        if let worker = runner.settings.worker { return worker }
+        var host = [CChar](repeating: 0, count: 256)
+        gethostname(&host, host.count - 1)
+        return "\(String(cString: host)) pid \(getpid())"
+    }
+
+    /// Works until nothing is left this process could take (blocks).
+    func work(base: any LedgerStore) throws {
+        let process = process
+        let threads = max(1, runner.settings.parallel)
+        let problems = Slots<ExportError>(count: threads)
+        let group = DispatchGroup()
+        let connection = UncheckedBox(base)
+        for thread in 1...threads {
+            group.enter()
+            let worker = Thread {
+                defer { group.leave() }
+                do {
+                    try claimLoop(worker: "\(process) #\(thread)", process: "\(process) #", base: connection.value)
+                } catch {
+                    problems.set(thread - 1, ExportError.wrapping(error).located("worker \(process) #\(thread)"))
+                }
+            }
+            worker.stackSize = 8 << 20
+            worker.start()
+        }
+        group.wait()
+        if let first = problems.all.first { throw first }
+    }
+
+    private func claimLoop(worker: String, process: String, base: any LedgerStore) throws {
+        let ledger = try base.connect()
+        // Only the partners configured here: a shard of one this worker does not know is left to those that do.
+        let known = runner.settings.configuration.partners.map(\.id)
+        while true {
+            try lock.check()
+            if let hold = try queue.claim(run: context.runID, worker: worker, partners: known, on: ledger) {
+                try work(hold, worker: worker, base: base)
+                continue
+            }
+            // Nothing to claim now: done, unless an item is still to be done that may yet be this worker's.
+            if try queue.waiting(run: context.runID, process: process, partners: known, on: ledger) == 0 { return }
+            // Short: a worker waiting for another's last item ends (and reports) soon after it; one cheap query each time.
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+    }
+
+    /// One item: its partner's shard, worked under its hold; how it ended is recorded on the item.
+    private func work(_ hold: any WorkHold, worker: String, base: any LedgerStore) throws {
+        defer { hold.stop() }
+        let item = hold.item
+        let connection = try base.connect()
+        try hold.guarding(connection, lock: lock)
+        let report: PartnerReport
+        if let partner = runner.settings.configuration.partner(item.partner) {
+            let shard = Shard(index: item.shard, count: item.shards, range: item.range)
+            let outcome = runner.runPartner(partner, mode: mode, context: context, ledger: connection,
+                                            work: ShardWork(shard: shard, rendered: item.rendered, hold: hold))
+            // Lost on the way (stalled past the lease; its connection may have been ended too): the shard is
+            // left to whoever claims it next, nothing more is recorded from here.
+            if hold.wasLost || (try? hold.check()) == nil {
+                try? hold.release()
+                runner.warn(hold.lostError())
+                return
+            }
+            report = try runner.count(outcome, ledger: connection)
+        } else {
+            let started = Timestamps.precise(context.time.now())
+            report = PartnerReport(partner: item.partner, status: PartnerStatus.error.rawValue, error: ErrorReport(ExportError.configuration(
+                "partner \(item.partner) is not configured on worker \(worker): every worker of a shared run needs the same "
+                    + "configuration; nothing was sent for its shard \(item.shard) of \(item.shards)")),
+                startedAt: started, finishedAt: started)
+        }
+        // The shard's own outcome (the feed is complete only once every shard is).
+        let succeeded = PartnerStatus(rawValue: report.status)?.succeeded ?? false
+        if try !hold.finish(succeeded ? .done : .failed, result: try JSONCoding.compact(report)) {
+            runner.warn(hold.lostError())
+        }
+    }
+}
+
+/// Results filled in by worker threads, in order.
+final class Slots<T>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var values: [T?]
+
+    init(count: Int) { values = Array(repeating: nil, count: count) }
+
+    func set(_ index: Int, _ value: T) {
+        lock.lock()
+        values[index] = value
+        lock.unlock()
+    }
+
+    var all: [T] {
+        lock.lock()
+        defer { lock.unlock() }
+        return values.compactMap { $0 }
+    }
+}
