@@ -39,10 +39,10 @@ let package = Package(
         // recover -> select -> minimise -> render -> batch -> deliver -> record: PartnerRun.swift, and the Runner
         // that `run` and `rerun` share; preview, dry run, metrics.
         .target(name: "Pipeline", dependencies: ["ExportCore", "ExportConfig", "CustomerSource", "FeedRendering", "Delivery", "Ledger",
-                                                 "Reports", "SafeFiles"],
+                                                 "SafeFiles"],
                 swiftSettings: hotPath),
         // The `--json` shapes and the stored run report: one Codable type per shape.
-        .target(name: "Reports", dependencies: ["ExportCore", "Ledger"]),
+        .target(name: "Reports", dependencies: ["ExportCore"]),
         // Files of customer data: owner-only, never written through a link, replaced atomically or streamed into a device.
         .target(name: "SafeFiles", dependencies: ["ExportCore"]),
         // Deterministic synthetic customers in the canonical schema, for the demo, tests and benchmarks.

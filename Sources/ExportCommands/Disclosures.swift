@@ -134,7 +134,13 @@ extension PartnerExportCommand {
             let audit = Audit(files: Audit.Files(stateFolder: common.stateDirectory, environment: common.environment))
             let checkpoint = try? audit.stored().last?.note
             let verifier = (try? audit.signer())??.verifier.encoded
-            let report = CustomerReport(customerID: customerID, generatedAt: Timestamps.rfc3339(Date()), disclosures: disclosures,
+            let entries = disclosures.map { d in
+                CustomerReport.Entry(partner: d.partner, delivery: d.deliveryID, fields: d.fields,
+                                     shape: d.shape.map { (name: $0.name, from: $0.from, form: $0.form) }, purpose: d.purpose,
+                                     disclosedAt: d.disclosedAt, consentScope: d.consentScope, consentGrantedAt: d.consentGrantedAt,
+                                     deletion: d.kind == .deletion ? (d.reason ?? .noLongerShared) : nil)
+            }
+            let report = CustomerReport(customerID: customerID, generatedAt: Timestamps.rfc3339(Date()), disclosures: entries,
                                         contracts: contracts, consents: consents, checkpoint: checkpoint, verifierKey: verifier)
             let bytes: [UInt8] = format == .html ? Array(CustomerReportHTML.render(report).utf8)
                 : Array((try JSONCoding.pretty(report) + "\n").utf8)

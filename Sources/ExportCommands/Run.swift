@@ -95,8 +95,9 @@ extension PartnerExportCommand {
             }
             // What each partner holds, to find its changes and notices (read only; none without a ledger).
             let holdings = try ReadOnlyLedger.holdings(common)
-            let document = try DryRun(configuration: configuration, sourcePath: common.databasePath, environment: common.environment,
-                                      time: Host.time).run(selected, folder: out, stateFolder: common.stateDirectory, holdings: holdings)
+            let document = DryRunDocument(try DryRun(configuration: configuration, sourcePath: common.databasePath,
+                                                     environment: common.environment, time: Host.time)
+                .run(selected, folder: out, stateFolder: common.stateDirectory, holdings: holdings))
             if json {
                 try StandardOutput.json(document)
             } else {
@@ -134,7 +135,7 @@ enum RunCommand {
         let runner = Runner(settings)
         let report: RunReport
         do {
-            report = try runner.run(request)
+            report = RunReport(try runner.run(request))
         } catch {
             progress.finish()
             throw error

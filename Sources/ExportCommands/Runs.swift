@@ -78,7 +78,7 @@ extension PartnerExportCommand {
 
             func run() throws {
                 common.startLogging()
-                let report = try RunReports.load(runID, from: try ReadOnlyLedger.open(common))
+                let report = RunReport(try RunReports.load(runID, from: try ReadOnlyLedger.open(common)))
                 if json {
                     try StandardOutput.json(report)
                 } else {

@@ -90,7 +90,7 @@ public enum FeedFormat: String, Sendable, Hashable {
 }
 
 /// What a partner's run sends (docs/design.md, "Change feeds and deletion notices").
-public enum FeedMode: String, Sendable, Hashable {
+public enum FeedMode: String, Sendable, Hashable, Codable {
     /// Every eligible record, every run (plus the deletion notices due).
     case snapshot
     /// Only records that are new or whose bytes changed since the version the partner acknowledged

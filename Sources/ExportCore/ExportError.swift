@@ -21,7 +21,7 @@ public struct ExportError: Error, Sendable, Hashable, CustomStringConvertible {
         case permanent
     }
 
-    private enum Kind: Hashable, Sendable {
+    private enum Kind: Hashable, Sendable, CaseIterable {
         case configuration
         case environment
         case usage
@@ -156,6 +156,31 @@ public struct ExportError: Error, Sendable, Hashable, CustomStringConvertible {
     public static func auditRollback(_ message: String) -> ExportError { ExportError(.auditRollback, message) }
     /// Two checkpoints of one log that the rows cannot join: an audit check failed (exit 1).
     public static func auditInconsistent(_ message: String) -> ExportError { ExportError(.auditInconsistent, message) }
+}
+
+/// Stored with a run's results: the code, the fate and the sentence; read back into the same error
+/// (a code this version does not know reads as an internal failure, its sentence kept).
+extension ExportError: Codable {
+    enum CodingKeys: String, CodingKey {
+        case code, fate, message
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(code: try c.decode(String.self, forKey: .code), message: try c.decode(String.self, forKey: .message))
+    }
+
+    /// The error a stored code and sentence stand for (an unknown code: an internal failure, its sentence kept).
+    public init(code: String, message: String) {
+        self.init(Kind.allCases.first { ExportError($0, "").code == code } ?? .internalFailure, message)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(code, forKey: .code)
+        try c.encode(fate, forKey: .fate)
+        try c.encode(message, forKey: .message)
+    }
 }
 
 extension ExportError {

@@ -4,7 +4,6 @@ import ExportCore
 import FeedRendering
 import Foundation
 import Ledger
-import Reports
 import SafeFiles
 
 /// `run --dry-run`: every batch of each partner rendered to files (mode 0600, folders 0700), nothing
@@ -25,13 +24,13 @@ public struct DryRun {
     /// Renders `partners` under `folder/<partner>/batch-NNNNNN.<ext>`.
     /// With `holdings` (the ledger, read only), the feeds carry what a run would send: in changes mode
     /// only what changed, and in both modes the deletion notices due.
-    public func run(_ partners: [Partner], folder: String?, stateFolder: String, holdings: (any HoldingsLog)? = nil) throws -> DryRunDocument {
+    public func run(_ partners: [Partner], folder: String?, stateFolder: String, holdings: (any HoldingsLog)? = nil) throws -> DryRunResult {
         try SourceCheck.check(sourcePath, partners: partners)
         let now = time.now()
         let runID = Timestamps.identifier("dry", at: now, randomBytes: 3)
         let root = folder ?? Paths.join(stateFolder, "dry-run/\(runID)")
         var seen: Set<String> = []
-        let entries = partners.filter { seen.insert($0.id).inserted }.map { partner -> DryRunDocument.Partner in
+        let entries = partners.filter { seen.insert($0.id).inserted }.map { partner -> DryRunResult.Part in
             let partnerFolder = Paths.join(root, partner.id)
             do {
                 let plan = try PreparedPartner.plan(partner, environment: environment)
@@ -62,20 +61,26 @@ public struct DryRun {
                     }
                     return tally
                 }
-                var entry = DryRunDocument.Partner(partner: partner.id, status: "rendered", deliveries: tally.batches,
-                                                   records: tally.rendered, eligible: tally.eligible,
-                                                   rejectedRecords: tally.rejectedCount, bytes: tally.bytes, folder: partnerFolder,
-                                                   error: nil, rejected: tally.rejected)
-                entry.notices = tally.changes.noticeCount
-                entry.noticesByReason = Dictionary(uniqueKeysWithValues: tally.changes.notices.map { ($0.key.rawValue, $0.value) })
-                return entry
+                return DryRunResult.Part(partner: partner.id, folder: partnerFolder, tally: tally, error: nil)
             } catch {
-                return DryRunDocument.Partner(partner: partner.id, status: "failed", deliveries: 0, records: 0, eligible: 0,
-                                              rejectedRecords: 0, bytes: 0, folder: partnerFolder,
-                                              error: ErrorReport(ExportError.wrapping(error).located("partner \(partner.id)")),
-                                              rejected: [])
+                return DryRunResult.Part(partner: partner.id, folder: partnerFolder, tally: nil,
+                                         error: ExportError.wrapping(error).located("partner \(partner.id)"))
             }
         }
-        return DryRunDocument(run: runID, folder: root, partners: entries)
+        return DryRunResult(run: runID, folder: root, partners: entries)
     }
+}
+
+/// What a dry run rendered, per partner: its tally (counts, rejections, notices), or what stopped it.
+public struct DryRunResult: Sendable {
+    public struct Part: Sendable {
+        public let partner: String
+        public let folder: String
+        public let tally: ExportTally?
+        public let error: ExportError?
+    }
+
+    public let run: String
+    public let folder: String
+    public let partners: [Part]
 }

@@ -1,7 +1,6 @@
 import ExportCore
 import Foundation
 import Ledger
-import Reports
 
 /// The one executor of every run (docs/design.md, "The run on one page"): `parallel` threads, each
 /// with its own ledger connection, take items from the run's ``WorkQueue`` and run each one's partner
@@ -72,7 +71,7 @@ struct Executor {
         let item = hold.item
         let connection = try base.connect()
         try hold.guarding(connection, lock: lock)
-        let report: PartnerReport
+        let result: PartnerResult
         if let partner = runner.settings.configuration.partner(item.partner) {
             let shard = Shard(index: item.shard, count: item.shards, range: item.range)
             let outcome = runner.runPartner(partner, mode: mode, context: context, ledger: connection,
@@ -84,17 +83,17 @@ struct Executor {
                 runner.warn(hold.lostError())
                 return
             }
-            report = try runner.count(outcome, ledger: connection)
+            result = try runner.count(outcome, ledger: connection)
         } else {
-            let started = Timestamps.precise(context.time.now())
-            report = PartnerReport(partner: item.partner, status: PartnerStatus.error.rawValue, error: ErrorReport(ExportError.configuration(
+            var missing = PartnerResult(partner: item.partner, status: .error, startedAt: Timestamps.precise(context.time.now()))
+            missing.finishedAt = missing.startedAt
+            missing.error = ExportError.configuration(
                 "partner \(item.partner) is not configured on worker \(worker): every worker of a shared run needs the same "
-                    + "configuration; nothing was sent for its shard \(item.shard) of \(item.shards)")),
-                startedAt: started, finishedAt: started)
+                    + "configuration; nothing was sent for its shard \(item.shard) of \(item.shards)")
+            result = missing
         }
         // The shard's own outcome (the feed is complete only once every shard is).
-        let succeeded = PartnerStatus(rawValue: report.status)?.succeeded ?? false
-        if try !hold.finish(succeeded ? .done : .failed, result: try JSONCoding.compact(report)) {
+        if try !hold.finish(result.status.succeeded ? .done : .failed, result: try JSONCoding.compact(result)) {
             runner.warn(hold.lostError())
         }
     }

@@ -1,6 +1,5 @@
 import ExportCore
 import Ledger
-import Reports
 
 /// What one partner's part of a run did, gathered as it happens and turned into its report at the end.
 struct PartnerOutcome {
@@ -27,7 +26,7 @@ struct PartnerOutcome {
     var noticesSent = 0
     /// Non-null values per field, summed over acknowledged deliveries, by field shape.
     var fieldValues: [(shape: FieldShape, values: Int)] = []
-    var actions: [DeliveryAction] = []
+    var actions: [PartnerResult.Action] = []
     var notes: [String] = []
     /// Evidence found on the way (a stored payload altered): the partner's part is not OK.
     var alerts: [ExportError] = []
@@ -38,7 +37,7 @@ struct PartnerOutcome {
     }
 
     /// Counts one delivery's end in this run.
-    mutating func count(_ result: Sender.Result, action: DeliveryAction.Kind, by: [String] = []) {
+    mutating func count(_ result: Sender.Result, action: PartnerResult.Action.Kind, by: [String] = []) {
         retries += max(0, result.attempts - 1)
         switch result.status {
         case .delivered:
@@ -57,49 +56,56 @@ struct PartnerOutcome {
         case .rejected: rejected += 1
         default: failed += 1
         }
-        actions.append(DeliveryAction(delivery: result.delivery.id, batch: result.delivery.batch, action: action, by: by,
-                                      status: result.status.rawValue))
+        actions.append(PartnerResult.Action(delivery: result.delivery.id, batch: result.delivery.batch, kind: action, by: by,
+                                            status: result.status))
     }
 
     mutating func noteHeld(_ delivery: DeliveryRecord) {
         held += 1
-        actions.append(DeliveryAction(delivery: delivery.id, batch: delivery.batch, action: .held, status: DeliveryStatus.held.rawValue))
+        actions.append(PartnerResult.Action(delivery: delivery.id, batch: delivery.batch, kind: .held, by: [], status: .held))
     }
 
-    mutating func noteSuperseded(_ delivery: DeliveryRecord, by successors: [String], action: DeliveryAction.Kind) {
+    mutating func noteSuperseded(_ delivery: DeliveryRecord, by successors: [String], action: PartnerResult.Action.Kind) {
         superseded += 1
-        actions.append(DeliveryAction(delivery: delivery.id, batch: delivery.batch, action: action, by: successors,
-                                      status: DeliveryStatus.superseded.rawValue))
+        actions.append(PartnerResult.Action(delivery: delivery.id, batch: delivery.batch, kind: action, by: successors,
+                                            status: .superseded))
     }
 
-    /// The partner's entry of the run report.
-    func report(finishedAt: String) -> PartnerReport {
+    /// What the part did, typed: its entry of the run's results.
+    func result(finishedAt: String) -> PartnerResult {
         let contract = partner.contract
         let sentSources = Set(fieldValues.map(\.shape.from))
-        let status = status ?? .error
-        var report = PartnerReport(
-            partner: partner.id, status: status.rawValue, error: error.map(ErrorReport.init),
-            feed: feed.map { FeedReport(id: $0.id, startedBy: $0.runID, new: feedIsNew, complete: feedComplete, owed: owedAfter,
-                                        reason: feedReason) },
-            eligible: tally?.eligible, records: records, deliveries: delivered + failed + rejected, delivered: delivered,
-            failed: failed, deliveriesRejected: rejected, held: held, superseded: superseded,
-            rejectedRecords: tally?.rejectedCount ?? 0, rejectedByReason: tally?.rejectedByReason ?? [:],
-            replacedCharacters: tally?.replacedCharacters ?? 0, retries: retries, recovered: recovered, bytes: bytes,
-            gzip: contract.delivery.gzip, startedAt: startedAt, finishedAt: finishedAt,
-            durationSeconds: Timestamps.seconds(from: startedAt, to: finishedAt),
-            fields: fieldValues.map { line in
-                FieldReport(name: line.shape.name, from: line.shape.from, form: line.shape.form, values: line.values,
-                            allowedForms: contract.allowedForms(for: line.shape.from)?.map(\.name))
-            },
-            allowedNotSent: fieldValues.isEmpty ? [] : contract.allow.filter { !sentSources.contains($0.field) }
-                .map { AllowedReport(field: $0.field, allowedForms: $0.forms.map(\.name)) },
-            actions: actions, notes: notes, mode: contract.mode.rawValue,
-            changes: tally.map { tally in
-                ChangesReport(new: tally.changes.new, changed: tally.changes.changed, unchanged: tally.changes.unchanged,
-                              noticesDue: Dictionary(uniqueKeysWithValues: tally.changes.notices.map { ($0.key.rawValue, $0.value) }),
-                              noticesSent: noticesSent, unnamed: tally.changes.unnamed)
-            })
-        report.alerts = alerts.map(ErrorReport.init)
-        return report
+        var result = PartnerResult(partner: partner.id, status: status ?? .error, startedAt: startedAt)
+        result.error = error
+        result.feed = feed.map { PartnerResult.Feed(id: $0.id, startedBy: $0.runID, isNew: feedIsNew, complete: feedComplete,
+                                                    owed: owedAfter, reason: feedReason) }
+        result.eligible = tally?.eligible
+        result.records = records
+        result.delivered = delivered
+        result.failed = failed
+        result.rejectedDeliveries = rejected
+        result.held = held
+        result.superseded = superseded
+        result.rejectedRecords = tally?.rejectedCount ?? 0
+        result.rejectedByReason = tally?.rejectedByReason ?? [:]
+        result.replacedCharacters = tally?.replacedCharacters ?? 0
+        result.retries = retries
+        result.recovered = recovered
+        result.bytes = bytes
+        result.gzip = contract.delivery.gzip
+        result.finishedAt = finishedAt
+        result.fields = fieldValues.map { PartnerResult.FieldCount(shape: $0.shape, values: $0.values,
+                                                                   allowedForms: contract.allowedForms(for: $0.shape.from)?.map(\.name)) }
+        result.allowedNotSent = fieldValues.isEmpty ? [] : contract.allow.filter { !sentSources.contains($0.field) }
+            .map { PartnerResult.Allowed(field: $0.field, forms: $0.forms.map(\.name)) }
+        result.actions = actions
+        result.notes = notes
+        result.alerts = alerts
+        result.mode = contract.mode
+        result.changes = tally.map { tally in
+            PartnerResult.Changes(new: tally.changes.new, changed: tally.changes.changed, unchanged: tally.changes.unchanged,
+                                  noticesDue: tally.changes.notices, noticesSent: noticesSent, unnamed: tally.changes.unnamed)
+        }
+        return result
     }
 }

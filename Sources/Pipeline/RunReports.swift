@@ -1,20 +1,19 @@
 import ExportCore
 import Ledger
-import Reports
 
-/// Reading runs back: a run's report as it was stored when the run ended, with the later runs that
-/// completed its feeds listed under it (never merged into its figures).
+/// Reading runs back: a run's results as they were recorded when each part ended, with the later runs
+/// that completed its feeds listed under them (never merged into its figures).
 public enum RunReports {
-    public static func load(_ run: String, from ledger: any LedgerStore) throws -> RunReport {
+    public static func load(_ run: String, from ledger: any LedgerStore) throws -> RunResult {
         guard let record = try ledger.run(run) else {
             throw ExportError.usage("there is no run \(run) in \(ledger.location) (see 'partner-export runs')")
         }
         // In the order the run was asked for its partners.
         let order = Dictionary(record.partners.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
         let rows = try ledger.partnerRuns(run: run).sorted { (order[$0.partner] ?? .max, $0.partner) < (order[$1.partner] ?? .max, $1.partner) }
-        var partners: [PartnerReport] = []
+        var partners: [PartnerResult] = []
         for row in rows {
-            var report = decode(row)
+            var report = try decode(row, run: run)
             try addLater(&report, run: run, ledger: ledger)
             partners.append(report)
         }
@@ -27,24 +26,14 @@ public enum RunReports {
             try addLater(&report, run: run, ledger: ledger)
             partners.append(report)
         }
-        var report = RunReport(run: record.id, trigger: record.trigger.rawValue, status: record.status.rawValue,
-                               startedAt: record.startedAt, finishedAt: record.finishedAt,
-                               durationSeconds: Timestamps.seconds(from: record.startedAt, to: record.finishedAt), partners: partners)
-        let items = try ledger.workItems(run: run)
-        if !items.isEmpty {
-            // A run that ended without an item ending (its workers died): the item is not running any more.
-            let ended = record.status != .running
-            report.work = items.map { item in
-                WorkItemReport(partner: item.partner, shard: item.shard, shards: item.shards, ids: item.range.description,
-                               status: ended && (item.status == .running || item.status == .pending) ? "interrupted" : item.status.rawValue,
-                               worker: item.holder, earlierWorkers: item.earlierHolders, takeovers: item.takeovers)
-            }
-        }
-        return report
+        var result = RunResult(run: record.id, trigger: record.trigger, status: record.status, startedAt: record.startedAt,
+                               finishedAt: record.finishedAt, partners: partners)
+        result.work = try ledger.workItems(run: run)
+        return result
     }
 
     /// What later runs did to the partner's feed of this run: completed it, or replaced it.
-    static func addLater(_ report: inout PartnerReport, run: String, ledger: any LedgerStore) throws {
+    static func addLater(_ report: inout PartnerResult, run: String, ledger: any LedgerStore) throws {
         guard let id = report.feed?.id, let feed = try ledger.feed(id), !(report.feed?.complete ?? true) else { return }
         if let by = feed.completedBy, by != run, !report.completedBy.contains(by) { report.completedBy.append(by) }
         if let newer = feed.supersededBy {
@@ -58,35 +47,46 @@ public enum RunReports {
 
     /// A partner's part the run never finished (the process died, or it is still at it): its deliveries
     /// in this run, by status, and its feed as the ledger holds it.
-    static func unfinished(_ partner: String, run: RunRecord, feed: FeedRecord?, ledger: any LedgerStore) throws -> PartnerReport {
+    static func unfinished(_ partner: String, run: RunRecord, feed: FeedRecord?, ledger: any LedgerStore) throws -> PartnerResult {
         let deliveries = try ledger.deliveries(DeliveryQuery(partner: partner, run: run.id))
         // Acknowledged by this run's own attempts (a later run may have resent and delivered the rest).
         let acknowledged = try ledger.acknowledged(inRun: run.id)
         let delivered = deliveries.filter { acknowledged.contains($0.id) }
         let owed = deliveries.filter { d in !delivered.contains { $0.id == d.id } && d.status != .superseded }
-        let status = run.status == .running ? "running" : "interrupted"
-        var report = PartnerReport(
-            partner: partner, status: status,
-            feed: feed.map { FeedReport(id: $0.id, startedBy: $0.runID, new: true, complete: $0.completedBy == run.id, owed: owed.count) },
-            records: delivered.reduce(0) { $0 + $1.recordCount }, deliveries: deliveries.count, delivered: delivered.count,
-            held: deliveries.filter { $0.status == .held }.count, superseded: deliveries.filter { $0.status == .superseded }.count,
-            bytes: delivered.reduce(0) { $0 + $1.bytes }, startedAt: run.startedAt)
-        report.notes.append(run.status == .running
+        var result = PartnerResult(partner: partner, status: run.status == .running ? .running : .interrupted, startedAt: run.startedAt)
+        result.feed = feed.map { PartnerResult.Feed(id: $0.id, startedBy: $0.runID, isNew: true, complete: $0.completedBy == run.id,
+                                                    owed: owed.count) }
+        result.records = delivered.reduce(0) { $0 + $1.recordCount }
+        result.delivered = delivered.count
+        result.held = deliveries.filter { $0.status == .held }.count
+        result.superseded = deliveries.filter { $0.status == .superseded }.count
+        result.bytes = delivered.reduce(0) { $0 + $1.bytes }
+        result.notes.append(run.status == .running
             ? "still at work: its part has not ended"
             : "the run stopped before this partner's part ended: \(delivered.count) of its \(deliveries.count) deliveries were "
                 + "acknowledged then" + (owed.isEmpty ? "" : ", \(owed.count) left owed"))
-        return report
+        return result
     }
 
-    /// The stored report, or (for a row an earlier version wrote) what its columns say.
-    static func decode(_ row: PartnerRunRecord) -> PartnerReport {
-        if let text = row.report, let report = try? JSONCoding.decode(PartnerReport.self, from: text) { return report }
-        return PartnerReport(partner: row.partner, status: row.status.rawValue,
-                             error: row.error.map { ErrorReport(code: row.errorCode ?? "unknown", fate: "unknown", message: $0) },
-                             feed: row.feed.map { FeedReport(id: $0, startedBy: "", new: true, complete: row.feedComplete, owed: 0) },
-                             eligible: row.eligible, records: row.records, deliveries: row.deliveries,
-                             rejectedRecords: row.rejected, bytes: row.bytes, startedAt: row.startedAt, finishedAt: row.finishedAt,
-                             durationSeconds: Timestamps.seconds(from: row.startedAt, to: row.finishedAt),
-                             notes: ["reported by an earlier version: per-delivery figures were not kept"])
+    /// The stored result, or (for a row an earlier version wrote without one) what its columns say.
+    static func decode(_ row: PartnerRunRecord, run: String) throws -> PartnerResult {
+        if let text = row.report {
+            do {
+                return try JSONCoding.decode(PartnerResult.self, from: text)
+            } catch {
+                throw ExportError.ledgerDamaged("the recorded result of partner \(row.partner) in run \(run) cannot be read (\(error))")
+            }
+        }
+        var result = PartnerResult(partner: row.partner, status: row.status, startedAt: row.startedAt)
+        result.error = row.error.map { ExportError(code: row.errorCode ?? "internal", message: $0) }
+        result.feed = row.feed.map { PartnerResult.Feed(id: $0, startedBy: "", isNew: true, complete: row.feedComplete, owed: 0) }
+        result.eligible = row.eligible
+        result.records = row.records
+        result.delivered = row.deliveries
+        result.rejectedRecords = row.rejected
+        result.bytes = row.bytes
+        result.finishedAt = row.finishedAt
+        result.notes = ["reported by an earlier version: per-delivery figures were not kept"]
+        return result
     }
 }

@@ -1,6 +1,5 @@
 import ExportCore
 import Ledger
-import Reports
 
 /// The end of a run: once every item of it ended, each partner's report is its shards' summed (and
 /// what a worker that died delivered before it did), its feed settled, and the run finished.
@@ -16,8 +15,17 @@ extension Runner {
         for item in all where !partners.contains(item.partner) { partners.append(item.partner) }
         for partner in partners {
             let shards = all.filter { $0.partner == partner }
-            let reports = shards.compactMap { $0.report.flatMap { try? JSONCoding.decode(PartnerReport.self, from: $0) } }
-            guard var report = PartnerReport.merged(reports) else { continue }
+            // Each shard's result as its worker recorded it; one that cannot be read is an error, never skipped.
+            let reports = try shards.compactMap { shard -> PartnerResult? in
+                guard let text = shard.report else { return nil }
+                do {
+                    return try JSONCoding.decode(PartnerResult.self, from: text)
+                } catch {
+                    throw ExportError.ledgerDamaged("the result of run \(run)'s item for partner \(partner), shard \(shard.shard) of "
+                                                    + "\(shard.shards), cannot be read (\(error)); the run is left unsettled")
+                }
+            }
+            guard var report = PartnerResult.merged(reports) else { continue }
             // What a worker that died delivered before it did: in the ledger, in no shard's report.
             let reported = Set(reports.flatMap(\.actions).map(\.delivery))
             let contract = settings.configuration.partner(partner)?.contract
@@ -44,84 +52,3 @@ extension Runner {
     }
 }
 
-extension PartnerReport {
-    /// Counts a delivery the partner acknowledged in this run that no shard's report holds (its
-    /// worker died after the acknowledgement, before it reported).
-    mutating func add(delivered delivery: DeliveryRecord, allowedForms: (String) -> [String]?) {
-        delivered += 1
-        deliveries += 1
-        records += delivery.recordCount
-        bytes += delivery.bytes
-        changes?.noticesSent += delivery.noticeCount
-        for (i, shape) in delivery.shape.enumerated() {
-            addValues(of: FieldReport(name: shape.name, from: shape.from, form: shape.form,
-                                      values: i < delivery.fieldCounts.count ? delivery.fieldCounts[i] : 0,
-                                      allowedForms: allowedForms(shape.from)))
-        }
-        actions.append(DeliveryAction(delivery: delivery.id, batch: delivery.batch, action: .sent,
-                                      status: DeliveryStatus.delivered.rawValue))
-    }
-
-    /// Adds `field`'s values to the line of the same field (name, source and form), or adds the line.
-    mutating func addValues(of field: FieldReport) {
-        if let k = fields.firstIndex(where: { $0.name == field.name && $0.from == field.from && $0.form == field.form }) {
-            fields[k].values += field.values
-        } else {
-            fields.append(field)
-        }
-    }
-
-    /// One partner's report from its shards' (each done by one worker): counts summed, the worst
-    /// status (and its error), the first start and the last end; nil for no reports.
-    static func merged(_ shards: [PartnerReport]) -> PartnerReport? {
-        guard var merged = shards.first else { return nil }
-        guard shards.count > 1 else { return merged }
-        let order: [PartnerStatus] = [.error, .held, .rejected, .failed, .delivered, .nothingToSend]
-        func rank(_ report: PartnerReport) -> Int { order.firstIndex { $0.rawValue == report.status } ?? 0 }
-        let worst = shards.min { rank($0) < rank($1) } ?? merged
-        merged.status = worst.status
-        merged.error = worst.error ?? shards.compactMap(\.error).first
-        for shard in shards.dropFirst() {
-            if let eligible = shard.eligible { merged.eligible = (merged.eligible ?? 0) + eligible }
-            merged.records += shard.records
-            merged.deliveries += shard.deliveries
-            merged.delivered += shard.delivered
-            merged.failed += shard.failed
-            merged.deliveriesRejected += shard.deliveriesRejected
-            merged.held += shard.held
-            merged.superseded += shard.superseded
-            merged.rejectedRecords += shard.rejectedRecords
-            merged.rejectedByReason.merge(shard.rejectedByReason, uniquingKeysWith: +)
-            merged.replacedCharacters += shard.replacedCharacters
-            merged.retries += shard.retries
-            merged.recovered += shard.recovered
-            merged.bytes += shard.bytes
-            merged.startedAt = min(merged.startedAt, shard.startedAt)
-            if let end = shard.finishedAt { merged.finishedAt = max(merged.finishedAt ?? end, end) }
-            for field in shard.fields { merged.addValues(of: field) }
-            merged.actions += shard.actions
-            merged.notes += shard.notes.filter { !merged.notes.contains($0) }
-            merged.alerts += shard.alerts
-            if let changes = shard.changes {
-                if var sum = merged.changes {
-                    sum.new += changes.new
-                    sum.changed += changes.changed
-                    sum.unchanged += changes.unchanged
-                    sum.noticesDue.merge(changes.noticesDue, uniquingKeysWith: +)
-                    sum.noticesSent += changes.noticesSent
-                    sum.unnamed += changes.unnamed
-                    merged.changes = sum
-                } else {
-                    merged.changes = changes
-                }
-            }
-        }
-        // What the contract allows that no shard sent.
-        let sent = Set(merged.fields.map(\.from))
-        var listed: Set<String> = []
-        merged.allowedNotSent = shards.flatMap(\.allowedNotSent).filter { !sent.contains($0.field) && listed.insert($0.field).inserted }
-        merged.actions.sort { $0.batch < $1.batch }
-        merged.durationSeconds = Timestamps.seconds(from: merged.startedAt, to: merged.finishedAt)
-        return merged
-    }
-}

@@ -3,7 +3,6 @@ import ExportConfig
 import ExportCore
 import Foundation
 import Ledger
-import Reports
 
 /// The batch job as one call — `run PARTNER…`, `run --all`, `run --due`, `run --join` and `rerun` all
 /// come here, on either ledger, and take one path (docs/design.md, "The run on one page"):
@@ -101,7 +100,7 @@ public final class Runner: @unchecked Sendable {
     var location: LedgerLocation { LedgerLocation(settings.statePath, stateFolder: settings.stateFolder) }
     var stateFolder: String { location.stateFolder }
 
-    public func run(_ request: Request) throws -> RunReport {
+    public func run(_ request: Request) throws -> RunResult {
         if case .join = request, !location.isPostgres {
             throw ExportError.usage("run --join helps with a run shared by several workers, which needs a PostgreSQL ledger "
                                     + "(--state postgresql://…); --state \(settings.statePath) names a SQLite ledger")
@@ -137,8 +136,8 @@ public final class Runner: @unchecked Sendable {
             throw held
         }
         guard let runID = chosen.run else {
-            var report = RunReport(run: nil, trigger: chosen.trigger.rawValue, status: "nothing-to-do", startedAt: Timestamps.precise(now),
-                                   finishedAt: nil, durationSeconds: nil, partners: [], message: chosen.message)
+            var report = RunResult(run: nil, trigger: chosen.trigger, status: nil, startedAt: Timestamps.precise(now), finishedAt: nil,
+                                   partners: [], message: chosen.message)
             if chosen.mode == .complete { report.noticesDueElsewhere = noticesDue(besides: [], ledger: ledger) }
             writeMetrics(ledger)
             return report
@@ -310,26 +309,26 @@ public final class Runner: @unchecked Sendable {
         }
     }
 
-    /// The partner's report; a delivery's failure is counted with the delivery, a partner that could
+    /// The partner's result; a delivery's failure is counted with the delivery, a partner that could
     /// not run at all is counted here.
-    func count(_ outcome: PartnerOutcome, ledger: any LedgerStore) throws -> PartnerReport {
+    func count(_ outcome: PartnerOutcome, ledger: any LedgerStore) throws -> PartnerResult {
         if let error = outcome.error, outcome.status == .error {
             try ledger.add(1, to: CounterName.errors(error.code), partner: outcome.partner.id)
         }
-        return outcome.report(finishedAt: Timestamps.precise(settings.time.now()))
+        return outcome.result(finishedAt: Timestamps.precise(settings.time.now()))
     }
 
-    /// Records how a partner's part of `run` ended (its report, its error's code, what it is still due).
-    static func record(_ report: PartnerReport, run: String, ledger: any LedgerStore) throws {
+    /// Records how a partner's part of `run` ended (its result, its error's code, what it is still due).
+    static func record(_ result: PartnerResult, run: String, ledger: any LedgerStore) throws {
         // What the partner is still due of the notices this part counted (held by the guard, a batch failed).
-        if let changes = report.changes {
-            try ledger.set(max(0, changes.noticesDueCount - changes.noticesSent), of: CounterName.noticesDue, partner: report.partner)
+        if let changes = result.changes {
+            try ledger.set(max(0, changes.noticesDueCount - changes.noticesSent), of: CounterName.noticesDue, partner: result.partner)
         }
         try ledger.recordPartner(run: run, PartnerRunRecord(
-            partner: report.partner, status: PartnerStatus(rawValue: report.status) ?? .error, eligible: report.eligible ?? 0,
-            records: report.records, rejected: report.rejectedRecords, deliveries: report.deliveries, bytes: report.bytes,
-            startedAt: report.startedAt, finishedAt: report.finishedAt, error: report.error?.message, errorCode: report.error?.code,
-            feed: report.feed?.id, feedComplete: report.feed?.complete ?? false, report: try JSONCoding.compact(report)))
+            partner: result.partner, status: result.status, eligible: result.eligible ?? 0, records: result.records,
+            rejected: result.rejectedRecords, deliveries: result.deliveries, bytes: result.bytes, startedAt: result.startedAt,
+            finishedAt: result.finishedAt, error: result.error?.message, errorCode: result.error?.code, feed: result.feed?.id,
+            feedComplete: result.feed?.complete ?? false, report: try JSONCoding.compact(result)))
     }
 
     /// The ledger's lock, or `lock.held` (exit 75) — skipped, not silent: counted in the ledger and the

@@ -1,6 +1,5 @@
 import ExportCore
 import Foundation
-import Ledger
 
 /// The customer's own report (GDPR Art. 15(1)(c): the actual recipients): for each partner that
 /// received them, who it is, why, under which consent, what it received in plain words, when, and the
@@ -47,7 +46,36 @@ public struct CustomerReport: Codable, Equatable, Sendable {
     /// Whether the consents' current state was read from the customer database.
     public var consentsFromSource: Bool
 
-    public init(customerID: Int64, generatedAt: String, disclosures: [DisclosureRecord], contracts: [String: Contract],
+    /// One disclosure-log entry of the customer, as the report reads it (the ledger's record, in plain values).
+    public struct Entry: Sendable {
+        public var partner: String
+        public var delivery: String
+        /// Output names (a deletion notice: the key field).
+        public var fields: [String]
+        /// What the delivery carried, field by field: output name, source column, form name.
+        public var shape: [(name: String, from: String, form: String)]
+        public var purpose: String
+        public var disclosedAt: String
+        public var consentScope: String
+        public var consentGrantedAt: String
+        /// Nil for a disclosure; a deletion notice's reason.
+        public var deletion: DeletionReason?
+
+        public init(partner: String, delivery: String, fields: [String], shape: [(name: String, from: String, form: String)],
+                    purpose: String, disclosedAt: String, consentScope: String, consentGrantedAt: String, deletion: DeletionReason?) {
+            self.partner = partner
+            self.delivery = delivery
+            self.fields = fields
+            self.shape = shape
+            self.purpose = purpose
+            self.disclosedAt = disclosedAt
+            self.consentScope = consentScope
+            self.consentGrantedAt = consentGrantedAt
+            self.deletion = deletion
+        }
+    }
+
+    public init(customerID: Int64, generatedAt: String, disclosures: [Entry], contracts: [String: Contract],
                 consents: [(scope: String, grantedAt: String?, withdrawnAt: String?)]?, checkpoint: String?, verifierKey: String?) {
         self.customerID = customerID
         self.generatedAt = generatedAt
@@ -55,7 +83,7 @@ public struct CustomerReport: Codable, Equatable, Sendable {
         self.verifierKey = verifierKey
         consentsFromSource = consents != nil
         var order: [String] = []
-        var byPartner: [String: [DisclosureRecord]] = [:]
+        var byPartner: [String: [Entry]] = [:]
         for d in disclosures {
             if byPartner[d.partner] == nil { order.append(d.partner) }
             byPartner[d.partner, default: []].append(d)
@@ -63,7 +91,7 @@ public struct CustomerReport: Codable, Equatable, Sendable {
         recipients = order.map { partner in
             let rows = byPartner[partner] ?? []
             let contract = contracts[partner]
-            let sent = rows.filter { $0.kind == .disclosure }
+            let sent = rows.filter { $0.deletion == nil }
             // What it received: every field of every delivery, each named once, in the order first seen.
             var data: [String] = []
             for row in sent {
@@ -85,15 +113,15 @@ public struct CustomerReport: Codable, Equatable, Sendable {
                 return Consent(scope: scope, givenAt: given, withdrawnAt: now?.withdrawnAt, recorded: consents == nil || now != nil)
             }
             let dates = sent.map(\.disclosedAt).filter { !$0.isEmpty }.sorted()
-            let notices = rows.filter { $0.kind == .deletion }.map { row in
-                Notice(reason: row.reason?.rawValue ?? "", because: row.reason.map(PlainWords.describe(reason:)) ?? "",
-                       acknowledgedAt: row.disclosedAt, delivery: row.deliveryID)
+            let notices = rows.compactMap { row in
+                row.deletion.map { Notice(reason: $0.rawValue, because: PlainWords.describe(reason: $0), acknowledgedAt: row.disclosedAt,
+                                          delivery: row.delivery) }
             }
             return Recipient(partner: partner, legalName: Self.plain(contract?.name ?? partner),
                              purpose: Self.plain(contract?.purpose ?? rows.last?.purpose ?? ""), consent: consent,
                              data: data.map(Self.plain),
                              firstDisclosedAt: dates.first, lastDisclosedAt: dates.last,
-                             deliveries: Set(sent.map(\.deliveryID)).count, deletionNotices: notices)
+                             deliveries: Set(sent.map(\.delivery)).count, deletionNotices: notices)
         }
     }
 

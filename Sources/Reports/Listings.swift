@@ -1,5 +1,4 @@
 import ExportCore
-import Ledger
 
 /// `deliveries --json`: one object per delivery (an array; every row unless `--limit` was given).
 public struct DeliveryEntry: Codable, Equatable, Sendable {
@@ -24,26 +23,28 @@ public struct DeliveryEntry: Codable, Equatable, Sendable {
     /// Only with `--show-answers`: the first bytes of the partner's last answer (may quote customer data).
     public var answerPrefix: String?
 
-    public init(_ d: DeliveryRecord, showAnswer: Bool = false) {
-        id = d.id
-        run = d.runID
-        feed = d.feed
-        partner = d.partner
-        batch = d.batch
-        status = d.status.rawValue
-        attempts = d.attempts
-        recordCount = d.recordCount
-        bytes = d.bytes
-        sha256 = d.sha256
-        lastHTTPStatus = d.lastHTTPStatus
-        lastError = d.lastError
-        lastErrorCode = d.lastErrorCode
-        createdAt = d.createdAt
-        deliveredAt = d.status == .delivered ? d.deliveredAt : nil
-        supersededBy = d.supersededBy
-        supersedes = d.supersedes
-        inDoubt = d.inDoubt
-        answerPrefix = showAnswer ? String(decoding: d.answerPrefix, as: UTF8.self) : nil
+    public init(id: String, run: String, feed: String, partner: String, batch: Int, status: String, attempts: Int, recordCount: Int,
+                bytes: Int, sha256: String, lastHTTPStatus: Int?, lastError: String?, lastErrorCode: String?, createdAt: String,
+                deliveredAt: String?, supersededBy: String?, supersedes: String?, inDoubt: Bool, answerPrefix: String?) {
+        self.id = id
+        self.run = run
+        self.feed = feed
+        self.partner = partner
+        self.batch = batch
+        self.status = status
+        self.attempts = attempts
+        self.recordCount = recordCount
+        self.bytes = bytes
+        self.sha256 = sha256
+        self.lastHTTPStatus = lastHTTPStatus
+        self.lastError = lastError
+        self.lastErrorCode = lastErrorCode
+        self.createdAt = createdAt
+        self.deliveredAt = deliveredAt
+        self.supersededBy = supersededBy
+        self.supersedes = supersedes
+        self.inDoubt = inDoubt
+        self.answerPrefix = answerPrefix
     }
 
     enum CodingKeys: String, CodingKey {
@@ -113,19 +114,19 @@ public struct DisclosureEntry: Codable, Equatable, Sendable {
     public var inclusionProof: [String]?
     public var checkpoint: String?
 
-    public init(_ d: DisclosureRecord) {
-        kind = d.kind.rawValue
-        partner = d.partner
-        delivery = d.deliveryID
-        fields = d.fields
-        disclosedAt = d.disclosedAt
-        let deletion = d.kind == .deletion
-        consentScope = deletion ? nil : d.consentScope
-        consentGrantedAt = deletion ? nil : d.consentGrantedAt
-        purpose = d.purpose
-        reason = d.reason?.rawValue
-        confirmed = d.confirmed
-        logIndex = d.logIndex
+    public init(kind: String, partner: String, delivery: String, fields: [String], disclosedAt: String, consentScope: String?,
+                consentGrantedAt: String?, purpose: String, reason: String?, confirmed: Bool, logIndex: Int64?) {
+        self.kind = kind
+        self.partner = partner
+        self.delivery = delivery
+        self.fields = fields
+        self.disclosedAt = disclosedAt
+        self.consentScope = consentScope
+        self.consentGrantedAt = consentGrantedAt
+        self.purpose = purpose
+        self.reason = reason
+        self.confirmed = confirmed
+        self.logIndex = logIndex
     }
 
     enum CodingKeys: String, CodingKey {
@@ -193,14 +194,15 @@ public struct RunEntry: Codable, Equatable, Sendable {
         }
     }
 
-    public init(_ run: RunRecord, partners: [PartnerRunRecord]) {
-        self.run = run.id
-        trigger = run.trigger.rawValue
-        status = run.status.rawValue
-        startedAt = run.startedAt
-        finishedAt = run.finishedAt
-        self.partners = run.partners
-        results = partners.map { PartnerResult(partner: $0.partner, status: $0.status.rawValue, feedComplete: $0.feedComplete) }
+    public init(run: String, trigger: String, status: String, startedAt: String, finishedAt: String?, partners: [String],
+                results: [PartnerResult]) {
+        self.run = run
+        self.trigger = trigger
+        self.status = status
+        self.startedAt = startedAt
+        self.finishedAt = finishedAt
+        self.partners = partners
+        self.results = results
     }
 
     enum CodingKeys: String, CodingKey {

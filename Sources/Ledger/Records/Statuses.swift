@@ -55,6 +55,10 @@ public enum PartnerStatus: String, Sendable, CaseIterable, Codable {
     /// Held by the deletion guard: the run would have told the partner to forget more of the
     /// customers it holds than its contract's `max_deletions_percent`; nothing was sent.
     case held
+    /// Read back from a run still at work on it (never recorded as a part's end).
+    case running
+    /// Read back from a run that died before this part ended (never recorded as a part's end).
+    case interrupted
 
     public var succeeded: Bool { self == .delivered || self == .nothingToSend }
 }
