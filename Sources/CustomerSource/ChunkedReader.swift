@@ -16,6 +16,9 @@ import SQLite
 /// }
 /// let counts = reader.classification
 /// ```
+///
+/// Unchecked: every stored `var` is used under `lock` (a condition, which `Mutex` has not), but
+/// `cursor`, `total` and `counts`, which only the reading thread touches until it has finished.
 public final class ChunkedReader: @unchecked Sendable {
     public static let chunkRows = 1024
     static let inFlight = 6
@@ -82,7 +85,8 @@ public final class ChunkedReader: @unchecked Sendable {
     private var handedOut = 0
 
     /// Gives a consumed chunk back for reuse.
-    public func recycle(_ chunk: RowChunk) {
+    public func recycle(_ chunk: consuming RowChunk) {
+        var chunk = chunk
         chunk.reset()
         lock.lock()
         pool.append(chunk)
@@ -138,8 +142,8 @@ public final class ChunkedReader: @unchecked Sendable {
     }
 
     private func read<Cursor: SelectionCursor>(_ cursor: Cursor) throws {
-        var chunk = take()
-        while let current = chunk, try cursor.step() {
+        guard var current = take() else { return }
+        while try cursor.step() {
             let reason = Int(cursor.int64(0))
             total += 1
             if reason >= 0 {
@@ -149,10 +153,11 @@ public final class ChunkedReader: @unchecked Sendable {
             current.append(cursor, textColumns: textColumns)
             if current.count >= Self.chunkRows || current.bytes.count >= 1 << 20 {
                 hand(current)
-                chunk = take()
+                guard let next = take() else { return }
+                current = next
             }
         }
-        if let chunk, chunk.count > 0 { hand(chunk) }
+        if current.count > 0 { hand(current) }
     }
 
     /// A free chunk, or nil once cancelled.
@@ -171,8 +176,9 @@ public final class ChunkedReader: @unchecked Sendable {
     }
 }
 
-/// Up to ``ChunkedReader/chunkRows`` rows: ids, and each text column's bytes in one arena.
-public final class RowChunk: @unchecked Sendable {
+/// Up to ``ChunkedReader/chunkRows`` rows: ids, and each text column's bytes in one arena. Recycled
+/// whole, so that its buffers are allocated once per read.
+public struct RowChunk: Sendable {
     let textColumns: Int
     public private(set) var count = 0
     var ids: [Int64] = []
@@ -189,7 +195,7 @@ public final class RowChunk: @unchecked Sendable {
         bytes.reserveCapacity(1 << 20)
     }
 
-    func reset() {
+    mutating func reset() {
         count = 0
         ids.removeAll(keepingCapacity: true)
         starts.removeAll(keepingCapacity: true)
@@ -199,7 +205,7 @@ public final class RowChunk: @unchecked Sendable {
 
     /// Copies the current row of `cursor` (`reason, id, text columns…`).
     @inline(__always)
-    func append<Cursor: SelectionCursor>(_ cursor: Cursor, textColumns: Int) {
+    mutating func append<Cursor: SelectionCursor>(_ cursor: Cursor, textColumns: Int) {
         ids.append(cursor.int64(1))
         for k in 0..<textColumns {
             if let value = cursor.textBytes(Int32(2 + k)) {

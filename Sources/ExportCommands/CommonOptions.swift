@@ -121,7 +121,7 @@ struct CommonOptions: ParsableArguments {
 enum ReadOnlyLedger {
     /// What partners hold, for `preview` and `run --dry-run`: nil when there is no ledger yet, or when
     /// an earlier version wrote it (the next run migrates it); then everything counts as new.
-    static func holdings(_ common: CommonOptions) throws -> SQLLedger? {
+    static func holdings(_ common: CommonOptions) throws -> (any LedgerStore)? {
         guard try common.ledger.exists() else { return nil }
         do {
             return try open(common)
@@ -131,7 +131,7 @@ enum ReadOnlyLedger {
         }
     }
 
-    static func open(_ common: CommonOptions) throws -> SQLLedger {
+    static func open(_ common: CommonOptions) throws -> any LedgerStore {
         // What a reader is shown must be the ledger the tool wrote: a folder others can write to is refused here too.
         if !common.ledger.isPostgres { try StateFolder.check(common.stateDirectory, create: false) }
         return try common.ledger.open(.read)

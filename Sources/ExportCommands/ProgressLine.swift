@@ -1,11 +1,12 @@
 import Foundation
+import Synchronization
 
 /// Progress of long work on a terminal, on standard error, redrawn at most ten times a second: one
 /// line per partner while there are few (records rendered, batches delivered, retries, a retry
 /// waiting), one summary line when there are many. Each line fits the terminal. Off a terminal (cron,
 /// systemd, a pipe) it prints nothing: only the report.
-final class ProgressLine: @unchecked Sendable {
-    private struct PartnerState {
+final class ProgressLine: Sendable {
+    fileprivate struct PartnerState {
         var records = 0
         var batches = 0
         var delivered = 0
@@ -17,12 +18,7 @@ final class ProgressLine: @unchecked Sendable {
     static let linesPerPartnerUpTo = 6
 
     let enabled: Bool
-    private let lock = NSLock()
-    private var states: [String: PartnerState] = [:]
-    private var order: [String] = []
-    private var lastDraw = Date.distantPast
-    /// Lines currently on the screen (the cursor sits on the last).
-    private var drawnLines = 0
+    private let screen = Mutex(Screen())
 
     init(enabled: Bool = isatty(STDERR_FILENO) == 1 && !Terminal.errorsAsJSON) { self.enabled = enabled }
 
@@ -48,35 +44,43 @@ final class ProgressLine: @unchecked Sendable {
     /// Clears the progress lines before the report is printed.
     func finish() {
         guard enabled else { return }
-        lock.lock()
-        defer { lock.unlock() }
-        erase()
+        screen.withLock { $0.erase() }
     }
 
     private func update(_ partner: String, force: Bool = false, _ change: (inout PartnerState) -> Void) {
         guard enabled else { return }
-        lock.lock()
-        defer { lock.unlock() }
-        // A partner's first news is drawn at once: every partner gets its line, however fast it is done.
-        let first = states[partner] == nil
-        if first { order.append(partner) }
-        change(&states[partner, default: PartnerState()])
-        draw(force: force || first)
+        screen.withLock { screen in
+            // A partner's first news is drawn at once: every partner gets its line, however fast it is done.
+            let first = screen.states[partner] == nil
+            if first { screen.order.append(partner) }
+            change(&screen.states[partner, default: PartnerState()])
+            screen.draw(force: force || first)
+        }
     }
+}
 
-    private func describe(_ partner: String, _ s: PartnerState, now: Date) -> String {
+/// What is on the terminal: each partner's progress and the lines drawn last.
+private struct Screen {
+    var states: [String: ProgressLine.PartnerState] = [:]
+    var order: [String] = []
+    var lastDraw = Date.distantPast
+    /// Lines currently on the screen (the cursor sits on the last).
+    var drawnLines = 0
+    typealias PartnerState = ProgressLine.PartnerState
+
+    func describe(_ partner: String, _ s: PartnerState, now: Date) -> String {
         var text = "\(partner): \(Terminal.count(s.records)) records rendered, \(s.delivered)/\(s.batches) batches delivered"
         if s.retries > 0 { text += ", \(s.retries) retries" }
         if let until = s.waitingUntil, until > now { text += String(format: ", waiting %.0f s to retry", until.timeIntervalSince(now)) }
         return text
     }
 
-    private func draw(force: Bool) {
+    mutating func draw(force: Bool) {
         let now = Date()
         guard force || now.timeIntervalSince(lastDraw) >= 0.1 else { return }
         lastDraw = now
         var lines: [String]
-        if order.count <= Self.linesPerPartnerUpTo {
+        if order.count <= ProgressLine.linesPerPartnerUpTo {
             lines = order.map { describe($0, states[$0] ?? PartnerState(), now: now) }
         } else {
             let all = order.compactMap { states[$0] }
@@ -94,14 +98,14 @@ final class ProgressLine: @unchecked Sendable {
     }
 
     /// What clears the lines drawn last and leaves the cursor at the start of the first.
-    private func erasing() -> String {
+    func erasing() -> String {
         guard drawnLines > 0 else { return "\r\u{1B}[2K" }
         var out = "\r\u{1B}[2K"
         for _ in 1..<drawnLines { out += "\u{1B}[1A\r\u{1B}[2K" }
         return out
     }
 
-    private func erase() {
+    mutating func erase() {
         guard drawnLines > 0 else { return }
         FileHandle.standardError.write(Data(erasing().utf8))
         drawnLines = 0

@@ -4,7 +4,7 @@ import Foundation
 ///
 /// The HMAC key schedule is computed once per partner; each record copies the keyed state.
 /// Stable for one partner, unlinkable across partners (each has its own key).
-public struct Pseudonymizer: @unchecked Sendable {
+public struct Pseudonymizer: Sendable {
     /// Keys shorter than this are refused (docs/design.md, "Contracts and mappings").
     public static let minimumKeyLength = 16
 

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// How one attempt is classified (docs/design.md, "Delivery"): the one place that reads statuses and libcurl codes.
 public enum AnswerClass: Sendable, Equatable {
@@ -49,15 +50,15 @@ public final class SystemRandomSource: RandomSource {
 }
 
 /// A seeded, reproducible generator (SplitMix64), for tests.
-public final class SeededRandomSource: RandomSource, @unchecked Sendable {
-    private let lock = NSLock()
-    private var state: UInt64
-    public init(seed: UInt64) { state = seed }
+public final class SeededRandomSource: RandomSource {
+    private let state: Mutex<UInt64>
+    public init(seed: UInt64) { state = Mutex(seed) }
     public func nextUnit() -> Double {
-        lock.lock()
-        defer { lock.unlock() }
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
+        let next = state.withLock { state in
+            state &+= 0x9E37_79B9_7F4A_7C15
+            return state
+        }
+        var z = next
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         z ^= z >> 31

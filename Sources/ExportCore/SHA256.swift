@@ -32,7 +32,7 @@ public struct SHA256Hasher {
 
 /// HMAC-SHA256 (RFC 2104) over OpenSSL's libcrypto. The key schedule is done once, in `init`; each
 /// message starts from a copy of the keyed value, which costs no allocation.
-public struct HMACSHA256: @unchecked Sendable {
+public struct HMACSHA256: Sendable {
     private var state = pe_hmac_sha256()
 
     public init(key: [UInt8]) {

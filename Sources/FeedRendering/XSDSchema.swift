@@ -6,7 +6,9 @@ import Foundation
 ///
 /// Violations report the line and the element, never the value: libxml2's own messages quote
 /// values, so they are rebuilt from the element name and the error code.
-public final class XSDSchema {
+///
+/// Unchecked: libxml2 only reads a compiled schema while validating, and each validation has a context of its own.
+public final class XSDSchema: @unchecked Sendable {
     private let schema: xmlSchemaPtr
     public let path: String
 

@@ -1,6 +1,7 @@
 import ExportCore
 import Foundation
 import Postgres
+import Synchronization
 
 /// Where the ledger is (`--state`): a SQLite file, or a PostgreSQL database (`postgresql://…`,
 /// schema `partner_export`). Everything that differs between the two beyond SQL lives here: how to
@@ -16,6 +17,10 @@ public struct LedgerLocation: Sendable {
 
     public let kind: Kind
     public let stateFolder: String
+    /// A PostgreSQL ledger shared by several workers: a write transaction left idle this long (its
+    /// process stalled while holding the writers' turn, which every worker waits for) is ended by the
+    /// server — set to the lease, by when the stalled worker's items are another's anyway. 0: never.
+    public var idleInTransactionSeconds = 0
 
     /// `text` as given to `--state`; `stateFolder`: the local folder for a PostgreSQL ledger (a
     /// SQLite ledger's is the folder it is in).
@@ -42,10 +47,10 @@ public struct LedgerLocation: Sendable {
         }
     }
 
-    public func open(_ access: LedgerAccess) throws -> SQLLedger {
+    public func open(_ access: LedgerAccess) throws -> any LedgerStore {
         switch kind {
         case .sqlite(let path): try SQLiteLedger.open(at: path, access: access)
-        case .postgres(let url): try PostgresLedger.open(url: url, access: access)
+        case .postgres(let url): try PostgresLedger.open(url: url, access: access, idleInTransactionSeconds: idleInTransactionSeconds)
         }
     }
 
@@ -98,12 +103,11 @@ public struct LedgerLocation: Sendable {
 /// as long as the run lasts. The server releases it when that connection ends, so a killed run never
 /// leaves it behind; who holds it shows in `pg_stat_activity` (application name `partner-export pid
 /// N on HOST since T`).
-public final class PostgresRunLock: RunLock, @unchecked Sendable {
+public final class PostgresRunLock: RunLock {
     /// 'PEXQ': beside the write-transaction lock ('PEXP').
     static let key: Int64 = 0x5045_5851
-    private let connection: Connection
+    private let connection: Mutex<Connection>
     private let label: String
-    private let lock = NSLock()
     /// The lock session's backend pid: while it is in `pg_stat_activity`, this process is alive.
     public let session: Int32?
     /// Taken alone (a rerun, a prune), not with the workers of shared runs.
@@ -118,7 +122,7 @@ public final class PostgresRunLock: RunLock, @unchecked Sendable {
         do {
             // Keepalives: a holder whose machine vanished loses the lock within a minute or two, not
             // when the kernel gives up on the connection hours later.
-            connection = try Connection(url: url, parameters: [("keepalives", "1"), ("keepalives_idle", "30"),
+            let connection = try Connection(url: url, parameters: [("keepalives", "1"), ("keepalives_idle", "30"),
                                                                ("keepalives_interval", "10"), ("keepalives_count", "3"),
                                                                ("tcp_user_timeout", "60000")])
             try connection.execute("SET application_name = \(try connection.literal(String(name.prefix(63))))")
@@ -143,6 +147,7 @@ public final class PostgresRunLock: RunLock, @unchecked Sendable {
                                            + (holder.map { " (\($0 ?? "unknown"))" } ?? "") + "; nothing was done")
             }
             session = Int32(try connection.query("SELECT pg_backend_pid()").text(0, 0) ?? "") ?? 0
+            self.connection = Mutex(connection)
         } catch let error as PostgresError {
             throw ExportError.environment("cannot take the ledger's lock in \(PostgresURL.redacted(url)): \(error.message)")
         }
@@ -152,10 +157,8 @@ public final class PostgresRunLock: RunLock, @unchecked Sendable {
     /// server ended (`pg_terminate_backend`, a restart, a timeout) took the lock with it, and another
     /// run may have started — nothing more may be sent.
     public func check() throws {
-        lock.lock()
-        defer { lock.unlock() }
         do {
-            _ = try connection.query("SELECT 1")
+            try connection.withLock { _ = try $0.query("SELECT 1") }
         } catch {
             throw ExportError.environment("this run lost its lock on the ledger \(label) (the server ended its session); it "
                                           + "stopped before sending more. Run again: what was not sent is owed (rerun --failed)")

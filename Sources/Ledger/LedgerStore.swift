@@ -153,20 +153,36 @@ public struct LogLeafRow {
     public let leaf: UnsafeRawBufferPointer
 }
 
-/// The ledger (docs/design.md, "The ledger"): the one way the
-/// pipeline and the commands reach the tool's state. `SQLiteLedger` is the embedded conformance.
+/// The ledger (docs/design.md, "The ledger"): the one way the pipeline and the commands reach the
+/// tool's state. ``SQLLedger`` conforms over SQLite (`SQLiteLedger.open`) and PostgreSQL
+/// (`PostgresLedger.open`); callers get one from ``LedgerLocation/open(_:)`` and see only this protocol.
 ///
 /// One connection per thread: a thread that needs the ledger asks ``connect()`` for its own.
 ///
 /// ```swift
-/// let ledger = try SQLiteLedger.open(at: "state/ledger.sqlite", access: .write)
+/// let ledger = try LedgerLocation("state/ledger.sqlite").open(.write(create: false))
 /// for delivery in try ledger.owed(partner: "acme-offers") { print(delivery.id, delivery.status) }
 /// ```
 public protocol LedgerStore: RunLog, FeedLog, DeliveryLog, DisclosureLog, HoldingsLog, RetentionLog, CounterLog, AuditLog {
     /// Where it is, for messages (a path; never a password).
     var location: String { get }
+    /// Checked before every write that moves a feed on (the run lock still held, see ``RunLock/check()``);
+    /// a throw stops the write. Connections made by ``connect()`` keep it.
+    var writeGuard: (@Sendable () throws -> Void)? { get set }
     /// A new connection to the same ledger, for another thread (with the same write guard and fence).
-    func connect() throws -> Self
+    func connect() throws -> sending Self
+    /// Makes such connections on any thread (a connection itself stays on the thread that uses it).
+    var connector: LedgerConnector { get }
+}
+
+/// Opens connections to one ledger from any thread, each with the write guard and fence of the
+/// connection it came from.
+public struct LedgerConnector: Sendable {
+    private let make: @Sendable () throws -> sending any LedgerStore
+
+    public init(_ make: @escaping @Sendable () throws -> sending any LedgerStore) { self.make = make }
+
+    public func connect() throws -> sending any LedgerStore { try make() }
 }
 
 extension RunLog {

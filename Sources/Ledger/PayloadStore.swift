@@ -16,8 +16,25 @@ public protocol PayloadStore: Sendable {
     func load(_ delivery: DeliveryRecord) throws -> FeedBytes
     /// Deletes what nothing will send or read again.
     func discard(_ delivery: DeliveryRecord)
-    /// The files a delivery's payload may occupy (for `prune`).
-    func files(of delivery: DeliveryRecord) -> [String]
+    /// `prune`: removes the payload of `delivery` (or, with `dryRun`, only measures it).
+    func prune(_ delivery: DeliveryRecord, dryRun: Bool) throws -> PayloadRemoval
+    /// `prune`: payloads stored before `cutoff` that no delivery refers to (left by a crash between
+    /// storing and recording, or earlier versions' gzips).
+    func strays(storedBefore cutoff: Date, referenced: Set<String>) throws -> [StoredPayload]
+    /// `prune`: removes a stray; false when it could not be removed.
+    func remove(_ stray: StoredPayload) throws -> Bool
+}
+
+/// What pruning a payload freed (or would): its size, and whether every part of it is gone.
+public struct PayloadRemoval: Sendable, Equatable {
+    public var bytes: Int
+    public var removed: Bool
+}
+
+/// A stored payload, named as the ledger would record it.
+public struct StoredPayload: Sendable, Equatable {
+    public var path: String
+    public var bytes: Int
 }
 
 /// Payload files beside the ledger: `payloads/<partner>/<delivery id>.<json|xml>` (mode 0600, folders
@@ -73,13 +90,52 @@ public struct FilePayloadStore: PayloadStore {
         return feed
     }
 
-    public func files(of delivery: DeliveryRecord) -> [String] {
+    /// The files a delivery's payload may occupy (earlier versions kept its gzip beside it).
+    func files(of delivery: DeliveryRecord) -> [String] {
         let path = absolute(delivery.payloadPath)
-        // Earlier versions kept the gzip of a payload beside it.
         return [path, path + ".gz"]
     }
 
     public func discard(_ delivery: DeliveryRecord) {
         for path in files(of: delivery) { unlink(path) }
+    }
+
+    public func prune(_ delivery: DeliveryRecord, dryRun: Bool) -> PayloadRemoval {
+        var removal = PayloadRemoval(bytes: 0, removed: true)
+        for path in files(of: delivery) {
+            let (bytes, removed) = Self.remove(path, dryRun: dryRun)
+            removal.bytes += bytes
+            removal.removed = removal.removed && removed
+        }
+        return removal
+    }
+
+    public func strays(storedBefore cutoff: Date, referenced: Set<String>) -> [StoredPayload] {
+        let root = absolute("payloads")
+        guard let enumerator = FileManager.default.enumerator(atPath: root) else { return [] }
+        var result: [StoredPayload] = []
+        while let name = enumerator.nextObject() as? String {
+            var info = stat()
+            guard lstat(Paths.join(root, name), &info) == 0, info.st_mode & S_IFMT == S_IFREG,
+                  Double(info.st_mtim.tv_sec) < cutoff.timeIntervalSince1970 else { continue }
+            let relative = "payloads/" + name
+            // A gzip beside a payload is an earlier version's copy, never referenced itself.
+            if relative.hasSuffix(".gz") || !referenced.contains(relative) {
+                result.append(StoredPayload(path: relative, bytes: Int(info.st_size)))
+            }
+        }
+        return result
+    }
+
+    public func remove(_ stray: StoredPayload) -> Bool {
+        unlink(absolute(stray.path)) == 0 || errno == ENOENT
+    }
+
+    /// Deletes a file (unless `dryRun`); its size, and whether it is gone (or would be). A missing file is gone.
+    private static func remove(_ path: String, dryRun: Bool) -> (Int, Bool) {
+        var info = stat()
+        guard lstat(path, &info) == 0 else { return (0, true) }
+        if dryRun { return (Int(info.st_size), true) }
+        return (Int(info.st_size), unlink(path) == 0 || errno == ENOENT)
     }
 }

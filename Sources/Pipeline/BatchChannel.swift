@@ -4,10 +4,12 @@ import Foundation
 /// producer blocks when `capacity` items wait, so memory stays flat whatever the partner's pace.
 /// Either side can end it: the producer with ``finish(_:)``, the consumer with ``cancel()`` (the
 /// producer's next ``send(_:)`` then throws ``Cancelled``).
-final class BatchChannel<Item, Summary>: @unchecked Sendable {
+///
+/// Unchecked: every stored `var` is used under `condition` (which `Mutex` has not); what passes through is Sendable.
+final class BatchChannel<Item: Sendable, Summary: Sendable>: @unchecked Sendable {
     struct Cancelled: Error {}
 
-    enum Next {
+    enum Next: Sendable {
         case item(Item)
         /// The producer finished: what it reports, or the error that stopped it.
         case end(Result<Summary, any Error>)

@@ -1,6 +1,7 @@
 import ExportCore
 import Foundation
 import Ledger
+import Synchronization
 
 /// The one executor of every run (docs/design.md, "The run on one page"): `parallel` threads, each
 /// with its own ledger connection, take items from the run's ``WorkQueue`` and run each one's partner
@@ -28,34 +29,40 @@ struct Executor {
     func work(base: any LedgerStore) throws {
         let process = process
         let threads = max(1, runner.settings.parallel)
-        let problems = Slots<ExportError>(count: threads)
+        // What stopped each thread, in the threads' order.
+        let problems = Mutex<[ExportError?]>(Array(repeating: nil, count: threads))
         let group = DispatchGroup()
-        let connection = UncheckedBox(base)
+        let connector = base.connector
+        @Sendable func loop(_ thread: Int) {
+            do {
+                try claimLoop(worker: "\(process) #\(thread)", process: "\(process) #", connector: connector)
+            } catch {
+                let problem = ExportError.wrapping(error).located("worker \(process) #\(thread)")
+                problems.withLock { $0[thread - 1] = problem }
+            }
+        }
+        // Threads of their own (a big stack whatever the caller's thread has), the caller waiting for them.
         for thread in 1...threads {
             group.enter()
             let worker = Thread {
                 defer { group.leave() }
-                do {
-                    try claimLoop(worker: "\(process) #\(thread)", process: "\(process) #", base: connection.value)
-                } catch {
-                    problems.set(thread - 1, ExportError.wrapping(error).located("worker \(process) #\(thread)"))
-                }
+                loop(thread)
             }
             worker.stackSize = 8 << 20
             worker.start()
         }
         group.wait()
-        if let first = problems.all.first { throw first }
+        if let first = problems.withLock({ $0.compactMap { $0 }.first }) { throw first }
     }
 
-    private func claimLoop(worker: String, process: String, base: any LedgerStore) throws {
-        let ledger = try base.connect()
+    private func claimLoop(worker: String, process: String, connector: LedgerConnector) throws {
+        let ledger = try connector.connect()
         // Only the partners configured here: a shard of one this worker does not know is left to those that do.
         let known = runner.settings.configuration.partners.map(\.id)
         while true {
             try lock.check()
             if let hold = try queue.claim(run: context.runID, worker: worker, partners: known, on: ledger) {
-                try work(hold, worker: worker, base: base)
+                try work(hold, worker: worker, connector: connector)
                 continue
             }
             // Nothing to claim now: done, unless an item is still to be done that may yet be this worker's.
@@ -66,10 +73,10 @@ struct Executor {
     }
 
     /// One item: its partner's shard, worked under its hold; how it ended is recorded on the item.
-    private func work(_ hold: any WorkHold, worker: String, base: any LedgerStore) throws {
+    private func work(_ hold: any WorkHold, worker: String, connector: LedgerConnector) throws {
         defer { hold.stop() }
         let item = hold.item
-        let connection = try base.connect()
+        let connection = try connector.connect()
         try hold.guarding(connection, lock: lock)
         let result: PartnerResult
         if let partner = runner.settings.configuration.partner(item.partner) {
@@ -96,25 +103,5 @@ struct Executor {
         if try !hold.finish(result.status.succeeded ? .done : .failed, result: try JSONCoding.compact(result)) {
             runner.warn(hold.lostError())
         }
-    }
-}
-
-/// Results filled in by worker threads, in order.
-final class Slots<T>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var values: [T?]
-
-    init(count: Int) { values = Array(repeating: nil, count: count) }
-
-    func set(_ index: Int, _ value: T) {
-        lock.lock()
-        values[index] = value
-        lock.unlock()
-    }
-
-    var all: [T] {
-        lock.lock()
-        defer { lock.unlock() }
-        return values.compactMap { $0 }
     }
 }

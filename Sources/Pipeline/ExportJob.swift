@@ -43,7 +43,7 @@ public final class ExportJob {
         let reader = try ChunkedReader(source, plan: plan, range: range, classify: classify)
         let workers = ParallelRender(reader: reader, plan: plan, consent: consent, tracking: tracking, samples: samples,
                                      workers: max(1, min(4, ProcessInfo.processInfo.activeProcessorCount)))
-        try workers.start()
+        workers.start()
         defer { workers.stop() }
         while let chunk = try workers.next() {
             tally.value.eligible += chunk.eligible
@@ -51,7 +51,7 @@ public final class ExportJob {
             for rejected in chunk.rejected { tally.value.reject(rejected) }
             for sample in chunk.samples where tally.value.samples.count < samples { tally.value.samples.append(sample) }
             try chunk.forEach(body)
-            workers.recycle(chunk)
+            workers.recycle(consume chunk)
         }
         if classify {
             let (customers, excluded) = reader.classification
@@ -219,7 +219,7 @@ final class Tally {
 }
 
 /// What one partner's export did, for summaries and reports. Customer values never appear here.
-public struct ExportTally: @unchecked Sendable {
+public struct ExportTally: Sendable {
     /// Customers selected by consent and filters.
     public var eligible = 0
     /// Records in feeds.
@@ -236,7 +236,7 @@ public struct ExportTally: @unchecked Sendable {
     /// With a classifying pass (preview): customers, eligible and excluded by first reason.
     public var classification: EligibilityCounts?
     /// The first minimised records, decoded (preview samples).
-    public var samples: [[Any?]] = []
+    public var samples: [[SampleValue]] = []
     /// New, changed and unchanged records against what the partner holds, and the notices found.
     public var changes = ChangeCounts()
 

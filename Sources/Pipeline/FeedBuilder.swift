@@ -3,6 +3,7 @@ import ExportCore
 import FeedRendering
 import Foundation
 import Ledger
+import Synchronization
 
 /// Select → minimise → render → batch, for one partner's ``FeedPlan``, on a thread of its own: each
 /// batch's payload is stored and the delivery recorded (on this thread's own ledger connection)
@@ -12,7 +13,7 @@ import Ledger
 ///
 /// A batch rendered again for an owed delivery whose records did not change is not stored anew: the
 /// owed delivery itself is handed over with its stored bytes, to go out under its old id.
-final class FeedBuilder: @unchecked Sendable {
+final class FeedBuilder: Sendable {
     /// What the builder hands over.
     enum Item {
         /// A delivery to send with these bytes; `replaced` is the owed delivery it superseded.
@@ -51,7 +52,8 @@ final class FeedBuilder: @unchecked Sendable {
     let export: ExportPlan
     let schema: XSDSchema?
     let sourcePath: String
-    let ledger: any LedgerStore
+    /// The builder's thread opens its own ledger connection.
+    let ledger: LedgerConnector
     let payloads: any PayloadStore
     let runID: String
     let generatedAt: Date
@@ -63,7 +65,7 @@ final class FeedBuilder: @unchecked Sendable {
     /// the highest batch number recorded: the owed deliveries of older feeds it replaced come back.
     /// By default the feed is marked rendered; a shard's worker marks its shard, and the feed only
     /// once every shard is rendered.
-    var rendered: (@Sendable (any LedgerStore, Int) throws -> [DeliveryRecord])?
+    let rendered: (@Sendable (any LedgerStore, Int) throws -> [DeliveryRecord])?
     /// Whether the guard counts before the render (an id-only pass, so that a snapshot feed's batches
     /// can leave as they are rendered) or from the render itself (a changes feed's few batches wait for it).
     var guardCountsFirst: Bool { export.partner.contract.mode == .snapshot }
@@ -72,24 +74,26 @@ final class FeedBuilder: @unchecked Sendable {
     /// Records buffers of batches already sent, given back for the next batches (a batch's buffer is
     /// a megabyte or more: allocating it afresh each time costs page faults).
     private let returned = BufferPool()
-    private var nextNumber: Int
-    private var highest = 0
+    /// Batch numbers: the next to give, the highest given (taken on the builder's thread only).
+    private let numbers: Mutex<(next: Int, highest: Int)>
 
     init(plan: FeedPlan, export: ExportPlan, schema: XSDSchema?, sourcePath: String, ledger: any LedgerStore,
          payloads: any PayloadStore, runID: String, generatedAt: Date, time: TimeSource, events: RunEvents,
-         guardSettings: (holds: Int, percent: Double)? = nil) {
+         guardSettings: (holds: Int, percent: Double)? = nil,
+         rendered: (@Sendable (any LedgerStore, Int) throws -> [DeliveryRecord])? = nil) {
         self.guardSettings = guardSettings
         self.plan = plan
         self.export = export
         self.schema = schema
         self.sourcePath = sourcePath
-        self.ledger = ledger
+        self.ledger = ledger.connector
+        self.rendered = rendered
         self.payloads = payloads
         self.runID = runID
         self.generatedAt = generatedAt
         self.time = time
         self.events = events
-        nextNumber = plan.nextNumber
+        numbers = Mutex((plan.nextNumber, 0))
     }
 
     /// Starts rendering; the batches arrive through ``channel``.
@@ -144,7 +148,7 @@ final class FeedBuilder: @unchecked Sendable {
         }
         // A feed whose notices the guard withheld is not rendered to its end: completing it renders them.
         if summary.guardTripped != nil { return summary }
-        let batches = max(highest, plan.nextNumber - plan.stride)
+        let batches = max(numbers.withLock { $0.highest }, plan.nextNumber - plan.stride)
         if let rendered {
             summary.supersededOlder = try rendered(ledger, batches)
         } else {
@@ -161,9 +165,7 @@ final class FeedBuilder: @unchecked Sendable {
         let outcome = try job.runNoticeBatches(
             runID: runID, generatedAt: Timestamps.rfc3339(generatedAt), gone: gone, holdings: ledger,
             number: { [self] _ in
-                let number = takeNumber()
-                highest = max(highest, number)
-                return number
+                takeNumber()
             },
             deliveryID: { _ in Timestamps.identifier("dlv", at: self.generatedAt) }
         ) { batch in
@@ -210,9 +212,7 @@ final class FeedBuilder: @unchecked Sendable {
         let tally = try job.runBatches(
             runID: runID, generatedAt: Timestamps.rfc3339(generatedAt), consent: true, range: segment.range, holdings: ledger,
             number: { [self] k in
-                let number = k == 1 ? segment.number ?? takeNumber() : takeNumber()
-                highest = max(highest, number)
-                return number
+                k == 1 ? segment.number.map(given) ?? takeNumber() : takeNumber()
             },
             deliveryID: { _ in Timestamps.identifier("dlv", at: self.generatedAt) },
             buffers: { [returned] in returned.take() },
@@ -264,47 +264,52 @@ final class FeedBuilder: @unchecked Sendable {
         returned.give(parts.remove(at: 1))
     }
 
+    /// The next batch number of this builder's.
     private func takeNumber() -> Int {
-        defer { nextNumber += plan.stride }
-        return nextNumber
+        numbers.withLock { numbers in
+            defer { numbers.next += plan.stride }
+            return given(numbers.next, &numbers)
+        }
+    }
+
+    /// `number` (an owed batch's own), given out.
+    private func given(_ number: Int) -> Int {
+        numbers.withLock { given(number, &$0) }
+    }
+
+    private func given(_ number: Int, _ numbers: inout (next: Int, highest: Int)) -> Int {
+        numbers.highest = max(numbers.highest, number)
+        return number
     }
 }
 
 /// A batch's bytes on their way from the builder to the sender: a reference, so that copies of a
 /// channel item share the bytes instead of holding the buffers themselves, and the sender can hand
 /// them back whole once sent.
-final class FeedBox: @unchecked Sendable {
-    private var feed: FeedBytes?
+final class FeedBox: Sendable {
+    private let feed: Mutex<FeedBytes?>
 
-    init(_ feed: FeedBytes) { self.feed = feed }
+    init(_ feed: FeedBytes) { self.feed = Mutex(feed) }
 
     /// The bytes, still in the box.
-    var bytes: FeedBytes { feed ?? FeedBytes(parts: []) }
+    var bytes: FeedBytes { feed.withLock { $0 ?? FeedBytes(parts: []) } }
 
     /// The bytes, out of the box.
-    func take() -> FeedBytes? {
-        defer { feed = nil }
-        return feed
-    }
+    func take() -> FeedBytes? { feed.withLock { $0.take() } }
 }
 
 /// A few spare byte buffers shared between two threads.
-final class BufferPool: @unchecked Sendable {
-    private let lock = NSLock()
-    private var buffers: [[UInt8]] = []
+final class BufferPool: Sendable {
+    private let buffers = Mutex<[[UInt8]]>([])
 
     func give(_ buffer: consuming [UInt8]) {
         var buffer = buffer
         buffer.removeAll(keepingCapacity: true)
         guard buffer.capacity > 0 else { return }
-        lock.lock()
-        if buffers.count < 1 { buffers.append(buffer) }
-        lock.unlock()
+        buffers.withLock { buffers in
+            if buffers.count < 1 { buffers.append(buffer) }
+        }
     }
 
-    func take() -> [UInt8]? {
-        lock.lock()
-        defer { lock.unlock() }
-        return buffers.popLast()
-    }
+    func take() -> [UInt8]? { buffers.withLock { $0.popLast() } }
 }

@@ -10,6 +10,8 @@ import Ledger
 ///
 /// Memory stays flat: the reader keeps a few row chunks in flight, and at most ``window`` rendered
 /// chunks wait to be consumed.
+///
+/// Unchecked: every stored `var` is read and written under `lock` (a condition, which `Mutex` has not).
 final class ParallelRender: @unchecked Sendable {
     /// Rendered chunks that may wait for the consumer (bounds memory, keeps workers busy).
     static let window = 4
@@ -41,13 +43,10 @@ final class ParallelRender: @unchecked Sendable {
         workersLeft = workers
     }
 
-    /// Starts the workers; each builds its own renderer.
-    func start() throws {
-        var renderers: [any FeedRenderer] = []
-        for _ in 0..<workers { renderers.append(try makeRenderer(for: plan.partner)) }
-        for renderer in renderers {
-            let box = UncheckedBox(renderer)
-            let thread = Thread { [self] in work(box.value) }
+    /// Starts the workers; each builds its own renderer (a failure to is the render's, from ``next()``).
+    func start() {
+        for _ in 0..<workers {
+            let thread = Thread { [self] in work() }
             thread.stackSize = 1 << 20
             thread.start()
         }
@@ -75,8 +74,7 @@ final class ParallelRender: @unchecked Sendable {
         for _ in 0..<workers { finished.wait() }
     }
 
-    private func work(_ initial: any FeedRenderer) {
-        var renderer = initial
+    private func work() {
         defer {
             lock.lock()
             workersLeft -= 1
@@ -85,6 +83,7 @@ final class ParallelRender: @unchecked Sendable {
             finished.signal()
         }
         do {
+            var renderer = try makeRenderer(for: plan.partner)
             var record = RecordBuffer()
             while let (sequence, rows) = try reader.nextNumbered() {
                 // Do not run too far ahead of the consumer.
@@ -93,11 +92,11 @@ final class ParallelRender: @unchecked Sendable {
                 let halt = stopped
                 lock.unlock()
                 if halt {
-                    reader.recycle(rows)
+                    reader.recycle(consume rows)
                     return
                 }
                 let rendered = try render(rows, sequence: sequence, renderer: &renderer, record: &record)
-                reader.recycle(rows)
+                reader.recycle(consume rows)
                 lock.lock()
                 done[sequence] = rendered
                 lock.broadcast()
@@ -113,7 +112,8 @@ final class ParallelRender: @unchecked Sendable {
     }
 
     /// Gives a consumed chunk back for reuse.
-    func recycle(_ chunk: RenderedChunk) {
+    func recycle(_ chunk: consuming RenderedChunk) {
+        var chunk = chunk
         chunk.reset()
         lock.lock()
         spare.append(chunk)
@@ -123,7 +123,7 @@ final class ParallelRender: @unchecked Sendable {
     private func render<Renderer: FeedRenderer>(_ chunk: RowChunk, sequence: Int, renderer: inout Renderer,
                                                 record: inout RecordBuffer) throws -> RenderedChunk {
         lock.lock()
-        let out = spare.popLast() ?? RenderedChunk()
+        var out = spare.popLast() ?? RenderedChunk()
         lock.unlock()
         out.sequence = sequence
         let minimiser = plan.minimiser
@@ -145,17 +145,15 @@ final class ParallelRender: @unchecked Sendable {
                     out.rejected.append(RejectedRecord(customerID: row.customerID, reason: .requiredValueMissing(field: keyField)))
                     continue
                 }
-                if out.samples.count < samples { out.samples.append(record.values.map { record.decoded($0) }) }
+                if out.samples.count < samples { out.samples.append(record.values.map { SampleValue(record.decoded($0)) }) }
                 let start = out.bytes.count
                 out.replaced += try record.replacedCharacters + renderer.appendRecord(record, to: &out.bytes)
                 out.ends.append(out.bytes.count)
                 if tracking {
                     // What the partner will hold: the record's bytes, hashed, and the key it knows the customer by.
-                    out.bytes.withUnsafeBytes { bytes in
-                        var hasher = SHA256Hasher()
-                        hasher.update(UnsafeRawBufferPointer(rebasing: bytes[start..<bytes.count]))
-                        hasher.finalize { digest in out.digests.append(contentsOf: digest.prefix(ChangeSet.digestLength)) }
-                    }
+                    var hasher = SHA256Hasher()
+                    out.bytes.withUnsafeBytes { bytes in hasher.update(UnsafeRawBufferPointer(rebasing: bytes[start..<bytes.count])) }
+                    hasher.finalize { digest in out.digests.append(contentsOf: digest.prefix(ChangeSet.digestLength)) }
                     if case .text(let range) = record.values[keyIndex] {
                         out.keys.append(contentsOf: record.bytes[range])
                     }
@@ -187,8 +185,9 @@ extension ParallelRender {
     }
 }
 
-/// One chunk's rendered records: fragments back to back, with where each ends.
-final class RenderedChunk: @unchecked Sendable {
+/// One chunk's rendered records: fragments back to back, with where each ends. Recycled whole, so
+/// that its buffers are allocated once per run.
+struct RenderedChunk: Sendable {
     var sequence = 0
     var ids: [Int64] = []
     var ends: [Int] = []
@@ -202,7 +201,7 @@ final class RenderedChunk: @unchecked Sendable {
     var keys: [UInt8] = []
     var keyEnds: [Int] = []
     var rejected: [RejectedRecord] = []
-    var samples: [[Any?]] = []
+    var samples: [[SampleValue]] = []
     var eligible = 0
     var replaced = 0
 
@@ -210,7 +209,7 @@ final class RenderedChunk: @unchecked Sendable {
         bytes.reserveCapacity(1 << 18)
     }
 
-    func reset() {
+    mutating func reset() {
         ids.removeAll(keepingCapacity: true)
         ends.removeAll(keepingCapacity: true)
         bytes.removeAll(keepingCapacity: true)
@@ -255,10 +254,4 @@ final class RenderedChunk: @unchecked Sendable {
             }
         }
     }
-}
-
-/// Hands a value to another thread when the type system cannot see that it is safe to.
-struct UncheckedBox<T>: @unchecked Sendable {
-    let value: T
-    init(_ value: T) { self.value = value }
 }

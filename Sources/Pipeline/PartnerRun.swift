@@ -91,20 +91,22 @@ struct PartnerRun {
             // every batch is held.
             let holds = try ledger.holdingsCount(partner: partner.id, range: plan.coverage)
             let guarded = holds > 0 && !context.allowDeletions
-            let builder = FeedBuilder(plan: plan, export: partner.export, schema: partner.schema, sourcePath: context.sourcePath,
-                                      ledger: ledger, payloads: context.payloads, runID: context.runID,
-                                      generatedAt: context.time.now(), time: context.time, events: context.events,
-                                      guardSettings: guarded ? (holds, partner.partner.contract.maxDeletionsPercent) : nil)
+            // A run's feed is rendered once every shard of it is: the last shard to get there marks it.
+            var rendered: (@Sendable (any LedgerStore, Int) throws -> [DeliveryRecord])?
             if mode == .run {
-                // The feed is rendered once every shard of it is; the last shard to get there marks it.
                 let feedID = plan.feed.id
                 let time = context.time
                 let hold = work.hold
-                builder.rendered = { ledger, batches in
+                rendered = { ledger, batches in
                     guard let all = try hold.markRendered() else { throw hold.lostError() }
                     return all ? try ledger.finishRender(feed: feedID, batches: batches, at: Timestamps.rfc3339(time.now())) : []
                 }
             }
+            let builder = FeedBuilder(plan: plan, export: partner.export, schema: partner.schema, sourcePath: context.sourcePath,
+                                      ledger: ledger, payloads: context.payloads, runID: context.runID,
+                                      generatedAt: context.time.now(), time: context.time, events: context.events,
+                                      guardSettings: guarded ? (holds, partner.partner.contract.maxDeletionsPercent) : nil,
+                                      rendered: rendered)
             let batches = builder.start()
 
             // 4. Deliver and record, in order; after the first batch that does not get through, hold the rest.

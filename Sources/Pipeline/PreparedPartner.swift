@@ -3,11 +3,12 @@ import ExportConfig
 import ExportCore
 import FeedRendering
 import Foundation
+import Synchronization
 
 /// One partner ready to run: its plan (columns, minimiser, pseudonym key), its XSD and its transport.
 /// What can fail for this partner alone (its secrets, its certificate files, its XSD) fails here, and
 /// only this partner.
-public struct PreparedPartner: @unchecked Sendable {
+public struct PreparedPartner {
     public let partner: Partner
     public let export: ExportPlan
     public let schema: XSDSchema?
@@ -59,25 +60,24 @@ public enum Transports {
 }
 
 /// XSDs named by contracts, each compiled once per process.
-public final class SchemaCache: @unchecked Sendable {
+public final class SchemaCache: Sendable {
     public static let shared = SchemaCache()
 
-    private let lock = NSLock()
-    private var schemas: [String: XSDSchema] = [:]
+    private let schemas = Mutex<[String: XSDSchema]>([:])
 
     /// The compiled XSD of `partner`, or nil when its contract names none.
     public func schema(for partner: Partner, in configuration: Configuration) throws -> XSDSchema? {
         guard let xsd = partner.contract.xsd else { return nil }
         let path = configuration.resolve(xsd).path
-        lock.lock()
-        defer { lock.unlock() }
-        if let schema = schemas[path] { return schema }
-        do {
-            let schema = try XSDSchema(path: path, folder: configuration.directory.path)
-            schemas[path] = schema
-            return schema
-        } catch {
-            throw ExportError.configuration("partner \(partner.id): \(error)")
+        return try schemas.withLock { schemas in
+            if let schema = schemas[path] { return schema }
+            do {
+                let schema = try XSDSchema(path: path, folder: configuration.directory.path)
+                schemas[path] = schema
+                return schema
+            } catch {
+                throw ExportError.configuration("partner \(partner.id): \(error)")
+            }
         }
     }
 }

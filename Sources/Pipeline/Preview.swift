@@ -36,7 +36,7 @@ public struct Preview {
                 let counter = Tally()
                 let pass = try renderWhole(out: out, generatedAt: generatedAt, excluded: schemaRejected, samples: samples,
                                            tally: counter)
-                sampled = counter.value.samples.map { $0.map(SampleValue.init) }
+                sampled = counter.value.samples
                 output = pass.output
                 tally = counter.value
                 counts = tally.classification ?? counts

@@ -71,44 +71,23 @@ public struct Retention {
         report.kept = kept.filter(\.isOwed).map(\.id)
         report.evidence = kept.filter { !$0.isOwed }.map(\.id)
         for delivery in prunable {
-            var removedAll = true
-            if let rows = payloads as? PostgresPayloadStore {
-                report.bytes += settings.dryRun ? try rows.size(of: delivery.payloadPath) : try rows.remove(delivery.payloadPath)
-            }
-            for path in payloads.files(of: delivery) {
-                let (bytes, removed) = remove(path)
-                report.bytes += bytes
-                removedAll = removedAll && removed
-            }
-            if removedAll {
+            let removal = try payloads.prune(delivery, dryRun: settings.dryRun)
+            report.bytes += removal.bytes
+            if removal.removed {
                 report.payloads += 1
                 if !settings.dryRun { try ledger.markPayloadPruned(delivery, at: Timestamps.rfc3339(now)) }
             } else {
                 report.failedRemovals.append(delivery.payloadPath)
             }
         }
-        // Files no delivery refers to (left by a crash between writing and recording, or earlier versions' gzips).
-        let referenced = try ledger.payloadPaths()
-        if let rows = payloads as? PostgresPayloadStore {
-            for (path, bytes) in try rows.stored(before: fileNow.addingTimeInterval(-Double(settings.payloadDays) * 86_400))
-            where !referenced.contains(path) {
-                if !settings.dryRun { try rows.remove(path) }
-                report.bytes += bytes
+        // Payloads no delivery refers to (left by a crash between storing and recording, or earlier versions' gzips).
+        let strayCutoff = fileNow.addingTimeInterval(-Double(settings.payloadDays) * 86_400)
+        for stray in try payloads.strays(storedBefore: strayCutoff, referenced: try ledger.payloadPaths()) {
+            if try settings.dryRun || payloads.remove(stray) {
+                report.bytes += stray.bytes
                 report.strays += 1
-            }
-        }
-        let files = payloads as? FilePayloadStore
-        for path in files.map({ Self.files(under: $0.absolute("payloads")) }) ?? [] where isOlder(path, than: fileNow, days: settings.payloadDays) {
-            let relative = String(path.dropFirst((files?.folder.count ?? 0) + 1))
-            let base = relative.hasSuffix(".gz") ? String(relative.dropLast(3)) : relative
-            if !referenced.contains(base) || relative.hasSuffix(".gz") {
-                let (bytes, removed) = remove(path)
-                if removed {
-                    report.bytes += bytes
-                    report.strays += 1
-                } else {
-                    report.failedRemovals.append(relative)
-                }
+            } else {
+                report.failedRemovals.append(stray.path)
             }
         }
         let dryFolder = Paths.join(folder, "dry-run")
@@ -143,14 +122,6 @@ public struct Retention {
             }
         }
         return report
-    }
-
-    /// Deletes a file (unless dry-run); returns its size and whether it is gone (or would be).
-    private func remove(_ path: String) -> (Int, Bool) {
-        let bytes = Self.size(path)
-        guard bytes >= 0 else { return (0, true) }
-        if settings.dryRun { return (bytes, true) }
-        return (bytes, unlink(path) == 0 || errno == ENOENT)
     }
 
     static func size(_ path: String) -> Int {

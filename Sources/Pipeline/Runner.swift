@@ -3,6 +3,7 @@ import ExportConfig
 import ExportCore
 import Foundation
 import Ledger
+import Synchronization
 
 /// The batch job as one call — `run PARTNER…`, `run --all`, `run --due`, `run --join` and `rerun` all
 /// come here, on either ledger, and take one path (docs/design.md, "The run on one page"):
@@ -22,7 +23,7 @@ import Ledger
 /// ```swift
 /// let report = try Runner(settings).run(.partners(["acme-offers"], trigger: .manual))
 /// ```
-public final class Runner: @unchecked Sendable {
+public final class Runner: Sendable {
     public struct Settings: Sendable {
         public var configuration: Configuration
         public var sourcePath: String
@@ -79,25 +80,36 @@ public final class Runner: @unchecked Sendable {
     }
 
     let settings: Settings
-    /// What went wrong beside the run itself (the metrics file could not be written).
-    public private(set) var warnings: [ExportError] = []
-    /// The checkpoint of the disclosure log signed after the run (nil without a signing key).
-    public private(set) var checkpoint: String?
-    /// Where the signing key was looked for, when there was none (so nothing was signed).
-    public private(set) var missingSigningKey: String?
+    /// What the run leaves beside its result, written from any of its threads.
+    private let aside = Mutex(Aside())
 
-    private let warningsLock = NSLock()
+    private struct Aside {
+        var warnings: [ExportError] = []
+        var checkpoint: String?
+        var missingSigningKey: String?
+    }
 
     public init(_ settings: Settings) { self.settings = settings }
 
+    /// What went wrong beside the run itself (the metrics file could not be written).
+    public var warnings: [ExportError] { aside.withLock { $0.warnings } }
+    /// The checkpoint of the disclosure log signed after the run (nil without a signing key).
+    public var checkpoint: String? { aside.withLock { $0.checkpoint } }
+    /// Where the signing key was looked for, when there was none (so nothing was signed).
+    public var missingSigningKey: String? { aside.withLock { $0.missingSigningKey } }
+
     /// Adds a warning (from any thread).
     func warn(_ warning: ExportError) {
-        warningsLock.lock()
-        warnings.append(warning)
-        warningsLock.unlock()
+        aside.withLock { $0.warnings.append(warning) }
     }
 
-    var location: LedgerLocation { LedgerLocation(settings.statePath, stateFolder: settings.stateFolder) }
+    /// A worker stalled inside a write transaction would hold every worker's writers' turn: the server
+    /// ends such a transaction once its lease would have run out.
+    var location: LedgerLocation {
+        var location = LedgerLocation(settings.statePath, stateFolder: settings.stateFolder)
+        location.idleInTransactionSeconds = settings.leaseSeconds
+        return location
+    }
     var stateFolder: String { location.stateFolder }
 
     public func run(_ request: Request) throws -> RunResult {
@@ -111,9 +123,6 @@ public final class Runner: @unchecked Sendable {
         try StateFolder.check(stateFolder, create: true)
         let now = settings.time.now()
         let lock = try takeLock(now: now, shared: request.sharesTheLedger)
-        // A worker stalled inside a write transaction would hold every worker's writers' turn: the server
-        // ends such a transaction once its lease would have run out.
-        if location.isPostgres { PostgresLedger.idleInTransactionSeconds = settings.leaseSeconds }
         let ledger = try location.open(.write(create: true))
         // A PostgreSQL lock lives in a session the server can end: checked before every write that moves a feed on.
         ledger.writeGuard = { try lock.check() }
@@ -395,9 +404,12 @@ public final class Runner: @unchecked Sendable {
     func signCheckpoint(_ ledger: any LedgerStore) throws {
         do {
             let signed = try Audit(files: auditFiles).checkpoint(ledger, at: Date())
-            checkpoint = signed?.path
-            if let warning = signed?.warning { warn(warning) }
-            if checkpoint == nil { missingSigningKey = auditFiles.keyPath }
+            let keyPath = auditFiles.keyPath
+            aside.withLock { aside in
+                aside.checkpoint = signed?.path
+                if let warning = signed?.warning { aside.warnings.append(warning) }
+                if signed == nil { aside.missingSigningKey = keyPath }
+            }
         } catch let error as ExportError where error.code == "audit.rollback" {
             throw error
         } catch {
@@ -414,7 +426,7 @@ public final class Runner: @unchecked Sendable {
 }
 
 /// What every partner of one run shares.
-struct RunContext: @unchecked Sendable {
+struct RunContext: Sendable {
     let runID: String
     let trigger: RunTrigger
     let sourcePath: String

@@ -7,10 +7,13 @@ import Postgres
 public enum PostgresLedger {
     /// Opens the ledger at `url` (see ``LedgerAccess``); creating it needs the right to create a
     /// schema in that database.
-    public static func open(url: String, access: LedgerAccess) throws -> SQLLedger {
-        let database = try connect(url, access: access)
+    /// `idleInTransactionSeconds`: with several workers, a write transaction left idle this long (its
+    /// process stalled while it held the writers' turn, which every worker waits for) is ended by the
+    /// server — by then the stalled worker's lease has run out too. 0 (one process at a time) never ends one.
+    public static func open(url: String, access: LedgerAccess, idleInTransactionSeconds: Int = 0) throws -> SQLLedger {
+        let database = try connect(url, access: access, idleInTransactionSeconds: idleInTransactionSeconds)
         let label = database.label
-        let ledger = ledger(database, url: url, access: access)
+        let ledger = ledger(database, url: url, access: access, idleInTransactionSeconds: idleInTransactionSeconds)
         let version = try database.checked { try schemaVersion(database) }
         switch access {
         case .read:
@@ -72,18 +75,14 @@ public enum PostgresLedger {
         return ledger
     }
 
-    static func ledger(_ database: PostgresSQL, url: String, access: LedgerAccess) -> SQLLedger {
+    static func ledger(_ database: PostgresSQL, url: String, access: LedgerAccess, idleInTransactionSeconds: Int) -> SQLLedger {
         SQLLedger(database: database, location: database.label) {
-            ledger(try connect(url, access: access), url: url, access: access)
+            ledger(try connect(url, access: access, idleInTransactionSeconds: idleInTransactionSeconds), url: url, access: access,
+                   idleInTransactionSeconds: idleInTransactionSeconds)
         }
     }
 
-    /// With several workers: a write transaction left idle this long (its process stalled while it held
-    /// the writers' turn, which every worker waits for) is ended by the server — by then the stalled
-    /// worker's lease has run out too. 0 (the default: one process at a time) never ends one.
-    nonisolated(unsafe) public static var idleInTransactionSeconds = 0
-
-    static func connect(_ url: String, access: LedgerAccess) throws -> PostgresSQL {
+    static func connect(_ url: String, access: LedgerAccess, idleInTransactionSeconds: Int = 0) throws -> PostgresSQL {
         // The database's or role's timeouts must not cut a delivered batch's transaction short after the
         // partner said 2xx (its rows go in one transaction, behind the write lock) — only a stalled one.
         var setup = ["SET search_path = \(PostgresSchema.name)", "SET synchronous_commit = on", "SET statement_timeout = 0",

@@ -2,27 +2,28 @@ import ExportCore
 import Foundation
 import Postgres
 import SQLite
+import Synchronization
 
 /// Payloads kept in the PostgreSQL ledger (table `payloads`, compressed by PostgreSQL itself), so
 /// that any worker on any machine can resend a delivery's exact bytes; checked against the SHA-256
 /// the ledger recorded before every reuse, like the files of a SQLite ledger.
-public final class PostgresPayloadStore: PayloadStore, @unchecked Sendable {
+public final class PostgresPayloadStore: PayloadStore {
     private let url: String
-    private let lock = NSLock()
-    private var database: PostgresSQL?
+    /// One connection, opened when first needed, used by one thread at a time.
+    private let database = Mutex<PostgresSQL?>(nil)
 
     public init(url: String) { self.url = url }
 
-    /// One connection, opened when first needed, used by one thread at a time.
-    private func withDatabase<T>(_ body: (PostgresSQL) throws -> T) throws -> T {
-        lock.lock()
-        defer { lock.unlock() }
-        if database == nil { database = try PostgresLedger.connect(url, access: .write(create: false)) }
-        do {
-            return try body(database!)
-        } catch let error as PostgresError {
-            database = nil
-            throw ExportError.ledger("the ledger \(PostgresURL.redacted(url)): \(error.message)")
+    private func withDatabase<T: Sendable>(_ body: (PostgresSQL) throws -> T) throws -> T {
+        try database.withLock { database in
+            let connection = try database ?? PostgresLedger.connect(url, access: .write(create: false))
+            database = connection
+            do {
+                return try body(connection)
+            } catch let error as PostgresError {
+                database = nil
+                throw ExportError.ledger("the ledger \(PostgresURL.redacted(url)): \(error.message)")
+            }
         }
     }
 
@@ -57,24 +58,34 @@ public final class PostgresPayloadStore: PayloadStore, @unchecked Sendable {
         _ = try? remove(delivery.payloadPath)
     }
 
-    /// Nothing of a PostgreSQL ledger's payloads is a file.
-    public func files(of delivery: DeliveryRecord) -> [String] { [] }
+    public func prune(_ delivery: DeliveryRecord, dryRun: Bool) throws -> PayloadRemoval {
+        PayloadRemoval(bytes: dryRun ? try size(of: delivery.payloadPath) : try remove(delivery.payloadPath), removed: true)
+    }
+
+    public func strays(storedBefore cutoff: Date, referenced: Set<String>) throws -> [StoredPayload] {
+        try stored(before: cutoff).filter { !referenced.contains($0.path) }.map { StoredPayload(path: $0.path, bytes: $0.bytes) }
+    }
+
+    public func remove(_ stray: StoredPayload) throws -> Bool {
+        try remove(stray.path)
+        return true
+    }
 
     /// The size of the payload stored under `path` (0 when there is none).
-    public func size(of path: String) throws -> Int {
+    func size(of path: String) throws -> Int {
         try withDatabase { Int(try $0.scalarInt("SELECT octet_length(data) FROM payloads WHERE path = ?", [.text(path)]) ?? 0) }
     }
 
     /// Deletes the payload stored under `path`; returns its size (0 when there was none).
     @discardableResult
-    public func remove(_ path: String) throws -> Int {
+    func remove(_ path: String) throws -> Int {
         try withDatabase {
             Int(try $0.scalarInt("DELETE FROM payloads WHERE path = ? RETURNING octet_length(data)", [.text(path)]) ?? 0)
         }
     }
 
     /// Stored payloads older than `cutoff` and their sizes.
-    public func stored(before cutoff: Date) throws -> [(path: String, bytes: Int)] {
+    func stored(before cutoff: Date) throws -> [(path: String, bytes: Int)] {
         try withDatabase { database in
             let statement = try database.prepare("SELECT path, octet_length(data) AS size FROM payloads WHERE stored_at < to_timestamp(?)")
             try statement.bind([.integer(Int64(cutoff.timeIntervalSince1970))])

@@ -1,5 +1,6 @@
 import ExportCore
 import Foundation
+import Synchronization
 
 /// The work queue of a PostgreSQL ledger: a run's items in `run_items` (``RunItems``), claimed by any
 /// process that holds the run lock with it, each under a lease its holder renews; an item whose
@@ -54,31 +55,36 @@ public final class SharedWorkQueue: WorkQueue {
 /// its length, checked (by the server's clock) before every write that moves the feed on, and inside
 /// the write's transaction. A worker whose lease ran out — stalled, cut off — stops before sending
 /// more; the item is someone else's.
-final class LeasedHold: WorkHold, @unchecked Sendable {
+final class LeasedHold: WorkHold {
     let item: RunItem
     let worker: String
     private let seconds: Int
-    private let items: RunItems
-    private let lock = NSLock()
+    /// The lease's connection and what became of it, one thread at a time (the heartbeat, the worker).
+    private let lease: Mutex<Lease>
     private let stopping = DispatchSemaphore(value: 0)
     private let stopped = DispatchSemaphore(value: 0)
-    private var lost = false
-    private var ended = false
+
+    private struct Lease: ~Copyable {
+        let items: RunItems
+        var lost = false
+        var ended = false
+    }
 
     init(_ item: RunItem, worker: String, seconds: Int, base: SQLLedger) throws {
         self.item = item
         self.worker = worker
         self.seconds = seconds
-        items = try RunItems(try base.connect())
+        lease = Mutex(Lease(items: try RunItems(try base.connect())))
         let heartbeat = Thread { [self] in
             defer { stopped.signal() }
             let interval = max(0.2, Double(seconds) / 3)
             while stopping.wait(timeout: .now() + interval) == .timedOut {
-                lock.lock()
                 // A failed query is tried again at the next beat; only "not yours any more" ends the lease.
-                let renewed = try? items.renew(item, worker: worker, leaseSeconds: seconds)
-                if renewed == false { lost = true }
-                lock.unlock()
+                let renewed = lease.withLock { lease in
+                    let renewed = try? lease.items.renew(item, worker: worker, leaseSeconds: seconds)
+                    if renewed == false { lease.lost = true }
+                    return renewed
+                }
                 if renewed == false { return }
             }
         }
@@ -88,18 +94,16 @@ final class LeasedHold: WorkHold, @unchecked Sendable {
     /// Throws unless this worker still holds the item under a lease that has not run out (a failed
     /// query is the ledger's error, not a lost lease).
     func check() throws {
-        lock.lock()
-        defer { lock.unlock() }
-        if !lost, try items.holds(item, worker: worker) { return }
-        lost = true
+        try lease.withLock { lease in try check(&lease) }
+    }
+
+    private func check(_ lease: inout Lease) throws {
+        if !lease.lost, try lease.items.holds(item, worker: worker) { return }
+        lease.lost = true
         throw lostError()
     }
 
-    var wasLost: Bool {
-        lock.lock()
-        defer { lock.unlock() }
-        return lost
-    }
+    var wasLost: Bool { lease.withLock { $0.lost } }
 
     func guarding(_ ledger: any LedgerStore, lock runLock: any RunLock) throws {
         guard let sql = ledger as? SQLLedger else { throw ExportError.internalFailure("a shared run needs a PostgreSQL ledger connection") }
@@ -113,21 +117,15 @@ final class LeasedHold: WorkHold, @unchecked Sendable {
 
     func release() throws {
         stop()
-        lock.lock()
-        defer { lock.unlock() }
-        try items.release(item, worker: worker)
+        try lease.withLock { try $0.items.release(item, worker: worker) }
     }
 
     func markRecovered() throws {
-        lock.lock()
-        defer { lock.unlock() }
-        try items.markRecovered(item, worker: worker)
+        try lease.withLock { try $0.items.markRecovered(item, worker: worker) }
     }
 
     func partnerRecovered() throws -> Bool {
-        lock.lock()
-        defer { lock.unlock() }
-        return try items.recovered(run: item.runID, partner: item.partner)
+        try lease.withLock { try $0.items.recovered(run: item.runID, partner: item.partner) }
     }
 
     func lostError() -> ExportError {
@@ -137,24 +135,22 @@ final class LeasedHold: WorkHold, @unchecked Sendable {
     }
 
     func markRendered() throws -> Bool? {
-        try check()
-        lock.lock()
-        defer { lock.unlock() }
-        return try items.markRendered(item, worker: worker)
+        try lease.withLock { lease in
+            try check(&lease)
+            return try lease.items.markRendered(item, worker: worker)
+        }
     }
 
     func finish(_ status: RunItem.Status, result: String) throws -> Bool {
         stop()
-        lock.lock()
-        defer { lock.unlock() }
-        return try items.finish(item, worker: worker, status: status, report: result)
+        return try lease.withLock { try $0.items.finish(item, worker: worker, status: status, report: result) }
     }
 
     func stop() {
-        lock.lock()
-        let first = !ended
-        ended = true
-        lock.unlock()
+        let first = lease.withLock { lease in
+            defer { lease.ended = true }
+            return !lease.ended
+        }
         guard first else { return }
         stopping.signal()
         stopped.wait()

@@ -2,6 +2,7 @@ import ExportCore
 import Foundation
 import Postgres
 import SQLite
+import Synchronization
 
 extension SQLLedger: DeliveryLog {
     static let deliveryColumns = """
@@ -438,14 +439,17 @@ extension DeliveryRecord {
 }
 
 /// A delivery's log leaves, built and appended to a copy of the tree on another thread.
-private final class HashedLeaves: @unchecked Sendable {
-    private var tree: MerkleFrontier
-    /// The tree after every leaf, once `hash` is done (nil if the manifest could not be read).
-    private(set) var result: MerkleFrontier?
+private final class HashedLeaves: Sendable {
+    private let tree: MerkleFrontier
+    private let outcome = Mutex<MerkleFrontier?>(nil)
 
     init(tree: MerkleFrontier) { self.tree = tree }
 
+    /// The tree after every leaf, once `hash` is done (nil if the manifest could not be read).
+    var result: MerkleFrontier? { outcome.withLock { $0 } }
+
     func hash(manifest: [UInt8], scopes: [[UInt8]], leaves: LeafWriter) {
+        var tree = tree
         do {
             try manifest.withUnsafeBytes { raw in
                 try Manifest.forEachGrant(in: raw) { id, scope, grant in
@@ -456,9 +460,9 @@ private final class HashedLeaves: @unchecked Sendable {
                     }
                 }
             }
-            result = tree
+            outcome.withLock { $0 = tree }
         } catch {
-            result = nil
+            outcome.withLock { $0 = nil }
         }
     }
 }

@@ -13,9 +13,9 @@ public final class SQLLedger: LedgerStore {
     let database: any LedgerSQL
     /// Where it is, for messages: a path, or a URL without its password.
     public let location: String
-    private let reconnect: () throws -> SQLLedger
+    private let reconnect: @Sendable () throws -> sending SQLLedger
 
-    init(database: any LedgerSQL, location: String, reconnect: @escaping () throws -> SQLLedger) {
+    init(database: any LedgerSQL, location: String, reconnect: @escaping @Sendable () throws -> sending SQLLedger) {
         self.database = database
         self.location = location
         self.reconnect = reconnect
@@ -29,11 +29,21 @@ public final class SQLLedger: LedgerStore {
     /// See ``Fence``.
     public var fence: Fence?
 
-    public func connect() throws -> SQLLedger {
+    public func connect() throws -> sending SQLLedger {
         let connection = try reconnect()
         connection.writeGuard = writeGuard
         connection.fence = fence
         return connection
+    }
+
+    public var connector: LedgerConnector {
+        let (reconnect, writeGuard, fence) = (reconnect, writeGuard, fence)
+        return LedgerConnector {
+            let connection = try reconnect()
+            connection.writeGuard = writeGuard
+            connection.fence = fence
+            return connection
+        }
     }
 
     /// A condition checked inside the transaction of every write that sends or moves a delivery on
