@@ -36,8 +36,10 @@ let package = Package(
         .target(name: "CustomerSource", dependencies: ["ExportCore", "SQLite", "Postgres"], swiftSettings: hotPath),
         // JSON and XML (libxml2) feed writers, XML 1.0 sanitising, XSD validation.
         .target(name: "FeedRendering", dependencies: ["ExportCore", "CLibXML2"], swiftSettings: hotPath),
-        // recover -> select -> minimise -> render -> batch -> deliver -> record: PartnerRun.swift, and the Runner
-        // that `run` and `rerun` share; preview, dry run, metrics.
+        // The run: Run/Runner.swift (one path for run, run --due/--join and rerun, on either ledger), the
+        // Executor that takes its work items (Work/), one partner's item in Run/PartnerRun.swift; rendering
+        // (Render/), the disclosure log's checkpoints and proofs (Audit/), and what preview, dry run, prune,
+        // validate and runs show need (Commands/).
         .target(name: "Pipeline", dependencies: ["ExportCore", "ExportConfig", "CustomerSource", "FeedRendering", "Delivery", "Ledger",
                                                  "SafeFiles"],
                 swiftSettings: hotPath),
@@ -49,8 +51,9 @@ let package = Package(
         .target(name: "DemoData", dependencies: ["SQLite", "ExportCore"]),
         // The libcurl HTTPS client: one conformance of the core's Transport; gzip; Standard Webhooks signing.
         .target(name: "Delivery", dependencies: ["ExportCore", "CCurl", "CZlib"]),
-        // The ledger: a protocol the pipeline uses (runs, feeds, deliveries, disclosures, retention, counters), its
-        // SQLite conformance, the payload store, the state folder and its lock.
+        // The ledger: the protocols the pipeline uses (runs, feeds, deliveries, disclosures, retention, counters,
+        // the work queue, the run lock, the payload store), one SQL implementation over SQLite and PostgreSQL,
+        // the state folder and its lock.
         .target(name: "Ledger", dependencies: ["ExportCore", "SQLite", "Postgres", "SafeFiles"], swiftSettings: hotPath),
         // A small typed layer over the SQLite C API: open, prepare, bind, step, read bytes.
         .target(name: "SQLite", dependencies: ["CSQLite"]),

@@ -14,8 +14,9 @@ struct CommonOptions: ParsableArguments {
     var databaseOption: String?
 
     @Option(name: .customLong("state"), help: ArgumentHelp("The ledger: a SQLite file (payloads, the lock and metrics live beside it), or a postgresql:// URL.",
-            discussion: "Env: PARTNER_EXPORT_STATE. Default: state/ledger.sqlite. With a PostgreSQL ledger, metrics, checkpoints "
-                        + "and dry runs go to PARTNER_EXPORT_STATE_DIR (default: state)", valueName: "path-or-url"))
+            discussion: "Env: PARTNER_EXPORT_STATE. Default: state/ledger.sqlite. With a PostgreSQL ledger, PARTNER_EXPORT_STATE_DIR "
+                        + "must name this machine's folder for the metrics, the audit key and checkpoints, and dry runs",
+            valueName: "path-or-url"))
     var stateOption: String?
 
     @Option(name: .customLong("config"), help: ArgumentHelp("The folder holding partners/ and mappings/.",
@@ -38,7 +39,7 @@ struct CommonOptions: ParsableArguments {
             discussion: "Env: PARTNER_EXPORT_METRICS. Default: <state folder>/metrics/partner_export.prom", valueName: "path"))
     var metricsOption: String?
 
-    var environment: [String: String] { Host.environment }
+    var environment: [String: String] { CommandContext.environment }
 
     /// libpq's keyword form (`host=… password=…`) is refused at once, without repeating it (it may
     /// hold a password), instead of being taken for a file name: a PostgreSQL ledger is a URL.
@@ -67,7 +68,7 @@ struct CommonOptions: ParsableArguments {
     var ledger: LedgerLocation { LedgerLocation(statePath, stateFolder: environment["PARTNER_EXPORT_STATE_DIR"]) }
 
     /// The folder holding a SQLite ledger, where everything else the tool writes goes by default
-    /// (with a PostgreSQL ledger, `PARTNER_EXPORT_STATE_DIR`, default `state`).
+    /// (with a PostgreSQL ledger, `PARTNER_EXPORT_STATE_DIR`, which must then be set).
     var stateDirectory: String { ledger.stateFolder }
 
     /// Where and how the metrics file is written: owner-only by default like everything the tool
@@ -109,7 +110,7 @@ struct CommonOptions: ParsableArguments {
                                        environment: environment)
         settings.parallel = parallel
         settings.policy = retryPolicy
-        settings.time = Host.time
+        settings.time = CommandContext.time
         settings.events = events
         settings.metrics = metrics
         settings.stateFolder = ledger.stateFolder

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import ExportCore
 import Logging
+import Synchronization
 
 /// How log lines look: text for people, JSON lines for log collectors.
 enum LogFormat: String, ExpressibleByArgument, Sendable {
@@ -12,14 +13,17 @@ enum LogFormat: String, ExpressibleByArgument, Sendable {
 /// Log set-up, done once per process by the command that runs: to standard error, as text or JSON
 /// lines. Logs carry run, partner and delivery ids and counts, never customer values or secrets.
 public enum LoggingBootstrap {
-    private static let once = NSLock()
-    nonisolated(unsafe) private static var done = false
+    private static let done = Mutex(false)
 
     static func bootstrap(format: LogFormat, level: Logger.Level) {
-        once.lock()
-        defer { once.unlock() }
-        guard !done else { return }
-        done = true
+        done.withLock { done in
+            guard !done else { return }
+            done = true
+            install(format: format, level: level)
+        }
+    }
+
+    private static func install(format: LogFormat, level: Logger.Level) {
         LoggingSystem.bootstrap { label in
             switch format {
             case .text:

@@ -48,7 +48,7 @@ extension PartnerExportCommand {
             // What the partner holds, read only, to count changes and the notices due (none without a ledger).
             let holdings = try ReadOnlyLedger.holdings(common)
             let report = try Preview(job: job, holdings: holdings).run(samples: limit, out: out,
-                                                                       generatedAt: Timestamps.rfc3339(Host.time.now()))
+                                                                       generatedAt: Timestamps.rfc3339(CommandContext.time.now()))
             if json {
                 try StandardOutput.json(PreviewOutput.document(report, reveal: reveal))
             } else {

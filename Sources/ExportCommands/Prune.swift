@@ -40,7 +40,7 @@ extension PartnerExportCommand {
             common.startLogging()
             var settings = Retention.Settings(statePath: common.statePath, payloadDays: payloadsOlderThan, ledgerDays: ledgerOlderThan,
                                               includeFailed: includeFailed, dryRun: dryRun)
-            settings.time = Host.time
+            settings.time = CommandContext.time
             settings.metrics = common.metrics
             settings.stateFolder = common.stateDirectory
             let report = try Retention(settings).prune()

@@ -45,7 +45,9 @@ extension PartnerExportCommand {
         @Flag(help: "Send deletion notices even when they exceed a partner's max_deletions_percent of the customers it holds.")
         var allowDeletions = false
 
-        @Option(help: "How many partners to deliver at the same time.")
+        @Option(help: ArgumentHelp("How many work items this process runs at the same time.",
+                                   discussion: "An item is a partner's feed, or one shard of it (delivery.shards); each has a thread "
+                                       + "and a ledger connection of its own."))
         var parallel = 2
 
         func validate() throws {
@@ -86,7 +88,7 @@ extension PartnerExportCommand {
             if due {
                 // Only the partners that are due, by the ledger's record of their last runs (read-only).
                 let ledger = try common.ledger.exists() ? try ReadOnlyLedger.open(common) : nil
-                selected = try Runner.duePartners(configuration.partners, ledger: ledger, now: Host.time.now())
+                selected = try Runner.duePartners(configuration.partners, ledger: ledger, now: CommandContext.time.now())
             }
             for partner in selected {
                 for variable in Validation.requiredVariables(partner) where common.environment[variable]?.isEmpty ?? true {
@@ -96,7 +98,7 @@ extension PartnerExportCommand {
             // What each partner holds, to find its changes and notices (read only; none without a ledger).
             let holdings = try ReadOnlyLedger.holdings(common)
             let document = DryRunDocument(try DryRun(configuration: configuration, sourcePath: common.databasePath,
-                                                     environment: common.environment, time: Host.time)
+                                                     environment: common.environment, time: CommandContext.time)
                 .run(selected, folder: out, stateFolder: common.stateDirectory, holdings: holdings))
             if json {
                 try StandardOutput.json(document)

@@ -1,17 +1,28 @@
 import ExportCore
 import Foundation
+import Synchronization
 
 /// Output helpers: tables for people that fit the terminal, nothing fancy when the output is a pipe.
 enum Terminal {
     static var standardOutputIsTerminal: Bool { isatty(STDOUT_FILENO) == 1 }
 
+    /// How this process writes for people, decided before the command runs.
+    private static let settings = Mutex((layoutWidth: standardOutputIsTerminal ? (width(of: STDOUT_FILENO) ?? 80) : nil,
+                                         errorsAsJSON: false))
+
     /// Tables are laid out for this many columns: the terminal's width (or `COLUMNS`) when standard
     /// output is one, unlimited otherwise (a pipe or a file gets every column in full).
-    nonisolated(unsafe) static var layoutWidth: Int? = standardOutputIsTerminal ? (width(of: STDOUT_FILENO) ?? 80) : nil
+    static var layoutWidth: Int? {
+        get { settings.withLock { $0.layoutWidth } }
+        set { settings.withLock { $0.layoutWidth = newValue } }
+    }
 
     /// Every line this process writes on standard error is one JSON object (`--log-format json`):
     /// decided once, before the arguments are parsed (``PartnerExportCommand/runAndExit(_:)``).
-    nonisolated(unsafe) static var errorsAsJSON = false
+    static var errorsAsJSON: Bool {
+        get { settings.withLock { $0.errorsAsJSON } }
+        set { settings.withLock { $0.errorsAsJSON = newValue } }
+    }
 
     static func error(_ message: String, code: String? = nil) { say(level: "error", message, code: code) }
 

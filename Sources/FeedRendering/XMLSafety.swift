@@ -1,5 +1,6 @@
 import CLibXML2
 import Foundation
+import Synchronization
 
 /// What libxml2 may read and print. It never fetches anything over the network (an XSD's
 /// `xs:import`/`xs:include` of an http URL is refused), reads only files under the folders the
@@ -7,22 +8,17 @@ import Foundation
 /// handlers only, so that no line of an included file ever lands on standard error.
 enum XMLSafety {
     /// The folders files may be read from (the config folder of each XSD compiled); set before parsing.
-    nonisolated(unsafe) private static var roots: Set<String> = []
-    private static let lock = NSLock()
+    private static let roots = Mutex<Set<String>>([])
 
     /// Adds `folder` (resolved) to the folders libxml2 may read from.
     static func allow(_ folder: String) {
         let resolved = URL(fileURLWithPath: folder).resolvingSymlinksInPath().standardizedFileURL.path
-        lock.lock()
-        roots.insert(resolved.hasSuffix("/") ? resolved : resolved + "/")
-        lock.unlock()
+        _ = roots.withLock { $0.insert(resolved.hasSuffix("/") ? resolved : resolved + "/") }
     }
 
     static func isAllowed(_ path: String) -> Bool {
         let resolved = URL(fileURLWithPath: path).resolvingSymlinksInPath().standardizedFileURL.path
-        lock.lock()
-        defer { lock.unlock() }
-        return roots.contains { resolved.hasPrefix($0) }
+        return roots.withLock { $0.contains { resolved.hasPrefix($0) } }
     }
 
     /// Installed once, with libxml2's initialisation.

@@ -80,7 +80,7 @@ public struct DeliveryEntry: Codable, Equatable, Sendable {
         try c.encode(supersededBy, forKey: .supersededBy)
         try c.encode(supersedes, forKey: .supersedes)
         try c.encode(inDoubt, forKey: .inDoubt)
-        try c.encodeIfPresent(answerPrefix, forKey: .answerPrefix)
+        try c.encodeWhenAsked(answerPrefix, forKey: .answerPrefix)
     }
 }
 
@@ -156,12 +156,12 @@ public struct DisclosureEntry: Codable, Equatable, Sendable {
         try c.encode(confirmed, forKey: .confirmed)
         try c.encode(logIndex, forKey: .logIndex)
         try c.encode(earlierHolder, forKey: .earlierHolder)
-        try c.encodeIfPresent(leafIndex, forKey: .leafIndex)
-        try c.encodeIfPresent(leaf, forKey: .leaf)
-        try c.encodeIfPresent(treeSize, forKey: .treeSize)
-        try c.encodeIfPresent(rootHash, forKey: .rootHash)
-        try c.encodeIfPresent(inclusionProof, forKey: .inclusionProof)
-        try c.encodeIfPresent(checkpoint, forKey: .checkpoint)
+        try c.encodeWhenAsked(leafIndex, forKey: .leafIndex)
+        try c.encodeWhenAsked(leaf, forKey: .leaf)
+        try c.encodeWhenAsked(treeSize, forKey: .treeSize)
+        try c.encodeWhenAsked(rootHash, forKey: .rootHash)
+        try c.encodeWhenAsked(inclusionProof, forKey: .inclusionProof)
+        try c.encodeWhenAsked(checkpoint, forKey: .checkpoint)
     }
 }
 
@@ -209,16 +209,5 @@ public struct RunEntry: Codable, Equatable, Sendable {
         case run, trigger, status, partners, results
         case startedAt = "started_at"
         case finishedAt = "finished_at"
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(run, forKey: .run)
-        try c.encode(trigger, forKey: .trigger)
-        try c.encode(status, forKey: .status)
-        try c.encode(startedAt, forKey: .startedAt)
-        try c.encode(finishedAt, forKey: .finishedAt)
-        try c.encode(partners, forKey: .partners)
-        try c.encode(results, forKey: .results)
     }
 }

@@ -60,21 +60,6 @@ public struct RunReport: Codable, Equatable, Sendable {
         noticesDueElsewhere = try c.decodeIfPresent([String: Int].self, forKey: .noticesDueElsewhere) ?? [:]
     }
 
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(run, forKey: .run)
-        try c.encode(trigger, forKey: .trigger)
-        try c.encode(status, forKey: .status)
-        try c.encode(startedAt, forKey: .startedAt)
-        try c.encode(finishedAt, forKey: .finishedAt)
-        try c.encode(durationSeconds, forKey: .durationSeconds)
-        try c.encode(partners, forKey: .partners)
-        try c.encode(incompleteElsewhere, forKey: .incompleteElsewhere)
-        try c.encode(noticesDueElsewhere, forKey: .noticesDueElsewhere)
-        try c.encode(message, forKey: .message)
-        try c.encode(work, forKey: .work)
-    }
-
     /// The run ended, every partner succeeded and every feed is complete.
     public var succeeded: Bool { status != "running" && status != "interrupted" && partners.allSatisfy { $0.succeeded } }
 }
@@ -302,16 +287,6 @@ public struct FeedReport: Codable, Equatable, Sendable {
         case id, new, complete, owed, reason
         case startedBy = "started_by"
     }
-
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(id, forKey: .id)
-        try c.encode(startedBy, forKey: .startedBy)
-        try c.encode(new, forKey: .new)
-        try c.encode(complete, forKey: .complete)
-        try c.encode(owed, forKey: .owed)
-        try c.encode(reason, forKey: .reason)
-    }
 }
 
 /// One line of the minimisation proof.
@@ -335,15 +310,6 @@ public struct FieldReport: Codable, Equatable, Sendable {
     enum CodingKeys: String, CodingKey {
         case name, from, form, values
         case allowedForms = "allowed_forms"
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(name, forKey: .name)
-        try c.encode(from, forKey: .from)
-        try c.encode(form, forKey: .form)
-        try c.encode(values, forKey: .values)
-        try c.encode(allowedForms, forKey: .allowedForms)
     }
 }
 

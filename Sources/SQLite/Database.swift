@@ -145,9 +145,6 @@ public struct SQLiteError: Error, Sendable, CustomStringConvertible {
     public let context: String
 
     public var description: String { "\(message) (SQLite code \(code), while \(context.prefix(200)))" }
-
-    /// Whether the database was busy or locked by another connection.
-    public var isBusy: Bool { code & 0xFF == SQLITE_BUSY || code & 0xFF == SQLITE_LOCKED }
 }
 
 /// A value to bind to a statement parameter.

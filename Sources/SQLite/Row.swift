@@ -51,11 +51,6 @@ public struct Row {
 
     /// A text or blob column's bytes (empty for NULL).
     public func bytes(_ name: String) throws -> [UInt8] { statement.textBytes(try index(name)).map { Array($0) } ?? [] }
-
-    /// A column's bytes without copying; valid until the next step.
-    public func withBytes<R>(_ name: String, _ body: (UnsafeRawBufferPointer?) throws -> R) throws -> R {
-        try body(statement.textBytes(try index(name)))
-    }
 }
 
 /// A column a record type expected and did not find as it must be.

@@ -20,6 +20,8 @@ public final class Sandbox {
         public let headers: [String: String]
         public let bodySHA256: String
         public let bodyFile: String?
+        /// When the sandbox had read the request (seconds since 1970).
+        public var time: Double = 0
 
         public var body: Data? { bodyFile.flatMap { FileManager.default.contents(atPath: $0) } }
         public var acknowledged: Bool { status.map { (200...299).contains($0) } ?? false }
@@ -127,7 +129,7 @@ public final class Sandbox {
                            status: object["response_status"] as? Int, signatureValid: object["signature_valid"] as? Bool,
                            clientCertificate: object["client_cert"] as? Bool ?? false, duplicate: object["duplicate"] as? Bool ?? false,
                            headers: object["headers"] as? [String: String] ?? [:], bodySHA256: object["body_sha256"] as? String ?? "",
-                           bodyFile: object["body_file"] as? String)
+                           bodyFile: object["body_file"] as? String, time: object["time"] as? Double ?? 0)
         }
     }
 

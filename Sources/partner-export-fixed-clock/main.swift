@@ -6,6 +6,6 @@ import ExportCore
 import Foundation
 
 if let text = ProcessInfo.processInfo.environment["PARTNER_EXPORT_NOW"], let fixed = Timestamps.parse(text) {
-    Host.time = TimeSource(now: { fixed }, sleep: { Thread.sleep(forTimeInterval: $0) })
+    CommandContext.fixClock(at: fixed)
 }
 PartnerExportCommand.runAndExit()

@@ -323,8 +323,7 @@ struct HostileConfigurationTests {
         try fixture.edit(fixture.config.appendingPathComponent("partners/globex.yaml"), replacing: "format: xml",
                          with: "format: xml\nxsd: schemas/g.xsd")
         let results = [try validate(fixture), try fixture.run(["preview", "globex"]), try fixture.run(["run", "globex"])]
-        usleep(200_000)
-        #expect(listener.connections == 0, "nothing was fetched")
+        #expect(listener.connections == 0, "nothing was fetched (a connection made is counted, accepted or not)")
         for result in results { #expect(!result.output.contains("SECRET-LINE-7f3a"), "\(result.output)") }
     }
 

@@ -114,32 +114,41 @@ struct PostgresEndToEndTests {
         #expect(rerun.status == 0, "\(rerun.output)")
     }
 
-    @Test("two run --due started at the same minute on one PostgreSQL ledger make one run: the second joins it, nothing is sent twice")
+    @Test("two run --due started at the same minute on one PostgreSQL ledger make one run: the second joins it and works a shard of it, nothing is sent twice")
     func dueTogether() throws {
-        let sandbox = try Sandbox(routes: DeliveryFixture.routes(acmeFaults: [["stall": 1, "status": 200]]), environment: DeliveryFixture.secrets)
-        let fixture = try DeliveryFixture(sandbox: sandbox, customers: 20, acme: "schedule: \"0 2 * * *\"", ledger: .postgres)
+        let sandbox = try Sandbox(routes: DeliveryFixture.routes(), environment: DeliveryFixture.secrets)
+        let fixture = try DeliveryFixture(sandbox: sandbox, customers: 20, timeout: 60, acme: "  shards: 2\nschedule: \"0 2 * * *\"",
+                                          ledger: .postgres)
+        #expect(try fixture.run(["audit", "init", "--name", "test.example"]).status == 0)
         let firstDay = try fixture.run(["run", "--due"], extra: ["PARTNER_EXPORT_NOW": "2026-11-26T02:00:30Z"])
         #expect(firstDay.status == 0, "\(firstDay.output)")
         let before = sandbox.requests().count
-        let results = ResultSlots()
-        let group = DispatchGroup()
-        let arguments = ["run", "--due", "--json"] + fixture.options
-        let environment = fixture.environment
-        for i in 0..<2 {
-            DispatchQueue.global().async(group: group) {
-                results.set(i, try? Binary.run(arguments, environment: environment.merging(["PARTNER_EXPORT_NOW": "2026-11-27T02:00:0\(i)Z"]) { $1 }))
-            }
-        }
-        group.wait()
-        let outcomes = results.values.compactMap { $0 }
-        #expect(outcomes.count == 2)
-        // One made the slot's run; the other joined it (or, when it came after the run ended, found nothing due).
+        #expect(before == 2, "a batch per shard")
+        // The first worker's first request waits for its answer; while it does (in flight, outside any transaction)
+        // the worker is stopped, so that the second one, started for the same slot, finds the other shard free.
+        try sandbox.addFaults([["stall": 2, "status": 200]], path: "/feeds/acme")
+        let options = ["run", "--due", "--json", "--parallel", "1"]
+        let first = try fixture.start(options, extra: ["PARTNER_EXPORT_NOW": "2026-11-27T02:00:00Z", "PARTNER_EXPORT_WORKER_NAME": "w1"])
+        #expect(fixture.waitUntil("SELECT count(*) FROM attempts WHERE outcome IS NULL"), "w1 sent its shard's batch")
+        kill(first.process.processIdentifier, SIGSTOP)
+        let second = try fixture.start(options, extra: ["PARTNER_EXPORT_NOW": "2026-11-27T02:00:01Z", "PARTNER_EXPORT_WORKER_NAME": "w2"])
+        let joinedItem = fixture.waitUntil("SELECT count(*) FROM run_items WHERE holder = 'w2 #1' AND status = 'done'")
+        kill(first.process.processIdentifier, SIGCONT)
+        #expect(joinedItem, "w2 joined the slot's run and finished the shard w1 left free")
+        let outcomes = [first.wait(), second.wait()]
         #expect(outcomes.allSatisfy { $0.status == 0 }, "\(outcomes.map(\.output))")
-        let runs = Set(outcomes.compactMap { (try? JSONSerialization.jsonObject(with: Data($0.stdout.utf8)) as? [String: Any])?["run"] as? String })
-        #expect(runs.count == 1, "both report the one run of the slot: \(outcomes.map(\.output))")
+        let runs = outcomes.map { (try? JSONSerialization.jsonObject(with: Data($0.stdout.utf8)) as? [String: Any])?["run"] as? String }
+        #expect(runs[0] != nil && runs[0] == runs[1], "both report the one run of the slot: \(outcomes.map(\.output))")
+        let holders = try fixture.query("SELECT holder FROM run_items WHERE run_id = '\(runs[0] ?? "")' ORDER BY shard").map { $0[0] ?? "" }
+        #expect(Set(holders) == ["w1 #1", "w2 #1"], "each worker did a shard: \(holders)")
         #expect(try fixture.query("SELECT count(*) FROM runs").first?[0] == "2", "the first day's run and one run of this slot")
         #expect(try fixture.query("SELECT count(*) FROM run_slots").first?[0] == "2")
-        #expect(before == 2 && sandbox.requests().count == 2 * before, "the slot's feed (two batches, like the first day's) was sent once")
+        let requests = sandbox.requests()
+        #expect(requests.count == 2 * before && Set(requests.compactMap(\.idempotencyKey)).count == 2 * before,
+                "the slot's feed (a batch per shard, like the first day's) was sent once")
+        // Both workers signed the log after the run: intact against every checkpoint, on the PostgreSQL ledger.
+        let verified = try fixture.run(["audit", "verify"])
+        #expect(verified.status == 0 && verified.stdout.contains("OK: the log is intact against every checkpoint"), "\(verified.output)")
     }
 }
 

@@ -20,6 +20,7 @@ struct WorkersTests {
                                           ledger: .postgres)
         let lease = ["--lease-seconds", "3", "--parallel", "1"]
         func named(_ name: String) -> [String: String] { ["PARTNER_EXPORT_WORKER_NAME": name] }
+        #expect(try fixture.run(["audit", "init", "--name", "test.example"]).status == 0)
 
         let first = try fixture.start(["run", "acme", "--json"] + lease, extra: named("w1"))
         #expect(fixture.waitUntil("SELECT count(*) FROM run_items WHERE status = 'running'"), "the first worker claimed a shard")
@@ -98,6 +99,10 @@ struct WorkersTests {
                 .first?[0].flatMap { Int($0) } ?? 0 >= 2, "w2's attempt and the taker's resend")
             #expect(requests.contains { $0.idempotencyKey == id && $0.acknowledged })
         }
+        // The log the survivors wrote (the taker's resend included) is intact against every checkpoint they signed.
+        let verified = try fixture.run(["audit", "verify"])
+        #expect(verified.status == 0 && verified.stdout.contains("OK: the log is intact against every checkpoint"), "\(verified.output)")
+        #expect(TestFiles.files(under: fixture.stateFolder + "/checkpoints").count >= 1, "the survivors signed")
         print("workers: \(requests.count) requests, \(requests.filter(\.duplicate).count) duplicate (resent under the same id "
               + "after the takeover), \(ledger.count) deliveries")
     }

@@ -141,14 +141,23 @@ extension PostgresLedgerTests {
         let (url, run) = try sharedRun(items: 1)
         let a = try RunItems(try PostgresLedger.open(url: url, access: .write(create: false)))
         let b = try RunItems(try PostgresLedger.open(url: url, access: .write(create: false)))
-        let held = try #require(try a.claim(run: run, worker: "host-a pid 1", leaseSeconds: 1))
-        for _ in 0..<4 {
-            usleep(400_000)
-            #expect(try a.renew(held, worker: "host-a pid 1", leaseSeconds: 1))
-            #expect(try b.claim(run: run, worker: "host-b pid 2", leaseSeconds: 1) == nil, "a renewed lease keeps the item")
+        // The server's clock decides; the test moves the lease's end instead of waiting for it.
+        let server = try Connection(url: url)
+        func leaseLeft() throws -> Double {
+            Double(try server.query("SELECT extract(epoch FROM lease_until - now()) FROM partner_export.run_items").text(0, 0) ?? "") ?? -1
         }
-        // host-a stops renewing (it died, or hangs): after the lease, host-b takes the item over.
-        usleep(1_300_000)
+        let held = try #require(try a.claim(run: run, worker: "host-a pid 1", leaseSeconds: 30))
+        #expect(try b.claim(run: run, worker: "host-b pid 2", leaseSeconds: 30) == nil, "a held lease keeps the item")
+        for _ in 0..<3 {
+            // About to run out: a renewal gives it its whole length again, and the item stays host-a's.
+            try server.execute("UPDATE partner_export.run_items SET lease_until = now() + interval '1 second'")
+            #expect(try a.renew(held, worker: "host-a pid 1", leaseSeconds: 30))
+            #expect(try leaseLeft() > 25, "renewed from the server's now")
+            #expect(try b.claim(run: run, worker: "host-b pid 2", leaseSeconds: 30) == nil, "a renewed lease keeps the item")
+        }
+        // host-a stops renewing (it died, or hangs): once the lease has run out, host-b takes the item over.
+        try server.execute("UPDATE partner_export.run_items SET lease_until = now() - interval '1 second'")
+        #expect(try !a.renew(held, worker: "host-a pid 1", leaseSeconds: 30), "a lease that ran out is not renewed")
         let taken = try #require(try b.claim(run: run, worker: "host-b pid 2", leaseSeconds: 30))
         #expect(taken.shard == held.shard && taken.takeovers == 1 && taken.earlierHolders == ["host-a pid 1"])
         #expect(try !a.renew(held, worker: "host-a pid 1", leaseSeconds: 30), "the earlier holder learns it lost the item")

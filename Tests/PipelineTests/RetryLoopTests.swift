@@ -18,6 +18,8 @@ struct RetryLoopTests {
         var waits: [Double] = []
         var code: String? = nil
         var inDoubt = false
+        /// The contract's `max_attempts`.
+        var maxAttempts = 5
 
         var description: String { name }
     }
@@ -63,15 +65,15 @@ struct RetryLoopTests {
              status: .failed, attempts: 1, code: "delivery.retry_after_too_long"),
         Case(name: "the budget: three 503s with max_attempts 3 end failed, exhausted",
              script: [answer(503), answer(503), answer(503)], status: .failed, attempts: 3, waits: [0.5, 1],
-             code: "delivery.exhausted"),
+             code: "delivery.exhausted", maxAttempts: 3),
         Case(name: "timeouts until the budget runs out leave it in doubt",
              script: [answer(nil, curl: 28), answer(nil, curl: 28), answer(nil, curl: 28)], status: .failed, attempts: 3,
-             waits: [0.5, 1], code: "delivery.exhausted", inDoubt: true),
+             waits: [0.5, 1], code: "delivery.exhausted", inDoubt: true, maxAttempts: 3),
         Case(name: "a refusal after a timeout clears the doubt", script: [answer(nil, curl: 28), answer(400)], status: .rejected,
              attempts: 2, waits: [0.5], code: "delivery.rejected", inDoubt: false),
     ]
 
-    final class Half: RandomSource, @unchecked Sendable {
+    final class Half: RandomSource {
         func nextUnit() -> Double { 0.5 }
     }
 
@@ -96,8 +98,7 @@ struct RetryLoopTests {
         let (ledger, delivery) = try Self.ledgerWithDelivery()
         let transport = ScriptedTransport(c.script)
         let clock = ScriptedClock()
-        let sender = Sender(transport: transport, policy: RetryPolicy(baseSeconds: 1, capSeconds: 120, maxAttempts: 5)
-                                .with(maxAttempts: c.name.contains("budget") || c.name.contains("until the budget") ? 3 : 5),
+        let sender = Sender(transport: transport, policy: RetryPolicy(baseSeconds: 1, capSeconds: 120, maxAttempts: c.maxAttempts),
                             ledger: ledger, runID: "run_1", time: clock.source, random: Half(), events: .none)
         let result = sender.send(delivery, feed: FeedBytes(Array("feed".utf8)))
         #expect(result.status == c.status)

@@ -1,10 +1,20 @@
 import ExportCore
 import Foundation
+import Synchronization
 
-/// What the executable hands the commands: the process environment and the clock. The production
-/// executable never changes the clock; a test-only executable (`partner-export-fixed-clock`) sets it.
-public enum Host {
-    nonisolated(unsafe) public static var time = TimeSource.system
+/// What the process gives every command: its environment and the clock. The production executable
+/// never changes the clock; the test-only executable (`partner-export-fixed-clock`) fixes it once,
+/// before the command is parsed.
+public enum CommandContext {
+    private static let clock = Mutex(TimeSource.system)
+
+    /// The clock of every command.
+    public static var time: TimeSource { clock.withLock { $0 } }
+
+    /// Fixes the clock at `date` (sleeps still take real time).
+    public static func fixClock(at date: Date) {
+        clock.withLock { $0 = TimeSource(now: { date }, sleep: { Thread.sleep(forTimeInterval: $0) }) }
+    }
 
     static var environment: [String: String] { ProcessInfo.processInfo.environment }
 }

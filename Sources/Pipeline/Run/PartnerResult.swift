@@ -253,38 +253,6 @@ extension PartnerResult: Codable {
         mode = try c.decodeIfPresent(FeedMode.self, forKey: .mode)
         changes = try c.decodeIfPresent(Changes.self, forKey: .changes)
     }
-
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(partner, forKey: .partner)
-        try c.encode(status, forKey: .status)
-        try c.encodeIfPresent(error, forKey: .error)
-        try c.encodeIfPresent(feed, forKey: .feed)
-        try c.encodeIfPresent(eligible, forKey: .eligible)
-        try c.encode(records, forKey: .records)
-        try c.encode(delivered, forKey: .delivered)
-        try c.encode(failed, forKey: .failed)
-        try c.encode(rejectedDeliveries, forKey: .rejectedDeliveries)
-        try c.encode(held, forKey: .held)
-        try c.encode(superseded, forKey: .superseded)
-        try c.encode(rejectedRecords, forKey: .rejectedRecords)
-        try c.encode(rejectedByReason, forKey: .rejectedByReason)
-        try c.encode(replacedCharacters, forKey: .replacedCharacters)
-        try c.encode(retries, forKey: .retries)
-        try c.encode(recovered, forKey: .recovered)
-        try c.encode(bytes, forKey: .bytes)
-        try c.encode(gzip, forKey: .gzip)
-        try c.encode(startedAt, forKey: .startedAt)
-        try c.encodeIfPresent(finishedAt, forKey: .finishedAt)
-        try c.encode(fields, forKey: .fields)
-        try c.encode(allowedNotSent, forKey: .allowedNotSent)
-        try c.encode(actions, forKey: .actions)
-        try c.encode(completedBy, forKey: .completedBy)
-        try c.encode(notes, forKey: .notes)
-        try c.encode(alerts, forKey: .alerts)
-        try c.encodeIfPresent(mode, forKey: .mode)
-        try c.encodeIfPresent(changes, forKey: .changes)
-    }
 }
 
 extension PartnerResult.Feed: Codable {
