@@ -252,7 +252,9 @@ def main():
                 line = f"{step.name:<52} {step.wall('this'):>8.2f} s, CPU {statistics.median(step.cpus['this']):.2f} s"
                 if args.baseline and not step.floor:
                     ratio = statistics.median(t / b for t, b in zip(step.walls["this"], step.walls["baseline"]))
-                    line += f"; baseline {step.wall('baseline'):.2f} s, paired {100 * (ratio - 1):+.1f}%"
+                    cpu = statistics.median(t / b for t, b in zip(step.cpus["this"], step.cpus["baseline"]))
+                    line += (f"; baseline {step.wall('baseline'):.2f} s, paired {100 * (ratio - 1):+.1f}%, "
+                             f"CPU paired {100 * (cpu - 1):+.1f}%")
                 print(line)
             return
         if args.workers_only:
@@ -279,6 +281,14 @@ def main():
             print(f"PostgreSQL ledger / SQLite ledger, the same run: {ratio:.2f} x by medians "
                   f"(runs (s) SQLite {', '.join(f'{w:.2f}' for w in sqlite_run.walls['this'])}; "
                   f"PostgreSQL {', '.join(f'{w:.2f}' for w in postgres_run.walls['this'])})")
+            if args.baseline:
+                for step in (sqlite_run, postgres_run):
+                    paired = statistics.median(t / b for t, b in zip(step.walls["this"], step.walls["baseline"]))
+                    cpu = statistics.median(t / b for t, b in zip(step.cpus["this"], step.cpus["baseline"]))
+                    print(f"{step.name}: baseline {step.wall('baseline'):.2f} s, paired wall {100 * (paired - 1):+.1f}%, "
+                          f"CPU {100 * (cpu - 1):+.1f}%, peak RSS {step.rss['this'] / 1024:.1f} MiB vs "
+                          f"{step.rss['baseline'] / 1024:.1f} MiB (runs (s), baseline: "
+                          f"{', '.join(f'{w:.2f}' for w in step.walls['baseline'])})")
             return
         changes = measure_changes(binaries[0][1], db, changes_config, config, env, args.repeat, n, no_ledger)
         # disclosures ID at ten million rows: each binary's own last run's ledger, topped up with synthetic rows.

@@ -7,7 +7,7 @@ consent and filter conditions to /dev/null (`\\copy (SELECT …) TO '/dev/null'`
 of the JSON partner from PostgreSQL, and the same from the SQLite file for comparison. Wall time is
 the median of --repeat runs, alternating; peak RSS (GNU time) the largest.
 
-Usage: bench/postgres.py [--customers N] [--repeat R] [--binary PATH] [--data DIR]
+Usage: bench/postgres.py [--customers N] [--repeat R] [--binary PATH] [--baseline PATH] [--data DIR]
 """
 import argparse
 import glob
@@ -76,6 +76,7 @@ def main():
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--binary", default=os.path.join(ROOT, ".build/release/partner-export"))
     parser.add_argument("--data", default=os.path.join(ROOT, "bench-data"))
+    parser.add_argument("--baseline", help="another partner-export binary, measured alternately on the ledger runs")
     args = parser.parse_args()
     bench.DATA = args.data
     os.makedirs(args.data, exist_ok=True)
@@ -135,7 +136,7 @@ def main():
         ledger_url = cluster.url.rsplit("/", 1)[0] + "/ledger"
         subprocess.check_call([sys.executable, os.path.join(ROOT, "bench/bench.py"), "--customers", str(args.customers),
                                "--repeat", str(args.repeat), "--binary", args.binary, "--ledger-only",
-                               "--postgres-ledger", ledger_url])
+                               "--postgres-ledger", ledger_url] + (["--baseline", args.baseline] if args.baseline else []))
     finally:
         cluster.stop()
         shutil.rmtree(cluster.folder, ignore_errors=True)

@@ -197,6 +197,15 @@ extension DeliveryLog {
     public func hold(_ delivery: DeliveryRecord, reason: String) throws { try hold(delivery, reason: reason, code: nil) }
 }
 
+extension LedgerStore {
+    /// The partners whose feed a rerun would complete: something owed, or a newest feed whose render
+    /// stopped part way (nothing owed, still incomplete). The one answer `rerun --failed`, the run
+    /// report's "incomplete elsewhere" and the listings give.
+    public func partnersToComplete() throws -> Set<String> {
+        Set(try owedByPartner().keys).union(try partnersWithIncompleteFeeds())
+    }
+}
+
 extension HoldingsLog {
     /// How many customers the partner holds.
     public func holdingsCount(partner: String) throws -> Int { try holdingsCount(partner: partner, range: .all) }

@@ -182,7 +182,7 @@ public final class Runner: Sendable {
         let ran = Set(report.partners.map(\.partner))
         // Owed from earlier runs: not a partner another run is working on now.
         let busy = Set(try queue.partnersInProgress(notIn: runID, on: ledger))
-        report.incompleteElsewhere = Set(try ledger.owedByPartner().keys).union(try ledger.partnersWithIncompleteFeeds())
+        report.incompleteElsewhere = try ledger.partnersToComplete()
             .filter { configured.contains($0) && !ran.contains($0) && !busy.contains($0) }.sorted()
         // A rerun completes what is owed; deletion notices due to the others are owed too, and said.
         if chosen.mode == .complete {
@@ -237,9 +237,11 @@ public final class Runner: Sendable {
             return Chosen(run: try start(due, trigger: .scheduled, mode: .run, slot: slot, others: "the other due partners run now"),
                           trigger: .scheduled, mode: .run)
         case .rerunFailed(let only):
-            // Owed deliveries, or a newest feed whose render stopped part way (nothing owed, still incomplete).
-            let incomplete = try ledger.partnersWithIncompleteFeeds().filter { configuration.partner($0) != nil }
-            let owed = Set(try ledger.owedByPartner().keys).union(incomplete).filter { only == nil || $0 == only }.sorted()
+            // Owed deliveries, or a newest feed whose render stopped part way (nothing owed, still incomplete);
+            // a partner no longer configured is named by the error of its owed deliveries, not skipped.
+            let owedDeliveries = Set(try ledger.owedByPartner().keys)
+            let owed = try ledger.partnersToComplete().filter { owedDeliveries.contains($0) || configuration.partner($0) != nil }
+                .filter { only == nil || $0 == only }.sorted()
             guard !owed.isEmpty else {
                 return Chosen(run: nil, trigger: .rerun, mode: .complete,
                               message: "No failed, rejected or held deliveries to rerun" + (only.map { " for \($0)" } ?? "") + ".")
