@@ -58,7 +58,8 @@ public final class ChunkedReader: @unchecked Sendable {
     public func start() {
         lock.lock()
         defer { lock.unlock() }
-        guard !started else { return }
+        // Never after a stop: a reader started then would open a cursor nobody reads.
+        guard !started, !cancelled else { return }
         started = true
         running.enter()
         let thread = Thread { [self] in read() }
@@ -152,12 +153,12 @@ public final class ChunkedReader: @unchecked Sendable {
             }
             current.append(cursor, textColumns: textColumns)
             if current.count >= Self.chunkRows || current.bytes.count >= 1 << 20 {
-                hand(current)
+                hand(consume current)
                 guard let next = take() else { return }
                 current = next
             }
         }
-        if current.count > 0 { hand(current) }
+        if current.count > 0 { hand(consume current) }
     }
 
     /// A free chunk, or nil once cancelled.
@@ -168,7 +169,7 @@ public final class ChunkedReader: @unchecked Sendable {
         return cancelled ? nil : pool.removeLast()
     }
 
-    private func hand(_ chunk: RowChunk) {
+    private func hand(_ chunk: consuming RowChunk) {
         lock.lock()
         ready.append(chunk)
         lock.broadcast()

@@ -199,8 +199,8 @@ extension DeliveryLog {
 
 extension LedgerStore {
     /// The partners whose feed a rerun would complete: something owed, or a newest feed whose render
-    /// stopped part way (nothing owed, still incomplete). The one answer `rerun --failed`, the run
-    /// report's "incomplete elsewhere" and the listings give.
+    /// stopped part way (nothing owed, still incomplete). The one answer `rerun --failed` and the run
+    /// report's "incomplete elsewhere" give.
     public func partnersToComplete() throws -> Set<String> {
         Set(try owedByPartner().keys).union(try partnersWithIncompleteFeeds())
     }

@@ -59,7 +59,7 @@ public struct StartedRun: Sendable {
 /// let started = try queue.start(NewRun(id: id, trigger: .manual, partners: ["acme"], startedAt: now, allowDeletions: false),
 ///                               items: items, on: ledger)
 /// while let hold = try queue.claim(run: started.run, worker: "host pid 7 #1", partners: ["acme"], on: ledger) {
-///     // … run hold.item's shard through a connection hold.guarded(…) …
+///     // … run hold.item's shard through a connection hold.guarding(…) …
 ///     _ = try hold.finish(.done, result: encoded)
 /// }
 /// ```

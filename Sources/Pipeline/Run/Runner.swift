@@ -103,13 +103,7 @@ public final class Runner: Sendable {
         aside.withLock { $0.warnings.append(warning) }
     }
 
-    /// A worker stalled inside a write transaction would hold every worker's writers' turn: the server
-    /// ends such a transaction once its lease would have run out.
-    var location: LedgerLocation {
-        var location = LedgerLocation(settings.statePath, stateFolder: settings.stateFolder)
-        location.idleInTransactionSeconds = settings.leaseSeconds
-        return location
-    }
+    var location: LedgerLocation { LedgerLocation(settings.statePath, stateFolder: settings.stateFolder) }
     var stateFolder: String { location.stateFolder }
 
     public func run(_ request: Request) throws -> RunResult {
@@ -123,7 +117,12 @@ public final class Runner: Sendable {
         try StateFolder.check(stateFolder, create: true)
         let now = settings.time.now()
         let lock = try takeLock(now: now, shared: request.sharesTheLedger)
-        let ledger = try location.open(.write(create: true))
+        // In a run several workers may share, a worker stalled inside a write transaction would hold every
+        // worker's writers' turn: the server ends such a transaction once its lease would have run out.
+        // A rerun has the ledger to itself, and no transaction of its is ended.
+        var opened = location
+        if request.sharesTheLedger { opened.idleInTransactionSeconds = settings.leaseSeconds }
+        let ledger = try opened.open(.write(create: true))
         // A PostgreSQL lock lives in a session the server can end: checked before every write that moves a feed on.
         ledger.writeGuard = { try lock.check() }
         // Nothing goes out over a ledger whose log no longer extends what the signing key signed.
@@ -166,7 +165,7 @@ public final class Runner: Sendable {
                                  policy: settings.policy, time: settings.time, random: settings.random, events: settings.events,
                                  allowDeletions: allowDeletions)
         let executor = Executor(runner: self, queue: queue, lock: lock, mode: chosen.mode, context: context)
-        try executor.work(base: ledger)
+        try executor.work(connector: ledger.connector)
         let configured = Set(settings.configuration.partners.map(\.id))
         let foreign = Set(try queue.items(run: runID, on: ledger).filter { !configured.contains($0.partner)
             && ($0.status == .pending || $0.status == .running) }.map(\.partner)).sorted()

@@ -8,8 +8,9 @@ import Synchronization
 /// shard (``PartnerRun``) until none is left that this process could take. When nothing is free but
 /// an item is still to be done elsewhere (another process holds it, or a partner's first shard has
 /// not yet resent what earlier runs left), a thread waits and looks again: if that holder dies, its
-/// item is taken over here. A thread that cannot go on (the ledger unreachable, the lock lost) leaves
-/// its item to the others.
+/// item is taken over here. An item that fails on the way ends failed with its error (the run settles
+/// and reports it); a thread that lost the run's lock stops, and a shared run's item it held is
+/// taken over once its lease runs out.
 struct Executor {
     let runner: Runner
     let queue: any WorkQueue
@@ -25,14 +26,14 @@ struct Executor {
         return "\(String(cString: host)) pid \(getpid())"
     }
 
-    /// Works until nothing is left this process could take (blocks).
-    func work(base: any LedgerStore) throws {
+    /// Works until nothing is left this process could take (blocks); each thread's connections come
+    /// from `connector`.
+    func work(connector: LedgerConnector) throws {
         let process = process
         let threads = max(1, runner.settings.parallel)
         // What stopped each thread, in the threads' order.
         let problems = Mutex<[ExportError?]>(Array(repeating: nil, count: threads))
         let group = DispatchGroup()
-        let connector = base.connector
         @Sendable func loop(_ thread: Int) {
             do {
                 try claimLoop(worker: "\(process) #\(thread)", process: "\(process) #", connector: connector)
@@ -72,9 +73,36 @@ struct Executor {
         }
     }
 
-    /// One item: its partner's shard, worked under its hold; how it ended is recorded on the item.
+    /// One item: its partner's shard, worked under its hold; how it ended is recorded on the item. What
+    /// goes wrong on the way (the ledger unreachable for this item's connection, a count that cannot be
+    /// written) is the item's error, recorded with it so that the run still settles; only a lost lock
+    /// stops this thread.
     private func work(_ hold: any WorkHold, worker: String, connector: LedgerConnector) throws {
         defer { hold.stop() }
+        let item = hold.item
+        let result: PartnerResult
+        do {
+            guard let worked = try outcome(of: hold, worker: worker, connector: connector) else { return }
+            result = worked
+        } catch {
+            try lock.check()
+            if hold.wasLost {
+                runner.warn(hold.lostError())
+                return
+            }
+            var failed = PartnerResult(partner: item.partner, status: .error, startedAt: Timestamps.precise(context.time.now()))
+            failed.finishedAt = failed.startedAt
+            failed.error = ExportError.wrapping(error).located("partner \(item.partner), shard \(item.shard) of \(item.shards)")
+            result = failed
+        }
+        // The shard's own outcome (the feed is complete only once every shard is).
+        if try !hold.finish(result.status.succeeded ? .done : .failed, result: try JSONCoding.compact(result)) {
+            runner.warn(hold.lostError())
+        }
+    }
+
+    /// The item's result, or nil when its hold was lost on the way (the item is someone else's now).
+    private func outcome(of hold: any WorkHold, worker: String, connector: LedgerConnector) throws -> PartnerResult? {
         let item = hold.item
         let connection = try connector.connect()
         try hold.guarding(connection, lock: lock)
@@ -88,7 +116,7 @@ struct Executor {
             if hold.wasLost || (try? hold.check()) == nil {
                 try? hold.release()
                 runner.warn(hold.lostError())
-                return
+                return nil
             }
             result = try runner.count(outcome, ledger: connection)
         } else {
@@ -99,9 +127,6 @@ struct Executor {
                     + "configuration; nothing was sent for its shard \(item.shard) of \(item.shards)")
             result = missing
         }
-        // The shard's own outcome (the feed is complete only once every shard is).
-        if try !hold.finish(result.status.succeeded ? .done : .failed, result: try JSONCoding.compact(result)) {
-            runner.warn(hold.lostError())
-        }
+        return result
     }
 }
