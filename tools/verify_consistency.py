@@ -16,7 +16,7 @@ import hashlib
 import json
 import sys
 
-from verify_receipt import parse_verifier, verify_checkpoint
+from verify_receipt import verifier_or_exit, verify_checkpoint
 
 
 def node(left, right):
@@ -87,11 +87,7 @@ def main():
     parser.add_argument("--key", required=True, help="the log's verifier key: name+id+base64")
     parser.add_argument("proof", help="the output of 'audit consistency OLD [NEW]' (- for stdin)")
     args = parser.parse_args()
-    try:
-        verifier = parse_verifier(args.key)
-    except (ValueError, binascii.Error) as error:
-        print(f"--key: {error}")
-        sys.exit(2)
+    verifier = verifier_or_exit(args.key)
     try:
         with (sys.stdin if args.proof == "-" else open(args.proof, encoding="utf-8")) as source:
             document = json.load(source)

@@ -93,6 +93,15 @@ COVERED = (("leaf_index", "index"), ("log_index", "index"), ("kind", "kind"), ("
 NOT_COVERED = ("purpose", "confirmed", "earlier_holder")
 
 
+def verifier_or_exit(text):
+    """The --key given, parsed; a key that is not one ends the check (exit 2)."""
+    try:
+        return parse_verifier(text)
+    except (ValueError, binascii.Error) as error:
+        print(f"--key: {error}")
+        sys.exit(2)
+
+
 class Malformed(Exception):
     """The input is not a list of receipts as 'disclosures ID --proof --json' writes them."""
 
@@ -161,11 +170,7 @@ def main():
     parser.add_argument("--customer", type=int, help="the customer the receipts must be about")
     parser.add_argument("receipts", help="the output of 'disclosures ID --proof --json' (- for stdin)")
     args = parser.parse_args()
-    try:
-        verifier = parse_verifier(args.key)
-    except (ValueError, binascii.Error) as error:
-        print(f"--key: {error}")
-        sys.exit(2)
+    verifier = verifier_or_exit(args.key)
     try:
         with (sys.stdin if args.receipts == "-" else open(args.receipts, encoding="utf-8")) as source:
             entries = json.load(source, object_pairs_hook=no_duplicate_keys)

@@ -16,6 +16,13 @@ extension PartnerExportCommand {
             Audit(files: Audit.Files(stateFolder: common.stateDirectory, environment: common.environment))
         }
 
+        /// `--key`: the verifier key given instead of the one derived from the signing key.
+        static func verifier(_ key: String?) throws -> NoteVerifier? {
+            try key.map { text in
+                do { return try NoteVerifier(encoded: text) } catch { throw ExportError.usage("--key: \(error)") }
+            }
+        }
+
         struct Init: ParsableCommand {
             static let configuration = CommandConfiguration(
                 abstract: "Make the log's Ed25519 signing key (owner-only, beside the ledger) and print its verifier key.")
@@ -76,9 +83,7 @@ extension PartnerExportCommand {
             func run() throws {
                 common.startLogging()
                 let ledger = try ReadOnlyLedger.open(common)
-                let verifier = try key.map { text -> NoteVerifier in
-                    do { return try NoteVerifier(encoded: text) } catch { throw ExportError.usage("--key: \(error)") }
-                }
+                let verifier = try AuditCommand.verifier(key)
                 let started = Date()
                 let result = try AuditCommand.audit(common).verify(ledger, extra: checkpoints, verifier: verifier)
                 let seconds = Date().timeIntervalSince(started)
@@ -123,9 +128,7 @@ extension PartnerExportCommand {
             func run() throws {
                 common.startLogging()
                 let ledger = try ReadOnlyLedger.open(common)
-                let verifier = try key.map { text -> NoteVerifier in
-                    do { return try NoteVerifier(encoded: text) } catch { throw ExportError.usage("--key: \(error)") }
-                }
+                let verifier = try AuditCommand.verifier(key)
                 let proof = try AuditCommand.audit(common).consistency(ledger, old: old, new: new, verifier: verifier)
                 try StandardOutput.write(try JSONCoding.pretty(ConsistencyDocument(proof)) + "\n")
             }

@@ -41,7 +41,7 @@ extension PartnerReport {
                   allowedNotSent: result.allowedNotSent.map { AllowedReport(field: $0.field, allowedForms: $0.forms) },
                   actions: result.actions.map { action in
                       DeliveryAction(delivery: action.delivery, batch: action.batch,
-                                     action: DeliveryAction.Kind(rawValue: action.kind.rawValue) ?? .sent, by: action.by,
+                                     action: action.kind, by: action.by,
                                      status: action.status.rawValue)
                   },
                   completedBy: result.completedBy, notes: result.notes, mode: result.mode?.rawValue,

@@ -331,25 +331,7 @@ public struct AllowedReport: Codable, Equatable, Sendable {
 
 /// What a run did with one delivery.
 public struct DeliveryAction: Codable, Equatable, Sendable {
-    public enum Kind: String, Codable, Sendable {
-        /// Rendered in this run and sent (new delivery).
-        case sent
-        /// An owed delivery whose records were unchanged: its stored bytes sent again under its id.
-        case resentSameID = "resent-same-id"
-        /// A delivery left in doubt by an earlier run, resent under its id.
-        case resentInDoubt = "resent-in-doubt"
-        /// An owed delivery rendered again under today's consent and contract: replaced by `by`.
-        case replaced
-        /// An owed delivery none of whose customers is eligible any more: nothing sent.
-        case nothingLeft = "nothing-left"
-        /// Not sent because an earlier batch was not delivered: still owed.
-        case held
-        /// Replaced by this run's new feed (a whole feed holds every eligible record).
-        case supersededByFeed = "superseded-by-feed"
-        /// Rendered but never tried by a worker that died or lost its shard: rendered again by the worker
-        /// that took the shard over.
-        case renderedAgainAfterTakeover = "rendered-again-after-takeover"
-    }
+    public typealias Kind = DeliveryActionKind
 
     public var delivery: String
     public var batch: Int

@@ -146,6 +146,9 @@ struct PostgresEndToEndTests {
         let requests = sandbox.requests()
         #expect(requests.count == 2 * before && Set(requests.compactMap(\.idempotencyKey)).count == 2 * before,
                 "the slot's feed (a batch per shard, like the first day's) was sent once")
+        // What the partner holds after the second day: every customer, from the slot's one feed.
+        let view = try sandbox.view(path: "/feeds/acme", key: "ref")
+        #expect(Set(view.records.keys) == Set((1...20).map { DeliveryFixture.acmeRef(Int64($0)) }), "\(view.records.keys.sorted())")
         // Both workers signed the log after the run: intact against every checkpoint, on the PostgreSQL ledger.
         let verified = try fixture.run(["audit", "verify"])
         #expect(verified.status == 0 && verified.stdout.contains("OK: the log is intact against every checkpoint"), "\(verified.output)")

@@ -58,6 +58,18 @@ struct RollbackTests {
             }
         }
 
+        /// The history every test here starts from: a run, a backup of the ledger, customer 3 withdraws, a
+        /// second run (each run signed a checkpoint). Returns the backup, which lacks the second run.
+        func backupBetweenTwoRuns() throws -> String {
+            let first = try run(["run", "acme"])
+            #expect(first.status == 0, "\(first.output)")
+            let backup = try backup()
+            try fixture.withdraw(3)
+            let second = try run(["run", "acme"])
+            #expect(second.status == 0, "\(second.output)")
+            return backup
+        }
+
         /// Puts the backup back (the -wal and -shm files deleted, the schema dropped and loaded again).
         func restore(_ backup: String) throws {
             switch fixture.ledgerKind {
@@ -79,12 +91,7 @@ struct RollbackTests {
     func restoredLedgerIsRefused(_ kind: LedgerKind) throws {
         let setup = try Setup(kind)
         let fixture = setup.fixture
-        let first = try setup.run(["run", "acme"])
-        #expect(first.status == 0, "\(first.output)")
-        let backup = try setup.backup()
-        try fixture.withdraw(3)
-        let second = try setup.run(["run", "acme"])
-        #expect(second.status == 0, "\(second.output)")
+        let backup = try setup.backupBetweenTwoRuns()
         let signed = setup.checkpoints
         #expect(signed.count == 2, "\(signed)")
         let size = Int(try fixture.query("SELECT count(*) FROM disclosures").first?[0] ?? "0") ?? 0
@@ -139,10 +146,7 @@ struct RollbackTests {
     func consistencyProofs() throws {
         let setup = try Setup(.sqlite)
         let fixture = setup.fixture
-        #expect(try setup.run(["run", "acme"]).status == 0)
-        let backup = try setup.backup()
-        try fixture.withdraw(3)
-        #expect(try setup.run(["run", "acme"]).status == 0)
+        let backup = try setup.backupBetweenTwoRuns()
         let (old, new) = (setup.checkpoints[0], setup.checkpoints[1])
         let proof = try setup.run(["audit", "consistency", old, new])
         #expect(proof.status == 0, "\(proof.output)")
@@ -255,10 +259,7 @@ struct RollbackTests {
     func treeStateWrittenBack() throws {
         let setup = try Setup(.sqlite)
         let fixture = setup.fixture
-        #expect(try setup.run(["run", "acme"]).status == 0)
-        let backup = try setup.backup()
-        try fixture.withdraw(3)
-        #expect(try setup.run(["run", "acme"]).status == 0)
+        let backup = try setup.backupBetweenTwoRuns()
         let state = try #require(try fixture.ledger().prepare("SELECT frontier, pruned FROM log_state").rows { row in
             (try row.bytes("frontier"), try row.bytes("pruned"))
         }.first)
