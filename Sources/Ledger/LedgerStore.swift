@@ -48,9 +48,10 @@ public protocol DeliveryLog: AnyObject {
     /// crash from here on leaves the delivery in doubt, never forgotten.
     func beginAttempt(delivery: DeliveryRecord, number: Int, run: String, at time: String) throws
     /// Records how the attempt ended and, in the same transaction, what it did to the delivery (a
-    /// 2xx: `delivered` with every disclosure) and the partner's counters.
+    /// 2xx: `delivered` with every disclosure) and the partner's counters. `contents`, when given,
+    /// are the manifest and change set `createDelivery` recorded for it (nil: read from the ledger).
     func finishAttempt(delivery: DeliveryRecord, number: Int, result: AttemptRecord, transition: DeliveryTransition,
-                       at time: String) throws
+                       at time: String, contents: DeliveryContents?) throws
     /// A pending delivery with an attempt on record whose run died: the request may have been read.
     func markInDoubt(_ delivery: DeliveryRecord) throws
     /// Not sent because an earlier batch of its feed was not delivered, or the deletion guard held
@@ -209,4 +210,13 @@ extension LedgerStore {
 extension HoldingsLog {
     /// How many customers the partner holds.
     public func holdingsCount(partner: String) throws -> Int { try holdingsCount(partner: partner, range: .all) }
+}
+
+extension DeliveryLog {
+    /// ``finishAttempt(delivery:number:result:transition:at:contents:)``, reading what the delivery
+    /// changes from the ledger.
+    public func finishAttempt(delivery: DeliveryRecord, number: Int, result: AttemptRecord, transition: DeliveryTransition,
+                              at time: String) throws {
+        try finishAttempt(delivery: delivery, number: number, result: result, transition: transition, at: time, contents: nil)
+    }
 }

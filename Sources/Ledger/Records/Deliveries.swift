@@ -101,6 +101,20 @@ public struct FieldShape: Sendable, Hashable, Codable {
     }
 }
 
+/// What a delivery changes once acknowledged, as the builder recorded it: its encoded ``Manifest``
+/// and ``ChangeSet``. Handed to ``DeliveryLog/finishAttempt(delivery:number:result:transition:at:contents:)``
+/// by the thread that just recorded them, so that the delivered transaction does not read back
+/// from the ledger the bytes it was given (a resend after a crash reads them from the ledger).
+public struct DeliveryContents: Sendable {
+    public let manifest: [UInt8]
+    public let changes: [UInt8]
+
+    public init(manifest: [UInt8], changes: [UInt8]) {
+        self.manifest = manifest
+        self.changes = changes
+    }
+}
+
 /// A delivery about to be recorded as pending (its payload is already stored).
 public struct NewDelivery: Sendable {
     public var id: String

@@ -56,7 +56,7 @@ extension SQLLedger: DeliveryLog {
     }
 
     public func finishAttempt(delivery: DeliveryRecord, number: Int, result: AttemptRecord, transition: DeliveryTransition,
-                              at time: String) throws {
+                              at time: String, contents: DeliveryContents?) throws {
         func recordAttempt() throws {
             try database.prepare("""
                 UPDATE attempts SET duration_ms = ?, http_status = ?, curl_code = ?, error = ?, outcome = ?
@@ -77,7 +77,7 @@ extension SQLLedger: DeliveryLog {
         func finish() throws {
             try database.transactionLockingLater {
                 // What needs no writers' turn first, so that two workers' acknowledgements overlap there.
-                let changes = delivered ? try changeSet(delivery) : []
+                let changes = delivered ? try contents?.changes ?? changeSet(delivery) : []
                 if delivered { try applyRecordHoldings(delivery, changes: changes) }
                 try database.takeWriteTurn()
                 try recordAttempt()
@@ -121,7 +121,7 @@ extension SQLLedger: DeliveryLog {
                 if status == .delivered {
                     // The log's tree grows in the same transaction as its entries (docs/audit.md).
                     let log = try LogAppender(self)
-                    try writeDisclosures(delivery, at: time, log: log)
+                    try writeDisclosures(delivery, manifest: contents?.manifest, at: time, log: log)
                     try applyNotices(delivery, changes: changes, at: time, log: log)
                     try log.save()
                     try clearManifest(delivery)
@@ -199,13 +199,8 @@ extension SQLLedger: DeliveryLog {
 
     /// One row per customer and consent scope, read straight from the manifest's bytes (no string
     /// per row: a batch holds up to a million records).
-    private func writeDisclosures(_ delivery: DeliveryRecord, at time: String, log: LogAppender) throws {
-        let statement = try database.prepare("SELECT manifest FROM deliveries WHERE seq = ?")
-        try statement.bind([.integer(delivery.seq)])
-        let manifest: [UInt8] = try withExtendedLifetime(statement) {
-            guard try statement.step(), let bytes = statement.textBytes(0) else { throw ManifestError() }
-            return Array(bytes)
-        }
+    private func writeDisclosures(_ delivery: DeliveryRecord, manifest given: [UInt8]?, at time: String, log: LogAppender) throws {
+        let manifest = try given ?? storedManifest(delivery)
         let rows = try DisclosureRows(database, delivery: delivery.seq)
         let leaves = LeafWriter(kind: .disclosure, partner: delivery.partner, delivery: delivery.id, fields: delivery.fields,
                                 reason: nil, disclosedAt: time)
@@ -256,6 +251,16 @@ extension SQLLedger: DeliveryLog {
                     scopes[scope].withUnsafeBytes { leaves.write(index: index, customerID: id, scope: $0, grantedAt: grant, into: &leaf) }
                 }
             }
+        }
+    }
+
+    /// The manifest `createDelivery` recorded.
+    private func storedManifest(_ delivery: DeliveryRecord) throws -> [UInt8] {
+        let statement = try database.prepare("SELECT manifest FROM deliveries WHERE seq = ?")
+        try statement.bind([.integer(delivery.seq)])
+        return try withExtendedLifetime(statement) {
+            guard try statement.step(), let bytes = statement.textBytes(0) else { throw ManifestError() }
+            return Array(bytes)
         }
     }
 

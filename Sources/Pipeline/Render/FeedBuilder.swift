@@ -243,7 +243,7 @@ final class FeedBuilder: Sendable {
         let contract = export.partner.contract
         let path = try payloads.store(batch.feed, partner: export.partner.id, delivery: batch.envelope.delivery,
                                       fileExtension: contract.format.fileExtension)
-        let delivery = try ledger.createDelivery(NewDelivery(
+        let new = NewDelivery(
             id: batch.envelope.delivery, runID: runID, feed: plan.feed.id, partner: export.partner.id, batch: batch.number,
             bytes: batch.byteCount, sha256: batch.feed.sha256, recordsRange: batch.recordsRange, payloadPath: path,
             contentType: contract.format.contentType, gzip: contract.delivery.gzip, createdAt: Timestamps.rfc3339(time.now()),
@@ -252,9 +252,11 @@ final class FeedBuilder: Sendable {
             recordCount: batch.customerIDs.count, lastCustomer: batch.lastID,
             shape: export.partner.mapping.fields.map { FieldShape(name: $0.name, from: $0.from, form: $0.form.name) },
             fieldCounts: batch.fieldCounts, changes: batch.changes, noticeCount: batch.noticeCount,
-            keyField: export.partner.mapping.key), superseding: replaced, at: Timestamps.rfc3339(time.now()))
+            keyField: export.partner.mapping.key)
+        let delivery = try ledger.createDelivery(new, superseding: replaced, at: Timestamps.rfc3339(time.now()))
         events.batchRendered(runID, export.partner.id, batch.number, batch.customerIDs.count)
-        try channel.send(.send(delivery, FeedBox(batch.feed), action: .sent, replaced: replaced))
+        try channel.send(.send(delivery, FeedBox(batch.feed, contents: DeliveryContents(manifest: new.manifest, changes: new.changes)),
+                               action: .sent, replaced: replaced))
     }
 
     /// Gives a sent batch's bytes back, so that its records buffer (by now held by nobody else)
@@ -288,8 +290,13 @@ final class FeedBuilder: Sendable {
 /// them back whole once sent.
 final class FeedBox: Sendable {
     private let feed: Mutex<FeedBytes?>
+    /// What the delivery changes once acknowledged, as just recorded (nil: a stored batch, read from the ledger).
+    let contents: DeliveryContents?
 
-    init(_ feed: FeedBytes) { self.feed = Mutex(feed) }
+    init(_ feed: FeedBytes, contents: DeliveryContents? = nil) {
+        self.feed = Mutex(feed)
+        self.contents = contents
+    }
 
     /// The bytes, still in the box.
     var bytes: FeedBytes { feed.withLock { $0 ?? FeedBytes(parts: []) } }

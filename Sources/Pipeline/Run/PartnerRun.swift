@@ -128,7 +128,7 @@ struct PartnerRun {
                     return
                 }
                 let feed = try box ?? FeedBox(try context.payloads.load(delivery))
-                let result = sender.send(delivery, feed: feed.bytes)
+                let result = sender.send(delivery, feed: feed.bytes, contents: feed.contents)
                 builder.giveBack(feed)
                 outcome.count(result, action: action == .resentSameID ? .resentSameID : .sent)
                 if result.status == .pending {

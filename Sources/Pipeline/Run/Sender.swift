@@ -32,8 +32,9 @@ struct Sender {
         var delivered: Bool { status == .delivered }
     }
 
-    /// Sends `feed` (the delivery's bytes as rendered) until it is delivered or the policy stops.
-    func send(_ delivery: DeliveryRecord, feed: FeedBytes) -> Result {
+    /// Sends `feed` (the delivery's bytes as rendered) until it is delivered or the policy stops;
+    /// `contents`, what the builder just recorded the delivery changes (nil: the ledger's).
+    func send(_ delivery: DeliveryRecord, feed: FeedBytes, contents: DeliveryContents? = nil) -> Result {
         var inDoubt = delivery.inDoubt
         let wire: FeedBytes
         do {
@@ -65,7 +66,8 @@ struct Sender {
             }
             let verdict = policy.verdict(after: exchange, attempt: made, wasInDoubt: inDoubt, random: random)
             inDoubt = inDoubt || policy.leftInDoubt(exchange)
-            let result = record(delivery, number: number, made: made, exchange: exchange, verdict: verdict, inDoubt: inDoubt)
+            let result = record(delivery, number: number, made: made, exchange: exchange, verdict: verdict, inDoubt: inDoubt,
+                                contents: contents)
             if case .retry(let seconds, _) = verdict, result.status == .pending, result.error == nil {
                 time.sleep(seconds)
                 continue
@@ -76,7 +78,7 @@ struct Sender {
 
     /// Records one attempt's end and what it did to the delivery.
     private func record(_ delivery: DeliveryRecord, number: Int, made: Int, exchange: Exchange, verdict: AttemptVerdict,
-                        inDoubt: Bool) -> Result {
+                        inDoubt: Bool, contents: DeliveryContents? = nil) -> Result {
         let outcome: AttemptOutcome
         let transition: DeliveryTransition
         var status = DeliveryStatus.pending
@@ -103,7 +105,7 @@ struct Sender {
                                     answerPrefix: exchange.answerPrefix, inDoubt: policy.leftInDoubt(exchange))
         do {
             try ledger.finishAttempt(delivery: delivery, number: number, result: attempt, transition: transition,
-                                     at: Timestamps.rfc3339(time.now()))
+                                     at: Timestamps.rfc3339(time.now()), contents: contents)
         } catch {
             // The ledger failed us: stop here. The delivery stays pending (in doubt if a request went
             // out), and the next run resends it under its own id.
