@@ -3,7 +3,8 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 DEB_PACKAGES := libcurl4-openssl-dev libssl-dev libxml2-dev libsqlite3-dev zlib1g-dev openssl sqlite3 python3 \
-                python3-pip python3-cryptography bsdutils nginx-light chromium postgresql-15 postgresql-client-15 libpq-dev
+                python3-pip python3-cryptography bsdutils nginx-light chromium postgresql-15 postgresql-client-15 libpq-dev \
+                lintian zsh fish man-db file
 # Python modules the tests check our output with (code nobody here wrote), for the python3 on PATH.
 PY_MODULES := prometheus_client:prometheus-client xmlschema:xmlschema cryptography:cryptography
 BIN := .build/debug/partner-export
@@ -19,7 +20,19 @@ export ACME_TOKEN ?= $(shell openssl rand -hex 20)
 export ACME_SIGNING_SECRET ?= whsec_$(shell openssl rand -base64 24)
 export GLOBEX_PASSWORD ?= $(shell openssl rand -hex 16)
 
-.PHONY: help deps build test demo bench clean
+# Installing: a stripped release binary with the Swift runtime linked statically (it runs on a server
+# without a Swift toolchain), man pages, shell completions, the systemd units and the cron wrapper.
+PREFIX ?= /usr/local
+DESTDIR ?=
+VERSION := $(shell cat VERSION)
+COMMIT := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)$(shell git diff --quiet HEAD -- 2>/dev/null || echo -modified)
+RELEASE_DIR := .build-static
+RELEASE_BUILD := swift build -c release --static-swift-stdlib --scratch-path $(RELEASE_DIR) -Xcc -DPE_COMMIT=$(COMMIT)
+RELEASE_BIN := $(RELEASE_DIR)/release/partner-export
+GENERATED := $(RELEASE_DIR)/generated
+SHARE := $(DESTDIR)$(PREFIX)/share
+
+.PHONY: help deps build test demo bench clean release install uninstall deb
 
 help:
 	@echo "make deps   install the Debian packages the build needs (apt-get, as root)"
@@ -27,6 +40,9 @@ help:
 	@echo "make test   build and run every test"
 	@echo "make demo   demo data, then the example partners delivered over HTTPS to the local partner sandbox"
 	@echo "make bench  the benchmark against the sqlite3 floor (N=1000000 customers; N=10000000 for the big one)"
+	@echo "make install  the release binary (Swift runtime linked in), man pages, completions, units under PREFIX=$(PREFIX) (DESTDIR= honoured)"
+	@echo "make uninstall  remove what make install put there (never the ledger, keys or configuration)"
+	@echo "make deb    a Debian package, partner-export_$(VERSION)_amd64.deb (see README: Install on a server)"
 	@echo "make clean  remove build output and demo data"
 
 deps:
@@ -46,6 +62,7 @@ build: deps
 test: deps
 	swift build --build-tests
 	swift test
+	Tests/Install/test-install.sh
 
 demo: build
 	DEMO=$(DEMO) DEMO_CUSTOMERS=$(DEMO_CUSTOMERS) BIN=$(BIN) sandbox/demo.sh
@@ -58,5 +75,38 @@ bench: deps
 	python3 bench/bench.py --customers $(N) --repeat $(REPEAT)
 	python3 bench/postgres.py --customers $(N) --repeat $(REPEAT)
 
+# The binary, then what is generated from it: one man page per command and the completion scripts.
+release: deps
+	$(RELEASE_BUILD) --product partner-export
+	$(RELEASE_BUILD) --product generate-manual
+	rm -rf $(GENERATED) && mkdir -p $(GENERATED)/man $(GENERATED)/completions
+	$(RELEASE_DIR)/release/generate-manual $(RELEASE_BIN) --multi-page --output-directory $(GENERATED)/man \
+	  --authors "the partner-export developers" --section 1 >/dev/null
+	$(RELEASE_BIN) --generate-completion-script bash > $(GENERATED)/completions/partner-export.bash
+	$(RELEASE_BIN) --generate-completion-script zsh > $(GENERATED)/completions/_partner-export
+	$(RELEASE_BIN) --generate-completion-script fish > $(GENERATED)/completions/partner-export.fish
+
+install: release
+	install -d $(DESTDIR)$(PREFIX)/bin $(SHARE)/man/man1 $(SHARE)/bash-completion/completions \
+	  $(SHARE)/zsh/site-functions $(SHARE)/fish/vendor_completions.d $(SHARE)/partner-export
+	install -m 0755 -s $(RELEASE_BIN) $(DESTDIR)$(PREFIX)/bin/partner-export
+	install -m 0644 $(GENERATED)/man/*.1 $(SHARE)/man/man1/
+	install -m 0644 $(GENERATED)/completions/partner-export.bash $(SHARE)/bash-completion/completions/partner-export
+	install -m 0644 $(GENERATED)/completions/_partner-export $(SHARE)/zsh/site-functions/_partner-export
+	install -m 0644 $(GENERATED)/completions/partner-export.fish $(SHARE)/fish/vendor_completions.d/partner-export.fish
+	for f in partner-export.service partner-export.timer partner-export-cron.sh crontab.example; do \
+	  sed 's|/usr/local/bin/partner-export|$(PREFIX)/bin/partner-export|g' ops/$$f > $(SHARE)/partner-export/$$f; done
+	chmod 0755 $(SHARE)/partner-export/partner-export-cron.sh
+	install -m 0644 ops/partner-export.env ops/postgresql-schema.sql $(SHARE)/partner-export/
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/partner-export $(SHARE)/man/man1/partner-export.1 $(SHARE)/man/man1/partner-export.*.1 \
+	  $(SHARE)/bash-completion/completions/partner-export $(SHARE)/zsh/site-functions/_partner-export \
+	  $(SHARE)/fish/vendor_completions.d/partner-export.fish
+	rm -rf $(SHARE)/partner-export
+
+deb: release
+	ops/debian/build-deb.sh $(VERSION) $(RELEASE_DIR)
+
 clean:
-	rm -rf .build $(DEMO) bench-data
+	rm -rf .build $(RELEASE_DIR) $(DEMO) bench-data *.deb

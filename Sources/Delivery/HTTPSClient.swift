@@ -1,3 +1,4 @@
+import CBuildInfo
 import CCurl
 import ExportCore
 import Foundation
@@ -255,5 +256,9 @@ final class AnswerSink {
 
 /// The version string the User-Agent carries.
 public enum PartnerExportVersion {
-    public static let string = "0.1.0"
+    /// From the VERSION file.
+    public static let string = String(cString: pe_build_version())
+    /// The commit the binary was built from ("unknown" for a plain `swift build`; `make install` and
+    /// `make deb` say which).
+    public static let commit = String(cString: pe_build_commit())
 }

@@ -15,7 +15,7 @@ public struct PartnerExportCommand: ParsableCommand {
             Exit codes: 0 all good; 1 some deliveries failed, were rejected or held (a feed is incomplete); 2 invalid \
             configuration, environment or usage; 75 another run holds the lock.
             """,
-        version: "\(PartnerExportVersion.string) (\(CurlGlobal.versions), libxml2 \(String(cString: pe_xml_dotted_version())), "
+        version: "\(PartnerExportVersion.string) (commit \(PartnerExportVersion.commit); \(CurlGlobal.versions), libxml2 \(String(cString: pe_xml_dotted_version())), "
             + "SQLite \(String(cString: sqlite3_libversion())))",
         subcommands: [Validate.self, PreviewCommand.self, Run.self, Deliveries.self, Rerun.self, Disclosures.self, Runs.self,
                       Prune.self, AuditCommand.self, DemoDataCommand.self])
