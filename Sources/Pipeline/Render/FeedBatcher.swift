@@ -234,8 +234,9 @@ struct FeedBatcher {
             let records = body
             body = spare.capacity > 0 ? spare : (supply?() ?? [])
             spare = []
-            // Without a buffer to reuse, one of the right size at once (growing by doubling faults in twice the pages).
-            if body.capacity < records.count { body.reserveCapacity(records.count) }
+            // Without a buffer to reuse, one of the right size at once (growing by doubling faults in twice the
+            // pages), with some room to spare: the next batch is often a little larger.
+            if body.capacity < records.count { body.reserveCapacity(records.count + records.count / 8) }
             let head = try renderer.head(envelope, recordCount: ids.count, deletionCount: notices.count)
             return finished(FinishedBatch(envelope: envelope, parts: [head, records, tail], customerIDs: ids, grants: grants,
                                           recordsRange: head.count..<(head.count + records.count), fieldCounts: fieldCounts()))
