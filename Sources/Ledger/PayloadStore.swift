@@ -14,13 +14,6 @@ public protocol PayloadStore: Sendable {
     func store(_ feed: FeedBytes, partner: String, delivery: String, fileExtension: String) throws -> String
     /// The stored feed of `delivery`, after checking it is the very bytes the ledger recorded.
     func load(_ delivery: DeliveryRecord) throws -> FeedBytes
-    /// Whether reading a feed back just after storing it costs less than keeping it in memory until it
-    /// is sent: a file in the page cache, yes (the builder's buffer is free for the next batch at
-    /// once); a row on a server, no.
-    var rereadIsCheap: Bool { get }
-    /// A feed the builder has just stored, read back into `buffer` (its capacity reused) for its
-    /// first send; `verify` checks it against the ledger's SHA-256 as ``load(_:)`` does.
-    func load(_ delivery: DeliveryRecord, reusing buffer: consuming [UInt8], verify: Bool) throws -> FeedBytes
     /// Deletes what nothing will send or read again.
     func discard(_ delivery: DeliveryRecord)
     /// `prune`: removes the payload of `delivery` (or, with `dryRun`, only measures it).
@@ -64,13 +57,7 @@ public struct FilePayloadStore: PayloadStore {
         return relative
     }
 
-    public var rereadIsCheap: Bool { true }
-
     public func load(_ delivery: DeliveryRecord) throws -> FeedBytes {
-        try load(delivery, reusing: [], verify: true)
-    }
-
-    public func load(_ delivery: DeliveryRecord, reusing buffer: consuming [UInt8], verify: Bool) throws -> FeedBytes {
         let path = absolute(delivery.payloadPath)
         let fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
         guard fd >= 0 else {
@@ -87,11 +74,7 @@ public struct FilePayloadStore: PayloadStore {
             throw ExportError.payloadMismatch("the payload of delivery \(delivery.id) (\(path)) is not a regular file of the "
                                               + "size recorded; nothing was sent and it is kept as evidence")
         }
-        var bytes = consume buffer
-        bytes.removeAll(keepingCapacity: true)
-        // Some room to spare: the next batch is often a little larger, and would not fit otherwise.
-        if bytes.capacity < Int(info.st_size) { bytes.reserveCapacity(Int(info.st_size) + Int(info.st_size) / 8) }
-        bytes.append(contentsOf: repeatElement(0, count: Int(info.st_size)))
+        var bytes = [UInt8](repeating: 0, count: Int(info.st_size))
         var offset = 0
         while offset < bytes.count {
             let n = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + offset, $0.count - offset, off_t(offset)) }
@@ -99,9 +82,8 @@ public struct FilePayloadStore: PayloadStore {
             guard n > 0 else { break }
             offset += n
         }
-        if offset < bytes.count { bytes.removeLast(bytes.count - offset) }
-        let feed = FeedBytes(bytes)
-        guard offset == delivery.bytes, !verify || feed.sha256 == delivery.sha256 else {
+        let feed = FeedBytes(Array(bytes[0..<offset]))
+        guard offset == delivery.bytes, feed.sha256 == delivery.sha256 else {
             throw ExportError.payloadMismatch("the payload of delivery \(delivery.id) (\(path)) is not the bytes the ledger "
                                               + "recorded (SHA-256 differs); nothing was sent and the file is kept as evidence")
         }

@@ -36,13 +36,6 @@ public final class PostgresPayloadStore: PayloadStore {
         return path
     }
 
-    /// Reading a payload back is a round trip carrying the whole batch: the run keeps it in memory instead.
-    public var rereadIsCheap: Bool { false }
-
-    public func load(_ delivery: DeliveryRecord, reusing buffer: consuming [UInt8], verify: Bool) throws -> FeedBytes {
-        try load(delivery)
-    }
-
     public func load(_ delivery: DeliveryRecord) throws -> FeedBytes {
         let stored: [UInt8]? = try withDatabase { database in
             try database.prepare("SELECT data FROM payloads WHERE path = ?").firstRowBound([.text(delivery.payloadPath)]) { row in

@@ -215,9 +215,7 @@ final class FeedBuilder: Sendable {
                 k == 1 ? segment.number.map(given) ?? takeNumber() : takeNumber()
             },
             deliveryID: { _ in Timestamps.identifier("dlv", at: self.generatedAt) },
-            // Batches kept in memory until sent come back through the pool; batches read back from the
-            // store leave their buffer to the batcher as soon as they are stored.
-            buffers: payloads.rereadIsCheap ? nil : { [returned] in returned.take() },
+            buffers: { [returned] in returned.take() },
             gone: segment.range == plan.coverage ? gone : nil
         ) { batch in
             produced += 1
@@ -257,10 +255,7 @@ final class FeedBuilder: Sendable {
             keyField: export.partner.mapping.key)
         let delivery = try ledger.createDelivery(new, superseding: replaced, at: Timestamps.rfc3339(time.now()))
         events.batchRendered(runID, export.partner.id, batch.number, batch.customerIDs.count)
-        // Where reading the payload back is cheap (a file just written, in the page cache), the sender
-        // reads it there and this batch's buffer serves the next one at once: fewer batches in memory.
-        try channel.send(.send(delivery, FeedBox(payloads.rereadIsCheap ? nil : batch.feed,
-                                                 contents: DeliveryContents(manifest: new.manifest, changes: new.changes)),
+        try channel.send(.send(delivery, FeedBox(batch.feed, contents: DeliveryContents(manifest: new.manifest, changes: new.changes)),
                                action: .sent, replaced: replaced))
     }
 
@@ -298,16 +293,13 @@ final class FeedBox: Sendable {
     /// What the delivery changes once acknowledged, as just recorded (nil: a stored batch, read from the ledger).
     let contents: DeliveryContents?
 
-    init(_ feed: FeedBytes?, contents: DeliveryContents? = nil) {
+    init(_ feed: FeedBytes, contents: DeliveryContents? = nil) {
         self.feed = Mutex(feed)
         self.contents = contents
     }
 
     /// The bytes, still in the box.
     var bytes: FeedBytes { feed.withLock { $0 ?? FeedBytes(parts: []) } }
-
-    /// False for a batch just stored whose bytes the sender reads back from the payload store.
-    var holdsBytes: Bool { feed.withLock { $0 != nil } }
 
     /// The bytes, out of the box.
     func take() -> FeedBytes? { feed.withLock { $0.take() } }

@@ -111,8 +111,6 @@ struct PartnerRun {
 
             // 4. Deliver and record, in order; after the first batch that does not get through, hold the rest.
             var tripped: DeletionGuard?
-            /// The buffer payloads read back from the store go into, reused from batch to batch.
-            var readBuffer: [UInt8] = []
             var waiting = guarded ? WaitingBatches() : nil
             /// Why a batch is held instead of sent, if it is: the guard tripped, or an earlier batch did not get through.
             func holdReason() -> String? {
@@ -129,19 +127,9 @@ struct PartnerRun {
                     outcome.noteHeld(delivery)
                     return
                 }
-                let result: Sender.Result
-                if let box, box.holdsBytes {
-                    result = sender.send(delivery, feed: box.bytes, contents: box.contents)
-                    builder.giveBack(box)
-                } else {
-                    // Read back from the store into the buffer the previous batch used: just stored by the
-                    // builder (box given: not checked again), or kept waiting without its bytes (checked).
-                    var buffer: [UInt8] = []
-                    swap(&buffer, &readBuffer)
-                    let feed = try context.payloads.load(delivery, reusing: consume buffer, verify: box == nil)
-                    result = sender.send(delivery, feed: feed, contents: box?.contents)
-                    readBuffer = (consume feed).takeParts().first ?? []
-                }
+                let feed = try box ?? FeedBox(try context.payloads.load(delivery))
+                let result = sender.send(delivery, feed: feed.bytes, contents: feed.contents)
+                builder.giveBack(feed)
                 outcome.count(result, action: action == .resentSameID ? .resentSameID : .sent)
                 if result.status == .pending {
                     throw result.error ?? ExportError.ledger("the ledger failed while delivery \(delivery.id) was sent")
