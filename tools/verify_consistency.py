@@ -69,6 +69,14 @@ def verify_consistency(old_size, old_root, new_size, new_root, proof):
         raise ValueError("the proof does not lead to the newer checkpoint's root")
 
 
+def no_duplicate_keys(pairs):
+    """A JSON object whose keys repeat reads differently in different parsers: refused."""
+    keys = [key for key, _ in pairs]
+    if len(set(keys)) != len(keys):
+        raise ValueError("a key appears twice in one object")
+    return dict(pairs)
+
+
 def checked_end(document, name, verifier):
     """(size, root) of one end, after checking its signature, origin and that its figures are the note's."""
     end = document[name]
@@ -90,7 +98,7 @@ def main():
     verifier = verifier_or_exit(args.key)
     try:
         with (sys.stdin if args.proof == "-" else open(args.proof, encoding="utf-8")) as source:
-            document = json.load(source)
+            document = json.load(source, object_pairs_hook=no_duplicate_keys)
         if not isinstance(document, dict) or not isinstance(document.get("consistency_proof"), list):
             raise TypeError("not a consistency proof (an object with old, new and consistency_proof)")
         proof = [base64.b64decode(p, validate=True) for p in document["consistency_proof"]]

@@ -173,7 +173,10 @@ struct RollbackTests {
         let lied = try AuditTests.python([Self.script, "--key", setup.verifier, "-"],
                                          input: String(decoding: try JSONSerialization.data(withJSONObject: resized), as: UTF8.self))
         #expect(lied.status == 1, "\(lied.output)")
-        for malformed in ["[]", #"{"consistency_proof": [1.5]}"#, "not json"] {
+        // A key given twice: Python's json keeps the last, other parsers the first; refused, not guessed at.
+        let twice = proof.stdout.replacingOccurrences(of: #""consistency_proof""#, with: #""consistency_proof": [], "consistency_proof""#)
+        #expect(twice != proof.stdout)
+        for malformed in ["[]", #"{"consistency_proof": [1.5]}"#, "not json", twice] {
             let refused = try AuditTests.python([Self.script, "--key", setup.verifier, "-"], input: malformed)
             #expect(refused.status == 2 && refused.output.contains("MALFORMED") && !refused.output.contains("Traceback"), "\(malformed): \(refused.output)")
         }
