@@ -21,16 +21,24 @@ public final class CustomerDatabase {
     /// Whether a primary key or unique index makes `consents` unique on (customer_id, scope); when
     /// not, every snapshot first looks for a duplicate (``checkConsentsUnique()``).
     private(set) var consentsDeclaredUnique = false
+    /// Whether the customers table's key is declared unique and integer (the canonical rowid key, or
+    /// a primary key or unique index of an integer column); when not (a view), every snapshot first
+    /// checks its values (``checkKeyUnique()``).
+    private(set) var keyDeclaredUnique = false
+    /// Where the logical fields live (`source.yaml`, or the canonical schema).
+    public let model: SourceModel
 
-    /// Opens `path` (a file, or a `postgresql://` URL) read-only and checks that it has the canonical tables.
-    public init(path: String) throws {
+    /// Opens `path` (a file, or a `postgresql://` URL) read-only and checks that it has the tables and
+    /// columns `model` names (the canonical tables without `source.yaml`).
+    public init(path: String, model: SourceModel = .canonical) throws {
+        self.model = model
         try Self.refuseKeywordForm(path)
         if PostgresURL.matches(path) {
             self.path = PostgresURL.redacted(path)
             let connection = try PostgresCustomers.connect(path)
             backend = .postgres(connection)
-            try PostgresCustomers.checkTables(connection, label: self.path)
-            consentsDeclaredUnique = try PostgresCustomers.consentsDeclaredUnique(connection, label: self.path)
+            keyDeclaredUnique = try PostgresCustomers.checkTables(connection, model: model, label: self.path)
+            consentsDeclaredUnique = try PostgresCustomers.consentsDeclaredUnique(connection, model: model, label: self.path)
             return
         }
         self.path = path
@@ -39,11 +47,18 @@ public final class CustomerDatabase {
             backend = .sqlite(database)
             // A scan in id order: a small page cache reads as fast and keeps memory flat.
             try database.execute("PRAGMA query_only = 1; PRAGMA cache_size = -1024")
-            for table in ["customers", "consents"] where try !database.hasTable(table) {
-                throw ExportError.sourceSchema("the customer database \(path) has no table '\(table)' (the schema is in docs/design.md, \"Source data\")")
+            for table in [model.customers.table, model.consents.table] {
+                guard !table.contains(".") else {
+                    throw ExportError.sourceSchema("the customer database \(path) is SQLite: name the table '\(table)' without a schema "
+                                                   + "(source.yaml)")
+                }
+                guard try database.hasTableOrView(table) else {
+                    throw ExportError.sourceSchema("the customer database \(path) has no table or view '\(table)'"
+                                                   + (model.isCanonical ? " (the schema is in docs/design.md, \"Source data\")" : " (source.yaml)"))
+                }
             }
             try checkKeys(database)
-            consentsDeclaredUnique = try Self.consentsDeclaredUnique(database)
+            consentsDeclaredUnique = try Self.consentsDeclaredUnique(database, model: model)
         } catch let error as SQLiteError {
             throw ExportError.sourceUnreadable("cannot open the customer database \(path): \(error.message)")
         }
@@ -76,9 +91,30 @@ public final class CustomerDatabase {
     /// rowid table (the rowid itself, so every id is an integer: a text `abc` or a `3.7` can never be
     /// read as customer 0 or 3, and disclosures never go to the wrong person).
     private func checkKeys(_ database: Database) throws {
-        let info = try database.prepare("SELECT name, type, pk FROM pragma_table_info('customers')").rows { row in
+        let table = model.customers.table
+        let statement = try database.prepare("SELECT name, type, pk FROM pragma_table_info(?)")
+        try statement.bind([.text(table)])
+        let info = try statement.rows { row in
             (try row.text("name"), try row.optionalText("type") ?? "", try row.int("pk"))
         }
+        let consents = Set(try database.columns(of: model.consents.table))
+        for name in [model.consents.customer, model.consents.scope, model.consents.grantedAt, model.consents.withdrawnAt]
+        where !consents.contains(name) {
+            throw ExportError.sourceSchema("the customer database \(path) has no column '\(name)' in \(model.consents.table)")
+        }
+        if !model.isCanonical {
+            let key = model.customers.key
+            guard info.contains(where: { $0.0 == key }) else {
+                throw ExportError.sourceSchema("the customer database \(path) has no column '\(key)' in \(table) (customers.key in source.yaml)")
+            }
+            // The key is declared unique and integer only as a rowid table's INTEGER PRIMARY KEY; otherwise
+            // (a view, another key) its values are checked in every snapshot.
+            let keys = info.filter { $0.2 > 0 }
+            let rowid = (try? database.prepare("SELECT rowid FROM \(SelectionSQL.quoteTable(table)) LIMIT 0")) != nil
+            keyDeclaredUnique = keys.count == 1 && keys[0].0 == key && keys[0].1.uppercased() == "INTEGER" && rowid
+            return
+        }
+        keyDeclaredUnique = true
         let keys = info.filter { $0.2 > 0 }
         guard keys.count == 1, keys[0].0 == "id", keys[0].1.uppercased() == "INTEGER" else {
             throw ExportError.sourceSchema("the customer database \(path): customers.id must be the table's INTEGER PRIMARY KEY "
@@ -91,26 +127,54 @@ public final class CustomerDatabase {
             throw ExportError.sourceSchema("the customer database \(path): customers is a WITHOUT ROWID table, so its INTEGER "
                                            + "PRIMARY KEY does not guarantee integer ids; make it an ordinary table")
         }
-        let consents = Set(try database.columns(of: "consents"))
-        for name in ["customer_id", "scope", "granted_at", "withdrawn_at"] where !consents.contains(name) {
-            throw ExportError.sourceSchema("the customer database \(path) has no column '\(name)' in consents")
+    }
+
+    /// The customer id is one integer per customer: a key whose uniqueness nothing declares (a view,
+    /// a column without an index) is checked in the snapshot the selection reads, refused with the
+    /// first id that is not an integer or repeats (``ExportError/sourceSchema(_:)``); nothing is read
+    /// for any feed then.
+    public func checkKeyUnique() throws {
+        guard !keyDeclaredUnique else { return }
+        var sql = try dialect()
+        let table = SelectionSQL.quoteTable(model.customers.table)
+        let key = SelectionSQL.quote(model.customers.key)
+        let where_ = "\(model.customers.table) (customers.key \(model.customers.key) in source.yaml)"
+        if sql.postgres == nil {
+            let odd = SelectionQuery(sql: "SELECT \(key) FROM \(table) WHERE typeof(\(key)) <> 'integer' LIMIT 1", arguments: [])
+            let cursor = try open(odd)
+            defer { cursor.reset() }
+            if try cursor.step() {
+                throw ExportError.sourceSchema("the customer database \(path): \(where_) holds a value that is not an integer "
+                                               + "(\(String((cursor.string(0) ?? "NULL").prefix(40)).debugDescription)); customer ids "
+                                               + "must be integers; nothing was read for any feed")
+            }
         }
+        let query = SelectionQuery(sql: "SELECT \(sql.integer(key)), \(sql.integer("count(1)")) FROM \(table) GROUP BY \(key) "
+                                   + "HAVING count(1) > 1 ORDER BY 1 LIMIT 1", arguments: sql.arguments)
+        let cursor = try open(query)
+        defer { cursor.reset() }
+        guard try cursor.step() else { return }
+        throw ExportError.sourceSchema("the customer database \(path): \(where_) repeats: customer \(cursor.int64(0)) has "
+                                       + "\(cursor.int64(1)) rows; the key must name one customer. Nothing was read for any feed")
     }
 
     /// A primary key or a unique index (not a partial one) on exactly (customer_id, scope).
-    private static func consentsDeclaredUnique(_ database: Database) throws -> Bool {
+    private static func consentsDeclaredUnique(_ database: Database, model: SourceModel) throws -> Bool {
         // A column without integer affinity keeps 42 and '42' apart (a unique index too), while the join
         // matches both to customer 42: only an integer customer_id makes the index a proof.
-        let type = try database.prepare("SELECT type FROM pragma_table_info('consents') WHERE name = 'customer_id'")
-            .rows { try $0.optionalText("type") ?? "" }.first ?? ""
+        let consents = model.consents
+        let typeQuery = try database.prepare("SELECT type FROM pragma_table_info(?) WHERE name = ?")
+        try typeQuery.bind([.text(consents.table), .text(consents.customer)])
+        let type = try typeQuery.rows { try $0.optionalText("type") ?? "" }.first ?? ""
         guard type.uppercased().contains("INT") else { return false }
-        let indexes = try database.prepare("SELECT name FROM pragma_index_list('consents') WHERE \"unique\" = 1 AND partial = 0")
-            .rows { try $0.text("name") }
+        let list = try database.prepare("SELECT name FROM pragma_index_list(?) WHERE \"unique\" = 1 AND partial = 0")
+        try list.bind([.text(consents.table)])
+        let indexes = try list.rows { try $0.text("name") }
         for index in indexes {
             let statement = try database.prepare("SELECT name FROM pragma_index_info(?)")
             try statement.bind([.text(index)])
             let columns = try statement.rows { try $0.optionalText("name") ?? "" }
-            if Set(columns) == ["customer_id", "scope"] && columns.count == 2 { return true }
+            if Set(columns) == [consents.customer, consents.scope] && columns.count == 2 { return true }
         }
         return false
     }
@@ -123,37 +187,53 @@ public final class CustomerDatabase {
     public func checkConsentsUnique() throws {
         guard !consentsDeclaredUnique else { return }
         var sql = try dialect()
+        let consents = model.consents
+        let customer = SelectionSQL.quote(consents.customer)
+        let scopeColumn = SelectionSQL.quote(consents.scope)
         // Grouped as the selection joins them: 42 and '42' (a column without a type keeps both) are one customer.
-        let key = sql.postgres == nil ? "CAST(customer_id AS INTEGER)" : "customer_id"
-        let query = SelectionQuery(sql: "SELECT \(sql.integer(key)), \(sql.text("scope")), \(sql.integer("count(1)")) FROM consents "
-                                   + "GROUP BY \(key), scope HAVING count(1) > 1 ORDER BY 1, 2 LIMIT 1",
+        let key = sql.postgres == nil ? "CAST(\(customer) AS INTEGER)" : customer
+        let query = SelectionQuery(sql: "SELECT \(sql.integer(key)), \(sql.text(scopeColumn)), \(sql.integer("count(1)")) "
+                                   + "FROM \(SelectionSQL.quoteTable(consents.table)) "
+                                   + "GROUP BY \(key), \(scopeColumn) HAVING count(1) > 1 ORDER BY 1, 2 LIMIT 1",
                                    arguments: sql.arguments)
         let cursor = try open(query)
         defer { cursor.reset() }
         guard try cursor.step() else { return }
         let scope = (cursor.string(1) ?? "").prefix(80)
-        throw ExportError.sourceSchema("the customer database \(path): consents holds \(cursor.int64(2)) rows for customer \(cursor.int64(0)) "
+        throw ExportError.sourceSchema("the customer database \(path): \(consents.table) holds \(cursor.int64(2)) rows for customer \(cursor.int64(0)) "
                                        + "and scope \(String(scope).debugDescription); a consent must be one row per customer and scope "
                                        + "(which row decides would be arbitrary, a withdrawal among them). Remove the duplicates and "
                                        + "add PRIMARY KEY (customer_id, scope) or a unique index; nothing was read for any feed")
     }
 
-    /// Checks that `customers` has every column `names` lists.
+    /// Checks that the customers table has the column of every logical field `names` lists (and that
+    /// none of them is a column never read).
     public func checkColumns(_ names: [String], partner: String) throws {
-        let present = Set(try columns(of: "customers"))
-        let consentColumns = Set(try columns(of: "consents"))
-        for name in names where !present.contains(name) {
-            throw ExportError.sourceSchema("the customer database \(path) has no column '\(name)' in customers, which partner \(partner) reads")
+        let table = model.customers.table
+        let present = Set(try columns(of: table))
+        let consents = model.consents
+        let consentColumns = Set(try columns(of: consents.table))
+        for name in names {
+            guard let column = model.column(name) else {
+                throw ExportError.sourceSchema("partner \(partner) reads the field '\(name)', which source.yaml does not map")
+            }
+            guard name == "id" || !model.mayNotRead(column) else {
+                throw ExportError.sourceSchema("partner \(partner) would read column \(column) of \(table), which is never read")
+            }
+            guard present.contains(column) else {
+                throw ExportError.sourceSchema("the customer database \(path) has no column '\(column)' in \(table), which partner "
+                                               + "\(partner) reads" + (column == name ? "" : " (the field '\(name)', source.yaml)"))
+            }
         }
-        for name in ["customer_id", "scope", "granted_at", "withdrawn_at"] where !consentColumns.contains(name) {
-            throw ExportError.sourceSchema("the customer database \(path) has no column '\(name)' in consents")
+        for name in [consents.customer, consents.scope, consents.grantedAt, consents.withdrawnAt] where !consentColumns.contains(name) {
+            throw ExportError.sourceSchema("the customer database \(path) has no column '\(name)' in \(consents.table)")
         }
     }
 
     private func columns(of table: String) throws -> [String] {
         switch backend {
         case .sqlite(let database): try database.columns(of: table)
-        case .postgres(let connection): try PostgresCustomers.columns(of: table, connection, label: path)
+        case .postgres(let connection): try PostgresCustomers.columns(of: SelectionSQL.quoteTable(table), connection, label: path)
         }
     }
 
@@ -164,11 +244,13 @@ public final class CustomerDatabase {
         case .sqlite(let database):
             try database.execute("BEGIN DEFERRED")
             defer { try? database.execute("COMMIT") }
+            try checkKeyUnique()
             try checkConsentsUnique()
             return try body()
         case .postgres(let connection):
             return try PostgresCustomers.reading(connection, label: path) {
                 try connection.transaction("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") {
+                    try checkKeyUnique()
                     try checkConsentsUnique()
                     return try body()
                 }
@@ -188,37 +270,39 @@ public final class CustomerDatabase {
         let contract = plan.partner.contract
         try checkColumns(plan.columns.names + contract.filters.map(\.column), partner: contract.id)
         var sql = try dialect()
+        let names = SourceNames(model)
         var joins: [String] = []
         var cases: [String] = []
         for (i, scope) in contract.consent.enumerated() {
             let value = try sql.literal(.text(scope))
             if classify {
-                joins.append("LEFT JOIN consents AS k\(i) ON k\(i).customer_id = c.id AND k\(i).scope = \(value)")
-                cases.append("WHEN k\(i).customer_id IS NULL THEN \(2 * i)")
-                cases.append("WHEN k\(i).withdrawn_at IS NOT NULL THEN \(2 * i + 1)")
+                joins.append("LEFT JOIN \(names.consents) AS k\(i) ON k\(i).\(names.consentCustomer) = c.\(names.key) "
+                             + "AND k\(i).\(names.scope) = \(value)")
+                cases.append("WHEN k\(i).\(names.consentCustomer) IS NULL THEN \(2 * i)")
+                cases.append("WHEN k\(i).\(names.withdrawnAt) IS NOT NULL THEN \(2 * i + 1)")
             } else {
-                joins.append("\(sql.innerJoin) consents AS k\(i) ON k\(i).customer_id = c.id AND k\(i).scope = \(value) "
-                             + "AND k\(i).withdrawn_at IS NULL")
+                joins.append("\(sql.innerJoin) \(names.consents) AS k\(i) ON k\(i).\(names.consentCustomer) = c.\(names.key) "
+                             + "AND k\(i).\(names.scope) = \(value) AND k\(i).\(names.withdrawnAt) IS NULL")
             }
         }
         var conditions: [String] = []
         for (j, filter) in contract.filters.enumerated() {
-            let test = try sql.filterTest(filter)
+            let test = try sql.filterTest(filter, column: names.column(filter.column))
             if classify {
                 cases.append("WHEN \(sql.notTrue(test)) THEN \(2 * contract.consent.count + j)")
             } else {
                 conditions.append(test)
             }
         }
-        if let after = range.after { conditions.append("c.id > \(try sql.literal(.integer(after)))") }
-        if let through = range.through { conditions.append("c.id <= \(try sql.literal(.integer(through)))") }
+        if let after = range.after { conditions.append("c.\(names.key) > \(try sql.literal(.integer(after)))") }
+        if let through = range.through { conditions.append("c.\(names.key) <= \(try sql.literal(.integer(through)))") }
         let reason = classify && !cases.isEmpty ? "CASE \(cases.joined(separator: " ")) ELSE -1 END" : "-1"
-        let selected = idOnly ? [sql.integer("c.id")] + (alsoColumn.map { [sql.text("c.\(SelectionSQL.quote($0))")] } ?? [])
-            : [sql.integer(reason)] + plan.columns.names.map { $0 == "id" ? sql.integer("c.id") : sql.text("c.\(SelectionSQL.quote($0))") }
-                + contract.consent.indices.map { sql.text("k\($0).granted_at") }
-        var text = "SELECT \(selected.joined(separator: ", ")) FROM customers AS c " + joins.joined(separator: " ")
+        let selected = idOnly ? [sql.integer("c.\(names.key)")] + (alsoColumn.map { [sql.text("c.\(names.column($0))")] } ?? [])
+            : [sql.integer(reason)] + plan.columns.names.map { $0 == "id" ? sql.integer("c.\(names.key)") : sql.text("c.\(names.column($0))") }
+                + contract.consent.indices.map { sql.text("k\($0).\(names.grantedAt)") }
+        var text = "SELECT \(selected.joined(separator: ", ")) FROM \(names.customers) AS c " + joins.joined(separator: " ")
         if !conditions.isEmpty { text += " WHERE " + conditions.joined(separator: " AND ") }
-        text += " ORDER BY c.id"
+        text += " ORDER BY c.\(names.key)"
         return SelectionQuery(sql: text, arguments: sql.arguments)
     }
 
@@ -246,8 +330,10 @@ public final class CustomerDatabase {
     /// One customer's consents, for their report: scope, when given, when withdrawn (nil: in force).
     public func consents(of customer: Int64) throws -> [(scope: String, grantedAt: String?, withdrawnAt: String?)] {
         var sql = try dialect()
-        let query = SelectionQuery(sql: "SELECT \(sql.text("scope")), \(sql.text("granted_at")), \(sql.text("withdrawn_at")) FROM consents "
-                                   + "WHERE customer_id = \(try sql.literal(.integer(customer))) ORDER BY scope", arguments: sql.arguments)
+        let names = SourceNames(model)
+        let query = SelectionQuery(sql: "SELECT \(sql.text(names.scope)), \(sql.text(names.grantedAt)), \(sql.text(names.withdrawnAt)) "
+                                   + "FROM \(names.consents) WHERE \(names.consentCustomer) = \(try sql.literal(.integer(customer))) "
+                                   + "ORDER BY \(names.scope)", arguments: sql.arguments)
         do {
             let cursor = try open(query)
             defer { cursor.reset() }
@@ -267,7 +353,10 @@ public final class CustomerDatabase {
     /// not text): a disclosure recorded before then concerns an earlier customer who had the same id.
     public func record(of id: Int64) throws -> (exists: Bool, createdAt: String?) {
         var sql = try dialect()
-        let query = SelectionQuery(sql: "SELECT \(sql.text("created_at")) FROM customers WHERE id = \(try sql.literal(.integer(id)))",
+        let names = SourceNames(model)
+        // created_at when the source maps it (without it, the report cannot tell an earlier holder of the id apart).
+        let created = model.column("created_at").map { sql.text(SelectionSQL.quote($0)) } ?? "NULL"
+        let query = SelectionQuery(sql: "SELECT \(created) FROM \(names.customers) WHERE \(names.key) = \(try sql.literal(.integer(id)))",
                                    arguments: sql.arguments)
         do {
             let cursor = try open(query)
@@ -285,7 +374,9 @@ public final class CustomerDatabase {
     /// between several workers puts the bounds of its id ranges. Only the id column is read.
     public func idSpan() throws -> (lowest: Int64, highest: Int64)? {
         let sql = try dialect()
-        let query = SelectionQuery(sql: "SELECT \(sql.integer("min(id)")), \(sql.integer("max(id)")) FROM customers", arguments: [])
+        let names = SourceNames(model)
+        let query = SelectionQuery(sql: "SELECT \(sql.integer("min(\(names.key))")), \(sql.integer("max(\(names.key))")) FROM \(names.customers)",
+                                   arguments: [])
         do {
             let cursor = try open(query)
             defer { cursor.reset() }
@@ -324,23 +415,25 @@ public final class CustomerDatabase {
     public func exclusions(of ids: [Int64], plan: ExportPlan) throws -> [DeletionReason?] {
         let contract = plan.partner.contract
         var sql = try dialect()
+        let names = SourceNames(model)
         var joins: [String] = []
         var cases: [String] = []
         for (i, scope) in contract.consent.enumerated() {
             let value = try sql.literal(.text(scope))
-            joins.append("LEFT JOIN consents AS k\(i) ON k\(i).customer_id = c.id AND k\(i).scope = \(value)")
-            cases.append("WHEN k\(i).customer_id IS NULL OR k\(i).withdrawn_at IS NOT NULL THEN 0")
+            joins.append("LEFT JOIN \(names.consents) AS k\(i) ON k\(i).\(names.consentCustomer) = c.\(names.key) "
+                         + "AND k\(i).\(names.scope) = \(value)")
+            cases.append("WHEN k\(i).\(names.consentCustomer) IS NULL OR k\(i).\(names.withdrawnAt) IS NOT NULL THEN 0")
         }
         for filter in contract.filters {
-            cases.append("WHEN \(sql.notTrue(try sql.filterTest(filter))) THEN 2")
+            cases.append("WHEN \(sql.notTrue(try sql.filterTest(filter, column: names.column(filter.column)))) THEN 2")
         }
         let reason = sql.integer(cases.isEmpty ? "-1" : "CASE \(cases.joined(separator: " ")) ELSE -1 END")
-        let head = "SELECT \(sql.integer("c.id")), \(reason) FROM customers AS c \(joins.joined(separator: " "))"
+        let head = "SELECT \(sql.integer("c.\(names.key)")), \(reason) FROM \(names.customers) AS c \(joins.joined(separator: " "))"
         var found: [Int64: Int64] = [:]
         switch backend {
         case .sqlite(let database):
             // One indexed look-up per id, on a statement prepared once.
-            let statement = try database.prepare(head + " WHERE c.id = ?\(sql.arguments.count + 1)")
+            let statement = try database.prepare(head + " WHERE c.\(names.key) = ?\(sql.arguments.count + 1)")
             try statement.bind(sql.arguments + [.integer(0)])
             let last = Int32(sql.arguments.count + 1)
             for id in ids {
@@ -351,7 +444,7 @@ public final class CustomerDatabase {
         case .postgres:
             // One query for the whole chunk: a round trip per id would be the slow part.
             let list = "'{" + ids.map(String.init).joined(separator: ",") + "}'::int8[]"
-            let cursor = try open(SelectionQuery(sql: head + " WHERE c.id = ANY(\(list))", arguments: []))
+            let cursor = try open(SelectionQuery(sql: head + " WHERE c.\(names.key) = ANY(\(list))", arguments: []))
             defer { cursor.reset() }
             while try cursor.step() { found[cursor.int64(0)] = cursor.int64(1) }
         }
@@ -396,15 +489,21 @@ struct SelectionSQL {
         }
     }
 
-    /// `c.column IN (values…)`: compared as text in PostgreSQL, whatever the column's type.
-    mutating func filterTest(_ filter: Filter) throws -> String {
+    /// `c.column IN (values…)`: compared as text in PostgreSQL, whatever the column's type. `column`
+    /// is the filter's column as quoted SQL (its logical field's column).
+    mutating func filterTest(_ filter: Filter, column: String) throws -> String {
         let values = try filter.values.map { try literal(.text($0)) }
-        return "\(text("c." + Self.quote(filter.column))) IN (\(values.joined(separator: ", ")))"
+        return "\(text("c." + column)) IN (\(values.joined(separator: ", ")))"
     }
 
     /// `identifier` as a quoted SQL identifier (the same in both dialects).
     static func quote(_ identifier: String) -> String {
         "\"" + identifier.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+    }
+
+    /// `table` or `schema.table`, each part quoted.
+    static func quoteTable(_ name: String) -> String {
+        name.split(separator: ".", omittingEmptySubsequences: false).map { quote(String($0)) }.joined(separator: ".")
     }
 
     /// True when `test` is false or NULL (a NULL never passes a filter).
@@ -418,4 +517,31 @@ struct SelectionSQL {
 
     /// SQLite keeps the left table outer for CROSS JOIN; PostgreSQL has no CROSS JOIN … ON (and plans its own order).
     var innerJoin: String { postgres == nil ? "CROSS JOIN" : "JOIN" }
+}
+
+/// The source model's tables and columns as quoted SQL, for the queries above.
+struct SourceNames {
+    let model: SourceModel
+    let customers: String
+    let key: String
+    let consents: String
+    let consentCustomer: String
+    let scope: String
+    let grantedAt: String
+    let withdrawnAt: String
+
+    init(_ model: SourceModel) {
+        self.model = model
+        customers = SelectionSQL.quoteTable(model.customers.table)
+        key = SelectionSQL.quote(model.customers.key)
+        consents = SelectionSQL.quoteTable(model.consents.table)
+        consentCustomer = SelectionSQL.quote(model.consents.customer)
+        scope = SelectionSQL.quote(model.consents.scope)
+        grantedAt = SelectionSQL.quote(model.consents.grantedAt)
+        withdrawnAt = SelectionSQL.quote(model.consents.withdrawnAt)
+    }
+
+    /// The quoted column of logical field `name` (checked to exist by ``CustomerDatabase/checkColumns(_:partner:)``
+    /// before any query is built; an unmapped name is quoted as it is and fails there).
+    func column(_ name: String) -> String { SelectionSQL.quote(model.column(name) ?? name) }
 }

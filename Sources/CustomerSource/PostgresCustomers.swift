@@ -50,42 +50,69 @@ enum PostgresCustomers {
         }
     }
 
-    /// `customers` and `consents` exist; `customers.id` is the primary key and an integer type, so
-    /// every id is an integer that names one customer.
-    static func checkTables(_ connection: Connection, label: String) throws {
+    /// The model's tables (or views) exist, with the consents' columns. Canonical: `customers.id` is
+    /// the primary key and an integer type, so every id is an integer that names one customer. Mapped:
+    /// the key column exists and is of an integer type; returns whether a primary key or unique index
+    /// declares it unique (when not, every snapshot checks, ``CustomerDatabase/checkKeyUnique()``).
+    static func checkTables(_ connection: Connection, model: SourceModel, label: String) throws -> Bool {
         try reading(connection, label: label) {
-            for table in ["customers", "consents"] {
-                let found = try connection.query("SELECT to_regclass($1) IS NOT NULL", [table])
+            let customers = SelectionSQL.quoteTable(model.customers.table)
+            let consentsTable = SelectionSQL.quoteTable(model.consents.table)
+            for (table, quoted) in [(model.customers.table, customers), (model.consents.table, consentsTable)] {
+                let found = try connection.query("SELECT to_regclass($1) IS NOT NULL", [quoted])
                 if found.text(0, 0) != "t" {
-                    throw ExportError.sourceSchema("the customer database \(label) has no table '\(table)' in its search path "
-                                                   + "(the schema is in docs/design.md, \"Source data\")")
+                    throw ExportError.sourceSchema("the customer database \(label) has no table or view '\(table)' in its search path "
+                                                   + (model.isCanonical ? "(the schema is in docs/design.md, \"Source data\")" : "(source.yaml)"))
                 }
+            }
+            let consents = Set(try columns(of: consentsTable, connection, label: label))
+            for name in [model.consents.customer, model.consents.scope, model.consents.grantedAt, model.consents.withdrawnAt]
+            where !consents.contains(name) {
+                throw ExportError.sourceSchema("the customer database \(label) has no column '\(name)' in \(model.consents.table)")
+            }
+            let integers = ["smallint", "integer", "bigint"]
+            if !model.isCanonical {
+                let key = model.customers.key
+                let type = try connection.query("SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = to_regclass($1) "
+                                                + "AND attname = $2 AND attnum > 0 AND NOT attisdropped", [customers, key])
+                guard type.count == 1 else {
+                    throw ExportError.sourceSchema("the customer database \(label) has no column '\(key)' in \(model.customers.table) "
+                                                   + "(customers.key in source.yaml)")
+                }
+                guard integers.contains(type.text(0, 0) ?? "") else {
+                    throw ExportError.sourceSchema("the customer database \(label): \(model.customers.table).\(key) is of type "
+                                                   + "\(type.text(0, 0) ?? "?"); customer ids must be of an integer type")
+                }
+                let unique = try connection.query("""
+                    SELECT count(*) FROM pg_index i WHERE i.indrelid = to_regclass($1) AND i.indisunique AND i.indisvalid
+                      AND i.indpred IS NULL AND i.indnkeyatts = 1
+                      AND (SELECT a.attname::text FROM pg_attribute a WHERE a.attrelid = i.indrelid AND a.attnum = i.indkey[0]) = $2
+                    """, [customers, key])
+                return (Int(unique.text(0, 0) ?? "0") ?? 0) > 0
             }
             let keys = try connection.query("SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_index i "
                                             + "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) "
                                             + "WHERE i.indrelid = to_regclass('customers') AND i.indisprimary")
             let found = (0..<keys.count).map { (keys.text($0, 0) ?? "", keys.text($0, 1) ?? "") }
-            guard found.count == 1, found[0].0 == "id", ["smallint", "integer", "bigint"].contains(found[0].1) else {
+            guard found.count == 1, found[0].0 == "id", integers.contains(found[0].1) else {
                 throw ExportError.sourceSchema("the customer database \(label): customers.id must be the table's primary key, of an "
                                                + "integer type (found " + (found.isEmpty ? "no primary key"
                                                    : found.map { "\($0.0) \($0.1)" }.joined(separator: ", "))
                                                + "); ids that are not integers cannot identify customers")
             }
-            let consents = Set(try columns(of: "consents", connection, label: label))
-            for name in ["customer_id", "scope", "granted_at", "withdrawn_at"] where !consents.contains(name) {
-                throw ExportError.sourceSchema("the customer database \(label) has no column '\(name)' in consents")
-            }
+            return true
         }
     }
 
     /// A primary key or a unique index (not a partial one) on exactly (customer_id, scope) of `consents`.
-    static func consentsDeclaredUnique(_ connection: Connection, label: String) throws -> Bool {
+    static func consentsDeclaredUnique(_ connection: Connection, model: SourceModel, label: String) throws -> Bool {
         try reading(connection, label: label) {
+            let columns = [model.consents.customer, model.consents.scope].sorted()
             let rows = try connection.query("""
-                SELECT count(i.indexrelid) FROM pg_index i WHERE i.indrelid = to_regclass('consents') AND i.indisunique AND i.indisvalid AND i.indpred IS NULL
+                SELECT count(i.indexrelid) FROM pg_index i WHERE i.indrelid = to_regclass($1) AND i.indisunique AND i.indisvalid AND i.indpred IS NULL
                   AND i.indnkeyatts = 2 AND (SELECT array_agg(a.attname::text ORDER BY a.attname) FROM pg_attribute a
-                       WHERE a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey[0:1])) = ARRAY['customer_id', 'scope']
-                """)
+                       WHERE a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey[0:1])) = ARRAY[$2, $3]
+                """, [SelectionSQL.quoteTable(model.consents.table), columns[0], columns[1]])
             return (Int(rows.text(0, 0) ?? "0") ?? 0) > 0
         }
     }

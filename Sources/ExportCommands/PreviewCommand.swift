@@ -42,8 +42,8 @@ extension PartnerExportCommand {
                                         + configuration.partners.map(\.id).joined(separator: ", "))
             }
             let plan = try PreparedPartner.plan(partner, environment: common.environment)
-            try SourceCheck.check(common.databasePath, partners: [partner])
-            let job = try ExportJob(plan: plan, source: try CustomerDatabase(path: common.databasePath),
+            try SourceCheck.check(common.databasePath, model: configuration.source, partners: [partner])
+            let job = try ExportJob(plan: plan, source: try CustomerDatabase(path: common.databasePath, model: configuration.source),
                                     schema: try SchemaCache.shared.schema(for: partner, in: configuration))
             // What the partner holds, read only, to count changes and the notices due (none without a ledger).
             let holdings = try ReadOnlyLedger.holdings(common)

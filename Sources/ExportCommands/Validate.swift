@@ -3,6 +3,7 @@ import ExportConfig
 import ExportCore
 import Foundation
 import Pipeline
+import Postgres
 
 extension PartnerExportCommand {
     /// `validate`: check every contract and mapping; exit 0 or 2.
@@ -42,6 +43,18 @@ extension PartnerExportCommand {
                         contract.xsd ?? "-"]
             }))
             try StandardOutput.line("Every mapping sends only fields and forms its contract allows; no field reads cardholder data or logs.")
+            // With --db: the source (source.yaml, or the canonical tables) against the database itself.
+            if common.databaseOption != nil {
+                do {
+                    try SourceCheck.check(common.databasePath, model: result.configuration.source, partners: partners)
+                } catch let error as ExportError {
+                    try StandardOutput.line("source: \(error.message)")
+                    throw ExitCode(2)
+                }
+                try StandardOutput.line("The customer database \((PostgresURL.matches(common.databasePath) ? PostgresURL.redacted(common.databasePath) : common.databasePath)) has every table and "
+                                        + "column the partners read" + (result.configuration.source.isCanonical ? "" : " (source.yaml)")
+                                        + "; its customer ids and consents are one row each.")
+            }
             for (partner, missing) in unsetVariables {
                 let message = "\(partner): \(missing.count == 1 ? "the environment variable" : "the environment variables") "
                     + missing.joined(separator: ", ") + " \(missing.count == 1 ? "is" : "are") not set here; a run of this partner needs "

@@ -11,6 +11,8 @@ public struct Configuration: Sendable {
     public let partners: [Partner]
     /// Where each partner's files and some of their keys are, for messages of later checks.
     public let locations: [String: PartnerLocation]
+    /// Where the logical fields live: `source.yaml`, or the canonical schema.
+    public var source: SourceModel = .canonical
 
     public func partner(_ id: String) -> Partner? { partners.first { $0.id == id } }
 
@@ -81,10 +83,51 @@ public enum ConfigLoader {
             problems.append(ConfigProblem(file: file, line: 1, message: "there is no mapping mappings/\(id).yaml for this "
                                           + "contract; add one that says which allowed fields the feed carries"))
         }
+        // source.yaml (optional): the company's own tables. A contract may only allow, and filter on,
+        // fields the source maps.
+        var source = SourceModel.canonical
+        let sourceURL = directory.appendingPathComponent(SourceLoader.file)
+        if FileManager.default.fileExists(atPath: sourceURL.path) || (try? FileManager.default.destinationOfSymbolicLink(atPath: sourceURL.path)) != nil {
+            files.append(SourceLoader.file)
+            if let root = parse(sourceURL, file: SourceLoader.file, in: directory, problems: &problems) {
+                var loader = SourceLoader()
+                if let model = loader.load(root) { source = model }
+                problems += loader.diagnostics.problems
+                if loader.diagnostics.problems.isEmpty {
+                    partners = partners.filter { partner in
+                        guard let location = locations[partner.id] else { return true }
+                        let unmapped = Self.unmapped(partner.contract, in: source, location: location)
+                        problems += unmapped
+                        return unmapped.isEmpty
+                    }
+                } else {
+                    partners = []
+                }
+            } else {
+                partners = []
+            }
+        }
         partners.sort { $0.id < $1.id }
         problems.sort { ($0.file, $0.line ?? 0) < ($1.file, $1.line ?? 0) }
-        return ConfigLoadResult(configuration: Configuration(directory: directory, partners: partners, locations: locations),
-                                problems: problems, filesChecked: files.sorted())
+        var configuration = Configuration(directory: directory, partners: partners, locations: locations)
+        configuration.source = source
+        return ConfigLoadResult(configuration: configuration, problems: problems, filesChecked: files.sorted())
+    }
+
+    /// The fields `contract` allows or filters on that `source` does not map.
+    private static func unmapped(_ contract: Contract, in source: SourceModel, location: PartnerLocation) -> [ConfigProblem] {
+        var problems: [ConfigProblem] = []
+        for allowed in contract.allow where source.column(allowed.field) == nil {
+            problems.append(ConfigProblem(file: location.contractFile, line: location.contractLines["allow.\(allowed.field)"],
+                                          message: "allow: '\(allowed.field)' is not mapped by source.yaml (customers.fields), so "
+                                          + "the source has nothing to send for it; map it there or remove it here"))
+        }
+        for filter in contract.filters where source.column(filter.column) == nil {
+            problems.append(ConfigProblem(file: location.contractFile, line: location.contractLines["filters.\(filter.column)"],
+                                          message: "filters: '\(filter.column)' is not mapped by source.yaml (customers.fields); "
+                                          + "map it there or remove the filter"))
+        }
+        return problems
     }
 
     /// The `*.yaml` files of `folder`, sorted; other YAML-looking files are reported, never silently skipped.

@@ -126,6 +126,7 @@ struct ContractLoader {
         guard let allowMap = YAMLMap(node, path: "allow", diagnostics: &diagnostics) else { return nil }
         var fields: [AllowedField] = []
         for (field, line, value) in allowMap.entries {
+            if let line { lines["allow.\(field)"] = line }
             if NeverExport.contains(field) {
                 diagnostics.report(line, "allow: \(NeverExport.reason(for: field)); remove it")
                 continue
@@ -166,6 +167,7 @@ struct ContractLoader {
         guard let filterMap = YAMLMap(node, path: "filters", diagnostics: &diagnostics) else { return nil }
         var filters: [Filter] = []
         for (column, line, value) in filterMap.entries {
+            if let line { lines["filters.\(column)"] = line }
             if NeverExport.contains(column) {
                 diagnostics.report(line, "filters: \(NeverExport.reason(for: column)), not even to select customers; remove this filter")
                 continue

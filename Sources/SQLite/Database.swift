@@ -104,6 +104,11 @@ public final class Database {
         try scalarInt("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?", [.text(name)]) ?? 0 > 0
     }
 
+    /// Whether the database has a table or a view called `name`.
+    public func hasTableOrView(_ name: String) throws -> Bool {
+        try scalarInt("SELECT count(*) FROM sqlite_master WHERE type IN ('table', 'view') AND name = ?", [.text(name)]) ?? 0 > 0
+    }
+
     /// The column names of `table`.
     public func columns(of table: String) throws -> [String] {
         let statement = try prepare("SELECT name FROM pragma_table_info(?)")

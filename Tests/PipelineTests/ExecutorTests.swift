@@ -28,7 +28,7 @@ struct ExecutorTests {
         let started = try queue.start(NewRun(id: "run_1", trigger: .manual, partners: ["p"], startedAt: "2026-12-07T00:00:00Z",
                                              allowDeletions: false), items: items, on: ledger)
         let lock = try StateLock(folder: state.path, now: "2026-12-07T00:00:00Z")
-        let context = RunContext(runID: started.run, trigger: .manual, sourcePath: settings.sourcePath,
+        let context = RunContext(runID: started.run, trigger: .manual, sourcePath: settings.sourcePath, sourceModel: .canonical,
                                  payloads: FilePayloadStore(folder: state.path), policy: RetryPolicy(), time: .system,
                                  random: SystemRandomSource(), events: .none, allowDeletions: false)
         // The claiming thread's own connection is made; every item's connection fails.

@@ -228,7 +228,7 @@ struct PostgresSourceTests {
         do {
             _ = try CustomerDatabase(path: url)
         } catch let error as ExportError {
-            #expect(error.message.contains("no table 'consents'"), "\(error.message)")
+            #expect(error.message.contains("no table or view 'consents'"), "\(error.message)")
         }
         try admin.execute("CREATE TABLE consents (customer_id text, scope text, granted_at text, withdrawn_at text)")
         do {

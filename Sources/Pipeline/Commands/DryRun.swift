@@ -25,7 +25,7 @@ public struct DryRun {
     /// With `holdings` (the ledger, read only), the feeds carry what a run would send: in changes mode
     /// only what changed, and in both modes the deletion notices due.
     public func run(_ partners: [Partner], folder: String?, stateFolder: String, holdings: (any HoldingsLog)? = nil) throws -> DryRunResult {
-        try SourceCheck.check(sourcePath, partners: partners)
+        try SourceCheck.check(sourcePath, model: configuration.source, partners: partners)
         let now = time.now()
         let runID = Timestamps.identifier("dry", at: now, randomBytes: 3)
         let root = folder ?? Paths.join(stateFolder, "dry-run/\(runID)")
@@ -34,7 +34,7 @@ public struct DryRun {
             let partnerFolder = Paths.join(root, partner.id)
             do {
                 let plan = try PreparedPartner.plan(partner, environment: environment)
-                let job = try ExportJob(plan: plan, source: try CustomerDatabase(path: sourcePath),
+                let job = try ExportJob(plan: plan, source: try CustomerDatabase(path: sourcePath, model: configuration.source),
                                         schema: try SchemaCache.shared.schema(for: partner, in: configuration))
                 try PrivateFolder.create(partnerFolder)
                 let ext = partner.contract.format.fileExtension

@@ -52,6 +52,7 @@ final class FeedBuilder: Sendable {
     let export: ExportPlan
     let schema: XSDSchema?
     let sourcePath: String
+    let sourceModel: SourceModel
     /// The builder's thread opens its own ledger connection.
     let ledger: LedgerConnector
     let payloads: any PayloadStore
@@ -77,7 +78,7 @@ final class FeedBuilder: Sendable {
     /// Batch numbers: the next to give, the highest given (taken on the builder's thread only).
     private let numbers: Mutex<(next: Int, highest: Int)>
 
-    init(plan: FeedPlan, export: ExportPlan, schema: XSDSchema?, sourcePath: String, ledger: any LedgerStore,
+    init(plan: FeedPlan, export: ExportPlan, schema: XSDSchema?, sourcePath: String, sourceModel: SourceModel, ledger: any LedgerStore,
          payloads: any PayloadStore, runID: String, generatedAt: Date, time: TimeSource, events: RunEvents,
          guardSettings: (holds: Int, percent: Double)? = nil,
          rendered: (@Sendable (any LedgerStore, Int) throws -> [DeliveryRecord])? = nil) {
@@ -86,6 +87,7 @@ final class FeedBuilder: Sendable {
         self.export = export
         self.schema = schema
         self.sourcePath = sourcePath
+        self.sourceModel = sourceModel
         self.ledger = ledger.connector
         self.rendered = rendered
         self.payloads = payloads
@@ -109,7 +111,7 @@ final class FeedBuilder: Sendable {
     private func build() throws -> Summary {
         // This thread's own connections: the ledger's and the source's.
         let ledger = try self.ledger.connect()
-        let source = try CustomerDatabase(path: sourcePath)
+        let source = try CustomerDatabase(path: sourcePath, model: sourceModel)
         let job = try ExportJob(plan: export, source: source, schema: schema)
         var summary = Summary()
         try job.snapshot {

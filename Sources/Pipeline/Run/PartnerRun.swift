@@ -102,7 +102,7 @@ struct PartnerRun {
                     return all ? try ledger.finishRender(feed: feedID, batches: batches, at: Timestamps.rfc3339(time.now())) : []
                 }
             }
-            let builder = FeedBuilder(plan: plan, export: partner.export, schema: partner.schema, sourcePath: context.sourcePath,
+            let builder = FeedBuilder(plan: plan, export: partner.export, schema: partner.schema, sourcePath: context.sourcePath, sourceModel: context.sourceModel,
                                       ledger: ledger, payloads: context.payloads, runID: context.runID,
                                       generatedAt: context.time.now(), time: context.time, events: context.events,
                                       guardSettings: guarded ? (holds, partner.partner.contract.maxDeletionsPercent) : nil,

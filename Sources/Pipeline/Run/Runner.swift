@@ -113,7 +113,7 @@ public final class Runner: Sendable {
         }
         // 1. Guard: the source's file and keys before anything is written; the columns once the partners are known.
         try checkSource()
-        try SourceCheck.check(settings.sourcePath, partners: [])
+        try SourceCheck.check(settings.sourcePath, model: settings.configuration.source, partners: [])
         try StateFolder.check(stateFolder, create: true)
         let now = settings.time.now()
         let lock = try takeLock(now: now, shared: request.sharesTheLedger)
@@ -161,7 +161,8 @@ public final class Runner: Sendable {
         }
 
         // 3. Work.
-        let context = RunContext(runID: runID, trigger: chosen.trigger, sourcePath: settings.sourcePath, payloads: location.payloads,
+        let context = RunContext(runID: runID, trigger: chosen.trigger, sourcePath: settings.sourcePath,
+                                 sourceModel: settings.configuration.source, payloads: location.payloads,
                                  policy: settings.policy, time: settings.time, random: settings.random, events: settings.events,
                                  allowDeletions: allowDeletions)
         let executor = Executor(runner: self, queue: queue, lock: lock, mode: chosen.mode, context: context)
@@ -209,7 +210,7 @@ public final class Runner: Sendable {
         let proposed = Timestamps.identifier("run", at: now, randomBytes: 3)
         let started = Timestamps.precise(now)
         func start(_ partners: [Partner], trigger: RunTrigger, mode: RunMode, slot: String?, others: String) throws -> String {
-            try SourceCheck.check(settings.sourcePath, partners: partners)
+            try SourceCheck.check(settings.sourcePath, model: settings.configuration.source, partners: partners)
             let made = try queue.start(NewRun(id: proposed, trigger: trigger, partners: partners.map(\.id), startedAt: started,
                                               slot: slot, allowDeletions: settings.allowDeletions),
                                        items: try workItems(partners, run: proposed, mode: mode), on: ledger)
@@ -290,7 +291,7 @@ public final class Runner: Sendable {
             let shards = mode == .run ? partner.contract.delivery.shards : 1
             var ranges = [IDRange.all]
             if shards > 1 {
-                if span == nil { span = .some(try CustomerDatabase(path: settings.sourcePath).idSpan()) }
+                if span == nil { span = .some(try CustomerDatabase(path: settings.sourcePath, model: settings.configuration.source).idSpan()) }
                 if let bounds = span ?? nil { ranges = Shard.split(lowest: bounds.lowest, highest: bounds.highest, into: shards) }
             }
             return ranges.enumerated().map { index, range in
@@ -387,7 +388,7 @@ public final class Runner: Sendable {
         var due: [String: Int] = [:]
         for partner in settings.configuration.partners where !besides.contains(partner.id) {
             do {
-                guard let count = try NoticesDue.count(partner, sourcePath: settings.sourcePath, ledger: ledger,
+                guard let count = try NoticesDue.count(partner, sourcePath: settings.sourcePath, model: settings.configuration.source, ledger: ledger,
                                                        environment: settings.environment) else { continue }
                 try ledger.set(count, of: CounterName.noticesDue, partner: partner.id)
                 if count > 0 { due[partner.id] = count }
@@ -431,6 +432,7 @@ struct RunContext: Sendable {
     let runID: String
     let trigger: RunTrigger
     let sourcePath: String
+    let sourceModel: SourceModel
     let payloads: any PayloadStore
     let policy: RetryPolicy
     let time: TimeSource
