@@ -63,6 +63,14 @@ struct OwnSchemaEndToEndTests {
         let line = (try String(contentsOf: fixture.acmeContract, encoding: .utf8)).split(separator: "\n", omittingEmptySubsequences: false)
             .firstIndex { $0.trimmingCharacters(in: .whitespaces).hasPrefix("country:") }.map { $0 + 1 } ?? 0
         #expect(unmapped.stdout.contains("partners/acme.yaml:\(line): allow: 'country' is not mapped by source.yaml"), "\(unmapped.output)")
+        // A column listed in never_read that a field would read (the contract allows email): refused at its line.
+        let never = text.replacingOccurrences(of: "never_read: [card_pan, card_exp, notes]", with: "never_read: [card_pan, card_exp, notes, email_address]")
+        #expect(never != text)
+        try TestFiles.write(never, to: source)
+        let refusedNever = try fixture.run(["validate"])
+        let neverLine = never.split(separator: "\n", omittingEmptySubsequences: false).firstIndex { $0.contains("email: email_address") }.map { $0 + 1 } ?? 0
+        #expect(refusedNever.status == 2 && refusedNever.stdout.contains("source.yaml:\(neverLine): customers.fields.email: column email_address is never read"),
+                "\(refusedNever.output)")
         try TestFiles.write(text, to: source)
 
         let crm = try Database(path: fixture.database, mode: .readWrite)

@@ -219,8 +219,50 @@ struct OwnSchemaPostgresTests {
         }
         #expect(tally.rejected.map(\.customerID).sorted() == malformed)
         #expect(tally.eligible == expectedTally.eligible)
+        // The preview: the same counts, the same document.
+        func preview(_ path: String, _ model: SourceModel) throws -> (EligibilityCounts, [UInt8]) {
+            let job = try ExportJob(plan: try ExportPlan(partner: partner, pseudonymKey: testKey),
+                                    source: try CustomerDatabase(path: path, model: model), schema: nil)
+            let out = folder.appendingPathComponent("preview-\(UUID().uuidString)").path
+            let report = try Preview(job: job).run(samples: 0, out: out, generatedAt: "2026-11-27T02:00:00Z")
+            return (report.counts, Array(try Data(contentsOf: URL(fileURLWithPath: out))))
+        }
+        let (canonicalCounts, canonicalOut) = try preview(canonical, .canonical)
+        let (serverCounts, serverOut) = try preview(server, Self.model(customersAsView: customersAsView))
+        #expect(serverCounts == canonicalCounts && serverOut == canonicalOut)
         // validate --db's check, on the server: tables, columns, key and consents.
         try SourceCheck.check(server, model: Self.model(customersAsView: customersAsView), partners: [partner])
+    }
+
+    @Test("the server's statement log: the export, the preview and the notices' checks never name a never_read column, in one read-only snapshot")
+    func statementLog() throws {
+        let folder = TestFiles.temporaryDirectory("own-schema-pg-log")
+        let canonical = folder.appendingPathComponent("canonical.sqlite").path
+        _ = try Fixtures.writeHostile(canonical, postgresSafe: true)
+        let server = try renamedOnServer("own_log", canonical: canonical, customersAsView: false)
+        let partner = makePartner(fields: everyColumnInClear + [MappedField(name: "h", from: "email", form: .sha256)])
+        let model = Self.model(customersAsView: false)
+        let source = try CustomerDatabase(path: server, model: model)
+        let plan = try ExportPlan(partner: partner, pseudonymKey: testKey)
+        let job = try ExportJob(plan: plan, source: source, schema: nil)
+        _ = try job.snapshot {
+            try job.runBatches(runID: "run_test", generatedAt: "2026-11-27T02:00:00Z", consent: true, deliveryID: { "dlv_\($0)" }) { _ in }
+        }
+        _ = try Preview(job: job).run(samples: 1, out: nil, generatedAt: "2026-11-27T02:00:00Z")
+        _ = try source.exclusions(of: [1, 2, 999], plan: plan)
+        try source.forEachEligibleID(plan) { _ in }
+        _ = try source.consents(of: 1)
+        _ = try source.record(of: 1)
+        let cluster = try PostgresCluster.shared()
+        let statements = try cluster.statements(database: server, user: PostgresCluster.reader)
+        #expect(statements.contains { $0.contains("COPY (SELECT") && $0.contains("given_name") && $0.contains("\"crm\".\"clients\"") },
+                "the log holds the export's COPY from the CRM's table")
+        #expect(statements.contains { $0.contains("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") })
+        let offending = statements.filter { statement in
+            // Never a card or note column, never the canonical tables, never a `SELECT *` (count(*) is no read of a column).
+            ["card_pan", "card_exp", "notes", "customers", "consents", "select *", ".*"].contains { statement.lowercased().contains($0) }
+        }
+        #expect(offending.isEmpty, "\(offending)")
     }
 
     @Test("on the server too, a view whose key repeats is refused naming the first duplicate, and a text key is refused")
