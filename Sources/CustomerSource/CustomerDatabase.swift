@@ -140,13 +140,15 @@ public final class CustomerDatabase {
         let key = SelectionSQL.quote(model.customers.key)
         let where_ = "\(model.customers.table) (customers.key \(model.customers.key) in source.yaml)"
         if sql.postgres == nil {
-            let odd = SelectionQuery(sql: "SELECT \(key) FROM \(table) WHERE typeof(\(key)) <> 'integer' LIMIT 1", arguments: [])
+            // The value itself is not shown: a key mapped to the wrong column would put customer data in the message.
+            let odd = SelectionQuery(sql: "SELECT typeof(\(key)), count(1) FROM \(table) WHERE typeof(\(key)) <> 'integer' "
+                                     + "GROUP BY 1 ORDER BY 2 DESC LIMIT 1", arguments: [])
             let cursor = try open(odd)
             defer { cursor.reset() }
             if try cursor.step() {
-                throw ExportError.sourceSchema("the customer database \(path): \(where_) holds a value that is not an integer "
-                                               + "(\(String((cursor.string(0) ?? "NULL").prefix(40)).debugDescription)); customer ids "
-                                               + "must be integers; nothing was read for any feed")
+                throw ExportError.sourceSchema("the customer database \(path): \(where_) holds \(cursor.int64(1)) value(s) of type "
+                                               + "\(cursor.string(0) ?? "?"), not integers; customer ids must be integers. Nothing was read "
+                                               + "for any feed")
             }
         }
         let query = SelectionQuery(sql: "SELECT \(sql.integer(key)), \(sql.integer("count(1)")) FROM \(table) GROUP BY \(key) "
@@ -190,12 +192,22 @@ public final class CustomerDatabase {
         let consents = model.consents
         let customer = SelectionSQL.quote(consents.customer)
         let scopeColumn = SelectionSQL.quote(consents.scope)
-        // Grouped as the selection joins them: 42 and '42' (a column without a type keeps both) are one customer.
-        let key = sql.postgres == nil ? "CAST(\(customer) AS INTEGER)" : customer
-        let query = SelectionQuery(sql: "SELECT \(sql.integer(key)), \(sql.text(scopeColumn)), \(sql.integer("count(1)")) "
+        let query: SelectionQuery
+        if sql.postgres == nil {
+            // Grouped as the selection joins them: SQLite compares a customer id with a consent row by its
+            // affinities (42, '42' and '4.2e1' may all be customer 42 in a column without a type), so the rows
+            // are counted through the same join.
+            let names = SourceNames(model)
+            query = SelectionQuery(sql: "SELECT c.\(names.key), k.\(scopeColumn), count(1) FROM \(names.customers) AS c "
+                                   + "JOIN \(names.consents) AS k ON k.\(customer) = c.\(names.key) "
+                                   + "GROUP BY c.\(names.key), k.\(scopeColumn) HAVING count(1) > 1 ORDER BY 1, 2 LIMIT 1",
+                                   arguments: [])
+        } else {
+            query = SelectionQuery(sql: "SELECT \(sql.integer(customer)), \(sql.text(scopeColumn)), \(sql.integer("count(1)")) "
                                    + "FROM \(SelectionSQL.quoteTable(consents.table)) "
-                                   + "GROUP BY \(key), \(scopeColumn) HAVING count(1) > 1 ORDER BY 1, 2 LIMIT 1",
+                                   + "GROUP BY \(customer), \(scopeColumn) HAVING count(1) > 1 ORDER BY 1, 2 LIMIT 1",
                                    arguments: sql.arguments)
+        }
         let cursor = try open(query)
         defer { cursor.reset() }
         guard try cursor.step() else { return }
@@ -203,7 +215,7 @@ public final class CustomerDatabase {
         throw ExportError.sourceSchema("the customer database \(path): \(consents.table) holds \(cursor.int64(2)) rows for customer \(cursor.int64(0)) "
                                        + "and scope \(String(scope).debugDescription); a consent must be one row per customer and scope "
                                        + "(which row decides would be arbitrary, a withdrawal among them). Remove the duplicates and "
-                                       + "add PRIMARY KEY (customer_id, scope) or a unique index; nothing was read for any feed")
+                                       + "add PRIMARY KEY (\(consents.customer), \(consents.scope)) or a unique index; nothing was read for any feed")
     }
 
     /// Checks that the customers table has the column of every logical field `names` lists (and that
@@ -278,11 +290,13 @@ public final class CustomerDatabase {
             if classify {
                 joins.append("LEFT JOIN \(names.consents) AS k\(i) ON k\(i).\(names.consentCustomer) = c.\(names.key) "
                              + "AND k\(i).\(names.scope) = \(value)")
-                cases.append("WHEN k\(i).\(names.consentCustomer) IS NULL THEN \(2 * i)")
+                // A row without a grant time is no consent (a view over events can produce one).
+                cases.append("WHEN k\(i).\(names.consentCustomer) IS NULL OR k\(i).\(names.grantedAt) IS NULL THEN \(2 * i)")
                 cases.append("WHEN k\(i).\(names.withdrawnAt) IS NOT NULL THEN \(2 * i + 1)")
             } else {
                 joins.append("\(sql.innerJoin) \(names.consents) AS k\(i) ON k\(i).\(names.consentCustomer) = c.\(names.key) "
-                             + "AND k\(i).\(names.scope) = \(value) AND k\(i).\(names.withdrawnAt) IS NULL")
+                             + "AND k\(i).\(names.scope) = \(value) AND k\(i).\(names.withdrawnAt) IS NULL "
+                             + "AND k\(i).\(names.grantedAt) IS NOT NULL")
             }
         }
         var conditions: [String] = []
@@ -422,7 +436,8 @@ public final class CustomerDatabase {
             let value = try sql.literal(.text(scope))
             joins.append("LEFT JOIN \(names.consents) AS k\(i) ON k\(i).\(names.consentCustomer) = c.\(names.key) "
                          + "AND k\(i).\(names.scope) = \(value)")
-            cases.append("WHEN k\(i).\(names.consentCustomer) IS NULL OR k\(i).\(names.withdrawnAt) IS NOT NULL THEN 0")
+            cases.append("WHEN k\(i).\(names.consentCustomer) IS NULL OR k\(i).\(names.withdrawnAt) IS NOT NULL "
+                         + "OR k\(i).\(names.grantedAt) IS NULL THEN 0")
         }
         for filter in contract.filters {
             cases.append("WHEN \(sql.notTrue(try sql.filterTest(filter, column: names.column(filter.column)))) THEN 2")

@@ -138,3 +138,18 @@ enum ReadOnlyLedger {
         return try common.ledger.open(.read)
     }
 }
+
+extension CommonOptions {
+    /// The source model for look-ups that only add to an answer (the customer's current row and
+    /// consents in `disclosures`): the configuration's; the canonical schema when there is no
+    /// `source.yaml`; nil (with a warning) when there is one that cannot be read — never the
+    /// canonical tables instead of the company's own, which could be someone else's rows.
+    func sourceModelForLookups() -> SourceModel? {
+        if let configuration = try? loadConfiguration() { return configuration.source }
+        let file = URL(fileURLWithPath: configDirectory).appendingPathComponent("source.yaml").path
+        guard FileManager.default.fileExists(atPath: file) else { return .canonical }
+        Terminal.warning("the configuration could not be read, so source.yaml is not known: the customer's current row and "
+                         + "consents are not looked up in the customer database")
+        return nil
+    }
+}

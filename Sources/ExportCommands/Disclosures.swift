@@ -46,9 +46,9 @@ extension PartnerExportCommand {
             var disclosures = try ledger.disclosures(customerID: customerID)
             // Who has this id now, when the customer database is at hand: an id used again (a customer
             // erased, the number given to someone new) must not show an earlier person's history as theirs.
-            let model = (try? common.loadConfiguration())?.source ?? .canonical
+            let model = common.sourceModelForLookups()
             let source = (try? CustomerDatabase.checkPresent(common.databasePath)) != nil
-                ? try? CustomerDatabase(path: common.databasePath, model: model).record(of: customerID) : nil
+                ? model.flatMap { try? CustomerDatabase(path: common.databasePath, model: $0).record(of: customerID) } : nil
             let created = source?.createdAt.flatMap(Timestamps.parse)
             let earlier = disclosures.filter { d in
                 guard let created, let at = Timestamps.parse(d.disclosedAt) else { return false }
@@ -130,8 +130,9 @@ extension PartnerExportCommand {
             }
             var consents: [(scope: String, grantedAt: String?, withdrawnAt: String?)]?
             if (try? CustomerDatabase.checkPresent(common.databasePath)) != nil {
-                let model = (try? common.loadConfiguration())?.source ?? .canonical
-                consents = try? CustomerDatabase(path: common.databasePath, model: model).consents(of: customerID)
+                consents = common.sourceModelForLookups().flatMap {
+                    try? CustomerDatabase(path: common.databasePath, model: $0).consents(of: customerID)
+                }
             }
             let audit = Audit(files: Audit.Files(stateFolder: common.stateDirectory, environment: common.environment))
             let checkpoint = try? audit.stored().last?.note

@@ -38,14 +38,20 @@ struct SourceLoader {
         let table = map.requiredString("table", diagnostics: &diagnostics)
         let key = map.requiredString("key", diagnostics: &diagnostics)
         if let table { checkTableName(table, line: map.value("table")?.mark?.line) }
-        if let key { checkColumnName(key, line: map.value("key")?.mark?.line) }
+        if let key {
+            checkColumnName(key, line: map.value("key")?.mark?.line)
+            if NeverExport.contains(key.lowercased()) {
+                diagnostics.report(map.value("key")?.mark?.line, "customers.key: \(NeverExport.reason(for: key.lowercased()))")
+            }
+        }
         var neverRead: Set<String> = []
         var neverReadLines: [String: Int] = [:]
         if let node = map.value("never_read"), let items = map.stringList(node, key: "never_read", diagnostics: &diagnostics) {
             for (column, line) in items {
                 checkColumnName(column, line: line)
-                neverRead.insert(column)
-                if let line { neverReadLines[column] = line }
+                // Column names are compared without case: SQLite and unquoted PostgreSQL names ignore it.
+                neverRead.insert(column.lowercased())
+                if let line { neverReadLines[column.lowercased()] = line }
             }
         }
         var fields: [String: String] = [:]
@@ -71,29 +77,29 @@ struct SourceLoader {
                     continue
                 }
                 checkColumnName(column, line: value.mark?.line ?? line)
-                if neverRead.contains(column) || NeverExport.columns.contains(column) {
+                if neverRead.contains(column.lowercased()) || NeverExport.columns.contains(column.lowercased()) {
                     diagnostics.report(value.mark?.line ?? line, "customers.fields.\(logical): column \(column) is never read "
                                        + "(never_read, or cardholder data); a field cannot be read from it")
                     continue
                 }
-                if column == key {
+                if column.lowercased() == key?.lowercased() {
                     diagnostics.report(value.mark?.line ?? line, "customers.fields.\(logical): \(column) is the key; the key is "
                                        + "sent as the field 'id'")
                     continue
                 }
-                if let other = columns[column] {
+                if let other = columns[column.lowercased()] {
                     diagnostics.report(value.mark?.line ?? line, "customers.fields.\(logical): column \(column) already holds "
                                        + "'\(other)'; one column, one field")
                     continue
                 }
-                columns[column] = logical
+                columns[column.lowercased()] = logical
                 fields[logical] = column
             }
         } else if map.value("fields") == nil {
             diagnostics.report(map.line, "missing required key 'customers.fields' (logical field: column)")
         }
-        if let key, neverRead.contains(key) {
-            diagnostics.report(neverReadLines[key] ?? map.value("key")?.mark?.line,
+        if let key, neverRead.contains(key.lowercased()) {
+            diagnostics.report(neverReadLines[key.lowercased()] ?? map.value("key")?.mark?.line,
                                "customers.never_read lists \(key), the key; the key is always read")
         }
         guard let table, let key else { return nil }
@@ -120,6 +126,10 @@ struct SourceLoader {
     /// `name` or `schema.name`: letters, digits and underscores (quoted when used, so nothing else is needed).
     private mutating func checkTableName(_ name: String, line: Int?) {
         let parts = name.split(separator: ".", omittingEmptySubsequences: false)
+        if let last = parts.last, NeverExport.tables.contains(last.lowercased()) {
+            diagnostics.report(line, "'\(name)': \(NeverExport.reason(for: String(last.lowercased())))")
+            return
+        }
         guard (1...2).contains(parts.count), parts.allSatisfy({ Self.isIdentifier($0) }) else {
             diagnostics.report(line, "'\(name.prefix(80))' is not a table name: name or schema.name, letters, digits and underscores")
             return

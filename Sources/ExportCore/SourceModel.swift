@@ -18,7 +18,7 @@ public struct SourceModel: Sendable, Equatable {
             self.table = table
             self.key = key
             self.fields = fields
-            self.neverRead = neverRead
+            self.neverRead = Set(neverRead.map { $0.lowercased() })
         }
     }
 
@@ -69,7 +69,7 @@ public struct SourceModel: Sendable, Equatable {
     /// Whether `column` of the customers table may never be read (built-in never-export columns, and
     /// this source's `never_read`).
     public func mayNotRead(_ column: String) -> Bool {
-        NeverExport.contains(column) || customers.neverRead.contains(column)
+        NeverExport.contains(column.lowercased()) || customers.neverRead.contains(column.lowercased())
     }
 
     /// What a message calls a logical field: its name, and its column when they differ.

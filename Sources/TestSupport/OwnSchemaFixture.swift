@@ -21,6 +21,8 @@ public enum OwnSchemaFixture {
             CREATE TABLE opt_outs (client INTEGER NOT NULL, purpose TEXT NOT NULL, at TEXT);
             INSERT INTO opt_ins SELECT customer_id, scope, granted_at FROM src.consents;
             INSERT INTO opt_outs SELECT customer_id, scope, withdrawn_at FROM src.consents WHERE withdrawn_at IS NOT NULL;
+            -- An opt-in event without a time (customer 1000 has no consent in the canonical rows): no consent either.
+            INSERT INTO opt_ins VALUES (1000, 'partner-offers', NULL);
             CREATE VIEW permissions AS SELECT i.client AS client_ref, i.purpose AS purpose_code, i.at AS opted_in_at,
               o.at AS opted_out_at FROM opt_ins AS i LEFT JOIN opt_outs AS o ON o.client = i.client AND o.purpose = i.purpose;
             """)

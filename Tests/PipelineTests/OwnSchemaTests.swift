@@ -112,6 +112,23 @@ struct OwnSchemaTests {
             try SourceCheck.check(renamed, model: OwnSchemaFixture.model(customersAsView: true), partners: [partner])
         }
         try SourceCheck.check(renamed, model: OwnSchemaFixture.model(customersAsView: false), partners: [partner])
+
+        // A key of text values (a view that casts it): refused by type, its values not shown.
+        let db = try Database(path: renamed, mode: .readWrite)
+        try db.execute("CREATE VIEW text_keys AS SELECT CAST(client_id AS TEXT) AS client_id, email_address, status FROM crm_clients")
+        let textKeys = SourceModel(customers: .init(table: "text_keys", key: "client_id", fields: ["email": "email_address"], neverRead: []),
+                                   consents: OwnSchemaFixture.model(customersAsView: false).consents)
+        #expect {
+            try SourceCheck.check(renamed, model: textKeys, partners: [partner])
+        } throws: { error in
+            let message = (error as? ExportError)?.message ?? ""
+            return message.contains("of type text, not integers") && !message.contains("@example")
+        }
+        // Two opt-in rows for one client and purpose: the consents view repeats, refused naming the customer.
+        try db.execute("INSERT INTO opt_ins VALUES (5, 'partner-offers', '2025-01-01T00:00:00Z')")
+        #expect {
+            try SourceCheck.check(renamed, model: OwnSchemaFixture.model(customersAsView: false), partners: [partner])
+        } throws: { ($0 as? ExportError)?.message.contains("permissions holds 2 rows for customer 5") == true }
     }
 
     @Test("never_read columns and cardholder data are never read, whatever is asked; a field the source does not map cannot be read")
