@@ -12,8 +12,6 @@ struct SourceLoader {
     static let consentKeys = ["table", "customer", "scope", "granted_at", "withdrawn_at"]
 
     var diagnostics = Diagnostics(file: SourceLoader.file)
-    /// Logical field → the line that maps it (for messages of later checks).
-    private(set) var fieldLines: [String: Int] = [:]
 
     mutating func load(_ root: Node) -> SourceModel? {
         guard let map = YAMLMap(root, path: "", diagnostics: &diagnostics) else { return nil }
@@ -58,7 +56,6 @@ struct SourceLoader {
         var columns: [String: String] = [:]  // column → the logical field that maps it
         if let fieldsNode = map.value("fields"), let fieldsMap = YAMLMap(fieldsNode, path: "customers.fields", diagnostics: &diagnostics) {
             for (logical, line, value) in fieldsMap.entries {
-                fieldLines[logical] = line
                 guard let column = value.scalar?.string.trimmingCharacters(in: .whitespaces), !column.isEmpty, !value.isNull else {
                     diagnostics.report(value.mark?.line ?? line, "customers.fields.\(logical) must name one column")
                     continue
