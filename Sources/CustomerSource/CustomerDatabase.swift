@@ -151,6 +151,16 @@ public final class CustomerDatabase {
                                                + "for any feed")
             }
         }
+        if sql.postgres != nil {
+            // An integer column may still hold NULL (a unique index allows several): a row without an id.
+            let nulls = SelectionQuery(sql: "SELECT \(sql.integer("count(1)")) FROM \(table) WHERE \(key) IS NULL", arguments: [])
+            let cursor = try open(nulls)
+            defer { cursor.reset() }
+            if try cursor.step(), cursor.int64(0) > 0 {
+                throw ExportError.sourceSchema("the customer database \(path): \(where_) is NULL in \(cursor.int64(0)) row(s); every "
+                                               + "customer needs an id. Nothing was read for any feed")
+            }
+        }
         let query = SelectionQuery(sql: "SELECT \(sql.integer(key)), \(sql.integer("count(1)")) FROM \(table) GROUP BY \(key) "
                                    + "HAVING count(1) > 1 ORDER BY 1 LIMIT 1", arguments: sql.arguments)
         let cursor = try open(query)

@@ -305,5 +305,14 @@ struct OwnSchemaPostgresTests {
         #expect {
             _ = try CustomerDatabase(path: server, model: textKey)
         } throws: { ($0 as? ExportError)?.message.contains("must be of an integer type") == true }
+        // Rows without an id (a view can give them): refused, counted.
+        try owner.execute("CREATE VIEW crm.null_keys AS SELECT client_id, email_address, status FROM crm.clients "
+                          + "UNION ALL SELECT NULL::bigint, 'x', 'active' UNION ALL SELECT NULL::bigint, 'y', 'active'; "
+                          + "GRANT SELECT ON crm.null_keys TO \(PostgresCluster.reader)")
+        let nullKeys = SourceModel(customers: .init(table: "crm.null_keys", key: "client_id", fields: ["email": "email_address"], neverRead: []),
+                                   consents: Self.model(customersAsView: true).consents)
+        #expect {
+            try SourceCheck.check(server, model: nullKeys, partners: [partner])
+        } throws: { ($0 as? ExportError)?.message.contains("is NULL in 2 row(s)") == true }
     }
 }
