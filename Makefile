@@ -32,7 +32,12 @@ RELEASE_BIN := $(RELEASE_DIR)/release/partner-export
 GENERATED := $(RELEASE_DIR)/generated
 SHARE := $(DESTDIR)$(PREFIX)/share
 
-.PHONY: help deps build test demo bench clean release install uninstall deb
+# Fuzzing (docs/testing.md): every target for FUZZ_SECONDS each; `make test` runs them briefly.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := cron note merkle
+FUZZ_DIR := .build-fuzz
+
+.PHONY: help deps build test demo bench clean release install uninstall deb fuzz
 
 help:
 	@echo "make deps   install the Debian packages the build needs (apt-get, as root)"
@@ -43,6 +48,7 @@ help:
 	@echo "make install  the release binary (Swift runtime linked in), man pages, completions, units under PREFIX=$(PREFIX) (DESTDIR= honoured)"
 	@echo "make uninstall  remove what make install put there (never the ledger, keys or configuration)"
 	@echo "make deb    a Debian package, partner-export_$(VERSION)_amd64.deb (see README: Install on a server)"
+	@echo "make fuzz   the fuzz targets (cron, note, merkle) under libFuzzer, FUZZ_SECONDS=$(FUZZ_SECONDS) each"
 	@echo "make clean  remove build output and demo data"
 
 deps:
@@ -62,6 +68,7 @@ build: deps
 test: deps
 	swift build --build-tests
 	swift test
+	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=10
 	Tests/Install/test-install.sh
 
 demo: build
@@ -105,8 +112,25 @@ uninstall:
 	  $(SHARE)/fish/vendor_completions.d/partner-export.fish
 	rm -rf $(SHARE)/partner-export
 
+# One binary for every target (FUZZ_TARGET picks); each run starts from a copy of the kept corpus, so
+# what the fuzzer finds stays in $(FUZZ_DIR); a crash or broken invariant stops here with its input.
+fuzz:
+	@mkdir -p $(FUZZ_DIR)
+	swiftc -sanitize=fuzzer,address -parse-as-library -O -D FUZZ_SINGLE_MODULE -module-name Fuzz \
+	  Sources/ExportCore/*.swift Sources/FuzzEntries/*.swift Fuzz/main.swift -I Sources/CCrypto -o $(FUZZ_DIR)/fuzz 2>&1 \
+	  | grep -v -e 'warning:' -e '^ *|' -e '^ *[0-9]* |' -e '^\s*$$' || true
+	@test -x $(FUZZ_DIR)/fuzz
+	@for t in $(FUZZ_TARGETS); do \
+	  rm -rf $(FUZZ_DIR)/corpus-$$t && mkdir -p $(FUZZ_DIR)/corpus-$$t && cp Fuzz/corpus/$$t/* $(FUZZ_DIR)/corpus-$$t/ && \
+	  echo "fuzz: $$t for $(FUZZ_SECONDS) s" && \
+	  FUZZ_TARGET=$$t $(FUZZ_DIR)/fuzz $(FUZZ_DIR)/corpus-$$t -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -timeout=1 \
+	    -artifact_prefix=$(FUZZ_DIR)/finding-$$t- -print_final_stats=1 > $(FUZZ_DIR)/$$t.log 2>&1 \
+	  || { tail -30 $(FUZZ_DIR)/$$t.log; echo "fuzz: $$t found something: $(FUZZ_DIR)/finding-$$t-*; keep it under Tests/Fuzz/$$t/ and fix it"; exit 1; }; \
+	  grep -E '^Done|stat::number_of_executed_units|cov:' $(FUZZ_DIR)/$$t.log | tail -2; \
+	done
+
 deb: release
 	ops/debian/build-deb.sh $(VERSION) $(RELEASE_DIR)
 
 clean:
-	rm -rf .build $(RELEASE_DIR) $(DEMO) bench-data *.deb
+	rm -rf .build $(RELEASE_DIR) $(FUZZ_DIR) $(DEMO) bench-data *.deb

@@ -67,6 +67,9 @@ let package = Package(
         // A small typed layer over libpq: connect, execute, query with parameters, COPY out in binary form.
         .target(name: "Postgres", dependencies: ["CPostgres"], swiftSettings: hotPath),
 
+        // What each fuzz target checks of one input: used by `make fuzz` (compiled with ExportCore as one
+        // module, under libFuzzer) and by the test that replays the seeds and every kept finding.
+        .target(name: "FuzzEntries", dependencies: ["ExportCore"]),
         // Helpers for the tests only: fixture databases, a strict XML parser, the binary runner.
         .target(name: "TestSupport", dependencies: ["SQLite", "Postgres", "DemoData", "CLibXML2", "ExportCore"]),
 
@@ -81,7 +84,7 @@ let package = Package(
         .systemLibrary(name: "CMalloc"),
         .systemLibrary(name: "CBuildInfo"),
 
-        .testTarget(name: "ExportCoreTests", dependencies: ["ExportCore", "TestSupport"]),
+        .testTarget(name: "ExportCoreTests", dependencies: ["ExportCore", "TestSupport", "FuzzEntries"]),
         .testTarget(name: "ExportConfigTests", dependencies: ["ExportConfig", "ExportCore", "TestSupport"]),
         .testTarget(name: "FeedRenderingTests", dependencies: ["FeedRendering", "ExportCore", "TestSupport"]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "CustomerSource", "ExportConfig", "TestSupport", "SQLite", "Ledger",

@@ -131,7 +131,10 @@ public struct NoteVerifier: Sendable, Equatable {
             guard line.hasPrefix("\u{2014} ") else { throw SignedNoteError("a signature line does not start with '— '") }
             let fields = line.dropFirst(2).split(separator: " ")
             guard fields.count == 2, fields[0] == name else { continue }
-            guard let bytes = Data(base64Encoded: String(fields[1])), bytes.count == 68 else { continue }
+            // Canonical base64 only: a decoder ignores the unused bits of the last character, so without this
+            // check a changed signature line (the same signature) would still verify (found by `make fuzz`).
+            guard let bytes = Data(base64Encoded: String(fields[1])), bytes.count == 68,
+                  bytes.base64EncodedString() == fields[1] else { continue }
             guard Array(bytes.prefix(4)) == keyID else { continue }
             named = true
             if Ed25519Key.isValid(signature: Array(bytes.dropFirst(4)), of: Array(text.utf8), publicKey: publicKey) { return text }
