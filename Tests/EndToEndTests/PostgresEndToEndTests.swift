@@ -132,7 +132,9 @@ struct PostgresEndToEndTests {
         #expect(fixture.waitUntil("SELECT count(*) FROM attempts WHERE outcome IS NULL"), "w1 sent its shard's batch")
         kill(first.process.processIdentifier, SIGSTOP)
         let second = try fixture.start(options, extra: ["PARTNER_EXPORT_NOW": "2026-11-27T02:00:01Z", "PARTNER_EXPORT_WORKER_NAME": "w2"])
-        let joinedItem = fixture.waitUntil("SELECT count(*) FROM run_items WHERE holder = 'w2 #1' AND status = 'done'")
+        // A generous wait (it ends when the row appears): w2 starts a process, joins, renders and delivers its shard
+        // while the rest of the suite shares the two cores.
+        let joinedItem = fixture.waitUntil("SELECT count(*) FROM run_items WHERE holder = 'w2 #1' AND status = 'done'", seconds: 120)
         kill(first.process.processIdentifier, SIGCONT)
         #expect(joinedItem, "w2 joined the slot's run and finished the shard w1 left free")
         let outcomes = [first.wait(), second.wait()]
