@@ -129,6 +129,13 @@ public final class CustomerDatabase {
         }
     }
 
+    /// One row per customer id and one consent row per customer and scope (``checkKeyUnique()``,
+    /// ``checkConsentsUnique()``): what every snapshot checks before it reads, and a run before it starts.
+    public func checkOneRowEach() throws {
+        try checkKeyUnique()
+        try checkConsentsUnique()
+    }
+
     /// The customer id is one integer per customer: a key whose uniqueness nothing declares (a view,
     /// a column without an index) is checked in the snapshot the selection reads, refused with the
     /// first id that is not an integer or repeats (``ExportError/sourceSchema(_:)``); nothing is read
@@ -266,14 +273,12 @@ public final class CustomerDatabase {
         case .sqlite(let database):
             try database.execute("BEGIN DEFERRED")
             defer { try? database.execute("COMMIT") }
-            try checkKeyUnique()
-            try checkConsentsUnique()
+            try checkOneRowEach()
             return try body()
         case .postgres(let connection):
             return try PostgresCustomers.reading(connection, label: path) {
                 try connection.transaction("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") {
-                    try checkKeyUnique()
-                    try checkConsentsUnique()
+                    try checkOneRowEach()
                     return try body()
                 }
             }

@@ -46,9 +46,10 @@ extension PartnerExportCommand {
             var disclosures = try ledger.disclosures(customerID: customerID)
             // Who has this id now, when the customer database is at hand: an id used again (a customer
             // erased, the number given to someone new) must not show an earlier person's history as theirs.
-            let model = common.sourceModelForLookups()
-            let source = (try? CustomerDatabase.checkPresent(common.databasePath)) != nil
-                ? model.flatMap { try? CustomerDatabase(path: common.databasePath, model: $0).record(of: customerID) } : nil
+            // The customer database, opened once for the record here and the consents in the report.
+            let database = (try? CustomerDatabase.checkPresent(common.databasePath)) != nil
+                ? common.sourceModelForLookups().flatMap { try? CustomerDatabase(path: common.databasePath, model: $0) } : nil
+            let source = try? database?.record(of: customerID)
             let created = source?.createdAt.flatMap(Timestamps.parse)
             let earlier = disclosures.filter { d in
                 guard let created, let at = Timestamps.parse(d.disclosedAt) else { return false }
@@ -66,7 +67,7 @@ extension PartnerExportCommand {
                                      + "and are left out of the report")
                     disclosures.removeAll { d in earlier.contains(d) }
                 }
-                try writeReport(disclosures)
+                try writeReport(disclosures, database: database)
                 return
             }
             if json {
@@ -121,19 +122,14 @@ extension PartnerExportCommand {
 
         /// The customer's report: legal names and wording from the contracts, consents' state from the
         /// customer database when it is at hand, the newest checkpoint and its verifier key.
-        private func writeReport(_ disclosures: [DisclosureRecord]) throws {
+        private func writeReport(_ disclosures: [DisclosureRecord], database: CustomerDatabase?) throws {
             var contracts: [String: Contract] = [:]
             do {
                 for partner in try common.loadConfiguration().partners { contracts[partner.id] = partner.contract }
             } catch {
                 Terminal.warning("the configuration could not be read (\(error)); partners are named by their ids")
             }
-            var consents: [(scope: String, grantedAt: String?, withdrawnAt: String?)]?
-            if (try? CustomerDatabase.checkPresent(common.databasePath)) != nil {
-                consents = common.sourceModelForLookups().flatMap {
-                    try? CustomerDatabase(path: common.databasePath, model: $0).consents(of: customerID)
-                }
-            }
+            let consents = try? database?.consents(of: customerID)
             let audit = Audit(files: Audit.Files(stateFolder: common.stateDirectory, environment: common.environment))
             let checkpoint = try? audit.stored().last?.note
             let verifier = (try? audit.signer())??.verifier.encoded

@@ -71,10 +71,4 @@ public struct SourceModel: Sendable, Equatable {
     public func mayNotRead(_ column: String) -> Bool {
         NeverExport.contains(column.lowercased()) || customers.neverRead.contains(column.lowercased())
     }
-
-    /// What a message calls a logical field: its name, and its column when they differ.
-    public func describe(_ name: String) -> String {
-        guard let column = column(name), column != name else { return "'\(name)'" }
-        return "'\(name)' (column \(column))"
-    }
 }

@@ -33,17 +33,6 @@ struct OwnSchemaTests {
         return malformed
     }
 
-    func run(_ partner: Partner, _ path: String, model: SourceModel) throws -> ([FinishedBatch], ExportTally) {
-        let job = try ExportJob(plan: try ExportPlan(partner: partner, pseudonymKey: testKey),
-                                source: try CustomerDatabase(path: path, model: model), schema: nil)
-        var result: [FinishedBatch] = []
-        let tally = try job.snapshot {
-            try job.runBatches(runID: "run_test", generatedAt: "2026-11-27T02:00:00Z", consent: true,
-                               deliveryID: { "dlv_\($0)" }) { result.append($0) }
-        }
-        return (result, tally)
-    }
-
     @Test("the hostile rows under renamed tables and columns, consents a view over two tables: JSON and XML feeds byte for byte the canonical ones, rejections by id and preview counts included",
           arguments: [(FeedFormat.json, false), (.xml, false), (.json, true), (.xml, true)])
     func renamedEqualsCanonical(format: FeedFormat, customersAsView: Bool) throws {
@@ -57,8 +46,8 @@ struct OwnSchemaTests {
                                   fields: everyColumnInClear + [MappedField(name: "ref", from: "id", form: .sha256)],
                                   batch: BatchLimits(maxRecords: 4, maxBytes: 1 << 20),
                                   namespace: format == .xml ? "https://example.test/ns/1" : nil)
-        let (expected, expectedTally) = try run(partner, canonical, model: .canonical)
-        let (got, tally) = try run(partner, renamed, model: model)
+        let (expected, expectedTally) = try batches(partner, canonical)
+        let (got, tally) = try batches(partner, renamed, model: model)
         #expect(expected.count > 3 && got.count == expected.count)
         for (a, b) in zip(expected, got) {
             #expect(a.customerIDs == b.customerIDs)
@@ -71,18 +60,11 @@ struct OwnSchemaTests {
         #expect(!got.flatMap(\.customerIDs).contains(where: { [1000, 1001, 1002, 1003].contains($0) }))
 
         // The preview: the same counts by exclusion reason, the same document.
-        func preview(_ path: String, _ model: SourceModel) throws -> (PreviewReport, [UInt8]) {
-            let job = try ExportJob(plan: try ExportPlan(partner: partner, pseudonymKey: testKey),
-                                    source: try CustomerDatabase(path: path, model: model), schema: nil)
-            let out = folder.appendingPathComponent("preview-\(UUID().uuidString)").path
-            let report = try Preview(job: job).run(samples: 0, out: out, generatedAt: "2026-11-27T02:00:00Z")
-            return (report, Array(try Data(contentsOf: URL(fileURLWithPath: out))))
-        }
-        let (canonicalReport, canonicalOut) = try preview(canonical, .canonical)
-        let (renamedReport, renamedOut) = try preview(renamed, model)
-        #expect(renamedOut == canonicalOut)
-        #expect(renamedReport.counts == canonicalReport.counts)
-        #expect(renamedReport.counts.excludedTotal == 4, "no consent, withdrawn, closed, suspended: \(renamedReport.counts)")
+        let canonicalPreview = try previewed(partner, canonical, in: folder)
+        let renamedPreview = try previewed(partner, renamed, model: model, in: folder)
+        #expect(renamedPreview.document == canonicalPreview.document)
+        #expect(renamedPreview.counts == canonicalPreview.counts)
+        #expect(renamedPreview.counts.excludedTotal == 4, "no consent, withdrawn, closed, suspended: \(renamedPreview.counts)")
     }
 
     @Test("a customers view whose key repeats is refused before anything is read for a feed, naming the first duplicate id")
@@ -217,18 +199,8 @@ struct OwnSchemaPostgresTests {
         let partner = makePartner(format: format, filters: [Filter(column: "account_status", values: ["active"])],
                                   fields: everyColumnInClear, batch: BatchLimits(maxRecords: 4, maxBytes: 1 << 20),
                                   namespace: format == .xml ? "https://example.test/ns/1" : nil)
-        func run(_ path: String, _ model: SourceModel) throws -> ([FinishedBatch], ExportTally) {
-            let job = try ExportJob(plan: try ExportPlan(partner: partner, pseudonymKey: testKey),
-                                    source: try CustomerDatabase(path: path, model: model), schema: nil)
-            var result: [FinishedBatch] = []
-            let tally = try job.snapshot {
-                try job.runBatches(runID: "run_test", generatedAt: "2026-11-27T02:00:00Z", consent: true,
-                                   deliveryID: { "dlv_\($0)" }) { result.append($0) }
-            }
-            return (result, tally)
-        }
-        let (expected, expectedTally) = try run(canonical, .canonical)
-        let (got, tally) = try run(server, Self.model(customersAsView: customersAsView))
+        let (expected, expectedTally) = try batches(partner, canonical)
+        let (got, tally) = try batches(partner, server, model: Self.model(customersAsView: customersAsView))
         #expect(expected.count > 3 && got.count == expected.count)
         for (a, b) in zip(expected, got) {
             #expect(a.customerIDs == b.customerIDs)
@@ -237,16 +209,9 @@ struct OwnSchemaPostgresTests {
         #expect(tally.rejected.map(\.customerID).sorted() == malformed)
         #expect(tally.eligible == expectedTally.eligible)
         // The preview: the same counts, the same document.
-        func preview(_ path: String, _ model: SourceModel) throws -> (EligibilityCounts, [UInt8]) {
-            let job = try ExportJob(plan: try ExportPlan(partner: partner, pseudonymKey: testKey),
-                                    source: try CustomerDatabase(path: path, model: model), schema: nil)
-            let out = folder.appendingPathComponent("preview-\(UUID().uuidString)").path
-            let report = try Preview(job: job).run(samples: 0, out: out, generatedAt: "2026-11-27T02:00:00Z")
-            return (report.counts, Array(try Data(contentsOf: URL(fileURLWithPath: out))))
-        }
-        let (canonicalCounts, canonicalOut) = try preview(canonical, .canonical)
-        let (serverCounts, serverOut) = try preview(server, Self.model(customersAsView: customersAsView))
-        #expect(serverCounts == canonicalCounts && serverOut == canonicalOut)
+        let canonicalPreview = try previewed(partner, canonical, in: folder)
+        let serverPreview = try previewed(partner, server, model: Self.model(customersAsView: customersAsView), in: folder)
+        #expect(serverPreview.counts == canonicalPreview.counts && serverPreview.document == canonicalPreview.document)
         // validate --db's check, on the server: tables, columns, key and consents.
         try SourceCheck.check(server, model: Self.model(customersAsView: customersAsView), partners: [partner])
     }

@@ -28,18 +28,29 @@ let everyColumnInClear: [MappedField] = Fixtures.hostileColumns.map { MappedFiel
     MappedField(name: "updated_at", from: "updated_at"),
 ]
 
-func job(_ partner: Partner, _ database: String, schema: XSDSchema? = nil) throws -> (ExportJob, CustomerDatabase) {
-    let source = try CustomerDatabase(path: database)
+func job(_ partner: Partner, _ database: String, schema: XSDSchema? = nil, model: SourceModel = .canonical) throws
+    -> (ExportJob, CustomerDatabase) {
+    let source = try CustomerDatabase(path: database, model: model)
     return (try ExportJob(plan: try ExportPlan(partner: partner, pseudonymKey: testKey), source: source, schema: schema), source)
 }
 
 /// Runs a whole export in batches and collects them.
-func batches(_ partner: Partner, _ database: String, schema: XSDSchema? = nil) throws -> ([FinishedBatch], ExportTally) {
-    let (job, _) = try job(partner, database, schema: schema)
+func batches(_ partner: Partner, _ database: String, schema: XSDSchema? = nil, model: SourceModel = .canonical) throws
+    -> ([FinishedBatch], ExportTally) {
+    let (job, _) = try job(partner, database, schema: schema, model: model)
     var result: [FinishedBatch] = []
     let tally = try job.snapshot {
         try job.runBatches(runID: "run_test", generatedAt: "2026-11-27T02:00:00Z", consent: true,
                            deliveryID: { "dlv_\($0)" }) { result.append($0) }
     }
     return (result, tally)
+}
+
+/// The whole preview of `partner` from `database` (read through `model`): its counts and the `--out` document.
+func previewed(_ partner: Partner, _ database: String, model: SourceModel = .canonical, in folder: URL) throws
+    -> (counts: EligibilityCounts, document: [UInt8]) {
+    let (job, _) = try job(partner, database, model: model)
+    let out = folder.appendingPathComponent("preview-\(UUID().uuidString)").path
+    let report = try Preview(job: job).run(samples: 0, out: out, generatedAt: "2026-11-27T02:00:00Z")
+    return (report.counts, Array(try Data(contentsOf: URL(fileURLWithPath: out))))
 }

@@ -15,9 +15,6 @@ public enum SourceCheck {
             try database.checkColumns(columns + partner.contract.filters.map(\.column), partner: partner.id)
         }
         // Before a run starts (each partner's snapshot checks again, in the rows it reads).
-        if !partners.isEmpty {
-            try database.checkKeyUnique()
-            try database.checkConsentsUnique()
-        }
+        if !partners.isEmpty { try database.checkOneRowEach() }
     }
 }
