@@ -19,6 +19,8 @@ export GLOBEX_PSEUDONYM_KEY ?= $(shell openssl rand -hex 24)
 export ACME_TOKEN ?= $(shell openssl rand -hex 20)
 export ACME_SIGNING_SECRET ?= whsec_$(shell openssl rand -base64 24)
 export GLOBEX_PASSWORD ?= $(shell openssl rand -hex 16)
+export INITECH_PSEUDONYM_KEY ?= $(shell openssl rand -hex 24)
+export INITECH_CLIENT_SECRET ?= $(shell openssl rand -hex 20)
 
 # Installing: a stripped release binary with the Swift runtime linked statically (it runs on a server
 # without a Swift toolchain), man pages, shell completions, the systemd units and the cron wrapper.

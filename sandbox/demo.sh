@@ -39,11 +39,13 @@ for folder in ("partners", "mappings", "schemas"):
     shutil.copytree(folder, os.path.join(config, folder))
 where = {"acme-offers": ("tls", "/feeds/acme-offers", []),
          "globex-programs": ("mtls", "/feeds/globex-programs",
-                             [f"  client_cert: {pki}/client.pem", f"  client_key: {pki}/client.key"])}
+                             [f"  client_cert: {pki}/client.pem", f"  client_key: {pki}/client.key"]),
+         "initech-insights": ("tls", "/feeds/initech-insights", [])}
 for partner, (listener, path, extra) in where.items():
     file = os.path.join(config, "partners", partner + ".yaml")
     text = open(file).read()
     text = re.sub(r"(?m)^  url: .*$", f"  url: https://localhost:{ports[listener]}{path}", text)
+    text = re.sub(r"(?m)^      token_url: .*$", f"      token_url: https://localhost:{ports['tls']}/oauth/token", text)
     text = text.replace("delivery:\n", "delivery:\n" + "\n".join([f"  ca_file: {pki}/ca.pem"] + extra) + "\n", 1)
     open(file, "w").write(text)
 PY

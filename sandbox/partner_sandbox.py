@@ -6,7 +6,10 @@ Standard library only (ssl is OpenSSL, as libcurl's is). It
   - records every request: headers (credentials redacted), body (decompressed, saved to a file),
     its SHA-256, the idempotency key, whether the Standard Webhooks signature verifies, and whether
     the key had already been acknowledged (a duplicate);
-  - checks the bearer token or basic credentials a route expects (401 otherwise);
+  - checks the bearer token, basic credentials, API key or OAuth2 access token a route expects (401
+    otherwise), and plays an OAuth2 token endpoint (client credentials, RFC 6749 §4.4) that issues
+    short-lived tokens, forgets them on demand (a "revoke_tokens" fault: a rotation mid-run) and
+    refuses a client whose secret differs;
   - injects faults on demand, per route, in order: a status (with Retry-After), a dropped
     connection, a stalled answer, an answer cut off after its status line ("cut": the status, 200
     unless given, is sent and the partner has the feed, then the connection is closed mid-body);
@@ -17,7 +20,11 @@ Routes and faults come from a JSON file given with --routes:
   {"/feeds/acme-offers": {"bearer_token_env": "ACME_TOKEN", "signing_secret_env": "ACME_SIGNING_SECRET",
                           "faults": [{"status": 503}, {"status": 429, "retry_after": 1}, {"drop": true},
                                      {"stall": 5}]},
-   "/feeds/globex-programs": {"basic_user": "partner-export", "basic_password_env": "GLOBEX_PASSWORD"}}
+   "/feeds/globex-programs": {"basic_user": "partner-export", "basic_password_env": "GLOBEX_PASSWORD"},
+   "/feeds/initech": {"api_key_header": "X-Api-Key", "api_key_env": "INITECH_API_KEY"},
+   "/oauth/token": {"token_endpoint": {"client_id": "cyrus-export", "client_secret_env": "HOOLI_CLIENT_SECRET",
+                                       "expires_in": 3600, "scope": "feeds.write"}},
+   "/feeds/hooli": {"oauth2_token_path": "/oauth/token"}}
 More faults can be queued while it runs: POST /_control/faults {"path": "...", "faults": [...]}.
 GET /_control/requests lists what was recorded. Secrets come from the environment, never from files.
 
@@ -52,6 +59,8 @@ class State:
         self.lock = threading.Lock()
         self.faults = {path: list(route.get("faults", [])) for path, route in routes.items()}
         self.acknowledged = set()
+        # Access tokens issued by token endpoints: token -> (endpoint path, expiry). Memory only.
+        self.tokens = {}
         # Started again on the same folder, it carries on: numbering continues after what it recorded,
         # acknowledged keys stay acknowledged, and no body it kept is ever overwritten.
         self.sequence = 0
@@ -78,6 +87,24 @@ class State:
     def add_faults(self, path, faults):
         with self.lock:
             self.faults.setdefault(path, []).extend(faults)
+
+    def issue_token(self, endpoint, lifetime):
+        token = base64.urlsafe_b64encode(os.urandom(24)).decode().rstrip("=")
+        with self.lock:
+            self.tokens[token] = (endpoint, time.time() + lifetime)
+            # For the tests only (they prove no token leaks on our side): the sandbox's own folder.
+            with open(os.path.join(self.directory, "issued-tokens.txt"), "a") as f:
+                f.write(token + "\n")
+        return token
+
+    def token_valid(self, endpoint, token):
+        with self.lock:
+            issued = self.tokens.get(token)
+            return issued is not None and issued[0] == endpoint and issued[1] > time.time()
+
+    def revoke_tokens(self):
+        with self.lock:
+            self.tokens.clear()
 
     def record(self, entry, body):
         with self.lock:
@@ -164,13 +191,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
         raw = self.read_body()
         route = self.state.routes.get(self.path)
         headers = {k.lower(): v for k, v in self.headers.items()}
+        if route is not None and "token_endpoint" in route:
+            return self.token_endpoint(route["token_endpoint"], headers, raw)
         body = raw
         if headers.get("content-encoding") == "gzip":
             body = gzip.decompress(raw)
         entry = {
             "time": time.time(), "method": self.command, "path": self.path,
             "listener": self.server.name, "client_cert": bool(self.connection.getpeercert()),
-            "headers": {k: ("<redacted>" if k in ("authorization", "cookie") else v) for k, v in headers.items()},
+            "headers": {k: ("<redacted>" if k in ("authorization", "cookie", (route or {}).get("api_key_header", "").lower())
+                            else v) for k, v in headers.items()},
             "idempotency_key": headers.get("idempotency-key"), "body_bytes": len(body), "wire_bytes": len(raw),
             # With --no-bodies (the benchmark) the sandbox is a bare receiver: it does not hash bodies either.
             "body_sha256": hashlib.sha256(body).hexdigest() if self.state.keep_bodies else None,
@@ -179,12 +209,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
             entry["response_status"] = 404
             self.state.record(entry, body)
             return self.answer(404, b"no such route\n")
+        fault = self.state.next_fault(self.path)
+        entry["fault"] = fault
+        if fault and fault.get("revoke_tokens"):
+            self.state.revoke_tokens()
         entry["auth_ok"] = self.authorised(route, headers)
         secret_env = route.get("signing_secret_env")
         if secret_env:
             entry["signature_valid"] = verify_signature(os.environ.get(secret_env, ""), headers, body)
-        fault = self.state.next_fault(self.path)
-        entry["fault"] = fault
         key = headers.get("idempotency-key")
         if fault and fault.get("drop"):
             entry["response_status"] = None
@@ -245,8 +277,56 @@ class Handler(http.server.BaseHTTPRequestHandler):
                    400: b'{"error":"bad request"}\n'}.get(status, b'{"error":"fault injected"}\n')
         self.answer(status, message, "application/json", extra)
 
+    def token_endpoint(self, settings, headers, raw):
+        """OAuth2 client credentials: the client authenticates with HTTP Basic or form fields; the
+        answer is a bearer token valid for expires_in seconds. Nothing secret is recorded."""
+        from urllib.parse import parse_qs, unquote_plus
+        form = {k: v[0] for k, v in parse_qs(raw.decode("utf-8", "replace"), keep_blank_values=True).items()}
+        fault = self.state.next_fault(self.path)
+        client_id, secret, used = None, None, None
+        given = headers.get("authorization", "")
+        if given.startswith("Basic "):
+            try:
+                user, _, password = base64.b64decode(given[6:]).decode().partition(":")
+                client_id, secret, used = unquote_plus(user), unquote_plus(password), "basic"
+            except ValueError:
+                pass
+        elif "client_secret" in form:
+            client_id, secret, used = form.get("client_id"), form.get("client_secret"), "post"
+        expected = os.environ.get(settings.get("client_secret_env", ""), "\0")
+        entry = {"time": time.time(), "method": self.command, "path": self.path, "listener": self.server.name,
+                 "token_request": True, "client_auth": used, "client_id": client_id, "grant_type": form.get("grant_type"),
+                 "scope": form.get("scope"), "audience": form.get("audience"), "fault": fault,
+                 "content_type": headers.get("content-type")}
+        if fault and "status" in fault:
+            status, answer = int(fault["status"]), {"error": "temporarily_unavailable"}
+        elif form.get("grant_type") != "client_credentials":
+            status, answer = 400, {"error": "unsupported_grant_type"}
+        elif (client_id != settings.get("client_id") or secret is None
+              or not hmac.compare_digest(secret.encode(), expected.encode())
+              or (settings.get("client_auth") and settings["client_auth"] != used)):
+            status, answer = 401, {"error": "invalid_client"}
+        elif settings.get("scope") and form.get("scope") != settings["scope"]:
+            status, answer = 400, {"error": "invalid_scope"}
+        else:
+            lifetime = int(settings.get("expires_in", 3600))
+            status = 200
+            answer = {"access_token": self.state.issue_token(self.path, lifetime), "token_type": "Bearer",
+                      "expires_in": lifetime}
+        entry["response_status"] = status
+        self.state.record(entry, None)
+        extra = {"Cache-Control": "no-store"}
+        if fault and "retry_after" in fault:
+            extra["Retry-After"] = str(fault["retry_after"])
+        self.answer(status, json.dumps(answer).encode(), "application/json", extra)
+
     def authorised(self, route, headers):
         given = headers.get("authorization", "")
+        if route.get("oauth2_token_path"):
+            return given.startswith("Bearer ") and self.state.token_valid(route["oauth2_token_path"], given[7:])
+        if route.get("api_key_header"):
+            return hmac.compare_digest(headers.get(route["api_key_header"].lower(), "").encode(),
+                                       os.environ.get(route.get("api_key_env", ""), "\0").encode())
         if route.get("bearer_token_env"):
             return hmac.compare_digest(given, "Bearer " + os.environ.get(route["bearer_token_env"], "\0"))
         if route.get("basic_user"):

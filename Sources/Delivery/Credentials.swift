@@ -12,6 +12,10 @@ public struct Credentials: Sendable, CustomStringConvertible {
     let signingKey: [UInt8]?
     /// The passphrase of an encrypted client key.
     let clientKeyPassword: String?
+    /// `auth.api_key`: the header and the key it carries.
+    let apiKey: (header: String, value: String)?
+    /// `auth.oauth2`: the client and its secret (the token is fetched at run time, kept in memory only).
+    let oauth2: (client: OAuth2Client, secret: String)?
 
     public var description: String { "Credentials(redacted)" }
 
@@ -36,18 +40,30 @@ public struct Credentials: Sendable, CustomStringConvertible {
             guard !value.isEmpty else { throw ExportError.credentials("partner \(contract.id): the \(role) file \(url.path) is empty") }
             return value
         }
+        func secret(_ source: SecretSource, _ role: String) throws -> String {
+            switch source {
+            case .env(let name): try variable(name, role)
+            case .file(let path): try file(path, role)
+            }
+        }
         var token: String?
         var user: String?
         var password: String?
+        var apiKey: (header: String, value: String)?
+        var oauth2: (client: OAuth2Client, secret: String)?
         switch delivery.auth {
+        case .apiKey(let header, let source)?: apiKey = (header, try secret(source, "API key"))
+        case .oauth2(let client)?: oauth2 = (client, try secret(client.secret, "OAuth2 client secret"))
         case .bearerTokenEnv(let name)?: token = try variable(name, "bearer token")
         case .bearerTokenFile(let path)?: token = try file(path, "bearer token")
         case .basicPasswordEnv(let u, let name)?: (user, password) = (u, try variable(name, "basic-auth password"))
         case .basicPasswordFile(let u, let path)?: (user, password) = (u, try file(path, "basic-auth password"))
         case nil: break
         }
-        if let token, token.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) {
-            throw ExportError.credentials("partner \(contract.id): the bearer token holds control characters (a line break?)")
+        for (value, role) in [(token, "bearer token"), (apiKey?.value, "API key"), (oauth2?.secret, "OAuth2 client secret")] {
+            if let value, value.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) {
+                throw ExportError.credentials("partner \(contract.id): the \(role) holds control characters (a line break?)")
+            }
         }
         var key: [UInt8]?
         if let name = delivery.signingSecretEnv {
@@ -60,6 +76,6 @@ public struct Credentials: Sendable, CustomStringConvertible {
         }
         let keyPassword = try delivery.clientKeyPasswordEnv.map { try variable($0, "client key passphrase") }
         return Credentials(bearerToken: token, basicUser: user, basicPassword: password, signingKey: key,
-                           clientKeyPassword: keyPassword)
+                           clientKeyPassword: keyPassword, apiKey: apiKey, oauth2: oauth2)
     }
 }

@@ -17,6 +17,8 @@ public final class HTTPSClient: Transport {
     private let settings: DeliverySettings
     private let credentials: Credentials
     private let staticHeaders: [String]
+    /// `auth.oauth2`: the access token, fetched and renewed as needed.
+    private let tokens: OAuth2TokenSource?
 
     public init(settings: DeliverySettings, credentials: Credentials, configDirectory: URL) throws {
         self.settings = settings
@@ -28,7 +30,37 @@ public final class HTTPSClient: Transport {
                 throw ExportError.credentials("delivery.\(label) \(path(file)) is not a readable file")
             }
         }
+        try Self.configureTLS(handle, settings: settings, credentials: credentials, path: path)
         try handle.set(CURLOPT_URL, settings.url)
+        try handle.set(CURLOPT_TIMEOUT, settings.timeoutSeconds)
+        try handle.set(CURLOPT_TCP_KEEPALIVE, 1)
+        // The presented chain is kept, so that a refused certificate can be described (subject, fingerprint).
+        try handle.set(CURLOPT_CERTINFO, 1)
+        if let pin = settings.pinnedPublicKey { try handle.set(CURLOPT_PINNEDPUBLICKEY, pin) }
+        if let user = credentials.basicUser, let password = credentials.basicPassword {
+            try handle.set(CURLOPT_HTTPAUTH, pe_curlauth_basic())
+            try handle.set(CURLOPT_USERNAME, user)
+            try handle.set(CURLOPT_PASSWORD, password)
+        }
+        if let oauth2 = credentials.oauth2 {
+            tokens = try OAuth2TokenSource(client: oauth2.client, secret: oauth2.secret, timeoutSeconds: settings.timeoutSeconds) {
+                try Self.configureTLS($0, settings: settings, credentials: credentials, path: path)
+            }
+        } else {
+            tokens = nil
+        }
+        switch settings.method {
+        case .post: try handle.set(CURLOPT_POST, 1)
+        case .put: try handle.set(CURLOPT_UPLOAD, 1)
+        }
+        staticHeaders = settings.headers.map { "\($0.name): \($0.value)" }
+    }
+
+    /// What the delivery handle and the token endpoint's share: HTTPS only, verification on, TLS 1.2 or
+    /// later, the contract's CA file and client certificate, no redirects, no signals, the connect timeout.
+    /// (`pinned_public_key` pins the feed's host only: a token endpoint is often another host.)
+    static func configureTLS(_ handle: CurlHandle, settings: DeliverySettings, credentials: Credentials,
+                             path: (String) -> String) throws {
         try handle.set(CURLOPT_PROTOCOLS_STR, "https")
         try handle.set(CURLOPT_REDIR_PROTOCOLS_STR, "https")
         try handle.set(CURLOPT_FOLLOWLOCATION, 0)
@@ -36,11 +68,7 @@ public final class HTTPSClient: Transport {
         try handle.set(CURLOPT_SSL_VERIFYHOST, 2)
         try handle.set(CURLOPT_SSLVERSION, CURL_SSLVERSION_TLSv1_2)
         try handle.set(CURLOPT_NOSIGNAL, 1)
-        try handle.set(CURLOPT_CONNECTTIMEOUT, Self.connectTimeoutSeconds)
-        try handle.set(CURLOPT_TIMEOUT, settings.timeoutSeconds)
-        try handle.set(CURLOPT_TCP_KEEPALIVE, 1)
-        // The presented chain is kept, so that a refused certificate can be described (subject, fingerprint).
-        try handle.set(CURLOPT_CERTINFO, 1)
+        try handle.set(CURLOPT_CONNECTTIMEOUT, connectTimeoutSeconds)
         try handle.set(CURLOPT_USERAGENT, "partner-export/\(PartnerExportVersion.string)")
         if let ca = settings.caFile { try handle.set(CURLOPT_CAINFO, path(ca)) }
         if let cert = settings.clientCert, let key = settings.clientKey {
@@ -52,24 +80,13 @@ public final class HTTPSClient: Transport {
             // comes from the environment, and without one an encrypted key is refused here.
             if let password = credentials.clientKeyPassword {
                 try handle.set(CURLOPT_KEYPASSWD, password)
-            } else if Self.isEncryptedKey(path(key)) {
+            } else if isEncryptedKey(path(key)) {
                 throw ExportError.credentials("delivery.client_key \(path(key)) is encrypted: name the environment variable "
                                               + "holding its passphrase with client_key_password_env")
             } else {
                 try handle.set(CURLOPT_KEYPASSWD, "")
             }
         }
-        if let pin = settings.pinnedPublicKey { try handle.set(CURLOPT_PINNEDPUBLICKEY, pin) }
-        if let user = credentials.basicUser, let password = credentials.basicPassword {
-            try handle.set(CURLOPT_HTTPAUTH, pe_curlauth_basic())
-            try handle.set(CURLOPT_USERNAME, user)
-            try handle.set(CURLOPT_PASSWORD, password)
-        }
-        switch settings.method {
-        case .post: try handle.set(CURLOPT_POST, 1)
-        case .put: try handle.set(CURLOPT_UPLOAD, 1)
-        }
-        staticHeaders = settings.headers.map { "\($0.name): \($0.value)" }
     }
 
     /// Whether a PEM private key is encrypted (its markers only; nothing of the key is read further).
@@ -90,6 +107,22 @@ public final class HTTPSClient: Transport {
         ]
         if upload.gzip { lines.append("Content-Encoding: gzip") }
         if let token = credentials.bearerToken { lines.append("Authorization: Bearer \(token)") }
+        if let apiKey = credentials.apiKey { lines.append("\(apiKey.header): \(apiKey.value)") }
+        var freshToken = false
+        if let tokens {
+            switch tokens.current() {
+            case .success(let current):
+                lines.append("Authorization: Bearer \(current.token)")
+                freshToken = current.fresh
+            case .failure(let failure):
+                // Nothing went to the partner's URL: no token, no request.
+                let reason = switch failure.problem {
+                case .refused(let text), .unavailable(let text, _): text
+                }
+                return Exchange(status: failure.status, curlCode: failure.curlCode, error: reason, requestSent: false,
+                                tokenProblem: failure.problem)
+            }
+        }
         if let key = credentials.signingKey {
             let signature = WebhookSignature.sign(id: upload.deliveryID, timestamp: timestamp, feed: upload.feed, key: key)
             lines += ["webhook-id: \(upload.deliveryID)", "webhook-timestamp: \(timestamp)", "webhook-signature: \(signature)"]
@@ -131,6 +164,9 @@ public final class HTTPSClient: Transport {
         let status = handle.info(CURLINFO_RESPONSE_CODE)
         let retryAfter = handle.info(offset: CURLINFO_RETRY_AFTER)
         let sent = handle.info(CURLINFO_REQUEST_SIZE) > 0 || handle.info(offset: CURLINFO_SIZE_UPLOAD_T) > 0
+        // A 401 to a token used before: it expired or was revoked early; the next attempt fetches another.
+        let renew = tokens != nil && status == 401 && !freshToken
+        if renew { tokens?.invalidate() }
         let refusedTLS = [CURLE_PEER_FAILED_VERIFICATION, CURLE_SSL_PINNEDPUBKEYNOTMATCH, CURLE_SSL_ISSUER_ERROR,
                           CURLE_SSL_INVALIDCERTSTATUS].contains(code)
         return Exchange(status: status > 0 ? status : nil, curlCode: Int32(code.rawValue),
@@ -139,7 +175,8 @@ public final class HTTPSClient: Transport {
                         answerPrefix: sink.prefix, duration: duration, requestSent: sent,
                         clientCertificateMissing: status == 0 && handle.certificateRequested.pointee != 0,
                         peerCertificate: refusedTLS ? (Self.describeCertificate(pe_curl_first_certificate(handle.raw))
-                                                       ?? probeCertificate()) : nil)
+                                                       ?? probeCertificate()) : nil,
+                        tokenRenewed: renew)
     }
 
     /// The certificate the server presents, read over a connection that verifies nothing and sends

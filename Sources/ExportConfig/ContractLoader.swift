@@ -9,7 +9,10 @@ struct ContractLoader {
     static let deliveryKeys = ["url", "method", "headers", "auth", "signing_secret_env", "pseudonym_key_env", "ca_file",
                                "client_cert", "client_key", "client_key_password_env", "pinned_public_key", "batch", "gzip",
                                "timeout_seconds", "max_attempts", "shards"]
-    static let authKeys = ["bearer_token_env", "bearer_token_file", "basic_user", "basic_password_env", "basic_password_file"]
+    static let authKeys = ["bearer_token_env", "bearer_token_file", "basic_user", "basic_password_env", "basic_password_file",
+                           "api_key", "oauth2"]
+    static let apiKeyKeys = ["header", "env", "file"]
+    static let oauth2Keys = ["token_url", "client_id", "client_secret_env", "client_secret_file", "scope", "audience", "client_auth"]
     static let batchKeys = ["max_records", "max_bytes"]
     /// Headers partner-export sets itself; a contract may not override them.
     static let reservedHeaders = ["content-type", "content-length", "content-encoding", "transfer-encoding", "host",
@@ -317,29 +320,29 @@ struct ContractLoader {
         return text.contains("BEGIN ENCRYPTED PRIVATE KEY") || text.contains("Proc-Type: 4,ENCRYPTED")
     }
 
-    private mutating func checkURL(_ url: String, line: Int?) {
+    private mutating func checkURL(_ url: String, line: Int?, key: String = "delivery.url") {
         if url.unicodeScalars.contains(where: { $0.value <= 0x20 || $0.value == 0x7F || $0.properties.isWhitespace }) {
-            diagnostics.report(line, "delivery.url holds spaces or control characters (a line break, a NUL?); write the URL "
+            diagnostics.report(line, "\(key) holds spaces or control characters (a line break, a NUL?); write the URL "
                                + "on one line, percent-encoding what needs it")
             return
         }
         guard url.lowercased().hasPrefix("https://") else {
             let scheme = url.split(separator: ":", maxSplits: 1).first.map(String.init) ?? ""
             let shown = scheme.count <= 10 && scheme.allSatisfy({ $0.isLetter }) ? " (it starts with '\(scheme):')" : ""
-            diagnostics.report(line, "delivery.url must be an https:// URL\(shown); partner-export only delivers over HTTPS")
+            diagnostics.report(line, "\(key) must be an https:// URL\(shown); partner-export only delivers over HTTPS")
             return
         }
         guard let components = URLComponents(string: url), let host = components.host, !host.isEmpty else {
-            diagnostics.report(line, "delivery.url is not a valid URL with a host")
+            diagnostics.report(line, "\(key) is not a valid URL with a host")
             return
         }
         if components.user != nil || components.password != nil {
-            diagnostics.report(line, "delivery.url carries credentials (user:password@); secrets are never written in configuration "
+            diagnostics.report(line, "\(key) carries credentials (user:password@); secrets are never written in configuration "
                                + "files. Remove them (and rotate them: they have been in a file), then use delivery.auth "
                                + "(basic_user with basic_password_env or basic_password_file). The value was not echoed.")
         }
         for item in components.queryItems ?? [] where InlineSecret.looksLikeSecretKey(item.name) || item.name.lowercased() == "key" {
-            diagnostics.report(line, "delivery.url has a query parameter '\(item.name)' that looks like a secret; "
+            diagnostics.report(line, "\(key) has a query parameter '\(item.name)' that looks like a secret; "
                                + "secrets are never written in configuration files: use delivery.auth")
         }
     }
@@ -359,8 +362,8 @@ struct ContractLoader {
             }
             if InlineSecret.looksLikeSecretHeader(name) {
                 diagnostics.report(line, "delivery.headers: '\(name)' looks like it carries a credential; headers are static and "
-                                   + "never secret. Use delivery.auth (bearer_token_env, bearer_token_file or basic_user with "
-                                   + "basic_password_env). The value was not echoed.")
+                                   + "never secret. Use delivery.auth: api_key {header: \(name), env: VARIABLE} for a key in a "
+                                   + "header, or bearer_token_env, basic_user or oauth2. The value was not echoed.")
                 continue
             }
             guard let scalar = value.scalar, !value.isNull else {
@@ -384,14 +387,18 @@ struct ContractLoader {
         let user = map.optionalString("basic_user", diagnostics: &diagnostics)
         let passwordEnv = environmentName(map, "basic_password_env")
         let passwordFile = map.optionalString("basic_password_file", diagnostics: &diagnostics)
-        let present = [bearerEnv != nil, bearerFile != nil, user != nil].filter { $0 }.count
+        let apiKey = map.value("api_key")
+        let oauth2 = map.value("oauth2")
+        let present = [bearerEnv != nil, bearerFile != nil, user != nil, apiKey != nil, oauth2 != nil].filter { $0 }.count
         guard present == 1 else {
             diagnostics.report(map.line, "delivery.auth must hold exactly one of: bearer_token_env, bearer_token_file, "
-                               + "or basic_user with basic_password_env or basic_password_file")
+                               + "basic_user with basic_password_env or basic_password_file, api_key, or oauth2")
             return nil
         }
         if let bearerEnv { return .bearerTokenEnv(bearerEnv) }
         if let bearerFile { return .bearerTokenFile(bearerFile) }
+        if let apiKey { return loadAPIKey(apiKey) }
+        if let oauth2 { return loadOAuth2(oauth2) }
         if let user {
             switch (passwordEnv, passwordFile) {
             case (let variable?, nil): return .basicPasswordEnv(user: user, variable: variable)
@@ -401,6 +408,77 @@ struct ContractLoader {
             }
         }
         return nil
+    }
+
+    /// `api_key: {header: X-Api-Key, env: ACME_API_KEY}` (or `file:`); the key itself never in the file.
+    private mutating func loadAPIKey(_ node: Node) -> Authentication? {
+        if node.scalar != nil {
+            diagnostics.report(node.mark?.line, InlineSecret.message(for: "delivery.auth.api_key"))
+            return nil
+        }
+        guard let map = YAMLMap(node, path: "delivery.auth.api_key", diagnostics: &diagnostics) else { return nil }
+        map.reportUnknownKeys(allowed: Self.apiKeyKeys, diagnostics: &diagnostics)
+        let header = map.requiredString("header", diagnostics: &diagnostics)
+        let secret = secretSource(map, env: "env", file: "file")
+        guard let header else { return nil }
+        let line = map.value("header")?.mark?.line
+        guard Self.isToken(header) else {
+            diagnostics.report(line, "delivery.auth.api_key.header: '\(header)' is not a valid HTTP header name")
+            return nil
+        }
+        guard !Self.reservedHeaders.contains(header.lowercased()) else {
+            diagnostics.report(line, "delivery.auth.api_key.header: '\(header)' is set by partner-export itself")
+            return nil
+        }
+        guard let secret else { return nil }
+        return .apiKey(header: header, secret: secret)
+    }
+
+    /// `oauth2: {token_url, client_id, client_secret_env | client_secret_file, scope, audience, client_auth}`.
+    private mutating func loadOAuth2(_ node: Node) -> Authentication? {
+        guard let map = YAMLMap(node, path: "delivery.auth.oauth2", diagnostics: &diagnostics) else { return nil }
+        let before = diagnostics.problems.count
+        map.reportUnknownKeys(allowed: Self.oauth2Keys, diagnostics: &diagnostics)
+        let tokenURL = map.requiredString("token_url", diagnostics: &diagnostics)
+        if let tokenURL { checkURL(tokenURL, line: map.value("token_url")?.mark?.line, key: "delivery.auth.oauth2.token_url") }
+        let clientID = map.requiredString("client_id", diagnostics: &diagnostics)
+        if let clientID, clientID.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) {
+            diagnostics.report(map.value("client_id")?.mark?.line, "delivery.auth.oauth2.client_id holds control characters")
+        }
+        let secret = secretSource(map, env: "client_secret_env", file: "client_secret_file")
+        var texts: [String: String] = [:]
+        for key in ["scope", "audience"] {
+            guard let text = map.optionalString(key, diagnostics: &diagnostics) else { continue }
+            if text.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) {
+                diagnostics.report(map.value(key)?.mark?.line, "delivery.auth.oauth2.\(key) holds control characters")
+            }
+            texts[key] = text
+        }
+        var clientAuth = OAuth2Client.ClientAuth.basic
+        if let text = map.optionalString("client_auth", diagnostics: &diagnostics) {
+            if let parsed = OAuth2Client.ClientAuth(rawValue: text) { clientAuth = parsed } else {
+                diagnostics.report(map.value("client_auth")?.mark?.line,
+                                   "delivery.auth.oauth2.client_auth must be basic (HTTP Basic, the default) or post (form fields)")
+            }
+        }
+        guard diagnostics.problems.count == before, let tokenURL, let clientID, let secret else { return nil }
+        return .oauth2(OAuth2Client(tokenURL: tokenURL, clientID: clientID, secret: secret, scope: texts["scope"],
+                                    audience: texts["audience"], clientAuth: clientAuth))
+    }
+
+    /// Exactly one of `<env>` (an environment variable's name) and `<file>` (a path).
+    private mutating func secretSource(_ map: YAMLMap, env: String, file: String) -> SecretSource? {
+        let variable = environmentName(map, env)
+        let path = map.optionalString(file, diagnostics: &diagnostics)
+        switch (variable, path) {
+        case (let variable?, nil): return .env(variable)
+        case (nil, let path?): return .file(path)
+        case (nil, nil) where map.value(env) != nil:
+            return nil  // reported by environmentName
+        default:
+            diagnostics.report(map.line, "\(map.qualified(env)) or \(file): give exactly one (where the secret is read from)")
+            return nil
+        }
     }
 
     /// A `*_env` key: the name of an environment variable, never the secret itself.

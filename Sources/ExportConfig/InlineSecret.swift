@@ -24,6 +24,8 @@ enum InlineSecret {
         "password": "'basic_password_env' (an environment variable) or 'basic_password_file' (a file)",
         "pseudonym_key": "'pseudonym_key_env' (an environment variable)",
         "signing_secret": "'signing_secret_env' (an environment variable)",
+        "client_secret": "'client_secret_env' (an environment variable) or 'client_secret_file' (a file)",
+        "api_key": "api_key: {header: NAME, env: VARIABLE} (or file: PATH)",
     ]
 
     static func message(for key: String) -> String {

@@ -69,6 +69,64 @@ public enum Authentication: Sendable, Hashable {
     case bearerTokenFile(String)
     case basicPasswordEnv(user: String, variable: String)
     case basicPasswordFile(user: String, path: String)
+    /// A static key sent in a header the partner names (`X-Api-Key`); the header's name is not a secret.
+    case apiKey(header: String, secret: SecretSource)
+    /// OAuth 2.0 client credentials (RFC 6749 §4.4): a token fetched from the partner's token endpoint.
+    case oauth2(OAuth2Client)
+
+    /// Where the secret is, in the contract's own words ("the environment variable ACME_KEY (api_key.env)").
+    public var secretDescription: String {
+        switch self {
+        case .bearerTokenEnv(let variable): "the environment variable \(variable) (bearer_token_env)"
+        case .bearerTokenFile(let path): "the file \(path) (bearer_token_file)"
+        case .basicPasswordEnv(let user, let variable): "the environment variable \(variable) (basic_password_env, user \(user))"
+        case .basicPasswordFile(let user, let path): "the file \(path) (basic_password_file, user \(user))"
+        case .apiKey(let header, let secret): secret.describe(env: "api_key.env", file: "api_key.file") + " (header \(header))"
+        case .oauth2(let client): "the OAuth2 client \(client.clientID) and its secret in "
+            + client.secret.describe(env: "client_secret_env", file: "client_secret_file")
+        }
+    }
+}
+
+/// Where one secret is read from: an environment variable or a file (relative to the config folder).
+public enum SecretSource: Sendable, Hashable {
+    case env(String)
+    case file(String)
+
+    func describe(env key: String, file fileKey: String) -> String {
+        switch self {
+        case .env(let variable): "the environment variable \(variable) (\(key))"
+        case .file(let path): "the file \(path) (\(fileKey))"
+        }
+    }
+}
+
+/// An OAuth 2.0 client of the partner's token endpoint (client credentials grant).
+public struct OAuth2Client: Sendable, Hashable {
+    /// How the client authenticates to the token endpoint (RFC 6749 §2.3.1).
+    public enum ClientAuth: String, Sendable, Hashable {
+        /// HTTP Basic with the form-encoded id and secret (`client_secret_basic`, the default).
+        case basic
+        /// `client_id` and `client_secret` in the form body (`client_secret_post`).
+        case post
+    }
+
+    public let tokenURL: String
+    public let clientID: String
+    public let secret: SecretSource
+    public let scope: String?
+    public let audience: String?
+    public let clientAuth: ClientAuth
+
+    public init(tokenURL: String, clientID: String, secret: SecretSource, scope: String? = nil, audience: String? = nil,
+                clientAuth: ClientAuth = .basic) {
+        self.tokenURL = tokenURL
+        self.clientID = clientID
+        self.secret = secret
+        self.scope = scope
+        self.audience = audience
+        self.clientAuth = clientAuth
+    }
 }
 
 /// Batch limits: a batch closes before it would exceed either.

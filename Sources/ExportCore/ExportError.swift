@@ -38,6 +38,7 @@ public struct ExportError: Error, Sendable, Hashable, CustomStringConvertible {
         case deliveryRejected
         case deliveryExhausted
         case deliveryRefusedWait
+        case deliveryAuth
         case tlsUntrusted
         case transportSetup
         case inDoubt
@@ -77,6 +78,7 @@ public struct ExportError: Error, Sendable, Hashable, CustomStringConvertible {
         case .deliveryRejected: "delivery.rejected"
         case .deliveryExhausted: "delivery.exhausted"
         case .deliveryRefusedWait: "delivery.retry_after_too_long"
+        case .deliveryAuth: "delivery.auth"
         case .tlsUntrusted: "delivery.tls"
         case .transportSetup: "delivery.setup"
         case .inDoubt: "delivery.in_doubt"
@@ -94,7 +96,7 @@ public struct ExportError: Error, Sendable, Hashable, CustomStringConvertible {
             .configuration
         case .lockHeld, .deliveryExhausted, .deliveryRefusedWait, .inDoubt:
             .transient
-        case .payloadMissing, .payloadMismatch, .deliveryRejected, .tlsUntrusted, .internalFailure, .deletionGuard, .auditInconsistent:
+        case .payloadMissing, .payloadMismatch, .deliveryRejected, .deliveryAuth, .tlsUntrusted, .internalFailure, .deletionGuard, .auditInconsistent:
             .permanent
         }
     }
@@ -147,6 +149,8 @@ public struct ExportError: Error, Sendable, Hashable, CustomStringConvertible {
     public static func deliveryRejected(_ message: String) -> ExportError { ExportError(.deliveryRejected, message) }
     public static func deliveryExhausted(_ message: String) -> ExportError { ExportError(.deliveryExhausted, message) }
     public static func deliveryRefusedWait(_ message: String) -> ExportError { ExportError(.deliveryRefusedWait, message) }
+    /// The partner's token endpoint refused our client (OAuth2): the message names the contract's keys, never a secret.
+    public static func deliveryAuth(_ message: String) -> ExportError { ExportError(.deliveryAuth, message) }
     public static func tlsUntrusted(_ message: String) -> ExportError { ExportError(.tlsUntrusted, message) }
     public static func inDoubt(_ message: String) -> ExportError { ExportError(.inDoubt, message) }
     /// More deletion notices than the contract's `max_deletions_percent` allows: held for a human.

@@ -94,6 +94,22 @@ public struct RetryPolicy: Sendable {
 
     /// Classifies one attempt from its HTTP status, libcurl code and `Retry-After`.
     public func classify(_ exchange: Exchange) -> AnswerClass {
+        switch exchange.tokenProblem {
+        case .refused(let reason)?:
+            return .hopeless(.deliveryAuth(reason))
+        case .unavailable(let reason, let retryAfter)?:
+            if let retryAfter, Double(retryAfter) > cap {
+                return .hopeless(.deliveryRefusedWait(reason + ": the token endpoint asked to wait \(retryAfter) s, longer than "
+                                                      + "the \(Int(cap)) s cap; rerun later"))
+            }
+            return .retryable(reason: reason, retryAfter: retryAfter)
+        case nil:
+            break
+        }
+        if exchange.tokenRenewed, Self.finalStatus(exchange) == 401 {
+            return .retryable(reason: "HTTP 401 to an access token accepted before (expired or revoked early); a new token is "
+                              + "fetched", retryAfter: 0)
+        }
         if let status = Self.finalStatus(exchange), (200...299).contains(status) {
             // An acknowledgement stands even when the rest of the answer was cut off (curl 18, 28).
             return .acknowledged

@@ -62,10 +62,17 @@ public struct Exchange: Sendable, Equatable {
     /// The server asked for a TLS client certificate, none was configured, and no answer came: it
     /// refused the connection (no request was read).
     public let clientCertificateMissing: Bool
+    /// OAuth2: no request was sent because no access token could be had (the token endpoint's answer).
+    public let tokenProblem: TokenProblem?
+    /// OAuth2: the partner answered 401 to a token it had accepted before; the token was dropped and the
+    /// next attempt fetches a new one (once: a 401 to a fresh token is the partner's answer).
+    public let tokenRenewed: Bool
 
     public init(status: Int?, curlCode: Int32 = 0, error: String? = nil, retryAfter: Int? = nil, answerPrefix: [UInt8] = [],
                 duration: Double = 0, requestSent: Bool = true, clientCertificateMissing: Bool = false,
-                peerCertificate: String? = nil) {
+                peerCertificate: String? = nil, tokenProblem: TokenProblem? = nil, tokenRenewed: Bool = false) {
+        self.tokenProblem = tokenProblem
+        self.tokenRenewed = tokenRenewed
         self.peerCertificate = peerCertificate
         self.clientCertificateMissing = clientCertificateMissing
         self.status = status
@@ -76,6 +83,14 @@ public struct Exchange: Sendable, Equatable {
         self.duration = duration
         self.requestSent = requestSent
     }
+}
+
+/// Why an OAuth2 access token could not be had (nothing was sent to the feed's URL).
+public enum TokenProblem: Sendable, Equatable {
+    /// The token endpoint refused the client (a 4xx, or a 2xx without a usable token): retrying cannot help.
+    case refused(String)
+    /// The token endpoint is down, slow or overloaded (5xx, 429, a network failure): retried like a delivery.
+    case unavailable(String, retryAfter: Int?)
 }
 
 /// Sends one request and reports what came back. ``RetryPolicy`` decides what to do with the answer;

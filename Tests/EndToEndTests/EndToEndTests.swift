@@ -6,7 +6,8 @@ import Testing
 /// The real `partner-export` binary, run as an operator would, on a generated database.
 @Suite("partner-export end to end")
 struct EndToEndTests {
-    static let keys = ["ACME_PSEUDONYM_KEY": "e2e-acme-pseudonym-key-0001", "GLOBEX_PSEUDONYM_KEY": "e2e-globex-pseudonym-key-01"]
+    static let keys = ["ACME_PSEUDONYM_KEY": "e2e-acme-pseudonym-key-0001", "GLOBEX_PSEUDONYM_KEY": "e2e-globex-pseudonym-key-01",
+                       "INITECH_PSEUDONYM_KEY": "e2e-initech-pseudonym-key-1"]
     let config = TestFiles.packageRoot.path
 
     func run(_ arguments: [String], _ environment: [String: String] = keys, in folder: URL? = nil) throws -> Binary.Result {
@@ -17,8 +18,9 @@ struct EndToEndTests {
     func validateShipped() throws {
         let result = try run(["validate", "--config", config])
         #expect(result.status == 0, "\(result.output)")
-        #expect(result.stdout.contains("Checked 4 files"))
-        #expect(result.stdout.contains("acme-offers") && result.stdout.contains("globex-programs"))
+        #expect(result.stdout.contains("Checked 6 files"))
+        #expect(result.stdout.contains("acme-offers") && result.stdout.contains("globex-programs")
+                && result.stdout.contains("initech-insights"))
     }
 
     @Test("validate refuses a broken configuration with exit 2 and file:line")
@@ -62,7 +64,8 @@ struct EndToEndTests {
         #expect(missing.status == 2)
         #expect(missing.stderr.contains("ACME_PSEUDONYM_KEY"))
         let short = try run(["run", "--all", "--dry-run", "--config", config, "--db", db],
-                            ["ACME_PSEUDONYM_KEY": "tooShort9", "GLOBEX_PSEUDONYM_KEY": Self.keys["GLOBEX_PSEUDONYM_KEY"]!])
+                            ["ACME_PSEUDONYM_KEY": "tooShort9", "GLOBEX_PSEUDONYM_KEY": Self.keys["GLOBEX_PSEUDONYM_KEY"]!,
+                             "INITECH_PSEUDONYM_KEY": Self.keys["INITECH_PSEUDONYM_KEY"]!])
         #expect(short.status == 1, "a partner's own secret fails that partner only: \(short.output)")
         #expect(short.stderr.contains("ACME_PSEUDONYM_KEY is 9 bytes"))
         #expect(short.stdout.contains("globex-programs") && short.stdout.contains("acme-offers"))
@@ -101,7 +104,7 @@ struct EndToEndTests {
         #expect(dry.status == 0, "\(dry.output)")
         let summary = try #require(try JSONSerialization.jsonObject(with: Data(dry.stdout.utf8)) as? [String: Any])
         let partners = try #require(summary["partners"] as? [[String: Any]])
-        #expect(partners.map { $0["partner"] as? String } == ["acme-offers", "globex-programs"])
+        #expect(partners.map { $0["partner"] as? String } == ["acme-offers", "globex-programs", "initech-insights"])
         #expect(partners.first?["records"] as? Int == records.count)
         let written = TestFiles.files(under: folder.appendingPathComponent("state").path)
         #expect(written.count >= 3)

@@ -320,6 +320,7 @@ struct SignalsTests {
         process.environment = ProcessInfo.processInfo.environment.merging(Self.keys.merging([
             "DEMO": demo.appendingPathComponent("d").path, "DEMO_CUSTOMERS": "40", "BIN": Binary.url.path,
             "GLOBEX_PSEUDONYM_KEY": "demo-pseudonym-key-for-globex", "ACME_PSEUDONYM_KEY": "demo-pseudonym-key-for-acme",
+            "INITECH_PSEUDONYM_KEY": "demo-pseudonym-key-for-initech", "INITECH_CLIENT_SECRET": "demo-initech-client-secret",
         ]) { $1 }) { $1 }
         let pipe = Pipe()
         process.standardOutput = pipe

@@ -21,7 +21,7 @@ struct ValidationTests {
     func shippedIsValid() {
         let result = ConfigLoader.load(from: TestFiles.packageRoot)
         #expect(result.problems.isEmpty, "\(result.problems)")
-        #expect(result.configuration.partners.map(\.id) == ["acme-offers", "globex-programs"])
+        #expect(result.configuration.partners.map(\.id) == ["acme-offers", "globex-programs", "initech-insights"])
     }
 
     @Test("unknown keys, at every level, with a suggestion")

@@ -140,4 +140,27 @@ struct RetryPolicyTests {
         #expect(first.allSatisfy { $0 >= 0 && $0 < 1 })
         #expect(Set(first).count > 90)
     }
+
+    @Test("OAuth2: a refusing token endpoint is delivery.auth at once; one that is down is retried, never in doubt; a 401 to a reused token once")
+    func tokens() {
+        let refused = Exchange(status: 401, requestSent: false, tokenProblem: .refused("the token endpoint refused the client"))
+        guard case .stop(let stop) = policy.verdict(after: refused, attempt: 1, wasInDoubt: false, random: FixedRandom(0.5)) else {
+            Issue.record("a refusing token endpoint must stop the delivery")
+            return
+        }
+        #expect(stop.error.code == "delivery.auth" && !stop.refused && !stop.inDoubt)
+        let down = Exchange(status: nil, curlCode: 7, requestSent: false, tokenProblem: .unavailable("down", retryAfter: 3))
+        #expect(policy.verdict(after: down, attempt: 1, wasInDoubt: false, random: FixedRandom(0.5)) == .retry(seconds: 3, reason: "down"))
+        #expect(!policy.leftInDoubt(down))
+        let long = Exchange(status: 503, requestSent: false, tokenProblem: .unavailable("down", retryAfter: 3600))
+        #expect(policy.classify(long) == .hopeless(.deliveryRefusedWait(
+            "down: the token endpoint asked to wait 3600 s, longer than the 120 s cap; rerun later")))
+        let renewed = Exchange(status: 401, tokenRenewed: true)
+        guard case .retry(let seconds, _) = policy.verdict(after: renewed, attempt: 1, wasInDoubt: false, random: FixedRandom(0.5)) else {
+            Issue.record("a 401 to a reused token is tried again with a new one")
+            return
+        }
+        #expect(seconds == 0)
+        #expect(policy.classify(Exchange(status: 401)) == .refused(reason: "HTTP 401"), "a 401 to a fresh token is the answer")
+    }
 }

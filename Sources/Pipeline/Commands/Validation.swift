@@ -48,6 +48,8 @@ public enum Validation {
         switch delivery.auth {
         case .bearerTokenEnv(let variable)?: names.append(variable)
         case .basicPasswordEnv(_, let variable)?: names.append(variable)
+        case .apiKey(_, .env(let variable))?: names.append(variable)
+        case .oauth2(let client)?: if case .env(let variable) = client.secret { names.append(variable) }
         default: break
         }
         return names

@@ -305,14 +305,7 @@ extension PartnerRun {
     func hint(for stop: Sender.Result) -> String? {
         switch stop.lastStatus {
         case 401?, 403?:
-            let delivery = partner.partner.contract.delivery
-            let source: String = switch delivery.auth {
-            case .bearerTokenEnv(let variable)?: "the environment variable \(variable) (bearer_token_env)"
-            case .bearerTokenFile(let path)?: "the file \(path) (bearer_token_file)"
-            case .basicPasswordEnv(let user, let variable)?: "the environment variable \(variable) (basic_password_env, user \(user))"
-            case .basicPasswordFile(let user, let path)?: "the file \(path) (basic_password_file, user \(user))"
-            case nil: "the credentials (the contract names none)"
-            }
+            let source = partner.partner.contract.delivery.auth?.secretDescription ?? "the credentials (the contract names none)"
             return "HTTP \(stop.lastStatus ?? 401): the partner did not accept the credentials: check \(source) in the "
                 + "scheduler's environment (was it rotated?), then 'partner-export rerun --failed --partner \(partner.id)'"
         case 429?, 503?:
