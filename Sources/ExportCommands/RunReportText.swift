@@ -25,7 +25,11 @@ enum RunReportText {
                              + "('partner-export deliveries --failed'; 'partner-export rerun --failed' sends it)")
             }
         } else if report.succeeded {
-            lines.append("OK: every partner succeeded; " + (!report.incompleteElsewhere.isEmpty
+            let skipped = report.partners.filter(\.skipped)
+            lines.append((skipped.isEmpty ? "OK: every partner succeeded; "
+                          : "OK: every partner that ran succeeded; not run: "
+                            + skipped.map { "\($0.partner) (\($0.status))" }.joined(separator: ", ") + "; ")
+                         + (!report.incompleteElsewhere.isEmpty
                 ? "still owed from earlier runs: " + report.incompleteElsewhere.joined(separator: ", ")
                 : report.noticesDueElsewhere.isEmpty ? "every feed is complete"
                 : "deletion notices are due to " + report.noticesDueElsewhere.keys.sorted().joined(separator: ", ")))
@@ -164,7 +168,11 @@ enum RunReportText {
         }
         for by in p.completedBy { lines.append("\(name): its feed was completed later by run \(by)") }
         for note in p.notes { lines.append("\(name): \(note)") }
-        if let error = p.error { lines.append("\(name): ERROR [\(error.code)]: \(error.message)") }
+        if let error = p.error {
+            // A pause or a wait is a decision, not a failure: said plainly.
+            let label = p.skipped ? p.status.uppercased() : "ERROR"
+            lines.append("\(name): \(label) [\(error.code)]: \(error.message.replacingOccurrences(of: "partner \(name): ", with: ""))")
+        }
         return lines
     }
 

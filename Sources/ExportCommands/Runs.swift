@@ -1,4 +1,5 @@
 import ArgumentParser
+import ExportCore
 import Foundation
 import Ledger
 import Pipeline
@@ -41,6 +42,16 @@ extension PartnerExportCommand {
                 if json {
                     try StandardOutput.json(entries)
                     return
+                }
+                // What runs skip, whatever the runs below say.
+                let now = Timestamps.rfc3339(CommandContext.time.now())
+                for control in try ledger.partnerControls() {
+                    if let sentence = control.pauseSentence {
+                        try StandardOutput.line("PAUSED: \(control.partner) \(sentence) ('partner-export resume \(control.partner)')")
+                    } else if control.waiting(at: now), let until = control.waitUntil {
+                        try StandardOutput.line("WAITING: \(control.partner): the partner asked us to wait until \(until) "
+                                                + "(\(control.waitReason ?? "Retry-After")); runs skip it until then")
+                    }
                 }
                 if entries.isEmpty {
                     try StandardOutput.line("No runs yet.")

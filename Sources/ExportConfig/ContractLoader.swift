@@ -8,7 +8,8 @@ struct ContractLoader {
                           "delivery", "schedule", "wording"]
     static let deliveryKeys = ["url", "method", "headers", "auth", "signing_secret_env", "pseudonym_key_env", "ca_file",
                                "client_cert", "client_key", "client_key_password_env", "pinned_public_key", "batch", "gzip",
-                               "timeout_seconds", "max_attempts", "shards"]
+                               "timeout_seconds", "max_attempts", "shards", "rate_limit", "max_retry_after_seconds"]
+    static let rateLimitKeys = ["requests_per_minute"]
     static let authKeys = ["bearer_token_env", "bearer_token_file", "basic_user", "basic_password_env", "basic_password_file",
                            "api_key", "oauth2"]
     static let apiKeyKeys = ["header", "env", "file"]
@@ -283,6 +284,15 @@ struct ContractLoader {
         let timeout = map.optionalInt("timeout_seconds", in: 1...3600, diagnostics: &diagnostics) ?? 60
         let attempts = map.optionalInt("max_attempts", in: 1...100, diagnostics: &diagnostics) ?? 5
         let shards = map.optionalInt("shards", in: 1...1024, diagnostics: &diagnostics) ?? 1
+        var perMinute: Int?
+        if let node = map.value("rate_limit"), let limit = YAMLMap(node, path: "delivery.rate_limit", diagnostics: &diagnostics) {
+            limit.reportUnknownKeys(allowed: Self.rateLimitKeys, diagnostics: &diagnostics)
+            perMinute = limit.optionalInt("requests_per_minute", in: 1...100_000, diagnostics: &diagnostics)
+            if perMinute == nil && limit.value("requests_per_minute") == nil {
+                diagnostics.report(limit.line, "delivery.rate_limit needs requests_per_minute (1–100,000)")
+            }
+        }
+        let retryAfterCap = map.optionalInt("max_retry_after_seconds", in: 1...86_400, diagnostics: &diagnostics)
         for key in ["ca_file", "client_cert", "client_key"] {
             if let line = map.value(key)?.mark?.line { lines[key] = line }
         }
@@ -290,7 +300,8 @@ struct ContractLoader {
         return DeliverySettings(url: url, method: method, headers: headers, auth: auth, signingSecretEnv: signing,
                                 pseudonymKeyEnv: pseudonym, caFile: caFile, clientCert: clientCert, clientKey: clientKey,
                                 clientKeyPasswordEnv: keyPassword, pinnedPublicKey: pinned, batch: batch, gzip: gzip,
-                                timeoutSeconds: timeout, maxAttempts: attempts, shards: shards)
+                                timeoutSeconds: timeout, maxAttempts: attempts, shards: shards, requestsPerMinute: perMinute,
+                                maxRetryAfterSeconds: retryAfterCap)
     }
 
     /// A TLS file a run will need: it must exist and be a regular file the tool can read.

@@ -22,13 +22,22 @@ public struct DeliverySettings: Sendable {
     public let maxAttempts: Int
     /// Id-range work items for several workers (PostgreSQL ledger); 1 on a single machine.
     public let shards: Int
+    /// `rate_limit.requests_per_minute`: never more requests to the partner in any minute, across
+    /// every worker of the ledger (nil: no limit but the partner's 429s).
+    public let requestsPerMinute: Int?
+    /// `max_retry_after_seconds`: the longest `Retry-After` waited for within a run (nil: the run's
+    /// cap); a longer one is remembered and the partner skipped until then.
+    public let maxRetryAfterSeconds: Int?
 
     public init(
         url: String, method: HTTPMethod = .post, headers: [Header] = [], auth: Authentication? = nil,
         signingSecretEnv: String? = nil, pseudonymKeyEnv: String? = nil, caFile: String? = nil,
         clientCert: String? = nil, clientKey: String? = nil, clientKeyPasswordEnv: String? = nil, pinnedPublicKey: String? = nil,
-        batch: BatchLimits = .default, gzip: Bool = false, timeoutSeconds: Int = 60, maxAttempts: Int = 5, shards: Int = 1
+        batch: BatchLimits = .default, gzip: Bool = false, timeoutSeconds: Int = 60, maxAttempts: Int = 5, shards: Int = 1,
+        requestsPerMinute: Int? = nil, maxRetryAfterSeconds: Int? = nil
     ) {
+        self.requestsPerMinute = requestsPerMinute
+        self.maxRetryAfterSeconds = maxRetryAfterSeconds
         self.url = url
         self.method = method
         self.headers = headers

@@ -39,6 +39,8 @@ public struct ExportError: Error, Sendable, Hashable, CustomStringConvertible {
         case deliveryExhausted
         case deliveryRefusedWait
         case deliveryAuth
+        case partnerPaused
+        case partnerWaiting
         case tlsUntrusted
         case transportSetup
         case inDoubt
@@ -79,6 +81,8 @@ public struct ExportError: Error, Sendable, Hashable, CustomStringConvertible {
         case .deliveryExhausted: "delivery.exhausted"
         case .deliveryRefusedWait: "delivery.retry_after_too_long"
         case .deliveryAuth: "delivery.auth"
+        case .partnerPaused: "partner.paused"
+        case .partnerWaiting: "partner.waiting"
         case .tlsUntrusted: "delivery.tls"
         case .transportSetup: "delivery.setup"
         case .inDoubt: "delivery.in_doubt"
@@ -94,7 +98,7 @@ public struct ExportError: Error, Sendable, Hashable, CustomStringConvertible {
         case .configuration, .environment, .usage, .sourceMissing, .sourceUnreadable, .sourceSchema, .credentials, .ledger,
              .ledgerDamaged, .envelopeSchema, .transportSetup, .auditRollback:
             .configuration
-        case .lockHeld, .deliveryExhausted, .deliveryRefusedWait, .inDoubt:
+        case .lockHeld, .deliveryExhausted, .deliveryRefusedWait, .inDoubt, .partnerPaused, .partnerWaiting:
             .transient
         case .payloadMissing, .payloadMismatch, .deliveryRejected, .deliveryAuth, .tlsUntrusted, .internalFailure, .deletionGuard, .auditInconsistent:
             .permanent
@@ -152,6 +156,10 @@ public struct ExportError: Error, Sendable, Hashable, CustomStringConvertible {
     /// The partner's token endpoint refused our client (OAuth2): the message names the contract's keys, never a secret.
     public static func deliveryAuth(_ message: String) -> ExportError { ExportError(.deliveryAuth, message) }
     public static func tlsUntrusted(_ message: String) -> ExportError { ExportError(.tlsUntrusted, message) }
+    /// The partner is paused (`partner-export pause`): nothing is sent to it until it is resumed.
+    public static func partnerPaused(_ message: String) -> ExportError { ExportError(.partnerPaused, message) }
+    /// The partner asked us to wait (a `Retry-After` beyond the cap): nothing is sent before then.
+    public static func partnerWaiting(_ message: String) -> ExportError { ExportError(.partnerWaiting, message) }
     public static func inDoubt(_ message: String) -> ExportError { ExportError(.inDoubt, message) }
     /// More deletion notices than the contract's `max_deletions_percent` allows: held for a human.
     public static func deletionGuard(_ message: String) -> ExportError { ExportError(.deletionGuard, message) }

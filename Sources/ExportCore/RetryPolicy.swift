@@ -86,6 +86,11 @@ public struct RetryPolicy: Sendable {
     /// The same policy with another attempt budget (each contract has its own `max_attempts`).
     public func with(maxAttempts: Int) -> RetryPolicy { RetryPolicy(baseSeconds: base, capSeconds: cap, maxAttempts: maxAttempts) }
 
+    /// With the contract's attempts and, when it sets one, its own cap (`max_retry_after_seconds`).
+    public func with(maxAttempts: Int, cap contractCap: Double?) -> RetryPolicy {
+        RetryPolicy(baseSeconds: base, capSeconds: contractCap ?? cap, maxAttempts: maxAttempts)
+    }
+
     /// The partner's final status, if one came: an informational `1xx` (100 Continue, 102
     /// Processing, 103 Early Hints) says the request is being read or worked on, not what became of it.
     static func finalStatus(_ exchange: Exchange) -> Int? {

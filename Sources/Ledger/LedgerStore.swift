@@ -164,7 +164,8 @@ public struct LogLeafRow {
 /// let ledger = try LedgerLocation("state/ledger.sqlite").open(.write(create: false))
 /// for delivery in try ledger.owed(partner: "acme-offers") { print(delivery.id, delivery.status) }
 /// ```
-public protocol LedgerStore: RunLog, FeedLog, DeliveryLog, DisclosureLog, HoldingsLog, RetentionLog, CounterLog, AuditLog {
+public protocol LedgerStore: RunLog, FeedLog, DeliveryLog, DisclosureLog, HoldingsLog, RetentionLog, CounterLog, AuditLog,
+                             PartnerControlLog {
     /// Where it is, for messages (a path; never a password).
     var location: String { get }
     /// Checked before every write that moves a feed on (the run lock still held, see ``RunLock/check()``);

@@ -240,7 +240,12 @@ public struct PartnerReport: Codable, Equatable, Sendable {
         try c.encode(changes, forKey: .changes)
     }
 
-    public var succeeded: Bool { (status == "delivered" || status == "nothing-to-send") && (feed?.complete ?? true) && alerts.isEmpty }
+    /// Or not run on purpose (paused, waiting as the partner asked): not a failure of the run.
+    public var succeeded: Bool {
+        ((status == "delivered" || status == "nothing-to-send") && (feed?.complete ?? true) && alerts.isEmpty) || skipped
+    }
+
+    public var skipped: Bool { status == "paused" || status == "waiting" }
 }
 
 /// An error in a report: its stable code, its fate and the sentence.

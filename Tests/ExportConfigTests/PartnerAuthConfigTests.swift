@@ -81,4 +81,24 @@ struct PartnerAuthConfigTests {
                                     line: line(of: "X-Api-Key", in: header), "api_key {header: X-Api-Key, env: VARIABLE}")
         #expect(problem.map { !$0.description.contains(secret) } ?? false)
     }
+
+    @Test("rate_limit.requests_per_minute and max_retry_after_seconds load; out of range or without the rate, each at its line")
+    func pace() throws {
+        let paced = baseContract.replacingOccurrences(of: "  batch: {max_records: 100}",
+                                                      with: "  batch: {max_records: 100}\n  rate_limit: {requests_per_minute: 120}\n"
+                                                        + "  max_retry_after_seconds: 600")
+        let loaded = try load(partners: ["acme": paced])
+        #expect(loaded.problems.isEmpty, "\(loaded.problems)")
+        #expect(loaded.configuration.partner("acme")?.contract.delivery.requestsPerMinute == 120)
+        #expect(loaded.configuration.partner("acme")?.contract.delivery.maxRetryAfterSeconds == 600)
+        for (added, words, total) in [("  rate_limit: {requests_per_minute: 0}", "requests_per_minute", 1),
+                                      ("  rate_limit: {}", "needs requests_per_minute", 1),
+                                      // the unknown key, and the rate it does not give
+                                      ("  rate_limit: {requests_per_second: 2}", "did you mean 'requests_per_minute'", 2),
+                                      ("  max_retry_after_seconds: 0", "max_retry_after_seconds", 1)] {
+            let text = baseContract.replacingOccurrences(of: "  batch: {max_records: 100}", with: "  batch: {max_records: 100}\n" + added)
+            expectProblem(try load(partners: ["acme": text]), file: "partners/acme.yaml",
+                          line: line(of: String(added.dropFirst(2).prefix(10)), in: text), words, of: total)
+        }
+    }
 }

@@ -21,11 +21,13 @@ public enum PostgresLedger {
                 throw ExportError.environment("there is no ledger in \(label) yet (no schema \(PostgresSchema.name) with a "
                                               + "partner-export ledger in it)")
             }
-            guard version == PostgresSchema.migrations.count else {
+            guard version >= PostgresSchema.readableFrom && version <= PostgresSchema.migrations.count else {
                 throw version > PostgresSchema.migrations.count ? newerVersion(label, version)
                     : ExportError.ledger("the ledger \(label) was written by an earlier partner-export (schema \(version)); "
                                          + "the next run, rerun or prune brings it up to date")
             }
+            // Its readers of tables added since see them as empty.
+            ledger.hasPartnerControls = version >= 5
         case .write(let create):
             if version == PostgresSchema.migrations.count { return ledger }
             try database.checked {

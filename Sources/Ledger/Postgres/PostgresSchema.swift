@@ -5,7 +5,10 @@
 enum PostgresSchema {
     static let name = "partner_export"
 
-    static let migrations: [String] = [version1, version2, version3, version4]
+    static let migrations: [String] = [version1, version2, version3, version4, version5]
+
+    /// See ``Schema/readableFrom``: the oldest schema a read-only command reads as it is.
+    static let readableFrom = 4
 
     /// Booleans stay integers (0/1) as in SQLite, so that the statements compare them the same way;
     /// `rowid` is the order rows were written in, which SQLite keeps implicitly.
@@ -195,5 +198,42 @@ enum PostgresSchema {
     /// it applies the same (or is refused).
     static let version4 = """
         ALTER TABLE runs ADD COLUMN allow_deletions integer NOT NULL DEFAULT 0;
+        """
+
+    /// Operating partners: the same tables as the SQLite ledger's seventh version.
+    static let version5 = """
+        CREATE TABLE partner_controls (
+          partner       text PRIMARY KEY,
+          paused_at     text,
+          paused_by     text,
+          pause_reason  text,
+          wait_until    text,
+          wait_reason   text
+        );
+        CREATE TABLE partner_events (
+          partner  text NOT NULL,
+          action   text NOT NULL,
+          at       text NOT NULL,
+          actor    text,
+          reason   text
+        );
+        CREATE INDEX partner_events_partner ON partner_events(partner, at);
+        CREATE TABLE request_slots (
+          partner  text NOT NULL,
+          at_ms    bigint NOT NULL
+        );
+        CREATE INDEX request_slots_partner ON request_slots(partner, at_ms);
+        CREATE TABLE incidents (
+          id          text PRIMARY KEY,
+          partner     text NOT NULL,
+          type        text NOT NULL,
+          since       text NOT NULL,
+          run_id      text,
+          summary     text NOT NULL,
+          owed        integer NOT NULL DEFAULT 0,
+          sent_at     text,
+          resolved_at text,
+          resolved_sent_at text
+        );
         """
 }

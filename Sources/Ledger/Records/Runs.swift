@@ -77,6 +77,10 @@ public struct PartnerTotals: Sendable, Equatable {
     public var feedComplete: Bool?
     /// When the oldest run still marked running started (the whole ledger's entry only; nil when none is).
     public var runningSince: String?
+    /// Paused by an operator (`partner-export pause`).
+    public var paused = false
+    /// RFC 3339: the partner asked us to wait until then (nil: it did not, or not any more).
+    public var waitUntil: String?
 
     public init() {}
 

@@ -55,12 +55,20 @@ public enum PartnerStatus: String, Sendable, CaseIterable, Codable {
     /// Held by the deletion guard: the run would have told the partner to forget more of the
     /// customers it holds than its contract's `max_deletions_percent`; nothing was sent.
     case held
+    /// Paused by an operator (`partner-export pause`): skipped, or stopped before its next batch;
+    /// what it is owed stays owed.
+    case paused
+    /// The partner asked us to wait (a `Retry-After` beyond the cap): skipped until then.
+    case waiting
     /// Read back from a run still at work on it (never recorded as a part's end).
     case running
     /// Read back from a run that died before this part ended (never recorded as a part's end).
     case interrupted
 
     public var succeeded: Bool { self == .delivered || self == .nothingToSend }
+
+    /// Not run on purpose (a pause, a wait the partner asked for): not a failure of the run.
+    public var skipped: Bool { self == .paused || self == .waiting }
 }
 
 /// How one HTTP attempt ended, as recorded.

@@ -86,6 +86,13 @@ extension LedgerStatement {
         for (i, value) in values.enumerated() { try bind(value, at: Int32(i + 1)) }
     }
 
+    /// The statement, reset, with `values` bound: for a read (`rows`, `firstRow`).
+    func bound(_ values: [Value]) throws -> Self {
+        reset()
+        try bind(values)
+        return self
+    }
+
     /// Runs the statement to completion with `values` bound, then resets it.
     func run(_ values: [Value] = []) throws {
         reset()

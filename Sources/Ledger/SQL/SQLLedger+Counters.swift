@@ -51,6 +51,10 @@ extension SQLLedger: CounterLog {
                 """).forEachRow { row in
                 totals[try row.text("partner"), default: PartnerTotals()].feedComplete = try row.bool("complete")
             }
+            for control in try partnerControls() {
+                totals[control.partner, default: PartnerTotals()].paused = control.paused
+                totals[control.partner, default: PartnerTotals()].waitUntil = control.waitUntil
+            }
             // A run still marked running: in progress, or killed (the next run marks it interrupted).
             if let since = try database.prepare("SELECT min(started_at) AS since FROM runs WHERE status = 'running'")
                 .rows({ try $0.optionalText("since") }).first ?? nil {

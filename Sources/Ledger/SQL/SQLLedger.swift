@@ -28,11 +28,15 @@ public final class SQLLedger: LedgerStore {
     public var writeGuard: (@Sendable () throws -> Void)?
     /// See ``Fence``.
     public var fence: Fence?
+    /// False for a ledger a read-only command opened one schema behind, before the operating tables
+    /// (pauses, waits, pace, incidents) existed: their readers see them as empty.
+    var hasPartnerControls = true
 
     public func connect() throws -> sending SQLLedger {
         let connection = try reconnect()
         connection.writeGuard = writeGuard
         connection.fence = fence
+        connection.hasPartnerControls = hasPartnerControls
         return connection
     }
 

@@ -38,12 +38,15 @@ public enum SQLiteLedger {
             try checkIsLedger(path)
             let database = try openDatabase(path, mode: .readOnly)
             let version = try schemaVersion(database)
-            guard version == Schema.migrations.count else {
+            guard version >= Schema.readableFrom && version <= Schema.migrations.count else {
                 throw version > Schema.migrations.count ? newerVersion(path, version)
                     : ExportError.ledger("the ledger \(path) was written by an earlier partner-export (schema \(version)); "
                                          + "the next run, rerun or prune brings it up to date")
             }
-            return ledger(database, path: path, access: access)
+            let opened = ledger(database, path: path, access: access)
+            // Its readers of tables added since see them as empty.
+            opened.hasPartnerControls = version >= 7
+            return opened
         case .write(let create):
             try StateFolder.check(folder, create: create)
             if exists {

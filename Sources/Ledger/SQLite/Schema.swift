@@ -17,7 +17,13 @@ enum Schema {
         (version4, false),
         (version5, false),
         (version6, false),
+        (version7, false),
     ]
+
+    /// The oldest schema a read-only command of this version reads without migrating it: the
+    /// migrations after it only add tables, whose readers see them as empty until the next write
+    /// command adds them.
+    static let readableFrom = 6
 
     /// The first released schema.
     static let version1 = """
@@ -251,5 +257,44 @@ enum Schema {
     /// every worker of a shared run applies the same (kept here too: one set of statements for both ledgers).
     static let version6 = """
         ALTER TABLE runs ADD COLUMN allow_deletions INTEGER NOT NULL DEFAULT 0;
+        """
+
+    /// Operating partners (docs/design.md, "Operating partners"): a pause and a remembered
+    /// `Retry-After` per partner, every pause, resume and wait as an event, the request slots of a
+    /// pace shared by every worker, and the incidents notify.yaml sends.
+    static let version7 = """
+        CREATE TABLE partner_controls (
+          partner       TEXT PRIMARY KEY,
+          paused_at     TEXT,
+          paused_by     TEXT,
+          pause_reason  TEXT,
+          wait_until    TEXT,                   -- the partner asked us to wait (Retry-After beyond the cap)
+          wait_reason   TEXT
+        );
+        CREATE TABLE partner_events (
+          partner  TEXT NOT NULL,
+          action   TEXT NOT NULL,               -- paused, resumed, waiting
+          at       TEXT NOT NULL,
+          actor    TEXT,
+          reason   TEXT
+        );
+        CREATE INDEX partner_events_partner ON partner_events(partner, at);
+        CREATE TABLE request_slots (
+          partner  TEXT NOT NULL,
+          at_ms    INTEGER NOT NULL             -- when a request was let go (milliseconds since 1970)
+        );
+        CREATE INDEX request_slots_partner ON request_slots(partner, at_ms);
+        CREATE TABLE incidents (
+          id          TEXT PRIMARY KEY,         -- stable per partner and cause: the webhook-id
+          partner     TEXT NOT NULL,
+          type        TEXT NOT NULL,
+          since       TEXT NOT NULL,
+          run_id      TEXT,
+          summary     TEXT NOT NULL,
+          owed        INTEGER NOT NULL DEFAULT 0,
+          sent_at     TEXT,                     -- last sent (repeated at most daily while it lasts)
+          resolved_at TEXT,
+          resolved_sent_at TEXT
+        );
         """
 }

@@ -107,12 +107,14 @@ public struct PartnerResult: Equatable, Sendable {
     public var deliveries: Int { delivered + failed + rejectedDeliveries }
 
     /// Everything delivered, the feed complete, nothing to look at.
-    public var succeeded: Bool { status.succeeded && (feed?.complete ?? true) && alerts.isEmpty }
+    /// Or not run on purpose (paused, or waiting as the partner asked): its feed stays incomplete,
+    /// what it is owed stays listed, and the run is not failed for it.
+    public var succeeded: Bool { (status.succeeded && (feed?.complete ?? true) && alerts.isEmpty) || status.skipped }
 
     // MARK: - Summing
 
     /// How bad a status is, worst first: the merged part takes the worst of its shards'.
-    static let severity: [PartnerStatus] = [.error, .held, .rejected, .failed, .delivered, .nothingToSend]
+    static let severity: [PartnerStatus] = [.error, .held, .rejected, .failed, .paused, .waiting, .delivered, .nothingToSend]
 
     /// One partner's result from its shards' (each done by one worker): counts summed, the worst
     /// status (with its error, or the first error of any shard), the first start and the last end,

@@ -30,9 +30,16 @@ struct PartnerRun {
     func run() -> PartnerOutcome {
         var outcome = PartnerOutcome(partner: partner.partner, startedAt: Timestamps.precise(context.time.now()))
         do {
-            let sender = Sender(transport: partner.transport, policy: context.policy.with(maxAttempts: partner.maxAttempts),
+            // 0. A paused partner, or one that asked us to wait: nothing is sent, what it is owed stays owed.
+            if let standing = try standing(includingWait: true) {
+                outcome.status = standing.code == "partner.paused" ? .paused : .waiting
+                outcome.error = standing.located("partner \(partner.id)")
+                return try settle(outcome, stoppedBy: nil)
+            }
+            let sender = Sender(transport: partner.transport, policy: context.policy.with(maxAttempts: partner.maxAttempts,
+                                                                                         cap: partner.retryAfterCap),
                                 ledger: ledger, runID: context.runID, time: context.time, random: context.random,
-                                events: context.events)
+                                events: context.events, pace: partner.pace)
 
             // 1. Recover (the first shard's worker recovers what earlier runs left).
             for delivery in try work.shard.index == 1 ? Recovery(ledger: ledger, runID: context.runID).inDoubt(of: partner.id) : [] {
@@ -112,8 +119,12 @@ struct PartnerRun {
             // 4. Deliver and record, in order; after the first batch that does not get through, hold the rest.
             var tripped: DeletionGuard?
             var waiting = guarded ? WaitingBatches() : nil
-            /// Why a batch is held instead of sent, if it is: the guard tripped, or an earlier batch did not get through.
+            /// A pause that came while the run was at work: the batches from there on are held.
+            var pausedBy: ExportError?
+            /// Why a batch is held instead of sent, if it is: the guard tripped, the partner was paused, or
+            /// an earlier batch did not get through.
             func holdReason() -> String? {
+                if let pausedBy { return "not sent: \(pausedBy.message)" }
                 if let tripped {
                     return "held by the deletion guard: \(tripped.notices) deletion notices for \(tripped.holds) customers held "
                         + "(more than \(tripped.limit)" + (tripped.keyChanged ? "; the key changed" : "") + "); send with --allow-deletions"
@@ -121,9 +132,12 @@ struct PartnerRun {
                 return stop.map { "not sent: batch \($0.delivery.batch) (\($0.delivery.id)) was not delivered; owed until a rerun" }
             }
             func deliver(_ delivery: DeliveryRecord, _ box: FeedBox?, _ action: FeedBuilder.ReportAction) throws {
+                // Every worker sees a pause before its next batch (the batches in flight settle).
+                if pausedBy == nil && tripped == nil && stop == nil { pausedBy = try standing(includingWait: false) }
                 if let reason = holdReason() {
                     if let box { builder.giveBack(box) }
-                    try ledger.hold(delivery, reason: reason, code: tripped == nil ? nil : "deletions.guard")
+                    try ledger.hold(delivery, reason: reason,
+                                    code: pausedBy != nil ? "partner.paused" : tripped == nil ? nil : "deletions.guard")
                     outcome.noteHeld(delivery)
                     return
                 }
@@ -181,6 +195,10 @@ struct PartnerRun {
             if let tripped = summary.guardTripped {
                 return try holdForDeletions(tripped, outcome: outcome)
             }
+            if let pausedBy {
+                outcome.status = .paused
+                outcome.error = pausedBy.located("partner \(partner.id)")
+            }
             // 5. Settle.
             return try settle(outcome, stoppedBy: stop)
         } catch {
@@ -202,6 +220,21 @@ struct PartnerRun {
         held.status = .held
         held.error = ExportError.deletionGuard(message)
         return try settle(held, stoppedBy: nil)
+    }
+
+    /// Whether the partner may not be sent to now: paused (``ExportError/partnerPaused(_:)``) or, when
+    /// `includingWait`, waiting until the time it asked for (``ExportError/partnerWaiting(_:)``).
+    private func standing(includingWait: Bool) throws -> ExportError? {
+        guard let control = try ledger.partnerControl(partner.id) else { return nil }
+        if let sentence = control.pauseSentence {
+            return .partnerPaused(sentence + "; nothing more is sent and what it is owed stays owed; 'partner-export resume "
+                                  + "\(partner.id)' lets it run again")
+        }
+        if includingWait, control.waiting(at: Timestamps.rfc3339(context.time.now())), let until = control.waitUntil {
+            return .partnerWaiting("the partner asked us to wait until \(until) (\(control.waitReason ?? "Retry-After")); nothing "
+                                   + "was sent, and the first run after that sends what it is owed")
+        }
+        return nil
     }
 
     /// A shard's plan: a fresh render of its range, or — taken over from a worker that died or lost
@@ -286,7 +319,15 @@ struct PartnerRun {
         }
         settled.owedAfter = try ledger.owed(partner: partner.id).count
         if settled.owedAfter > 0 { settled.feedComplete = false }
-        if settled.status == .error || settled.status == .held { return settled }
+        if settled.status == .error || settled.status == .held || settled.status?.skipped == true { return settled }
+        if let stop, stop.error?.code == "delivery.retry_after_too_long", let seconds = stop.retryAfter {
+            // Remembered for every later run (and worker): the partner is skipped until then.
+            let until = Timestamps.rfc3339(context.time.now().addingTimeInterval(TimeInterval(seconds)))
+            try ledger.wait(partner: partner.id, until: until,
+                            reason: "HTTP \(stop.lastStatus.map(String.init) ?? "429") with Retry-After: \(seconds)", at: now)
+            settled.notes.append("the partner asked us to wait until \(until) (Retry-After: \(seconds) s); runs skip it until then, "
+                                 + "and the first run after that sends what it is owed")
+        }
         if let stop {
             settled.status = stop.status == .rejected ? .rejected : .failed
             let error = stop.error ?? .deliveryExhausted("delivery \(stop.delivery.id) was not delivered")
@@ -309,7 +350,7 @@ extension PartnerRun {
             return "HTTP \(stop.lastStatus ?? 401): the partner did not accept the credentials: check \(source) in the "
                 + "scheduler's environment (was it rotated?), then 'partner-export rerun --failed --partner \(partner.id)'"
         case 429?, 503?:
-            guard let wait = stop.retryAfter else { return nil }
+            guard let wait = stop.retryAfter, stop.error?.code != "delivery.retry_after_too_long" else { return nil }
             return "HTTP \(stop.lastStatus ?? 429): the partner asked to wait \(wait) s (Retry-After); rerun after that: "
                 + "'partner-export rerun --failed --partner \(partner.id)'"
         default:

@@ -16,6 +16,10 @@ public struct PreparedPartner {
 
     public var id: String { partner.id }
     var maxAttempts: Int { partner.contract.delivery.maxAttempts }
+    /// The contract's `max_retry_after_seconds` (nil: the run's cap).
+    var retryAfterCap: Double? { partner.contract.delivery.maxRetryAfterSeconds.map(Double.init) }
+    /// The contract's `rate_limit` (nil: none).
+    var pace: Pace? { partner.contract.delivery.requestsPerMinute.map { Pace(partner: partner.id, perMinute: $0) } }
 
     public init(partner: Partner, export: ExportPlan, schema: XSDSchema?, transport: any Transport) {
         self.partner = partner

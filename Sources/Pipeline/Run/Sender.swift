@@ -16,6 +16,8 @@ struct Sender {
     let time: TimeSource
     let random: any RandomSource
     let events: RunEvents
+    /// The partner's `rate_limit`: a request slot is taken before every attempt.
+    var pace: Pace? = nil
 
     /// How one delivery ended in this run.
     struct Result {
@@ -46,6 +48,11 @@ struct Sender {
         var number = delivery.attempts
         var made = 0
         while true {
+            do {
+                try pace?.take(ledger: ledger, time: time)
+            } catch {
+                return Result(delivery: delivery, status: .pending, attempts: made, error: .wrapping(error), inDoubt: inDoubt)
+            }
             number += 1
             made += 1
             let started = time.now()
@@ -122,5 +129,26 @@ struct Sender {
     private func fail(_ delivery: DeliveryRecord, _ error: ExportError, made: Int, inDoubt: Bool) -> Result {
         try? ledger.fail(delivery, error: error)
         return Result(delivery: delivery, status: .failed, attempts: made, error: error, inDoubt: inDoubt)
+    }
+}
+
+/// `rate_limit.requests_per_minute`, kept by the whole run: before each request a slot is taken in the
+/// ledger (so every thread and every worker of a PostgreSQL ledger draws on one budget), waiting until
+/// one is free. No `window` holds more than `perMinute` slots; the window is a minute and one second,
+/// the second for a request's way to the partner, so that the partner never sees more in its minute.
+struct Pace: Sendable {
+    static let window: Int64 = 61_000
+
+    let partner: String
+    let perMinute: Int
+
+    func take(ledger: any LedgerStore, time: TimeSource) throws {
+        while true {
+            let now = Int64((time.now().timeIntervalSince1970 * 1000).rounded(.down))
+            guard let next = try ledger.takeRequestSlot(partner: partner, limit: perMinute, window: Self.window, now: now) else {
+                return
+            }
+            time.sleep(Double(max(next - now, 10)) / 1000)
+        }
     }
 }

@@ -1,0 +1,111 @@
+import ExportCore
+import SQLite
+
+extension SQLLedger: PartnerControlLog {
+    public func pause(partner: String, reason: String, by actor: String, at time: String) throws {
+        try checked {
+            try database.transaction {
+                try database.prepare("""
+                    INSERT INTO partner_controls (partner, paused_at, paused_by, pause_reason) VALUES (?, ?, ?, ?)
+                    ON CONFLICT (partner) DO UPDATE SET paused_at = coalesce(partner_controls.paused_at, excluded.paused_at),
+                      paused_by = excluded.paused_by, pause_reason = excluded.pause_reason
+                    """).run([.text(partner), .text(time), .text(actor), .text(reason)])
+                try event(partner, "paused", at: time, actor: actor, reason: reason)
+            }
+        }
+    }
+
+    public func resume(partner: String, by actor: String, at time: String) throws -> PartnerControl? {
+        try checked {
+            try database.transaction {
+                let before = try control(partner)
+                guard let before, before.paused || before.waiting(at: time) else { return nil }
+                try database.prepare("""
+                    UPDATE partner_controls SET paused_at = NULL, paused_by = NULL, pause_reason = NULL, wait_until = NULL,
+                      wait_reason = NULL WHERE partner = ?
+                    """).run([.text(partner)])
+                try event(partner, "resumed", at: time, actor: actor, reason: nil)
+                return before
+            }
+        }
+    }
+
+    public func wait(partner: String, until: String, reason: String, at time: String) throws {
+        try checked {
+            try database.transaction {
+                try database.prepare("""
+                    INSERT INTO partner_controls (partner, wait_until, wait_reason) VALUES (?, ?, ?)
+                    ON CONFLICT (partner) DO UPDATE SET wait_until = excluded.wait_until, wait_reason = excluded.wait_reason
+                    """).run([.text(partner), .text(until), .text(reason)])
+                try event(partner, "waiting", at: time, actor: "the partner", reason: reason + " (until \(until))")
+            }
+        }
+    }
+
+    public func partnerControl(_ partner: String) throws -> PartnerControl? {
+        guard hasPartnerControls else { return nil }
+        return try checked { try control(partner) }
+    }
+
+    public func partnerControls() throws -> [PartnerControl] {
+        guard hasPartnerControls else { return [] }
+        return try checked {
+            try database.prepare("""
+                SELECT partner, paused_at, paused_by, pause_reason, wait_until, wait_reason FROM partner_controls
+                WHERE paused_at IS NOT NULL OR wait_until IS NOT NULL ORDER BY partner
+                """).rows(Self.control(row:))
+        }
+    }
+
+    public func partnerEvents(partner: String?, limit: Int) throws -> [PartnerEvent] {
+        guard hasPartnerControls else { return [] }
+        return try checked {
+            let statement = try database.prepare("SELECT partner, action, at, actor, reason FROM partner_events "
+                                                 + (partner == nil ? "" : "WHERE partner = ? ") + "ORDER BY at DESC LIMIT ?")
+            return try statement.bound((partner.map { [Value.text($0)] } ?? []) + [.integer(Int64(limit))]).rows { row in
+                PartnerEvent(partner: try row.text("partner"), action: try row.text("action"), at: try row.text("at"),
+                             actor: try row.optionalText("actor"), reason: try row.optionalText("reason"))
+            }
+        }
+    }
+
+    public func takeRequestSlot(partner: String, limit: Int, window: Int64, now: Int64) throws -> Int64? {
+        try checked {
+            // The partner's row, locked (PostgreSQL: FOR UPDATE; SQLite: the one writer), orders every
+            // worker's reservations for it; no other writer's turn is needed.
+            try database.transactionLockingLater {
+                try database.prepare("INSERT INTO partner_controls (partner) VALUES (?) ON CONFLICT (partner) DO NOTHING")
+                    .run([.text(partner)])
+                _ = try database.prepare("SELECT partner FROM partner_controls WHERE partner = ?" + database.forUpdate)
+                    .bound([.text(partner)]).rows { _ in 0 }
+                try database.prepare("DELETE FROM request_slots WHERE partner = ? AND at_ms <= ?")
+                    .run([.text(partner), .integer(now - window)])
+                let recent = try database.prepare("""
+                    SELECT at_ms FROM request_slots WHERE partner = ? ORDER BY at_ms DESC LIMIT ?
+                    """).bound([.text(partner), .integer(Int64(limit))]).rows { try $0.int64("at_ms") }
+                if recent.count >= limit, let oldest = recent.last {
+                    return oldest + window
+                }
+                try database.prepare("INSERT INTO request_slots (partner, at_ms) VALUES (?, ?)").run([.text(partner), .integer(now)])
+                return nil
+            }
+        }
+    }
+
+    private func control(_ partner: String) throws -> PartnerControl? {
+        try database.prepare("""
+            SELECT partner, paused_at, paused_by, pause_reason, wait_until, wait_reason FROM partner_controls WHERE partner = ?
+            """).bound([.text(partner)]).firstRow(Self.control(row:))
+    }
+
+    private static func control(row: LedgerRow) throws -> PartnerControl {
+        PartnerControl(partner: try row.text("partner"), pausedAt: try row.optionalText("paused_at"),
+                       pausedBy: try row.optionalText("paused_by"), pauseReason: try row.optionalText("pause_reason"),
+                       waitUntil: try row.optionalText("wait_until"), waitReason: try row.optionalText("wait_reason"))
+    }
+
+    private func event(_ partner: String, _ action: String, at time: String, actor: String?, reason: String?) throws {
+        try database.prepare("INSERT INTO partner_events (partner, action, at, actor, reason) VALUES (?, ?, ?, ?, ?)")
+            .run([.text(partner), .text(action), .text(time), optional(actor), optional(reason)])
+    }
+}
