@@ -25,6 +25,7 @@ Routes and faults come from a JSON file given with --routes:
    "/oauth/token": {"token_endpoint": {"client_id": "cyrus-export", "client_secret_env": "HOOLI_CLIENT_SECRET",
                                        "expires_in": 3600, "scope": "feeds.write"}},
    "/feeds/hooli": {"oauth2_token_path": "/oauth/token"}}
+A route with "ping": true records GETs to itself and anything under it (a heartbeat's /start, /fail).
 More faults can be queued while it runs: POST /_control/faults {"path": "...", "faults": [...]}.
 GET /_control/requests lists what was recorded. Secrets come from the environment, never from files.
 
@@ -161,6 +162,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
             with open(os.path.join(self.state.directory, "requests.jsonl"), "rb") as f:
                 lines = [json.loads(line) for line in f if line.strip()]
             return self.answer(200, json.dumps(lines).encode(), "application/json")
+        # A cron monitor's ping endpoint (healthchecks-style): the route and anything under it.
+        for path, route in self.state.routes.items():
+            if route.get("ping") and (self.path == path or self.path.startswith(path + "/")):
+                fault = self.state.next_fault(path)
+                if fault and fault.get("stall"):
+                    time.sleep(float(fault["stall"]))
+                self.state.record({"time": time.time(), "method": "GET", "path": self.path, "listener": self.server.name,
+                                   "response_status": 200, "fault": fault}, None)
+                return self.answer(200, b"OK")
         return self.answer(404, b"not found\n")
 
     def do_POST(self):

@@ -42,9 +42,13 @@ extension PartnerExportCommand {
 
         func run() throws {
             common.startLogging()
-            let configuration = try common.loadConfiguration()
-            try RunCommand.execute(failed ? .rerunFailed(partner: partner) : .rerunDeliveries(deliveries), common: common,
-                                   configuration: configuration, parallel: 2, json: json, allowDeletions: allowDeletions)
+            let notifications = Notifications(common)
+            try notifications.around {
+                let configuration = try common.loadConfiguration()
+                try RunCommand.execute(failed ? .rerunFailed(partner: partner) : .rerunDeliveries(deliveries), common: common,
+                                       configuration: configuration, parallel: 2, json: json, allowDeletions: allowDeletions,
+                                       notifications: notifications)
+            }
         }
     }
 }

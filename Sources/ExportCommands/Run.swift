@@ -62,14 +62,17 @@ extension PartnerExportCommand {
 
         func run() throws {
             common.startLogging()
-            let configuration = try common.loadConfiguration()
             if dryRun {
-                try runDry(configuration)
+                try runDry(try common.loadConfiguration())
                 return
             }
-            let request: Runner.Request = join ? .join : due ? .due : .partners(try select(configuration), trigger: .manual)
-            try RunCommand.execute(request, common: common, configuration: configuration, parallel: parallel, json: json,
-                                   allowDeletions: allowDeletions, leaseSeconds: leaseSeconds)
+            let notifications = Notifications(common)
+            try notifications.around {
+                let configuration = try common.loadConfiguration()
+                let request: Runner.Request = join ? .join : due ? .due : .partners(try select(configuration), trigger: .manual)
+                try RunCommand.execute(request, common: common, configuration: configuration, parallel: parallel, json: json,
+                                       allowDeletions: allowDeletions, leaseSeconds: leaseSeconds, notifications: notifications)
+            }
         }
 
         private func select(_ configuration: Configuration) throws -> [Partner] {
@@ -128,21 +131,25 @@ extension PartnerExportCommand {
 /// What `run` and `rerun` share: one call into the library, the report printed, the exit code.
 enum RunCommand {
     static func execute(_ request: Runner.Request, common: CommonOptions, configuration: Configuration, parallel: Int,
-                        json: Bool, allowDeletions: Bool, leaseSeconds: Int = 60) throws {
+                        json: Bool, allowDeletions: Bool, leaseSeconds: Int = 60, notifications: Notifications) throws {
         let progress = ProgressLine()
         var settings = common.runSettings(configuration, parallel: parallel, events: RunEventsLog.events(progress: progress))
         settings.allowDeletions = allowDeletions
         settings.leaseSeconds = leaseSeconds
         settings.worker = ProcessInfo.processInfo.environment["PARTNER_EXPORT_WORKER_NAME"].flatMap { $0.isEmpty ? nil : $0 }
         let runner = Runner(settings)
-        let report: RunReport
+        let result: RunResult
         do {
-            report = RunReport(try runner.run(request))
+            result = try runner.run(request)
         } catch {
             progress.finish()
+            if let error = error as? ExportError, error.code.hasPrefix("audit.") {
+                notifications.announce(after: nil, failure: error, common: common)
+            }
             throw error
         }
         progress.finish()
+        let report = RunReport(result)
         for warning in runner.warnings { Terminal.warning(warning.message) }
         if json {
             try StandardOutput.json(report)
@@ -155,6 +162,8 @@ enum RunCommand {
                                  + "('partner-export audit init' makes one)")
             }
         }
+        // After the report is out: a slow notification endpoint never holds it back.
+        if report.run != nil { notifications.announce(after: result, failure: nil, common: common) }
         if report.run != nil && !report.succeeded { throw ExitCode(1) }
     }
 }

@@ -28,13 +28,16 @@ extension PartnerExportCommand {
                 throw ExitCode(2)
             }
             let partners = result.configuration.partners
-            let unsetVariables = partners.map { partner in
+            var unsetVariables = partners.map { partner in
                 (partner.id, Validation.requiredVariables(partner).filter { common.environment[$0]?.isEmpty ?? true })
             }.filter { !$0.1.isEmpty }
+            if let webhook = result.configuration.notify?.webhook, common.environment[webhook.signingSecretEnv]?.isEmpty ?? true {
+                unsetVariables.append(("notify.yaml", [webhook.signingSecretEnv]))
+            }
             try StandardOutput.line("Checked \(result.loaded.filesChecked.count) files in \(directory.standardizedFileURL.path) "
                                     + "(\(partners.count) contracts, \(partners.count) mappings): "
                                     + (strict && !unsetVariables.isEmpty ? "the files hold together, but --strict found "
-                                       + "\(unsetVariables.count) partner(s) that cannot run here (below)." : "no problems."))
+                                       + "\(unsetVariables.count) partner(s) or notification(s) that cannot run here (below)." : "no problems."))
             try StandardOutput.line(Terminal.table(["partner", "format", "fields sent", "consent", "filters", "xsd"], partners.map { partner in
                 let contract = partner.contract
                 return [partner.id, contract.format.rawValue, "\(partner.mapping.fields.count) of \(contract.allow.count)",
@@ -57,8 +60,9 @@ extension PartnerExportCommand {
             }
             for (partner, missing) in unsetVariables {
                 let message = "\(partner): \(missing.count == 1 ? "the environment variable" : "the environment variables") "
-                    + missing.joined(separator: ", ") + " \(missing.count == 1 ? "is" : "are") not set here; a run of this partner needs "
-                    + (missing.count == 1 ? "it" : "them") + " (the other partners are not affected)"
+                    + missing.joined(separator: ", ") + " \(missing.count == 1 ? "is" : "are") not set here; "
+                    + (partner == "notify.yaml" ? "incident webhooks cannot be signed without it (runs are not affected)"
+                       : "a run of this partner needs " + (missing.count == 1 ? "it" : "them") + " (the other partners are not affected)")
                 if strict { Terminal.error("--strict: " + message) } else { Terminal.warning(message) }
             }
             if strict && !unsetVariables.isEmpty { throw ExitCode(2) }

@@ -13,6 +13,8 @@ public struct Configuration: Sendable {
     public let locations: [String: PartnerLocation]
     /// Where the logical fields live: `source.yaml`, or the canonical schema.
     public var source: SourceModel = .canonical
+    /// `notify.yaml`: heartbeats and incident webhooks (nil: none).
+    public var notify: NotifySettings?
 
     public func partner(_ id: String) -> Partner? { partners.first { $0.id == id } }
 
@@ -107,10 +109,15 @@ public enum ConfigLoader {
                 partners = []
             }
         }
+        // notify.yaml (optional): heartbeats and incident webhooks.
+        let (notify, notifyProblems, notifyRead) = loadNotify(from: directory)
+        if notifyRead { files.append(NotifyLoader.file) }
+        problems += notifyProblems
         partners.sort { $0.id < $1.id }
         problems.sort { ($0.file, $0.line ?? 0) < ($1.file, $1.line ?? 0) }
         var configuration = Configuration(directory: directory, partners: partners, locations: locations)
         configuration.source = source
+        configuration.notify = notify
         return ConfigLoadResult(configuration: configuration, problems: problems, filesChecked: files.sorted())
     }
 
@@ -154,6 +161,19 @@ public enum ConfigLoader {
 
     /// The largest configuration file read: a contract or mapping is a few kilobytes.
     static let maximumFileSize = 256 * 1024
+
+    /// `notify.yaml` on its own (a run pings its heartbeat's `/fail` even when the rest of the
+    /// configuration does not hold together): the settings, its problems, and whether there is one.
+    public static func loadNotify(from directory: URL) -> (NotifySettings?, [ConfigProblem], Bool) {
+        let url = directory.appendingPathComponent(NotifyLoader.file)
+        guard FileManager.default.fileExists(atPath: url.path)
+            || (try? FileManager.default.destinationOfSymbolicLink(atPath: url.path)) != nil else { return (nil, [], false) }
+        var problems: [ConfigProblem] = []
+        guard let root = parse(url, file: NotifyLoader.file, in: directory, problems: &problems) else { return (nil, problems, true) }
+        var loader = NotifyLoader(configDirectory: directory)
+        let settings = loader.load(root)
+        return (settings, problems + loader.diagnostics.problems, true)
+    }
 
     private static func parse(_ url: URL, file: String, in directory: URL, problems: inout [ConfigProblem]) -> Node? {
         // A configuration file is the config folder's own: one that resolves elsewhere (a link to

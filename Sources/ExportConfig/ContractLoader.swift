@@ -332,30 +332,7 @@ struct ContractLoader {
     }
 
     private mutating func checkURL(_ url: String, line: Int?, key: String = "delivery.url") {
-        if url.unicodeScalars.contains(where: { $0.value <= 0x20 || $0.value == 0x7F || $0.properties.isWhitespace }) {
-            diagnostics.report(line, "\(key) holds spaces or control characters (a line break, a NUL?); write the URL "
-                               + "on one line, percent-encoding what needs it")
-            return
-        }
-        guard url.lowercased().hasPrefix("https://") else {
-            let scheme = url.split(separator: ":", maxSplits: 1).first.map(String.init) ?? ""
-            let shown = scheme.count <= 10 && scheme.allSatisfy({ $0.isLetter }) ? " (it starts with '\(scheme):')" : ""
-            diagnostics.report(line, "\(key) must be an https:// URL\(shown); partner-export only delivers over HTTPS")
-            return
-        }
-        guard let components = URLComponents(string: url), let host = components.host, !host.isEmpty else {
-            diagnostics.report(line, "\(key) is not a valid URL with a host")
-            return
-        }
-        if components.user != nil || components.password != nil {
-            diagnostics.report(line, "\(key) carries credentials (user:password@); secrets are never written in configuration "
-                               + "files. Remove them (and rotate them: they have been in a file), then use delivery.auth "
-                               + "(basic_user with basic_password_env or basic_password_file). The value was not echoed.")
-        }
-        for item in components.queryItems ?? [] where InlineSecret.looksLikeSecretKey(item.name) || item.name.lowercased() == "key" {
-            diagnostics.report(line, "\(key) has a query parameter '\(item.name)' that looks like a secret; "
-                               + "secrets are never written in configuration files: use delivery.auth")
-        }
+        for problem in HTTPSURL.problems(url, key: key) { diagnostics.report(line, problem) }
     }
 
     private mutating func loadHeaders(_ map: YAMLMap) -> [DeliverySettings.Header] {

@@ -165,7 +165,7 @@ public struct LogLeafRow {
 /// for delivery in try ledger.owed(partner: "acme-offers") { print(delivery.id, delivery.status) }
 /// ```
 public protocol LedgerStore: RunLog, FeedLog, DeliveryLog, DisclosureLog, HoldingsLog, RetentionLog, CounterLog, AuditLog,
-                             PartnerControlLog {
+                             PartnerControlLog, IncidentLog {
     /// Where it is, for messages (a path; never a password).
     var location: String { get }
     /// Checked before every write that moves a feed on (the run lock still held, see ``RunLock/check()``);

@@ -142,7 +142,8 @@ struct OperatingPartnersTests {
         #expect(second.status == 0, "\(second.output)")
         let part = try #require(Self.part(try Self.json(second), "acme"))
         #expect(part["status"] as? String == "waiting")
-        #expect(((part["error"] as? [String: Any])?["message"] as? String ?? "").contains("the partner asked us to wait until \(until)"))
+        let message = (part["error"] as? [String: Any])?["message"] as? String ?? ""
+        #expect(message.contains("the partner asked us to wait until \(until)"), "\(message)")
         #expect(sandbox.requests().count == sent, "nothing sent while the partner asked us to wait")
         let metrics = try String(contentsOfFile: fixture.metricsPath, encoding: .utf8)
         #expect(metrics.contains("partner_export_partner_wait_until_timestamp_seconds{partner=\"acme\"} \(Int(untilDate.timeIntervalSince1970))"),

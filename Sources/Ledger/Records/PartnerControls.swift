@@ -66,3 +66,49 @@ public protocol PartnerControlLog: AnyObject {
     /// counted across every process of the ledger. Nil: taken at `now`; else the time (ms) to ask again.
     func takeRequestSlot(partner: String, limit: Int, window: Int64, now: Int64) throws -> Int64?
 }
+
+/// An incident notify.yaml's webhook announces: one per partner and cause while it lasts.
+public struct IncidentRecord: Sendable, Equatable {
+    /// Stable while it lasts: the notification's `webhook-id`.
+    public let id: String
+    /// "" for the whole ledger (`audit.failed`).
+    public let partner: String
+    public let type: String
+    public let since: String
+    public var run: String?
+    public var summary: String
+    public var owed: Int
+    public var sentAt: String?
+    public var resolvedAt: String?
+    public var resolvedSentAt: String?
+
+    public init(id: String, partner: String, type: String, since: String, run: String?, summary: String, owed: Int,
+                sentAt: String? = nil, resolvedAt: String? = nil, resolvedSentAt: String? = nil) {
+        self.id = id
+        self.partner = partner
+        self.type = type
+        self.since = since
+        self.run = run
+        self.summary = summary
+        self.owed = owed
+        self.sentAt = sentAt
+        self.resolvedAt = resolvedAt
+        self.resolvedSentAt = resolvedSentAt
+    }
+}
+
+/// Incidents: opened, updated and resolved after each run; each announcement claimed before it is
+/// sent, so that several workers never send one twice.
+public protocol IncidentLog: AnyObject {
+    /// Incidents not resolved, and resolved ones whose resolution was not announced yet.
+    func incidents() throws -> [IncidentRecord]
+    /// Opens `incident` unless one of its partner and type is open; else updates that one's run, summary and owed.
+    func openIncident(_ incident: IncidentRecord) throws
+    func resolveIncident(id: String, at time: String) throws
+    /// Takes the right to announce: an open incident never sent or last sent at or before `repeatBefore`
+    /// (`resolved` false), or the resolution of one that was announced (`resolved` true). False: another
+    /// process has it, or there is nothing to announce.
+    func claimAnnouncement(id: String, resolved: Bool, at time: String, repeatBefore: String) throws -> Bool
+    /// Gives an announcement that could not be delivered back (to be tried after the next run).
+    func releaseAnnouncement(id: String, resolved: Bool, previous: String?) throws
+}

@@ -109,3 +109,67 @@ extension SQLLedger: PartnerControlLog {
             .run([.text(partner), .text(action), .text(time), optional(actor), optional(reason)])
     }
 }
+
+extension SQLLedger: IncidentLog {
+    public func incidents() throws -> [IncidentRecord] {
+        guard hasPartnerControls else { return [] }
+        return try checked {
+            try database.prepare("""
+                SELECT id, partner, type, since, run_id, summary, owed, sent_at, resolved_at, resolved_sent_at FROM incidents
+                WHERE resolved_at IS NULL OR (sent_at IS NOT NULL AND resolved_sent_at IS NULL) ORDER BY since, id
+                """).rows { row in
+                IncidentRecord(id: try row.text("id"), partner: try row.text("partner"), type: try row.text("type"),
+                               since: try row.text("since"), run: try row.optionalText("run_id"), summary: try row.text("summary"),
+                               owed: try row.int("owed"), sentAt: try row.optionalText("sent_at"),
+                               resolvedAt: try row.optionalText("resolved_at"), resolvedSentAt: try row.optionalText("resolved_sent_at"))
+            }
+        }
+    }
+
+    public func openIncident(_ incident: IncidentRecord) throws {
+        try checked {
+            try database.transactionLockingLater {
+                let updated = try database.prepare("""
+                    UPDATE incidents SET run_id = ?, summary = ?, owed = ? WHERE partner = ? AND type = ? AND resolved_at IS NULL
+                    """)
+                try updated.run([optional(incident.run), .text(incident.summary), .integer(Int64(incident.owed)),
+                                 .text(incident.partner), .text(incident.type)])
+                guard database.changes == 0 else { return }
+                try database.prepare("""
+                    INSERT INTO incidents (id, partner, type, since, run_id, summary, owed) VALUES (?, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT (id) DO NOTHING
+                    """).run([.text(incident.id), .text(incident.partner), .text(incident.type), .text(incident.since),
+                              optional(incident.run), .text(incident.summary), .integer(Int64(incident.owed))])
+            }
+        }
+    }
+
+    public func resolveIncident(id: String, at time: String) throws {
+        try checked {
+            try database.prepare("UPDATE incidents SET resolved_at = ? WHERE id = ? AND resolved_at IS NULL").run([.text(time), .text(id)])
+        }
+    }
+
+    public func claimAnnouncement(id: String, resolved: Bool, at time: String, repeatBefore: String) throws -> Bool {
+        try checked {
+            if resolved {
+                try database.prepare("""
+                    UPDATE incidents SET resolved_sent_at = ? WHERE id = ? AND resolved_at IS NOT NULL AND sent_at IS NOT NULL
+                      AND resolved_sent_at IS NULL
+                    """).run([.text(time), .text(id)])
+            } else {
+                try database.prepare("""
+                    UPDATE incidents SET sent_at = ? WHERE id = ? AND resolved_at IS NULL AND (sent_at IS NULL OR sent_at <= ?)
+                    """).run([.text(time), .text(id), .text(repeatBefore)])
+            }
+            return database.changes == 1
+        }
+    }
+
+    public func releaseAnnouncement(id: String, resolved: Bool, previous: String?) throws {
+        try checked {
+            try database.prepare("UPDATE incidents SET \(resolved ? "resolved_sent_at" : "sent_at") = ? WHERE id = ?")
+                .run([optional(previous), .text(id)])
+        }
+    }
+}
