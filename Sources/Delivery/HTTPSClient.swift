@@ -61,16 +61,8 @@ public final class HTTPSClient: Transport {
     /// (`pinned_public_key` pins the feed's host only: a token endpoint is often another host.)
     static func configureTLS(_ handle: CurlHandle, settings: DeliverySettings, credentials: Credentials,
                              path: (String) -> String) throws {
-        try handle.set(CURLOPT_PROTOCOLS_STR, "https")
-        try handle.set(CURLOPT_REDIR_PROTOCOLS_STR, "https")
-        try handle.set(CURLOPT_FOLLOWLOCATION, 0)
-        try handle.set(CURLOPT_SSL_VERIFYPEER, 1)
-        try handle.set(CURLOPT_SSL_VERIFYHOST, 2)
-        try handle.set(CURLOPT_SSLVERSION, CURL_SSLVERSION_TLSv1_2)
-        try handle.set(CURLOPT_NOSIGNAL, 1)
+        try secure(handle, caFile: settings.caFile.map(path))
         try handle.set(CURLOPT_CONNECTTIMEOUT, connectTimeoutSeconds)
-        try handle.set(CURLOPT_USERAGENT, "partner-export/\(PartnerExportVersion.string)")
-        if let ca = settings.caFile { try handle.set(CURLOPT_CAINFO, path(ca)) }
         if let cert = settings.clientCert, let key = settings.clientKey {
             try handle.set(CURLOPT_SSLCERT, path(cert))
             try handle.set(CURLOPT_SSLCERTTYPE, "PEM")
@@ -87,6 +79,21 @@ public final class HTTPSClient: Transport {
                 try handle.set(CURLOPT_KEYPASSWD, "")
             }
         }
+    }
+
+    /// The floor every request partner-export makes stands on (deliveries, tokens, notifications):
+    /// HTTPS only, peer and host verification on, TLS 1.2 or later, no redirects, no signals, our
+    /// User-Agent, and `caFile` when given.
+    static func secure(_ handle: CurlHandle, caFile: String?) throws {
+        try handle.set(CURLOPT_PROTOCOLS_STR, "https")
+        try handle.set(CURLOPT_REDIR_PROTOCOLS_STR, "https")
+        try handle.set(CURLOPT_FOLLOWLOCATION, 0)
+        try handle.set(CURLOPT_SSL_VERIFYPEER, 1)
+        try handle.set(CURLOPT_SSL_VERIFYHOST, 2)
+        try handle.set(CURLOPT_SSLVERSION, CURL_SSLVERSION_TLSv1_2)
+        try handle.set(CURLOPT_NOSIGNAL, 1)
+        try handle.set(CURLOPT_USERAGENT, "partner-export/\(PartnerExportVersion.string)")
+        if let caFile { try handle.set(CURLOPT_CAINFO, caFile) }
     }
 
     /// Whether a PEM private key is encrypted (its markers only; nothing of the key is read further).
@@ -116,10 +123,10 @@ public final class HTTPSClient: Transport {
                 freshToken = current.fresh
             case .failure(let failure):
                 // Nothing went to the partner's URL: no token, no request.
-                let reason = switch failure.problem {
-                case .refused(let text), .unavailable(let text, _): text
-                }
-                return Exchange(status: failure.status, curlCode: failure.curlCode, error: reason, requestSent: false,
+                let reason = failure.problem.sentence
+                // The feed's URL did not answer: no status of its own (the token endpoint's is in the sentence).
+                let retryAfter: Int? = if case .unavailable(_, let seconds) = failure.problem { seconds } else { nil }
+                return Exchange(status: nil, curlCode: failure.curlCode, error: reason, retryAfter: retryAfter, requestSent: false,
                                 tokenProblem: failure.problem)
             }
         }

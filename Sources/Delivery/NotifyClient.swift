@@ -1,28 +1,34 @@
 import CCurl
 import ExportCore
 import Foundation
+import Synchronization
 
 /// Sends notify.yaml's heartbeat pings and incident webhooks: HTTPS only, verification on, no
 /// redirects, and never longer than the time left in ``Budget`` — a notification endpoint that is
 /// down must not slow a run down by more than a few seconds, nor fail it.
 public final class NotifyClient {
-    /// The time every notification of one command may take together, and the hosts that failed.
-    public final class Budget: @unchecked Sendable {
-        private let deadline: UInt64
-        private var failedHosts: Set<String> = []
-        private let lock = NSLock()
+    /// The time every notification of one command may take together (counted while they are sent,
+    /// not while the run works), and the hosts that failed.
+    public final class Budget: Sendable {
+        private let state: Mutex<(spentNanoseconds: UInt64, failedHosts: Set<String>)>
+        private let allowed: UInt64
 
         public init(seconds: Double = 10) {
-            deadline = DispatchTime.now().uptimeNanoseconds + UInt64(seconds * 1e9)
+            allowed = UInt64(seconds * 1e9)
+            state = Mutex((0, []))
         }
 
         var remainingMilliseconds: Int {
-            let now = DispatchTime.now().uptimeNanoseconds
-            return now >= deadline ? 0 : Int((deadline - now) / 1_000_000)
+            state.withLock { $0.spentNanoseconds >= allowed ? 0 : Int((allowed - $0.spentNanoseconds) / 1_000_000) }
         }
 
-        func failed(_ host: String) -> Bool { lock.withLock { failedHosts.contains(host) } }
-        func fail(_ host: String) { _ = lock.withLock { failedHosts.insert(host) } }
+        func spend(since start: UInt64) {
+            let elapsed = DispatchTime.now().uptimeNanoseconds - start
+            state.withLock { $0.spentNanoseconds += elapsed }
+        }
+
+        func failed(_ host: String) -> Bool { state.withLock { $0.failedHosts.contains(host) } }
+        func fail(_ host: String) { _ = state.withLock { $0.failedHosts.insert(host) } }
     }
 
     /// What a notification came to: the status, or why there was none.
@@ -61,20 +67,14 @@ public final class NotifyClient {
         guard !budget.failed(host) else { return Outcome(status: nil, problem: "skipped: \(host) failed earlier in this command") }
         let remaining = budget.remainingMilliseconds
         guard remaining > 0 else { return Outcome(status: nil, problem: "skipped: the notifications' 10 s were used up") }
+        let started = DispatchTime.now().uptimeNanoseconds
+        defer { budget.spend(since: started) }
         do {
             let handle = try CurlHandle()
+            try HTTPSClient.secure(handle, caFile: caFile)
             try handle.set(CURLOPT_URL, url)
-            try handle.set(CURLOPT_PROTOCOLS_STR, "https")
-            try handle.set(CURLOPT_REDIR_PROTOCOLS_STR, "https")
-            try handle.set(CURLOPT_FOLLOWLOCATION, 0)
-            try handle.set(CURLOPT_SSL_VERIFYPEER, 1)
-            try handle.set(CURLOPT_SSL_VERIFYHOST, 2)
-            try handle.set(CURLOPT_SSLVERSION, CURL_SSLVERSION_TLSv1_2)
-            try handle.set(CURLOPT_NOSIGNAL, 1)
             try handle.set(CURLOPT_CONNECTTIMEOUT_MS, min(remaining, 5000))
             try handle.set(CURLOPT_TIMEOUT_MS, remaining)
-            try handle.set(CURLOPT_USERAGENT, "partner-export/\(PartnerExportVersion.string)")
-            if let caFile { try handle.set(CURLOPT_CAINFO, caFile) }
             let list = CurlHeaders(headers + ["Expect:"])
             try handle.set(CURLOPT_HTTPHEADER, pointer: UnsafeMutableRawPointer(list.list))
             if let body {

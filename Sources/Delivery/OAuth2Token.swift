@@ -64,7 +64,6 @@ final class OAuth2TokenSource {
     struct TokenFailure: Error {
         let problem: TokenProblem
         let curlCode: Int32
-        let status: Int?
     }
 
     private var endpoint: String { "the token endpoint \(client.tokenURL)" }
@@ -86,7 +85,7 @@ final class OAuth2TokenSource {
             try handle.set(CURLOPT_HTTPHEADER, pointer: UnsafeMutableRawPointer(headers.list))
             try handle.set(CURLOPT_WRITEDATA, pointer: Unmanaged.passUnretained(sink).toOpaque())
         } catch {
-            return .failure(TokenFailure(problem: .refused("\(endpoint) could not be asked: \(error)"), curlCode: -1, status: nil))
+            return .failure(TokenFailure(problem: .refused("\(endpoint) could not be asked: \(error)"), curlCode: -1))
         }
         _ = pe_curl_setopt_data_callback(handle.raw, CURLOPT_WRITEFUNCTION) { buffer, size, count, userdata in
             guard let buffer, let userdata else { return 0 }
@@ -103,28 +102,25 @@ final class OAuth2TokenSource {
         guard code == CURLE_OK, status >= 200 else {
             let curl = Int32(code.rawValue)
             let reason = "\(endpoint): \(RetryPolicy.curlName(curl)) (curl \(curl)): \(handle.message(code))"
-            let setUp: Set<Int32> = [1, 3, 4, 26, 42, 43, 48, 53, 54, 58, 59, 60, 64, 66, 77, 83, 90, 91]
-            return .failure(TokenFailure(problem: setUp.contains(curl) ? .refused(reason + "; " + check) : .unavailable(reason, retryAfter: nil),
-                                         curlCode: curl, status: nil))
+            let problem: TokenProblem = RetryPolicy.trustCodes.contains(curl) ? .untrusted(reason)
+                : RetryPolicy.setUpCodes.contains(curl) ? .refused(reason) : .unavailable(reason, retryAfter: nil)
+            return .failure(TokenFailure(problem: problem, curlCode: curl))
         }
         let answer = sink.prefix
         switch status {
         case 200...299:
             guard let parsed = Self.parse(answer) else {
                 return .failure(TokenFailure(problem: .refused("\(endpoint) answered HTTP \(status) without a usable bearer access "
-                                                               + "token (access_token, token_type bearer)"),
-                                             curlCode: 0, status: status))
+                                                               + "token (access_token, token_type bearer)"), curlCode: 0))
             }
             return .success(parsed)
         case 408, 425, 429, 500...599:
             return .failure(TokenFailure(problem: .unavailable("\(endpoint) answered HTTP \(status)",
-                                                               retryAfter: retryAfter > 0 ? Int(clamping: retryAfter) : nil),
-                                         curlCode: 0, status: status))
+                                                               retryAfter: retryAfter > 0 ? Int(clamping: retryAfter) : nil), curlCode: 0))
         default:
             let oauthError = Self.errorCode(answer).map { " (\($0))" } ?? ""
             return .failure(TokenFailure(problem: .refused("\(endpoint) refused the client \(client.clientID): HTTP \(status)"
-                                                           + "\(oauthError); \(check)"),
-                                         curlCode: 0, status: status))
+                                                           + "\(oauthError); \(check)"), curlCode: 0))
         }
     }
 

@@ -19,7 +19,10 @@ struct Notifications {
     init(_ common: CommonOptions) {
         let directory = URL(fileURLWithPath: common.configDirectory, isDirectory: true)
         let (settings, problems, _) = ConfigLoader.loadNotify(from: directory)
-        if !problems.isEmpty { Terminal.warning("notify.yaml has problems, so no heartbeat or incident is sent ('partner-export validate')") }
+        if !problems.isEmpty {
+            Terminal.warning("notify.yaml has \(problems.count) problem(s), so no heartbeat or incident is sent; the run goes on "
+                             + "('partner-export validate' names them)")
+        }
         self.settings = problems.isEmpty ? settings : nil
         self.directory = directory
         environment = common.environment
@@ -46,9 +49,10 @@ struct Notifications {
 
     private func ping(_ suffix: String) {
         guard let heartbeat = settings?.heartbeat else { return }
-        let base = heartbeat.url.hasSuffix("/") ? String(heartbeat.url.dropLast()) : heartbeat.url
+        var url = URLComponents(string: heartbeat.url)
+        if let path = url?.path { url?.path = (path.hasSuffix("/") ? String(path.dropLast()) : path) + suffix }
         let outcome = NotifyClient(caFile: heartbeat.caFile.map { ConfigPaths.resolve($0, in: directory).path }, budget: budget)
-            .get(base + suffix)
+            .get(url?.string ?? heartbeat.url)
         if !outcome.ok {
             Terminal.warning("notify: the heartbeat ping\(suffix.isEmpty ? "" : " " + suffix) was not delivered ("
                              + (outcome.problem ?? "no answer") + "); the run is not affected")

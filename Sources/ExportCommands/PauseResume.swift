@@ -41,9 +41,11 @@ extension PartnerExportCommand {
 
         func run() throws {
             common.startLogging()
-            let configuration = try common.loadConfiguration()
-            guard configuration.partner(partner) != nil else {
-                throw ExportError.usage("there is no partner '\(partner)' in \(common.configDirectory)")
+            // An emergency stop must not wait for the rest of the configuration to hold together: the contract
+            // file is enough to know the partner (its id is its file's name).
+            let contract = URL(fileURLWithPath: common.configDirectory).appendingPathComponent("partners/\(partner).yaml").path
+            guard partner.utf8.allSatisfy({ $0 > 0x20 && $0 != UInt8(ascii: "/") }), FileManager.default.fileExists(atPath: contract) else {
+                throw ExportError.usage("there is no partner '\(partner)' in \(common.configDirectory) (no partners/\(partner).yaml)")
             }
             let ledger = try common.ledger.open(.write(create: true))
             let actor = PartnerExportCommand.actor(by, environment: common.environment)

@@ -20,9 +20,11 @@ extension PartnerExportCommand {
             common.startLogging()
             let result = Validation.check(common.configDirectory)
             let directory = result.configuration.directory
-            if !result.problems.isEmpty {
-                for problem in result.problems { try StandardOutput.line(problem.description) }
-                let count = result.problems.count
+            // notify.yaml's problems fail validate; a run only notifies nothing (and says so).
+            let problems = (result.problems + result.loaded.notifyProblems).sorted { ($0.file, $0.line ?? 0) < ($1.file, $1.line ?? 0) }
+            if !problems.isEmpty {
+                for problem in problems { try StandardOutput.line(problem.description) }
+                let count = problems.count
                 try StandardOutput.line("\(count) problem\(count == 1 ? "" : "s") in \(directory.path); nothing can be previewed or run "
                                         + "until \(count == 1 ? "it is" : "they are") fixed.")
                 throw ExitCode(2)

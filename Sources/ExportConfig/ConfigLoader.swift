@@ -40,6 +40,8 @@ public struct ConfigLoadResult: Sendable {
     public let problems: [ConfigProblem]
     /// Files read, for `validate`'s summary.
     public let filesChecked: [String]
+    /// notify.yaml's problems: `validate` fails on them, a run does not (it only notifies nothing).
+    public var notifyProblems: [ConfigProblem] = []
 }
 
 /// Loads `partners/*.yaml` and `mappings/*.yaml` from a config folder.
@@ -112,13 +114,14 @@ public enum ConfigLoader {
         // notify.yaml (optional): heartbeats and incident webhooks.
         let (notify, notifyProblems, notifyRead) = loadNotify(from: directory)
         if notifyRead { files.append(NotifyLoader.file) }
-        problems += notifyProblems
         partners.sort { $0.id < $1.id }
         problems.sort { ($0.file, $0.line ?? 0) < ($1.file, $1.line ?? 0) }
         var configuration = Configuration(directory: directory, partners: partners, locations: locations)
         configuration.source = source
         configuration.notify = notify
-        return ConfigLoadResult(configuration: configuration, problems: problems, filesChecked: files.sorted())
+        var result = ConfigLoadResult(configuration: configuration, problems: problems, filesChecked: files.sorted())
+        result.notifyProblems = notifyProblems
+        return result
     }
 
     /// The fields `contract` allows or filters on that `source` does not map.

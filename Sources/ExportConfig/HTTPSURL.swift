@@ -18,14 +18,15 @@ enum HTTPSURL {
             return ["\(key) is not a valid URL with a host"]
         }
         var problems: [String] = []
+        let instead = key.hasPrefix("delivery.") ? ", then use delivery.auth (basic_user with basic_password_env or "
+            + "basic_password_file, api_key, oauth2)" : ""
         if components.user != nil || components.password != nil {
             problems.append("\(key) carries credentials (user:password@); secrets are never written in configuration "
-                            + "files. Remove them (and rotate them: they have been in a file), then use delivery.auth "
-                            + "(basic_user with basic_password_env or basic_password_file). The value was not echoed.")
+                            + "files. Remove them (and rotate them: they have been in a file)\(instead). The value was not echoed.")
         }
         for item in components.queryItems ?? [] where InlineSecret.looksLikeSecretKey(item.name) || item.name.lowercased() == "key" {
             problems.append("\(key) has a query parameter '\(item.name)' that looks like a secret; "
-                            + "secrets are never written in configuration files: use delivery.auth")
+                            + "secrets are never written in configuration files" + (instead.isEmpty ? "" : ": use delivery.auth"))
         }
         return problems
     }

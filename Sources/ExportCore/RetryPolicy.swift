@@ -102,6 +102,9 @@ public struct RetryPolicy: Sendable {
         switch exchange.tokenProblem {
         case .refused(let reason)?:
             return .hopeless(.deliveryAuth(reason))
+        case .untrusted(let reason)?:
+            return .hopeless(.tlsUntrusted(reason + ". Confirm the token endpoint's certificate with the partner out of band "
+                                           + "before changing ca_file"))
         case .unavailable(let reason, let retryAfter)?:
             if let retryAfter, Double(retryAfter) > cap {
                 return .hopeless(.deliveryRefusedWait(reason + ": the token endpoint asked to wait \(retryAfter) s, longer than "
@@ -146,12 +149,12 @@ public struct RetryPolicy: Sendable {
                                              + "the contract names none: set client_cert and client_key"))
         }
         switch code {
-        case 60, 90, 91, 83:
+        case _ where Self.trustCodes.contains(code):
             let presented = exchange.peerCertificate.map { "; the server presented \($0)" } ?? ""
             return .hopeless(.tlsUntrusted(name + presented + ". Confirm the certificate with the partner out of band before "
                                            + "changing ca_file or pinned_public_key"))
         // Set-up problems: the same request would fail the same way.
-        case 1, 3, 4, 26, 42, 43, 48, 53, 54, 58, 59, 64, 66, 77:
+        case _ where Self.setUpCodes.contains(code):
             return .hopeless(.transportSetup(name))
         case 35 where Self.refusedClientCertificate(exchange.error), 56 where Self.refusedClientCertificate(exchange.error):
             // With TLS 1.3 the server's verdict on our certificate arrives after the handshake, as an
@@ -162,6 +165,12 @@ public struct RetryPolicy: Sendable {
             return .retryable(reason: name, retryAfter: nil)
         }
     }
+
+    /// libcurl codes that say TLS did not trust the server (its certificate, the pinned key).
+    public static let trustCodes: Set<Int32> = [60, 90, 91, 83]
+    /// libcurl codes of a local set-up problem (files, options, the client certificate): the same
+    /// request would fail the same way.
+    public static let setUpCodes: Set<Int32> = [1, 3, 4, 26, 42, 43, 48, 53, 54, 58, 59, 64, 66, 77]
 
     /// Whether a TLS alert says the server refused the client certificate (OpenSSL's wording).
     static func refusedClientCertificate(_ error: String?) -> Bool {

@@ -91,6 +91,14 @@ public enum TokenProblem: Sendable, Equatable {
     case refused(String)
     /// The token endpoint is down, slow or overloaded (5xx, 429, a network failure): retried like a delivery.
     case unavailable(String, retryAfter: Int?)
+    /// The token endpoint's certificate could not be verified (or a TLS set-up problem): as a delivery's would be.
+    case untrusted(String)
+
+    public var sentence: String {
+        switch self {
+        case .refused(let text), .unavailable(let text, _), .untrusted(let text): text
+        }
+    }
 }
 
 /// Sends one request and reports what came back. ``RetryPolicy`` decides what to do with the answer;

@@ -153,6 +153,9 @@ struct NotifyTests {
         #expect(broken.stdout.contains("notify.yaml:2: heartbeat.url must be an https:// URL"), "\(broken.stdout)")
         #expect(broken.stdout.contains("notify.yaml:8: webhook.events: 'feed.incomplet' is not an incident type; did you mean "
                                        + "'feed.incomplete'?"), "\(broken.stdout)")
+        // A run is not held back by it: it notifies nothing and says so.
+        let run = try fixture.run(["run", "acme"])
+        #expect(run.status == 0 && run.stderr.contains("notify.yaml has 2 problem(s)"), "\(run.output)")
         try Self.writeNotify(fixture, heartbeat: sandbox.url("/ping/3f2a"), webhook: sandbox.url("/hooks/ops"))
         let unset = try fixture.run(["validate"])
         #expect(unset.status == 0 && unset.stderr.contains("NOTIFY_SIGNING_SECRET"), "\(unset.output)")

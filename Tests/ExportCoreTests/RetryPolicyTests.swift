@@ -155,6 +155,10 @@ struct RetryPolicyTests {
         let long = Exchange(status: 503, requestSent: false, tokenProblem: .unavailable("down", retryAfter: 3600))
         #expect(policy.classify(long) == .hopeless(.deliveryRefusedWait(
             "down: the token endpoint asked to wait 3600 s, longer than the 120 s cap; rerun later")))
+        let untrusted = Exchange(status: nil, curlCode: 60, requestSent: false, tokenProblem: .untrusted("certificate"))
+        if case .hopeless(let error) = policy.classify(untrusted) { #expect(error.code == "delivery.tls") } else {
+            Issue.record("an untrusted token endpoint is a TLS problem, not the client's secret")
+        }
         let renewed = Exchange(status: 401, tokenRenewed: true)
         guard case .retry(let seconds, _) = policy.verdict(after: renewed, attempt: 1, wasInDoubt: false, random: FixedRandom(0.5)) else {
             Issue.record("a 401 to a reused token is tried again with a new one")

@@ -235,5 +235,6 @@ enum PostgresSchema {
           resolved_at text,
           resolved_sent_at text
         );
+        CREATE UNIQUE INDEX incidents_open ON incidents(partner, type) WHERE resolved_at IS NULL;
         """
 }

@@ -7,8 +7,8 @@ extension SQLLedger: PartnerControlLog {
             try database.transaction {
                 try database.prepare("""
                     INSERT INTO partner_controls (partner, paused_at, paused_by, pause_reason) VALUES (?, ?, ?, ?)
-                    ON CONFLICT (partner) DO UPDATE SET paused_at = coalesce(partner_controls.paused_at, excluded.paused_at),
-                      paused_by = excluded.paused_by, pause_reason = excluded.pause_reason
+                    ON CONFLICT (partner) DO UPDATE SET paused_at = excluded.paused_at, paused_by = excluded.paused_by,
+                      pause_reason = excluded.pause_reason
                     """).run([.text(partner), .text(time), .text(actor), .text(reason)])
                 try event(partner, "paused", at: time, actor: actor, reason: reason)
             }
@@ -35,7 +35,11 @@ extension SQLLedger: PartnerControlLog {
             try database.transaction {
                 try database.prepare("""
                     INSERT INTO partner_controls (partner, wait_until, wait_reason) VALUES (?, ?, ?)
-                    ON CONFLICT (partner) DO UPDATE SET wait_until = excluded.wait_until, wait_reason = excluded.wait_reason
+                    ON CONFLICT (partner) DO UPDATE SET
+                      wait_until = CASE WHEN partner_controls.wait_until > excluded.wait_until THEN partner_controls.wait_until
+                                        ELSE excluded.wait_until END,
+                      wait_reason = CASE WHEN partner_controls.wait_until > excluded.wait_until THEN partner_controls.wait_reason
+                                         ELSE excluded.wait_reason END
                     """).run([.text(partner), .text(until), .text(reason)])
                 try event(partner, "waiting", at: time, actor: "the partner", reason: reason + " (until \(until))")
             }
@@ -137,7 +141,7 @@ extension SQLLedger: IncidentLog {
                 guard database.changes == 0 else { return }
                 try database.prepare("""
                     INSERT INTO incidents (id, partner, type, since, run_id, summary, owed) VALUES (?, ?, ?, ?, ?, ?, ?)
-                    ON CONFLICT (id) DO NOTHING
+                    ON CONFLICT DO NOTHING
                     """).run([.text(incident.id), .text(incident.partner), .text(incident.type), .text(incident.since),
                               optional(incident.run), .text(incident.summary), .integer(Int64(incident.owed))])
             }

@@ -296,5 +296,7 @@ enum Schema {
           resolved_at TEXT,
           resolved_sent_at TEXT
         );
+        -- One open incident per partner and cause, whichever worker opens it.
+        CREATE UNIQUE INDEX incidents_open ON incidents(partner, type) WHERE resolved_at IS NULL;
         """
 }

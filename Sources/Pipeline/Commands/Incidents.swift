@@ -55,17 +55,19 @@ public enum Incidents {
                               now: Date) throws -> [Announcement] {
         let time = Timestamps.rfc3339(now)
         var current: [Cause] = []
-        var examined: Set<String> = []
+        // Per partner, the incident types this run could tell about (nil: every type). A partner still at
+        // work (another worker's) tells nothing yet; a skipped one (paused, waiting) only whether it is paused.
+        var examined: [String: Set<String>?] = [:]
         if let result {
-            for partner in result.partners {
-                examined.insert(partner.partner)
+            for partner in result.partners where partner.status != .running && partner.status != .interrupted {
+                examined[partner.partner] = partner.status.skipped ? .some(["partner.paused"]) : .some(nil)
                 current += causes(of: partner)
             }
         }
         if let failure, failure.code == "audit.rollback" || failure.code == "audit.inconsistent" {
             current.append(Cause(partner: "", type: "audit.failed", summary: failure.message, owed: 0))
         } else if result?.run != nil {
-            examined.insert("")  // a run that got as far as its partners found the log in order
+            examined[""] = .some(nil)  // a run that got as far as its partners found the log in order
         }
         let since = result?.startedAt ?? Timestamps.precise(now)
         let wanted = current.filter { events.contains($0.type) }
@@ -75,8 +77,8 @@ public enum Incidents {
                                                    owed: cause.owed))
         }
         let still = Set(wanted.map { "\($0.partner)\n\($0.type)" })
-        for incident in try ledger.incidents() where incident.resolvedAt == nil && examined.contains(incident.partner)
-            && !still.contains("\(incident.partner)\n\(incident.type)") {
+        for incident in try ledger.incidents() where incident.resolvedAt == nil && !still.contains("\(incident.partner)\n\(incident.type)") {
+            guard let types = examined[incident.partner], types.map({ $0.contains(incident.type) }) ?? true else { continue }
             try ledger.resolveIncident(id: incident.id, at: time)
         }
         let repeatBefore = Timestamps.rfc3339(now.addingTimeInterval(-86_400))

@@ -30,12 +30,6 @@ struct PartnerRun {
     func run() -> PartnerOutcome {
         var outcome = PartnerOutcome(partner: partner.partner, startedAt: Timestamps.precise(context.time.now()))
         do {
-            // 0. A paused partner, or one that asked us to wait: nothing is sent, what it is owed stays owed.
-            if let standing = try standing(includingWait: true) {
-                outcome.status = standing.code == "partner.paused" ? .paused : .waiting
-                outcome.error = standing.located("partner \(partner.id)")
-                return try settle(outcome, stoppedBy: nil)
-            }
             let sender = Sender(transport: partner.transport, policy: context.policy.with(maxAttempts: partner.maxAttempts,
                                                                                          cap: partner.retryAfterCap),
                                 ledger: ledger, runID: context.runID, time: context.time, random: context.random,
@@ -222,15 +216,24 @@ struct PartnerRun {
         return try settle(held, stoppedBy: nil)
     }
 
+    /// The longest `Retry-After` remembered: a week.
+    static let longestRememberedWait = 7 * 86_400
+
     /// Whether the partner may not be sent to now: paused (``ExportError/partnerPaused(_:)``) or, when
     /// `includingWait`, waiting until the time it asked for (``ExportError/partnerWaiting(_:)``).
     private func standing(includingWait: Bool) throws -> ExportError? {
-        guard let control = try ledger.partnerControl(partner.id) else { return nil }
+        try Self.standing(of: partner.id, ledger: ledger, at: context.time.now(), includingWait: includingWait)
+    }
+
+    /// ``standing(includingWait:)`` for any partner: checked before a partner's part is even prepared
+    /// (its secrets and files may be what is being changed while it is paused).
+    static func standing(of partner: String, ledger: any LedgerStore, at now: Date, includingWait: Bool) throws -> ExportError? {
+        guard let control = try ledger.partnerControl(partner) else { return nil }
         if let sentence = control.pauseSentence {
             return .partnerPaused(sentence + "; nothing more is sent and what it is owed stays owed; 'partner-export resume "
-                                  + "\(partner.id)' lets it run again")
+                                  + "\(partner)' lets it run again")
         }
-        if includingWait, control.waiting(at: Timestamps.rfc3339(context.time.now())), let until = control.waitUntil {
+        if includingWait, control.waiting(at: Timestamps.rfc3339(now)), let until = control.waitUntil {
             return .partnerWaiting("the partner asked us to wait until \(until) (\(control.waitReason ?? "Retry-After")); nothing "
                                    + "was sent, and the first run after that sends what it is owed")
         }
@@ -320,8 +323,10 @@ struct PartnerRun {
         settled.owedAfter = try ledger.owed(partner: partner.id).count
         if settled.owedAfter > 0 { settled.feedComplete = false }
         if settled.status == .error || settled.status == .held || settled.status?.skipped == true { return settled }
-        if let stop, stop.error?.code == "delivery.retry_after_too_long", let seconds = stop.retryAfter {
-            // Remembered for every later run (and worker): the partner is skipped until then.
+        if let stop, stop.error?.code == "delivery.retry_after_too_long", let asked = stop.retryAfter {
+            // Remembered for every later run (and worker): the partner is skipped until then — a week at most,
+            // whatever it asked (a partner cannot switch itself off for good, nor overflow a date).
+            let seconds = min(max(asked, 0), Self.longestRememberedWait)
             let until = Timestamps.rfc3339(context.time.now().addingTimeInterval(TimeInterval(seconds)))
             try ledger.wait(partner: partner.id, until: until,
                             reason: "HTTP \(stop.lastStatus.map(String.init) ?? "429") with Retry-After: \(seconds)", at: now)

@@ -303,21 +303,33 @@ public final class Runner: Sendable {
     /// One partner's item (its whole feed, or a shard of it): prepared (what only it needs), then run;
     /// whatever fails stays its own.
     func runPartner(_ partner: Partner, mode: RunMode, context: RunContext, ledger: any LedgerStore, work: ShardWork) -> PartnerOutcome {
+        // A paused partner, or one that asked us to wait: nothing is prepared or sent, what it is owed stays owed.
+        if let standing = try? PartnerRun.standing(of: partner.id, ledger: ledger, at: context.time.now(), includingWait: true) {
+            return notRun(partner, status: standing.code == "partner.paused" ? .paused : .waiting, error: standing, context: context,
+                          ledger: ledger)
+        }
         do {
             let prepared = try PreparedPartner.prepare(partner, in: settings.configuration, environment: settings.environment,
                                                        transport: settings.transport)
             return PartnerRun(partner: prepared, mode: mode, context: context, ledger: ledger, work: work).run()
         } catch {
-            var outcome = PartnerOutcome(partner: partner, startedAt: Timestamps.precise(context.time.now()))
-            outcome.status = .error
-            outcome.error = ExportError.wrapping(error).located("partner \(partner.id)")
+            let failure = ExportError.wrapping(error).located("partner \(partner.id)")
             // A partner that cannot start (a secret not set, a certificate missing) is logged, not only reported.
-            context.events.problem(context.runID, partner.id, "", outcome.error ?? ExportError.wrapping(error))
-            outcome.feed = try? ledger.latestFeed(partner: partner.id)
-            outcome.feedComplete = outcome.feed?.isComplete ?? false
-            outcome.owedAfter = (try? ledger.owed(partner: partner.id).count) ?? 0
-            return outcome
+            context.events.problem(context.runID, partner.id, "", failure)
+            return notRun(partner, status: .error, error: failure, context: context, ledger: ledger)
         }
+    }
+
+    /// A partner's part that did not start: why, and where its feed stands.
+    private func notRun(_ partner: Partner, status: PartnerStatus, error: ExportError, context: RunContext,
+                        ledger: any LedgerStore) -> PartnerOutcome {
+        var outcome = PartnerOutcome(partner: partner, startedAt: Timestamps.precise(context.time.now()))
+        outcome.status = status
+        outcome.error = error.located("partner \(partner.id)")
+        outcome.feed = try? ledger.latestFeed(partner: partner.id)
+        outcome.feedComplete = outcome.feed?.isComplete ?? false
+        outcome.owedAfter = (try? ledger.owed(partner: partner.id).count) ?? 0
+        return outcome
     }
 
     /// The partner's result; a delivery's failure is counted with the delivery, a partner that could
