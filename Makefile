@@ -6,7 +6,7 @@ DEB_PACKAGES := libcurl4-openssl-dev libssl-dev libxml2-dev libsqlite3-dev zlib1
                 python3-pip python3-cryptography bsdutils nginx-light chromium postgresql-15 postgresql-client-15 libpq-dev \
                 lintian zsh fish man-db file
 # Python modules the tests check our output with (code nobody here wrote), for the python3 on PATH.
-PY_MODULES := prometheus_client:prometheus-client xmlschema:xmlschema cryptography:cryptography svix:svix
+PY_MODULES := prometheus_client:prometheus-client xmlschema:xmlschema cryptography:cryptography svix:svix fideslang:fideslang
 BIN := .build/debug/partner-export
 DEMO := demo
 DEMO_CUSTOMERS ?= 5000

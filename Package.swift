@@ -47,7 +47,7 @@ let package = Package(
         // (Render/), the disclosure log's checkpoints and proofs (Audit/), and what preview, dry run, prune,
         // validate and runs show need (Commands/).
         .target(name: "Pipeline", dependencies: ["ExportCore", "ExportConfig", "CustomerSource", "FeedRendering", "Delivery", "Ledger",
-                                                 "SafeFiles"],
+                                                 "SafeFiles", "Reports"],
                 swiftSettings: hotPath),
         // The `--json` shapes and the stored run report: one Codable type per shape.
         .target(name: "Reports", dependencies: ["ExportCore"]),

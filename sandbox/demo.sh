@@ -37,6 +37,8 @@ config = os.path.join(demo, "config")
 shutil.rmtree(config, ignore_errors=True)
 for folder in ("partners", "mappings", "schemas"):
     shutil.copytree(folder, os.path.join(config, folder))
+for file in ("catalog.yaml", "policy.yaml"):
+    shutil.copy(file, os.path.join(config, file))
 where = {"acme-offers": ("tls", "/feeds/acme-offers", []),
          "globex-programs": ("mtls", "/feeds/globex-programs",
                              [f"  client_cert: {pki}/client.pem", f"  client_key: {pki}/client.key"]),
@@ -89,6 +91,8 @@ say disclosures "$id" --format html --out "$DEMO/report-$id.html"
 "$BIN" disclosures "$id" --format html --out "$DEMO/report-$id.html" "${common[@]}"
 say audit verify
 "$BIN" audit verify "${common[@]}" || status=$?
+say ropa
+"$BIN" ropa "${common[@]}" || status=$?
 echo
 echo "The customer's own report (who received their data, in plain words): $DEMO/report-$id.html"
 echo

@@ -5,7 +5,8 @@ Standard library only (ssl is OpenSSL, as libcurl's is). It
   - serves HTTPS on one or more listeners, optionally requiring a client certificate (mTLS);
   - records every request: headers (credentials redacted), body (decompressed, saved to a file),
     its SHA-256, the idempotency key, whether the Standard Webhooks signature verifies, and whether
-    the key had already been acknowledged (a duplicate);
+    the key had already been acknowledged (a duplicate); and, as a witness of the disclosure log, each
+    signed checkpoint the requests carry (Partner-Export-Checkpoint) under DIR/checkpoints/;
   - checks the bearer token, basic credentials, API key or OAuth2 access token a route expects (401
     otherwise), and plays an OAuth2 token endpoint (client credentials, RFC 6749 §4.4) that issues
     short-lived tokens, forgets them on demand (a "revoke_tokens" fault: a rotation mid-run) and
@@ -88,6 +89,25 @@ class State:
     def add_faults(self, path, faults):
         with self.lock:
             self.faults.setdefault(path, []).extend(faults)
+
+    def witness(self, header):
+        """Keeps each signed checkpoint the requests carry (Partner-Export-Checkpoint), once, in the order
+        first seen: DIR/checkpoints/001.txt, … — what a partner acting as a witness of the log would keep."""
+        try:
+            note = base64.b64decode(header, validate=True)
+        except ValueError:
+            return None
+        with self.lock:
+            folder = os.path.join(self.directory, "checkpoints")
+            os.makedirs(folder, exist_ok=True)
+            for name in sorted(os.listdir(folder)):
+                with open(os.path.join(folder, name), "rb") as f:
+                    if f.read() == note:
+                        return name
+            name = "%03d.txt" % (len(os.listdir(folder)) + 1)
+            with open(os.path.join(folder, name), "wb") as f:
+                f.write(note)
+            return name
 
     def issue_token(self, endpoint, lifetime):
         token = base64.urlsafe_b64encode(os.urandom(24)).decode().rstrip("=")
@@ -219,6 +239,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             entry["response_status"] = 404
             self.state.record(entry, body)
             return self.answer(404, b"no such route\n")
+        if headers.get("partner-export-checkpoint"):
+            entry["checkpoint_file"] = self.state.witness(headers["partner-export-checkpoint"])
         fault = self.state.next_fault(self.path)
         entry["fault"] = fault
         if fault and fault.get("revoke_tokens"):

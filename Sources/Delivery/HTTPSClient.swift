@@ -113,6 +113,7 @@ public final class HTTPSClient: Transport {
             "Expect:",
         ]
         if upload.gzip { lines.append("Content-Encoding: gzip") }
+        if let checkpoint = upload.checkpoint { lines.append("Partner-Export-Checkpoint: \(checkpoint)") }
         if let token = credentials.bearerToken { lines.append("Authorization: Bearer \(token)") }
         if let apiKey = credentials.apiKey { lines.append("\(apiKey.header): \(apiKey.value)") }
         var freshToken = false

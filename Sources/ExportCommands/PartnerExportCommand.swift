@@ -18,7 +18,7 @@ public struct PartnerExportCommand: ParsableCommand {
         version: "\(PartnerExportVersion.string) (commit \(PartnerExportVersion.commit); \(CurlGlobal.versions), libxml2 \(String(cString: pe_xml_dotted_version())), "
             + "SQLite \(String(cString: sqlite3_libversion())))",
         subcommands: [Validate.self, PreviewCommand.self, Run.self, Deliveries.self, Rerun.self, Disclosures.self, Runs.self,
-                      Pause.self, Resume.self, Prune.self, AuditCommand.self, DemoDataCommand.self])
+                      Pause.self, Resume.self, Ropa.self, Prune.self, AuditCommand.self, DemoDataCommand.self])
 
     public init() {}
 

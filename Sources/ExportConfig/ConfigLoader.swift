@@ -15,6 +15,10 @@ public struct Configuration: Sendable {
     public var source: SourceModel = .canonical
     /// `notify.yaml`: heartbeats and incident webhooks (nil: none).
     public var notify: NotifySettings?
+    /// `catalog.yaml`: each column's data category, the controller (nil: none).
+    public var catalog: Catalog?
+    /// `policy.yaml`: what may never leave for which use (nil: none).
+    public var policy: Policy?
 
     public func partner(_ id: String) -> Partner? { partners.first { $0.id == id } }
 
@@ -28,6 +32,8 @@ public struct PartnerLocation: Sendable {
     public let mappingFile: String
     /// Contract keys (`xsd`, `ca_file`, `client_cert`, `client_key`, `schedule`) → line.
     public let contractLines: [String: Int]
+    /// The mapping's fields (output name) → line.
+    public var fieldLines: [String: Int] = [:]
 
     public func problem(_ key: String, _ message: String) -> ConfigProblem {
         ConfigProblem(file: contractFile, line: contractLines[key], message: message)
@@ -78,7 +84,9 @@ public enum ConfigLoader {
                 if let mapping = loader.check(raw, against: contract, contractFile: contractFile),
                    loader.diagnostics.problems.isEmpty {
                     partners.append(Partner(contract: contract, mapping: mapping))
-                    locations[id] = PartnerLocation(contractFile: contractFile, mappingFile: file, contractLines: lines)
+                    var location = PartnerLocation(contractFile: contractFile, mappingFile: file, contractLines: lines)
+                    for field in raw.fields { if let line = field.line { location.fieldLines[field.field.name] = line } }
+                    locations[id] = location
                 }
             }
             problems += loader.diagnostics.problems
@@ -111,6 +119,19 @@ public enum ConfigLoader {
                 partners = []
             }
         }
+        // catalog.yaml and policy.yaml (optional): what each column is, and what may never leave for which use.
+        let before = problems.count
+        let (catalog, policy) = loadPrivacy(from: directory, source: source, files: &files, problems: &problems)
+        // A catalog or policy that does not hold together: no partner can be checked against it.
+        if problems.count > before { partners = [] }
+        if let catalog {
+            partners = partners.filter { partner in
+                guard let location = locations[partner.id] else { return true }
+                let found = PrivacyCheck.problems(partner, catalog: catalog, policy: policy, location: location)
+                problems += found
+                return found.isEmpty
+            }
+        }
         // notify.yaml (optional): heartbeats and incident webhooks.
         let (notify, notifyProblems, notifyRead) = loadNotify(from: directory)
         if notifyRead { files.append(NotifyLoader.file) }
@@ -119,6 +140,8 @@ public enum ConfigLoader {
         var configuration = Configuration(directory: directory, partners: partners, locations: locations)
         configuration.source = source
         configuration.notify = notify
+        configuration.catalog = catalog
+        configuration.policy = policy
         var result = ConfigLoadResult(configuration: configuration, problems: problems, filesChecked: files.sorted())
         result.notifyProblems = notifyProblems
         return result
@@ -164,6 +187,43 @@ public enum ConfigLoader {
 
     /// The largest configuration file read: a contract or mapping is a few kilobytes.
     static let maximumFileSize = 256 * 1024
+
+    /// catalog.yaml (every column a contract can allow, with a category) and policy.yaml (which needs
+    /// the catalog's categories to mean anything).
+    private static func loadPrivacy(from directory: URL, source: SourceModel, files: inout [String],
+                                    problems: inout [ConfigProblem]) -> (Catalog?, Policy?) {
+        func present(_ name: String) -> URL? {
+            let url = directory.appendingPathComponent(name)
+            let exists = FileManager.default.fileExists(atPath: url.path)
+                || (try? FileManager.default.destinationOfSymbolicLink(atPath: url.path)) != nil
+            return exists ? url : nil
+        }
+        var catalog: Catalog?
+        if let url = present(CatalogLoader.file) {
+            files.append(CatalogLoader.file)
+            if let root = parse(url, file: CatalogLoader.file, in: directory, problems: &problems) {
+                let fields = source.isCanonical ? CustomerSchema.columns.map(\.name).filter { !NeverExport.contains($0) }
+                    : ["id"] + source.customers.fields.keys.sorted()
+                var loader = CatalogLoader()
+                catalog = loader.load(root, fields: fields, optional: NeverExport.columns)
+                problems += loader.diagnostics.problems
+            }
+        }
+        var policy: Policy?
+        if let url = present(PolicyLoader.file) {
+            files.append(PolicyLoader.file)
+            if let root = parse(url, file: PolicyLoader.file, in: directory, problems: &problems) {
+                var loader = PolicyLoader()
+                policy = loader.load(root)
+                problems += loader.diagnostics.problems
+                if present(CatalogLoader.file) == nil {
+                    problems.append(ConfigProblem(file: PolicyLoader.file, line: 1, message: "policy.yaml speaks of data categories, "
+                                                  + "which catalog.yaml gives each column: add catalog.yaml (docs/privacy.md)"))
+                }
+            }
+        }
+        return (catalog, policy)
+    }
 
     /// `notify.yaml` on its own (a run pings its heartbeat's `/fail` even when the rest of the
     /// configuration does not hold together): the settings, its problems, and whether there is one.

@@ -5,7 +5,8 @@ import Yams
 /// `partners/<id>.yaml` → ``Contract``, reporting every problem with its line.
 struct ContractLoader {
     static let topKeys = ["id", "name", "purpose", "consent", "allow", "filters", "format", "mode", "max_deletions_percent", "xsd",
-                          "delivery", "schedule", "wording"]
+                          "delivery", "schedule", "wording", "data_use", "legal_basis", "recipient", "retention_days"]
+    static let recipientKeys = ["legal_name", "country", "dpa_url"]
     static let deliveryKeys = ["url", "method", "headers", "auth", "signing_secret_env", "pseudonym_key_env", "ca_file",
                                "client_cert", "client_key", "client_key_password_env", "pinned_public_key", "batch", "gzip",
                                "timeout_seconds", "max_attempts", "shards", "rate_limit", "max_retry_after_seconds"]
@@ -17,7 +18,8 @@ struct ContractLoader {
     static let batchKeys = ["max_records", "max_bytes"]
     /// Headers partner-export sets itself; a contract may not override them.
     static let reservedHeaders = ["content-type", "content-length", "content-encoding", "transfer-encoding", "host",
-                                  "idempotency-key", "webhook-id", "webhook-timestamp", "webhook-signature", "expect"]
+                                  "idempotency-key", "webhook-id", "webhook-timestamp", "webhook-signature", "expect",
+                                  "partner-export-checkpoint"]
 
     let fileID: String
     let configDirectory: URL
@@ -59,6 +61,7 @@ struct ContractLoader {
         }
         let maxDeletions = map.optionalPercent("max_deletions_percent", diagnostics: &diagnostics)
         let wording = loadWording(map, allow: allow)
+        let terms = loadTerms(map)
         let schedule = map.optionalString("schedule", diagnostics: &diagnostics)
         if let schedule, let line = map.value("schedule")?.mark?.line {
             lines["schedule"] = line
@@ -70,7 +73,48 @@ struct ContractLoader {
               let format, let delivery else { return nil }
         return Contract(id: id, name: name, purpose: purpose, consent: consent, allow: allow, filters: filters,
                         format: format, xsd: xsd, delivery: delivery, schedule: schedule, mode: mode ?? .snapshot,
-                        maxDeletionsPercent: maxDeletions ?? 10, wording: wording)
+                        maxDeletionsPercent: maxDeletions ?? 10, wording: wording, terms: terms)
+    }
+
+    /// `data_use`, `legal_basis`, `recipient`, `retention_days`: the contract's place in the record of
+    /// processing (docs/privacy.md). Names from the fideslang taxonomy; an unknown one names the nearest.
+    private mutating func loadTerms(_ map: YAMLMap) -> ProcessingTerms {
+        var use: String?
+        if let text = map.optionalString("data_use", diagnostics: &diagnostics) {
+            lines["data_use"] = map.value("data_use")?.mark?.line
+            if Taxonomy.isUse(text) { use = text } else {
+                let nearest = Suggestion.closest(to: text, among: Taxonomy.dataUses.map(\.key)).map { "; did you mean '\($0)'?" }
+                    ?? " (the fideslang data uses: marketing.advertising.third_party, analytics.reporting, …)"
+                diagnostics.report(map.value("data_use")?.mark?.line, "data_use: '\(text)' is not a data use of the taxonomy\(nearest)")
+            }
+        }
+        var basis: LegalBasis?
+        if let text = map.optionalString("legal_basis", diagnostics: &diagnostics) {
+            lines["legal_basis"] = map.value("legal_basis")?.mark?.line
+            basis = LegalBasis(rawValue: text)
+            if basis == nil {
+                let all = LegalBasis.allCases.map(\.rawValue)
+                let nearest = Suggestion.closest(to: text, among: all).map { "did you mean '\($0)'? " } ?? ""
+                diagnostics.report(map.value("legal_basis")?.mark?.line, "legal_basis: '\(text)' is not a lawful basis; \(nearest)"
+                                   + "Known: \(all.joined(separator: ", "))")
+            }
+        }
+        var recipient: ProcessingTerms.Recipient?
+        if let node = map.value("recipient"), let entry = YAMLMap(node, path: "recipient", diagnostics: &diagnostics) {
+            entry.reportUnknownKeys(allowed: Self.recipientKeys, diagnostics: &diagnostics)
+            let name = entry.requiredString("legal_name", diagnostics: &diagnostics)
+            let country = entry.requiredString("country", diagnostics: &diagnostics)
+            if let country, !(country.utf8.count == 2 && country.utf8.allSatisfy { (0x41...0x5A).contains($0) }) {
+                diagnostics.report(entry.value("country")?.mark?.line, "recipient.country must be an ISO 3166-1 alpha-2 code (GB, DE, US)")
+            }
+            let dpa = entry.optionalString("dpa_url", diagnostics: &diagnostics)
+            if let dpa {
+                for problem in HTTPSURL.problems(dpa, key: "recipient.dpa_url") { diagnostics.report(entry.value("dpa_url")?.mark?.line, problem) }
+            }
+            if let name, let country { recipient = .init(legalName: name, country: country, dpaURL: dpa) }
+        }
+        let retention = map.optionalInt("retention_days", in: 1...36_500, diagnostics: &diagnostics)
+        return ProcessingTerms(dataUse: use, legalBasis: basis, recipient: recipient, retentionDays: retention)
     }
 
     /// `wording: {field: text}`: how the customer's report names a field this contract allows,

@@ -25,12 +25,15 @@ public struct Contract: Sendable {
     public let maxDeletionsPercent: Double
     /// How the customer's report names fields (field → words), over the standard ones (``PlainWords``).
     public let wording: [String: String]
+    /// `data_use`, `legal_basis`, `recipient`, `retention_days` (docs/privacy.md).
+    public let terms: ProcessingTerms
 
     public init(
         id: String, name: String, purpose: String, consent: [String], allow: [AllowedField],
         filters: [Filter], format: FeedFormat, xsd: String?, delivery: DeliverySettings, schedule: String?,
-        mode: FeedMode = .snapshot, maxDeletionsPercent: Double = 10, wording: [String: String] = [:]
+        mode: FeedMode = .snapshot, maxDeletionsPercent: Double = 10, wording: [String: String] = [:], terms: ProcessingTerms = .none
     ) {
+        self.terms = terms
         self.wording = wording
         self.mode = mode
         self.maxDeletionsPercent = maxDeletionsPercent

@@ -45,6 +45,10 @@ public enum Form: Sendable, Hashable {
         }
     }
 
+    /// Whether the form replaces the value by one that stands for it (a hash, a keyed pseudonym): the
+    /// data is pseudonymised, not anonymised — still personal data, still its category (docs/privacy.md).
+    public var isPseudonymising: Bool { self == .sha256 || self == .pseudonym }
+
     /// Whether this form can be applied to a field of `type`.
     ///
     /// `year` applies to timestamps; `initial`, `prefixN`, `sha256` and `pseudonym` to text (an

@@ -31,8 +31,12 @@ public struct Upload: Sendable {
     /// What goes on the wire: the feed itself, or its gzip.
     public let wire: FeedBytes
     public let gzip: Bool
+    /// The newest signed checkpoint of the disclosure log, base64 (`Partner-Export-Checkpoint`): a
+    /// partner that keeps them is a witness of the log (docs/audit.md).
+    public let checkpoint: String?
 
-    public init(deliveryID: String, contentType: String, feed: FeedBytes, wire: FeedBytes, gzip: Bool) {
+    public init(deliveryID: String, contentType: String, feed: FeedBytes, wire: FeedBytes, gzip: Bool, checkpoint: String? = nil) {
+        self.checkpoint = checkpoint
         self.deliveryID = deliveryID
         self.contentType = contentType
         self.feed = feed

@@ -82,6 +82,30 @@ public protocol DeliveryLog: AnyObject {
 public protocol DisclosureLog: AnyObject {
     /// Every disclosure of one customer, oldest first.
     func disclosures(customerID: Int64) throws -> [DisclosureRecord]
+    /// The disclosures of deliveries acknowledged at or after `since` (RFC 3339; nil: all), counted per
+    /// partner, delivery shape and kind: what the record of processing reports as actually disclosed.
+    func disclosureTotals(since: String?) throws -> [DisclosureTotal]
+}
+
+/// Customers disclosed (or told to forget) in deliveries of one partner that had one shape.
+public struct DisclosureTotal: Sendable, Equatable {
+    public let partner: String
+    /// The fields those deliveries carried (a deletion notice carries the key field alone).
+    public let shape: [FieldShape]
+    public let keyField: String?
+    public let kind: DisclosureKind
+    /// Distinct (customer, delivery) pairs.
+    public let customers: Int
+    public let deliveries: Int
+
+    public init(partner: String, shape: [FieldShape], keyField: String?, kind: DisclosureKind, customers: Int, deliveries: Int) {
+        self.partner = partner
+        self.shape = shape
+        self.keyField = keyField
+        self.kind = kind
+        self.customers = customers
+        self.deliveries = deliveries
+    }
 }
 
 /// What each partner holds: per customer it received and was not told to forget, the key value and a

@@ -18,7 +18,7 @@ struct EndToEndTests {
     func validateShipped() throws {
         let result = try run(["validate", "--config", config])
         #expect(result.status == 0, "\(result.output)")
-        #expect(result.stdout.contains("Checked 6 files"))
+        #expect(result.stdout.contains("Checked 8 files"), "3 contracts, 3 mappings, the catalog and the policy")
         #expect(result.stdout.contains("acme-offers") && result.stdout.contains("globex-programs")
                 && result.stdout.contains("initech-insights"))
     }

@@ -31,4 +31,24 @@ extension SQLLedger: DisclosureLog {
             }
         }
     }
+
+    public func disclosureTotals(since: String?) throws -> [DisclosureTotal] {
+        try checked {
+            let statement = try database.prepare("""
+                SELECT d.partner AS partner, d.shape AS shape, d.key_field AS key_field, x.kind AS kind,
+                       count(*) AS customers, count(DISTINCT x.delivery) AS deliveries
+                FROM (SELECT DISTINCT customer_id, delivery, kind FROM disclosures) AS x JOIN deliveries AS d ON d.seq = x.delivery
+                WHERE d.delivered_at >= ?
+                GROUP BY d.partner, d.shape, d.key_field, x.kind ORDER BY d.partner, x.kind
+                """)
+            try statement.bind([.text(since ?? "")])
+            return try statement.rows { row in
+                DisclosureTotal(partner: try row.text("partner"),
+                                shape: (try? Column.decode([FieldShape].self, try row.optionalText("shape"), column: "deliveries.shape")) ?? [],
+                                keyField: try row.optionalText("key_field"),
+                                kind: try .decoded(try row.text("kind"), column: "disclosures.kind"),
+                                customers: try row.int("customers"), deliveries: try row.int("deliveries"))
+            }
+        }
+    }
 }

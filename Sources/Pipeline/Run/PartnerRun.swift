@@ -33,7 +33,7 @@ struct PartnerRun {
             let sender = Sender(transport: partner.transport, policy: context.policy.with(maxAttempts: partner.maxAttempts,
                                                                                          cap: partner.retryAfterCap),
                                 ledger: ledger, runID: context.runID, time: context.time, random: context.random,
-                                events: context.events, pace: partner.pace)
+                                events: context.events, pace: partner.pace, checkpoint: context.checkpoint)
 
             // 1. Recover (the first shard's worker recovers what earlier runs left).
             for delivery in try work.shard.index == 1 ? Recovery(ledger: ledger, runID: context.runID).inDoubt(of: partner.id) : [] {

@@ -127,6 +127,8 @@ public final class Runner: Sendable {
         ledger.writeGuard = { try lock.check() }
         // Nothing goes out over a ledger whose log no longer extends what the signing key signed.
         try Audit(files: auditFiles).checkHistory(ledger)
+        // Every request carries the newest signed checkpoint: a partner that keeps them witnesses the log.
+        let witnessed = (try? Audit(files: auditFiles).stored().last?.note).flatMap { $0 }.map { Data($0.utf8).base64EncodedString() }
         // With the ledger to itself, a run still marked running was left by a process that died.
         if lock.exclusive { _ = try ledger.markInterruptedRuns(at: Timestamps.precise(now)) }
         let queue = location.workQueue(leaseSeconds: settings.leaseSeconds, lock: lock)
@@ -164,7 +166,7 @@ public final class Runner: Sendable {
         let context = RunContext(runID: runID, trigger: chosen.trigger, sourcePath: settings.sourcePath,
                                  sourceModel: settings.configuration.source, payloads: location.payloads,
                                  policy: settings.policy, time: settings.time, random: settings.random, events: settings.events,
-                                 allowDeletions: allowDeletions)
+                                 allowDeletions: allowDeletions, checkpoint: witnessed)
         let executor = Executor(runner: self, queue: queue, lock: lock, mode: chosen.mode, context: context)
         try executor.work(connector: ledger.connector)
         let configured = Set(settings.configuration.partners.map(\.id))
@@ -451,4 +453,6 @@ struct RunContext: Sendable {
     let random: any RandomSource
     let events: RunEvents
     let allowDeletions: Bool
+    /// The newest signed checkpoint of the disclosure log when the run started, base64 (nil: none).
+    var checkpoint: String? = nil
 }

@@ -18,6 +18,8 @@ struct Sender {
     let events: RunEvents
     /// The partner's `rate_limit`: a request slot is taken before every attempt.
     var pace: Pace? = nil
+    /// The newest signed checkpoint, base64, carried by every request (`Partner-Export-Checkpoint`).
+    var checkpoint: String? = nil
 
     /// How one delivery ended in this run.
     struct Result {
@@ -44,7 +46,8 @@ struct Sender {
         } catch {
             return fail(delivery, ExportError.wrapping(error), made: 0, inDoubt: inDoubt)
         }
-        let upload = Upload(deliveryID: delivery.id, contentType: delivery.contentType, feed: feed, wire: wire, gzip: delivery.gzip)
+        let upload = Upload(deliveryID: delivery.id, contentType: delivery.contentType, feed: feed, wire: wire, gzip: delivery.gzip,
+                            checkpoint: checkpoint)
         var number = delivery.attempts
         var made = 0
         while true {
