@@ -36,7 +36,7 @@ SHARE := $(DESTDIR)$(PREFIX)/share
 
 # Fuzzing (README, "Two commands"): every target for FUZZ_SECONDS each; `make test` runs them briefly.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := cron note merkle
+FUZZ_TARGETS := cron note merkle token answer time
 FUZZ_DIR := .build-fuzz
 
 .PHONY: help deps build test demo bench clean release install uninstall deb fuzz
@@ -50,7 +50,7 @@ help:
 	@echo "make install  the release binary (Swift runtime linked in), man pages, completions, units under PREFIX=$(PREFIX) (DESTDIR= honoured)"
 	@echo "make uninstall  remove what make install put there (never the ledger, keys or configuration)"
 	@echo "make deb    a Debian package, partner-export_$(VERSION)_amd64.deb (see README: Install on a server)"
-	@echo "make fuzz   the fuzz targets (cron, note, merkle) under libFuzzer, FUZZ_SECONDS=$(FUZZ_SECONDS) each"
+	@echo "make fuzz   the fuzz targets (cron, note, merkle, token, answer, time) under libFuzzer, FUZZ_SECONDS=$(FUZZ_SECONDS) each"
 	@echo "make clean  remove build output and demo data"
 
 deps:

@@ -109,7 +109,7 @@ final class OAuth2TokenSource {
         let answer = sink.prefix
         switch status {
         case 200...299:
-            guard let parsed = Self.parse(answer) else {
+            guard let parsed = OAuth2Answer.parse(answer) else {
                 return .failure(TokenFailure(problem: .refused("\(endpoint) answered HTTP \(status) without a usable bearer access "
                                                                + "token (access_token, token_type bearer)"), curlCode: 0))
             }
@@ -118,34 +118,10 @@ final class OAuth2TokenSource {
             return .failure(TokenFailure(problem: .unavailable("\(endpoint) answered HTTP \(status)",
                                                                retryAfter: retryAfter > 0 ? Int(clamping: retryAfter) : nil), curlCode: 0))
         default:
-            let oauthError = Self.errorCode(answer).map { " (\($0))" } ?? ""
+            let oauthError = OAuth2Answer.errorCode(answer).map { " (\($0))" } ?? ""
             return .failure(TokenFailure(problem: .refused("\(endpoint) refused the client \(client.clientID): HTTP \(status)"
                                                            + "\(oauthError); \(check)"), curlCode: 0))
         }
-    }
-
-    /// `access_token` and `expires_in` from a token answer (RFC 6749 §5.1); nil when it holds no
-    /// bearer token that can go in a header.
-    static func parse(_ bytes: [UInt8]) -> (token: String, expiresIn: Int?)? {
-        guard let object = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any],
-              let token = object["access_token"] as? String, !token.isEmpty, token.utf8.count <= 16 * 1024,
-              token.utf8.allSatisfy({ (0x21...0x7E).contains($0) }) else { return nil }
-        if let type = object["token_type"] as? String, type.lowercased() != "bearer" { return nil }
-        var lifetime: Int?
-        if let number = object["expires_in"] as? NSNumber, number.doubleValue.isFinite {
-            lifetime = Int(max(0, min(number.doubleValue, 10 * 365 * 86_400)))
-        } else if let text = object["expires_in"] as? String, let seconds = Int(text) {
-            lifetime = max(0, min(seconds, 10 * 365 * 86_400))
-        }
-        return (token, lifetime)
-    }
-
-    /// The OAuth `error` code of a refusal (`invalid_client`): a short token of the RFC's alphabet, never free text.
-    static func errorCode(_ bytes: [UInt8]) -> String? {
-        guard let object = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any],
-              let code = object["error"] as? String, (1...64).contains(code.utf8.count),
-              code.utf8.allSatisfy({ (0x61...0x7A).contains($0) || $0 == 0x5F }) else { return nil }
-        return code
     }
 
     /// `application/x-www-form-urlencoded` (unreserved characters kept, space as `+`).

@@ -8,7 +8,9 @@ import ExportCore
 /// (ExportCoreTests/FuzzReplayTests). Each returns nil when the input is handled as it must be, or
 /// the invariant it broke. A crash is a finding too: libFuzzer keeps the input.
 public enum FuzzEntries {
-    public static let targets: [String: @Sendable ([UInt8]) -> String?] = ["cron": cron, "note": note, "merkle": merkle]
+    public static let targets: [String: @Sendable ([UInt8]) -> String?] = [
+        "cron": cron, "note": note, "merkle": merkle, "token": token, "answer": answer, "time": time,
+    ]
 
     /// `schedule:` cron expressions: anything parses or is refused with a reason; a schedule that parses
     /// either fires (after any time, strictly later; its latest fire at or before a time is not later)
@@ -97,6 +99,93 @@ public enum FuzzEntries {
         }
         if old < size, Merkle.verifyConsistency(old: old, oldRoot: tree.root, size: size, root: tree.root, proof: proof) {
             return "the newer root passed for the older one (\(old) to \(size))"
+        }
+        return nil
+    }
+
+    /// A token endpoint's answer (OAuth2): a token is had only when it can go in a header as it is
+    /// (visible ASCII, at most 16 KiB) with a lifetime in range; an error code is only the RFC's alphabet.
+    public static func token(_ bytes: [UInt8]) -> String? {
+        if let answer = OAuth2Answer.parse(bytes) {
+            if answer.token.isEmpty || answer.token.utf8.count > 16 * 1024 || !answer.token.utf8.allSatisfy({ (0x21...0x7E).contains($0) }) {
+                return "a token that cannot go in a header was accepted: \(answer.token.prefix(64).debugDescription)"
+            }
+            if let lifetime = answer.expiresIn, !(0...OAuth2Answer.longestLifetime).contains(lifetime) {
+                return "a lifetime out of range: \(lifetime)"
+            }
+        }
+        if let code = OAuth2Answer.errorCode(bytes), code.isEmpty || code.utf8.count > 64
+            || !code.utf8.allSatisfy({ (0x61...0x7A).contains($0) || $0 == 0x5F }) {
+            return "an error code of free text was taken: \(code.prefix(64).debugDescription)"
+        }
+        return nil
+    }
+
+    /// The answer classification and retry decision (RetryPolicy) on any attempt's outcome: never a
+    /// crash; a 2xx final status is delivered (unless no token could be had); a wait is within the cap;
+    /// a final status is never in doubt; a refusal only comes with a final status.
+    public static func answer(_ bytes: [UInt8]) -> String? {
+        let b = bytes + [UInt8](repeating: 0, count: max(0, 12 - bytes.count))
+        let raw = Int(b[0]) << 8 | Int(b[1])
+        let status = raw == 0 ? nil : raw % 700
+        let retryBits = Int32(bitPattern: UInt32(b[3]) << 24 | UInt32(b[4]) << 16 | UInt32(b[5]) << 8 | UInt32(b[6]))
+        let retryAfter = retryBits == 0 ? nil : Int(retryBits)
+        let flags = b[7]
+        let text = String(decoding: b.dropFirst(12).prefix(300), as: UTF8.self)
+        let problem: TokenProblem? = switch b[8] % 5 {
+        case 1: .refused(text)
+        case 2: .unavailable(text, retryAfter: retryAfter)
+        case 3: .untrusted(text)
+        default: nil
+        }
+        let exchange = Exchange(status: status, curlCode: Int32(b[2] % 100), error: flags & 1 == 0 ? nil : text, retryAfter: retryAfter,
+                                requestSent: flags & 2 != 0, clientCertificateMissing: flags & 4 != 0, tokenProblem: problem,
+                                tokenRenewed: flags & 8 != 0)
+        let policy = RetryPolicy(baseSeconds: 1, capSeconds: Double(b[9] % 200 + 1), maxAttempts: Int(b[10] % 10 + 1))
+        let final = status.flatMap { $0 >= 200 ? $0 : nil }
+        let verdict = policy.verdict(after: exchange, attempt: Int(b[11] % 10) + 1, wasInDoubt: flags & 16 != 0,
+                                     random: FixedUnit(value: Double(flags) / 256))
+        switch verdict {
+        case .delivered:
+            if problem != nil { return "delivered without a token: \(exchange)" }
+            if final.map({ !(200...299).contains($0) }) ?? true { return "delivered without a 2xx: \(exchange)" }
+        case .retry(let seconds, _):
+            if !(seconds >= 0 && seconds <= policy.cap) { return "a wait of \(seconds) s beyond the cap \(policy.cap)" }
+        case .stop(let stop):
+            if stop.refused && final == nil { return "refused without a final status: \(exchange)" }
+        }
+        if problem == nil, let final, (200...299).contains(final), verdict != .delivered { return "a 2xx not delivered: \(exchange)" }
+        if final != nil && policy.leftInDoubt(exchange) { return "a final status left in doubt: \(exchange)" }
+        if !exchange.requestSent && policy.leftInDoubt(exchange) { return "in doubt though nothing left: \(exchange)" }
+        return nil
+    }
+
+    /// A fixed number in 0..<1 for the backoff's jitter.
+    final class FixedUnit: RandomSource {
+        let value: Double
+        init(value: Double) { self.value = value }
+        func nextUnit() -> Double { value }
+    }
+
+    /// RFC 3339 times: anything parses or is refused, never a crash; what parses formats back to the same
+    /// instant; any instant from 1970 to 9999 formats to text that parses back to it.
+    public static func time(_ bytes: [UInt8]) -> String? {
+        let text = String(decoding: bytes.prefix(64), as: UTF8.self)
+        if let seconds = UTCTime.parse(text) {
+            guard seconds.isFinite else { return "a non-finite time from \(text.debugDescription)" }
+            if (0...253_402_300_799).contains(seconds) {
+                let again = UTCTime.parse(UTCTime.format(seconds, milliseconds: true))
+                if again.map({ abs($0 - seconds) > 0.0011 }) ?? true {
+                    return "\(text.debugDescription) → \(seconds) → \(UTCTime.format(seconds, milliseconds: true)) → \(String(describing: again))"
+                }
+            }
+        }
+        guard bytes.count >= 8 else { return nil }
+        let raw = bytes.prefix(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        let instant = Double(raw % 253_402_300_800) + Double(bytes.last ?? 0) / 256
+        let formatted = UTCTime.format(instant)
+        if UTCTime.parse(formatted) != instant.rounded(.down) {
+            return "\(instant) formats to \(formatted), which parses to \(String(describing: UTCTime.parse(formatted)))"
         }
         return nil
     }

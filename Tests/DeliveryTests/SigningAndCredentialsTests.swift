@@ -56,17 +56,17 @@ struct SigningAndCredentialsTests {
 
     @Test("an OAuth2 token answer: a bearer token and its lifetime, or nothing usable; form encoding as RFC 6749 asks")
     func tokenAnswers() {
-        let parsed = OAuth2TokenSource.parse(Array(#"{"access_token":"abc.DEF-123","token_type":"Bearer","expires_in":300}"#.utf8))
+        let parsed = OAuth2Answer.parse(Array(#"{"access_token":"abc.DEF-123","token_type":"Bearer","expires_in":300}"#.utf8))
         #expect(parsed?.token == "abc.DEF-123" && parsed?.expiresIn == 300)
-        #expect(OAuth2TokenSource.parse(Array(#"{"access_token":"abc","expires_in":"60"}"#.utf8))?.expiresIn == 60)
-        #expect(OAuth2TokenSource.parse(Array(#"{"access_token":"abc"}"#.utf8))?.expiresIn == nil)
+        #expect(OAuth2Answer.parse(Array(#"{"access_token":"abc","expires_in":"60"}"#.utf8))?.expiresIn == 60)
+        #expect(OAuth2Answer.parse(Array(#"{"access_token":"abc"}"#.utf8))?.expiresIn == nil)
         for bad in [#"{"access_token":"a b"}"#, #"{"access_token":"a\r\nX-Evil: 1"}"#, #"{"access_token":""}"#,
                     #"{"access_token":"abc","token_type":"mac"}"#, #"{"token_type":"Bearer"}"#, "[]", "not json", ""] {
-            #expect(OAuth2TokenSource.parse(Array(bad.utf8)) == nil, "\(bad)")
+            #expect(OAuth2Answer.parse(Array(bad.utf8)) == nil, "\(bad)")
         }
-        #expect(OAuth2TokenSource.errorCode(Array(#"{"error":"invalid_client","error_description":"secret abc"}"#.utf8))
+        #expect(OAuth2Answer.errorCode(Array(#"{"error":"invalid_client","error_description":"secret abc"}"#.utf8))
                 == "invalid_client")
-        #expect(OAuth2TokenSource.errorCode(Array(#"{"error":"<script>"}"#.utf8)) == nil, "never free text")
+        #expect(OAuth2Answer.errorCode(Array(#"{"error":"<script>"}"#.utf8)) == nil, "never free text")
         #expect(OAuth2TokenSource.formEncode("a b&c=d/é~") == "a+b%26c%3Dd%2F%C3%A9%7E")
     }
 }
