@@ -68,7 +68,7 @@ struct CatalogLoader {
 
     static func nearest(_ name: String, among keys: [String]) -> String {
         Suggestion.closest(to: name, among: keys).map { "; did you mean '\($0)'?" }
-            ?? (keys.first { Taxonomy.covers($0, name) || name.hasPrefix($0) }.map { "; the nearest known is '\($0)'" } ?? "")
+            ?? (keys.filter { Taxonomy.covers($0, name) }.max { $0.count < $1.count }.map { "; the nearest known is '\($0)'" } ?? "")
     }
 }
 

@@ -104,10 +104,14 @@ public struct Policy: Sendable {
             self.line = line
         }
 
-        /// Whether the rule denies `category` for `use` under `basis`.
+        /// Whether the rule denies `category` for `use` under `basis`. Enforcement fails closed: a name
+        /// matches a rule's when either covers the other, so a broad label (`user.contact`, a data use of
+        /// `marketing`) cannot slip past a narrow rule (`user.contact.email`, `marketing.advertising.third_party`).
+        /// Explicit consent satisfies a rule that accepts consent.
         public func denies(category: String, use: String, basis: LegalBasis) -> Bool {
-            categories.contains { Taxonomy.covers($0, category) } && uses.contains { Taxonomy.covers($0, use) }
-                && !unless.contains(basis)
+            let overlaps = { (a: String, b: String) in Taxonomy.covers(a, b) || Taxonomy.covers(b, a) }
+            let excused = unless.contains(basis) || (basis == .explicitConsent && unless.contains(.consent))
+            return categories.contains { overlaps($0, category) } && uses.contains { overlaps($0, use) } && !excused
         }
     }
 

@@ -82,29 +82,33 @@ public protocol DeliveryLog: AnyObject {
 public protocol DisclosureLog: AnyObject {
     /// Every disclosure of one customer, oldest first.
     func disclosures(customerID: Int64) throws -> [DisclosureRecord]
-    /// The disclosures of deliveries acknowledged at or after `since` (RFC 3339; nil: all), counted per
-    /// partner, delivery shape and kind: what the record of processing reports as actually disclosed.
+    /// The disclosures of each delivery acknowledged at or after `since` (RFC 3339; nil: all): what the
+    /// record of processing reports as actually disclosed.
     func disclosureTotals(since: String?) throws -> [DisclosureTotal]
 }
 
-/// Customers disclosed (or told to forget) in deliveries of one partner that had one shape.
+/// What one acknowledged delivery disclosed: its shape and how many values of each field it carried,
+/// the customers whose records it held, and those it told to forget.
 public struct DisclosureTotal: Sendable, Equatable {
     public let partner: String
-    /// The fields those deliveries carried (a deletion notice carries the key field alone).
+    /// The fields the delivery's records carried.
     public let shape: [FieldShape]
+    /// Non-null values of each field of ``shape`` (a field always null disclosed nothing).
+    public let fieldCounts: [Int]
+    /// The output name of the key field: what a deletion notice carries.
     public let keyField: String?
-    public let kind: DisclosureKind
-    /// Distinct (customer, delivery) pairs.
-    public let customers: Int
-    public let deliveries: Int
+    /// Customers whose records it held.
+    public let records: Int
+    /// Customers it told to forget (deletion notices).
+    public let notices: Int
 
-    public init(partner: String, shape: [FieldShape], keyField: String?, kind: DisclosureKind, customers: Int, deliveries: Int) {
+    public init(partner: String, shape: [FieldShape], fieldCounts: [Int], keyField: String?, records: Int, notices: Int) {
         self.partner = partner
         self.shape = shape
+        self.fieldCounts = fieldCounts
         self.keyField = keyField
-        self.kind = kind
-        self.customers = customers
-        self.deliveries = deliveries
+        self.records = records
+        self.notices = notices
     }
 }
 

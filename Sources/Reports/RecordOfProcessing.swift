@@ -28,10 +28,13 @@ public struct RecordOfProcessing: Codable, Equatable, Sendable {
         public var name: String?
         public var fields: [String]
         public var special: Bool
-        /// Records (customer × delivery) that carried it (disclosed only).
+        /// Records (customer × delivery) that carried a value of it (disclosed only).
         public var records: Int?
+        /// Deletion notices that carried it (the key field's category).
+        public var notices: Int?
 
-        public init(category: String, name: String?, fields: [String], special: Bool, records: Int? = nil) {
+        public init(category: String, name: String?, fields: [String], special: Bool, records: Int? = nil, notices: Int? = nil) {
+            self.notices = notices
             self.category = category
             self.name = name
             self.fields = fields
@@ -163,6 +166,7 @@ extension RecordOfProcessing {
 
     static func describe(_ category: Category) -> String {
         category.category + (category.special ? " [special]" : "") + (category.records.map { " ×\($0)" } ?? "")
+            + (category.notices.map { " (+\($0) in deletion notices)" } ?? "")
             + " (" + category.fields.joined(separator: ", ") + ")"
     }
 
@@ -188,7 +192,7 @@ extension RecordOfProcessing {
     static func csvField(_ text: String) -> String {
         var value = text
         // A leading =, +, - or @ would be a formula in a spreadsheet.
-        if let first = value.first, "=+-@".contains(first) { value = "'" + value }
+        if let first = value.first, "=+-@\t\r".contains(first) { value = "'" + value }
         guard value.contains(where: { ",\"\n\r".contains($0) }) else { return value }
         return "\"" + value.replacingOccurrences(of: "\"", with: "\"\"") + "\""
     }

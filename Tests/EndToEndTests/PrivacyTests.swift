@@ -92,15 +92,19 @@ struct PrivacyTests {
         #expect(verified.status == 0, "\(verified.output)")
         #expect(checkpoint["entries"] as? Int == 48, "24 customers to each of two partners")
 
-        // ACME's mapping stops sending the first name; a run an hour later; the period since then.
+        // ACME's mapping stops sending the first name, customer 3 withdraws; a run an hour later; the period since then.
         try fixture.edit(fixture.acmeMapping, replacing: "  - {name: firstName, from: first_name}\n", with: "")
+        try fixture.withdraw(3)
         let later = Date().addingTimeInterval(3600)
         let formatter = ISO8601DateFormatter()
         #expect(try fixture.run(["run", "acme"], extra: ["PARTNER_EXPORT_NOW": formatter.string(from: later)]).status == 0)
         let since = formatter.string(from: later.addingTimeInterval(-60))
         let period = try Self.record(try fixture.run(["ropa", "--format", "json", "--since", since]))
         #expect(period["acme"]?["declared_but_not_sent"] as? [String] == ["user.name.first"], "\(String(describing: period["acme"]))")
-        #expect(period["acme"]?["records"] as? Int == 24)
+        #expect(period["acme"]?["records"] as? Int == 23 && period["acme"]?["deletion_notices"] as? Int == 1)
+        // The notice disclosed the key (the pseudonymous id) once more: counted under its category.
+        let key = (period["acme"]?["disclosed"] as? [[String: Any]] ?? []).first { $0["category"] as? String == "user.unique_id" }
+        #expect(key?["notices"] as? Int == 1 && key?["records"] as? Int == 23, "\(String(describing: key))")
         #expect(period["globex"]?["records"] as? Int == 0, "globex sent nothing in the period")
         // Text and CSV say the same.
         let text = try fixture.run(["ropa", "--since", since])
@@ -156,8 +160,14 @@ struct PrivacyTests {
         let kept = setup.sandbox.folder.appendingPathComponent("checkpoints")
         let copies = try FileManager.default.contentsOfDirectory(atPath: kept.path).sorted().map { kept.appendingPathComponent($0).path }
         #expect(copies.count == 2, "\(copies)")
-        #expect(setup.sandbox.requests().filter { $0.path == "/feeds/acme" }.allSatisfy { $0.headers["partner-export-checkpoint"] != nil }
-                == false, "the first run had no checkpoint yet to carry")
+        // The first run of a new ledger had nothing to witness; every request of a later run carried the
+        // checkpoint of the log as that run started: the second run's the first copy, the third's the second.
+        let requests = setup.sandbox.requests().filter { $0.path == "/feeds/acme" }.sorted { $0.seq < $1.seq }
+        let carried = requests.map { $0.headers["partner-export-checkpoint"].flatMap { Data(base64Encoded: $0) } }
+        let notes = try copies.map { try Data(contentsOf: URL(fileURLWithPath: $0)) }
+        #expect(carried.first == .some(nil), "the first run had no checkpoint to carry")
+        #expect(carried.compactMap { $0 }.count == requests.count - 3, "every request of the later runs carried one: \(carried.map { $0 != nil })")
+        #expect(Set(carried.compactMap { $0 }) == Set(notes))
         guard copies.count == 2 else { return }
         for copy in copies {
             #expect(try setup.run(["audit", "verify", "--key", setup.verifier, "--checkpoint", copy]).status == 0, "the genuine log extends \(copy)")

@@ -63,6 +63,15 @@ struct PrivacyConfigTests {
         #expect(allowed.configuration.partner("acme")?.contract.terms.legalBasis == .consent)
         // Another use the rule does not name passes too.
         #expect(try load(partners: ["acme": Self.contract(use: "analytics.reporting")], extra: Self.files()).problems.isEmpty)
+        // A broader label slips past nothing: a data use of `marketing` may be third-party advertising.
+        #expect(!(try load(partners: ["acme": Self.contract(use: "marketing")], extra: Self.files())).problems.isEmpty)
+        // Nor a broader category: an e-mail catalogued as `user.contact` is still denied for user.contact.email.
+        let narrow = Self.policy.replacingOccurrences(of: "data_categories: [user.contact]", with: "data_categories: [user.contact.email]")
+        let broad = Self.catalog.replacingOccurrences(of: "email: user.contact.email", with: "email: user.contact")
+        #expect(try load(partners: ["acme": Self.contract()], extra: Self.files(catalog: broad, policy: narrow)).problems
+            .contains { $0.message.contains("field 'email_sha256'") })
+        // Explicit consent satisfies a rule that accepts consent.
+        #expect(try load(partners: ["acme": Self.contract(basis: "explicit_consent")], extra: Self.files()).problems.isEmpty)
     }
 
     @Test("once a catalog exists: a column without a category, a contract without data_use or legal_basis, are errors")

@@ -34,20 +34,25 @@ extension SQLLedger: DisclosureLog {
 
     public func disclosureTotals(since: String?) throws -> [DisclosureTotal] {
         try checked {
+            // One row per acknowledged delivery of the period: its own disclosure rows only (the primary
+            // key's delivery column), one per customer and kind whatever the consent scopes.
             let statement = try database.prepare("""
-                SELECT d.partner AS partner, d.shape AS shape, d.key_field AS key_field, x.kind AS kind,
-                       count(*) AS customers, count(DISTINCT x.delivery) AS deliveries
-                FROM (SELECT DISTINCT customer_id, delivery, kind FROM disclosures) AS x JOIN deliveries AS d ON d.seq = x.delivery
-                WHERE d.delivered_at >= ?
-                GROUP BY d.partner, d.shape, d.key_field, x.kind ORDER BY d.partner, x.kind
+                SELECT d.partner AS partner, d.shape AS shape, d.field_counts AS field_counts, d.key_field AS key_field,
+                       (SELECT count(DISTINCT x.customer_id) FROM disclosures AS x WHERE x.delivery = d.seq AND x.kind = 'disclosure')
+                         AS records,
+                       (SELECT count(DISTINCT x.customer_id) FROM disclosures AS x WHERE x.delivery = d.seq AND x.kind = 'deletion')
+                         AS notices
+                FROM deliveries AS d
+                WHERE d.status = 'delivered' AND d.delivered_at IS NOT NULL AND d.delivered_at >= ?
+                ORDER BY d.partner, d.seq
                 """)
             try statement.bind([.text(since ?? "")])
             return try statement.rows { row in
                 DisclosureTotal(partner: try row.text("partner"),
                                 shape: (try? Column.decode([FieldShape].self, try row.optionalText("shape"), column: "deliveries.shape")) ?? [],
-                                keyField: try row.optionalText("key_field"),
-                                kind: try .decoded(try row.text("kind"), column: "disclosures.kind"),
-                                customers: try row.int("customers"), deliveries: try row.int("deliveries"))
+                                fieldCounts: (try? Column.decode([Int].self, try row.optionalText("field_counts"),
+                                                                 column: "deliveries.field_counts")) ?? [],
+                                keyField: try row.optionalText("key_field"), records: try row.int("records"), notices: try row.int("notices"))
             }
         }
     }

@@ -11,7 +11,8 @@ public struct RecordOfProcessingBuilder {
     public let configuration: Configuration
     public let audit: Audit
     /// How long payloads are kept here (`prune`'s defaults), for the retention line.
-    public var retentionHere = "payloads deleted 30 days after they are sent (prune); the disclosure record kept 6 years"
+    public var retentionHere = "with prune's defaults: payloads deleted 30 days after they are sent, the disclosure record "
+        + "kept 6 years (a prune scheduled with other periods changes this)"
 
     public init(configuration: Configuration, audit: Audit) {
         self.configuration = configuration
@@ -37,25 +38,36 @@ public struct RecordOfProcessingBuilder {
                 declared[key, default: .init(category: key, name: Taxonomy.categoryName(key), fields: [], special: special)]
                     .fields.append(allowed.field + " (" + allowed.forms.map(\.name).joined(separator: ", ") + ")")
             }
-            // Disclosed: what the deliveries acknowledged in the period carried, by category, counted in records (customer × delivery).
+            // Disclosed: what the deliveries acknowledged in the period carried, by category, counted in records
+            // (customer × delivery) that held a value of it; a deletion notice discloses the key field once more.
             var disclosed: [String: RecordOfProcessing.Category] = [:]
             var records = 0, deliveries = 0, notices = 0
             for total in totals where total.partner == id {
-                if total.kind == .deletion {
-                    notices += total.customers
-                    continue
-                }
-                records += total.customers
-                deliveries += total.deliveries
-                var seen: Set<String> = []
-                for field in total.shape {
+                records += total.records
+                notices += total.notices
+                if total.records > 0 || total.notices > 0 { deliveries += 1 }
+                var carried: [String: Int] = [:]  // category → records with a value of it in this delivery
+                for (index, field) in total.shape.enumerated() {
+                    let values = index < total.fieldCounts.count ? total.fieldCounts[index] : total.records
                     let (key, special) = category(of: field.from)
-                    var entry = disclosed[key, default: .init(category: key, name: Taxonomy.categoryName(key), fields: [], special: special,
-                                                              records: 0)]
                     let label = field.name + (field.form == "clear" ? "" : " (\(field.form))")
-                    if !entry.fields.contains(label) { entry.fields.append(label) }
-                    if seen.insert(key).inserted { entry.records = (entry.records ?? 0) + total.customers }
-                    disclosed[key] = entry
+                    if values > 0 || (field.name == total.keyField && total.notices > 0) {
+                        var entry = disclosed[key, default: .init(category: key, name: Taxonomy.categoryName(key), fields: [],
+                                                                  special: special, records: 0)]
+                        if !entry.fields.contains(label) { entry.fields.append(label) }
+                        disclosed[key] = entry
+                    }
+                    carried[key] = max(carried[key] ?? 0, min(values, total.records))
+                    if field.name == total.keyField && total.notices > 0, var entry = disclosed[key] {
+                        entry.notices = (entry.notices ?? 0) + total.notices
+                        disclosed[key] = entry
+                    }
+                }
+                for (key, count) in carried where count > 0 {
+                    if var entry = disclosed[key] {
+                        entry.records = (entry.records ?? 0) + count
+                        disclosed[key] = entry
+                    }
                 }
             }
             let declaredKeys = Set(declared.keys), disclosedKeys = Set(disclosed.keys)
@@ -106,24 +118,21 @@ public struct RecordOfProcessingBuilder {
         return measures
     }
 
-    /// The kept checkpoint naming exactly the log that was read; else one signed now (the log may have
-    /// grown since the read: then it says so); nil without a signing key.
+    /// The kept checkpoint naming exactly the log that was read (its signature checked); else one signed
+    /// now (the log may have grown since the read: then it says so); nil without a signing key.
     private func checkpoint(for state: LogState, ledger: any LedgerStore, now: Date) throws -> RecordOfProcessing.Checkpoint? {
+        guard let signer = try audit.signer() else { return nil }
+        let read = Checkpoint(origin: Audit.origin(name: signer.name), size: state.tree.size, root: state.tree.root,
+                              pruned: state.pruned.size)
         let root = Data(state.tree.root).base64EncodedString()
-        let entries = state.tree.size
-        func fields(_ note: String) -> (UInt64, String)? {
-            let lines = note.split(separator: "\n", omittingEmptySubsequences: false)
-            guard lines.count > 2, let size = UInt64(lines[1]) else { return nil }
-            return (size, String(lines[2]))
-        }
-        if let kept = try audit.stored().last(where: { fields($0.note).map { $0 == (entries, root) } ?? false }) {
-            return .init(path: kept.path, entries: entries, root: root, exact: true, note: nil)
+        if let kept = try audit.stored().last(where: { (try? Checkpoint(note: $0.note, verifier: signer.verifier))?.sameTree(as: read) ?? false }) {
+            return .init(path: kept.path, entries: read.size, root: root, exact: true, note: nil)
         }
         guard let signed = try audit.checkpoint(ledger, at: now) else { return nil }
-        let (size, signedRoot) = fields(signed.note) ?? (0, "")
-        let exact = size == entries && signedRoot == root
-        return .init(path: signed.path, entries: entries, root: root, exact: exact,
-                     note: exact ? nil : "signed after the read, at \(size) entries: the log grew meanwhile (a run), and the "
-                        + "checkpoint's tree extends the one read")
+        let covered = try? Checkpoint(note: signed.note, verifier: signer.verifier)
+        let exact = covered?.sameTree(as: read) ?? false
+        return .init(path: signed.path, entries: read.size, root: root, exact: exact,
+                     note: exact ? "signed now, for this record" : "signed after the read, at \(covered?.size ?? 0) entries: the log grew "
+                        + "meanwhile (a run), and the checkpoint's tree extends the one read")
     }
 }

@@ -126,9 +126,11 @@ public final class Runner: Sendable {
         // A PostgreSQL lock lives in a session the server can end: checked before every write that moves a feed on.
         ledger.writeGuard = { try lock.check() }
         // Nothing goes out over a ledger whose log no longer extends what the signing key signed.
-        try Audit(files: auditFiles).checkHistory(ledger)
-        // Every request carries the newest signed checkpoint: a partner that keeps them witnesses the log.
-        let witnessed = (try? Audit(files: auditFiles).stored().last?.note).flatMap { $0 }.map { Data($0.utf8).base64EncodedString() }
+        let audit = Audit(files: auditFiles)
+        try audit.checkHistory(ledger)
+        // Every request carries a checkpoint of the log as the run starts (signed now, or the kept one of
+        // the same tree): a partner that keeps them witnesses everything disclosed before this run.
+        let witnessed = witnessCheckpoint(audit, ledger: ledger, at: now)
         // With the ledger to itself, a run still marked running was left by a process that died.
         if lock.exclusive { _ = try ledger.markInterruptedRuns(at: Timestamps.precise(now)) }
         let queue = location.workQueue(leaseSeconds: settings.leaseSeconds, lock: lock)
@@ -430,6 +432,20 @@ public final class Runner: Sendable {
             throw error
         } catch {
             warn(ExportError.wrapping(error).located("signing the disclosure log's checkpoint"))
+        }
+    }
+
+    /// The checkpoint the run's requests carry (base64 of the note); nil without a signing key. A
+    /// failure to sign is a warning: the run goes on, its requests without one.
+    private func witnessCheckpoint(_ audit: Audit, ledger: any LedgerStore, at now: Date) -> String? {
+        do {
+            // A new ledger's empty log has nothing to witness.
+            guard try ledger.logState().tree.size > 0, let signed = try audit.checkpoint(ledger, at: now) else { return nil }
+            if let warning = signed.warning { warn(warning) }
+            return Data(signed.note.utf8).base64EncodedString()
+        } catch {
+            warn(ExportError.wrapping(error).located("signing the checkpoint the run's requests carry"))
+            return nil
         }
     }
 
