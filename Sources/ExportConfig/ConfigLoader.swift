@@ -98,8 +98,7 @@ public enum ConfigLoader {
         // source.yaml (optional): the company's own tables. A contract may only allow, and filter on,
         // fields the source maps.
         var source = SourceModel.canonical
-        let sourceURL = directory.appendingPathComponent(SourceLoader.file)
-        if FileManager.default.fileExists(atPath: sourceURL.path) || (try? FileManager.default.destinationOfSymbolicLink(atPath: sourceURL.path)) != nil {
+        if let sourceURL = optionalFile(SourceLoader.file, in: directory) {
             files.append(SourceLoader.file)
             if let root = parse(sourceURL, file: SourceLoader.file, in: directory, problems: &problems) {
                 var loader = SourceLoader()
@@ -188,16 +187,20 @@ public enum ConfigLoader {
     /// The largest configuration file read: a contract or mapping is a few kilobytes.
     static let maximumFileSize = 256 * 1024
 
+    /// An optional file at the config root (source.yaml, catalog.yaml, …): its URL when there is
+    /// anything by that name, a dangling link included (``parse`` then says what is wrong with it).
+    private static func optionalFile(_ name: String, in directory: URL) -> URL? {
+        let url = directory.appendingPathComponent(name)
+        let exists = FileManager.default.fileExists(atPath: url.path)
+            || (try? FileManager.default.destinationOfSymbolicLink(atPath: url.path)) != nil
+        return exists ? url : nil
+    }
+
     /// catalog.yaml (every column a contract can allow, with a category) and policy.yaml (which needs
     /// the catalog's categories to mean anything).
     private static func loadPrivacy(from directory: URL, source: SourceModel, files: inout [String],
                                     problems: inout [ConfigProblem]) -> (Catalog?, Policy?) {
-        func present(_ name: String) -> URL? {
-            let url = directory.appendingPathComponent(name)
-            let exists = FileManager.default.fileExists(atPath: url.path)
-                || (try? FileManager.default.destinationOfSymbolicLink(atPath: url.path)) != nil
-            return exists ? url : nil
-        }
+        func present(_ name: String) -> URL? { optionalFile(name, in: directory) }
         var catalog: Catalog?
         if let url = present(CatalogLoader.file) {
             files.append(CatalogLoader.file)
@@ -228,9 +231,7 @@ public enum ConfigLoader {
     /// `notify.yaml` on its own (a run pings its heartbeat's `/fail` even when the rest of the
     /// configuration does not hold together): the settings, its problems, and whether there is one.
     public static func loadNotify(from directory: URL) -> (NotifySettings?, [ConfigProblem], Bool) {
-        let url = directory.appendingPathComponent(NotifyLoader.file)
-        guard FileManager.default.fileExists(atPath: url.path)
-            || (try? FileManager.default.destinationOfSymbolicLink(atPath: url.path)) != nil else { return (nil, [], false) }
+        guard let url = optionalFile(NotifyLoader.file, in: directory) else { return (nil, [], false) }
         var problems: [ConfigProblem] = []
         guard let root = parse(url, file: NotifyLoader.file, in: directory, problems: &problems) else { return (nil, problems, true) }
         var loader = NotifyLoader(configDirectory: directory)

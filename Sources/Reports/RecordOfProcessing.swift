@@ -170,20 +170,35 @@ extension RecordOfProcessing {
             + " (" + category.fields.joined(separator: ", ") + ")"
     }
 
+    /// A partner's categories, declared or disclosed, side by side (the CSV's rows, the HTML's table).
+    struct Line {
+        let category: String
+        let name: String?
+        let special: Bool
+        let declared: Bool
+        let records: Int
+        let fields: [String]
+    }
+
+    static func lines(_ p: Partner) -> [Line] {
+        Set(p.declared.map(\.category) + p.disclosed.map(\.category)).sorted().map { category in
+            let declared = p.declared.first { $0.category == category }
+            let disclosed = p.disclosed.first { $0.category == category }
+            return Line(category: category, name: declared?.name ?? disclosed?.name,
+                        special: declared?.special ?? disclosed?.special ?? false, declared: declared != nil,
+                        records: disclosed?.records ?? 0, fields: Array(Set((declared?.fields ?? []) + (disclosed?.fields ?? []))).sorted())
+        }
+    }
+
     /// One row per partner and category, declared or disclosed (spreadsheets).
     public func csv() -> String {
         var rows = [["partner", "data_use", "legal_basis", "recipient", "country", "retention_at_partner_days", "category", "special",
                      "declared", "records_disclosed", "fields"]]
         for p in partners {
-            let categories = Set(p.declared.map(\.category) + p.disclosed.map(\.category)).sorted()
-            for category in categories {
-                let declared = p.declared.first { $0.category == category }
-                let disclosed = p.disclosed.first { $0.category == category }
+            for line in Self.lines(p) {
                 rows.append([p.partner, p.dataUse ?? "", p.legalBasis ?? "", p.recipient?.legalName ?? "", p.recipient?.country ?? "",
-                             p.retentionAtPartnerDays.map(String.init) ?? "", category,
-                             (declared?.special ?? disclosed?.special ?? false) ? "yes" : "no", declared == nil ? "no" : "yes",
-                             String(disclosed?.records ?? 0), Array(Set((declared?.fields ?? []) + (disclosed?.fields ?? []))).sorted()
-                                .joined(separator: " ")])
+                             p.retentionAtPartnerDays.map(String.init) ?? "", line.category, line.special ? "yes" : "no",
+                             line.declared ? "yes" : "no", String(line.records), line.fields.joined(separator: " ")])
             }
         }
         return rows.map { $0.map(Self.csvField).joined(separator: ",") }.joined(separator: "\r\n") + "\r\n"
@@ -246,14 +261,10 @@ extension RecordOfProcessing {
             html += row("Security measures", e(p.security.joined(separator: "; ")))
             html += row("Disclosed in the period", e("\(p.records) records (customer × delivery) in \(p.deliveries) deliveries; \(p.deletionNotices) deletion notices"))
             html += "</tbody></table>\n<table><thead><tr><th>Data category</th><th>Declared</th><th>Records disclosed</th><th>Fields</th></tr></thead><tbody>\n"
-            for category in Set(p.declared.map(\.category) + p.disclosed.map(\.category)).sorted() {
-                let declared = p.declared.first { $0.category == category }
-                let disclosed = p.disclosed.first { $0.category == category }
-                let name = (declared?.name ?? disclosed?.name).map { " (\($0))" } ?? ""
-                let special = (declared?.special ?? disclosed?.special ?? false) ? " — special category (Art. 9)" : ""
-                let fields = Array(Set((declared?.fields ?? []) + (disclosed?.fields ?? []))).sorted().joined(separator: ", ")
-                html += "<tr><td>\(e(category + name + special))</td><td>\(declared == nil ? "<span class=\"drift\">no</span>" : "yes")</td>"
-                    + "<td>\(disclosed?.records.map(String.init) ?? "0")</td><td>\(e(fields))</td></tr>\n"
+            for line in Self.lines(p) {
+                let label = line.category + (line.name.map { " (\($0))" } ?? "") + (line.special ? " — special category (Art. 9)" : "")
+                html += "<tr><td>\(e(label))</td><td>\(line.declared ? "yes" : "<span class=\"drift\">no</span>")</td>"
+                    + "<td>\(line.records)</td><td>\(e(line.fields.joined(separator: ", ")))</td></tr>\n"
             }
             html += "</tbody></table>\n"
             if !p.declaredButNotSent.isEmpty {
