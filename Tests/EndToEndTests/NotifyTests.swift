@@ -47,13 +47,14 @@ struct NotifyTests {
         sandbox.requests().filter { $0.path.hasPrefix("/ping/3f2a") }.map { String($0.path.dropFirst("/ping/3f2a".count)) }
     }
 
-    @Test("a failed run pings /fail and announces feed.incomplete once; a second failing run does not repeat it; the completing rerun announces it resolved and pings success; svix verifies every signature")
-    func incidentLifecycle() throws {
+    @Test("a failed run pings /fail and announces feed.incomplete once; a second failing run does not repeat it; the completing rerun announces it resolved and pings success; svix verifies every signature",
+          arguments: LedgerKind.allCases)
+    func incidentLifecycle(ledger: LedgerKind) throws {
         // Two runs whose first batch fails (two attempts each), then the partner is back.
         let faults: [[String: Any]] = Array(repeating: ["status": 503], count: 4)
         let sandbox = try Sandbox(routes: Self.routes(acmeFaults: faults),
                                   environment: DeliveryFixture.secrets.merging(["NOTIFY_SIGNING_SECRET": Self.signing]) { $1 })
-        let fixture = try DeliveryFixture(sandbox: sandbox, customers: 10, maxRecords: 5, maxAttempts: 2)
+        let fixture = try DeliveryFixture(sandbox: sandbox, customers: 10, maxRecords: 5, maxAttempts: 2, ledger: ledger)
         try Self.writeNotify(fixture, heartbeat: sandbox.url("/ping/3f2a"), webhook: sandbox.url("/hooks/ops"))
         let secret = ["NOTIFY_SIGNING_SECRET": Self.signing]
         #expect(try fixture.run(["validate"], extra: secret).status == 0)

@@ -28,8 +28,8 @@ struct PrivacyTests {
                              "country": "user.contact.address.country"]
 
     /// A fixture of two partners (JSON and XML) with a catalog and their contracts' terms, and an audit key.
-    static func fixture(_ sandbox: Sandbox) throws -> (DeliveryFixture, verifier: String) {
-        let fixture = try DeliveryFixture(sandbox: sandbox, customers: 24, maxRecords: 10, globex: true)
+    static func fixture(_ sandbox: Sandbox, ledger: LedgerKind = .sqlite) throws -> (DeliveryFixture, verifier: String) {
+        let fixture = try DeliveryFixture(sandbox: sandbox, customers: 24, maxRecords: 10, globex: true, ledger: ledger)
         try TestFiles.write(catalog, to: fixture.config.appendingPathComponent("catalog.yaml"))
         try fixture.edit(fixture.acmeContract, replacing: "format: json", with: """
             data_use: marketing.advertising.third_party
@@ -56,10 +56,11 @@ struct PrivacyTests {
         return Dictionary(uniqueKeysWithValues: partners.map { ($0["partner"] as? String ?? "", $0) })
     }
 
-    @Test("ropa --format json: for each partner the categories disclosed are those of the fields its sandbox received, counted as the disclosure rows, under a checkpoint that verifies; a field dropped from the mapping is declared but not sent in the period")
-    func recordOfProcessing() throws {
+    @Test("ropa --format json: for each partner the categories disclosed are those of the fields its sandbox received, counted as the disclosure rows, under a checkpoint that verifies; a field dropped from the mapping is declared but not sent in the period",
+          arguments: LedgerKind.allCases)
+    func recordOfProcessing(ledger: LedgerKind) throws {
         let sandbox = try Sandbox(routes: DeliveryFixture.routes(), environment: DeliveryFixture.secrets)
-        let (fixture, verifier) = try Self.fixture(sandbox)
+        let (fixture, verifier) = try Self.fixture(sandbox, ledger: ledger)
         #expect(try fixture.run(["run", "--all"]).status == 0)
 
         let result = try fixture.run(["ropa", "--format", "json"])
