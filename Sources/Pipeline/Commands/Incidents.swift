@@ -104,7 +104,7 @@ public enum Incidents {
         try ledger.releaseAnnouncement(id: announcement.incident, resolved: announcement.resolved, previous: announcement.previous)
     }
 
-    /// `inc_<16 hex>` from the partner, the cause and when it began.
+    /// `inc_<24 hex>` from the partner, the cause and when it began.
     static func id(partner: String, type: String, since: String) -> String {
         var hasher = SHA256Hasher()
         hasher.update(Array("\(partner)\n\(type)\n\(since)".utf8))
