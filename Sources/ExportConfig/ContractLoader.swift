@@ -83,8 +83,8 @@ struct ContractLoader {
         if let text = map.optionalString("data_use", diagnostics: &diagnostics) {
             lines["data_use"] = map.value("data_use")?.mark?.line
             if Taxonomy.isUse(text) { use = text } else {
-                let nearest = Suggestion.closest(to: text, among: Taxonomy.dataUses.map(\.key)).map { "; did you mean '\($0)'?" }
-                    ?? " (the fideslang data uses: marketing.advertising.third_party, analytics.reporting, …)"
+                let hint = PrivacyNames.nearest(text, among: Taxonomy.dataUses.map(\.key))
+                let nearest = hint.isEmpty ? " (the fideslang data uses: marketing.advertising.third_party, analytics.reporting, …)" : hint
                 diagnostics.report(map.value("data_use")?.mark?.line, "data_use: '\(text)' is not a data use of the taxonomy\(nearest)")
             }
         }
@@ -92,12 +92,7 @@ struct ContractLoader {
         if let text = map.optionalString("legal_basis", diagnostics: &diagnostics) {
             lines["legal_basis"] = map.value("legal_basis")?.mark?.line
             basis = LegalBasis(rawValue: text)
-            if basis == nil {
-                let all = LegalBasis.allCases.map(\.rawValue)
-                let nearest = Suggestion.closest(to: text, among: all).map { "did you mean '\($0)'? " } ?? ""
-                diagnostics.report(map.value("legal_basis")?.mark?.line, "legal_basis: '\(text)' is not a lawful basis; \(nearest)"
-                                   + "Known: \(all.joined(separator: ", "))")
-            }
+            if basis == nil { diagnostics.report(map.value("legal_basis")?.mark?.line, PrivacyNames.unknownBasis(text, key: "legal_basis")) }
         }
         var recipient: ProcessingTerms.Recipient?
         if let node = map.value("recipient"), let entry = YAMLMap(node, path: "recipient", diagnostics: &diagnostics) {

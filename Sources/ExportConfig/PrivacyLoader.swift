@@ -53,7 +53,7 @@ struct CatalogLoader {
             guard let category else { continue }
             guard Taxonomy.isCategory(category) else {
                 diagnostics.report(categoryLine, "columns.\(column): '\(category)' is not a data category of the taxonomy"
-                                   + Self.nearest(category, among: Taxonomy.dataCategories.map(\.key)))
+                                   + PrivacyNames.nearest(category, among: Taxonomy.dataCategories.map(\.key)))
                 continue
             }
             columns[column] = .init(category: category, special: special || Taxonomy.isSpecial(category))
@@ -66,9 +66,21 @@ struct CatalogLoader {
         return Catalog(controller: controller, columns: columns)
     }
 
+}
+
+/// What catalog.yaml, policy.yaml and contracts say about a name that is not known.
+enum PrivacyNames {
+    /// "; did you mean 'x'?" for a near miss, else the nearest known name above it, else "".
     static func nearest(_ name: String, among keys: [String]) -> String {
         Suggestion.closest(to: name, among: keys).map { "; did you mean '\($0)'?" }
             ?? (keys.filter { Taxonomy.covers($0, name) }.max { $0.count < $1.count }.map { "; the nearest known is '\($0)'" } ?? "")
+    }
+
+    /// The sentence for a `legal_basis` that is none of the lawful bases.
+    static func unknownBasis(_ text: String, key: String) -> String {
+        let all = LegalBasis.allCases.map(\.rawValue)
+        let nearest = Suggestion.closest(to: text, among: all).map { "did you mean '\($0)'? " } ?? ""
+        return "\(key): '\(text)' is not a lawful basis; \(nearest)Known: \(all.joined(separator: ", "))"
     }
 }
 
@@ -116,8 +128,7 @@ struct PolicyLoader {
                 if let listNode = entry.value("legal_basis"), let items = entry.stringList(listNode, key: "legal_basis", diagnostics: &diagnostics) {
                     for (text, line) in items {
                         if let basis = LegalBasis(rawValue: text) { unless.append(basis) } else {
-                            diagnostics.report(line, "unless.legal_basis: '\(text)' is not a lawful basis; known: "
-                                               + LegalBasis.allCases.map(\.rawValue).joined(separator: ", "))
+                            diagnostics.report(line, PrivacyNames.unknownBasis(text, key: "unless.legal_basis"))
                         }
                     }
                 }
@@ -136,7 +147,7 @@ struct PolicyLoader {
         var names: [String] = []
         for (name, line) in items {
             if known(name) { names.append(name) } else {
-                diagnostics.report(line, "deny.\(key): '\(name)' is not in the taxonomy" + CatalogLoader.nearest(name, among: keys))
+                diagnostics.report(line, "deny.\(key): '\(name)' is not in the taxonomy" + PrivacyNames.nearest(name, among: keys))
             }
         }
         return names

@@ -411,15 +411,7 @@ struct AuditTests {
         #expect((counts["tables"] ?? 0) >= 3 && (counts["headers"] ?? 0) >= 9, "\(structure.output)")
 
         // Real Chromium: a phone and a desktop width, and print.
-        for (width, height) in [(375, 1400), (1280, 900)] {
-            let shot = folder.appendingPathComponent("shot-\(width).png").path
-            let chromium = try Self.chromium(["--window-size=\(width),\(height)", "--screenshot=\(shot)", "file://" + page], folder: folder)
-            #expect(chromium.status == 0 && FileManager.default.fileExists(atPath: shot), "\(chromium.output)")
-            let ink = try Self.python(["-c", Self.pngInk, shot])
-            let fields = ink.output.split(separator: " ")
-            #expect(fields.count == 3 && fields[0] == "\(width)" && (Double(fields[2].trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0) > 0.01,
-                    "the screenshot at \(width) px shows content: \(ink.output)")
-        }
+        try Self.rendersInChromium(page, folder: folder)
         #expect(!html.unicodeScalars.contains { (0x202A...0x202E).contains($0.value) || (0x2066...0x2069).contains($0.value) },
                 "no bidirectional control reaches the report")
         // At 375 px the verifier key wraps below its label, inside the page: measured in Chromium's own layout.
@@ -446,10 +438,6 @@ struct AuditTests {
             #expect(figures[2] <= figures[3] && figures[4] <= figures[3], "nothing runs off a 375 px screen: \(figures)")
             #expect(figures[5] >= 2, "the key wraps onto several lines: \(figures)")
         }
-        let pdf = folder.appendingPathComponent("report.pdf").path
-        let printed = try Self.chromium(["--print-to-pdf=\(pdf)", "--no-pdf-header-footer", "file://" + page], folder: folder)
-        let bytes = FileManager.default.contents(atPath: pdf) ?? Data()
-        #expect(printed.status == 0 && bytes.starts(with: Data("%PDF".utf8)) && bytes.count > 5_000, "\(printed.output)")
 
         // The machine twin.
         let json = try fixture.run(["disclosures", "3", "--format", "json"])
@@ -463,6 +451,25 @@ struct AuditTests {
         try fixture.edit(fixture.acmeContract, replacing: "  first_name: the name you go by", with: "  phone: your phone")
         let refused = try fixture.run(["validate"])
         #expect(refused.status == 2 && refused.output.contains("wording: 'phone' is not a field this contract allows"), "\(refused.output)")
+    }
+
+    /// A self-contained page in real Chromium: screenshots at a phone's and a desktop's width that show
+    /// content, and a printed PDF.
+    static func rendersInChromium(_ page: String, folder: URL, sourceLocation: SourceLocation = #_sourceLocation) throws {
+        for (width, height) in [(375, 1400), (1280, 900)] {
+            let shot = folder.appendingPathComponent("shot-\(width).png").path
+            let chromium = try chromium(["--window-size=\(width),\(height)", "--screenshot=\(shot)", "file://" + page], folder: folder)
+            #expect(chromium.status == 0 && FileManager.default.fileExists(atPath: shot), "\(chromium.output)", sourceLocation: sourceLocation)
+            let ink = try python(["-c", pngInk, shot])
+            let fields = ink.output.split(separator: " ")
+            #expect(fields.count == 3 && fields[0] == "\(width)" && (Double(fields[2].trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0) > 0.01,
+                    "the screenshot at \(width) px shows content: \(ink.output)", sourceLocation: sourceLocation)
+        }
+        let pdf = folder.appendingPathComponent("printed.pdf").path
+        let printed = try chromium(["--print-to-pdf=\(pdf)", "--no-pdf-header-footer", "file://" + page], folder: folder)
+        let bytes = FileManager.default.contents(atPath: pdf) ?? Data()
+        #expect(printed.status == 0 && bytes.starts(with: Data("%PDF".utf8)) && bytes.count > 5_000, "\(printed.output)",
+                sourceLocation: sourceLocation)
     }
 
     static func chromium(_ arguments: [String], folder: URL) throws -> (status: Int32, output: String) {

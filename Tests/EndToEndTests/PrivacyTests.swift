@@ -6,24 +6,7 @@ import Testing
 /// partners as witnesses of the disclosure log (docs/privacy.md, docs/audit.md).
 @Suite("Privacy as code: record of processing and witnesses", .serialized)
 struct PrivacyTests {
-    static let catalog = """
-        controller: {name: Cyrus Example Ltd, contact: privacy@cyrus.example, dpo: dpo@cyrus.example}
-        columns:
-          id: user.unique_id
-          first_name: user.name.first
-          last_name: user.name.last
-          email: user.contact.email
-          phone: user.contact.phone_number
-          street: user.contact.address.street
-          city: user.contact.address.city
-          region: user.contact.address.state
-          postal_code: user.contact.address.postal_code
-          country: user.contact.address.country
-          account_status: user.account
-          services: user.behavior.purchase_history
-          created_at: user.account
-          updated_at: user.account
-        """
+    static let catalog = PrivacyFixture.catalog
     static let categories = ["id": "user.unique_id", "first_name": "user.name.first", "email": "user.contact.email",
                              "country": "user.contact.address.country"]
 
@@ -127,18 +110,7 @@ struct PrivacyTests {
         #expect(html.contains("Record of processing activities") && html.contains("ACME Offers Ltd") && html.contains("Globex Rewards plc"))
         #expect(!html.contains("<script") && !html.contains("src=") && !html.contains("href=\"http"), "self-contained")
         #expect(TestFiles.mode(of: page) == 0o600)
-        for (width, height) in [(375, 1400), (1280, 900)] {
-            let shot = folder.appendingPathComponent("shot-\(width).png").path
-            let chromium = try AuditTests.chromium(["--window-size=\(width),\(height)", "--screenshot=\(shot)", "file://" + page], folder: folder)
-            #expect(chromium.status == 0 && FileManager.default.fileExists(atPath: shot), "\(chromium.output)")
-            let ink = try AuditTests.python(["-c", AuditTests.pngInk, shot])
-            let fields = ink.output.split(separator: " ")
-            #expect(fields.count == 3 && (Double(fields[2].trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0) > 0.01, "\(ink.output)")
-        }
-        let pdf = folder.appendingPathComponent("ropa.pdf").path
-        let printed = try AuditTests.chromium(["--print-to-pdf=\(pdf)", "--no-pdf-header-footer", "file://" + page], folder: folder)
-        let bytes = FileManager.default.contents(atPath: pdf) ?? Data()
-        #expect(printed.status == 0 && bytes.starts(with: Data("%PDF".utf8)) && bytes.count > 5_000, "\(printed.output)")
+        try AuditTests.rendersInChromium(page, folder: folder)
     }
 
     @Test("witnesses: every request carries the newest signed checkpoint; the partner's copy shows a rolled-back ledger inconsistent, and a consistency proof joins two of its copies")
